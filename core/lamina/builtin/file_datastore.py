@@ -1,0 +1,408 @@
+"""The builtin ``file`` datastore: a local folder (fast path, plain ``os`` calls) or any
+fsspec URL (``memory://``, ``gcs://``... whatever fsspec protocol is installed).
+
+Layout under the root::
+
+    objects/ab/abcdef...   immutable, content-addressed objects (read-only files)
+    tmp/                   staged objects being written (same filesystem: commit = link)
+    runs/...               small JSON records (any key outside objects/ and tmp/)
+
+Atomicity on a local disk: an object appears by ``os.link`` of a complete staged file, a
+record by ``os.replace`` of a complete temporary file in the same folder (or ``os.link``
+for an exclusive record, which fails if another process got there first). A killed writer
+leaves at most a stray file in ``tmp/`` or a hidden ``.tmp-*`` file, never a partial
+object or record.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import threading
+import uuid
+from typing import Any
+
+from lamina.datastore.hashing import is_object_key, object_key
+from lamina.errors import ArtifactNotFoundError, BackendUnreachableError, DatastoreError
+
+#: Top-level folders that belong to the object store, never to records.
+RESERVED = ("objects", "tmp")
+_TMP_PREFIX = ".tmp-"
+#: Protocols whose single ``put`` is already atomic (object stores): no temp key + rename.
+_ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "memory"}
+_LOCAL_SCHEMES = ("file://", "local://")
+
+
+def _check_key(key: str, *, what: str = "record") -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise DatastoreError(
+            f"{what} key {key!r} is not a relative '/'-separated path",
+            hint="use keys like 'runs/RUN/tasks/step/0.json' (no leading '/', no '..')",
+        )
+    if what == "record" and parts[0] in RESERVED:
+        raise DatastoreError(
+            f"record key {key!r} is inside the reserved folder {parts[0]!r}/",
+            hint=f"records may not live under {', '.join(r + '/' for r in RESERVED)}",
+        )
+    if parts[-1].startswith(_TMP_PREFIX):
+        raise DatastoreError(
+            f"{what} key {key!r}: names starting with {_TMP_PREFIX!r} are reserved for "
+            "temporary files",
+            hint="choose another name",
+        )
+    return key
+
+
+def _check_object_key(key: str) -> str:
+    if not is_object_key(key):
+        raise DatastoreError(
+            f"object key {key!r} is not a lowercase hex SHA-256 (64 digits)",
+            hint="objects are named by the hash of their bytes; use ArtifactStore to store values",
+        )
+    return key
+
+
+def default_cache_dir() -> str:
+    """Where remote objects are downloaded for reading: ``$LAMINA_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/lamina/blobs`` (``~/.cache/lamina/blobs``)."""
+    explicit = os.environ.get("LAMINA_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "lamina", "blobs")
+
+
+def _local_root(url: str) -> str | None:
+    """The local folder a URL names, or None when it needs fsspec."""
+    if "://" not in url:
+        return os.path.abspath(os.path.expanduser(url))
+    for scheme in _LOCAL_SCHEMES:
+        if url.startswith(scheme):
+            path = url[len(scheme) :]
+            if path.startswith("localhost/"):
+                path = path[len("localhost") :]
+            return os.path.abspath(os.path.expanduser(path))
+    return None
+
+
+class FileDatastore:
+    """Objects and records in a folder or under any fsspec URL.
+
+    :param url: a local path, ``file:///abs/path``, or an fsspec URL (``memory://x``).
+    :param verify_reads: recorded for the stack; the artifact store re-hashes objects on
+        read when it is true.
+    :param cache_dir: for a remote URL, where objects are downloaded for reading
+        (default :func:`default_cache_dir`).
+    """
+
+    def __init__(
+        self, url: str, *, verify_reads: bool = True, cache_dir: str | None = None
+    ) -> None:
+        self.url = url
+        self.verify_reads = verify_reads
+        local = _local_root(url)
+        self._impl: _LocalStore | _FsspecStore
+        if local is not None:
+            self._impl = _LocalStore(local)
+        else:
+            self._impl = _FsspecStore(url, cache_dir or default_cache_dir())
+        self.root: str = self._impl.root
+        self.is_local: bool = isinstance(self._impl, _LocalStore)
+
+    def __repr__(self) -> str:
+        return f"FileDatastore({self.url!r})"
+
+    def staging_dir(self) -> str:
+        return self._impl.staging_dir()
+
+    def commit_blob(self, staged_path: str, key: str) -> bool:
+        return self._impl.commit_blob(staged_path, _check_object_key(key))
+
+    def has_blob(self, key: str) -> bool:
+        return is_object_key(key) and self._impl.has_blob(key)
+
+    def blob_path(self, key: str) -> str:
+        return self._impl.blob_path(_check_object_key(key))
+
+    def put_record(self, key: str, data: bytes, *, exclusive: bool = False) -> bool:
+        return self._impl.put_record(_check_key(key), data, exclusive=exclusive)
+
+    def get_record(self, key: str) -> bytes | None:
+        return self._impl.get_record(_check_key(key))
+
+    def delete_record(self, key: str) -> bool:
+        """Remove a record (used for probes and locks); True if it existed."""
+        return self._impl.delete_record(_check_key(key))
+
+    def list_records(self, prefix: str) -> list[str]:
+        prefix = prefix.strip("/")
+        if prefix:
+            _check_key(prefix)
+        return self._impl.list_records(prefix)
+
+    def count_objects(self) -> int:
+        """How many objects are stored (walks ``objects/``)."""
+        return self._impl.count_objects()
+
+    def clean_staging(self, older_than: float = 24 * 3600) -> int:
+        """Delete staged files left by killed writers, if older than ``older_than``
+        seconds (younger ones may belong to a save in progress). Returns how many."""
+        import time
+
+        folder = self._impl.staging_dir()
+        cutoff = time.time() - older_than
+        removed = 0
+        for entry in os.scandir(folder):
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def check(self) -> str:
+        probe = f"_probe/{uuid.uuid4().hex}"
+        try:
+            self._impl.put_record(probe, b"probe", exclusive=False)
+            back = self._impl.get_record(probe)
+            self._impl.delete_record(probe)
+            if back != b"probe":
+                raise OSError(f"wrote a probe record {probe!r} but read back {back!r}")
+            count = self._impl.count_objects()
+        except (OSError, ValueError) as error:
+            raise BackendUnreachableError(
+                f"file datastore at {self.url}: cannot write and read back a probe record "
+                f"({type(error).__name__}: {error})",
+                hint="check that the folder (or bucket) exists and is writable by this user, "
+                "or point the stack's datastore url elsewhere",
+            ) from error
+        where = self.root if self.is_local else self.url
+        return f"file datastore at {where}: writable, {count} objects"
+
+
+# -- local disk ----------------------------------------------------------------------------
+
+
+class _LocalStore:
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def staging_dir(self) -> str:
+        path = os.path.join(self.root, "tmp")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def commit_blob(self, staged_path: str, key: str) -> bool:
+        final = self._path(object_key(key))
+        try:
+            os.chmod(staged_path, 0o444)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            try:
+                os.link(staged_path, final)  # atomic and never overwrites
+                return True
+            except FileExistsError:
+                # Same hash, same bytes; but repair an existing object of the wrong size
+                # (damaged on disk) with the good copy we have in hand.
+                if os.path.getsize(final) != os.path.getsize(staged_path):
+                    os.replace(staged_path, final)
+                return False
+            except OSError as error:
+                if error.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                # No hard links here (some network/FUSE filesystems): rename instead.
+                existed = os.path.exists(final)
+                os.replace(staged_path, final)
+                return not existed
+        finally:
+            try:
+                os.unlink(staged_path)
+            except FileNotFoundError:
+                pass
+
+    def has_blob(self, key: str) -> bool:
+        return os.path.isfile(self._path(object_key(key)))
+
+    def blob_path(self, key: str) -> str:
+        path = self._path(object_key(key))
+        if not os.path.isfile(path):
+            raise ArtifactNotFoundError(
+                f"object {key} not found at {path}",
+                hint="the run that produced it may have been deleted; rerun it",
+            )
+        return path
+
+    def put_record(self, key: str, data: bytes, *, exclusive: bool) -> bool:
+        final = self._path(key)
+        folder = os.path.dirname(final)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+            if not exclusive:
+                os.replace(tmp, final)
+                return True
+            try:
+                os.link(tmp, final)
+                return True
+            except FileExistsError:
+                return False
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def get_record(self, key: str) -> bytes | None:
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def delete_record(self, key: str) -> bool:
+        try:
+            os.unlink(self._path(key))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def list_records(self, prefix: str) -> list[str]:
+        top = self._path(prefix) if prefix else self.root
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(top):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            rel = "" if rel == "." else rel
+            if not rel:
+                dirnames[:] = [d for d in dirnames if d not in RESERVED]
+            for fname in filenames:
+                if not fname.startswith(_TMP_PREFIX):
+                    found.append(f"{rel}/{fname}" if rel else fname)
+        return sorted(found)
+
+    def count_objects(self) -> int:
+        total = 0
+        for _, _, filenames in os.walk(os.path.join(self.root, "objects")):
+            total += len(filenames)
+        return total
+
+
+# -- any fsspec filesystem -----------------------------------------------------------------
+
+
+class _FsspecStore:
+    def __init__(self, url: str, cache_dir: str) -> None:
+        import fsspec
+
+        self.fs, path = fsspec.core.url_to_fs(url)
+        self.root = path.rstrip("/") or "/"
+        self.protocol = url.split("://", 1)[0]
+        self.cache_dir = cache_dir
+        self._staging: str | None = None
+        self._lock = threading.Lock()
+
+    def _path(self, key: str) -> str:
+        return f"{self.root.rstrip('/')}/{key}"
+
+    def staging_dir(self) -> str:
+        if self._staging is None or not os.path.isdir(self._staging):
+            self._staging = tempfile.mkdtemp(prefix="lamina-stage-")
+        return self._staging
+
+    def commit_blob(self, staged_path: str, key: str) -> bool:
+        final = self._path(object_key(key))
+        try:
+            if self.fs.exists(final):
+                return False
+            if self.protocol in _ATOMIC_PUT:
+                self.fs.put_file(staged_path, final)
+            else:
+                tmp = f"{final}{_TMP_PREFIX.replace('-', '')}{uuid.uuid4().hex}"
+                self.fs.put_file(staged_path, tmp)
+                self.fs.mv(tmp, final)
+            return True
+        finally:
+            try:
+                os.unlink(staged_path)
+            except FileNotFoundError:
+                pass
+
+    def has_blob(self, key: str) -> bool:
+        return bool(self.fs.exists(self._path(object_key(key))))
+
+    def blob_path(self, key: str) -> str:
+        local = os.path.join(self.cache_dir, key[:2], key)
+        if os.path.isfile(local):
+            return local
+        remote = self._path(object_key(key))
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(local), prefix=_TMP_PREFIX)
+        os.close(fd)
+        try:
+            try:
+                self.fs.get_file(remote, tmp)
+            except FileNotFoundError:
+                raise ArtifactNotFoundError(
+                    f"object {key} not found at {self.protocol}://{remote.lstrip('/')}",
+                    hint="the run that produced it may have been deleted; rerun it",
+                ) from None
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, local)
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        return local
+
+    def put_record(self, key: str, data: bytes, *, exclusive: bool) -> bool:
+        path = self._path(key)
+        with self._lock:  # exclusive is race-free within a process; see docs for remote
+            if exclusive and self.fs.exists(path):
+                return False
+            self.fs.pipe_file(path, data)
+        return True
+
+    def get_record(self, key: str) -> bytes | None:
+        try:
+            return bytes(self.fs.cat_file(self._path(key)))
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def delete_record(self, key: str) -> bool:
+        try:
+            self.fs.rm_file(self._path(key))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def list_records(self, prefix: str) -> list[str]:
+        top = self._path(prefix) if prefix else self.root
+        try:
+            paths: list[Any] = self.fs.find(top)
+        except FileNotFoundError:
+            return []
+        base = self.root.rstrip("/") + "/"
+        found = []
+        for p in paths:
+            p = "/" + p.lstrip("/") if base.startswith("/") else p
+            if not p.startswith(base):
+                continue
+            rel = p[len(base) :]
+            parts = rel.split("/")
+            if parts[0] in RESERVED or parts[-1].startswith(_TMP_PREFIX):
+                continue
+            found.append(rel)
+        return sorted(found)
+
+    def count_objects(self) -> int:
+        try:
+            return len(self.fs.find(self._path("objects")))
+        except FileNotFoundError:
+            return 0

@@ -1,0 +1,254 @@
+"""``lamina runs | show | logs | diff | get | tag``: answer "what changed, why did it
+break, who did what and when" from the terminal. Each is a thin shell over the Client."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # piped: do not squeeze tables into 80 columns
+        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
+    return console
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from lamina.cli.main import load_stack_from_args
+    from lamina.client import Client
+
+    return Client(load_stack_from_args(args))
+
+
+_STATUS_STYLE = {
+    "succeeded": "green", "reused": "cyan", "failed": "red", "running": "yellow",
+    "interrupted": "magenta", "crashed": "red",
+}
+
+
+def _status(text: str) -> str:
+    return f"[{_STATUS_STYLE.get(text, 'white')}]{text}[/]"
+
+
+def _describe_ref(ref: Any) -> str:
+    if ref is None:
+        return "-"
+    info = ", ".join(f"{k}={v}" for k, v in ref.info.items() if k in ("shape", "dtype", "rows", "columns"))
+    short = ref.type.rsplit(".", 1)[-1] if ref.type else ref.serializer
+    return f"{short}{f' ({info})' if info else ''} {ref.size:,} B {ref.key[:12]}"
+
+
+def print_run(run: Any, console: Any = None) -> None:
+    """The run, its steps and, for failures, where and why."""
+    from rich.table import Table
+
+    console = console or _console()
+    r = run.record
+    console.print(f"[bold]run[/] {r.run_id}  flow [bold]{r.flow}[/]  {_status(run.status)}")
+    console.print(
+        f"  started {_when(r.started_at)}  duration {_secs(r.duration)}  user {r.user}@{r.host}"
+        f"  stack {r.stack}"
+    )
+    if r.params:
+        console.print("  params " + ", ".join(f"{k}={v!r}" for k, v in r.params.items()))
+    if r.tags:
+        console.print("  tags " + ", ".join(r.tags))
+    git = f"{r.git_commit[:10]}{' (dirty)' if r.git_dirty else ''}" if r.git_commit else "not a git repo"
+    console.print(f"  code {r.code_hash[:12] or '-'} ({len(r.code_files)} files, {r.flow_file or 'notebook'})  git {git}")
+    if r.resumed_from:
+        console.print(f"  resumed from {r.resumed_from}")
+    table = Table(box=None, pad_edge=False)
+    for col in ("step", "tasks", "status", "time", "result"):
+        table.add_column(col)
+    tasks = run.tasks()
+    for step in run.steps:
+        mine = [t for t in tasks if t.step == step]
+        counts: dict[str, int] = {}
+        for t in mine:
+            counts[t.status] = counts.get(t.status, 0) + 1
+        status = " ".join(f"{_status(s)}:{n}" if len(counts) > 1 or n > 1 else _status(s) for s, n in counts.items()) or "[dim]not run[/]"
+        spent = sum(t.duration or 0.0 for t in mine if t.status != "reused")
+        result = _describe_ref(mine[0].record.output) if len(mine) == 1 else f"{len(mine)} results"
+        table.add_row(step, str(len(mine)), status, _secs(spent) if mine else "-", result)
+    console.print(table)
+    for t in run.failed_tasks()[:5]:
+        console.print(f"\n[red bold]{t.id} failed[/] at {t.record.location}: {t.error}")
+        if t.record.traceback:
+            console.print(t.record.traceback.rstrip(), markup=False)
+    if run.status == "failed":
+        console.print(f"\nfix the step, then: [bold]lamina resume {r.run_id}[/]")
+    elif run.status in ("interrupted", "crashed"):
+        console.print(f"\ncontinue with: [bold]lamina resume {r.run_id}[/]")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    runs = _client(args).runs(args.flow, status=args.status, tag=args.tag, limit=args.limit)
+    if args.json:
+        print(json.dumps([_run_json(r) for r in runs], indent=2, default=str))
+        return 0
+    table = Table(box=None, pad_edge=False)
+    for col in ("run", "flow", "status", "started", "duration", "user", "params", "tags"):
+        table.add_column(col)
+    for run in runs:
+        r = run.record
+        params = ", ".join(f"{k}={v!r}" for k, v in r.params.items())
+        table.add_row(r.run_id, r.flow, _status(r.status), _when(r.started_at), _secs(r.duration),
+                      r.user, params[:60], ",".join(r.tags))
+    console = _console()
+    console.print(table if runs else "no runs yet: lamina run FLOW.py")
+    return 0
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(run.record)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from lamina.client import Run, StepResult
+
+    target = _client(args).get(args.ref)
+    console = _console()
+    if isinstance(target, Run):
+        if args.json:
+            print(json.dumps(_run_json(target), indent=2, default=str))
+        else:
+            print_run(target, console)
+        return 0
+    tasks = target.tasks if isinstance(target, StepResult) else [target]
+    for t in tasks:
+        r = t.record
+        console.print(f"[bold]task[/] {t.id}  {_status(t.status)}  attempt {r.attempt}  {_secs(t.duration)}")
+        if r.element:
+            console.print(f"  element {r.element}")
+        if r.reused_from:
+            console.print(f"  reused from {r.reused_from}")
+        console.print(f"  result {_describe_ref(r.output)}")
+        for param, keys in r.inputs.items():
+            shown = f"{len(keys)} artifacts" if isinstance(keys, list) else keys[:12]
+            console.print(f"  input {param}: {shown}")
+        if r.metrics:
+            console.print("  metrics " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items()))
+        if r.error:
+            console.print(f"  [red]error[/] at {r.location}: {r.error}", markup=True)
+            if r.traceback:
+                console.print(r.traceback.rstrip(), markup=False)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from lamina.client import Run, StepResult
+
+    target = _client(args).get(args.ref)
+    if isinstance(target, Run):
+        tasks = target.tasks()
+    elif isinstance(target, StepResult):
+        tasks = target.tasks
+    else:
+        tasks = [target]
+    for t in tasks:
+        out, err = t.stdout, t.stderr
+        if not (out or err):
+            continue
+        if len(tasks) > 1:
+            print(f"==> {t.id} <==")
+        if out and not args.stderr:
+            sys.stdout.write(out)
+        if err and not args.stdout:
+            sys.stdout.write(err)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    diff = _client(args).diff(args.run_a, args.run_b)
+    if args.json:
+        print(json.dumps(diff.to_dict(), indent=2))
+    else:
+        print(diff.render())
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    import shutil
+
+    from lamina.client import StepResult, Task
+
+    target = _client(args).get(args.ref)
+    if isinstance(target, StepResult):
+        target = target.task
+    if not isinstance(target, Task):
+        from lamina.errors import LaminaError
+
+        raise LaminaError(f"{args.ref!r} is a run; name a step (RUN/STEP) or a task (RUN/STEP/INDEX)")
+    store = target.run.client.stack.artifacts
+    ref = target.ref
+    if args.output == "-":
+        with open(store.verify(ref.key, size=ref.size, name=target.id), "rb") as src:
+            shutil.copyfileobj(src, sys.stdout.buffer)
+        return 0
+    path = store.verify(ref.key, size=ref.size, name=target.id)
+    shutil.copyfile(path, args.output)
+    print(f"wrote {args.output}: {ref.serializer}, {ref.size:,} bytes (sha256 {ref.key})")
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    run = _client(args).run(args.run)
+    run.add_tags(*args.tags)
+    print(f"{run.id}: tags {', '.join(run.tags)}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("runs", help="list runs, newest first")
+    p.add_argument("flow", nargs="?", help="only runs of this flow")
+    p.add_argument("--status", help="succeeded, failed, running, interrupted, crashed")
+    p.add_argument("--tag", help="only runs with this tag")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_runs)
+
+    p = subparsers.add_parser("show", help="a run, a step or a task: status, timings, results, errors")
+    p.add_argument("ref", help="RUN, RUN/STEP or RUN/STEP/INDEX (RUN may be FLOW/latest or latest)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_show)
+
+    p = subparsers.add_parser("logs", help="what a run's tasks printed")
+    p.add_argument("ref", help="RUN, RUN/STEP or RUN/STEP/INDEX")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--stdout", action="store_true", help="only standard output")
+    group.add_argument("--stderr", action="store_true", help="only standard error")
+    p.set_defaults(handler=cmd_logs)
+
+    p = subparsers.add_parser("diff", help="what changed between two runs")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_diff)
+
+    p = subparsers.add_parser("get", help="copy a step's stored result to a file")
+    p.add_argument("ref", help="RUN/STEP or RUN/STEP/INDEX")
+    p.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
+    p.set_defaults(handler=cmd_get)
+
+    p = subparsers.add_parser("tag", help="add tags to a run")
+    p.add_argument("run")
+    p.add_argument("tags", nargs="+")
+    p.set_defaults(handler=cmd_tag)

@@ -1,0 +1,96 @@
+"""``lamina run`` and ``lamina resume``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def parse_sets(flow: Any, pairs: list[str]) -> dict[str, Any]:
+    """``--set NAME=VALUE`` pairs parsed by each parameter's annotation."""
+    from lamina.errors import ParameterError
+    from lamina.flow.graph import NO_ANNOTATION, flow_parameters, parse_param_value
+
+    known = flow_parameters(flow) if flow is not None else {}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ParameterError(f"--set {pair!r} is not NAME=VALUE", hint="--set alpha=0.3")
+        fp = known.get(name)
+        annotation = fp.annotation if fp else NO_ANNOTATION
+        try:
+            values[name] = parse_param_value(text, annotation)
+        except (ValueError, TypeError) as err:
+            shown = getattr(annotation, "__name__", annotation)
+            raise ParameterError(
+                f"--set {name}={text}: {err}",
+                hint=f"parameter '{name}' is annotated {shown}",
+            ) from None
+    return values
+
+
+def _print_run(run: Any) -> None:
+    from lamina.cli.commands.inspect import print_run
+
+    print_run(run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lamina.cli.main import load_stack_from_args
+    from lamina.errors import RunFailedError
+    from lamina.flow.loader import load_flow_file
+
+    flow = load_flow_file(args.flow)
+    params = parse_sets(flow, args.set or [])
+    stack = load_stack_from_args(args)
+    try:
+        run = flow.run(stack=stack, tags=args.tag or (), cache=args.cache, **params)
+    except RunFailedError as err:
+        if err.run is not None:
+            _print_run(err.run)
+        raise
+    _print_run(run)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from lamina.cli.main import load_stack_from_args
+    from lamina.errors import RunFailedError
+    from lamina.flow.loader import load_flow_file
+    from lamina.runtime.launch import resume_run
+
+    stack = load_stack_from_args(args)
+    flow = load_flow_file(args.flow) if args.flow else None
+    params = parse_sets(flow, args.set or [])
+    try:
+        run = resume_run(args.run, stack=stack, flow=flow, params=params, tags=tuple(args.tag or ()),
+                         cache=not args.no_cache)
+    except RunFailedError as err:
+        if err.run is not None:
+            _print_run(err.run)
+        raise
+    _print_run(run)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("run", help="run a flow on the stack", description="Run a flow file.")
+    p.add_argument("flow", help="FLOW.py (or FLOW.py:variable when the file holds several flows)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a flow parameter")
+    p.add_argument("--tag", action="append", metavar="TAG", help="label the run (repeatable)")
+    p.add_argument("--cache", action="store_true", help="reuse results of identical earlier tasks")
+    p.set_defaults(handler=cmd_run)
+
+    r = subparsers.add_parser(
+        "resume", help="rerun what failed in a run, reusing what succeeded",
+        description="Start a new run that reuses every successful task of RUN whose code, "
+        "inputs and parameters are unchanged, and runs the rest.",
+    )
+    r.add_argument("run", help="the run id (or a unique prefix)")
+    r.add_argument("--flow", help="the flow file to use (default: the one the run was launched from)")
+    r.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a flow parameter")
+    r.add_argument("--tag", action="append", metavar="TAG")
+    r.add_argument("--no-cache", action="store_true", help="do not reuse results of other runs")
+    r.set_defaults(handler=cmd_resume)

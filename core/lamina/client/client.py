@@ -1,0 +1,310 @@
+"""The notebook's view of past runs: ``Client().latest_run("churn")["best"].value``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lamina.errors import LaminaError, RunNotFoundError
+
+if TYPE_CHECKING:
+    from lamina.client.diff import RunDiff
+    from lamina.records import ArtifactRef, RunRecord, TaskRecord
+    from lamina.stack import Stack
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+class Client:
+    """Runs of a stack's metadata store (the configured default stack if none).
+
+    >>> client = Client()
+    >>> run = client.latest_run("churn")     # latest successful run
+    >>> run["best"].value                    # a step's result, loaded
+    """
+
+    def __init__(self, stack: Stack | str | None = None) -> None:
+        from lamina.runtime.launch import resolve_stack
+
+        self.stack = resolve_stack(stack)
+
+    def flows(self) -> list[str]:
+        """Names of flows that have runs."""
+        return self.stack.metadata.list_flows()
+
+    def runs(
+        self, flow: str | None = None, *, status: str | None = None, tag: str | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """Runs, newest first, optionally of one flow, with a status or a tag."""
+        records = self.stack.metadata.list_runs(flow, status=status, tag=tag, limit=limit)
+        return [Run(self, r) for r in records]
+
+    def run(self, ref: str) -> Run:
+        """A run by id (or unique prefix), ``FLOW/latest`` (latest successful) or
+        ``latest`` (the newest run of any flow)."""
+        if ref == "latest":
+            runs = self.runs(limit=1)
+            if not runs:
+                raise RunNotFoundError("there are no runs yet", hint="lamina run FLOW.py")
+            return runs[0]
+        if ref.endswith("/latest"):
+            return self.latest_run(ref[: -len("/latest")])
+        return Run(self, self.stack.metadata.get_run(ref))
+
+    def latest_run(self, flow: str, *, successful: bool = True) -> Run:
+        """The newest (successful, by default) run of ``flow``."""
+        runs = self.runs(flow, status="succeeded" if successful else None, limit=1)
+        if not runs:
+            known = ", ".join(self.flows()) or "none"
+            what = "successful run" if successful else "run"
+            raise RunNotFoundError(
+                f"flow '{flow}' has no {what}", hint=f"flows with runs: {known}"
+            )
+        return runs[0]
+
+    def get(self, ref: str) -> Run | StepResult | Task:
+        """``RUN``, ``RUN/STEP`` or ``RUN/STEP/INDEX`` (RUN may be ``FLOW/latest``)."""
+        parts = ref.split("/")
+        if len(parts) >= 2 and parts[1] == "latest":
+            parts = [f"{parts[0]}/latest", *parts[2:]]
+        run = self.run(parts[0])
+        if len(parts) == 1:
+            return run
+        step = run[parts[1]]
+        if len(parts) == 2:
+            return step
+        try:
+            return step[int(parts[2])]
+        except ValueError:
+            raise LaminaError(f"task index {parts[2]!r} in {ref!r} is not a number") from None
+
+    def diff(self, a: str, b: str) -> RunDiff:
+        """What changed between two runs: params, code, artifacts, metrics, timings."""
+        from lamina.client.diff import diff_runs
+
+        return diff_runs(self.run(a), self.run(b))
+
+    def __repr__(self) -> str:
+        return f"Client(stack={self.stack.name!r})"
+
+
+class Run:
+    """One run: its record, its steps (``run["step"]``) and tags."""
+
+    def __init__(self, client: Client, record: RunRecord) -> None:
+        self.client = client
+        self.record = record
+
+    id = property(lambda self: self.record.run_id)
+    flow = property(lambda self: self.record.flow)
+    status = property(lambda self: self.record.status)
+    params = property(lambda self: dict(self.record.params))
+    tags = property(lambda self: tuple(self.record.tags))
+    user = property(lambda self: self.record.user)
+    started_at = property(lambda self: self.record.started_at)
+    finished_at = property(lambda self: self.record.finished_at)
+    duration = property(lambda self: self.record.duration)
+
+    @property
+    def successful(self) -> bool:
+        return self.record.status == "succeeded"
+
+    @cached_property
+    def _tasks(self) -> list[TaskRecord]:
+        return self.client.stack.metadata.list_tasks(self.id)
+
+    def refresh(self) -> Run:
+        """Re-read the run (its status, tags and tasks may have changed)."""
+        return Run(self.client, self.client.stack.metadata.get_run(self.id))
+
+    @property
+    def steps(self) -> list[str]:
+        return list(self.record.steps)
+
+    def tasks(self, step: str | None = None) -> list[Task]:
+        return [Task(self, t) for t in self._tasks if step is None or t.step == step]
+
+    def __getitem__(self, step: str) -> StepResult:
+        if step not in self.record.steps:
+            raise LaminaError(
+                f"run {self.id} of flow '{self.flow}' has no step '{step}'",
+                hint=f"steps: {', '.join(self.record.steps)}",
+            )
+        return StepResult(self, step, self.tasks(step))
+
+    def __iter__(self) -> Iterator[StepResult]:
+        return (self[s] for s in self.steps)
+
+    def add_tags(self, *tags: str) -> None:
+        """Label the run; allowed on finished runs too."""
+        self.client.stack.metadata.add_tags(self.id, list(tags))
+        self.record = self.client.stack.metadata.get_run(self.id)
+
+    def failed_tasks(self) -> list[Task]:
+        return [t for t in self.tasks() if t.status == "failed"]
+
+    def diff(self, other: Run | str) -> RunDiff:
+        from lamina.client.diff import diff_runs
+
+        return diff_runs(self, other if isinstance(other, Run) else self.client.run(other))
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.record.params.items())
+        return (
+            f"Run('{self.flow}/{self.id}', {self.status}, steps={len(self.steps)}, "
+            f"duration={_seconds(self.duration)}, params={{{params}}})"
+        )
+
+
+class StepResult:
+    """A step of a run: one task, or one per foreach element."""
+
+    def __init__(self, run: Run, name: str, tasks: list[Task]) -> None:
+        self.run = run
+        self.name = name
+        self.tasks = tasks
+
+    @property
+    def foreach(self) -> bool:
+        return len(self.tasks) != 1 or self.tasks[0].record.element != ""
+
+    @property
+    def task(self) -> Task:
+        """The step's only task (a step without foreach)."""
+        if len(self.tasks) != 1:
+            raise LaminaError(
+                f"step '{self.name}' of run {self.run.id} has {len(self.tasks)} tasks",
+                hint=f"use run['{self.name}'].tasks or run['{self.name}'][i]",
+            )
+        return self.tasks[0]
+
+    @property
+    def value(self) -> Any:
+        """The step's result: a value, or for a foreach step the ordered list of values."""
+        if self._is_foreach_step():
+            return [t.value for t in self.tasks]
+        return self.task.value
+
+    def _is_foreach_step(self) -> bool:
+        return any(t.record.element for t in self.tasks) or len(self.tasks) != 1
+
+    def __getitem__(self, index: int) -> Task:
+        for t in self.tasks:
+            if t.index == index:
+                return t
+        raise LaminaError(f"step '{self.name}' of run {self.run.id} has no task {index}")
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks)
+
+    def __repr__(self) -> str:
+        states: dict[str, int] = {}
+        for t in self.tasks:
+            states[t.status] = states.get(t.status, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in states.items())
+        return f"StepResult('{self.run.id}/{self.name}', {len(self.tasks)} tasks: {summary})"
+
+
+@attrs.frozen
+class LineageEntry:
+    """An artifact a task's result was computed from, and the task that made it."""
+
+    depth: int
+    param: str
+    key: str
+    task_id: str  # "" when the artifact is a foreach element rather than a task result
+
+
+class Task:
+    """One task of a run: status, timings, logs, error, and its result."""
+
+    def __init__(self, run: Run, record: TaskRecord) -> None:
+        self.run = run
+        self.record = record
+
+    id = property(lambda self: self.record.task_id)
+    step = property(lambda self: self.record.step)
+    index = property(lambda self: self.record.index)
+    error = property(lambda self: self.record.error)
+    traceback = property(lambda self: self.record.traceback)
+    duration = property(lambda self: self.record.duration)
+    metrics = property(lambda self: dict(self.record.metrics))
+
+    @property
+    def status(self) -> str:
+        """``succeeded``, ``reused`` (taken from an earlier run), or ``failed``."""
+        if self.record.status == "succeeded" and self.record.reused_from:
+            return "reused"
+        return self.record.status
+
+    @property
+    def ref(self) -> ArtifactRef:
+        if self.record.output is None:
+            raise LaminaError(
+                f"task {self.id} has no result (status {self.record.status}): {self.record.error}",
+                hint=f"lamina show {self.id}",
+            )
+        return self.record.output
+
+    @property
+    def value(self) -> Any:
+        """The step's return value, read from the datastore (memory-mapped where it can)."""
+        return self.run.client.stack.artifacts.load(self.ref, name=self.id)
+
+    def _log(self, key: str) -> str:
+        if not key:
+            return ""
+        return self.run.client.stack.artifacts.get_bytes(key, name=f"{self.id} log").decode(
+            errors="replace"
+        )
+
+    @property
+    def stdout(self) -> str:
+        return self._log(self.record.stdout_key)
+
+    @property
+    def stderr(self) -> str:
+        return self._log(self.record.stderr_key)
+
+    def lineage(self) -> list[LineageEntry]:
+        """Every artifact this result was computed from, upstream to the flow's start."""
+        producers: dict[str, str] = {}
+        by_id: dict[str, TaskRecord] = {}
+        for t in self.run._tasks:
+            by_id[t.task_id] = t
+            if t.output is not None:
+                producers.setdefault(t.output.key, t.task_id)
+        out: list[LineageEntry] = []
+        seen: set[str] = set()
+        frontier = [(self.record, 1)]
+        while frontier:
+            record, depth = frontier.pop(0)
+            for param, keys in record.inputs.items():
+                for key in keys if isinstance(keys, list) else [keys]:
+                    producer = producers.get(key, "")
+                    out.append(LineageEntry(depth, param, key, producer))
+                    if producer and producer not in seen:
+                        seen.add(producer)
+                        frontier.append((by_id[producer], depth + 1))
+        return out
+
+    def __repr__(self) -> str:
+        extra = f", element: {self.record.element}" if self.record.element else ""
+        err = f", error={self.record.error!r}" if self.record.error else ""
+        return f"Task('{self.id}', {self.status}, {_seconds(self.duration)}{extra}{err})"

@@ -1,0 +1,218 @@
+"""The shape of a lamina config: top-level keys, named stacks, one component per layer.
+
+Parsing here checks the *shape* only (which keys exist, what kind of value each is). A
+component's own options are checked against its attrs class when the stack is resolved
+(:mod:`lamina.stack`), because only then do we know which plugin serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from lamina.config.files import ConfigSource, read_secrets_file
+from lamina.config.secrets import deep_merge
+from lamina.errors import ConfigError
+from lamina.interfaces.component import LAYERS
+from lamina.kernel.suggest import did_you_mean
+
+TOP_LEVEL_KEYS = ("default_stack", "required_plugins", "disable_plugins", "stacks", "plugins")
+STACK_EXTRA_KEYS = ("compute_overrides", "description")
+
+
+@attrs.frozen
+class ComponentConfig:
+    """One layer of a stack as written: ``plugin`` (None: choose by the URL's scheme),
+    the raw option table (``plugin`` removed) and where it is written."""
+
+    layer: str
+    plugin: str | None
+    options: dict[str, Any]
+    keys: tuple[str, ...]  # key path in the lamina table, e.g. ("stacks", "prod", "compute")
+    url: str | None = None
+
+
+@attrs.frozen
+class StackConfig:
+    """A named stack of the config file."""
+
+    name: str
+    components: dict[str, ComponentConfig]
+    compute_overrides: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    description: str = ""
+
+
+@attrs.frozen
+class ProjectConfig:
+    """A parsed config file (or the empty config when there is none)."""
+
+    source: ConfigSource | None = None
+    default_stack: str | None = None
+    required_plugins: tuple[str, ...] = ()
+    disable_plugins: tuple[str, ...] = ()
+    stacks: dict[str, StackConfig] = attrs.field(factory=dict)
+    plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    #: key paths whose value came from lamina.secrets.toml (masked when printed).
+    secret_keys: frozenset[tuple[str, ...]] = frozenset()
+    secrets_file: Path | None = None
+
+    @property
+    def path(self) -> Path | None:
+        return self.source.path if self.source else None
+
+    def where(self, keys: tuple[str, ...] = ()) -> str:
+        """``lamina.toml:7`` for a key path, for error messages."""
+        if self.source is None:
+            return "(no config file)"
+        return self.source.where(keys)
+
+    def error(
+        self, keys: tuple[str, ...], message: str, *, hint: str | None = None,
+        cls: type[ConfigError] = ConfigError,
+    ) -> ConfigError:
+        return cls(f"{self.where(keys)}: {message}", hint=hint)
+
+
+def _kind(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+        list: "an array", dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _string_list(cfg: ProjectConfig, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise cfg.error(
+            (key,),
+            f"{key} must be an array of strings, got {_kind(value)}",
+            hint=f'{key} = ["name", ...]',
+        )
+    return tuple(value)
+
+
+def _component(
+    cfg: ProjectConfig, stack: str, layer: str, value: Any
+) -> ComponentConfig:
+    keys = ("stacks", stack, layer)
+    if isinstance(value, str):
+        if "://" in value:
+            if layer != "datastore":
+                raise cfg.error(
+                    keys,
+                    f"stack {stack!r}, {layer}: a URL ({value!r}) only chooses a datastore",
+                    hint=f'write {layer} = "NAME" or {layer} = {{ plugin = "NAME", ... }}',
+                )
+            return ComponentConfig(layer, None, {"url": value}, keys, url=value)
+        if not value:
+            raise cfg.error(keys, f"stack {stack!r}, {layer}: empty component name")
+        return ComponentConfig(layer, value, {}, keys)
+    if isinstance(value, dict):
+        options = dict(value)
+        plugin = options.pop("plugin", None)
+        url = options.get("url") if isinstance(options.get("url"), str) else None
+        if plugin is None and not (layer == "datastore" and url):
+            raise cfg.error(
+                keys,
+                f"stack {stack!r}, {layer}: no 'plugin' key says which component to use",
+                hint=f'{layer} = {{ plugin = "NAME", ... }}',
+            )
+        if plugin is not None and not isinstance(plugin, str):
+            raise cfg.error(
+                (*keys, "plugin"),
+                f"stack {stack!r}, {layer}: 'plugin' must be a string, got {_kind(plugin)}",
+            )
+        return ComponentConfig(layer, plugin, options, keys, url=url)
+    raise cfg.error(
+        keys,
+        f"stack {stack!r}, {layer}: must be a component name, a URL or a table, "
+        f"got {_kind(value)}",
+        hint=f'{layer} = "NAME" or {layer} = {{ plugin = "NAME", option = ... }}',
+    )
+
+
+def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
+    if not isinstance(table, dict):
+        raise cfg.error(("stacks", name), f"stack {name!r} must be a table, got {_kind(table)}")
+    components: dict[str, ComponentConfig] = {}
+    overrides: dict[str, dict[str, Any]] = {}
+    allowed = (*LAYERS, *STACK_EXTRA_KEYS)
+    for key, value in table.items():
+        if key in LAYERS:
+            components[key] = _component(cfg, name, key, value)
+        elif key == "compute_overrides":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise cfg.error(
+                    ("stacks", name, key),
+                    f"stack {name!r}: compute_overrides must hold one table per compute "
+                    "component",
+                    hint=f"[stacks.{name}.compute_overrides.k8s]\nnamespace = \"ml\"",
+                )
+            overrides = {k: dict(v) for k, v in value.items()}
+        elif key == "description":
+            if not isinstance(value, str):
+                raise cfg.error(("stacks", name, key), "description must be a string")
+        else:
+            raise cfg.error(
+                ("stacks", name, key),
+                f"stack {name!r}: unknown key {key!r}{did_you_mean(key, allowed)}. "
+                f"A stack has one key per layer: {', '.join(LAYERS)} (and compute_overrides)",
+                hint="correct the layer name or remove the key",
+            )
+    return StackConfig(
+        name=name,
+        components=components,
+        compute_overrides=overrides,
+        description=str(table.get("description", "")),
+    )
+
+
+def parse_config(source: ConfigSource | None, *, secrets: bool = True) -> ProjectConfig:
+    """Check a config file's shape and return its model; ``lamina.secrets.toml`` beside
+    it is merged over it (``secrets=False`` to skip)."""
+    if source is None:
+        return ProjectConfig()
+    data = source.data
+    secret_keys: set[tuple[str, ...]] = set()
+    secrets_file = None
+    if secrets:
+        sec = read_secrets_file(source.path)
+        if sec is not None:
+            data = deep_merge(dict(data), sec.data, on_value=secret_keys.add)
+            secrets_file = sec.path
+    cfg = ProjectConfig(source=source, secret_keys=frozenset(secret_keys))
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise cfg.error(
+                (key,),
+                f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL_KEYS)}. "
+                f"Known keys: {', '.join(TOP_LEVEL_KEYS)}",
+                hint="correct or remove the key; stacks go under [stacks.NAME]",
+            )
+    default = data.get("default_stack")
+    if default is not None and not isinstance(default, str):
+        raise cfg.error(("default_stack",), f"default_stack must be a string, got {_kind(default)}")
+    stacks_raw = data.get("stacks", {})
+    if not isinstance(stacks_raw, dict):
+        raise cfg.error(("stacks",), "stacks must be a table of [stacks.NAME] tables")
+    plugins_raw = data.get("plugins", {})
+    if not isinstance(plugins_raw, dict) or not all(
+        isinstance(v, dict) for v in plugins_raw.values()
+    ):
+        raise cfg.error(
+            ("plugins",), "plugins must hold one [plugins.NAME] table per plugin",
+            hint='[plugins.audit]\npath = "audit.jsonl"',
+        )
+    stacks = {name: _stack(cfg, name, table) for name, table in stacks_raw.items()}
+    return attrs.evolve(
+        cfg,
+        default_stack=default,
+        required_plugins=_string_list(cfg, data, "required_plugins"),
+        disable_plugins=_string_list(cfg, data, "disable_plugins"),
+        stacks=stacks,
+        plugins={k: dict(v) for k, v in plugins_raw.items()},
+        secrets_file=secrets_file,
+    )

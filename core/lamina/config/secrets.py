@@ -1,0 +1,95 @@
+"""Credentials stay out of the committed config.
+
+Two ways to give a component a secret without writing it in ``lamina.toml``:
+
+* ``"${AWS_SECRET_ACCESS_KEY}"`` (or ``"${VAR:-default}"``) in any string value is
+  replaced by the environment variable when the stack is loaded;
+* ``lamina.secrets.toml`` beside the config file, with the same shape, is merged over it.
+  It belongs in ``.gitignore``.
+
+Values that came from either place, and options whose name looks like a credential, are
+masked whenever lamina prints a stack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "private_key")
+MASK = "****"
+
+
+class MissingVariable(Exception):
+    """An ``${VAR}`` whose variable is not set; the caller turns it into a ConfigError."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def has_reference(value: Any) -> bool:
+    """Whether a raw config value contains ``${VAR}`` anywhere."""
+    if isinstance(value, str):
+        return bool(_VAR.search(value))
+    if isinstance(value, dict):
+        return any(has_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_reference(v) for v in value)
+    return False
+
+
+def expand(value: Any, env: Mapping[str, str]) -> Any:
+    """Replace every ``${VAR}`` in strings (recursively in tables and arrays).
+
+    :raises MissingVariable: a variable is unset and has no ``:-default``.
+    """
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise MissingVariable(name)
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, env) for v in value]
+    return value
+
+
+def looks_secret(key: str) -> bool:
+    """Whether an option's name suggests a credential (masked when printed)."""
+    k = key.lower()
+    return any(w in k for w in _SECRET_WORDS) or k.endswith(("_key", "apikey", "api_key"))
+
+
+def deep_merge(
+    base: dict[str, Any], over: Mapping[str, Any], path: tuple[str, ...] = (),
+    on_value: Callable[[tuple[str, ...]], None] | None = None,
+) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base`` table by table; ``on_value`` is told the
+    key path of every value taken from ``over``."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(dict(out[key]), value, (*path, key), on_value)
+        else:
+            out[key] = value
+            if on_value is not None:
+                _report(value, (*path, key), on_value)
+    return out
+
+
+def _report(value: Any, path: tuple[str, ...], on_value: Callable[[tuple[str, ...]], None]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _report(v, (*path, k), on_value)
+    else:
+        on_value(path)

@@ -1,0 +1,303 @@
+"""The content-addressed artifact store the core uses on top of any datastore.
+
+``save`` streams a value through its serializer into a staged file while hashing it, then
+asks the datastore to commit the file under its hash: the value is never held twice in
+memory, identical bytes are stored once, and a reader never sees a partial object.
+``load`` re-hashes the object before trusting it (``verify_reads``), so a truncated or
+altered file is reported, with the artifact and the fix, instead of becoming a wrong value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from lamina.datastore.hashing import HashingWriter, bytes_sha256, file_sha256, is_object_key
+from lamina.datastore.serializers import SerializerRegistry, type_name
+from lamina.errors import (
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    DatastoreError,
+    LaminaError,
+    SerializationError,
+)
+from lamina.interfaces.datastore import Datastore
+from lamina.interfaces.serializer import Serializer
+from lamina.records import ArtifactRef
+
+
+def _label(name: str) -> str:
+    return f"artifact {name!r}" if name else "artifact"
+
+
+def _rerun_hint(name: str) -> str:
+    run = name.split("/", 1)[0] if "/" in name else ""
+    how = f"`lamina resume {run}`" if run else "`lamina resume RUN`"
+    return (
+        "the stored object is damaged or gone; delete it and rerun the task that produced "
+        f"it ({how} reruns only what is missing)"
+    )
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class ArtifactStore:
+    """Values in, references out: content-addressed, verified, observable by plugins.
+
+    :param datastore: any :class:`lamina.interfaces.Datastore`; it only moves bytes.
+    :param serializers: every installed serializer (``lamina_serializers``); the one with
+        the highest priority that handles a value writes it.
+    :param hooks: the plugin manager's hook relay (``pm.hook``); when given, the artifact
+        lifecycle hooks are called.
+    :param verify_reads: re-hash each object before reading it, so corruption is reported
+        rather than returned as a wrong value. Costs one sequential read of the file.
+    """
+
+    def __init__(
+        self,
+        datastore: Datastore,
+        serializers: Iterable[Serializer],
+        *,
+        hooks: Any = None,
+        verify_reads: bool = True,
+    ) -> None:
+        self.datastore = datastore
+        self.serializers = SerializerRegistry(serializers)
+        self.hooks = hooks
+        self.verify_reads = verify_reads
+
+    # -- values ------------------------------------------------------------------------
+
+    def save(self, value: Any, *, name: str) -> tuple[ArtifactRef, bool]:
+        """Store ``value``; return its reference and whether new bytes were written.
+
+        ``name`` says what the value is (``RUN/STEP/INDEX``) in hooks and error messages.
+        If the preferred serializer fails (an Arrow conversion of an odd column, say) the
+        next one that handles the value is tried, with a warning; if all fail a
+        :class:`SerializationError` names the value, its type and the serializers.
+        """
+        try:
+            if self.hooks is not None:
+                self.hooks.lamina_before_artifact_save(name=name, value=value)
+            ref, created = self._save(value, name)
+        except BaseException as error:
+            self._report(name, error)
+            raise
+        if self.hooks is not None:
+            self.hooks.lamina_after_artifact_save(name=name, ref=ref, created=created)
+        return ref, created
+
+    def _save(self, value: Any, name: str) -> tuple[ArtifactRef, bool]:
+        candidates = self.serializers.candidates(value)
+        if not candidates:
+            self.serializers.choose(value)  # raises the "no serializer" error
+        failures: list[tuple[Serializer, BaseException]] = []
+        for serializer in candidates:
+            try:
+                staged, key, size, info = self._dump(serializer, value)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as error:
+                failures.append((serializer, error))
+                continue
+            if failures:
+                first, err = failures[0]
+                warnings.warn(
+                    f"{_label(name)}: serializer {first.name!r} failed on a "
+                    f"{type_name(value)} ({type(err).__name__}: {err}); stored it with "
+                    f"{serializer.name!r} instead",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            try:
+                created = self.datastore.commit_blob(staged, key)
+            finally:
+                _remove(staged)  # consumed by a successful commit; gone on failure too
+            ref = ArtifactRef(
+                key=key,
+                serializer=serializer.name,
+                size=size,
+                type=type_name(value),
+                info=dict(info or {}),
+            )
+            return ref, created
+        tried = "; ".join(f"{s.name!r}: {type(e).__name__}: {e}" for s, e in failures)
+        raise SerializationError(
+            f"{_label(name)}: cannot serialize a value of type {type_name(value)} (tried {tried})",
+            hint="return a picklable value (no open files, locks, sockets or "
+            "generators), or install/write a serializer for this type "
+            "(hook `lamina_serializers`)",
+        ) from failures[-1][1]
+
+    def _dump(self, serializer: Serializer, value: Any) -> tuple[str, str, int, dict[str, Any]]:
+        """Serialize into a fresh staged file: (staged path, key, size, info)."""
+        staging = self.datastore.staging_dir()
+        os.makedirs(staging, exist_ok=True)
+        fd, staged = tempfile.mkstemp(dir=staging, prefix=".stage-")
+        try:
+            with open(fd, "wb") as raw:
+                writer = HashingWriter(raw)
+                info = serializer.dump(value, writer)
+                writer.flush()
+        except BaseException:
+            _remove(staged)
+            raise
+        return staged, writer.hexdigest(), writer.size, info
+
+    def load(self, ref: ArtifactRef, *, name: str = "") -> Any:
+        """The value ``ref`` points to, after checking the object's size and hash.
+
+        ``name`` (``RUN/STEP/INDEX``) is used in error messages so that a corrupt or
+        missing object names the task that produced it.
+        """
+        try:
+            serializer = self.serializers.get(ref.serializer)
+            path = self._verified_path(ref.key, name, size=ref.size)
+            try:
+                value = serializer.load(path)
+            except LaminaError:
+                raise
+            except Exception as error:
+                raise SerializationError(
+                    f"{_label(name)} (object {ref.key}): serializer {ref.serializer!r} "
+                    f"could not read it back as {ref.type or 'a value'}: "
+                    f"{type(error).__name__}: {error}",
+                    hint="install the library versions the run used (a pickled class "
+                    "must be importable under the same module path)",
+                ) from error
+        except BaseException as error:
+            self._report(name, error)
+            raise
+        if self.hooks is not None:
+            self.hooks.lamina_after_artifact_load(ref=ref, value=value)
+        return value
+
+    # -- raw blobs -----------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store raw bytes (logs, code files) content-addressed; return their key."""
+        staging = self.datastore.staging_dir()
+        os.makedirs(staging, exist_ok=True)
+        fd, staged = tempfile.mkstemp(dir=staging, prefix=".stage-")
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+            key = bytes_sha256(data)
+            self.datastore.commit_blob(staged, key)
+        finally:
+            _remove(staged)
+        return key
+
+    def put_file(self, path: str | os.PathLike[str]) -> str:
+        """Store a file's bytes content-addressed (copied, streamed); return their key."""
+        staging = self.datastore.staging_dir()
+        os.makedirs(staging, exist_ok=True)
+        fd, staged = tempfile.mkstemp(dir=staging, prefix=".stage-")
+        try:
+            with open(fd, "wb") as out, open(path, "rb") as src:
+                writer = HashingWriter(out)
+                while chunk := src.read(1024 * 1024):
+                    writer.write(chunk)
+            key = writer.hexdigest()
+            self.datastore.commit_blob(staged, key)
+        finally:
+            _remove(staged)
+        return key
+
+    def get_bytes(self, key: str, *, name: str = "") -> bytes:
+        """The raw bytes stored under ``key``, verified like :meth:`load`."""
+        path = self._verified_path(key, name)
+        with open(path, "rb") as f:
+            return f.read()
+
+    def has(self, key: str) -> bool:
+        """Whether object ``key`` is stored."""
+        return self.datastore.has_blob(key)
+
+    def verify(self, key: str, *, size: int | None = None, name: str = "") -> str:
+        """Re-hash object ``key`` (whatever ``verify_reads`` says); return its local path.
+
+        Raises :class:`CorruptArtifactError` or :class:`ArtifactNotFoundError`.
+        """
+        return self._verified_path(key, name, size=size, force=True)
+
+    def _verified_path(
+        self, key: str, name: str, *, size: int | None = None, force: bool = False
+    ) -> str:
+        if not is_object_key(key):
+            raise ArtifactNotFoundError(
+                f"{_label(name)}: {key!r} is not an object key (64 hex digits)",
+                hint="pass the `key` of an ArtifactRef or the result of put_bytes/put_file",
+            )
+        try:
+            path = self.datastore.blob_path(key)
+        except ArtifactNotFoundError as error:
+            raise ArtifactNotFoundError(
+                f"{_label(name)}: object {key} is not in the datastore "
+                f"{getattr(self.datastore, 'url', '')} ({error.message})",
+                hint=_rerun_hint(name),
+            ) from None
+        if not (self.verify_reads or force):
+            return path
+        try:
+            actual_size = os.path.getsize(path)
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(
+                f"{_label(name)}: object {key} vanished from {path} while being read",
+                hint=_rerun_hint(name),
+            ) from None
+        if size is not None and actual_size != size:
+            raise CorruptArtifactError(
+                f"{_label(name)}: object {key} at {path} is {actual_size} bytes, expected "
+                f"{size} ({'truncated' if actual_size < size else 'grown'})",
+                hint=_rerun_hint(name),
+            )
+        digest, _ = file_sha256(path)
+        if digest != key:
+            raise CorruptArtifactError(
+                f"{_label(name)}: object {key} at {path} does not match its hash (its "
+                f"bytes hash to {digest}): the file was altered",
+                hint=_rerun_hint(name),
+            )
+        return path
+
+    # -- small JSON records -------------------------------------------------------------
+
+    def put_json(self, key: str, obj: Any, *, exclusive: bool = False) -> bool:
+        """Write a small JSON record atomically; with ``exclusive`` never overwrite (return
+        False when it exists)."""
+        data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+        return self.datastore.put_record(key, data, exclusive=exclusive)
+
+    def get_json(self, key: str) -> Any | None:
+        """The record ``key`` decoded, or None if absent."""
+        data = self.datastore.get_record(key)
+        if data is None:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError as error:
+            raise DatastoreError(
+                f"record {key!r} in {getattr(self.datastore, 'url', '')} is not valid JSON "
+                f"({error})",
+                hint="the record was altered by hand; restore or delete it",
+            ) from error
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys of the records under ``prefix``, sorted."""
+        return self.datastore.list_records(prefix)
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def _report(self, name: str, error: BaseException) -> None:
+        if self.hooks is not None and isinstance(error, Exception):
+            self.hooks.lamina_on_artifact_error(name=name, error=error)

@@ -1,0 +1,29 @@
+"""The fallback: any value cloudpickle can write (lambdas and local classes included)."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+PROTOCOL = 5
+
+
+class CloudpickleSerializer:
+    """Everything; chosen last (priority 0) so that the fast paths win when they apply."""
+
+    name = "cloudpickle"
+    priority = 0
+
+    def handles(self, value: Any) -> bool:
+        return True
+
+    def dump(self, value: Any, file: IO[bytes]) -> dict[str, Any]:
+        import cloudpickle
+
+        cloudpickle.dump(value, file, protocol=PROTOCOL)
+        return {"protocol": PROTOCOL}
+
+    def load(self, path: str) -> Any:
+        import pickle
+
+        with open(path, "rb") as f:
+            return pickle.load(f)

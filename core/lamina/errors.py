@@ -1,0 +1,122 @@
+"""The one exception hierarchy lamina raises.
+
+A host that embeds lamina catches :class:`LaminaError` (or a subclass) and never has to
+know which layer failed. Every message names the thing, the place and the fix, because the
+person reading it is usually a data scientist looking at a notebook cell.
+"""
+
+from __future__ import annotations
+
+
+class LaminaError(Exception):
+    """Base class of every error lamina raises on purpose.
+
+    ``hint`` is the fix, when we know one; it is appended to the message so that a plain
+    ``str(err)`` (what a notebook shows) already tells the user what to do.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message}\n  fix: {hint}")
+
+
+# --- configuration and plugins -------------------------------------------------------
+
+
+class ConfigError(LaminaError):
+    """A config file, a stack or a component's options are wrong."""
+
+
+class StackNotFoundError(ConfigError):
+    """The stack named by ``--stack`` / ``LAMINA_STACK`` is not defined."""
+
+
+class PluginError(LaminaError):
+    """A plugin could not be loaded, or two plugins conflict."""
+
+
+class PluginNotInstalledError(PluginError):
+    """A stack names a component whose plugin is not installed."""
+
+
+class MissingRequiredPluginError(PluginError):
+    """``required_plugins`` in the config names a distribution that is absent or too old."""
+
+
+class BackendUnreachableError(LaminaError):
+    """A component could not reach its backend (``lamina stack check``)."""
+
+
+# --- flows ----------------------------------------------------------------------------
+
+
+class FlowDefinitionError(LaminaError):
+    """A flow is wrong before anything runs: a cycle, an unknown name, a bad option."""
+
+
+class FlowLoadError(LaminaError):
+    """A flow file could not be imported, or holds no (or several) flows."""
+
+
+class ParameterError(FlowDefinitionError):
+    """A flow parameter is missing, unknown, or cannot be parsed."""
+
+
+class RunFailedError(LaminaError):
+    """A run finished with failed tasks. ``run`` is the finished run, for inspection."""
+
+    def __init__(self, message: str, *, run: object = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.run = run
+
+
+class RunInterruptedError(LaminaError):
+    """A run was stopped (Ctrl-C); it can be resumed."""
+
+    def __init__(self, message: str, *, run_id: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.run_id = run_id
+
+
+class StepError(LaminaError):
+    """A step raised. Carries the step, the task index and the formatted traceback."""
+
+    def __init__(
+        self, message: str, *, step: str, index: int | None, traceback: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.index = index
+        self.traceback = traceback
+
+
+# --- data and records -----------------------------------------------------------------
+
+
+class DatastoreError(LaminaError):
+    """The datastore could not store or return an object."""
+
+
+class CorruptArtifactError(DatastoreError):
+    """An object's bytes do not match its content hash (truncated or altered on disk)."""
+
+
+class ArtifactNotFoundError(DatastoreError):
+    """An artifact or record is not in the datastore."""
+
+
+class SerializationError(DatastoreError):
+    """A value could not be serialized or deserialized."""
+
+
+class MetadataError(LaminaError):
+    """The metadata store could not record or answer."""
+
+
+class RunNotFoundError(MetadataError):
+    """No run, step or task matches the reference given."""
+
+
+class ImmutableRunError(MetadataError):
+    """Something tried to change a finished run (only tags may be added)."""

@@ -1,0 +1,173 @@
+"""The :class:`Flow`: a named set of steps, wired by parameter name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from lamina.errors import FlowDefinitionError
+from lamina.flow.step import Step, StepOptions, make_step
+from lamina.records import Resources
+
+if TYPE_CHECKING:
+    from lamina.client import Run
+    from lamina.flow.graph import FlowGraph
+    from lamina.stack import Stack
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Flow:
+    """A flow of plain Python steps.
+
+    Decorate functions with :meth:`step`; a parameter named after another step receives
+    that step's result, any other parameter is a flow parameter (set with
+    ``flow.run(alpha=0.3)`` or ``lamina run flow.py --set alpha=0.3``). The decorated
+    functions are returned unchanged, so they stay callable with plain values in a test
+    or a notebook.
+
+    >>> flow = Flow("demo")
+    >>> @flow.step
+    ... def numbers() -> list[int]:
+    ...     return [1, 2, 3]
+    """
+
+    def __init__(self, name: str, *, description: str = "") -> None:
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise FlowDefinitionError(
+                f"flow name {name!r} must be non-empty and use letters, digits, '-', '_', '.'",
+                hint='Flow("churn")',
+            )
+        self.name = name
+        self.description = description
+        self.steps: dict[str, Step] = {}
+
+    # -- authoring ---------------------------------------------------------------------
+
+    @overload
+    def step(self, fn: F, /) -> F: ...
+
+    @overload
+    def step(
+        self,
+        *,
+        foreach: str | Iterable[str] | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+        cpu: float | None = None,
+        memory: int | None = None,
+        gpu: int | None = None,
+        cache: bool | None = None,
+        compute: str | None = None,
+        name: str | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def step(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        foreach: str | Iterable[str] | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+        cpu: float | None = None,
+        memory: int | None = None,
+        gpu: int | None = None,
+        cache: bool | None = None,
+        compute: str | None = None,
+        name: str | None = None,
+    ) -> F | Callable[[F], F]:
+        """Register a function as a step; use bare (``@flow.step``) or with options.
+
+        :param foreach: step name(s) to fan out over; the parameter of the same name
+            receives one element per task. Several names: their product.
+        :param retries: extra attempts after a failure.
+        :param timeout: seconds an attempt may run before it is stopped.
+        :param cpu: cores asked of the compute backend.
+        :param memory: MiB asked of the compute backend.
+        :param gpu: GPUs asked of the compute backend.
+        :param cache: reuse an earlier identical task's result (None: the run decides).
+        :param compute: name of another compute component of the stack for this step.
+        :param name: the step's name if not the function's name.
+        :return: the function itself, unchanged.
+        """
+        if isinstance(foreach, str):
+            foreach_names: tuple[str, ...] = (foreach,)
+        else:
+            foreach_names = tuple(foreach or ())
+        try:
+            options = StepOptions(
+                foreach=foreach_names,
+                retries=retries,
+                timeout=timeout,
+                resources=Resources(cpu=cpu, memory=memory, gpu=gpu),
+                cache=cache,
+                compute=compute,
+            )
+        except (TypeError, ValueError) as err:
+            raise FlowDefinitionError(f"flow '{self.name}': bad step option: {err}") from err
+
+        def register(func: F) -> F:
+            step = make_step(func, name, options)
+            if step.name in self.steps:
+                other = self.steps[step.name]
+                raise FlowDefinitionError(
+                    f"flow '{self.name}': step '{step.name}' defined twice "
+                    f"({other.where} and {step.where})",
+                    hint="rename one of them, or pass name= to @flow.step",
+                )
+            self.steps[step.name] = step
+            return func
+
+        if fn is not None:
+            return register(fn)
+        return register
+
+    # -- inspection --------------------------------------------------------------------
+
+    def graph(self, params: dict[str, Any] | None = None) -> FlowGraph:
+        """Build and validate the DAG; raise :class:`lamina.errors.FlowDefinitionError`
+        (or :class:`~lamina.errors.ParameterError`) naming the step and its file:line."""
+        from lamina.flow.graph import build_graph
+
+        return build_graph(self, params or {})
+
+    def validate(self, **params: Any) -> FlowGraph:
+        """Check the flow without running anything; returns the validated graph."""
+        return self.graph(params)
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        stack: Stack | str | None = None,
+        tags: Iterable[str] = (),
+        cache: bool = False,
+        raise_on_failure: bool = True,
+        **params: Any,
+    ) -> Run:
+        """Run the flow on a stack (the embedded default if none) and return the finished
+        run. Flow parameters are keyword arguments: ``flow.run(alpha=0.3)``.
+
+        :param stack: a :class:`lamina.Stack`, a stack name, or None for the configured
+            default.
+        :param tags: labels recorded with the run.
+        :param cache: reuse results of identical earlier tasks for every step that does
+            not say otherwise.
+        :param raise_on_failure: raise :class:`lamina.errors.RunFailedError` (which holds
+            the run) if a task failed; with False return the failed run.
+        """
+        from lamina.runtime.launch import launch_run
+
+        return launch_run(
+            self,
+            stack=stack,
+            params=params,
+            tags=tuple(tags),
+            cache=cache,
+            raise_on_failure=raise_on_failure,
+        )
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r}, steps={list(self.steps)})"

@@ -1,0 +1,354 @@
+"""The flow's DAG: built with networkx and validated before a single task starts.
+
+Every problem is reported with the step's name and file:line, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lamina.errors import FlowDefinitionError, ParameterError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from lamina.flow.flow import Flow
+    from lamina.flow.step import Step
+
+_MISSING = inspect.Parameter.empty
+
+
+@attrs.frozen
+class Input:
+    """How a step parameter is fed: the whole result of ``source`` (``value``), the
+    ordered list of a foreach step's results (``list``), or one element (``element``)."""
+
+    source: str
+    kind: str  # "value" | "list" | "element"
+
+
+@attrs.frozen
+class FlowParam:
+    """A parameter that no step produces: set by the user, recorded with the run."""
+
+    name: str
+    default: Any
+    annotation: Any
+    used_by: tuple[str, ...]
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+
+@attrs.frozen
+class FlowGraph:
+    """A validated flow: topological order, wiring, and resolved parameter values."""
+
+    flow: Flow
+    dag: nx.DiGraph
+    order: tuple[str, ...]
+    inputs: Mapping[str, Mapping[str, Input]]
+    step_params: Mapping[str, tuple[str, ...]]
+    flow_params: Mapping[str, FlowParam]
+    params: Mapping[str, Any]
+
+    def is_foreach(self, step: str) -> bool:
+        return bool(self.flow.steps[step].options.foreach)
+
+    def upstream(self, step: str) -> list[str]:
+        return sorted(self.dag.predecessors(step), key=self.order.index)
+
+    def downstream(self, step: str) -> set[str]:
+        import networkx as nx
+
+        return set(nx.descendants(self.dag, step))
+
+
+def _hints(step: Step) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(step.fn)
+    except Exception:  # unresolved forward references: skip type checks for this step
+        return {}
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def build_graph(flow: Flow, given: Mapping[str, Any]) -> FlowGraph:
+    """Wire ``flow``'s steps by parameter name and validate everything that can be known
+    before running: unknown names, cycles, missing or unknown parameters, foreach over
+    something that cannot be iterated, and mismatched type annotations."""
+    import networkx as nx
+
+    if not flow.steps:
+        raise FlowDefinitionError(
+            f"flow '{flow.name}' has no steps", hint="decorate functions with @flow.step"
+        )
+    dag: nx.DiGraph = nx.DiGraph()
+    inputs: dict[str, dict[str, Input]] = {}
+    step_params: dict[str, tuple[str, ...]] = {}
+    candidates: dict[str, list[tuple[Step, inspect.Parameter]]] = {}
+
+    for step in flow.steps.values():
+        dag.add_node(step.name)
+        params = step.parameters()
+        names = {p.name for p in params}
+        for fe in step.options.foreach:
+            if fe not in flow.steps:
+                raise FlowDefinitionError(
+                    f"step '{step.name}' ({step.where}): foreach={fe!r} names no step"
+                    f"{_suggest(fe, flow.steps)}. Steps: {', '.join(flow.steps)}",
+                    hint="foreach takes the name of the step whose result to fan out over",
+                )
+            if fe not in names:
+                raise FlowDefinitionError(
+                    f"step '{step.name}' ({step.where}): foreach={fe!r} but the function "
+                    f"has no parameter '{fe}' to receive each element",
+                    hint=f"add a parameter named '{fe}' to {step.fn.__name__}()",
+                )
+        if len(set(step.options.foreach)) != len(step.options.foreach):
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): foreach names a step twice",
+            )
+        wired: dict[str, Input] = {}
+        own: list[str] = []
+        for p in params:
+            if p.name in flow.steps:
+                kind = "element" if p.name in step.options.foreach else "value"
+                if kind == "value" and flow.steps[p.name].options.foreach:
+                    kind = "list"
+                wired[p.name] = Input(p.name, kind)
+                dag.add_edge(p.name, step.name)
+            else:
+                own.append(p.name)
+                candidates.setdefault(p.name, []).append((step, p))
+        inputs[step.name] = wired
+        step_params[step.name] = tuple(own)
+
+    _check_cycles(flow, dag)
+    flow_params = _flow_params(candidates)
+    values = _resolve_params(flow, flow_params, given)
+    order = tuple(nx.lexicographical_topological_sort(dag, key=_definition_order(flow)))
+    _check_types(flow, inputs)
+    return FlowGraph(
+        flow=flow,
+        dag=dag,
+        order=order,
+        inputs=inputs,
+        step_params=step_params,
+        flow_params=flow_params,
+        params=values,
+    )
+
+
+def _definition_order(flow: Flow) -> Any:
+    rank = {name: i for i, name in enumerate(flow.steps)}
+    return lambda name: f"{rank[name]:08d}"
+
+
+def _check_cycles(flow: Flow, dag: nx.DiGraph) -> None:
+    import networkx as nx
+
+    try:
+        cycle = nx.find_cycle(dag)
+    except nx.NetworkXNoCycle:
+        return
+    names = [edge[0] for edge in cycle]
+    where = ", ".join(f"'{n}' ({flow.steps[n].where})" for n in names)
+    path = " -> ".join([*names, names[0]])
+    raise FlowDefinitionError(
+        f"flow '{flow.name}' has a cycle: {path}; steps involved: {where}",
+        hint="a step may only take results of steps that do not (indirectly) take its own",
+    )
+
+
+def flow_parameters(flow: Flow) -> dict[str, FlowParam]:
+    """The flow's parameters (those no step produces), without checking values: what
+    ``--set`` may name, with the annotation that parses it."""
+    candidates: dict[str, list[tuple[Step, inspect.Parameter]]] = {}
+    for step in flow.steps.values():
+        for p in step.parameters():
+            if p.name not in flow.steps:
+                candidates.setdefault(p.name, []).append((step, p))
+    return _flow_params(candidates)
+
+
+def _flow_params(
+    candidates: Mapping[str, list[tuple[Step, inspect.Parameter]]],
+) -> dict[str, FlowParam]:
+    result: dict[str, FlowParam] = {}
+    for name, uses in candidates.items():
+        defaults = {
+            (repr(p.default) if p.default is not _MISSING else "<none>"): (s, p)
+            for s, p in uses
+            if p.default is not _MISSING
+        }
+        if len(defaults) > 1:
+            listing = "; ".join(f"{s.name} ({s.where}) = {p.default!r}" for s, p in defaults.values())
+            raise FlowDefinitionError(
+                f"flow parameter '{name}' has conflicting defaults: {listing}",
+                hint="give it one default (or none) in every step that takes it",
+            )
+        default = next(iter(defaults.values()))[1].default if defaults else _MISSING
+        annotation = next(
+            (p.annotation for _, p in uses if p.annotation is not _MISSING), _MISSING
+        )
+        result[name] = FlowParam(
+            name=name,
+            default=default,
+            annotation=annotation,
+            used_by=tuple(s.name for s, _ in uses),
+        )
+    return result
+
+
+def _resolve_params(
+    flow: Flow, flow_params: Mapping[str, FlowParam], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    unknown = [k for k in given if k not in flow_params]
+    if unknown:
+        known = ", ".join(sorted(flow_params)) or "none"
+        name = unknown[0]
+        hint = (
+            f"'{name}' is a step, not a parameter"
+            if name in flow.steps
+            else f"known parameters: {known}"
+        )
+        raise ParameterError(
+            f"flow '{flow.name}' has no parameter '{name}'{_suggest(name, flow_params)}",
+            hint=hint,
+        )
+    values: dict[str, Any] = {}
+    for name, fp in flow_params.items():
+        if name in given:
+            values[name] = given[name]
+        elif not fp.required:
+            values[name] = fp.default
+        else:
+            step = flow.steps[fp.used_by[0]]
+            raise ParameterError(
+                f"flow parameter '{name}' of step '{step.name}' ({step.where}) has no "
+                "default and was not set, and no step named it exists",
+                hint=f"pass --set {name}=VALUE (or flow.run({name}=...)), give it a default, "
+                f"or add a step named '{name}'{_suggest(name, flow.steps)}",
+            )
+    return values
+
+
+_NOT_ITERABLE = (int, float, complex, bool, type(None))
+
+
+def _element_type(tp: Any) -> Any:
+    """The element type of ``list[X]``-like annotations, else None."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (list, tuple, set, frozenset, Sequence, Iterable, typing.Iterable) and args:
+        return args[0]
+    return None
+
+
+def _compatible(produced: Any, wanted: Any) -> bool:
+    """Best effort: only plain classes are compared; anything generic passes."""
+    if produced is _MISSING or wanted is _MISSING or wanted is Any or produced is Any:
+        return True
+    wanted_origin = typing.get_origin(wanted) or wanted
+    produced_origin = typing.get_origin(produced) or produced
+    if not isinstance(wanted_origin, type) or not isinstance(produced_origin, type):
+        return True
+    if wanted_origin is float and produced_origin is int:
+        return True
+    try:
+        return issubclass(produced_origin, wanted_origin)
+    except TypeError:
+        return True
+
+
+def _check_types(flow: Flow, inputs: Mapping[str, Mapping[str, Input]]) -> None:
+    hints = {name: _hints(step) for name, step in flow.steps.items()}
+    for name, wiring in inputs.items():
+        step = flow.steps[name]
+        for param, inp in wiring.items():
+            source = flow.steps[inp.source]
+            produced = hints[inp.source].get("return", _MISSING)
+            wanted = hints[name].get(param, _MISSING)
+            if inp.kind == "element":
+                if isinstance(produced, type) and issubclass(produced, _NOT_ITERABLE):
+                    raise FlowDefinitionError(
+                        f"step '{name}' ({step.where}): foreach over '{inp.source}', whose "
+                        f"result is annotated {produced.__name__} ({source.where}), which "
+                        "cannot be iterated",
+                        hint=f"make '{inp.source}' return a list, or drop foreach",
+                    )
+                if source.options.foreach:
+                    produced_item = produced
+                else:
+                    produced_item = _element_type(produced) if produced is not _MISSING else None
+                if produced_item is not None and not _compatible(produced_item, wanted):
+                    _mismatch(flow, name, param, inp.source, produced_item, wanted, "each element of")
+            elif inp.kind == "list":
+                if wanted is not _MISSING and not _compatible(list, wanted):
+                    raise FlowDefinitionError(
+                        f"step '{name}' ({step.where}): parameter '{param}' receives the "
+                        f"results of foreach step '{inp.source}' as a list, but is annotated "
+                        f"{getattr(wanted, '__name__', wanted)}",
+                        hint=f"annotate it list[...] (or iterate over '{inp.source}' with "
+                        f"foreach='{inp.source}')",
+                    )
+            elif not _compatible(produced, wanted):
+                _mismatch(flow, name, param, inp.source, produced, wanted, "the result of")
+
+
+def _mismatch(
+    flow: Flow, name: str, param: str, source: str, produced: Any, wanted: Any, what: str
+) -> None:
+    def show(tp: Any) -> str:
+        return getattr(tp, "__name__", None) or str(tp)
+
+    raise FlowDefinitionError(
+        f"step '{name}' ({flow.steps[name].where}): parameter '{param}' is annotated "
+        f"{show(wanted)} but {what} step '{source}' ({flow.steps[source].where}) is "
+        f"annotated {show(produced)}",
+        hint="fix one of the two annotations",
+    )
+
+
+NO_ANNOTATION = _MISSING
+
+
+def parse_param_value(text: str, annotation: Any = _MISSING) -> Any:
+    """Turn ``--set name=TEXT`` into a value, guided by the parameter's annotation.
+
+    Without an annotation, JSON is tried (numbers, booleans, lists) and the raw text is
+    kept otherwise.
+    """
+    import json
+
+    target = annotation
+    if target is _MISSING or target is Any:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    if isinstance(target, str):  # postponed annotation we could not resolve
+        target = {"int": int, "float": float, "bool": bool, "str": str}.get(target)
+    if target is str:
+        return text
+    if target is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean (true/false), got {text!r}")
+    if target in (int, float):
+        return target(text)
+    return json.loads(text) if text[:1] in "[{\"" or text[:1].isdigit() else text

@@ -1,0 +1,321 @@
+"""Hook specifications: everything a plugin can offer or observe.
+
+A plugin is a module (or object) with functions named like the specs below, decorated with
+``lamina.hookimpl``, and announced by an entry point in the group ``lamina``::
+
+    [project.entry-points.lamina]
+    my_plugin = "my_package.plugin"
+
+An implementation may accept a subset of a spec's arguments, so adding an argument to a spec
+never breaks a plugin. lamina calls every hook with keyword arguments only.
+
+The builtin backends (file datastore, local compute, in-process orchestrator, SQLite
+metadata) are registered through these same hooks by ``lamina.builtin.plugin``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from lamina.interfaces import ComponentSpec, Serializer
+    from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskSpec
+    from lamina.stack import Stack
+
+PROJECT_NAME = "lamina"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -------------------------------------------------------------------------------------
+# Components: one hook per layer. Each returns the components the plugin offers.
+# All are historic-free, non-firstresult: every plugin's list is collected.
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lamina_datastores() -> list[ComponentSpec]:
+    """Offer datastore components (the data layer).
+
+    Called once when the plugin manager collects components (``lamina plugins``, building a
+    stack). Return :class:`lamina.interfaces.ComponentSpec` objects with
+    ``layer="datastore"`` whose factory builds a :class:`lamina.interfaces.Datastore`.
+    Set ``url_schemes`` so that ``datastore = "scheme://..."`` finds the component.
+
+    :return: a list of component specs (may be empty). Not firstresult: all are collected.
+    """
+
+
+@hookspec
+def lamina_compute_backends() -> list[ComponentSpec]:
+    """Offer compute components (``layer="compute"``), each building a
+    :class:`lamina.interfaces.Compute`.
+
+    Called when components are collected.
+
+    :return: a list of component specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_orchestrators() -> list[ComponentSpec]:
+    """Offer orchestrator components (``layer="orchestrator"``), each building a
+    :class:`lamina.interfaces.Orchestrator`.
+
+    Called when components are collected.
+
+    :return: a list of component specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_metadata_stores() -> list[ComponentSpec]:
+    """Offer versioning (metadata) components (``layer="metadata"``), each building a
+    :class:`lamina.interfaces.MetadataStore`.
+
+    Called when components are collected.
+
+    :return: a list of component specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_feature_stores() -> list[ComponentSpec]:
+    """Offer feature-store components (``layer="feature_store"``), each building a
+    :class:`lamina.interfaces.FeatureStore`.
+
+    Called when components are collected.
+
+    :return: a list of component specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_serving_backends() -> list[ComponentSpec]:
+    """Offer serving components (``layer="serving"``), each building a
+    :class:`lamina.interfaces.ServingBackend`.
+
+    Called when components are collected.
+
+    :return: a list of component specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_monitors() -> list[ComponentSpec]:
+    """Offer monitoring components (``layer="monitoring"``), each building a
+    :class:`lamina.interfaces.Monitor`.
+
+    Called when components are collected.
+
+    :return: a list of component specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_serializers() -> list[Serializer]:
+    """Offer serializers that turn values into stored bytes and back.
+
+    Called once per process, the first time an artifact is saved or loaded. The
+    serializer with the highest ``priority`` whose ``handles(value)`` is true writes a
+    value; the recorded ``name`` chooses the reader.
+
+    :return: a list of :class:`lamina.interfaces.Serializer`. Not firstresult.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Stack: configuration, validation, CLI.
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lamina_configure(stack: Stack, options: dict[str, Any]) -> None:
+    """Give a plugin its own options when a stack is loaded.
+
+    Called once per :class:`lamina.stack.Stack`, after its components are validated and
+    before anything runs.
+
+    :param stack: the stack being loaded.
+    :param options: the table ``[plugins.<entry-point name>]`` of the config file, or
+        ``{}``. Secrets never belong there; read them from the environment.
+    """
+
+
+@hookspec
+def lamina_validate_stack(stack: Stack) -> list[str] | None:
+    """Check a whole stack for problems that no single component can see (a remote
+    compute with a local-only datastore, an orchestrator that needs a shared metadata
+    store...).
+
+    Called by ``Stack.validate()`` (``lamina stack check``, and before a run).
+
+    :param stack: the resolved stack.
+    :return: a list of problems, each one sentence naming the component and the fix;
+        empty or None when all is well. Not firstresult: all lists are collected.
+    """
+
+
+@hookspec
+def lamina_cli_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add subcommands to the ``lamina`` command line.
+
+    Called while the CLI parser is built, i.e. on every ``lamina`` invocation, so the
+    implementation must import nothing heavy: add the parser, and import the work inside
+    the command's handler. Set ``parser.set_defaults(handler=fn)``; ``fn(args)`` returns
+    the exit code.
+
+    :param subparsers: the top-level ``argparse`` subparsers object.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Lifecycle: runs. Kedro's before/after/on-error shape. Called in the process that drives
+# the run (the orchestrator), in plugin registration order.
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lamina_before_run(run: RunRecord, stack: Stack) -> None:
+    """Called when a run has been recorded and before its first task is submitted.
+
+    :param run: the new run's record (status ``running``).
+    :param stack: the stack it runs on.
+    """
+
+
+@hookspec
+def lamina_after_run(run: RunRecord, stack: Stack) -> None:
+    """Called after a run finished successfully and its record is closed.
+
+    :param run: the finished run's record (status ``succeeded``).
+    :param stack: the stack it ran on.
+    """
+
+
+@hookspec
+def lamina_on_run_error(run: RunRecord, error: BaseException, stack: Stack) -> None:
+    """Called after a run failed or was interrupted, once its record is closed.
+
+    :param run: the run's record (status ``failed`` or ``interrupted``).
+    :param error: the exception the run raises to its caller.
+    :param stack: the stack it ran on.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Lifecycle: tasks. Called in the process that executes the task (a local worker, or the
+# remote ``python -m lamina task`` process).
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lamina_before_task(spec: TaskSpec) -> None:
+    """Called just before a step function is called for one task attempt.
+
+    :param spec: the task being run (run id, step, index, attempt, inputs by reference).
+    """
+
+
+@hookspec
+def lamina_after_task(spec: TaskSpec, outcome: TaskOutcome) -> None:
+    """Called after a task attempt succeeded and its result was stored.
+
+    :param spec: the task.
+    :param outcome: its outcome (``status == "succeeded"``, ``output`` set).
+    """
+
+
+@hookspec
+def lamina_on_task_error(spec: TaskSpec, outcome: TaskOutcome, error: BaseException) -> None:
+    """Called after a task attempt failed (the step raised, or its result could not be
+    stored). A timeout, which kills the worker, is reported by ``lamina_on_run_error``
+    and in the task record instead.
+
+    :param spec: the task.
+    :param outcome: its outcome (``status == "failed"``, traceback set).
+    :param error: the exception.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Lifecycle: artifacts. Called in the process that saves or loads the artifact.
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lamina_before_artifact_save(name: str, value: Any) -> None:
+    """Called before a value is serialized into the datastore.
+
+    :param name: what the value is (``RUN/STEP/INDEX`` for a step result, or a label such
+        as ``foreach-element``).
+    :param value: the value itself; do not mutate it.
+    """
+
+
+@hookspec
+def lamina_after_artifact_save(name: str, ref: ArtifactRef, created: bool) -> None:
+    """Called after a value was stored.
+
+    :param name: as for ``lamina_before_artifact_save``.
+    :param ref: the stored artifact's reference (content hash, serializer, size).
+    :param created: False when identical bytes were already stored (content addressing).
+    """
+
+
+@hookspec
+def lamina_on_artifact_error(name: str, error: BaseException) -> None:
+    """Called when saving or loading an artifact failed (serializer error, corrupt object,
+    unreachable store).
+
+    :param name: what was being saved or loaded.
+    :param error: the exception, which is raised again after the hook.
+    """
+
+
+@hookspec
+def lamina_after_artifact_load(ref: ArtifactRef, value: Any) -> None:
+    """Called after an artifact was read back and its integrity checked.
+
+    :param ref: the artifact's reference.
+    :param value: the loaded value; do not mutate it.
+    """
+
+
+# -------------------------------------------------------------------------------------
+# Lifecycle: serving and monitoring. Defined now so plugins can rely on them; emitted by
+# the serving and monitoring layers.
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lamina_model_deployed(deployment: Any, endpoint: str) -> None:
+    """Called after a serving backend deployed (or updated) a deployment.
+
+    :param deployment: the deployment spec (models, weights).
+    :param endpoint: the URL it answers at.
+    """
+
+
+@hookspec
+def lamina_prediction_logged(records: list[dict[str, Any]]) -> None:
+    """Called after a batch of prediction-log records was written.
+
+    :param records: the records of the batch (request id, variant, model ref, latency).
+    """
+
+
+@hookspec
+def lamina_alert(name: str, severity: str, message: str, details: dict[str, Any]) -> None:
+    """Called when monitoring raises an alert (drift, quality, performance threshold).
+
+    :param name: the alert's name (``drift:age``).
+    :param severity: ``info``, ``warning`` or ``critical``.
+    :param message: one human sentence.
+    :param details: numbers behind it (statistic, p-value, threshold).
+    """

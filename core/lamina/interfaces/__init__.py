@@ -1,0 +1,30 @@
+"""The contract of each layer: one small Protocol per layer, plus how a plugin offers one.
+
+A plugin implements the Protocol of its layer and announces it with a
+:class:`ComponentSpec` from the layer's hook (see :mod:`lamina.hookspecs`). The core talks
+to components only through these Protocols; it never knows which plugin it holds.
+"""
+
+from lamina.interfaces.component import LAYERS, ComponentSpec, Layer
+from lamina.interfaces.compute import Compute
+from lamina.interfaces.datastore import Datastore
+from lamina.interfaces.feature_store import FeatureStore
+from lamina.interfaces.metadata import MetadataStore
+from lamina.interfaces.monitoring import Monitor
+from lamina.interfaces.orchestrator import Orchestrator
+from lamina.interfaces.serializer import Serializer
+from lamina.interfaces.serving import ServingBackend
+
+__all__ = [
+    "LAYERS",
+    "ComponentSpec",
+    "Compute",
+    "Datastore",
+    "FeatureStore",
+    "Layer",
+    "MetadataStore",
+    "Monitor",
+    "Orchestrator",
+    "Serializer",
+    "ServingBackend",
+]

@@ -1,0 +1,468 @@
+"""Finds, loads and indexes plugins: the builtin one and every ``lamina`` entry point.
+
+What it adds to pluggy, and why:
+
+* each entry point is loaded on its own, so one broken plugin is reported with its
+  distribution, version and error while every other plugin keeps working (pluggy's
+  ``load_setuptools_entrypoints`` stops at the first import error);
+* the builtin components are registered through the same hooks as any third-party plugin;
+* two distributions offering the same component name are reported, never silently
+  shadowed, and a stack that names such a component gets an error saying how to choose;
+* misspelled hook names (``lamina_befor_run``) are reported instead of being ignored;
+* a missing component names what is installed and the ``pip install`` line that fixes it.
+
+A :class:`PluginManager` carries all its state; two in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback as tb
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import pluggy
+
+from lamina import hookspecs
+from lamina.errors import PluginError, PluginNotInstalledError
+from lamina.interfaces.component import LAYERS, ComponentSpec
+from lamina.kernel.known import distribution_for, distribution_for_scheme
+from lamina.kernel.requirements import normalize_name
+from lamina.kernel.suggest import did_you_mean
+
+#: Entry-point group that announces plugins (``[project.entry-points.lamina]``).
+ENTRY_POINT_GROUP = "lamina"
+#: Environment variable that turns entry-point autoloading off (as pytest's
+#: ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``); the builtin plugin is still registered.
+AUTOLOAD_ENV = "LAMINA_DISABLE_PLUGIN_AUTOLOAD"
+BUILTIN_NAME = "builtin"
+CORE_DISTRIBUTION = "lamina"
+
+#: layer -> the hook that offers components of that layer.
+LAYER_HOOKS: dict[str, str] = {
+    "datastore": "lamina_datastores",
+    "compute": "lamina_compute_backends",
+    "orchestrator": "lamina_orchestrators",
+    "metadata": "lamina_metadata_stores",
+    "feature_store": "lamina_feature_stores",
+    "serving": "lamina_serving_backends",
+    "monitoring": "lamina_monitors",
+}
+
+
+@attrs.frozen
+class LoadedPlugin:
+    """A plugin that is registered and whose hooks are called."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    hooks: tuple[str, ...] = ()
+    entry_point: str = ""
+    plugin: object = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class BrokenPlugin:
+    """A plugin that could not be loaded or registered, or whose component hook failed.
+
+    The other plugins are unaffected; ``lamina plugins`` lists these with their error.
+    """
+
+    name: str
+    distribution: str
+    version: str
+    error: str
+    traceback: str = ""
+    entry_point: str = ""
+
+
+def _autoload_default() -> bool:
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+
+
+def _format_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class PluginManager:
+    """The registry of every plugin lamina uses in this process (or this stack).
+
+    :param autoload: load the ``lamina`` entry points of installed distributions. None
+        means "unless the environment variable ``LAMINA_DISABLE_PLUGIN_AUTOLOAD`` is set".
+    :param disabled: plugin names (entry-point names) or distribution names not to load,
+        like pytest's ``-p no:NAME``; the config's ``disable_plugins``.
+    """
+
+    def __init__(self, *, autoload: bool | None = None, disabled: Iterable[str] = ()) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.hook = self.pm.hook
+        self.loaded: list[LoadedPlugin] = []
+        self.broken: list[BrokenPlugin] = []
+        self.disabled: tuple[str, ...] = tuple(disabled)
+        self.autoload = _autoload_default() if autoload is None else autoload
+        #: names of entry points that were skipped because they are disabled.
+        self.skipped: list[str] = []
+        self._components: list[ComponentSpec] | None = None
+        self._by_plugin: dict[str, list[ComponentSpec]] = {}
+        self._serializers: list[Any] | None = None
+
+        from lamina import __version__
+        from lamina.builtin import plugin as builtin_plugin
+
+        self._register(
+            builtin_plugin,
+            BUILTIN_NAME,
+            distribution=CORE_DISTRIBUTION,
+            version=__version__,
+            entry_point=f"{BUILTIN_NAME} = {builtin_plugin.__name__}",
+        )
+        if self.autoload:
+            self._load_entry_points()
+
+    # ------------------------------------------------------------------ loading
+
+    def _is_disabled(self, name: str, distribution: str) -> bool:
+        wanted = {d.strip() for d in self.disabled}
+        return name in wanted or normalize_name(distribution) in {
+            normalize_name(d) for d in wanted
+        }
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else ""
+            dist_version = dist.version if dist is not None else ""
+            if ep.name == BUILTIN_NAME and normalize_name(dist_name or "") == CORE_DISTRIBUTION:
+                continue
+            if self._is_disabled(ep.name, dist_name or ""):
+                self.skipped.append(ep.name)
+                self.pm.set_blocked(ep.name)
+                continue
+            ep_text = f"{ep.name} = {ep.value}"
+            try:
+                plugin = ep.load()
+            except BaseException as exc:  # a plugin's import may raise anything
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self.broken.append(
+                    BrokenPlugin(
+                        name=ep.name,
+                        distribution=dist_name,
+                        version=dist_version,
+                        error=_format_error(exc),
+                        traceback=tb.format_exc(),
+                        entry_point=ep_text,
+                    )
+                )
+                continue
+            self._register(
+                plugin, ep.name, distribution=dist_name, version=dist_version, entry_point=ep_text
+            )
+
+    def _register(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        distribution: str,
+        version: str,
+        entry_point: str = "",
+    ) -> bool:
+        owner = self._owner_of_name(name)
+        if owner is not None:
+            self.broken.append(
+                BrokenPlugin(
+                    name=name,
+                    distribution=distribution,
+                    version=version,
+                    error=(
+                        f"PluginError: the plugin name {name!r} is already taken by "
+                        f"{owner.distribution or 'a registered plugin'}; rename the entry "
+                        "point of one of them"
+                    ),
+                    entry_point=entry_point,
+                )
+            )
+            return False
+        try:
+            registered = self.pm.register(plugin, name=name)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self.broken.append(
+                BrokenPlugin(
+                    name=name,
+                    distribution=distribution,
+                    version=version,
+                    error=_format_error(exc),
+                    traceback=tb.format_exc(),
+                    entry_point=entry_point,
+                )
+            )
+            return False
+        if registered is None:  # blocked
+            self.skipped.append(name)
+            return False
+        hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+        self.loaded.append(
+            LoadedPlugin(
+                name=name,
+                distribution=distribution,
+                version=version,
+                module=getattr(plugin, "__name__", type(plugin).__module__),
+                hooks=hooks,
+                entry_point=entry_point,
+                plugin=plugin,
+            )
+        )
+        self._components = None
+        self._serializers = None
+        return True
+
+    def _owner_of_name(self, name: str) -> LoadedPlugin | None:
+        for p in self.loaded:
+            if p.name == name:
+                return p
+        return None
+
+    def register(
+        self,
+        plugin: object,
+        name: str | None = None,
+        *,
+        distribution: str = "",
+        version: str = "",
+    ) -> None:
+        """Register a plugin object or module that is not announced by an entry point
+        (a test's plugin, a notebook's). Raises :class:`PluginError` if pluggy rejects it
+        (unknown argument in a hook, name taken)."""
+        plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
+        before = len(self.broken)
+        ok = self._register(plugin, plugin_name, distribution=distribution, version=version)
+        if not ok and len(self.broken) > before:
+            problem = self.broken.pop()
+            raise PluginError(
+                f"Could not register plugin {plugin_name!r}: {problem.error}",
+                hint="fix the hook implementation's name or arguments (see lamina.hookspecs)",
+            )
+
+    # ------------------------------------------------------------------ queries
+
+    def plugin_info(self, name: str) -> LoadedPlugin | None:
+        """The loaded plugin registered under ``name``, or None."""
+        return self._owner_of_name(name)
+
+    def _info_for(self, plugin_name: str) -> LoadedPlugin | None:
+        return self._owner_of_name(plugin_name)
+
+    def components(self) -> list[ComponentSpec]:
+        """Every component every plugin offers, with ``distribution`` filled in.
+
+        A plugin whose component hook raises or returns something else than component
+        specs is reported in :attr:`broken`; the others' components are still returned.
+        """
+        if self._components is not None:
+            return list(self._components)
+        found: list[ComponentSpec] = []
+        by_plugin: dict[str, list[ComponentSpec]] = {}
+        for layer, hook_name in LAYER_HOOKS.items():
+            caller = getattr(self.hook, hook_name)
+            for impl in caller.get_hookimpls():
+                if impl.hookwrapper or impl.wrapper:
+                    continue
+                info = self._info_for(impl.plugin_name)
+                dist = info.distribution if info else ""
+                version = info.version if info else ""
+                try:
+                    result = impl.function()
+                    specs = list(result or ())
+                    for spec in specs:
+                        if not isinstance(spec, ComponentSpec):
+                            raise TypeError(
+                                f"{hook_name}() must return ComponentSpec objects, "
+                                f"got {type(spec).__name__}"
+                            )
+                        if spec.layer != layer:
+                            raise TypeError(
+                                f"{hook_name}() returned component {spec.name!r} with "
+                                f"layer={spec.layer!r}; it must be {layer!r}"
+                            )
+                except Exception as exc:
+                    self.broken.append(
+                        BrokenPlugin(
+                            name=impl.plugin_name,
+                            distribution=dist,
+                            version=version,
+                            error=f"{hook_name}() failed: {_format_error(exc)}",
+                            traceback=tb.format_exc(),
+                            entry_point=info.entry_point if info else "",
+                        )
+                    )
+                    continue
+                filled = [
+                    attrs.evolve(spec, distribution=dist, distribution_version=version)
+                    for spec in specs
+                ]
+                found.extend(filled)
+                by_plugin.setdefault(impl.plugin_name, []).extend(filled)
+        self._components = found
+        self._by_plugin = by_plugin
+        return list(found)
+
+    def components_by_plugin(self) -> dict[str, list[ComponentSpec]]:
+        """The components each plugin (by registered name) offers."""
+        self.components()
+        return {k: list(v) for k, v in self._by_plugin.items()}
+
+    def components_of(self, layer: str) -> list[ComponentSpec]:
+        """The installed components of one layer."""
+        return [c for c in self.components() if c.layer == layer]
+
+    def conflicts(self) -> list[tuple[str, str, list[str]]]:
+        """Component names offered more than once in a layer: (layer, name, distributions)."""
+        seen: dict[tuple[str, str], list[str]] = {}
+        for c in self.components():
+            seen.setdefault((c.layer, c.name), []).append(c.distribution or "(unpackaged)")
+        return [(layer, name, dists) for (layer, name), dists in seen.items() if len(dists) > 1]
+
+    def _installed_text(self, layer: str) -> str:
+        have = self.components_of(layer)
+        if not have:
+            return "none"
+        return ", ".join(f"{c.name} ({c.distribution or 'unpackaged'})" for c in have)
+
+    def _broken_note(self) -> str:
+        if not self.broken:
+            return ""
+        names = ", ".join(f"{b.distribution or b.name}" for b in self.broken)
+        return f" Plugins that failed to load: {names} (see `lamina plugins`)."
+
+    def find_component(self, layer: str, name: str) -> ComponentSpec:
+        """The one installed component ``name`` of ``layer``.
+
+        :raises PluginNotInstalledError: nothing offers it; the message lists the
+            installed choices and the ``pip install`` line when the distribution is known.
+        :raises PluginError: two distributions offer it.
+        """
+        if layer not in LAYER_HOOKS:
+            raise PluginError(
+                f"Unknown layer {layer!r}{did_you_mean(layer, LAYERS)}.",
+                hint=f"layers are: {', '.join(LAYERS)}",
+            )
+        matches = [c for c in self.components_of(layer) if c.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            dists = [c.distribution or "(unpackaged)" for c in matches]
+            raise PluginError(
+                f"Two plugins offer the {layer} component {name!r}: "
+                f"{' and '.join(dists)}. lamina will not pick one silently.",
+                hint=(
+                    "uninstall one of them (pip uninstall "
+                    f"{dists[-1]}), or add the unwanted plugin's name to "
+                    "`disable_plugins` in lamina.toml"
+                ),
+            )
+        installed = self._installed_text(layer)
+        message = (
+            f"No {layer} component named {name!r} is installed. Installed: {installed}."
+            + self._broken_note()
+        )
+        dist = distribution_for(layer, name)
+        if dist:
+            hint = f"pip install {dist}"
+        else:
+            suggestion = did_you_mean(name, [c.name for c in self.components_of(layer)])
+            hint = (
+                f"no installed plugin offers {layer} {name!r}{suggestion}; check the "
+                "spelling, or install the plugin distribution that provides it "
+                "(`lamina plugins` lists what is installed)"
+            )
+        raise PluginNotInstalledError(message, hint=hint)
+
+    def find_datastore_for_url(self, url: str) -> ComponentSpec:
+        """The datastore component serving ``url``'s scheme (no scheme means ``file``)."""
+        scheme = url.split("://", 1)[0].lower() if "://" in url else "file"
+        matches = [c for c in self.components_of("datastore") if scheme in c.url_schemes]
+        by_name: dict[str, list[ComponentSpec]] = {}
+        for c in matches:
+            by_name.setdefault(c.name, []).append(c)
+        if len(by_name) == 1:
+            (name, specs), = by_name.items()
+            if len(specs) == 1:
+                return specs[0]
+            return self.find_component("datastore", name)  # raises the conflict error
+        if len(by_name) > 1:
+            offers = ", ".join(
+                f"{c.name} ({c.distribution or 'unpackaged'})" for c in matches
+            )
+            raise PluginError(
+                f"Several datastores serve {scheme}:// URLs: {offers}.",
+                hint=(
+                    "name one explicitly: datastore = { plugin = \"NAME\", url = "
+                    f"\"{url}\" }}"
+                ),
+            )
+        schemes = sorted(
+            {s for c in self.components_of("datastore") for s in c.url_schemes}
+        )
+        dist = distribution_for_scheme(scheme)
+        message = (
+            f"No datastore serves {scheme}:// URLs (for {url!r}). Installed schemes: "
+            f"{', '.join(schemes) or 'none'} ({self._installed_text('datastore')})."
+            + self._broken_note()
+        )
+        hint = (
+            f"pip install {dist}"
+            if dist
+            else "install a datastore plugin that serves this scheme, or use a file path"
+        )
+        raise PluginNotInstalledError(message, hint=hint)
+
+    def serializers(self) -> list[Any]:
+        """Every plugin's serializers, highest ``priority`` first (stable otherwise)."""
+        if self._serializers is None:
+            found: list[Any] = []
+            for result in self.hook.lamina_serializers():
+                found.extend(result or ())
+            found.sort(key=lambda s: -getattr(s, "priority", 0))
+            self._serializers = found
+        return list(self._serializers)
+
+    def unknown_hooks(self) -> list[tuple[str, str]]:
+        """Hook implementations whose name is no lamina hook: (plugin name, hook name).
+
+        pluggy's ``check_pending`` raises at the first one; this lists them all. A
+        misspelled hook would otherwise never be called, silently.
+        """
+        found: list[tuple[str, str]] = []
+        for name, caller in vars(self.hook).items():
+            if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    found.append((impl.plugin_name, name))
+        return sorted(found)
+
+    def check_pending(self) -> None:
+        """Raise :class:`PluginError` listing every unknown hook implementation."""
+        unknown = self.unknown_hooks()
+        if unknown:
+            specs = [n for n in dir(hookspecs) if n.startswith("lamina_")]
+            lines = "; ".join(
+                f"plugin {p!r} implements {h!r}{did_you_mean(h, specs)}" for p, h in unknown
+            )
+            raise PluginError(
+                f"Unknown hooks: {lines}.",
+                hint="rename the function to a hook of lamina.hookspecs",
+            )
+
+    def hook_names(self) -> list[str]:
+        """The names of every hook lamina defines."""
+        return sorted(n for n in dir(hookspecs) if n.startswith("lamina_"))

@@ -1,0 +1,207 @@
+"""Immutable values that cross layer boundaries: artifact references, task specs, outcomes,
+run and task records.
+
+They are frozen attrs classes so that a plugin can neither mutate what the core gave it nor
+hand back something half-filled; ``to_dict``/``from_dict`` give the JSON shape stored in
+the datastore and the metadata store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "crashed")
+TASK_STATUSES = ("succeeded", "failed", "reused", "running", "pending")
+
+
+@attrs.frozen
+class ArtifactRef:
+    """A pointer to a stored value: its content hash and how to read it back.
+
+    ``key`` is the hex SHA-256 of the stored bytes (the object's name in the datastore);
+    ``serializer`` names the serializer that wrote it; ``type`` is the Python type's
+    qualified name; ``info`` carries cheap facts worth showing without loading (shape,
+    dtype, rows, columns).
+    """
+
+    key: str
+    serializer: str
+    size: int
+    type: str = ""
+    info: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "serializer": self.serializer,
+            "size": self.size,
+            "type": self.type,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArtifactRef:
+        return cls(
+            key=data["key"],
+            serializer=data["serializer"],
+            size=int(data["size"]),
+            type=data.get("type", ""),
+            info=dict(data.get("info") or {}),
+        )
+
+
+@attrs.frozen
+class Resources:
+    """What one task asks of the machine it runs on. Units: cores, MiB, GPUs."""
+
+    cpu: float | None = None
+    memory: int | None = None
+    gpu: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+
+
+@attrs.frozen
+class TaskSpec:
+    """Everything a compute backend needs to run one task, by reference.
+
+    ``inputs`` maps a step parameter to the reference(s) of the upstream result (a list of
+    references for a foreach upstream); ``elements`` maps each foreach name to the reference
+    of this task's element. ``params`` are the flow parameters the step takes, as values
+    (they are small and recorded with the run).
+    """
+
+    run_id: str
+    flow: str
+    step: str
+    index: int
+    attempt: int
+    datastore_url: str
+    inputs: dict[str, Any] = attrs.field(factory=dict)
+    elements: dict[str, ArtifactRef] = attrs.field(factory=dict)
+    params: dict[str, Any] = attrs.field(factory=dict)
+    timeout: float | None = None
+    resources: Resources = attrs.field(factory=Resources)
+    cache_key: str = ""
+
+    @property
+    def task_id(self) -> str:
+        """``RUN/STEP/INDEX``: the task's address everywhere in lamina."""
+        return f"{self.run_id}/{self.step}/{self.index}"
+
+
+@attrs.frozen
+class TaskOutcome:
+    """What became of one task attempt. Written to the datastore by whoever ran it."""
+
+    run_id: str
+    step: str
+    index: int
+    attempt: int
+    status: str  # "succeeded" | "failed"
+    started_at: float
+    finished_at: float
+    output: ArtifactRef | None = None
+    error: str = ""
+    error_type: str = ""
+    location: str = ""  # file:line of the innermost frame in user code
+    traceback: str = ""
+    exit_reason: str = ""  # "exception", "timeout", "killed", "oom", ...
+    stdout_key: str = ""
+    stderr_key: str = ""
+    cache_key: str = ""
+    metrics: dict[str, float] = attrs.field(factory=dict)
+    host: str = ""
+    pid: int = 0
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.run_id}/{self.step}/{self.index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self, recurse=False)
+        data["output"] = self.output.to_dict() if self.output else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskOutcome:
+        data = dict(data)
+        out = data.get("output")
+        data["output"] = ArtifactRef.from_dict(out) if out else None
+        names = {a.name for a in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@attrs.frozen
+class TaskRecord:
+    """A task as the metadata store keeps it: the outcome plus how the run used it."""
+
+    run_id: str
+    step: str
+    index: int
+    status: str
+    attempt: int = 1
+    started_at: float | None = None
+    finished_at: float | None = None
+    output: ArtifactRef | None = None
+    inputs: dict[str, Any] = attrs.field(factory=dict)  # param -> key or [keys]
+    element: str = ""  # short repr of the foreach element(s), for display
+    error: str = ""
+    error_type: str = ""
+    location: str = ""
+    traceback: str = ""
+    exit_reason: str = ""
+    stdout_key: str = ""
+    stderr_key: str = ""
+    cache_key: str = ""
+    reused_from: str = ""  # task id whose result this task reused (resume / cache)
+    metrics: dict[str, float] = attrs.field(factory=dict)
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.run_id}/{self.step}/{self.index}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@attrs.frozen
+class RunRecord:
+    """A run as the metadata store keeps it. Immutable once ``finished_at`` is set,
+    except for ``tags``."""
+
+    run_id: str
+    flow: str
+    status: str
+    started_at: float
+    finished_at: float | None = None
+    params: dict[str, Any] = attrs.field(factory=dict)
+    tags: tuple[str, ...] = ()
+    user: str = ""
+    host: str = ""
+    pid: int = 0
+    stack: str = ""
+    datastore_url: str = ""
+    flow_file: str = ""
+    code_hash: str = ""
+    code_files: dict[str, str] = attrs.field(factory=dict)  # relative path -> object key
+    step_code: dict[str, str] = attrs.field(factory=dict)  # step -> code hash
+    python_version: str = ""
+    packages_key: str = ""  # object key of the installed-packages list
+    git_commit: str = ""
+    git_dirty: bool | None = None
+    resumed_from: str = ""
+    orchestrator: str = ""
+    orchestrator_run_id: str = ""
+    error: str = ""
+    steps: tuple[str, ...] = ()  # in topological order
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at

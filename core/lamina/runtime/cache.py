@@ -1,0 +1,40 @@
+"""Cache keys: a task is identified by its step's code, its inputs' content hashes, its
+foreach elements and the parameters it takes. Equal keys mean an equal result, so the
+result can be reused (``lamina resume``, ``cache=True``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lamina.records import ArtifactRef
+
+
+def _keys(value: ArtifactRef | list[ArtifactRef]) -> str | list[str]:
+    if isinstance(value, list):
+        return [ref.key for ref in value]
+    return value.key
+
+
+def cache_key(
+    *,
+    flow: str,
+    step: str,
+    code_hash: str,
+    inputs: Mapping[str, ArtifactRef | list[ArtifactRef]],
+    elements: Mapping[str, ArtifactRef],
+    params: Mapping[str, Any],
+) -> str:
+    """The SHA-256 of everything that determines a task's result."""
+    payload = {
+        "flow": flow,
+        "step": step,
+        "code": code_hash,
+        "inputs": {k: _keys(v) for k, v in sorted(inputs.items())},
+        "elements": {k: v.key for k, v in sorted(elements.items())},
+        "params": {k: params[k] for k in sorted(params)},
+    }
+    text = json.dumps(payload, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()

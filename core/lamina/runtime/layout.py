@@ -1,0 +1,27 @@
+"""Where a run's records live in the datastore, beside its artifacts.
+
+Remote tasks see only the datastore, so everything a task needs to run (the run manifest,
+the foreach plan of its step, its upstream tasks' outcomes) is a record here:
+
+``runs/RUN/run.json``                 the manifest: flow, params, code snapshot, steps
+``runs/RUN/steps/STEP.json``          a launched step: task count, foreach elements
+``runs/RUN/tasks/STEP/INDEX.json``    a task's latest outcome
+"""
+
+from __future__ import annotations
+
+
+def run_manifest_key(run_id: str) -> str:
+    return f"runs/{run_id}/run.json"
+
+
+def step_plan_key(run_id: str, step: str) -> str:
+    return f"runs/{run_id}/steps/{step}.json"
+
+
+def task_record_key(run_id: str, step: str, index: int) -> str:
+    return f"runs/{run_id}/tasks/{step}/{index}.json"
+
+
+def task_records_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/tasks"

@@ -1,0 +1,147 @@
+"""``python -m lamina task --datastore URL --run RUN --step STEP [--index I]``.
+
+The one entry point every remote compute backend launches. Given only the datastore it
+reads the run manifest, materializes the run's code snapshot (not whatever is on the
+machine's disk), resolves the task's inputs from its upstream tasks' outcome records,
+runs the step and writes the outcome back. Exit code 0 if the task succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lamina.errors import ArtifactNotFoundError, LaminaError
+from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
+from lamina.runtime.layout import run_manifest_key, step_plan_key, task_record_key
+
+if TYPE_CHECKING:
+    from lamina.datastore.artifacts import ArtifactStore
+    from lamina.flow.flow import Flow
+
+
+def _manifest(artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
+    manifest = artifacts.get_json(run_manifest_key(run_id))
+    if manifest is None:
+        raise ArtifactNotFoundError(
+            f"run {run_id} has no manifest in the datastore at {artifacts.datastore.url}",
+            hint="check --datastore and --run: the task must see the datastore the run was "
+            "launched with",
+        )
+    return manifest
+
+
+def materialize_code(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Path:
+    """Write the run's code snapshot to a folder keyed by its content, once per machine."""
+    files: dict[str, str] = manifest.get("code_files") or {}
+    if not files:
+        raise LaminaError(
+            f"run {manifest['run_id']} has no code snapshot (it was launched from a notebook)",
+            hint="launch flows that run remotely from a .py file",
+        )
+    digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:16]
+    root = Path(tempfile.gettempdir()) / "lamina-code" / digest
+    if not (root / ".complete").exists():
+        for rel, key in files.items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(artifacts.get_bytes(key, name=f"code snapshot {rel}"))
+        (root / ".complete").write_text("ok")
+    return root
+
+
+def load_snapshot_flow(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Flow:
+    from lamina.flow.loader import load_flow_file
+
+    root = materialize_code(artifacts, manifest)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    flow = load_flow_file(str(root / manifest["flow_file"]))
+    if flow.name != manifest["flow"]:
+        raise LaminaError(
+            f"the code snapshot of run {manifest['run_id']} defines flow '{flow.name}', "
+            f"not '{manifest['flow']}'"
+        )
+    return flow
+
+
+def _outcome_output(artifacts: ArtifactStore, run_id: str, step: str, index: int) -> ArtifactRef:
+    data = artifacts.get_json(task_record_key(run_id, step, index))
+    if not data or data.get("status") != "succeeded" or not data.get("output"):
+        raise LaminaError(
+            f"task {run_id}/{step}/{index} has no successful result yet",
+            hint="run the upstream tasks first: the orchestrator launches tasks in DAG order",
+        )
+    return ArtifactRef.from_dict(data["output"])
+
+
+def _plan(artifacts: ArtifactStore, run_id: str, step: str) -> dict[str, Any]:
+    plan = artifacts.get_json(step_plan_key(run_id, step))
+    if plan is None:
+        raise LaminaError(
+            f"step '{step}' of run {run_id} was not launched (no step plan in the datastore)",
+            hint="the orchestrator writes the plan of a step before its tasks start",
+        )
+    return plan
+
+
+def build_spec(
+    artifacts: ArtifactStore, manifest: dict[str, Any], step: str, index: int, attempt: int
+) -> TaskSpec:
+    """The :class:`TaskSpec` the orchestrator would have sent, rebuilt from records."""
+    from lamina.runtime.cache import cache_key
+
+    run_id = manifest["run_id"]
+    info = manifest["steps"].get(step)
+    if info is None:
+        raise LaminaError(
+            f"run {run_id} has no step '{step}'", hint=f"steps: {', '.join(manifest['steps'])}"
+        )
+    inputs: dict[str, Any] = {}
+    for param, (source, kind) in info["inputs"].items():
+        if kind == "value":
+            inputs[param] = _outcome_output(artifacts, run_id, source, 0)
+        elif kind == "list":
+            count = _plan(artifacts, run_id, source)["count"]
+            inputs[param] = [_outcome_output(artifacts, run_id, source, i) for i in range(count)]
+    elements: dict[str, ArtifactRef] = {}
+    names = info["foreach"]
+    if names:
+        plan = _plan(artifacts, run_id, step)
+        if not 0 <= index < plan["count"]:
+            raise LaminaError(f"step '{step}' of run {run_id} has {plan['count']} tasks, not {index + 1}")
+        rest = index
+        for name in reversed(names):
+            refs = plan["foreach"][name]
+            rest, position = divmod(rest, len(refs))
+            elements[name] = ArtifactRef.from_dict(refs[position])
+    params = {p: manifest["params"][p] for p in info["params"]}
+    key = cache_key(
+        flow=manifest["flow"], step=step, code_hash=info["code"], inputs=inputs,
+        elements=elements, params=params,
+    )
+    return TaskSpec(
+        run_id=run_id, flow=manifest["flow"], step=step, index=index, attempt=attempt,
+        datastore_url=artifacts.datastore.url, inputs=inputs, elements=elements,
+        params=params, cache_key=key,
+    )
+
+
+def run_remote_task(datastore_url: str, run_id: str, step: str, index: int = 0, attempt: int = 1) -> TaskOutcome:
+    """Run one task from what is in the datastore; return its (recorded) outcome."""
+    from lamina.runtime.task import execute_task
+    from lamina.stack import Stack
+
+    stack = Stack.for_datastore_url(datastore_url)
+    artifacts = stack.artifacts
+    manifest = _manifest(artifacts, run_id)
+    flow = load_snapshot_flow(artifacts, manifest)
+    if step not in flow.steps:
+        raise LaminaError(f"flow '{flow.name}' has no step '{step}'")
+    spec = build_spec(artifacts, manifest, step, index, attempt)
+    os.environ.setdefault("LAMINA_RUN_ID", run_id)
+    return execute_task(spec, flow.steps[step].fn, artifacts, stack.hook)

@@ -1,0 +1,416 @@
+"""The scheduler the local orchestrator drives: launches steps as their inputs become
+ready, fans foreach steps out into tasks, hands tasks to compute, retries, reuses cached
+results, and records everything in the metadata store in batches.
+
+Per task it does O(1) work (a spec, a cache key, one record), so a 20,000-task foreach
+costs milliseconds per task, not a scan of the run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lamina.errors import RunInterruptedError
+from lamina.logs import get_logger
+from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskRecord, TaskSpec
+from lamina.runtime.cache import cache_key
+from lamina.runtime.layout import step_plan_key
+from lamina.runtime.progress import NullProgress
+from lamina.runtime.task import write_outcome
+
+if TYPE_CHECKING:
+    from lamina.runtime.context import RunContext
+
+log = get_logger("lamina.scheduler")
+
+_FLUSH_EVERY = 0.5  # seconds between metadata batches
+_FLUSH_SIZE = 2000
+
+
+class ForeachError(Exception):
+    """A foreach source cannot be fanned out over (raised while launching a step)."""
+
+
+def _element_repr(values: Mapping[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in values.items())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class Scheduler:
+    """Runs one :class:`RunContext` to the end on the stack's compute."""
+
+    def __init__(self, ctx: RunContext, *, fail_fast: bool = True, progress: NullProgress | None = None):
+        self.ctx = ctx
+        self.graph = ctx.graph
+        self.fail_fast = fail_fast
+        self.progress = progress or NullProgress()
+        self.results: dict[str, list[ArtifactRef | None]] = {}
+        self.remaining: dict[str, int] = {}
+        self.state: dict[str, str] = dict.fromkeys(self.graph.order, "waiting")
+        self.specs: dict[tuple[str, int], TaskSpec] = {}
+        self.element_text: dict[tuple[str, int], str] = {}
+        self.computes: dict[str | None, Any] = {}
+        self.pending: dict[str | None, list[TaskSpec]] = {}
+        self.buffer: list[TaskRecord] = []
+        self.last_flush = time.monotonic()
+        self.done = self.failed = 0
+        self.failures: list[TaskRecord] = []
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> RunRecord:
+        ctx = self.ctx
+        status = "succeeded"
+        self.progress.start(ctx.run_id, ctx.flow.name)
+        try:
+            self._launch_ready()
+            while self._in_flight():
+                self._feed()
+                for outcome in self._poll():
+                    self._handle(outcome)
+                self._maybe_flush()
+                self._report()
+            if self.failures or any(s != "done" for s in self.state.values()):
+                status = "failed"
+        except KeyboardInterrupt:
+            self._shutdown(cancel=True)
+            self._flush()
+            self.progress.stop()
+            ctx.stack.metadata.finish_run(
+                ctx.run_id, status="interrupted", finished_at=time.time(),
+                error="interrupted by the user (Ctrl-C)",
+            )
+            raise RunInterruptedError(
+                f"run {ctx.run_id} of flow '{ctx.flow.name}' was interrupted; finished tasks "
+                "are kept",
+                run_id=ctx.run_id,
+                hint=f"lamina resume {ctx.run_id}",
+            ) from None
+        except BaseException:
+            self._shutdown(cancel=True)
+            self._flush()
+            self.progress.stop()
+            raise
+        self._shutdown(cancel=False)
+        self._flush()
+        self.progress.stop()
+        error = ""
+        if status == "failed":
+            error = "; ".join(
+                f"{t.step}[{t.index}] {t.error} ({t.location})" for t in self.failures[:3]
+            ) or "some steps did not run"
+        ctx.stack.metadata.finish_run(
+            ctx.run_id, status=status, finished_at=time.time(), error=error
+        )
+        return ctx.stack.metadata.get_run(ctx.run_id)
+
+    def _in_flight(self) -> bool:
+        return any(self.pending.values()) or any(c.running() for c in self.computes.values())
+
+    def _stopping(self) -> bool:
+        return self.fail_fast and bool(self.failures)
+
+    def _poll(self) -> list[TaskOutcome]:
+        active = [c for c in self.computes.values() if c.running()]
+        timeout = 0.2 if len(active) <= 1 else 0.02
+        outcomes: list[TaskOutcome] = []
+        for compute in active:
+            outcomes.extend(compute.poll(timeout))
+        return outcomes
+
+    def _feed(self) -> None:
+        if self._stopping():
+            for queue in self.pending.values():
+                queue.clear()
+            return
+        for name, queue in self.pending.items():
+            compute = self.computes[name]
+            room = max(0, compute.max_in_flight * 2 - compute.running())
+            while queue and room > 0:
+                compute.submit(queue.pop())
+                room -= 1
+
+    def _report(self) -> None:
+        running = sum(c.running() for c in self.computes.values())
+        self.progress.update(done=self.done, running=running, failed=self.failed)
+
+    # -- launching steps ------------------------------------------------------------------
+
+    def _launch_ready(self) -> None:
+        if self._stopping():
+            return
+        launched = True
+        while launched:
+            launched = False
+            for step in self.graph.order:
+                if self.state[step] != "waiting":
+                    continue
+                if all(self.state[up] == "done" for up in self.graph.upstream(step)):
+                    self._launch(step)
+                    launched = True
+
+    def _launch(self, step_name: str) -> None:
+        ctx = self.ctx
+        step = ctx.flow.steps[step_name]
+        try:
+            element_lists = self._foreach_elements(step_name)
+        except ForeachError as err:
+            self._fail_step_before_tasks(step_name, str(err))
+            return
+        names = list(step.options.foreach)
+        if names:
+            combos: Iterable[tuple[tuple[ArtifactRef, Any], ...]] = itertools.product(
+                *(element_lists[n] for n in names)
+            )
+            count = 1
+            for n in names:
+                count *= len(element_lists[n])
+        else:
+            combos, count = [()], 1
+        ctx.artifacts.put_json(
+            step_plan_key(ctx.run_id, step_name),
+            {
+                "step": step_name,
+                "count": count,
+                "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
+            },
+        )
+        self.state[step_name] = "running"
+        self.results[step_name] = [None] * count
+        self.remaining[step_name] = count
+        self.progress.add_total(count)
+        if count == 0:
+            self._step_done(step_name)
+            return
+        common_inputs = self._inputs(step_name)
+        params = {p: self.graph.params[p] for p in self.graph.step_params[step_name]}
+        compute_name = step.options.compute
+        if compute_name not in self.computes:
+            compute = ctx.stack.compute_for(compute_name)
+            compute.start(ctx)
+            self.computes[compute_name] = compute
+            self.pending[compute_name] = []
+        want_cache = step.options.cache if step.options.cache is not None else ctx.cache
+        to_submit: list[TaskSpec] = []
+        for index, combo in enumerate(combos):
+            elements = {n: ref for n, (ref, _) in zip(names, combo, strict=True)}
+            key = cache_key(
+                flow=ctx.flow.name,
+                step=step_name,
+                code_hash=ctx.step_code[step_name],
+                inputs=common_inputs,
+                elements=elements,
+                params=params,
+            )
+            spec = TaskSpec(
+                run_id=ctx.run_id,
+                flow=ctx.flow.name,
+                step=step_name,
+                index=index,
+                attempt=1,
+                datastore_url=ctx.stack.datastore.url,
+                inputs=common_inputs,
+                elements=elements,
+                params=params,
+                timeout=step.options.timeout,
+                resources=step.options.resources,
+                cache_key=key,
+            )
+            if names:
+                self.element_text[(step_name, index)] = _element_repr(
+                    {n: shown for n, (_, shown) in zip(names, combo, strict=True)}
+                )
+            self.specs[(step_name, index)] = spec
+            if not self._try_reuse(spec, want_cache):
+                to_submit.append(spec)
+        # pending lists are popped from the end: reverse so tasks start in index order
+        self.pending[compute_name].extend(reversed(to_submit))
+        if self.remaining[step_name] == 0 and self.state[step_name] == "running":
+            self._step_done(step_name)
+
+    def _inputs(self, step_name: str) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        for param, inp in self.graph.inputs[step_name].items():
+            if inp.kind == "value":
+                inputs[param] = self.results[inp.source][0]
+            elif inp.kind == "list":
+                inputs[param] = list(self.results[inp.source])
+        return inputs
+
+    def _foreach_elements(self, step_name: str) -> dict[str, list[tuple[ArtifactRef, Any]]]:
+        """For each foreach name, the element references (and a short display value)."""
+        ctx = self.ctx
+        step = ctx.flow.steps[step_name]
+        out: dict[str, list[tuple[ArtifactRef, Any]]] = {}
+        for name in step.options.foreach:
+            source = ctx.flow.steps[name]
+            if source.options.foreach:  # fan out over another foreach's results
+                out[name] = [(ref, f"<{name}[{i}]>") for i, ref in enumerate(self.results[name])]  # type: ignore[misc]
+                continue
+            ref = self.results[name][0]
+            assert ref is not None
+            value = ctx.artifacts.load(ref, name=f"{ctx.run_id}/{name}/0")
+            if isinstance(value, (str, bytes, bytearray, Mapping)):
+                kind = type(value).__name__
+                raise ForeachError(
+                    f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
+                    f"is a {kind}; foreach needs a list-like value ({source.where})"
+                    + ("; a dict would fan out over its keys only" if kind == "dict" else "")
+                )
+            try:
+                items = list(value)
+            except TypeError:
+                raise ForeachError(
+                    f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
+                    f"is a {type(value).__name__}, which is not iterable ({source.where}); "
+                    f"make '{name}' return a list"
+                ) from None
+            refs = []
+            for i, item in enumerate(items):
+                element_ref, _ = ctx.artifacts.save(item, name=f"{ctx.run_id}/{name}/element/{i}")
+                refs.append((element_ref, item if _short(item) else f"<{type(item).__name__}>"))
+            out[name] = refs
+        return out
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _try_reuse(self, spec: TaskSpec, want_cache: bool) -> bool:
+        ctx = self.ctx
+        origin: TaskRecord | None = None
+        reused_from = ""
+        previous = ctx.reuse.get(spec.cache_key)
+        if previous is not None and previous.get("output"):
+            output = ArtifactRef.from_dict(previous["output"])
+            reused_from = previous.get("reused_from") or (
+                f"{previous['run_id']}/{previous['step']}/{previous['index']}"
+            )
+            metrics = previous.get("metrics") or {}
+        elif want_cache:
+            origin = ctx.stack.metadata.find_cached(spec.cache_key)
+            if origin is None or origin.output is None:
+                return False
+            output = origin.output
+            reused_from = origin.reused_from or origin.task_id
+            metrics = dict(origin.metrics)
+        else:
+            return False
+        if not ctx.stack.datastore.has_blob(output.key):
+            return False
+        now = time.time()
+        outcome = TaskOutcome(
+            run_id=spec.run_id, step=spec.step, index=spec.index, attempt=0,
+            status="succeeded", started_at=now, finished_at=now, output=output,
+            cache_key=spec.cache_key, metrics=metrics, host=socket.gethostname(),
+        )
+        write_outcome(ctx.artifacts, outcome, reused_from=reused_from)
+        self._succeeded(outcome, reused_from=reused_from)
+        return True
+
+    def _handle(self, outcome: TaskOutcome) -> None:
+        spec = self.specs[(outcome.step, outcome.index)]
+        if outcome.status == "succeeded":
+            self._succeeded(outcome)
+            return
+        step = self.ctx.flow.steps[outcome.step]
+        if outcome.attempt <= step.options.retries:
+            log.warning(
+                "task failed, retrying", task=outcome.task_id, attempt=outcome.attempt,
+                error=outcome.error,
+            )
+            retry = attrs.evolve(spec, attempt=outcome.attempt + 1)
+            self.specs[(outcome.step, outcome.index)] = retry
+            self.computes[step.options.compute].submit(retry)
+            return
+        record = self._record(outcome)
+        self.failed += 1
+        self.failures.append(record)
+        self.state[outcome.step] = "failed"
+        log.error(
+            "task failed", task=outcome.task_id, error=outcome.error, location=outcome.location
+        )
+
+    def _succeeded(self, outcome: TaskOutcome, reused_from: str = "") -> None:
+        self._record(outcome, reused_from=reused_from)
+        self.results[outcome.step][outcome.index] = outcome.output
+        self.remaining[outcome.step] -= 1
+        self.done += 1
+        if self.remaining[outcome.step] == 0 and self.state[outcome.step] == "running":
+            self._step_done(outcome.step)
+
+    def _step_done(self, step_name: str) -> None:
+        self.state[step_name] = "done"
+        self._launch_ready()
+
+    def _fail_step_before_tasks(self, step_name: str, message: str) -> None:
+        step = self.ctx.flow.steps[step_name]
+        now = time.time()
+        record = TaskRecord(
+            run_id=self.ctx.run_id, step=step_name, index=0, status="failed",
+            started_at=now, finished_at=now, error=message, error_type="ForeachError",
+            location=step.where, exit_reason="foreach",
+        )
+        self.buffer.append(record)
+        self.failures.append(record)
+        self.failed += 1
+        self.state[step_name] = "failed"
+        log.error("step cannot start", step=step_name, error=message)
+
+    def _record(self, outcome: TaskOutcome, reused_from: str = "") -> TaskRecord:
+        spec = self.specs.get((outcome.step, outcome.index))
+        inputs: dict[str, Any] = {}
+        if spec is not None:
+            for param, ref in spec.inputs.items():
+                inputs[param] = [r.key for r in ref] if isinstance(ref, list) else ref.key
+            for param, ref in spec.elements.items():
+                inputs[param] = ref.key
+        record = TaskRecord(
+            run_id=outcome.run_id,
+            step=outcome.step,
+            index=outcome.index,
+            status=outcome.status,
+            attempt=outcome.attempt,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+            output=outcome.output,
+            inputs=inputs,
+            element=self.element_text.get((outcome.step, outcome.index), ""),
+            error=outcome.error,
+            error_type=outcome.error_type,
+            location=outcome.location,
+            traceback=outcome.traceback,
+            exit_reason=outcome.exit_reason,
+            stdout_key=outcome.stdout_key,
+            stderr_key=outcome.stderr_key,
+            cache_key=outcome.cache_key,
+            reused_from=reused_from,
+            metrics=dict(outcome.metrics),
+        )
+        self.buffer.append(record)
+        return record
+
+    def _maybe_flush(self) -> None:
+        if len(self.buffer) >= _FLUSH_SIZE or time.monotonic() - self.last_flush > _FLUSH_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            self.ctx.stack.metadata.record_tasks(self.buffer)
+            self.buffer = []
+        self.last_flush = time.monotonic()
+
+    def _shutdown(self, *, cancel: bool) -> None:
+        for compute in self.computes.values():
+            try:
+                compute.shutdown(cancel=cancel)
+            except Exception as err:  # keep shutting the others down
+                log.warning("compute shutdown failed", error=str(err))
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, int | float | str | bool) and len(repr(value)) <= 60

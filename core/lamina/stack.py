@@ -1,0 +1,580 @@
+"""A stack: one component per layer, chosen in the config file, built when first used.
+
+::
+
+    from lamina import load_stack
+
+    stack = load_stack("prod")          # or --stack / LAMINA_STACK / default_stack
+    stack.describe()                    # what serves each layer, options (secrets masked)
+    stack.check()                       # ask each component to reach its backend
+    stack.datastore                     # built on first use, once
+
+Loading a stack validates every component's options against the component's attrs class
+and fails early with the file, the line, the stack, the key and what was expected; no
+component code runs until a component is used. Everything lives on the :class:`Stack`
+object, so two stacks in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lamina.config import ProjectConfig, StackConfig, load_config
+from lamina.config.options import OptionError, build_options, options_to_dict
+from lamina.config.secrets import MASK, MissingVariable, expand, has_reference, looks_secret
+from lamina.errors import (
+    ConfigError,
+    LaminaError,
+    MissingRequiredPluginError,
+    PluginError,
+    StackNotFoundError,
+)
+from lamina.interfaces.component import LAYERS, ComponentSpec
+from lamina.kernel.pluginmanager import PluginManager
+from lamina.kernel.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from lamina.datastore.artifacts import ArtifactStore
+
+#: Environment variable naming the stack to use (``--stack`` wins over it).
+STACK_ENV = "LAMINA_STACK"
+#: Name of the embedded default stack, used when the config defines none.
+DEFAULT_STACK = "default"
+#: The embedded default: the component each core layer uses when a stack omits it.
+DEFAULT_COMPONENTS: dict[str, str] = {
+    "datastore": "file",
+    "compute": "local",
+    "orchestrator": "local",
+    "metadata": "sqlite",
+}
+log = logging.getLogger(__name__)
+_NO_CONFIG = (
+    "no config file was found (looked for lamina.toml, or [tool.lamina] in pyproject.toml, "
+    "from the working directory upwards)"
+)
+
+
+@attrs.frozen
+class ResolvedComponent:
+    """One layer of a resolved stack: the component, its validated options and where they
+    came from (``config``, ``default`` or ``url``)."""
+
+    layer: str
+    spec: ComponentSpec
+    options: Any
+    origin: str
+    keys: tuple[str, ...] = ()
+    secret_options: frozenset[str] = frozenset()
+
+
+class Stack:
+    """The resolved stack: which component serves each layer, with validated options.
+
+    Build one with :meth:`Stack.load` (or :func:`load_stack`). Components are created
+    lazily, once, by their plugin's factory; call :meth:`close` (or use ``with``) to
+    release them.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        plugins: PluginManager,
+        project_root: Path,
+        config: ProjectConfig | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.plugins = plugins
+        self.hook: pluggy.HookRelay = plugins.hook
+        self.config = config or ProjectConfig()
+        self.config_file: Path | None = self.config.path
+        self.project_root = project_root
+        self.stack_config: StackConfig | None = None
+        self._env = dict(os.environ if env is None else env)
+        self._resolved: dict[str, ResolvedComponent] = {}
+        self._built: dict[str, Any] = {}
+        self._compute_overrides: dict[str, Any] = {}  # name -> validated options
+        self._compute_built: dict[str, Any] = {}
+        self._problems: list[str] = []
+        self._artifacts: Any = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        name: str | None = None,
+        *,
+        cwd: str | Path | None = None,
+        config_file: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        plugins: PluginManager | None = None,
+    ) -> Stack:
+        """Find the config, choose the stack and validate it (builds no component).
+
+        :param name: the stack; else ``LAMINA_STACK``, else the config's
+            ``default_stack``, else the stack named ``default`` or the only one, else the
+            embedded default stack.
+        :param cwd: where to look for the config (default: the working directory).
+        :param config_file: an explicit config file instead of searching.
+        :param env: environment for ``LAMINA_STACK`` and ``${VAR}`` (default os.environ).
+        :param plugins: a plugin manager to reuse (default: a new one honouring the
+            config's ``disable_plugins``).
+        :raises lamina.errors.ConfigError: (and its subclasses) for any config problem.
+        :raises lamina.errors.PluginError: a component's plugin is absent, broken, or
+            required and missing.
+        """
+        env = os.environ if env is None else env
+        base = Path(cwd) if cwd is not None else Path.cwd()
+        cfg = load_config(cwd=base, config_file=config_file, env=env)
+        if plugins is None:
+            plugins = PluginManager(disabled=cfg.disable_plugins)
+        _check_required(cfg)
+        stack_name, stack_cfg = choose_stack(cfg, name, env)
+        root = cfg.path.parent if cfg.path else base.resolve()
+        stack = cls(name=stack_name, plugins=plugins, project_root=root, config=cfg, env=env)
+        stack.stack_config = stack_cfg
+        stack._resolve(stack_cfg)
+        stack._configure_plugins()
+        log.info(
+            "stack loaded: %s (config %s; %s)",
+            stack.name,
+            cfg.path or "none",
+            ", ".join(f"{r.layer}={r.spec.name}" for r in stack._resolved.values()),
+        )
+        return stack
+
+    @classmethod
+    def for_datastore_url(cls, url: str, **kw: Any) -> Stack:
+        """A stack whose datastore is the component serving ``url``'s scheme; every other
+        layer is the default. What a remote task process (``python -m lamina task
+        --datastore URL``) uses: it needs no config file."""
+        env = kw.pop("env", None)
+        env = os.environ if env is None else env
+        plugins = kw.pop("plugins", None) or PluginManager()
+        cwd = kw.pop("cwd", None)
+        name = kw.pop("name", DEFAULT_STACK)
+        if kw:
+            raise TypeError(f"unexpected arguments: {', '.join(kw)}")
+        root = (Path(cwd) if cwd is not None else Path.cwd()).resolve()
+        stack = cls(name=name, plugins=plugins, project_root=root, env=env)
+        spec = plugins.find_datastore_for_url(url)
+        try:
+            options = build_options(spec.config, {"url": url})
+        except OptionError as exc:
+            raise ConfigError(
+                f"datastore {url!r} (plugin {spec.name!r}): {exc.message}", hint=exc.hint
+            ) from None
+        stack._resolved["datastore"] = ResolvedComponent("datastore", spec, options, "url")
+        stack._resolve(None)
+        stack._configure_plugins()
+        return stack
+
+    def _where(self, keys: tuple[str, ...]) -> str:
+        return self.config.where(keys)
+
+    def _located(self, exc: LaminaError, keys: tuple[str, ...], what: str) -> LaminaError:
+        new = type(exc)(f"{self._where(keys)}: {what}: {exc.message}", hint=exc.hint)
+        new.__cause__ = exc
+        return new
+
+    def _expand(self, raw: dict[str, Any], keys: tuple[str, ...], what: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            try:
+                out[key] = expand(value, self._env)
+            except MissingVariable as mv:
+                raise ConfigError(
+                    f"{self._where((*keys, key))}: {what}: option {key!r} uses the "
+                    f"environment variable {mv.name} (${{{mv.name}}}), which is not set",
+                    hint=(
+                        f"export {mv.name}=... before running lamina, or put the value in "
+                        f"lamina.secrets.toml beside the config file (keep it out of git)"
+                    ),
+                ) from None
+        return out
+
+    def _validate_options(
+        self, spec: ComponentSpec, raw: dict[str, Any], keys: tuple[str, ...], what: str
+    ) -> tuple[Any, frozenset[str]]:
+        secret = frozenset(
+            k for k, v in raw.items()
+            if has_reference(v) or (*keys, k) in self.config.secret_keys or looks_secret(k)
+        )
+        values = self._expand(raw, keys, what)
+        try:
+            return build_options(spec.config, values), secret
+        except OptionError as exc:
+            at = (*keys, exc.key) if exc.key else keys
+            raise ConfigError(f"{self._where(at)}: {what}: {exc.message}", hint=exc.hint) from None
+
+    def _resolve(self, stack_cfg: StackConfig | None) -> None:
+        components = stack_cfg.components if stack_cfg else {}
+        for layer in LAYERS:
+            if layer in self._resolved:
+                continue
+            comp = components.get(layer)
+            if comp is not None:
+                where = f"stack {self.name!r}, {layer}"
+                try:
+                    if comp.plugin is None:
+                        spec = self.plugins.find_datastore_for_url(comp.url or "")
+                    else:
+                        spec = self.plugins.find_component(layer, comp.plugin)
+                except PluginError as exc:
+                    raise self._located(exc, comp.keys, where) from None
+                what = f"{where} (plugin {spec.name!r})"
+                options, secret = self._validate_options(spec, comp.options, comp.keys, what)
+                self._resolved[layer] = ResolvedComponent(
+                    layer, spec, options, "config", comp.keys, secret
+                )
+            elif layer in DEFAULT_COMPONENTS:
+                spec = self.plugins.find_component(layer, DEFAULT_COMPONENTS[layer])
+                self._resolved[layer] = ResolvedComponent(
+                    layer, spec, build_options(spec.config, {}), "default"
+                )
+        if stack_cfg is None:
+            return
+        for cname, table in stack_cfg.compute_overrides.items():
+            keys = ("stacks", self.name, "compute_overrides", cname)
+            try:
+                spec = self.plugins.find_component("compute", cname)
+            except PluginError as exc:
+                self._problems.append(
+                    f"{self._where(keys)}: stack {self.name!r}, compute_overrides.{cname}: "
+                    f"{exc}"
+                )
+                continue
+            what = f"stack {self.name!r}, compute_overrides.{cname} (plugin {spec.name!r})"
+            options, _ = self._validate_options(spec, table, keys, what)
+            self._compute_overrides[cname] = options
+
+    def _configure_plugins(self) -> None:
+        registered = {p.name for p in self.plugins.loaded}
+        for pname in self.config.plugins:
+            if pname not in registered and pname not in self.plugins.disabled:
+                known = sorted(registered)
+                raise ConfigError(
+                    f"{self._where(('plugins', pname))}: [plugins.{pname}] names no loaded "
+                    f"plugin{did_you_mean(pname, known)}. Loaded plugins: {', '.join(known)}",
+                    hint="use the plugin's entry-point name (`lamina plugins` lists them), "
+                    "or install the plugin",
+                )
+        for impl in self.hook.lamina_configure.get_hookimpls():
+            keys = ("plugins", impl.plugin_name)
+            raw = self.config.plugins.get(impl.plugin_name, {})
+            options = self._expand(raw, keys, f"plugin {impl.plugin_name!r}")
+            kwargs = {"stack": self, "options": options}
+            try:
+                impl.function(*[kwargs[a] for a in impl.argnames])
+            except LaminaError as exc:
+                raise self._located(exc, keys, f"plugin {impl.plugin_name!r}") from exc
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(
+                    f"{self._where(keys)}: plugin {impl.plugin_name!r} rejected its options "
+                    f"{options!r}: {type(exc).__name__}: {exc}",
+                    hint=f"fix [plugins.{impl.plugin_name}] (see the plugin's documentation)",
+                ) from exc
+
+    # ------------------------------------------------------------------ access
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{r.layer}={r.spec.name}" for r in self._resolved.values())
+        return f"<Stack {self.name!r}: {parts}>"
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def resolve_path(self, path_or_url: str) -> str:
+        """A path as the config meant it: relative paths (and ``file://relative``) are
+        relative to the project root (the config file's folder); URLs are kept."""
+        if "://" in path_or_url:
+            scheme, rest = path_or_url.split("://", 1)
+            if scheme.lower() == "file" and rest and not Path(rest).is_absolute():
+                return str(self.project_root / Path(rest).expanduser())
+            return path_or_url
+        p = Path(path_or_url).expanduser()
+        return str(p if p.is_absolute() else self.project_root / p)
+
+    def has(self, layer: str) -> bool:
+        """Whether the stack has a component for ``layer`` (feature_store, serving and
+        monitoring may be unset)."""
+        return layer in self._resolved
+
+    def _get(self, layer: str) -> ResolvedComponent:
+        if layer not in LAYERS:
+            raise ConfigError(
+                f"Unknown layer {layer!r}{did_you_mean(layer, LAYERS)}.",
+                hint=f"layers are: {', '.join(LAYERS)}",
+            )
+        try:
+            return self._resolved[layer]
+        except KeyError:
+            where = self.config.where(("stacks", self.name)) if self.config_file else _NO_CONFIG
+            raise ConfigError(
+                f"Stack {self.name!r} has no {layer} component ({where}).",
+                hint=f'add {layer} = {{ plugin = "NAME", ... }} to [stacks.{self.name}]',
+            ) from None
+
+    def spec(self, layer: str) -> ComponentSpec:
+        """The component spec serving ``layer``."""
+        return self._get(layer).spec
+
+    def options(self, layer: str) -> Any:
+        """The validated attrs options of ``layer``'s component."""
+        return self._get(layer).options
+
+    def component(self, layer: str) -> Any:
+        """The component of ``layer``, built by its plugin's factory on first use."""
+        with self._lock:
+            if layer not in self._built:
+                r = self._get(layer)
+                self._built[layer] = r.spec.factory(r.options, self)
+            return self._built[layer]
+
+    @property
+    def datastore(self) -> Any:
+        return self.component("datastore")
+
+    @property
+    def compute(self) -> Any:
+        return self.component("compute")
+
+    @property
+    def orchestrator(self) -> Any:
+        return self.component("orchestrator")
+
+    @property
+    def metadata(self) -> Any:
+        return self.component("metadata")
+
+    def compute_for(self, name: str | None) -> Any:
+        """The compute component a step asks for: the stack's own for None or its name,
+        else component ``name`` with options from ``[stacks.S.compute_overrides.NAME]``."""
+        if name is None or name == self.spec("compute").name:
+            return self.compute
+        with self._lock:
+            if name not in self._compute_built:
+                keys = ("stacks", self.name, "compute_overrides", name)
+                try:
+                    spec = self.plugins.find_component("compute", name)
+                except PluginError as exc:
+                    raise self._located(exc, keys, f"stack {self.name!r}, compute {name!r}") from None
+                options = self._compute_overrides.get(name)
+                if options is None:
+                    options = build_options(spec.config, {})
+                self._compute_built[name] = spec.factory(options, self)
+            return self._compute_built[name]
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The content-addressed artifact store over this stack's datastore."""
+        with self._lock:
+            if self._artifacts is None:
+                from lamina.datastore.artifacts import ArtifactStore
+
+                verify = getattr(self.options("datastore"), "verify_reads", True)
+                self._artifacts = ArtifactStore(
+                    self.datastore, self.plugins.serializers(), hooks=self.hook,
+                    verify_reads=verify,
+                )
+            return self._artifacts
+
+    # ------------------------------------------------------------------ reporting
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Per layer: the component, the distribution serving it, and its options with
+        secrets masked. Builds nothing."""
+        out: list[dict[str, Any]] = []
+        for layer in LAYERS:
+            r = self._resolved.get(layer)
+            if r is None:
+                out.append({"layer": layer, "component": None, "distribution": None,
+                            "version": None, "origin": "unset", "options": {}})
+                continue
+            opts = options_to_dict(r.options)
+            masked = {
+                k: (MASK if (k in r.secret_options or looks_secret(k)) and v not in (None, "")
+                    else v)
+                for k, v in opts.items()
+            }
+            out.append({
+                "layer": layer,
+                "component": r.spec.name,
+                "distribution": r.spec.distribution,
+                "version": r.spec.distribution_version,
+                "origin": r.origin,
+                "description": r.spec.description,
+                "options": masked,
+            })
+        return out
+
+    def validate(self) -> list[str]:
+        """Problems with this stack and the plugins around it: config problems, broken or
+        conflicting plugins, misspelled hooks, credentials written in the committed file,
+        and what each plugin's ``lamina_validate_stack`` reports. Empty when all is well."""
+        problems = list(self._problems)
+        for b in self.plugins.broken:
+            problems.append(
+                f"plugin {b.name!r} ({b.distribution or 'unpackaged'} {b.version}) failed to "
+                f"load: {b.error}"
+            )
+        for layer, name, dists in self.plugins.conflicts():
+            problems.append(
+                f"{layer} component {name!r} is offered by several distributions: "
+                f"{', '.join(dists)}; uninstall one or disable it with disable_plugins"
+            )
+        for pname, hook in self.plugins.unknown_hooks():
+            problems.append(
+                f"plugin {pname!r} implements unknown hook {hook!r}"
+                f"{did_you_mean(hook, self.plugins.hook_names())}; it is never called"
+            )
+        problems.extend(self._literal_secrets())
+        for impl in self.hook.lamina_validate_stack.get_hookimpls():
+            try:
+                result = impl.function(*[{"stack": self}[a] for a in impl.argnames])
+            except Exception as exc:
+                problems.append(
+                    f"plugin {impl.plugin_name!r}: lamina_validate_stack raised "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                continue
+            problems.extend(str(p) for p in (result or ()))
+        return problems
+
+    def _literal_secrets(self) -> list[str]:
+        found = []
+        for r in self._resolved.values():
+            if r.origin != "config":
+                continue
+            comp = self.stack_config.components.get(r.layer) if self.stack_config else None
+            for key, value in (comp.options if comp else {}).items():
+                if (looks_secret(key) and isinstance(value, str) and value
+                        and not has_reference(value)
+                        and (*r.keys, key) not in self.config.secret_keys):
+                    found.append(
+                        f"{self._where((*r.keys, key))}: stack {self.name!r}, {r.layer}: "
+                        f"option {key!r} holds a literal credential in the committed config; "
+                        f'use "${{ENV_VAR}}" or lamina.secrets.toml'
+                    )
+        return found
+
+    def check(self) -> dict[str, tuple[bool, str]]:
+        """Build each component and ask it to reach its backend: per layer, (ok, message).
+        Never raises for a component's failure; the message says what is wrong."""
+        results: dict[str, tuple[bool, str]] = {}
+        for layer in self._resolved:
+            try:
+                comp = self.component(layer)
+                check = getattr(comp, "check", None)
+                if check is None:
+                    results[layer] = (True, "built (the component offers no check)")
+                    continue
+                summary = check()
+                results[layer] = (True, str(summary) if summary else "ok")
+            except LaminaError as exc:
+                results[layer] = (False, str(exc))
+            except Exception as exc:
+                results[layer] = (False, f"{type(exc).__name__}: {exc}")
+        return results
+
+    def close(self) -> None:
+        """Close every built component that has ``close()``; the first error is raised
+        after all were tried."""
+        first: BaseException | None = None
+        with self._lock:
+            built = [*self._compute_built.values(), *reversed(self._built.values())]
+            self._built.clear()
+            self._compute_built.clear()
+            self._artifacts = None
+        for comp in built:
+            close = getattr(comp, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+
+def _check_required(cfg: ProjectConfig) -> None:
+    if not cfg.required_plugins:
+        return
+    from lamina.kernel.requirements import unmet
+
+    try:
+        missing = unmet(cfg.required_plugins)
+    except ValueError as exc:
+        raise cfg.error(("required_plugins",), f"required_plugins: {exc}") from None
+    if missing:
+        listed = ", ".join(req.text for req, _ in missing)
+        installed = ", ".join(f"{req.name} {have}" for req, have in missing if have) or "none"
+        raise cfg.error(
+            ("required_plugins",),
+            f"Missing required plugins: {listed} (installed: {installed})",
+            hint="pip install " + " ".join(f"'{req.text}'" for req, _ in missing),
+            cls=MissingRequiredPluginError,
+        )
+
+
+def choose_stack(
+    cfg: ProjectConfig, name: str | None, env: Mapping[str, str]
+) -> tuple[str, StackConfig | None]:
+    """Which stack applies: (name, its config, or None for the embedded default)."""
+    by = "the stack argument"
+    if not name and env.get(STACK_ENV):
+        name, by = env[STACK_ENV], f"the environment variable {STACK_ENV}"
+    elif not name and cfg.default_stack:
+        name, by = cfg.default_stack, f"default_stack in {cfg.where(('default_stack',))}"
+    if not name:
+        if not cfg.stacks:
+            return DEFAULT_STACK, None
+        if DEFAULT_STACK in cfg.stacks:
+            return DEFAULT_STACK, cfg.stacks[DEFAULT_STACK]
+        if len(cfg.stacks) == 1:
+            only = next(iter(cfg.stacks))
+            return only, cfg.stacks[only]
+        raise ConfigError(
+            f"{cfg.where(('stacks',))}: several stacks ({', '.join(cfg.stacks)}) and no "
+            "default_stack, so lamina cannot choose one",
+            hint="pass --stack NAME, set LAMINA_STACK, or add default_stack = \"NAME\" "
+            "at the top of the config",
+        )
+    if name in cfg.stacks:
+        return name, cfg.stacks[name]
+    if name == DEFAULT_STACK:
+        return DEFAULT_STACK, None
+    if cfg.source is None:
+        raise StackNotFoundError(
+            f"Stack {name!r} (from {by}) is not defined: {_NO_CONFIG}.",
+            hint=f"create lamina.toml with a [stacks.{name}] table, or drop --stack to use "
+            "the embedded default stack",
+        )
+    raise StackNotFoundError(
+        f"{cfg.where(('stacks',))}: stack {name!r} (from {by}) is not defined"
+        f"{did_you_mean(name, cfg.stacks)}. Stacks: "
+        f"{', '.join(cfg.stacks) or 'none'}",
+        hint=f"choose one of the stacks above, or add a [stacks.{name}] table to "
+        f"{cfg.source.display}",
+    )
+
+
+def load_stack(name: str | None = None, **kw: Any) -> Stack:
+    """Load and validate a stack; see :meth:`Stack.load`."""
+    return Stack.load(name, **kw)

@@ -1,0 +1,268 @@
+"""The audit-log plugin: one JSON object per line for every lifecycle event.
+
+Configure it in ``lamina.toml``::
+
+    [plugins.audit]
+    path = "logs/audit.jsonl"     # relative to the project root; default .lamina/audit.jsonl
+    strict = false                # true: a failed write fails the run instead of a warning
+
+The environment variable ``LAMINA_AUDIT_LOG`` overrides ``path`` (operations can redirect
+the log without touching the committed config).
+
+Each line has ``event``, ``time`` (UTC, ISO 8601), ``user``, ``host``, ``pid`` and, when the
+event has them, ``run_id``, ``flow``, ``step``, ``index``, ``attempt`` and event details.
+Lines are appended with one ``write`` on a file opened with ``O_APPEND``, so worker
+processes writing at once do not interleave their lines.
+
+Only the standard library is imported here: lamina imports every plugin on each
+``lamina`` command, so a plugin module must be cheap to import.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import json
+import logging
+import os
+import re
+import socket
+import weakref
+from typing import Any
+
+import attrs
+
+from lamina import hookimpl
+
+ENV_PATH = "LAMINA_AUDIT_LOG"
+DEFAULT_PATH = ".lamina/audit.jsonl"
+_TASK_NAME = re.compile(r"^(?P<run_id>[^/]+)/(?P<step>[^/]+)/(?P<index>\d+)$")
+
+log = logging.getLogger("lamina.audit")
+
+
+@attrs.frozen
+class AuditOptions:
+    """Options of ``[plugins.audit]``.
+
+    :param path: the audit log file; relative to the project root.
+    :param strict: raise when the log cannot be written (default: log a warning).
+    """
+
+    path: str = DEFAULT_PATH
+    strict: bool = False
+
+
+class AuditLog:
+    """Appends events to one JSON-lines file."""
+
+    def __init__(self, path: str, *, strict: bool = False) -> None:
+        self.path = path
+        self.strict = strict
+        self._warned = False
+
+    def write(self, event: str, **fields: Any) -> None:
+        now = _dt.datetime.now(_dt.UTC)
+        record = {
+            "event": event,
+            "time": now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "user": fields.pop("user", None) or _user(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        record.update({k: v for k, v in fields.items() if v is not None})
+        line = (json.dumps(record, default=str, sort_keys=False) + "\n").encode("utf-8")
+        try:
+            folder = os.path.dirname(self.path)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if self.strict:
+                raise
+            if not self._warned:
+                self._warned = True
+                log.warning("audit log %s cannot be written: %s", self.path, exc)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return os.environ.get("USER", "unknown")
+
+
+# One audit log per stack (two stacks in one process may log to two files); events that
+# carry no stack (tasks, artifacts) go to the log of the stack loaded last in this process,
+# which in a worker or a remote task process is the stack that runs the task.
+_by_stack: weakref.WeakKeyDictionary[Any, AuditLog] = weakref.WeakKeyDictionary()
+_last: list[AuditLog] = []
+
+
+def _options(raw: dict[str, Any]) -> AuditOptions:
+    names = {f.name for f in attrs.fields(AuditOptions)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)}; [plugins.audit] takes: {', '.join(sorted(names))}"
+        )
+    if "path" in raw and not isinstance(raw["path"], str):
+        raise TypeError(f"path must be a string, got {raw['path']!r}")
+    if "strict" in raw and not isinstance(raw["strict"], bool):
+        raise TypeError(f"strict must be true or false, got {raw['strict']!r}")
+    return AuditOptions(**raw)
+
+
+def _log_for(stack: Any = None) -> AuditLog:
+    if stack is not None and stack in _by_stack:
+        return _by_stack[stack]
+    if _last:
+        return _last[-1]
+    path = os.environ.get(ENV_PATH) or DEFAULT_PATH
+    audit = AuditLog(os.path.abspath(path))
+    _last.append(audit)
+    return audit
+
+
+def _task_fields(spec: Any) -> dict[str, Any]:
+    return {
+        "run_id": spec.run_id,
+        "flow": spec.flow,
+        "step": spec.step,
+        "index": spec.index,
+        "attempt": spec.attempt,
+    }
+
+
+def _run_fields(run: Any) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "flow": run.flow,
+        "status": run.status,
+        "user": run.user or None,
+        "stack": run.stack or None,
+        "params": run.params or None,
+    }
+
+
+def _artifact_fields(name: str) -> dict[str, Any]:
+    m = _TASK_NAME.match(name)
+    if not m:
+        return {"artifact": name}
+    return {"artifact": name, "run_id": m["run_id"], "step": m["step"], "index": int(m["index"])}
+
+
+# ---------------------------------------------------------------------- configuration
+
+
+@hookimpl
+def lamina_configure(stack: Any, options: dict[str, Any]) -> None:
+    opts = _options(options)
+    path = os.environ.get(ENV_PATH) or opts.path
+    audit = AuditLog(stack.resolve_path(path), strict=opts.strict)
+    _by_stack[stack] = audit
+    _last[:] = [audit]
+
+
+# ---------------------------------------------------------------------- runs
+
+
+@hookimpl
+def lamina_before_run(run: Any, stack: Any) -> None:
+    _log_for(stack).write("run.started", **_run_fields(run))
+
+
+@hookimpl
+def lamina_after_run(run: Any, stack: Any) -> None:
+    _log_for(stack).write("run.succeeded", **_run_fields(run), duration=run.duration)
+
+
+@hookimpl
+def lamina_on_run_error(run: Any, error: BaseException, stack: Any) -> None:
+    _log_for(stack).write(
+        "run.failed", **_run_fields(run), error=f"{type(error).__name__}: {error}"
+    )
+
+
+# ---------------------------------------------------------------------- tasks
+
+
+@hookimpl
+def lamina_before_task(spec: Any) -> None:
+    _log_for().write("task.started", **_task_fields(spec))
+
+
+@hookimpl
+def lamina_after_task(spec: Any, outcome: Any) -> None:
+    _log_for().write(
+        "task.succeeded",
+        **_task_fields(spec),
+        duration=outcome.finished_at - outcome.started_at,
+        output=outcome.output.key if outcome.output else None,
+    )
+
+
+@hookimpl
+def lamina_on_task_error(spec: Any, outcome: Any, error: BaseException) -> None:
+    _log_for().write(
+        "task.failed",
+        **_task_fields(spec),
+        error=f"{type(error).__name__}: {error}",
+        location=outcome.location or None,
+    )
+
+
+# ---------------------------------------------------------------------- artifacts
+
+
+@hookimpl
+def lamina_before_artifact_save(name: str, value: Any) -> None:
+    _log_for().write(
+        "artifact.saving", **_artifact_fields(name), type=type(value).__qualname__
+    )
+
+
+@hookimpl
+def lamina_after_artifact_save(name: str, ref: Any, created: bool) -> None:
+    _log_for().write(
+        "artifact.saved",
+        **_artifact_fields(name),
+        key=ref.key,
+        serializer=ref.serializer,
+        size=ref.size,
+        created=created,
+    )
+
+
+@hookimpl
+def lamina_on_artifact_error(name: str, error: BaseException) -> None:
+    _log_for().write(
+        "artifact.failed", **_artifact_fields(name), error=f"{type(error).__name__}: {error}"
+    )
+
+
+@hookimpl
+def lamina_after_artifact_load(ref: Any, value: Any) -> None:
+    _log_for().write("artifact.loaded", key=ref.key, serializer=ref.serializer, size=ref.size)
+
+
+# ---------------------------------------------------------------------- serving, monitoring
+
+
+@hookimpl
+def lamina_model_deployed(deployment: Any, endpoint: str) -> None:
+    _log_for().write("model.deployed", endpoint=endpoint, deployment=repr(deployment)[:500])
+
+
+@hookimpl
+def lamina_prediction_logged(records: list[dict[str, Any]]) -> None:
+    _log_for().write("predictions.logged", count=len(records))
+
+
+@hookimpl
+def lamina_alert(name: str, severity: str, message: str, details: dict[str, Any]) -> None:
+    _log_for().write("alert", name=name, severity=severity, message=message, details=details)
