@@ -289,3 +289,21 @@ def test_requirement_name_is_normalized_and_bad_ones_rejected():
     assert parse_requirement("Lamina_Audit.Log >= 0.1").name == "lamina-audit-log"
     with pytest.raises(ValueError, match="bad version specifier"):
         parse_requirement("lamina-audit-log=>0.1")
+
+
+# ---------------------------------------------------------------- the reference docs
+
+
+def test_configuration_reference_is_generated_from_the_option_classes():
+    from lamina.config.reference import BEGIN, END, render, update_block
+    from lamina.kernel.pluginmanager import PluginManager
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+    text = doc.read_text(encoding="utf-8")
+    block = render(PluginManager(autoload=False).components())
+    assert "| `verify_reads` | `bool` | `true` |" in block
+    assert BEGIN in text and END in text
+    assert update_block(text, block) == text, (
+        "docs/configuration.md is stale: run python -m lamina.config.reference --builtin "
+        "--update docs/configuration.md"
+    )

@@ -26,7 +26,8 @@ def installer() -> list[str] | None:
     """The command that installs a local project folder into --target, or None."""
     uv = shutil.which("uv")
     if uv:
-        return [uv, "pip", "install", "--python", sys.executable, "--no-deps", "--quiet"]
+        return [uv, "pip", "install", "--python", sys.executable, "--no-deps", "--reinstall",
+                "--quiet"]
     probe = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True)
     if probe.returncode == 0:
         return [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet"]

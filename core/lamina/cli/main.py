@@ -102,16 +102,12 @@ def _preparse(argv: Sequence[str]) -> argparse.Namespace:
 def _plugin_manager(config_file: str | None) -> PluginManager:
     """The CLI's plugin manager, honouring ``disable_plugins`` of the config when it can be
     read (a broken config is reported later, by the command that loads the stack)."""
-    from lamina.errors import LaminaError
+    from lamina.config import config_path
+    from lamina.config.files import read_disable_plugins
     from lamina.kernel.pluginmanager import PluginManager
 
-    disabled: tuple[str, ...] = ()
-    try:
-        from lamina.config import load_config
-
-        disabled = load_config(config_file=config_file).disable_plugins
-    except (LaminaError, OSError):
-        pass
+    path = config_path(config_file=config_file)
+    disabled = read_disable_plugins(path) if path is not None else ()
     return PluginManager(disabled=disabled)
 
 
@@ -177,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except LaminaError as exc:
         _print_error(exc, verbose)
-        return 1
+        from lamina.errors import RunInterruptedError
+
+        return 130 if isinstance(exc, RunInterruptedError) else 1
     except BrokenPipeError:
         return 1

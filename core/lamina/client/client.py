@@ -62,7 +62,14 @@ class Client:
             return runs[0]
         if ref.endswith("/latest"):
             return self.latest_run(ref[: -len("/latest")])
-        return Run(self, self.stack.metadata.get_run(ref))
+        try:
+            return Run(self, self.stack.metadata.get_run(ref))
+        except RunNotFoundError as err:
+            if "/" not in ref and ref in self.flows():
+                raise RunNotFoundError(
+                    f"'{ref}' is a flow, not a run", hint=f"its latest successful run: {ref}/latest"
+                ) from err
+            raise
 
     def latest_run(self, flow: str, *, successful: bool = True) -> Run:
         """The newest (successful, by default) run of ``flow``."""
@@ -87,9 +94,13 @@ class Client:
         if len(parts) == 2:
             return step
         try:
-            return step[int(parts[2])]
+            index = int(parts[2])
         except ValueError:
-            raise LaminaError(f"task index {parts[2]!r} in {ref!r} is not a number") from None
+            raise LaminaError(
+                f"task index {parts[2]!r} in {ref!r} is not a number",
+                hint=f"RUN/STEP/INDEX, e.g. {parts[0]}/{parts[1]}/0",
+            ) from None
+        return step[index]
 
     def diff(self, a: str, b: str) -> RunDiff:
         """What changed between two runs: params, code, artifacts, metrics, timings."""
@@ -139,7 +150,7 @@ class Run:
 
     def __getitem__(self, step: str) -> StepResult:
         if step not in self.record.steps:
-            raise LaminaError(
+            raise RunNotFoundError(
                 f"run {self.id} of flow '{self.flow}' has no step '{step}'",
                 hint=f"steps: {', '.join(self.record.steps)}",
             )
@@ -205,7 +216,11 @@ class StepResult:
         for t in self.tasks:
             if t.index == index:
                 return t
-        raise LaminaError(f"step '{self.name}' of run {self.run.id} has no task {index}")
+        count = len(self.tasks)
+        raise RunNotFoundError(
+            f"step '{self.name}' of run {self.run.id} has no task {index}",
+            hint=f"its task indexes are 0..{count - 1}" if count else "the step ran no task",
+        )
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -228,7 +243,8 @@ class LineageEntry:
     depth: int
     param: str
     key: str
-    task_id: str  # "" when the artifact is a foreach element rather than a task result
+    task_id: str  # the task whose result it is (or holds it, for a foreach element); "" if unknown
+    element: bool = False  # one element of ``task_id``'s list result, not the whole result
 
 
 class Task:
@@ -283,25 +299,40 @@ class Task:
         return self._log(self.record.stderr_key)
 
     def lineage(self) -> list[LineageEntry]:
-        """Every artifact this result was computed from, upstream to the flow's start."""
-        producers: dict[str, str] = {}
-        by_id: dict[str, TaskRecord] = {}
+        """Every artifact this result was computed from, upstream to the flow's start,
+        nearest first. Each artifact appears once, at the depth it is first reached."""
+        # Inputs are wired by name: parameter P was made by step P. The producer is found
+        # among P's tasks only, never by key alone: equal bytes made by another task (a
+        # foreach element 1 and a square 1*1) share a content hash.
+        by_step: dict[str, list[TaskRecord]] = {}
         for t in self.run._tasks:
-            by_id[t.task_id] = t
-            if t.output is not None:
-                producers.setdefault(t.output.key, t.task_id)
+            by_step.setdefault(t.step, []).append(t)
+
+        def producer(param: str, key: str) -> tuple[TaskRecord | None, bool]:
+            tasks = by_step.get(param, [])
+            for t in tasks:
+                if t.output is not None and t.output.key == key:
+                    return t, False
+            # an element of a list result: made by the (single) task of that step
+            return (tasks[0], True) if len(tasks) == 1 else (None, True)
+
         out: list[LineageEntry] = []
-        seen: set[str] = set()
+        seen_entries: set[tuple[str, str, str]] = set()
+        visited = {self.record.task_id}
         frontier = [(self.record, 1)]
         while frontier:
             record, depth = frontier.pop(0)
             for param, keys in record.inputs.items():
                 for key in keys if isinstance(keys, list) else [keys]:
-                    producer = producers.get(key, "")
-                    out.append(LineageEntry(depth, param, key, producer))
-                    if producer and producer not in seen:
-                        seen.add(producer)
-                        frontier.append((by_id[producer], depth + 1))
+                    made_by, element = producer(param, key)
+                    task_id = made_by.task_id if made_by is not None else ""
+                    if (param, key, task_id) in seen_entries:
+                        continue
+                    seen_entries.add((param, key, task_id))
+                    out.append(LineageEntry(depth, param, key, task_id, element))
+                    if made_by is not None and task_id not in visited:
+                        visited.add(task_id)
+                        frontier.append((made_by, depth + 1))
         return out
 
     def __repr__(self) -> str:

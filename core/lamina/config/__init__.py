@@ -2,6 +2,7 @@
 
 :func:`load_config` finds the file (``config_file`` > ``LAMINA_CONFIG`` > walking up from
 the working directory) and checks its shape; :mod:`lamina.stack` resolves a stack from it.
+Names are imported lazily: the CLI reads ``disable_plugins`` on every command.
 """
 
 from __future__ import annotations
@@ -9,16 +10,25 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lamina.config.files import (
-    CONFIG_ENV,
-    CONFIG_NAME,
-    SECRETS_NAME,
-    ConfigSource,
-    find_config_file,
-    read_config_file,
-)
-from lamina.config.model import ComponentConfig, ProjectConfig, StackConfig, parse_config
+if TYPE_CHECKING:
+    from lamina.config.files import ConfigSource, find_config_file, read_config_file
+    from lamina.config.model import ComponentConfig, ProjectConfig, StackConfig, parse_config
+
+CONFIG_ENV = "LAMINA_CONFIG"
+CONFIG_NAME = "lamina.toml"
+SECRETS_NAME = "lamina.secrets.toml"
+
+_LAZY = {
+    "ConfigSource": "lamina.config.files",
+    "find_config_file": "lamina.config.files",
+    "read_config_file": "lamina.config.files",
+    "ComponentConfig": "lamina.config.model",
+    "ProjectConfig": "lamina.config.model",
+    "StackConfig": "lamina.config.model",
+    "parse_config": "lamina.config.model",
+}
 
 __all__ = [
     "CONFIG_ENV",
@@ -28,11 +38,42 @@ __all__ = [
     "ConfigSource",
     "ProjectConfig",
     "StackConfig",
+    "config_path",
     "find_config_file",
     "load_config",
     "parse_config",
     "read_config_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lamina.config' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def config_path(
+    *,
+    cwd: str | Path | None = None,
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path | None:
+    """The config file that applies (not read): ``config_file``, else ``LAMINA_CONFIG``,
+    else the first found walking up from ``cwd``; None when there is none."""
+    from lamina.config.files import find_config_file
+
+    env = os.environ if env is None else env
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    explicit = config_file or env.get(CONFIG_ENV) or None
+    if explicit:
+        p = Path(explicit).expanduser()
+        return p if p.is_absolute() else base / p
+    return find_config_file(base)
 
 
 def load_config(
@@ -48,13 +89,8 @@ def load_config(
     :param config_file: an explicit file; relative paths are relative to ``cwd``.
     :param env: the environment to read ``LAMINA_CONFIG`` from (default ``os.environ``).
     """
-    env = os.environ if env is None else env
-    base = Path(cwd) if cwd is not None else Path.cwd()
-    explicit = config_file or env.get(CONFIG_ENV) or None
-    if explicit:
-        p = Path(explicit).expanduser()
-        if not p.is_absolute():
-            p = base / p
-        return parse_config(read_config_file(p))
-    found = find_config_file(base)
-    return parse_config(read_config_file(found) if found else None)
+    from lamina.config.files import read_config_file
+    from lamina.config.model import parse_config
+
+    path = config_path(cwd=cwd, config_file=config_file, env=env)
+    return parse_config(read_config_file(path) if path is not None else None)

@@ -12,14 +12,13 @@ from typing import Any
 
 import attrs
 
+from lamina.config import CONFIG_ENV, CONFIG_NAME, SECRETS_NAME
 from lamina.errors import ConfigError
 
-CONFIG_NAME = "lamina.toml"
 PYPROJECT_NAME = "pyproject.toml"
-SECRETS_NAME = "lamina.secrets.toml"
 PYPROJECT_PREFIX = ("tool", "lamina")
-#: An explicit config file for every command (``--config`` wins over it).
-CONFIG_ENV = "LAMINA_CONFIG"
+__all__ = ["CONFIG_ENV", "CONFIG_NAME", "SECRETS_NAME", "ConfigSource", "find_config_file",
+           "read_config_file", "read_secrets_file"]
 
 
 @attrs.frozen
@@ -120,6 +119,19 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
             f"{path}: not valid TOML: {exc}",
             hint="fix the syntax at the line shown (https://toml.io)",
         ) from exc
+
+
+def read_disable_plugins(path: Path) -> tuple[str, ...]:
+    """Only ``disable_plugins`` of a config file, cheaply (the CLI needs it before the
+    plugins are loaded). Problems are left for the full read to report."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return ()
+    if path.name == PYPROJECT_NAME:
+        data = data.get("tool", {}).get("lamina", {})
+    value = data.get("disable_plugins", []) if isinstance(data, dict) else []
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def read_config_file(path: str | Path) -> ConfigSource:

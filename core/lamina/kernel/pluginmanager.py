@@ -27,8 +27,8 @@ import pluggy
 from lamina import hookspecs
 from lamina.errors import PluginError, PluginNotInstalledError
 from lamina.interfaces.component import LAYERS, ComponentSpec
+from lamina.kernel.entrypoints import entry_points, normalize_name
 from lamina.kernel.known import distribution_for, distribution_for_scheme
-from lamina.kernel.requirements import normalize_name
 from lamina.kernel.suggest import did_you_mean
 
 #: Entry-point group that announces plugins (``[project.entry-points.lamina]``).
@@ -132,15 +132,11 @@ class PluginManager:
         }
 
     def _load_entry_points(self) -> None:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else ""
-            dist_version = dist.version if dist is not None else ""
-            if ep.name == BUILTIN_NAME and normalize_name(dist_name or "") == CORE_DISTRIBUTION:
+        for ep in entry_points(ENTRY_POINT_GROUP):
+            dist_name, dist_version = ep.distribution, ep.version
+            if ep.name == BUILTIN_NAME and normalize_name(dist_name) == CORE_DISTRIBUTION:
                 continue
-            if self._is_disabled(ep.name, dist_name or ""):
+            if self._is_disabled(ep.name, dist_name):
                 self.skipped.append(ep.name)
                 self.pm.set_blocked(ep.name)
                 continue

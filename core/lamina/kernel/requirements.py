@@ -11,6 +11,8 @@ import re
 
 import attrs
 
+from lamina.kernel.entrypoints import normalize_name
+
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*$")
 _SPEC = re.compile(r"^\s*(~=|==|!=|<=|>=|<|>)\s*([0-9A-Za-z.*+!_-]+)\s*$")
 _VERSION = re.compile(
@@ -22,11 +24,6 @@ _VERSION = re.compile(
     re.IGNORECASE,
 )
 _PRE = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
-
-
-def normalize_name(name: str) -> str:
-    """PEP 503 name: ``Lamina_Audit.Log`` and ``lamina-audit-log`` are one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def version_key(version: str) -> tuple:
@@ -127,6 +124,8 @@ def installed_version(name: str) -> str | None:
     try:
         return version(name)
     except PackageNotFoundError:
+        return None
+    except ValueError:  # not a valid distribution name
         return None
 
 

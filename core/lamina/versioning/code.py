@@ -55,7 +55,10 @@ def local_modules(entry_file: str, root: str) -> list[str]:
     """
     root_path = Path(root).resolve()
     files = {str(Path(entry_file).resolve())}
-    for module in list(sys.modules.values()):
+    for name, module in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        if top == "lamina" or top.startswith("lamina_"):
+            continue  # lamina and its plugins are versioned as installed packages
         filename = getattr(module, "__file__", None)
         if not filename or not filename.endswith(".py"):
             continue

@@ -14,8 +14,8 @@ event has them, ``run_id``, ``flow``, ``step``, ``index``, ``attempt`` and event
 Lines are appended with one ``write`` on a file opened with ``O_APPEND``, so worker
 processes writing at once do not interleave their lines.
 
-Only the standard library is imported here: lamina imports every plugin on each
-``lamina`` command, so a plugin module must be cheap to import.
+Only the standard library and attrs (a lamina dependency) are imported here: lamina
+imports every plugin on each ``lamina`` command, so a plugin module must be cheap to import.
 """
 
 from __future__ import annotations

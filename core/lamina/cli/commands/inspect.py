@@ -82,7 +82,10 @@ def print_run(run: Any, console: Any = None) -> None:
             counts[t.status] = counts.get(t.status, 0) + 1
         status = " ".join(f"{_status(s)}:{n}" if len(counts) > 1 or n > 1 else _status(s) for s, n in counts.items()) or "[dim]not run[/]"
         spent = sum(t.duration or 0.0 for t in mine if t.status != "reused")
-        result = _describe_ref(mine[0].record.output) if len(mine) == 1 else f"{len(mine)} results"
+        result = (
+            _describe_ref(mine[0].record.output) if len(mine) == 1
+            else f"{len(mine)} results" if mine else "-"
+        )
         table.add_row(step, str(len(mine)), status, _secs(spent) if mine else "-", result)
     console.print(table)
     for t in run.failed_tasks()[:5]:
@@ -111,7 +114,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_row(r.run_id, r.flow, _status(r.status), _when(r.started_at), _secs(r.duration),
                       r.user, params[:60], ",".join(r.tags))
     console = _console()
-    console.print(table if runs else "no runs yet: lamina run FLOW.py")
+    if runs:
+        console.print(table)
+        return 0
+    filters = [
+        f for f in (args.flow, args.status and f"--status {args.status}",
+                    args.tag and f"--tag {args.tag}") if f
+    ]
+    if filters:
+        console.print(f"no runs match {' '.join(filters)}: lamina runs lists them all", markup=False)
+    else:
+        console.print("no runs yet: lamina run FLOW.py", markup=False)
     return 0
 
 
@@ -119,6 +132,15 @@ def _run_json(run: Any) -> dict[str, Any]:
     import attrs
 
     return attrs.asdict(run.record)
+
+
+def _task_json(task: Any) -> dict[str, Any]:
+    import attrs
+
+    data = attrs.asdict(task.record)
+    data["task_id"] = task.id
+    data["status"] = task.status
+    return data
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -133,6 +155,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             print_run(target, console)
         return 0
     tasks = target.tasks if isinstance(target, StepResult) else [target]
+    if args.json:
+        print(json.dumps([_task_json(t) for t in tasks], indent=2, default=str))
+        return 0
     for t in tasks:
         r = t.record
         console.print(f"[bold]task[/] {t.id}  {_status(t.status)}  attempt {r.attempt}  {_secs(t.duration)}")
@@ -164,15 +189,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
     else:
         tasks = [target]
     for t in tasks:
-        out, err = t.stdout, t.stderr
+        out = "" if args.stderr else t.stdout
+        err = "" if args.stdout else t.stderr
         if not (out or err):
             continue
         if len(tasks) > 1:
             print(f"==> {t.id} <==")
-        if out and not args.stderr:
-            sys.stdout.write(out)
-        if err and not args.stdout:
-            sys.stdout.write(err)
+        sys.stdout.write(out)
+        sys.stdout.write(err)
     return 0
 
 
@@ -192,6 +216,16 @@ def cmd_get(args: argparse.Namespace) -> int:
 
     target = _client(args).get(args.ref)
     if isinstance(target, StepResult):
+        if len(target.tasks) != 1:
+            from lamina.errors import LaminaError
+
+            where = f"step '{target.name}' of run {target.run.id}"
+            if not target.tasks:
+                raise LaminaError(f"{where} ran no task", hint=f"lamina show {target.run.id}")
+            raise LaminaError(
+                f"{where} has {len(target.tasks)} tasks; name one",
+                hint=f"lamina get {target.run.id}/{target.name}/0 -o FILE",
+            )
         target = target.task
     if not isinstance(target, Task):
         from lamina.errors import LaminaError

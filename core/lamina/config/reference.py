@@ -1,0 +1,120 @@
+"""The config reference, written from the components' own attrs option classes.
+
+``python -m lamina.config.reference`` prints the option tables of every installed
+component; ``--update FILE`` rewrites the generated block of a Markdown file (between the
+``BEGIN``/``END`` markers below), which is how ``docs/configuration.md`` is kept true.
+``--builtin`` limits the tables to the components that ship with lamina.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from lamina.config.options import option_docs
+from lamina.interfaces.component import LAYERS, ComponentSpec
+
+BEGIN = "<!-- BEGIN GENERATED OPTIONS: python -m lamina.config.reference --builtin --update docs/configuration.md -->"
+END = "<!-- END GENERATED OPTIONS -->"
+
+
+def _type_text(field: attrs.Attribute) -> str:
+    tp = field.type
+    if tp is None:
+        return ""
+    if isinstance(tp, str):
+        return tp
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _default_text(field: attrs.Attribute) -> str:
+    default = field.default
+    if default is attrs.NOTHING:
+        return "**required**"
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        try:
+            default = default.factory() if not default.takes_self else None
+        except Exception:
+            return "(computed)"
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return "`true`" if default else "`false`"
+    if isinstance(default, str):
+        return f'`"{default}"`'
+    return f"`{default!r}`"
+
+
+def _md(text: str) -> str:
+    # docstrings use reST literals; Markdown tables need escaped pipes
+    return text.replace("``", "`").replace("|", "\\|")
+
+
+def render_component(spec: ComponentSpec) -> str:
+    """One component's heading, description and option table."""
+    dist = spec.distribution or "unpackaged"
+    lines = [f"### {spec.layer}: `{spec.name}` ({dist})", ""]
+    if spec.description:
+        lines += [spec.description[:1].upper() + spec.description[1:] + ".", ""]
+    doc = (spec.config.__doc__ or "").strip().split("\n\n")[0].strip()
+    if doc:
+        lines += [_md(" ".join(doc.split())), ""]
+    if spec.url_schemes:
+        schemes = ", ".join(f"`{s}://`" for s in spec.url_schemes)
+        lines += [f"Chosen by a datastore URL with scheme {schemes}.", ""]
+    fields = [f for f in attrs.fields(spec.config) if f.init]
+    if not fields:
+        return "\n".join([*lines, "No options.", ""])
+    docs = option_docs(spec.config)
+    lines += ["| option | type | default | meaning |", "|---|---|---|---|"]
+    for f in fields:
+        meaning = _md(docs.get(f.name, ""))
+        type_text = _type_text(f).replace("|", "\\|")
+        lines.append(
+            f"| `{f.alias or f.name}` | `{type_text}` | {_default_text(f)} | {meaning} |"
+        )
+    return "\n".join([*lines, ""])
+
+
+def render(specs: list[ComponentSpec]) -> str:
+    """The generated block: every component, in layer order, then by name."""
+    ordered = sorted(specs, key=lambda s: (LAYERS.index(s.layer), s.name, s.distribution))
+    return "\n".join(render_component(s) for s in ordered).rstrip() + "\n"
+
+
+def update_block(text: str, block: str) -> str:
+    """``text`` with the part between the markers replaced by ``block``."""
+    start = text.index(BEGIN) + len(BEGIN)
+    end = text.index(END)
+    return text[:start] + "\n\n" + block + "\n" + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lamina.kernel.pluginmanager import PluginManager
+
+    parser = argparse.ArgumentParser(prog="python -m lamina.config.reference")
+    parser.add_argument("--builtin", action="store_true",
+                        help="only the components that ship with lamina")
+    parser.add_argument("--update", metavar="FILE", type=Path,
+                        help="rewrite the generated block of this Markdown file")
+    args = parser.parse_args(argv)
+    pm = PluginManager(autoload=not args.builtin)
+    block = render(pm.components())
+    if args.update is None:
+        sys.stdout.write(block)
+        return 0
+    text = args.update.read_text(encoding="utf-8")
+    args.update.write_text(update_block(text, block), encoding="utf-8")
+    return 0
+
+
+def _cli() -> Any:  # pragma: no cover - module entry point
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    _cli()

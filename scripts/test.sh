@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Every test: sets up the environment from scratch if needed, lints, runs the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --group dev --extra examples
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
