@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,15 +41,25 @@ def lamina_command(python: str) -> list[str]:
     return [found] if found else [python, "-m", "lamina"]
 
 
-def time_command(cmd: list[str], runs: int, cwd: str, env: dict[str, str]) -> list[float]:
-    """Wall-clock milliseconds of ``runs`` executions (after one warm-up)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_command(
+    cmd: list[str], runs: int, cwd: str, env: dict[str, str]
+) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU (user+system) milliseconds of ``runs`` executions, after one
+    warm-up. CPU time is the steadier number on a machine shared with other work."""
     subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=True)
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
+        cpu0 = _children_cpu()
         start = time.perf_counter()
         subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=True)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((_children_cpu() - cpu0) * 1000)
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,19 +80,23 @@ def main(argv: list[str] | None = None) -> int:
         ("lamina stack show", [*lamina, "stack", "show"]),
     ]
     results: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as cwd:
         for label, cmd in commands:
-            results[label] = time_command(cmd, args.runs, cwd, env)
+            results[label], cpu[label] = time_command(cmd, args.runs, cwd, env)
 
     base = statistics.median(results["python -c pass"])
     print(f"Start-up, median of {args.runs} runs (Python "
-          f"{sys.version_info.major}.{sys.version_info.minor}, {os.cpu_count()} CPUs)\n")
-    print("| command | median (ms) | min (ms) | over `python -c pass` (ms) |")
-    print("|---|---:|---:|---:|")
+          f"{sys.version_info.major}.{sys.version_info.minor}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f})\n")
+    print("| command | wall median (ms) | wall min (ms) | over `python -c pass` (ms) "
+          "| CPU median (ms) |")
+    print("|---|---:|---:|---:|---:|")
     for label, times in results.items():
         med = statistics.median(times)
         over = "" if label == "python -c pass" else f"{med - base:.0f}"
-        print(f"| `{label}` | {med:.0f} | {min(times):.0f} | {over} |")
+        print(f"| `{label}` | {med:.0f} | {min(times):.0f} | {over} "
+              f"| {statistics.median(cpu[label]):.0f} |")
 
     import_over = statistics.median(results['python -c "import lamina"']) - base
     help_total = statistics.median(results["lamina --help"])

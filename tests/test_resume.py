@@ -129,7 +129,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_is_resumable(project: Path) -> None:
     proc = _start_slow_run(project)
     _wait_for(lambda: len(_marks(marks)) >= 2)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "lamina resume" in err
     run = lamina.Client().runs("slow")[0]

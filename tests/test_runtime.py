@@ -308,3 +308,71 @@ def test_lifecycle_hooks_see_runs_tasks_and_artifacts(project: Path) -> None:
     with pytest.raises(RunFailedError):
         flow.run(stack=stack)
     assert events[-1] == "run_error:RunFailedError"
+
+
+def test_progress_display_counts_tasks_when_asked_for(project: Path) -> None:
+    (project / "lamina.toml").write_text(
+        '[stacks.local]\norchestrator = { plugin = "local", progress = "on" }\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "lamina", "run", str(FLOWS / "runtime_slow.py"),
+         "--set", "n=5", "--set", "pause=0"],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "7/7" in result.stderr  # items + 5 work + total
+    assert "failed 0" in result.stderr
+
+
+def test_progress_is_quiet_when_not_a_terminal(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lamina", "run", str(FLOWS / "runtime_slow.py"),
+         "--set", "n=3", "--set", "pause=0"],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "5/5" not in result.stderr
+
+
+def test_flow_defined_interactively_runs_without_a_file(project: Path) -> None:
+    script = (
+        "from lamina import Flow\n"
+        "flow = Flow('notebook')\n"
+        "@flow.step\n"
+        "def a() -> int:\n    return 20\n"
+        "@flow.step\n"
+        "def b(a: int, k: int = 1) -> int:\n    return a + k\n"
+        "run = flow.run(k=22)\n"
+        "print(run['b'].value, run.record.flow_file == '', bool(run.record.step_code['b']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-"], input=script, cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["42", "True", "True"]
+    assert result.stderr == ""  # the library logs nothing unless asked
+
+
+def test_corrupted_result_is_detected_with_the_task_named(project: Path) -> None:
+    from lamina.errors import CorruptArtifactError
+
+    flow = Flow("corrupt")
+
+    @flow.step
+    def numbers() -> list[int]:
+        return list(range(1000))
+
+    run = flow.run()
+    key = run["numbers"].task.ref.key
+    path = project / ".lamina" / "objects" / key[:2] / key
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte altered
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifactError) as err:
+        _ = lamina.Client().run(run.id)["numbers"].value
+    assert f"{run.id}/numbers/0" in str(err.value)
+    assert key in str(err.value)
+    path.write_bytes(bytes(data[:100]))  # truncated
+    with pytest.raises(CorruptArtifactError):
+        _ = lamina.Client().run(run.id)["numbers"].value

@@ -103,7 +103,7 @@ def _plugin_manager(config_file: str | None) -> PluginManager:
     """The CLI's plugin manager, honouring ``disable_plugins`` of the config when it can be
     read (a broken config is reported later, by the command that loads the stack)."""
     from lamina.config import config_path
-    from lamina.config.files import read_disable_plugins
+    from lamina.config.locate import read_disable_plugins
     from lamina.kernel.pluginmanager import PluginManager
 
     path = config_path(config_file=config_file)

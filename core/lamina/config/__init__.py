@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lamina.config.files import ConfigSource, find_config_file, read_config_file
+    from lamina.config.files import ConfigSource, read_config_file
+    from lamina.config.locate import find_config_file
     from lamina.config.model import ComponentConfig, ProjectConfig, StackConfig, parse_config
 
+from lamina.config.locate import CONFIG_NAME
+
 CONFIG_ENV = "LAMINA_CONFIG"
-CONFIG_NAME = "lamina.toml"
 SECRETS_NAME = "lamina.secrets.toml"
 
 _LAZY = {
     "ConfigSource": "lamina.config.files",
-    "find_config_file": "lamina.config.files",
+    "find_config_file": "lamina.config.locate",
     "read_config_file": "lamina.config.files",
     "ComponentConfig": "lamina.config.model",
     "ProjectConfig": "lamina.config.model",
@@ -65,7 +67,7 @@ def config_path(
 ) -> Path | None:
     """The config file that applies (not read): ``config_file``, else ``LAMINA_CONFIG``,
     else the first found walking up from ``cwd``; None when there is none."""
-    from lamina.config.files import find_config_file
+    from lamina.config.locate import find_config_file
 
     env = os.environ if env is None else env
     base = Path(cwd) if cwd is not None else Path.cwd()

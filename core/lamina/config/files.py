@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 
-from lamina.config import CONFIG_ENV, CONFIG_NAME, SECRETS_NAME
+from lamina.config import CONFIG_ENV, SECRETS_NAME
+from lamina.config.locate import CONFIG_NAME, PYPROJECT_NAME, find_config_file
 from lamina.errors import ConfigError
 
-PYPROJECT_NAME = "pyproject.toml"
 PYPROJECT_PREFIX = ("tool", "lamina")
 __all__ = ["CONFIG_ENV", "CONFIG_NAME", "SECRETS_NAME", "ConfigSource", "find_config_file",
            "read_config_file", "read_secrets_file"]
@@ -121,19 +121,6 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         ) from exc
 
 
-def read_disable_plugins(path: Path) -> tuple[str, ...]:
-    """Only ``disable_plugins`` of a config file, cheaply (the CLI needs it before the
-    plugins are loaded). Problems are left for the full read to report."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return ()
-    if path.name == PYPROJECT_NAME:
-        data = data.get("tool", {}).get("lamina", {})
-    value = data.get("disable_plugins", []) if isinstance(data, dict) else []
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
-
-
 def read_config_file(path: str | Path) -> ConfigSource:
     """Read ``lamina.toml``, a ``pyproject.toml`` (its ``[tool.lamina]`` table) or any
     other TOML file holding lamina's keys at the top level."""
@@ -153,36 +140,6 @@ def read_config_file(path: str | Path) -> ConfigSource:
             )
         return ConfigSource(path=p, text=text, data=table, prefix=PYPROJECT_PREFIX)
     return ConfigSource(path=p, text=text, data=data)
-
-
-def _pyproject_has_lamina(path: Path) -> bool:
-    # A cheap text test first: most pyproject.toml files have nothing for us.
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return False
-    if "tool.lamina" not in text and "[tool]" not in text:
-        return False
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return "[tool.lamina" in text  # let read_config_file report the syntax error
-    return isinstance(data.get("tool", {}).get("lamina"), dict)
-
-
-def find_config_file(cwd: str | Path | None = None) -> Path | None:
-    """The config file that applies to ``cwd``: walking up, the first folder with a
-    ``lamina.toml`` or a ``pyproject.toml`` holding ``[tool.lamina]`` (lamina.toml wins
-    in one folder). None when there is none: the embedded default stack applies."""
-    here = Path(cwd if cwd is not None else os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-        pyproject = folder / PYPROJECT_NAME
-        if pyproject.is_file() and _pyproject_has_lamina(pyproject):
-            return pyproject
-    return None
 
 
 def read_secrets_file(config_path: Path) -> ConfigSource | None:

@@ -255,13 +255,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("flow", nargs="?", help="only runs of this flow")
     p.add_argument("--status", help="succeeded, failed, running, interrupted, crashed")
     p.add_argument("--tag", help="only runs with this tag")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=20, help="at most this many runs (default: 20)")
+    p.add_argument("--json", action="store_true", help="print the run records as JSON")
     p.set_defaults(handler=cmd_runs)
 
     p = subparsers.add_parser("show", help="a run, a step or a task: status, timings, results, errors")
     p.add_argument("ref", help="RUN, RUN/STEP or RUN/STEP/INDEX (RUN may be FLOW/latest or latest)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the run record (or task records) as JSON")
     p.set_defaults(handler=cmd_show)
 
     p = subparsers.add_parser("logs", help="what a run's tasks printed")
@@ -272,9 +272,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_logs)
 
     p = subparsers.add_parser("diff", help="what changed between two runs")
-    p.add_argument("run_a")
-    p.add_argument("run_b")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("run_a", help="the run to compare from (id, prefix, FLOW/latest)")
+    p.add_argument("run_b", help="the run to compare to")
+    p.add_argument("--json", action="store_true", help="print the differences as JSON")
     p.set_defaults(handler=cmd_diff)
 
     p = subparsers.add_parser("get", help="copy a step's stored result to a file")
@@ -283,6 +283,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_get)
 
     p = subparsers.add_parser("tag", help="add tags to a run")
-    p.add_argument("run")
-    p.add_argument("tags", nargs="+")
+    p.add_argument("run", help="the run id (or a unique prefix, or FLOW/latest)")
+    p.add_argument("tags", nargs="+", help="one or more tags")
     p.set_defaults(handler=cmd_tag)
