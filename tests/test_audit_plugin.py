@@ -49,7 +49,7 @@ def test_discovered_through_its_entry_point(installed):
     assert (info.distribution, info.version, info.entry_point) == (
         "lamina-audit-log", "0.1.0", "audit = lamina_audit_log.plugin"
     )
-    assert LIFECYCLE_HOOKS <= set(info.hooks)  # every lifecycle hook is implemented
+    assert LIFECYCLE_HOOKS - set(info.hooks) == set()  # every lifecycle hook is implemented
     assert stack.plugins.unknown_hooks() == []
 
 
@@ -136,3 +136,45 @@ def test_disabled_by_config(installed):
 def test_required_plugin_satisfied_once_installed(installed):
     (installed / "lamina.toml").write_text('required_plugins = ["lamina-audit-log>=0.1"]\n')
     assert Stack.load(cwd=installed).plugins.plugin_info("audit") is not None
+
+
+FLOW = '''
+from lamina import Flow
+
+flow = Flow("audited")
+
+
+@flow.step
+def numbers() -> list[int]:
+    return [1, 2, 3]
+
+
+@flow.step(foreach="numbers")
+def square(numbers: int) -> int:
+    return numbers * numbers
+
+
+@flow.step
+def total(square: list[int]) -> int:
+    return sum(square)
+'''
+
+
+def test_a_real_run_is_audited(tmp_path, audit_plugin):  # noqa: F811
+    (tmp_path / "flow.py").write_text(FLOW)
+    (tmp_path / "lamina.toml").write_text(
+        '[stacks.local]\ncompute = { plugin = "local", workers = 2 }\n'
+        '[plugins.audit]\npath = "audit.jsonl"\n'
+    )
+    proc = run_lamina(["run", "flow.py"], cwd=tmp_path, paths=[audit_plugin])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    events = read(tmp_path / "audit.jsonl")
+    names = [e["event"] for e in events]
+    assert names[0] == "run.started" and names[-1] == "run.succeeded"
+    (run_id,) = {e["run_id"] for e in events if "run_id" in e}
+    finished = sorted((e["step"], e["index"]) for e in events if e["event"] == "task.succeeded")
+    assert finished == [("numbers", 0), ("square", 0), ("square", 1), ("square", 2),
+                        ("total", 0)]
+    saved = [e for e in events if e["event"] == "artifact.saved" and e.get("step") == "total"]
+    assert saved and saved[0]["run_id"] == run_id
+    assert len({e["pid"] for e in events if e["event"] == "task.started"}) >= 1

@@ -64,7 +64,7 @@ def test_help_imports_no_heavy_module(tmp_path, fake_plugins):  # noqa: F811
         "from lamina.cli.main import main\n"
         "rc = main(['--help'])\n"
         "heavy = {'pyarrow', 'numpy', 'pandas', 'networkx', 'rich', 'structlog', 'fsspec',"
-        " 'cloudpickle', 'cattrs', 'sqlite3', 'lamina.runtime', 'lamina.flow'}\n"
+        " 'cloudpickle', 'cattrs'}\n"
         "print(sorted(m for m in sys.modules if m in heavy))\n"
     )
     proc = subprocess.run(
@@ -94,6 +94,8 @@ def test_plugins_lists_good_broken_conflicting_and_misspelled(tmp_path, fake_plu
     assert "error: RuntimeError: boom: lamina_fake_broken cannot be imported" in broken
     assert "compute/twin is offered by lamina-fake-dup-" in out
     assert "plugin 'faketypo': lamina_befor_run (did you mean 'lamina_before_run'?)" in out
+    assert "not decorated with @lamina.hookimpl (never called):\n  plugin 'faketypo': " \
+        "lamina_after_run" in out
 
 
 def test_plugins_json(tmp_path, fake_plugins):  # noqa: F811

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from client_util import copy_flow, lamina, lamina_ok, run_ids
+from client_util import cli_env, copy_flow, lamina, lamina_ok, run_ids
 
 # client_numbers.py: n=3 makes [7, 4, 1], squares [49, 16, 1], total 66; n=4 adds 8 -> 130
 
@@ -87,7 +89,13 @@ def test_runs_in_an_empty_project_says_how_to_start(tmp_path: Path) -> None:
 
 def test_show_flow_latest_is_the_latest_successful_run(project) -> None:
     out = lamina_ok(project.root, "show", "client-numbers/latest")
-    assert out.splitlines()[0].split()[:5] == ["run", project.n4, "flow", "client-numbers", "succeeded"]
+    assert out.splitlines()[0].split()[:5] == [
+        "run",
+        project.n4,
+        "flow",
+        "client-numbers",
+        "succeeded",
+    ]
     assert "params n=4" in out
     assert "(1 files, client_numbers.py)" in out
 
@@ -131,7 +139,9 @@ def test_logs_of_a_run_show_what_each_task_printed(project) -> None:
 def test_logs_of_a_task_and_stream_selection(project) -> None:
     assert lamina_ok(project.root, "logs", f"{project.n4}/total") == "total is 130\n"
     assert lamina_ok(project.root, "logs", project.n4, "--stderr") == ""
-    assert lamina_ok(project.root, "logs", f"{project.n4}/numbers/0", "--stdout") == "made 4 numbers\n"
+    assert (
+        lamina_ok(project.root, "logs", f"{project.n4}/numbers/0", "--stdout") == "made 4 numbers\n"
+    )
 
 
 # -- lamina diff -------------------------------------------------------------------------
@@ -170,13 +180,11 @@ def test_get_writes_the_exact_stored_bytes(project) -> None:
 
 
 def lamina_bytes(cwd: Path, *args: str) -> bytes:
-    import subprocess
-    import sys
-
-    from client_util import cli_env
-
     proc = subprocess.run(
-        [sys.executable, "-m", "lamina", *args], cwd=cwd, env=cli_env(), capture_output=True,
+        [sys.executable, "-m", "lamina", *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -245,8 +253,12 @@ def test_resume_of_an_unknown_run(tmp_path: Path) -> None:
 
 
 def test_unknown_run(project) -> None:
-    for command in (("show", "nope"), ("logs", "nope"), ("diff", project.n3, "nope"),
-                    ("tag", "nope", "x")):
+    for command in (
+        ("show", "nope"),
+        ("logs", "nope"),
+        ("diff", project.n3, "nope"),
+        ("tag", "nope", "x"),
+    ):
         proc = lamina(project.root, *command)
         assert proc.returncode == 1, command
         assert "no run 'nope'" in proc.stderr

@@ -28,8 +28,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     ok = numbers.run(stack=stack, tags=["nightly"], n=3)
     failed = numbers.run(stack=stack, raise_on_failure=False, n=4, fail_at=8)
     other = array.run(stack=stack)
-    yield SimpleNamespace(root=root, stack=stack, client=Client(stack), ok=ok, failed=failed,
-                          other=other)
+    yield SimpleNamespace(
+        root=root, stack=stack, client=Client(stack), ok=ok, failed=failed, other=other
+    )
     stack.close()
 
 

@@ -294,3 +294,17 @@ def test_product_foreach_needs_both_parameters() -> None:
     graph = flow.validate()
     assert graph.inputs["cell"]["xs"].kind == "element"
     assert graph.inputs["cell"]["ys"].kind == "element"
+
+
+def test_a_rerun_notebook_cell_replaces_its_step() -> None:
+    flow = Flow("nb")
+    namespace: dict = {"flow": flow, "__name__": "__main__"}
+    cell = "@flow.step\ndef a() -> int:\n    return {}\n"
+    exec(compile(cell.format(1), "<cell-1>", "exec"), namespace)
+    exec(compile(cell.format(2), "<cell-2>", "exec"), namespace)  # the same cell, edited
+    assert flow.steps["a"].fn() == 2
+    exec(compile(cell.format(2), "<cell-2>", "exec"), namespace)  # run again unchanged
+    assert flow.steps["a"].fn() == 2
+    script = cell.format(3) + "\n" + cell.format(4)  # one file defining the step twice
+    with pytest.raises(FlowDefinitionError, match="defined twice"):
+        exec(compile(script, "<script>", "exec"), namespace)

@@ -399,3 +399,22 @@ def test_two_stacks_in_one_process_are_independent(tmp_path, three):
     c = Stack.load("c", cwd=tmp_path, plugins=builtin_only())
     assert (a.options("compute").workers, c.options("compute").workers) == (1, 3)
     assert a.plugins is not c.plugins
+
+
+class _Picky:
+    @hookimpl
+    def lamina_configure(self, options):
+        if options.get("mode") != "strict":
+            raise ConfigError("mode must be 'strict'", hint='mode = "strict"')
+
+
+def test_plugin_configure_error_is_located(tmp_path):
+    pm = builtin_only()
+    pm.register(_Picky(), name="picky")
+    config(tmp_path, '[plugins.picky]\nmode = "lax"\n')
+    with pytest.raises(ConfigError) as err:
+        Stack.load(cwd=tmp_path, plugins=pm)
+    assert err.value.message == "lamina.toml:1: plugin 'picky': mode must be 'strict'"
+    assert err.value.hint == 'mode = "strict"'
+    config(tmp_path, '[plugins.picky]\nmode = "strict"\n')
+    assert Stack.load(cwd=tmp_path, plugins=pm).name == "default"

@@ -35,6 +35,7 @@ from lamina.hookspecs import hookimpl
 if TYPE_CHECKING:
     from lamina.client import Client, Run, Task
     from lamina.flow import Flow
+    from lamina.runtime.launch import resume
     from lamina.stack import Stack, load_stack
 
 _LAZY = {
@@ -44,11 +45,12 @@ _LAZY = {
     "Task": "lamina.client",
     "Stack": "lamina.stack",
     "load_stack": "lamina.stack",
+    "resume": "lamina.runtime.launch",
     "current": "lamina.runtime.current",
     "errors": "lamina.errors",
 }
 
-__all__ = ["Client", "Flow", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack"]
+__all__ = ["Client", "Flow", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
 
 
 def __getattr__(name: str) -> Any:

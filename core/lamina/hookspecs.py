@@ -176,7 +176,8 @@ def lamina_cli_commands(subparsers: argparse._SubParsersAction) -> None:
 
 # -------------------------------------------------------------------------------------
 # Lifecycle: runs. Kedro's before/after/on-error shape. Called in the process that drives
-# the run (the orchestrator), in plugin registration order.
+# the run (the orchestrator); as everywhere in pluggy, the most recently registered plugin
+# is called first.
 # -------------------------------------------------------------------------------------
 
 

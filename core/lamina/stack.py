@@ -185,7 +185,12 @@ class Stack:
         return self.config.where(keys)
 
     def _located(self, exc: LaminaError, keys: tuple[str, ...], what: str) -> LaminaError:
-        new = type(exc)(f"{self._where(keys)}: {what}: {exc.message}", hint=exc.hint)
+        """The same error, prefixed with where in the config it comes from."""
+        message = f"{self._where(keys)}: {what}: {exc.message}"
+        try:
+            new = type(exc)(message, hint=exc.hint)
+        except TypeError:  # a subclass with required arguments of its own
+            new = ConfigError(message, hint=exc.hint)
         new.__cause__ = exc
         return new
 
@@ -442,6 +447,11 @@ class Stack:
             problems.append(
                 f"plugin {pname!r} implements unknown hook {hook!r}"
                 f"{did_you_mean(hook, self.plugins.hook_names())}; it is never called"
+            )
+        for pname, func in self.plugins.undecorated_hooks():
+            problems.append(
+                f"plugin {pname!r}: function {func!r} is named like a hook but not decorated "
+                "with @lamina.hookimpl; it is never called"
             )
         problems.extend(self._literal_secrets())
         for impl in self.hook.lamina_validate_stack.get_hookimpls():

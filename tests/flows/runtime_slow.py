@@ -1,7 +1,6 @@
 """A foreach whose tasks take a while and leave a mark when they finish: for kill -9,
 Ctrl-C and resume tests."""
 
-import os
 import time
 
 from lamina import Flow

@@ -109,8 +109,8 @@ class Flow:
 
         def register(func: F) -> F:
             step = make_step(func, name, options)
-            if step.name in self.steps:
-                other = self.steps[step.name]
+            other = self.steps.get(step.name)
+            if other is not None and not _rerun_cell(other, step):
                 raise FlowDefinitionError(
                     f"flow '{self.name}': step '{step.name}' defined twice "
                     f"({other.where} and {step.where})",
@@ -171,3 +171,15 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r}, steps={list(self.steps)})"
+
+
+def _rerun_cell(old: Step, new: Step) -> bool:
+    """A notebook cell run again redefines its steps: same function name, defined in
+    ``__main__``, from an edited cell (another source name) or the same cell unchanged
+    (same name and line). Then the new definition replaces the old one; two definitions
+    at different lines of one file stay an error."""
+    return (
+        old.fn.__module__ == new.fn.__module__ == "__main__"
+        and old.fn.__qualname__ == new.fn.__qualname__
+        and (old.file != new.file or old.line == new.line)
+    )

@@ -446,6 +446,21 @@ class PluginManager:
                     found.append((impl.plugin_name, name))
         return sorted(found)
 
+    def undecorated_hooks(self) -> list[tuple[str, str]]:
+        """Functions of a plugin named like a lamina hook but not decorated with
+        ``@lamina.hookimpl``: pluggy ignores them, so they would never be called.
+        (plugin name, function name)."""
+        found: list[tuple[str, str]] = []
+        for info in self.loaded:
+            implemented = set(info.hooks)
+            for attr in dir(info.plugin):
+                if not attr.startswith("lamina_") or attr in implemented:
+                    continue
+                value = getattr(info.plugin, attr, None)
+                if callable(value) and self.pm.parse_hookimpl_opts(info.plugin, attr) is None:
+                    found.append((info.name, attr))
+        return sorted(found)
+
     def check_pending(self) -> None:
         """Raise :class:`PluginError` listing every unknown hook implementation."""
         unknown = self.unknown_hooks()

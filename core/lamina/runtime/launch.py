@@ -142,7 +142,7 @@ def launch_run(
     }
     artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
     stack.metadata.create_run(record)
-    log.info("run started", flow=flow.name, run=run_id, stack=stack.name)
+    log.info("run started", flow=flow.name, run=run_id, stack_name=stack.name)
     stack.hook.lamina_before_run(run=record, stack=stack)
     ctx = RunContext(
         run_id=run_id,
@@ -199,6 +199,28 @@ def previous_outcomes(artifacts: ArtifactStore, run_id: str) -> dict[str, dict[s
     return reuse
 
 
+def resume(
+    run_id: str,
+    *,
+    stack: Stack | str | None = None,
+    flow: Flow | None = None,
+    cache: bool = True,
+    raise_on_failure: bool = True,
+    **params: Any,
+) -> Run:
+    """Resume a failed, interrupted or crashed run: ``lamina.resume(run_id, alpha=0.2)``.
+
+    Starts a new run that reuses every successful task of ``run_id`` whose code, inputs
+    and parameters are unchanged, and runs the rest. ``flow`` is needed only for a run
+    launched from a notebook (it has no flow file to load). Keyword arguments change flow
+    parameters.
+    """
+    return resume_run(
+        run_id, stack=stack, flow=flow, params=params, cache=cache,
+        raise_on_failure=raise_on_failure,
+    )
+
+
 def resume_run(
     run_id: str,
     *,
@@ -219,7 +241,7 @@ def resume_run(
         if not origin.flow_file:
             raise LaminaError(
                 f"run {origin.run_id} was launched from a notebook and has no flow file to load",
-                hint="resume from Python: lamina.resume(run_id, flow=flow)",
+                hint="resume from Python, where the flow is defined: lamina.resume(run_id, flow=flow)",
             )
         manifest = stack.artifacts.get_json(run_manifest_key(origin.run_id)) or {}
         path = Path(manifest.get("flow_path") or Path(stack.project_root) / origin.flow_file)

@@ -113,7 +113,10 @@ def build_spec(
     if names:
         plan = _plan(artifacts, run_id, step)
         if not 0 <= index < plan["count"]:
-            raise LaminaError(f"step '{step}' of run {run_id} has {plan['count']} tasks, not {index + 1}")
+            raise LaminaError(
+                f"step '{step}' of run {run_id} has no task {index}",
+                hint=f"task indexes are 0..{plan['count'] - 1}",
+            )
         rest = index
         for name in reversed(names):
             refs = plan["foreach"][name]
@@ -141,7 +144,10 @@ def run_remote_task(datastore_url: str, run_id: str, step: str, index: int = 0, 
     manifest = _manifest(artifacts, run_id)
     flow = load_snapshot_flow(artifacts, manifest)
     if step not in flow.steps:
-        raise LaminaError(f"flow '{flow.name}' has no step '{step}'")
+        raise LaminaError(
+            f"flow '{flow.name}' of run {run_id} has no step '{step}'",
+            hint=f"steps: {', '.join(flow.steps)}",
+        )
     spec = build_spec(artifacts, manifest, step, index, attempt)
     os.environ.setdefault("LAMINA_RUN_ID", run_id)
     return execute_task(spec, flow.steps[step].fn, artifacts, stack.hook)

@@ -304,7 +304,7 @@ class Scheduler:
             return False
         now = time.time()
         outcome = TaskOutcome(
-            run_id=spec.run_id, step=spec.step, index=spec.index, attempt=0,
+            run_id=spec.run_id, step=spec.step, index=spec.index, attempt=1,
             status="succeeded", started_at=now, finished_at=now, output=output,
             cache_key=spec.cache_key, metrics=metrics, host=socket.gethostname(),
         )

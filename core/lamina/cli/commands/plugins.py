@@ -48,6 +48,9 @@ def report(pm: Any) -> dict[str, Any]:
             for layer, name, dists in pm.conflicts()
         ],
         "unknown_hooks": [{"plugin": p, "hook": h} for p, h in pm.unknown_hooks()],
+        "undecorated_hooks": [
+            {"plugin": p, "function": f} for p, f in pm.undecorated_hooks()
+        ],
         "disabled": list(pm.skipped),
     }
 
@@ -90,4 +93,9 @@ def run(args: argparse.Namespace) -> int:
         names = pm.hook_names()
         for u in data["unknown_hooks"]:
             echo(f"  plugin {u['plugin']!r}: {u['hook']}{did_you_mean(u['hook'], names)}")
+    if data["undecorated_hooks"]:
+        echo("\nFunctions named like hooks but not decorated with @lamina.hookimpl (never "
+             "called):")
+        for u in data["undecorated_hooks"]:
+            echo(f"  plugin {u['plugin']!r}: {u['function']}")
     return 0

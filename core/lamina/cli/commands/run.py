@@ -91,6 +91,6 @@ def register(subparsers: Any) -> None:
     r.add_argument("run", help="the run id (or a unique prefix)")
     r.add_argument("--flow", help="the flow file to use (default: the one the run was launched from)")
     r.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a flow parameter")
-    r.add_argument("--tag", action="append", metavar="TAG")
+    r.add_argument("--tag", action="append", metavar="TAG", help="label the new run (repeatable)")
     r.add_argument("--no-cache", action="store_true", help="do not reuse results of other runs")
     r.set_defaults(handler=cmd_resume)
