@@ -64,6 +64,14 @@ def _check_object_key(key: str) -> str:
     return key
 
 
+def _discard(path: str) -> None:
+    """Remove a staged file once it was committed (or turned out to exist already)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def default_cache_dir() -> str:
     """Where remote objects are downloaded for reading: ``$LAMINA_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/lamina/blobs`` (``~/.cache/lamina/blobs``)."""
@@ -220,10 +228,7 @@ class _LocalStore:
                 os.replace(staged_path, final)
                 return not existed
         finally:
-            try:
-                os.unlink(staged_path)
-            except FileNotFoundError:
-                pass
+            _discard(staged_path)
 
     def has_blob(self, key: str) -> bool:
         return os.path.isfile(self._path(object_key(key)))
@@ -328,10 +333,7 @@ class _FsspecStore:
                 self.fs.mv(tmp, final)
             return True
         finally:
-            try:
-                os.unlink(staged_path)
-            except FileNotFoundError:
-                pass
+            _discard(staged_path)
 
     def has_blob(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(object_key(key))))

@@ -31,48 +31,47 @@ def parse_sets(flow: Any, pairs: list[str]) -> dict[str, Any]:
     return values
 
 
-def _print_run(run: Any) -> None:
+def _run_and_show(start: Any) -> int:
+    """Run, then print the run; a failed run is printed too before its error surfaces."""
     from lamina.cli.commands.inspect import print_run
+    from lamina.errors import RunFailedError
 
+    try:
+        run = start()
+    except RunFailedError as err:
+        if err.run is not None:
+            print_run(err.run)
+        raise
     print_run(run)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lamina.cli.main import load_stack_from_args
-    from lamina.errors import RunFailedError
     from lamina.flow.loader import load_flow_file
 
     flow = load_flow_file(args.flow)
     params = parse_sets(flow, args.set or [])
     stack = load_stack_from_args(args)
-    try:
-        run = flow.run(stack=stack, tags=args.tag or (), cache=args.cache, **params)
-    except RunFailedError as err:
-        if err.run is not None:
-            _print_run(err.run)
-        raise
-    _print_run(run)
-    return 0
+    return _run_and_show(
+        lambda: flow.run(stack=stack, tags=args.tag or (), cache=args.cache, **params)
+    )
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from lamina.cli.main import load_stack_from_args
-    from lamina.errors import RunFailedError
     from lamina.flow.loader import load_flow_file
     from lamina.runtime.launch import resume_run
 
     stack = load_stack_from_args(args)
     flow = load_flow_file(args.flow) if args.flow else None
     params = parse_sets(flow, args.set or [])
-    try:
-        run = resume_run(args.run, stack=stack, flow=flow, params=params, tags=tuple(args.tag or ()),
-                         cache=not args.no_cache)
-    except RunFailedError as err:
-        if err.run is not None:
-            _print_run(err.run)
-        raise
-    _print_run(run)
-    return 0
+    return _run_and_show(
+        lambda: resume_run(
+            args.run, stack=stack, flow=flow, params=params, tags=tuple(args.tag or ()),
+            cache=not args.no_cache,
+        )
+    )
 
 
 def register(subparsers: Any) -> None:
