@@ -22,9 +22,15 @@ AUDIT_PLUGIN = REPO / "examples" / "audit_plugin"
 _installed: dict[str, Path] = {}
 
 
+def find_uv() -> str | None:
+    """uv from the test environment (a dev dependency), else from PATH."""
+    beside = Path(sys.executable).parent / "uv"
+    return str(beside) if beside.exists() else shutil.which("uv")
+
+
 def installer() -> list[str] | None:
     """The command that installs a local project folder into --target, or None."""
-    uv = shutil.which("uv")
+    uv = find_uv()
     if uv:
         return [uv, "pip", "install", "--python", sys.executable, "--no-deps", "--reinstall",
                 "--quiet"]
