@@ -456,7 +456,7 @@ class Stack:
         problems.extend(self._literal_secrets())
         for impl in self.hook.lamina_validate_stack.get_hookimpls():
             try:
-                result = impl.function(*[{"stack": self}[a] for a in impl.argnames])
+                result: Any = impl.function(*[{"stack": self}[a] for a in impl.argnames])
             except Exception as exc:
                 problems.append(
                     f"plugin {impl.plugin_name!r}: lamina_validate_stack raised "

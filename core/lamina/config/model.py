@@ -15,7 +15,7 @@ import attrs
 
 from lamina.config.files import ConfigSource, read_secrets_file
 from lamina.config.secrets import deep_merge
-from lamina.errors import ConfigError
+from lamina.errors import ConfigError, LaminaError
 from lamina.interfaces.component import LAYERS
 from lamina.kernel.suggest import did_you_mean
 
@@ -71,8 +71,8 @@ class ProjectConfig:
 
     def error(
         self, keys: tuple[str, ...], message: str, *, hint: str | None = None,
-        cls: type[ConfigError] = ConfigError,
-    ) -> ConfigError:
+        cls: type[LaminaError] = ConfigError,
+    ) -> LaminaError:
         return cls(f"{self.where(keys)}: {message}", hint=hint)
 
 

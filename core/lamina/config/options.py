@@ -241,12 +241,12 @@ def build_options(cls: type, raw: Mapping[str, Any]) -> Any:
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        key = next((k for k in kwargs if re.search(rf"\b{re.escape(k)}\b", str(exc))), None)
-        doc = docs.get(key) if key else None
+        failed_key = next((k for k in kwargs if re.search(rf"\b{re.escape(k)}\b", str(exc))), None)
+        option_doc = docs.get(failed_key) if failed_key else None
         raise OptionError(
-            f"invalid value{f' for {key!r}' if key else ''}: {exc}",
-            key=key,
-            hint=f"{key}: {doc}" if doc else None,
+            f"invalid value{f' for {failed_key!r}' if failed_key else ''}: {exc}",
+            key=failed_key,
+            hint=f"{failed_key}: {option_doc}" if option_doc else None,
         ) from None
 
 

@@ -32,7 +32,7 @@ def _type_text(field: attrs.Attribute) -> str:
 
 
 def _default_text(field: attrs.Attribute) -> str:
-    default = field.default
+    default: Any = field.default
     if default is attrs.NOTHING:
         return "**required**"
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]

@@ -146,7 +146,7 @@ class ArtifactStore:
         try:
             with open(fd, "wb") as raw:
                 writer = HashingWriter(raw)
-                info = serializer.dump(value, writer)
+                info = serializer.dump(value, writer)  # type: ignore[arg-type]  # a binary file
                 writer.flush()
         except BaseException:
             _remove(staged)

@@ -50,6 +50,7 @@ class Flow:
     @overload
     def step(
         self,
+        /,
         *,
         foreach: str | Iterable[str] | None = None,
         retries: int = 0,
@@ -64,7 +65,7 @@ class Flow:
 
     def step(
         self,
-        fn: F | None = None,
+        fn: Callable[..., Any] | None = None,
         /,
         *,
         foreach: str | Iterable[str] | None = None,
@@ -76,7 +77,7 @@ class Flow:
         cache: bool | None = None,
         compute: str | None = None,
         name: str | None = None,
-    ) -> F | Callable[[F], F]:
+    ) -> Any:
         """Register a function as a step; use bare (``@flow.step``) or with options.
 
         :param foreach: step name(s) to fan out over; the parameter of the same name

@@ -46,7 +46,7 @@ def _installed_packages() -> tuple[tuple[str, str], ...]:
 
     found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
-        name = dist.metadata.get("Name") if dist.metadata else None
+        name = dist.metadata["Name"] if dist.metadata else None
         if not name:
             continue
         # the first distribution on sys.path wins, as it does for imports

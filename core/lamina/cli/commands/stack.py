@@ -96,8 +96,8 @@ def run_list(args: argparse.Namespace) -> int:
             "No config file found (lamina.toml, or [tool.lamina] in pyproject.toml)")
         echo(f"{where}; the embedded default stack is used:")
         echo(f"* {DEFAULT_STACK}")
-        for layer, comp in DEFAULT_COMPONENTS.items():
-            echo(f"    {layer:<13} {comp}")
+        for layer, default_name in DEFAULT_COMPONENTS.items():
+            echo(f"    {layer:<13} {default_name}")
         return 0
     echo(f"Stacks in {cfg.source.display if cfg.source else '?'}:")
     for name, s in cfg.stacks.items():
@@ -106,9 +106,9 @@ def run_list(args: argparse.Namespace) -> int:
         echo(f"{mark} {name}{desc}")
         for layer, comp in s.components.items():
             echo(f"    {layer:<13} {_written(masked(comp))}")
-        for layer, comp in DEFAULT_COMPONENTS.items():
+        for layer, default_name in DEFAULT_COMPONENTS.items():
             if layer not in s.components:
-                echo(f"    {layer:<13} {comp} (default)")
+                echo(f"    {layer:<13} {default_name} (default)")
     if chosen is None:
         echo("\nNo stack is selected: pass --stack NAME or set default_stack.")
     return 0
