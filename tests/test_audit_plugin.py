@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from kernel_fixtures.helpers import audit_plugin, run_lamina  # noqa: F401  (session fixture)
@@ -138,30 +140,8 @@ def test_required_plugin_satisfied_once_installed(installed):
     assert Stack.load(cwd=installed).plugins.plugin_info("audit") is not None
 
 
-FLOW = '''
-from lamina import Flow
-
-flow = Flow("audited")
-
-
-@flow.step
-def numbers() -> list[int]:
-    return [1, 2, 3]
-
-
-@flow.step(foreach="numbers")
-def square(numbers: int) -> int:
-    return numbers * numbers
-
-
-@flow.step
-def total(square: list[int]) -> int:
-    return sum(square)
-'''
-
-
 def test_a_real_run_is_audited(tmp_path, audit_plugin):  # noqa: F811
-    (tmp_path / "flow.py").write_text(FLOW)
+    shutil.copy(Path(__file__).parent / "flows" / "client_numbers.py", tmp_path / "flow.py")
     (tmp_path / "lamina.toml").write_text(
         '[stacks.local]\ncompute = { plugin = "local", workers = 2 }\n'
         '[plugins.audit]\npath = "audit.jsonl"\n'

@@ -14,7 +14,6 @@ import pytest
 import lamina
 from lamina.errors import RunFailedError
 from lamina.flow.loader import load_flow_file
-from lamina.runtime.launch import resume_run
 
 FLOWS = Path(__file__).parent / "flows"
 
@@ -41,7 +40,7 @@ def test_resume_reruns_only_the_failed_task_and_its_dependents(project: Path) ->
     flag.unlink()  # "fix the bug"
     (project / "runs.txt").write_text("")
 
-    resumed = resume_run(failed.id)
+    resumed = lamina.resume(failed.id)
     assert resumed.status == "succeeded"
     assert resumed.record.resumed_from == failed.id
     assert resumed["total"].value == 1 + 4 + 9

@@ -75,10 +75,9 @@ def _configure_structlog(fmt: str, level: int) -> None:
 class _StructlogHandler(logging.StreamHandler):
     """A stream handler whose structlog formatter is built on the first record."""
 
-    def __init__(self, stream: IO[str], fmt: str, level: int) -> None:
+    def __init__(self, stream: IO[str], fmt: str) -> None:
         super().__init__(stream)
         self.fmt = fmt
-        self.configured_level = level
         self._ready = False
 
     def format(self, record: logging.LogRecord) -> str:
@@ -123,7 +122,7 @@ def configure_logging(
     _settings.update(fmt=fmt, level=level, ready=False)
     if "structlog" in sys.modules:  # a plugin already uses it: route it now
         _ensure_structlog()
-    handler = _StructlogHandler(out, fmt, level)
+    handler = _StructlogHandler(out, fmt)
     handler.set_name("lamina")
     logger = logging.getLogger("lamina")
     for old in list(logger.handlers):

@@ -305,15 +305,18 @@ class Task:
         # among P's tasks only, never by key alone: equal bytes made by another task (a
         # foreach element 1 and a square 1*1) share a content hash.
         by_step: dict[str, list[TaskRecord]] = {}
+        by_output: dict[tuple[str, str], TaskRecord] = {}
         for t in self.run._tasks:
             by_step.setdefault(t.step, []).append(t)
+            if t.output is not None:
+                by_output.setdefault((t.step, t.output.key), t)
 
         def producer(param: str, key: str) -> tuple[TaskRecord | None, bool]:
-            tasks = by_step.get(param, [])
-            for t in tasks:
-                if t.output is not None and t.output.key == key:
-                    return t, False
+            made_by = by_output.get((param, key))
+            if made_by is not None:
+                return made_by, False
             # an element of a list result: made by the (single) task of that step
+            tasks = by_step.get(param, [])
             return (tasks[0], True) if len(tasks) == 1 else (None, True)
 
         out: list[LineageEntry] = []

@@ -204,6 +204,7 @@ def resume(
     *,
     stack: Stack | str | None = None,
     flow: Flow | None = None,
+    tags: tuple[str, ...] = (),
     cache: bool = True,
     raise_on_failure: bool = True,
     **params: Any,
@@ -215,24 +216,6 @@ def resume(
     launched from a notebook (it has no flow file to load). Keyword arguments change flow
     parameters.
     """
-    return resume_run(
-        run_id, stack=stack, flow=flow, params=params, cache=cache,
-        raise_on_failure=raise_on_failure,
-    )
-
-
-def resume_run(
-    run_id: str,
-    *,
-    stack: Stack | str | None = None,
-    flow: Flow | None = None,
-    params: Mapping[str, Any] | None = None,
-    tags: tuple[str, ...] = (),
-    cache: bool = True,
-    raise_on_failure: bool = True,
-) -> Run:
-    """Run again what failed (or never ran) in ``run_id`` and what depends on it; reuse
-    every task whose code, inputs and parameters are unchanged. Returns the new run."""
     from lamina.flow.loader import load_flow_file
 
     stack = resolve_stack(stack)
@@ -252,7 +235,7 @@ def resume_run(
             )
         flow = load_flow_file(str(path))
     merged = dict(origin.params)
-    merged.update(params or {})
+    merged.update(params)
     return launch_run(
         flow,
         stack=stack,

@@ -61,15 +61,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from lamina.cli.main import load_stack_from_args
     from lamina.flow.loader import load_flow_file
-    from lamina.runtime.launch import resume_run
+    from lamina.runtime.launch import resume
 
     stack = load_stack_from_args(args)
     flow = load_flow_file(args.flow) if args.flow else None
     params = parse_sets(flow, args.set or [])
     return _run_and_show(
-        lambda: resume_run(
-            args.run, stack=stack, flow=flow, params=params, tags=tuple(args.tag or ()),
-            cache=not args.no_cache,
+        lambda: resume(
+            args.run, stack=stack, flow=flow, tags=tuple(args.tag or ()),
+            cache=not args.no_cache, **params,
         )
     )
 
