@@ -84,7 +84,7 @@ def test_hooks_write_json_lines(installed):
     stack.hook.lamina_on_run_error(run=_run("failed"), error=RuntimeError("1 task failed"),
                                    stack=stack)
     stack.hook.lamina_alert(name="drift:age", severity="warning", message="drifted",
-                            details={"p": 0.01})
+                            details={"p": 0.01}, stack=stack)
 
     events = read(installed / "logs" / "audit.jsonl")
     assert [e["event"] for e in events] == [

@@ -138,7 +138,7 @@ def test_missing_component_mentions_broken_plugins(visible):
     visible("broken")
     pm = PluginManager()
     with pytest.raises(PluginNotInstalledError, match="failed to load: lamina-fake-broken"):
-        pm.find_component("orchestrator", "airflow")
+        pm.find_component("orchestrator", "nosuchengine")
 
 
 def test_datastore_for_url_by_scheme():

@@ -313,18 +313,18 @@ def test_compute_overrides(tmp_path, good):
         [stacks.s.compute_overrides.fakecompute]
         queue = "gpu"
 
-        [stacks.s.compute_overrides.k8s]
+        [stacks.s.compute_overrides.nosuchengine]
         namespace = "ml"
         """,
     )
     stack = Stack.load(cwd=tmp_path)
     problems = stack.validate()
-    assert len(problems) == 1 and "compute_overrides.k8s" in problems[0]
-    assert "pip install lamina-compute-k8s" in problems[0]
+    assert len(problems) == 1 and "compute_overrides.nosuchengine" in problems[0]
+    assert "lamina plugins" in problems[0]
     fake = stack.compute_for("fakecompute")
     assert fake.options.queue == "gpu" and stack.compute_for("fakecompute") is fake
-    with pytest.raises(PluginNotInstalledError, match="compute 'k8s'"):
-        stack.compute_for("k8s")
+    with pytest.raises(PluginNotInstalledError, match="compute 'nosuchengine'"):
+        stack.compute_for("nosuchengine")
     stack.close()
 
 

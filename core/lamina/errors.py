@@ -120,3 +120,12 @@ class RunNotFoundError(MetadataError):
 
 class ImmutableRunError(MetadataError):
     """Something tried to change a finished run (only tags may be added)."""
+
+
+# --- feature store --------------------------------------------------------------------
+
+
+class FeatureStoreError(LaminaError):
+    """A feature definition, a source or a feature request is wrong (an unknown feature, a
+    missing or mistyped column, an unreachable source); the message names the feature view
+    and the column."""

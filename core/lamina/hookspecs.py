@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import argparse
 
     from lamina.interfaces import ComponentSpec, Serializer
+    from lamina.interfaces.feature_store import OnlineStoreSpec
     from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskSpec
     from lamina.stack import Stack
 
@@ -92,6 +93,18 @@ def lamina_feature_stores() -> list[ComponentSpec]:
     Called when components are collected.
 
     :return: a list of component specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_online_stores() -> list[OnlineStoreSpec]:
+    """Offer online stores for feature stores (the newest feature values per key), each a
+    :class:`lamina.interfaces.feature_store.OnlineStoreSpec` building a
+    :class:`lamina.interfaces.feature_store.OnlineStore`.
+
+    Called when a feature store is built and resolves its ``online_store`` option.
+
+    :return: a list of online-store specs. Not firstresult.
     """
 
 
@@ -312,11 +325,16 @@ def lamina_prediction_logged(records: list[dict[str, Any]]) -> None:
 
 
 @hookspec
-def lamina_alert(name: str, severity: str, message: str, details: dict[str, Any]) -> None:
-    """Called when monitoring raises an alert (drift, quality, performance threshold).
+def lamina_alert(
+    name: str, severity: str, message: str, details: dict[str, Any], stack: Stack
+) -> None:
+    """Called when monitoring raises an alert (drift, quality, performance threshold),
+    once per alert, in the process that made the report (a monitoring flow's step).
 
-    :param name: the alert's name (``drift:age``).
+    :param name: the alert's name (``drift:age``, ``quality:age``, ``drift:dataset``,
+        ``performance:VARIANT:accuracy``).
     :param severity: ``info``, ``warning`` or ``critical``.
     :param message: one human sentence.
-    :param details: numbers behind it (statistic, p-value, threshold).
+    :param details: numbers behind it (statistic, p-value, threshold), JSON-serializable.
+    :param stack: the stack the monitoring ran on (its config holds the channel's options).
     """

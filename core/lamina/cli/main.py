@@ -24,6 +24,12 @@ CORE_COMMAND_MODULES: list[str] = [
     "lamina.cli.commands.task",
     "lamina.cli.commands.plugins",
     "lamina.cli.commands.stack",
+    "lamina.cli.commands.deploy",
+    "lamina.cli.commands.stepwise",
+    "lamina.cli.commands.serve",
+    "lamina.cli.commands.ab",
+    "lamina.cli.commands.monitor",
+    "lamina.cli.commands.features",
 ]
 
 _PLUGINS_ATTR = "_lamina_plugins"
