@@ -1,0 +1,98 @@
+"""``lamina stepwise start|prepare|finish``: a run driven one command at a time by an
+external scheduler (the tasks of a deployed Airflow DAG). Not listed in ``lamina --help``:
+engines call it, people rarely do."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _write_xcom(path: str | None, value: Any) -> None:
+    if path:
+        import os
+
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as handle:
+            json.dump(value, handle)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from lamina.cli.main import load_stack_from_args
+    from lamina.errors import ParameterError
+    from lamina.runtime.stepwise import start_run
+
+    try:
+        params = json.loads(args.params or "{}")
+    except ValueError as err:
+        raise ParameterError(f"--params is not a JSON object: {err}", hint='--params \'{"alpha": 0.3}\'') from None
+    if not isinstance(params, dict):
+        raise ParameterError("--params must be a JSON object", hint='--params \'{"alpha": 0.3}\'')
+    stack = load_stack_from_args(args)
+    run_id = start_run(
+        stack, flow=args.flow, deployment_id=args.deployment, params=params,
+        tags=tuple(args.tag or ()), orchestrator=args.orchestrator,
+        orchestrator_run_id=args.orchestrator_run_id,
+    )
+    _write_xcom(args.xcom_file, run_id)
+    print(run_id)  # the last line: engines read the run id from it
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from lamina.runtime.stepwise import prepare_step, task_indexes
+    from lamina.stack import Stack
+
+    stack = Stack.for_datastore_url(args.datastore)
+    count = prepare_step(stack.artifacts, args.run, args.step)
+    _write_xcom(args.xcom_file, task_indexes(count))
+    print(f"step {args.step} of run {args.run}: {count} task(s)")
+    print(count)
+    return 0
+
+
+def cmd_finish(args: argparse.Namespace) -> int:
+    import sys
+
+    from lamina.cli.main import load_stack_from_args
+    from lamina.runtime.stepwise import finish_run
+
+    stack = load_stack_from_args(args)
+    record = finish_run(stack, args.run)
+    if record.status != "succeeded":
+        print(f"run {record.run_id} {record.status}: {record.error}\n  fix: lamina show "
+              f"{record.run_id}   (then: lamina resume {record.run_id})", file=sys.stderr)
+        return 1
+    print(f"run {record.run_id} succeeded")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "stepwise",
+        description="Drive a run one command at a time (what a deployed DAG's tasks run): "
+        "start records the run, prepare writes a step's plan and prints its task count, "
+        "finish records the tasks and closes the run.",
+    )
+    sub = p.add_subparsers(dest="stepwise_command", metavar="ACTION", required=True)
+    s = sub.add_parser("start", help="record a new run of a deployed flow; prints its id")
+    s.add_argument("--flow", required=True, help="the flow's name")
+    s.add_argument("--deployment", required=True, help="the deployment id (code snapshot)")
+    s.add_argument("--params", default="{}", help="flow parameters as a JSON object")
+    s.add_argument("--tag", action="append", metavar="TAG", help="label the run (repeatable)")
+    s.add_argument("--orchestrator", default="", help="the engine's name, recorded on the run")
+    s.add_argument("--orchestrator-run-id", default="", help="the engine's id of this run")
+    s.add_argument("--xcom-file", help="also write the run id there as JSON")
+    s.set_defaults(handler=cmd_start)
+
+    q = sub.add_parser("prepare", help="write a step's plan; prints its task count")
+    q.add_argument("--datastore", required=True, help="the run's datastore URL")
+    q.add_argument("--run", required=True, help="run id")
+    q.add_argument("--step", required=True, help="step name")
+    q.add_argument("--xcom-file", help="also write the task indexes there as a JSON list")
+    q.set_defaults(handler=cmd_prepare)
+
+    f = sub.add_parser("finish", help="record the run's tasks and close it")
+    f.add_argument("--run", required=True, help="run id")
+    f.set_defaults(handler=cmd_finish)
