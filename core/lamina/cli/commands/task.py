@@ -11,7 +11,21 @@ def cmd_task(args: argparse.Namespace) -> int:
 
     from lamina.runtime.remote import run_remote_task
 
-    outcome = run_remote_task(args.datastore, args.run, args.step, args.index, args.attempt)
+    index = args.index
+    if args.index_env:  # an Indexed Job's / array job's position, added to --index
+        import os
+
+        from lamina.errors import LaminaError
+
+        raw = os.environ.get(args.index_env, "")
+        if not raw.strip().isdigit():
+            raise LaminaError(
+                f"--index-env {args.index_env}: the variable is {raw!r}, not a task position",
+                hint="launch this command where the engine sets it (an Indexed Job's "
+                "JOB_COMPLETION_INDEX, a Batch array job's AWS_BATCH_JOB_ARRAY_INDEX)",
+            )
+        index += int(raw)
+    outcome = run_remote_task(args.datastore, args.run, args.step, index, args.attempt)
     if outcome.status != "succeeded":
         print(
             f"task {outcome.task_id} failed at {outcome.location}: {outcome.error}\n{outcome.traceback}",
@@ -34,4 +48,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--step", required=True, help="step name")
     p.add_argument("--index", type=int, default=0, help="task index (foreach element)")
     p.add_argument("--attempt", type=int, default=1, help="attempt number (retries)")
+    p.add_argument(
+        "--index-env", metavar="VAR",
+        help="add the integer in environment variable VAR to --index (bulk fan-out: "
+        "JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX)",
+    )
     p.set_defaults(handler=cmd_task)

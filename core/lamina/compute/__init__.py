@@ -1,0 +1,1 @@
+"""Helpers shared by compute backends (the Compute protocol is in lamina.interfaces)."""

@@ -1,0 +1,1 @@
+"""lamina compute on AWS Batch (array jobs, versioned job definitions)."""

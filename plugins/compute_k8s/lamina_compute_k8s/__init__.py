@@ -1,0 +1,1 @@
+"""lamina compute on Kubernetes (batch/v1 Indexed Jobs)."""

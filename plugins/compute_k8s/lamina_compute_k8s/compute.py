@@ -1,0 +1,331 @@
+"""The ``k8s`` compute: tasks as Indexed Jobs; outcomes from the Jobs' status and the
+tasks' own records in the datastore.
+
+``submit`` only queues. Each ``poll`` first turns the queue into Jobs (one per run of
+consecutive indexes, within ``max_in_flight``), then, at most every ``poll_interval``
+seconds, lists the run's Jobs in one request and settles every index that finished:
+``completedIndexes`` / ``failedIndexes`` and the Complete/Failed conditions say which; the
+failed pods say why (OOMKilled, DeadlineExceeded, eviction, exit code).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lamina.compute.remote_common import (
+    contiguous_batches,
+    parse_index_ranges,
+    read_attempt_outcome,
+    settle,
+)
+from lamina.logs import get_logger
+from lamina_compute_k8s.manifest import (
+    CONTAINER,
+    INDEX_ANNOTATION,
+    RUN_LABEL,
+    build_job,
+    label_value,
+)
+
+if TYPE_CHECKING:
+    from lamina.records import TaskOutcome, TaskSpec
+    from lamina_compute_k8s.api import KubeApi
+    from lamina_compute_k8s.plugin import K8sComputeOptions
+
+log = get_logger("lamina.compute.k8s")
+
+
+class _Job:
+    def __init__(self, name: str, specs: list[TaskSpec]) -> None:
+        self.name = name
+        self.specs = specs  # position in the Job -> spec
+        self.reported: set[int] = set()
+        self.created = time.time()
+
+    @property
+    def unfinished(self) -> int:
+        return len(self.specs) - len(self.reported)
+
+
+def _true_conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        c.get("type", ""): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+
+
+def classify_pod(pod: dict[str, Any] | None, job_condition: dict[str, Any] | None) -> tuple[str, str]:
+    """(exit_reason, message) of a failed task from its last pod and the Job's Failed
+    condition, most specific first: timeout, preemption, OOM, exit code."""
+    cond_reason = (job_condition or {}).get("reason", "")
+    cond_message = (job_condition or {}).get("message", "")
+    if pod is None:
+        if cond_reason == "DeadlineExceeded":
+            return "timeout", f"the Job ran longer than its deadline: {cond_message}"
+        return "engine", f"the Job failed ({cond_reason or 'no reason given'}): {cond_message}"
+    name = (pod.get("metadata") or {}).get("name", "?")
+    status = pod.get("status") or {}
+    if status.get("reason") == "DeadlineExceeded":
+        return "timeout", (
+            f"pod {name} ran longer than its activeDeadlineSeconds (the step's timeout) and was "
+            f"stopped: {status.get('message', '')}".rstrip(": ")
+        )
+    disrupted = [
+        c for c in status.get("conditions") or []
+        if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+    ]
+    if status.get("reason") in ("Evicted", "Preempting") or disrupted:
+        detail = status.get("message") or (disrupted[0].get("message") if disrupted else "")
+        why = (disrupted[0].get("reason") if disrupted else "") or status.get("reason", "")
+        return "preempted", f"pod {name} was evicted or preempted ({why}): {detail}"
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        term = state.get("terminated") or (cs.get("lastState") or {}).get("terminated")
+        if term:
+            code = term.get("exitCode")
+            if term.get("reason") == "OOMKilled":
+                return "oom", (
+                    f"container {cs.get('name')} of pod {name} was killed for exceeding its "
+                    f"memory limit (OOMKilled, exit code {code}); ask for more with "
+                    "resources={'memory': MiB} on the step"
+                )
+            if code not in (None, 0):
+                return "exit", (
+                    f"container {cs.get('name')} of pod {name} exited with code {code}"
+                    + (f" ({term['reason']})" if term.get("reason") else "")
+                )
+        waiting = state.get("waiting")
+        if waiting:
+            return "engine", (
+                f"container {cs.get('name')} of pod {name} never started: "
+                f"{waiting.get('reason')}: {waiting.get('message', '')}"
+            )
+    if cond_reason == "DeadlineExceeded":
+        return "timeout", f"the Job ran longer than its deadline: {cond_message}"
+    return "engine", f"pod {name} failed ({status.get('reason') or cond_reason}): " + (
+        status.get("message") or cond_message
+    )
+
+
+class K8sCompute:
+    """Runs a run's tasks as Kubernetes Jobs in one namespace."""
+
+    def __init__(self, options: K8sComputeOptions, api: KubeApi | None = None) -> None:
+        self.options = options
+        self.max_in_flight = options.max_in_flight
+        self._api = api
+        self._ctx: Any = None
+        self._queue: collections.deque[TaskSpec] = collections.deque()
+        self._jobs: dict[str, _Job] = {}
+        self._ready: list[TaskOutcome] = []
+        self._last_refresh = 0.0
+        self._run_ids: set[str] = set()
+
+    @property
+    def api(self) -> KubeApi:
+        if self._api is None:
+            from lamina_compute_k8s.api import KubeApi
+
+            self._api = KubeApi(self.options)
+        return self._api
+
+    # -- Compute protocol -----------------------------------------------------------------
+
+    def start(self, run_context: object) -> None:
+        self._ctx = run_context
+        self.api  # noqa: B018  (load the cluster configuration now: fail before any task)
+
+    def submit(self, spec: TaskSpec) -> None:
+        self._queue.append(spec)
+
+    def running(self) -> int:
+        return len(self._queue) + sum(j.unfinished for j in self._jobs.values())
+
+    def poll(self, timeout: float) -> Sequence[TaskOutcome]:
+        self._launch()
+        if not self._ready and self._jobs:
+            wait = self._last_refresh + self.options.poll_interval - time.time()
+            if wait > timeout:
+                time.sleep(max(0.0, timeout))
+            else:
+                time.sleep(max(0.0, wait))
+                self._refresh()
+                self._launch()
+        ready, self._ready = self._ready, []
+        return ready
+
+    def shutdown(self, *, cancel: bool) -> None:
+        self._queue.clear()
+        if cancel:
+            for job in list(self._jobs.values()):
+                if job.unfinished:
+                    try:
+                        self.api.delete_job(job.name)
+                        log.info("job deleted", job=job.name)
+                    except Exception as err:  # keep deleting the others
+                        log.warning("job delete failed", job=job.name, error=str(err))
+        self._jobs.clear()
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def check(self) -> str:
+        api = self.api
+        jobs = api.list_jobs("app.kubernetes.io/managed-by=lamina")
+        allowed, reason = api.can_i("create", "jobs", "batch")
+        if not allowed:
+            from lamina.errors import BackendUnreachableError
+            from lamina_compute_k8s.api import _RBAC_HINT
+
+            raise BackendUnreachableError(
+                f"Kubernetes at {api.host}: this identity may not create Jobs in namespace "
+                f"{api.namespace}" + (f" ({reason})" if reason else ""),
+                hint=_RBAC_HINT.format(ns=api.namespace),
+            )
+        return (
+            f"Kubernetes at {api.host}, namespace {api.namespace}: may create Jobs; "
+            f"{len(jobs)} lamina Jobs present; image {self.options.image}"
+        )
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _in_flight(self) -> int:
+        return sum(j.unfinished for j in self._jobs.values())
+
+    def _launch(self) -> None:
+        from lamina_compute_k8s.api import AlreadyExists
+
+        room = self.max_in_flight - self._in_flight()
+        if room <= 0 or not self._queue:
+            return
+        if not self._jobs:  # nothing to watch yet: the first status read is one interval away
+            self._last_refresh = time.time()
+        take = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+        batches = contiguous_batches(take, limit=room)
+        for i, batch in enumerate(batches):
+            manifest = build_job(self.options, batch)
+            name = manifest["metadata"]["name"]
+            try:
+                self.api.create_job(manifest)
+            except AlreadyExists:
+                # the name is unique per run, step, range and attempt: only an earlier
+                # create of this very range (a retried request) can own it
+                log.warning("job exists already, adopting it", job=name)
+            except BaseException:
+                unsent = [s for b in batches[i:] for s in b]
+                self._queue.extendleft(reversed(unsent))
+                raise
+            self._jobs[name] = _Job(name, batch)
+            self._run_ids.add(batch[0].run_id)
+            log.info("job created", job=name, tasks=len(batch), step=batch[0].step)
+
+    def _refresh(self) -> None:
+        self._last_refresh = time.time()
+        seen: dict[str, dict[str, Any]] = {}
+        for run_id in self._run_ids:
+            for item in self.api.list_jobs(f"{RUN_LABEL}={label_value(run_id)}"):
+                seen[(item.get("metadata") or {}).get("name", "")] = item
+        for name, job in list(self._jobs.items()):
+            item = seen.get(name)
+            if item is None:
+                self._settle_lost(job)
+            else:
+                self._settle(job, item)
+            if not job.unfinished:
+                del self._jobs[name]
+
+    def _settle_lost(self, job: _Job) -> None:
+        for pos, spec in enumerate(job.specs):
+            if pos in job.reported:
+                continue
+            job.reported.add(pos)
+            self._ready.append(settle(
+                self._ctx.artifacts, spec, engine_ok=False, reason="lost",
+                message=f"Job {job.name} disappeared from namespace {self.options.namespace} "
+                "(deleted outside lamina?)",
+                location=self._where(spec), started_at=job.created,
+            ))
+
+    def _settle(self, job: _Job, item: dict[str, Any]) -> None:
+        status = item.get("status") or {}
+        every = set(range(len(job.specs)))
+        completed = parse_index_ranges(status.get("completedIndexes")) & every
+        failed = parse_index_ranges(status.get("failedIndexes")) & every
+        conditions = _true_conditions(status)
+        failed_cond = conditions.get("Failed")
+        if "Complete" in conditions and not failed:
+            completed = every
+        if failed_cond is not None:
+            failed |= every - completed
+        new_ok = sorted(completed - job.reported)
+        new_failed = sorted(failed - completed - job.reported)
+        artifacts = self._ctx.artifacts
+        recorded = {}
+        for pos in new_failed:  # a task that wrote its outcome needs no pod inspection
+            outcome = read_attempt_outcome(artifacts, job.specs[pos])
+            if outcome is not None:
+                recorded[pos] = outcome
+        pods: dict[int, dict[str, Any]] = {}
+        if len(recorded) < len(new_failed):
+            pods = self._failed_pods(job)
+        for pos in new_ok:
+            job.reported.add(pos)
+            spec = job.specs[pos]
+            self._ready.append(settle(
+                artifacts, spec, engine_ok=True, location=self._where(spec),
+                started_at=job.created,
+            ))
+        for pos in new_failed:
+            job.reported.add(pos)
+            spec = job.specs[pos]
+            if pos in recorded:
+                self._ready.append(recorded[pos])
+                continue
+            pod = pods.get(pos)
+            reason, message = classify_pod(pod, failed_cond)
+            log_text = ""
+            if pod is not None and self.options.fetch_logs == "failed":
+                log_text = self._log(pod)
+            self._ready.append(settle(
+                artifacts, spec, engine_ok=False, reason=reason, message=message,
+                location=self._where(spec), started_at=job.created, log_text=log_text,
+                host=(pod or {}).get("spec", {}).get("nodeName", ""),
+            ))
+
+    def _failed_pods(self, job: _Job) -> dict[int, dict[str, Any]]:
+        """The newest failed pod of each index of a Job."""
+        out: dict[int, dict[str, Any]] = {}
+        for pod in self.api.list_pods(f"job-name={job.name}"):
+            meta = pod.get("metadata") or {}
+            raw = (meta.get("annotations") or {}).get(INDEX_ANNOTATION) or (
+                meta.get("labels") or {}
+            ).get(INDEX_ANNOTATION)
+            if raw is None or not str(raw).isdigit():
+                continue
+            if (pod.get("status") or {}).get("phase") != "Failed":
+                continue
+            pos = int(raw)
+            older = out.get(pos)
+            if older is None or meta.get("creationTimestamp", "") >= (
+                older.get("metadata") or {}
+            ).get("creationTimestamp", ""):
+                out[pos] = pod
+        return out
+
+    def _log(self, pod: dict[str, Any]) -> str:
+        name = (pod.get("metadata") or {}).get("name", "")
+        try:
+            return self.api.pod_log(name, CONTAINER)
+        except Exception as err:  # the log is a help, not a requirement
+            return f"(the log of pod {name} could not be read: {err})\n"
+
+    def _where(self, spec: TaskSpec) -> str:
+        try:
+            return str(self._ctx.flow.steps[spec.step].where)
+        except (AttributeError, KeyError):
+            return ""
+
+    def __repr__(self) -> str:
+        return f"K8sCompute(namespace={self.options.namespace!r}, image={self.options.image!r})"

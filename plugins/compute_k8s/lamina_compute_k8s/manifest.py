@@ -1,0 +1,167 @@
+"""The batch/v1 Job manifest of a range of tasks: plain dicts, no Kubernetes client needed.
+
+One Indexed Job covers consecutive tasks ``first .. first+n-1`` of one step and attempt:
+``completionMode: Indexed`` gives each pod ``JOB_COMPLETION_INDEX`` (0..n-1), which the
+task command adds to ``--index first``. So a 20,000-task foreach is a handful of API
+requests, not 20,000, and the cluster's Job controller does the fan-out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lamina.compute.remote_common import task_command
+
+if TYPE_CHECKING:
+    from lamina.records import TaskSpec
+    from lamina_compute_k8s.plugin import K8sComputeOptions
+
+LABEL_PREFIX = "lamina.dev/"
+RUN_LABEL = LABEL_PREFIX + "run"
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+CONTAINER = "task"
+_LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def label_value(text: str) -> str:
+    """``text`` as a valid label value (at most 63 characters, alphanumeric at both ends)."""
+    value = _LABEL_BAD.sub("-", text)[:63].strip("-_.")
+    return value or "x"
+
+
+def job_name(run_id: str, step: str, first_index: int, attempt: int) -> str:
+    """A DNS-1123 name, unique per run, step, first index and attempt, short enough for
+    the ``job-name`` label the cluster puts on its pods."""
+    digest = hashlib.sha256(f"{run_id}/{step}/{first_index}/{attempt}".encode()).hexdigest()[:10]
+    readable = re.sub(r"[^a-z0-9-]+", "-", step.lower()).strip("-")[:30].strip("-") or "step"
+    return f"lamina-{readable}-{digest}"
+
+
+def _quantity_cpu(cpu: float) -> str:
+    millis = math.ceil(cpu * 1000)
+    return f"{millis // 1000}" if millis % 1000 == 0 else f"{millis}m"
+
+
+def container_resources(spec: TaskSpec, options: K8sComputeOptions) -> dict[str, Any]:
+    """Requests and limits from the step's resources. Memory is both requested and
+    limited, so a task that outgrows it is OOMKilled (and reported so) rather than starving
+    its neighbours; CPU is requested, not limited (no throttling)."""
+    res = spec.resources
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if res.cpu:
+        requests["cpu"] = _quantity_cpu(res.cpu)
+    if res.memory:
+        requests["memory"] = limits["memory"] = f"{int(res.memory)}Mi"
+    if res.gpu:
+        limits[options.gpu_resource] = str(int(res.gpu))
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _env(options: K8sComputeOptions, spec: TaskSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "LAMINA_RUN_ID", "value": spec.run_id},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+    env += [{"name": k, "value": v} for k, v in sorted(options.env.items())]
+    for name, ref in sorted(options.secret_env.items()):
+        secret, key = ref.split("/", 1)
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    return env
+
+
+def job_labels(options: K8sComputeOptions, spec: TaskSpec) -> dict[str, str]:
+    labels = {k: label_value(v) for k, v in options.labels.items()}
+    labels.update({
+        "app.kubernetes.io/managed-by": "lamina",
+        RUN_LABEL: label_value(spec.run_id),
+        LABEL_PREFIX + "flow": label_value(spec.flow),
+        LABEL_PREFIX + "step": label_value(spec.step),
+        LABEL_PREFIX + "attempt": str(spec.attempt),
+    })
+    return labels
+
+
+def build_job(options: K8sComputeOptions, specs: Sequence[TaskSpec]) -> dict[str, Any]:
+    """The Job running ``specs`` (consecutive indexes of one step and attempt)."""
+    first = specs[0]
+    count = len(specs)
+    name = job_name(first.run_id, first.step, first.index, first.attempt)
+    labels = job_labels(options, first)
+    last = first.index + count - 1
+    annotations = dict(options.annotations)
+    annotations.update({
+        LABEL_PREFIX + "tasks": f"{first.run_id}/{first.step}/{first.index}"
+        + (f"..{last}" if count > 1 else ""),
+        LABEL_PREFIX + "first-index": str(first.index),
+    })
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": options.image,
+        "command": task_command(
+            first, first_index=first.index, index_env="JOB_COMPLETION_INDEX",
+            python=options.python,
+        ),
+        "env": _env(options, first),
+    }
+    if options.env_from_secrets:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in options.env_from_secrets]
+    if options.image_pull_policy:
+        container["imagePullPolicy"] = options.image_pull_policy
+    resources = container_resources(first, options)
+    if resources:
+        container["resources"] = resources
+    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if first.timeout:
+        # per pod, not per Job: each task of the range gets the step's own timeout
+        pod["activeDeadlineSeconds"] = max(1, math.ceil(first.timeout))
+    if options.service_account:
+        pod["serviceAccountName"] = options.service_account
+    if options.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s} for s in options.image_pull_secrets]
+    if options.node_selector:
+        pod["nodeSelector"] = dict(options.node_selector)
+    if options.tolerations:
+        pod["tolerations"] = [dict(t) for t in options.tolerations]
+    if options.priority_class:
+        pod["priorityClassName"] = options.priority_class
+    spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": count,
+        "parallelism": count,
+        "backoffLimitPerIndex": options.backoff_limit,
+        "ttlSecondsAfterFinished": options.ttl_seconds_after_finished,
+        "template": {
+            "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+            "spec": pod,
+        },
+    }
+    if options.retry_evicted:
+        spec["podFailurePolicy"] = {
+            "rules": [
+                {
+                    "action": "Ignore",
+                    "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                }
+            ]
+        }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": options.namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": spec,
+    }

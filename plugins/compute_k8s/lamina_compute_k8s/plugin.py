@@ -1,0 +1,157 @@
+"""The ``k8s`` compute component: its options and its registration.
+
+Imported on every ``lamina`` invocation (entry point), so this module holds only the options
+class; the factory imports the Kubernetes client when a stack actually builds the component.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import attrs
+
+from lamina.hookspecs import hookimpl
+from lamina.interfaces import ComponentSpec
+
+_TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _not_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _dns_label(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not _DNS_LABEL.match(value) or len(value) > 63:
+        raise ValueError(
+            f"{attribute.name} {value!r} is not a Kubernetes name (lower-case letters, digits "
+            "and '-', at most 63)"
+        )
+
+
+def _tolerations(instance: Any, attribute: attrs.Attribute, value: list[dict[str, Any]]) -> None:
+    for i, tol in enumerate(value):
+        unknown = set(tol) - _TOLERATION_KEYS
+        if unknown:
+            raise ValueError(
+                f"tolerations[{i}] has unknown keys {sorted(unknown)}; a toleration takes "
+                f"{sorted(_TOLERATION_KEYS)}"
+            )
+
+
+def _plain_env(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:
+    from lamina.compute.remote_common import looks_like_credential
+
+    for name in value:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"env: {name!r} is not a valid environment variable name")
+        if looks_like_credential(name):
+            raise ValueError(
+                f"env: {name!r} looks like a credential; a value in `env` is written into the "
+                "Job manifest. Put it in a Kubernetes Secret and use env_from_secrets or "
+                f'secret_env = {{ {name} = "SECRET/KEY" }}'
+            )
+
+
+def _secret_refs(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:
+    for name, ref in value.items():
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"secret_env: {name!r} is not a valid environment variable name")
+        if ref.count("/") != 1 or not all(ref.split("/")):
+            raise ValueError(
+                f"secret_env.{name} = {ref!r}: expected 'SECRET_NAME/KEY' (a reference to a "
+                "key of a Kubernetes Secret in the namespace, never the value itself)"
+            )
+
+
+@attrs.frozen
+class K8sComputeOptions:
+    """Options of the ``k8s`` compute: each step's tasks run as Kubernetes Indexed Jobs.
+
+    :param image: the container image; it must have lamina, the stack's plugins and the
+        flow's packages installed (the flow's code comes from the datastore).
+    :param namespace: where Jobs are created.
+    :param image_pull_secrets: names of docker-registry Secrets for a private registry.
+    :param image_pull_policy: ``Always``, ``IfNotPresent`` or ``Never`` (default: the
+        cluster's rule).
+    :param service_account: the pods' service account (e.g. one bound to a cloud role).
+    :param node_selector: node labels a task's pod must match.
+    :param tolerations: pod tolerations, as Kubernetes spells them (key, operator, value,
+        effect, tolerationSeconds).
+    :param labels: extra labels on Jobs and pods, e.g. for cost attribution.
+    :param annotations: extra annotations on Jobs and pods.
+    :param env: plain environment variables (no credentials: they are written in the
+        manifest; names that look like credentials are refused).
+    :param env_from_secrets: Secrets whose keys all become environment variables
+        (``envFrom.secretRef``): how the datastore's credentials reach the task.
+    :param secret_env: ``VAR = "SECRET/KEY"``: one variable from one key of a Secret.
+    :param kubeconfig: the kubeconfig file (default: ``$KUBECONFIG`` or ``~/.kube/config``).
+    :param context: the kubeconfig context (default: its current context).
+    :param in_cluster: use the pod's service account (when lamina itself runs in a pod).
+    :param ttl_seconds_after_finished: finished Jobs (and their pods) are deleted by the
+        cluster after this many seconds.
+    :param max_in_flight: at most this many tasks created and not yet finished.
+    :param backoff_limit: how many times Kubernetes itself re-creates a failed pod of one
+        task (``backoffLimitPerIndex``); the step's ``retries`` are lamina's and come on top.
+    :param retry_evicted: pods evicted or preempted (``DisruptionTarget``) are re-created
+        without counting against ``backoff_limit``.
+    :param priority_class: the pods' PriorityClass.
+    :param gpu_resource: the extended resource a step's ``gpu`` asks for.
+    :param python: the interpreter in the image that runs ``-m lamina task``.
+    :param poll_interval: seconds between two status reads of the run's Jobs.
+    :param fetch_logs: ``failed``: a failed task that wrote no outcome (OOM, crash before
+        the step) gets its pod's log as its stderr; ``never``: no log requests.
+    """
+
+    image: str
+    namespace: str = attrs.field(default="default", validator=_dns_label)
+    image_pull_secrets: tuple[str, ...] = ()
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    service_account: str | None = None
+    node_selector: dict[str, str] = attrs.field(factory=dict)
+    tolerations: list[dict[str, Any]] = attrs.field(factory=list, validator=_tolerations)
+    labels: dict[str, str] = attrs.field(factory=dict)
+    annotations: dict[str, str] = attrs.field(factory=dict)
+    env: dict[str, str] = attrs.field(factory=dict, validator=_plain_env)
+    env_from_secrets: tuple[str, ...] = ()
+    secret_env: dict[str, str] = attrs.field(factory=dict, validator=_secret_refs)
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    ttl_seconds_after_finished: int = attrs.field(default=3600, validator=_not_negative)
+    max_in_flight: int = attrs.field(default=200, validator=_positive)
+    backoff_limit: int = attrs.field(default=0, validator=_not_negative)
+    retry_evicted: bool = True
+    priority_class: str | None = None
+    gpu_resource: str = "nvidia.com/gpu"
+    python: str = "python"
+    poll_interval: float = attrs.field(default=2.0, validator=_positive)
+    fetch_logs: Literal["failed", "never"] = "failed"
+
+
+def _k8s_compute(options: K8sComputeOptions, stack: Any) -> Any:
+    from lamina_compute_k8s.compute import K8sCompute
+
+    return K8sCompute(options)
+
+
+@hookimpl
+def lamina_compute_backends() -> list[ComponentSpec]:
+    return [
+        ComponentSpec(
+            layer="compute",
+            name="k8s",
+            config=K8sComputeOptions,
+            factory=_k8s_compute,
+            description="tasks as Kubernetes batch/v1 Indexed Jobs (one per step range)",
+            install_hint="pip install lamina-compute-k8s",
+        )
+    ]

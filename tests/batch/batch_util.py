@@ -1,0 +1,202 @@
+"""A real moto server on loopback with an AWS Batch queue, and a stand-in for the container.
+
+moto implements the Batch API; with ``{"batch": {"use_docker": false}}`` its jobs reach
+SUCCEEDED without running anything (or FAILED when the server's environment has
+``MOTO_SIMPLE_BATCH_FAIL_AFTER``). :class:`ContainerEmulator` plays the missing part for
+the end-to-end tests: it reads each submitted job back from the Batch API and runs the
+job's own command (``python -m lamina task ...``) with ``AWS_BATCH_JOB_ARRAY_INDEX`` set
+per array child, exactly as the container would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from envs_util import free_port, stop_process, wait_for_port
+
+REGION = "eu-west-1"
+QUEUE = "lamina-queue"
+SECRET_VALUE = "s3cr3t-datastore-key-7f3a"  # must never appear in a job or its definition
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+class MotoBatch:
+    """A moto server with a compute environment, a job queue, an IAM role and a secret."""
+
+    def __init__(self, workdir: Path, *, fail_after: int | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **CREDENTIALS}
+        if fail_after is not None:
+            env["MOTO_SIMPLE_BATCH_FAIL_AFTER"] = str(fail_after)
+        moto = Path(sys.executable).with_name("moto_server")
+        self.log = open(workdir / f"moto-{self.port}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port, process=self.process, timeout=60)
+            request = urllib.request.Request(
+                f"{self.url}/moto-api/config", method="POST",
+                data=json.dumps({"batch": {"use_docker": False}}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(request, timeout=30).read()
+            self._create()
+        except BaseException:
+            self.stop()
+            raise
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            aws_session_token="testing", region_name=REGION,
+        ).client(service, endpoint_url=self.url)
+
+    def _create(self) -> None:
+        iam = self.client("iam")
+        role = iam.create_role(
+            RoleName="lamina-task",
+            AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"Service": "ecs-tasks.amazonaws.com"}}],
+            }),
+        )
+        self.role_arn = role["Role"]["Arn"]
+        batch = self.client("batch")
+        env = batch.create_compute_environment(
+            computeEnvironmentName="lamina-ce", type="UNMANAGED", state="ENABLED",
+            serviceRole=self.role_arn,
+        )
+        queue = batch.create_job_queue(
+            jobQueueName=QUEUE, state="ENABLED", priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+        )
+        self.queue_arn = queue["jobQueueArn"]
+        secret = self.client("secretsmanager").create_secret(
+            Name="lamina/datastore", SecretString=SECRET_VALUE
+        )
+        self.secret_arn = secret["ARN"]
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job of the queue, described (parents and plain jobs, not array children)."""
+        batch = self.client("batch")
+        ids: list[str] = []
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+            for summary in batch.list_jobs(jobQueue=QUEUE, jobStatus=status)["jobSummaryList"]:
+                if ":" not in summary["jobId"] and summary["jobId"] not in ids:
+                    ids.append(summary["jobId"])
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 100):
+            out.extend(batch.describe_jobs(jobs=ids[start:start + 100])["jobs"])
+        return sorted(out, key=lambda j: j.get("createdAt", 0))
+
+    def stop(self) -> None:
+        stop_process(self.process)
+        self.log.close()
+
+
+class ContainerEmulator:
+    """Runs every job's command as its container would, once per job (per array child)."""
+
+    def __init__(self, moto: MotoBatch, workdir: Path) -> None:
+        self.moto = moto
+        self.workdir = workdir
+        self.done: set[str] = set()
+        self.ran: list[list[str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> ContainerEmulator:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for job in self.moto.jobs():
+                if job["jobId"] in self.done:
+                    continue
+                self.done.add(job["jobId"])
+                size = (job.get("arrayProperties") or {}).get("size")
+                for index in range(size) if size else [None]:
+                    self._run(job, index)
+            time.sleep(0.05)
+
+    def _run(self, job: dict[str, Any], index: int | None) -> None:
+        container = job["container"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
+        env.update({e["name"]: e["value"] for e in container.get("environment") or []})
+        if index is not None:
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
+        self.ran.append(container["command"])
+        subprocess.run(container["command"], env=env, cwd=self.workdir, capture_output=True,
+                       timeout=120)
+
+
+FLOW = '''\
+from lamina import Flow
+
+flow = Flow("cubes")
+
+
+@flow.step
+def numbers(n: int = 3) -> list[int]:
+    return list(range(1, n + 1))
+
+
+@flow.step(foreach="numbers", compute="batch", cpu=0.5, memory=256, timeout=600, retries=RETRIES)
+def cube(numbers: int) -> int:
+    print(f"cubing {numbers}")
+    return numbers ** 3
+
+
+@flow.step
+def total(cube: list[int]) -> int:
+    return sum(cube)
+'''
+
+
+def write_project(root: Path, moto: MotoBatch, *, retries: int = 0, **options: Any) -> Path:
+    """A project whose ``cube`` step runs on ``batch`` (the moto server); the rest local."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "cubes.py").write_text(FLOW.replace("RETRIES", str(retries)))
+    opts = {
+        "job_queue": QUEUE, "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml:2026-11",
+        "region": REGION, "endpoint_url": moto.url, "job_role_arn": moto.role_arn,
+        "execution_role_arn": moto.role_arn, "poll_interval": 0.05,
+        "python": sys.executable, **options,
+    }
+    tables = {k: v for k, v in opts.items() if isinstance(v, dict)}
+    plain = "\n".join(f"{k} = {json.dumps(v)}" for k, v in opts.items() if k not in tables)
+    sub = "\n".join(
+        f"\n[stacks.batch.compute_overrides.batch.{k}]\n"
+        + "\n".join(f"{kk} = {json.dumps(vv)}" for kk, vv in v.items())
+        for k, v in tables.items()
+    )
+    (root / "lamina.toml").write_text(
+        '[stacks.batch]\ndatastore = { plugin = "file", url = ".lamina" }\n\n'
+        f"[stacks.batch.compute_overrides.batch]\n{plain}\n{sub}\n"
+    )
+    return root / "cubes.py"
