@@ -1,0 +1,1 @@
+"""lamina compute on Dask: each task a Dask future (see ``docs/compute/dask.md``)."""

@@ -1,0 +1,18 @@
+"""A real Dask cluster (scheduler + two workers, separate processes) for the session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from dask_util import DaskCluster
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
