@@ -1,0 +1,88 @@
+"""``lamina serve``: serve a model (or an A/B split of several) over the Open Inference
+Protocol (V2) on this machine."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from lamina.cli.main import load_stack_from_args
+    from lamina.serving.server import serve
+    from lamina.serving.spec import deployment_from_options, load_spec
+
+    if args.list or args.stop:
+        from lamina.serving.deployment import serving_backend
+
+        backend = serving_backend(load_stack_from_args(args))
+        if args.stop:
+            backend.undeploy(args.stop)
+            print(f"stopped {args.stop}")
+        else:
+            for d in backend.list_deployments():
+                print(f"{d['name']}\t{d.get('url', d.get('manifest', ''))}")
+        return 0
+    target = args.target
+    if target and (target.endswith((".toml", ".json")) or Path(target).is_file()):
+        import attrs
+
+        from lamina.serving.errors import DeploymentError
+
+        deployment = load_spec(target)
+        if args.variant or args.mirror:
+            raise DeploymentError(f"{target} already names the variants and the mirror",
+                                  hint="edit the spec file, or serve MODEL_REF with --variant")
+        deployment = attrs.evolve(deployment, name=args.name or deployment.name,
+                                  sticky_key=args.sticky_key or deployment.sticky_key)
+    else:
+        deployment = deployment_from_options(
+            target, args.variant, name=args.name, sticky_key=args.sticky_key, mirror=args.mirror)
+    port = args.port if args.port is not None else (deployment.port or 8080)
+    stack = load_stack_from_args(args)
+
+    def ready(url: str) -> None:
+        split = ", ".join(f"{v.name}={v.model}:{v.weight:g}%" for v in deployment.variants)
+        print(f"serving {deployment.name} at {url} ({split})"
+              + (f", sticky by {deployment.sticky_key}" if deployment.sticky_key else "")
+              + (f", mirror {deployment.mirror.model}" if deployment.mirror else ""), flush=True)
+        print(f"  infer: POST {url}/infer   metrics: GET {url.split('/v2/')[0]}/metrics   "
+              "stop: Ctrl-C", file=sys.stderr, flush=True)
+
+    serve(deployment, stack, host=args.host, port=port, log_predictions=not args.no_log,
+          flush_seconds=args.flush_seconds, on_ready=ready)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a model over HTTP (Open Inference Protocol V2), with A/B splits",
+        description="Serve a model of a run over the Open Inference Protocol (V2): "
+        "`lamina serve FLOW[/RUN[/STEP]]`, or an A/B split: `lamina serve --variant "
+        "a=REF_A:80 --variant b=REF_B:20`, or a deployment spec file (TOML). Every request "
+        "is logged to predictions/<deployment>/ in the stack's datastore.",
+    )
+    p.add_argument("target", nargs="?", metavar="MODEL_REF|SPEC",
+                   help="FLOW, FLOW/RUN or FLOW/RUN/STEP (RUN may be `latest`), or a "
+                   "deployment spec file")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=REF:WEIGHT",
+                   help="a variant and its traffic percent; repeat it (weights sum to 100)")
+    p.add_argument("--sticky-key", metavar="HEADER_OR_FIELD",
+                   help="keep a key on one variant: a request header, or a field of the V2 "
+                   "request's parameters (e.g. user-id)")
+    p.add_argument("--mirror", metavar="REF",
+                   help="also send every request to this model; its answers are only logged")
+    p.add_argument("--name", help="the deployment (V2 model) name; default: the flow name")
+    p.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: 8080)")
+    p.add_argument("--no-log", action="store_true", help="do not write the prediction log")
+    p.add_argument("--flush-seconds", type=float, default=2.0,
+                   help="how often the prediction log writes a batch (default: 2)")
+    p.add_argument("--list", action="store_true",
+                   help="list the deployments the stack's serving backend runs (lamina deploy)")
+    p.add_argument("--stop", metavar="NAME", help="stop a deployment started by lamina deploy")
+    p.set_defaults(handler=cmd_serve)

@@ -1,0 +1,64 @@
+"""The serving layer: a flow's model behind an Open Inference Protocol (V2) endpoint, A/B
+traffic splits, and the prediction log the monitoring layer reads.
+
+::
+
+    from lamina.serving import Model, Schema
+
+    @flow.step
+    def model(data):
+        clf = LogisticRegression().fit(data["X"], data["y"])
+        return Model(clf, schema=Schema.infer(data["X"], clf.predict(data["X"][:5])))
+
+then ``lamina serve FLOW`` (or ``--variant a=REF:80 --variant b=REF:20``), and
+``lamina ab report DEPLOYMENT`` once outcomes are logged. See docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Model": "lamina.serving.model",
+    "resolve_model": "lamina.serving.model",
+    "load_artifact": "lamina.serving.model",
+    "LoadedModel": "lamina.serving.model",
+    "Schema": "lamina.serving.schema",
+    "Field": "lamina.serving.schema",
+    "Deployment": "lamina.serving.spec",
+    "Variant": "lamina.serving.spec",
+    "load_spec": "lamina.serving.spec",
+    "deployment_from_options": "lamina.serving.spec",
+    "deploy": "lamina.serving.deployment",
+    "deploy_from_file": "lamina.serving.deployment",
+    "serve": "lamina.serving.server",
+    "build_app": "lamina.serving.server",
+    "read_prediction_log": "lamina.serving.prediction_log",
+    "read_outcomes": "lamina.serving.prediction_log",
+    "log_outcomes": "lamina.serving.prediction_log",
+    "ab_report": "lamina.serving.ab",
+    "ABReport": "lamina.serving.ab",
+    "ServingError": "lamina.serving.errors",
+    "PayloadError": "lamina.serving.errors",
+    "SchemaError": "lamina.serving.errors",
+    "ModelRefError": "lamina.serving.errors",
+    "ModelNotServableError": "lamina.serving.errors",
+    "DeploymentError": "lamina.serving.errors",
+    "PortInUseError": "lamina.serving.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lamina.serving' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

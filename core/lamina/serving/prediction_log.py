@@ -1,0 +1,414 @@
+"""The prediction log: every request a deployment answers, as Parquet in the stack's datastore.
+
+Layout (a fixed contract; the monitoring layer reads it)::
+
+    predictions/<deployment>/date=YYYY-MM-DD/part-<time>-<uuid>.parquet
+    outcomes/<deployment>/date=YYYY-MM-DD/part-<time>-<uuid>.parquet
+
+A prediction part has one row per prediction row, with the columns ``request_id`` string,
+``timestamp`` timestamp[us, UTC], ``deployment``, ``variant``, ``model`` (the resolved
+``FLOW/RUN/STEP``) strings, ``latency_ms`` float64, ``status`` int32, then ``in.<name>``
+per input field and ``out.<name>`` per output field of the recorded schema. A request that
+failed (4xx/5xx) is one row with null inputs and outputs. An outcome part has
+``request_id``, ``timestamp`` and ``outcome`` float64.
+
+Parts are written as datastore records (one put per part, never overwritten), so every
+datastore plugin stores them; a file datastore keeps them as plain Parquet files under its
+folder, readable by any Parquet tool. A background thread writes them in batches: the
+request path only appends to a list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lamina.serving.schema import V2_TO_NUMPY, Field
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lamina.stack import Stack
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions"
+OUTCOMES = "outcomes"
+#: The fixed leading columns of a prediction part, in order.
+FIXED_COLUMNS = ("request_id", "timestamp", "deployment", "variant", "model", "latency_ms", "status")
+
+
+def _arrow_type(field: Field) -> pa.DataType:
+    import pyarrow as pa
+
+    base = pa.string() if field.datatype == "BYTES" else pa.from_numpy_dtype(
+        V2_TO_NUMPY[field.datatype])
+    size = 1
+    for d in field.shape:
+        size *= d
+    return pa.list_(base, size) if field.shape else base
+
+
+def prediction_schema(inputs: Sequence[Field] = (), outputs: Sequence[Field] = ()) -> pa.Schema:
+    """The Arrow schema of a prediction part for these fields."""
+    import pyarrow as pa
+
+    cols = [
+        pa.field("request_id", pa.string()),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+        pa.field("deployment", pa.string()),
+        pa.field("variant", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("latency_ms", pa.float64()),
+        pa.field("status", pa.int32()),
+    ]
+    cols += [pa.field(f"in.{f.name}", _arrow_type(f)) for f in inputs]
+    cols += [pa.field(f"out.{f.name}", _arrow_type(f)) for f in outputs]
+    return pa.schema(cols)
+
+
+OUTCOME_COLUMNS = ("request_id", "timestamp", "outcome")
+
+
+def outcome_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([
+        pa.field("request_id", pa.string()),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+        pa.field("outcome", pa.float64()),
+    ])
+
+
+def _part_key(kind: str, deployment: str, ts_us: int) -> str:
+    when = dt.datetime.fromtimestamp(ts_us / 1e6, tz=dt.UTC)
+    return (f"{kind}/{deployment}/date={when:%Y-%m-%d}/"
+            f"part-{when:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}.parquet")
+
+
+def _day(ts_us: int) -> str:
+    return dt.datetime.fromtimestamp(ts_us / 1e6, tz=dt.UTC).strftime("%Y-%m-%d")
+
+
+def _column(field: Field, chunks: list[Any], rows: list[int]) -> pa.Array:
+    """One feature column from per-request arrays (None: a failed request, null rows)."""
+    import numpy as np
+    import pyarrow as pa
+
+    typ = _arrow_type(field)
+    missing = any(c is None for c in chunks)
+    if field.datatype == "BYTES":
+        values: list[Any] = []
+        for c, n in zip(chunks, rows, strict=True):
+            if c is None:
+                values.extend([None] * n)
+            else:
+                values.extend(v.decode() if isinstance(v, bytes) else (None if v is None else str(v))
+                              for v in (c.tolist() if not field.shape else
+                                        [str(list(x)) for x in c]))
+        return pa.array(values, type=pa.string()) if not field.shape else pa.array(values)
+    dtype = np.dtype(V2_TO_NUMPY[field.datatype])
+    filled = [np.zeros((n, *field.shape), dtype) if c is None else c for c, n in zip(chunks, rows, strict=True)]
+    flat = np.concatenate(filled) if filled else np.zeros((0, *field.shape), dtype)
+    mask = None
+    if missing:
+        mask = np.concatenate([np.full(n, c is None) for c, n in zip(chunks, rows, strict=True)])
+    if field.shape:
+        values_arr = pa.array(flat.reshape(-1).astype(dtype, copy=False))
+        return pa.FixedSizeListArray.from_arrays(values_arr, type=typ,
+                                                  mask=pa.array(mask) if mask is not None else None)
+    return pa.array(flat.astype(dtype, copy=False), type=typ, mask=mask)
+
+
+def build_prediction_table(
+    deployment: str, entries: Sequence[tuple], inputs: Sequence[Field], outputs: Sequence[Field]
+) -> pa.Table:
+    """A prediction part from buffered entries ``(request_id, ts_us, variant, model,
+    latency_ms, status, rows, inputs_or_None, outputs_or_None)``."""
+    import numpy as np
+    import pyarrow as pa
+
+    # a successful request logs one row per prediction row; a failed one, one row
+    counts = [e[6] if e[7] is not None else 1 for e in entries]
+    rep = np.asarray(counts, dtype=np.int64)
+
+    def repeat(values: list[Any]) -> list[Any]:
+        if all(c == 1 for c in counts):
+            return values
+        out: list[Any] = []
+        for v, c in zip(values, counts, strict=True):
+            out.extend([v] * c)
+        return out
+
+    ts = np.repeat(np.asarray([e[1] for e in entries], dtype=np.int64), rep)
+    arrays = [
+        pa.array(repeat([e[0] for e in entries]), pa.string()),
+        pa.array(ts, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        pa.array([deployment] * int(rep.sum()), pa.string()),
+        pa.array(repeat([e[2] for e in entries]), pa.string()),
+        pa.array(repeat([e[3] for e in entries]), pa.string()),
+        pa.array(np.repeat(np.asarray([e[4] for e in entries], dtype=np.float64), rep)),
+        pa.array(np.repeat(np.asarray([e[5] for e in entries], dtype=np.int32), rep)),
+    ]
+    for f in inputs:
+        arrays.append(_column(f, [None if e[7] is None else e[7].get(f.name) for e in entries], counts))
+    for f in outputs:
+        arrays.append(_column(f, [None if e[8] is None else e[8].get(f.name) for e in entries], counts))
+    return pa.Table.from_arrays(arrays, schema=prediction_schema(inputs, outputs))
+
+
+def _write_part(datastore: Any, kind: str, deployment: str, table: pa.Table, ts_us: int) -> str:
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    key = _part_key(kind, deployment, ts_us)
+    datastore.put_record(key, buf.getvalue(), exclusive=True)
+    return key
+
+
+def _union_fields(schemas: Iterable[Any], attr: str) -> list[Field]:
+    seen: dict[str, Field] = {}
+    for s in schemas:
+        for f in getattr(s, attr):
+            seen.setdefault(f.name, f)
+    return list(seen.values())
+
+
+class PredictionLogWriter:
+    """Buffers predictions and outcomes in memory and writes them as Parquet parts from a
+    background thread every ``flush_seconds`` or ``flush_rows`` rows, and on :meth:`close`.
+
+    :param schemas: the model schemas of the deployment's variants (their fields, united,
+        are the ``in.``/``out.`` columns).
+    :param hook: the stack's hook relay, for ``lamina_prediction_logged``.
+    """
+
+    def __init__(
+        self,
+        datastore: Any,
+        deployment: str,
+        schemas: Sequence[Any],
+        *,
+        flush_seconds: float = 2.0,
+        flush_rows: int = 20_000,
+        hook: Any = None,
+    ) -> None:
+        self.datastore = datastore
+        self.deployment = deployment
+        self.inputs = _union_fields(schemas, "inputs")
+        self.outputs = _union_fields(schemas, "outputs")
+        self.flush_seconds = flush_seconds
+        self.flush_rows = flush_rows
+        self.hook = hook
+        self._lock = threading.Lock()
+        self._entries: list[tuple] = []
+        self._outcomes: list[tuple[str, int, float]] = []
+        self._pending_rows = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.parts_written = 0
+        self.rows_written = 0
+        self.rows_dropped = 0
+        self._thread = threading.Thread(target=self._loop, name=f"prediction-log-{deployment}",
+                                        daemon=True)
+        self._thread.start()
+
+    def record(
+        self, request_id: str, ts_us: int, variant: str, model: str, latency_ms: float,
+        status: int, rows: int, inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None,
+    ) -> None:
+        """Queue one request (called on the request path: an append, nothing more)."""
+        with self._lock:
+            self._entries.append((request_id, ts_us, variant, model, latency_ms, status, rows,
+                                  inputs, outputs))
+            self._pending_rows += rows or 1
+            if self._pending_rows >= self.flush_rows:
+                self._wake.set()
+
+    def record_outcomes(self, outcomes: Iterable[tuple[str, int, float]]) -> None:
+        """Queue outcomes ``(request_id, ts_us, outcome)``."""
+        with self._lock:
+            self._outcomes.extend(outcomes)
+
+    def _take(self) -> tuple[list[tuple], list[tuple[str, int, float]]]:
+        with self._lock:
+            entries, self._entries = self._entries, []
+            outcomes, self._outcomes = self._outcomes, []
+            self._pending_rows = 0
+            self._wake.clear()
+        return entries, outcomes
+
+    def flush(self) -> int:
+        """Write what is buffered now; return the number of prediction rows written."""
+        entries, outcomes = self._take()
+        written = 0
+        if entries:
+            by_day: dict[str, list[tuple]] = {}
+            for e in entries:
+                by_day.setdefault(_day(e[1]), []).append(e)
+            for day_entries in by_day.values():
+                try:
+                    table = build_prediction_table(self.deployment, day_entries, self.inputs,
+                                                   self.outputs)
+                    _write_part(self.datastore, PREDICTIONS, self.deployment, table,
+                                day_entries[0][1])
+                except Exception:
+                    log.exception("prediction log: could not write %d requests of %s",
+                                  len(day_entries), self.deployment)
+                    self.rows_dropped += len(day_entries)
+                    continue
+                self.parts_written += 1
+                self.rows_written += table.num_rows
+                written += table.num_rows
+            if self.hook is not None:
+                try:
+                    self.hook.lamina_prediction_logged(records=[
+                        {"request_id": e[0], "variant": e[2], "model": e[3],
+                         "latency_ms": e[4], "status": e[5]} for e in entries
+                    ])
+                except Exception:
+                    log.exception("a lamina_prediction_logged hook failed")
+        if outcomes:
+            try:
+                write_outcomes(self.datastore, self.deployment, outcomes)
+            except Exception:
+                log.exception("prediction log: could not write %d outcomes", len(outcomes))
+        return written
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            if self._stop.is_set():
+                break
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the thread and write everything still buffered."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+        self.flush()
+
+
+def write_outcomes(datastore: Any, deployment: str, outcomes: Sequence[tuple[str, int, float]]) -> str:
+    """Write one outcome part ``(request_id, ts_us, outcome)`` rows; return its key."""
+    import pyarrow as pa
+
+    table = pa.Table.from_arrays(
+        [
+            pa.array([o[0] for o in outcomes], pa.string()),
+            pa.array([o[1] for o in outcomes], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            pa.array([float(o[2]) for o in outcomes], pa.float64()),
+        ],
+        schema=outcome_schema(),
+    )
+    return _write_part(datastore, OUTCOMES, deployment, table, outcomes[0][1])
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _stack(stack: Stack | str | None) -> Stack:
+    from lamina.runtime.launch import resolve_stack
+
+    return resolve_stack(stack)
+
+
+def log_outcomes(
+    stack: Stack | str | None,
+    deployment: str,
+    outcomes: Mapping[str, float] | Iterable[tuple[str, float]],
+) -> str:
+    """Record outcomes (labels, conversions, revenue) of earlier predictions by request id,
+    so ``lamina ab report`` and monitoring can join them to the prediction log.
+
+    :param outcomes: ``{request_id: outcome}`` or ``(request_id, outcome)`` pairs.
+    :return: the datastore key of the part written.
+    """
+    from lamina.serving.errors import ServingError
+
+    pairs = list(outcomes.items()) if isinstance(outcomes, Mapping) else list(outcomes)
+    if not pairs:
+        raise ServingError("log_outcomes: no outcomes given",
+                           hint="pass {request_id: outcome, ...}")
+    now = _now_us()
+    rows = []
+    for rid, value in pairs:
+        try:
+            rows.append((str(rid), now, float(value)))
+        except (TypeError, ValueError):
+            raise ServingError(f"outcome of request {rid!r} is not a number: {value!r}",
+                               hint="outcomes are numbers (1/0 for conversions)") from None
+    return write_outcomes(_stack(stack).datastore, deployment, rows)
+
+
+def _as_utc(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end: Any,
+          empty: pa.Schema) -> pa.Table:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    store = _stack(stack).datastore
+    lo, hi = _as_utc(start), _as_utc(end)
+    tables = []
+    for key in store.list_records(f"{kind}/{deployment}"):
+        if not key.endswith(".parquet"):
+            continue
+        day = next((p[5:] for p in key.split("/") if p.startswith("date=")), None)
+        if day is not None:
+            if lo is not None and day < lo.strftime("%Y-%m-%d"):
+                continue
+            if hi is not None and day > hi.strftime("%Y-%m-%d"):
+                continue
+        data = store.get_record(key)
+        if data is not None:
+            # parts are small: no Arrow thread pools (a pool thread still alive at process
+            # exit can abort the interpreter, apache/arrow#34314)
+            tables.append(pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False))
+    if not tables:
+        return empty.empty_table()
+    table = pa.concat_tables(tables, promote_options="default")
+    if lo is not None:
+        table = table.filter(pc.greater_equal(table["timestamp"], pa.scalar(lo, table["timestamp"].type)))
+    if hi is not None:
+        table = table.filter(pc.less(table["timestamp"], pa.scalar(hi, table["timestamp"].type)))
+    return table
+
+
+def read_prediction_log(
+    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None
+) -> pa.Table:
+    """The logged predictions of ``deployment`` with ``start <= timestamp < end`` (datetimes
+    or ISO strings, UTC when naive), in write order of the parts. Parts of variants with
+    other fields are united (missing columns are null)."""
+    return _read(PREDICTIONS, stack, deployment, start, end, prediction_schema())
+
+
+def read_outcomes(
+    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None
+) -> pa.Table:
+    """The outcomes logged for ``deployment`` (``request_id``, ``timestamp``, ``outcome``)."""
+    return _read(OUTCOMES, stack, deployment, start, end, outcome_schema())

@@ -1,0 +1,341 @@
+"""A model's input/output schema: recorded at training time, enforced at serving time.
+
+A schema is a list of fields, each with a name, an Open Inference Protocol (V2) datatype and
+a per-row shape (``()`` for one value per row). A request names its tensors after the
+input fields (one tensor per field, shape ``[N, *shape]``); when every input field is a
+scalar of one datatype, a single ``[N, F]`` tensor (the form scikit-learn-minded V2 clients
+send) is accepted as well, column ``i`` being field ``i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from lamina.serving.errors import PayloadError, SchemaError
+
+#: V2 datatype -> numpy dtype name.
+V2_TO_NUMPY: dict[str, str] = {
+    "BOOL": "bool",
+    "UINT8": "uint8",
+    "UINT16": "uint16",
+    "UINT32": "uint32",
+    "UINT64": "uint64",
+    "INT8": "int8",
+    "INT16": "int16",
+    "INT32": "int32",
+    "INT64": "int64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+    "BYTES": "object",
+}
+_KIND = {"BOOL": "b", "BYTES": "s"}
+for _t in ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"):
+    _KIND[_t] = "i"
+for _t in ("FP16", "FP32", "FP64"):
+    _KIND[_t] = "f"
+#: A request tensor of kind K may feed a field of kind F (no value is lost or reinterpreted).
+_ACCEPTS = {"f": {"f", "i"}, "i": {"i"}, "b": {"b"}, "s": {"s"}}
+
+
+def v2_datatype(dtype: Any) -> str:
+    """The V2 datatype of a numpy dtype (strings and objects are ``BYTES``)."""
+    import numpy as np
+
+    dt = np.dtype(dtype)
+    if dt.kind in "OUS":
+        return "BYTES"
+    for v2, name in V2_TO_NUMPY.items():
+        if name != "object" and np.dtype(name) == dt:
+            return v2
+    raise SchemaError(
+        f"dtype {dt} has no Open Inference Protocol datatype",
+        hint="cast the data to a bool, integer, float or string dtype",
+    )
+
+
+def _check_datatype(instance: Any, attribute: Any, value: str) -> None:
+    if value not in V2_TO_NUMPY:
+        raise SchemaError(
+            f"field {instance.name!r}: unknown datatype {value!r}",
+            hint=f"use one of {', '.join(V2_TO_NUMPY)}",
+        )
+
+
+def _shape(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(int(d) for d in value)
+
+
+@attrs.frozen
+class Field:
+    """One named tensor of a model's inputs or outputs.
+
+    :param name: the tensor name in V2 requests and the column name (``in.<name>`` /
+        ``out.<name>``) in the prediction log.
+    :param datatype: a V2 datatype (``FP64``, ``INT64``, ``BOOL``, ``BYTES``...).
+    :param shape: the shape of one row; ``()`` for a single value per row.
+    """
+
+    name: str
+    datatype: str = attrs.field(validator=_check_datatype)
+    shape: tuple[int, ...] = attrs.field(default=(), converter=_shape)
+
+    @property
+    def kind(self) -> str:
+        return _KIND[self.datatype]
+
+    def to_json(self) -> dict[str, Any]:
+        """The V2 metadata form: the batch dimension is ``-1``."""
+        return {"name": self.name, "datatype": self.datatype, "shape": [-1, *self.shape]}
+
+
+def _fields(value: Sequence[Field | Mapping[str, Any]]) -> tuple[Field, ...]:
+    out = []
+    for f in value:
+        if isinstance(f, Field):
+            out.append(f)
+        else:
+            shape = tuple(f.get("shape", ()))
+            if shape and shape[0] == -1:
+                shape = shape[1:]
+            out.append(Field(f["name"], f["datatype"], shape))
+    return tuple(out)
+
+
+@attrs.frozen
+class Schema:
+    """The inputs and outputs of a model, in order."""
+
+    inputs: tuple[Field, ...] = attrs.field(converter=_fields)
+    outputs: tuple[Field, ...] = attrs.field(converter=_fields)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.inputs:
+            raise SchemaError("a schema needs at least one input field",
+                              hint="Schema.infer(X_example, y_example) records one")
+        for what, fields in (("input", self.inputs), ("output", self.outputs)):
+            names = [f.name for f in fields]
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise SchemaError(f"{what} field names repeat: {', '.join(sorted(dup))}",
+                                  hint="give every field its own name")
+
+    @property
+    def matrix_form(self) -> bool:
+        """Whether the inputs are scalars of one datatype (a ``[N, F]`` tensor fits)."""
+        return all(f.shape == () for f in self.inputs) and len(
+            {f.datatype for f in self.inputs}
+        ) == 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": [f.to_json() for f in self.inputs],
+            "outputs": [f.to_json() for f in self.outputs],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Schema:
+        return cls(data["inputs"], data["outputs"])
+
+    @classmethod
+    def infer(
+        cls,
+        inputs: Any,
+        outputs: Any,
+        *,
+        input_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+    ) -> Schema:
+        """Record the schema of example data, typically the training set and the model's
+        predictions on a few rows of it.
+
+        A 2-D array or a DataFrame gives one scalar field per column (named by the frame's
+        columns, ``input_names``, or ``f0, f1...``); a mapping gives one field per key. An
+        output array gives one field ``predict`` (or ``output_names``); 2-D outputs keep
+        their per-row shape.
+        """
+        return cls(
+            _infer_fields(inputs, input_names, default="f", split_columns=True),
+            _infer_fields(outputs, output_names, default="predict", split_columns=False),
+        )
+
+
+def _infer_fields(
+    data: Any, names: Sequence[str] | None, *, default: str, split_columns: bool
+) -> list[Field]:
+    import numpy as np
+
+    if isinstance(data, Mapping):
+        return [Field(str(k), v2_datatype(np.asarray(v).dtype), np.asarray(v).shape[1:])
+                for k, v in data.items()]
+    columns = getattr(data, "columns", None)
+    dtypes = getattr(data, "dtypes", None)
+    if columns is not None and dtypes is not None and not isinstance(data, np.ndarray):
+        cols = [str(c) for c in columns]
+        return [Field(n, v2_datatype(np.asarray(data[c]).dtype)) for n, c in zip(cols, columns, strict=True)]
+    arr = np.asarray(data)
+    if arr.ndim == 0:
+        raise SchemaError("example data is a scalar, not a batch of rows",
+                          hint="pass an array whose first dimension is the rows")
+    datatype = v2_datatype(arr.dtype)
+    if split_columns and arr.ndim == 2:
+        width = arr.shape[1]
+        names = list(names) if names is not None else [f"{default}{i}" for i in range(width)]
+        if len(names) != width:
+            raise SchemaError(f"{len(names)} input names for {width} columns",
+                              hint="give one name per column")
+        return [Field(n, datatype) for n in names]
+    if split_columns:
+        name = names[0] if names else "input"
+        return [Field(name, datatype, arr.shape[1:])]
+    name = names[0] if names else default
+    return [Field(name, datatype, arr.shape[1:])]
+
+
+# ------------------------------------------------------------------------ enforcement
+
+
+def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str) -> Any:
+    """The tensor's data as a numpy array of the field's dtype, shaped ``[N, *shape]``."""
+    import numpy as np
+
+    datatype = tensor.get("datatype")
+    if datatype not in _KIND:
+        raise PayloadError(f"{where}: datatype {datatype!r} is not a V2 datatype",
+                           field=field.name, hint=f"send {field.datatype}")
+    if _KIND[datatype] not in _ACCEPTS[field.kind]:
+        raise PayloadError(
+            f"{where}: datatype {datatype} cannot feed field {field.name!r} of datatype "
+            f"{field.datatype}", field=field.name, hint=f"send {field.datatype}",
+        )
+    shape = tensor.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise PayloadError(f"{where}: shape must be a list of non-negative integers, got "
+                           f"{shape!r}", field=field.name)
+    data = tensor.get("data")
+    if data is None:
+        raise PayloadError(f"{where}: no data", field=field.name,
+                           hint="send the values in \"data\" (row-major, may be flat)")
+    try:
+        arr = np.asarray(data, dtype=V2_TO_NUMPY[field.datatype])
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise PayloadError(f"{where}: data is not {field.datatype}: {exc}",
+                           field=field.name) from None
+    # an integer of another width: refuse values that do not fit
+    if field.kind == "i" and datatype != field.datatype and arr.size and not np.array_equal(
+        arr, np.asarray(data)
+    ):
+        raise PayloadError(f"{where}: values do not fit {field.datatype}", field=field.name)
+    size = 1
+    for d in shape:
+        size *= d
+    if arr.size != size:
+        raise PayloadError(f"{where}: shape {shape} holds {size} values but data has "
+                           f"{arr.size}", field=field.name)
+    return arr.reshape(shape)
+
+
+def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any]:
+    """Check a V2 request's ``inputs`` against the schema.
+
+    :return: ``(columns, rows, matrix)``: one array ``[N, *shape]`` per input field, the
+        batch size, and the ``[N, F]`` matrix when the request sent one (else None).
+    :raises PayloadError: naming the field, for anything the model cannot take.
+    """
+    if not isinstance(inputs, list) or not inputs:
+        raise PayloadError('"inputs" must be a non-empty list of tensors', field="inputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise PayloadError(f"inputs[{i}] must be an object with a \"name\"",
+                               field=f"inputs[{i}]")
+    by_name = {t["name"]: t for t in inputs}
+    names = [f.name for f in schema.inputs]
+    if (
+        len(inputs) == 1
+        and inputs[0]["name"] not in names
+        and schema.matrix_form
+        and isinstance(inputs[0].get("shape"), list)
+        and len(inputs[0]["shape"]) == 2
+    ):
+        t = inputs[0]
+        first = schema.inputs[0]
+        width = len(schema.inputs)
+        if t["shape"][1] != width:
+            raise PayloadError(
+                f"input {t['name']!r}: shape {t['shape']} has {t['shape'][1]} columns, the "
+                f"model takes {width} ({', '.join(names)})", field=t["name"],
+                hint=f"send shape [N, {width}]",
+            )
+        matrix = _tensor_array(t, Field(t["name"], first.datatype, (width,)),
+                               f"input {t['name']!r}")
+        split = {f.name: matrix[:, i] for i, f in enumerate(schema.inputs)}
+        return split, matrix.shape[0], matrix
+    unknown = [n for n in by_name if n not in names]
+    if unknown:
+        raise PayloadError(f"input {unknown[0]!r} is not an input of the model",
+                           field=unknown[0], hint=f"inputs are: {', '.join(names)}")
+    columns: dict[str, Any] = {}
+    rows: int | None = None
+    for f in schema.inputs:
+        t = by_name.get(f.name)
+        if t is None:
+            raise PayloadError(f"input {f.name!r} is missing", field=f.name,
+                               hint=f"send every input: {', '.join(names)}")
+        arr = _tensor_array(t, f, f"input {f.name!r}")
+        if arr.ndim == 0:
+            raise PayloadError(f"input {f.name!r}: shape [] has no batch dimension",
+                               field=f.name, hint=f"send shape [N{''.join(f', {d}' for d in f.shape)}]")
+        # a scalar field may come as [N] or [N, 1]
+        if f.shape == () and arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if tuple(arr.shape[1:]) != f.shape:
+            want = ", ".join(["N", *(str(d) for d in f.shape)])
+            raise PayloadError(f"input {f.name!r}: shape {list(arr.shape)} does not match "
+                               f"[{want}]", field=f.name, hint=f"send shape [{want}]")
+        if rows is None:
+            rows = arr.shape[0]
+        elif arr.shape[0] != rows:
+            raise PayloadError(f"input {f.name!r} has {arr.shape[0]} rows, other inputs "
+                               f"have {rows}", field=f.name,
+                               hint="send the same number of rows for every input")
+        columns[f.name] = arr
+    return columns, rows or 0, None
+
+
+def encode_outputs(schema: Schema, result: Any, rows: int) -> dict[str, Any]:
+    """The predict function's result as one array per output field, checked against the
+    recorded output schema (a mismatch is the model's fault: a :class:`SchemaError`)."""
+    import numpy as np
+
+    fields = schema.outputs
+    if isinstance(result, Mapping):
+        values = dict(result)
+    elif len(fields) == 1:
+        values = {fields[0].name: result}
+    else:
+        seq = list(result)
+        if len(seq) != len(fields):
+            raise SchemaError(f"predict returned {len(seq)} outputs, the schema has {len(fields)}",
+                              hint="return a dict keyed by output name")
+        values = {f.name: v for f, v in zip(fields, seq, strict=True)}
+    out: dict[str, Any] = {}
+    for f in fields:
+        if f.name not in values:
+            raise SchemaError(f"predict returned no output {f.name!r}",
+                              hint="return every output of the recorded schema")
+        arr = np.asarray(values[f.name])
+        if arr.dtype.kind != "O" or f.datatype == "BYTES":
+            arr = arr.astype(V2_TO_NUMPY[f.datatype], copy=False)
+        if f.shape == () and arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.shape[:1] != (rows,) or tuple(arr.shape[1:]) != f.shape:
+            raise SchemaError(
+                f"output {f.name!r}: predict returned shape {list(arr.shape)}, the schema "
+                f"records [{rows}{''.join(f', {d}' for d in f.shape)}]",
+                hint="retrain with a schema that matches what predict returns",
+            )
+        out[f.name] = arr
+    return out
