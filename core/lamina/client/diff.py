@@ -35,11 +35,13 @@ class RunDiff:
     metrics: list[Change]
     timings: list[Change]  # step -> seconds (sum of its tasks)
     environment: list[Change]
+    features: list[Change] = attrs.field(factory=list)  # training sets: "step[i] view"
 
     @property
     def identical(self) -> bool:
         return not any(
-            (self.status, self.params, self.code_files, self.step_code, self.artifacts, self.metrics)
+            (self.status, self.params, self.code_files, self.step_code, self.artifacts,
+             self.metrics, self.features)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +71,7 @@ class RunDiff:
                 lines.extend("    " + line for line in text.rstrip("\n").splitlines())
         section("steps whose code changed", self.step_code, lambda k: (k or "-")[:12])
         section("artifacts changed (by content hash)", self.artifacts, lambda k: (k or "-")[:12])
+        section("features (training sets)", self.features, lambda v: v or "-")
         section("metrics", self.metrics, lambda v: "-" if v is None else f"{v:g}")
         section("timings (s)", self.timings, lambda v: "-" if v is None else f"{v:.2f}")
         if self.identical:
@@ -124,6 +127,10 @@ def diff_runs(run_a: Run, run_b: Run) -> RunDiff:
             Change("git", f"{ra.git_commit[:10]}{'+dirty' if ra.git_dirty else ''}",
                    f"{rb.git_commit[:10]}{'+dirty' if rb.git_dirty else ''}")
         )
+    from lamina.features.training import lineage_summary
+
+    features = _dict_changes(lineage_summary(artifacts, ra.run_id),
+                             lineage_summary(artifacts, rb.run_id))
     return RunDiff(
         a=ra.run_id,
         b=rb.run_id,
@@ -136,4 +143,5 @@ def diff_runs(run_a: Run, run_b: Run) -> RunDiff:
         metrics=_dict_changes(metrics_a, metrics_b),
         timings=[Change(s, times_a.get(s), times_b.get(s)) for s in sorted(set(times_a) | set(times_b))],
         environment=environment,
+        features=features,
     )

@@ -1,0 +1,426 @@
+"""Point-in-time join and online lookup: lamina's feature store vs DuckDB's own ASOF JOIN
+and Feast's local store, on the same generated Parquet files.
+
+Data like the anchor measurement: 10,000 entity keys, event times over 90 days, 5 float
+features (plus a created timestamp), TTL 12 h; 1M entity rows against 1M and 10M feature
+rows. Every measurement runs in a fresh subprocess (time of the join itself, peak RSS of
+the process); lamina and raw DuckDB alternate, medians are reported. Feast runs in its own
+virtual environment (created with uv under ``.cache/bench-envs/``), on the 1M x 1M case
+only: it needs ~17 GiB there.
+
+    python benchmarks/features_pit.py            # full sizes, Feast included
+    python benchmarks/features_pit.py --quick    # tiny sizes, no Feast, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+KEYS = 10_000
+DAYS = 90
+TTL_HOURS = 12
+FEATURES = [f"f{i}" for i in range(5)]
+FEAST_REQUIREMENTS = ["feast==0.67.0", "psutil"]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_data(folder: Path, entity_rows: int, feature_rows: int, seed: int = 0) -> tuple[Path, Path]:
+    """Entity and feature Parquet files (cached by size)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ent = folder / f"entities_{entity_rows}.parquet"
+    feat = folder / f"features_{feature_rows}.parquet"
+    start = np.datetime64("2026-01-01T00:00:00", "us").astype(np.int64)
+    span = DAYS * 86_400 * 1_000_000
+    if not feat.exists():
+        rng = np.random.default_rng(seed + feature_rows)
+        event = start + rng.integers(0, span, feature_rows)
+        created = event + rng.integers(0, 3_600 * 1_000_000, feature_rows)
+        cols = {
+            "driver_id": rng.integers(0, KEYS, feature_rows),
+            "event_timestamp": pa.array(event, pa.timestamp("us")),
+            "created": pa.array(created, pa.timestamp("us")),
+        }
+        for name in FEATURES:
+            cols[name] = rng.random(feature_rows)
+        pq.write_table(pa.table(cols), feat.with_suffix(".tmp"))
+        feat.with_suffix(".tmp").replace(feat)
+    if not ent.exists():
+        rng = np.random.default_rng(seed + 7 * entity_rows + 1)
+        when = start + rng.integers(0, span, entity_rows)
+        pq.write_table(pa.table({
+            "driver_id": rng.integers(0, KEYS, entity_rows),
+            "event_timestamp": pa.array(when, pa.timestamp("us")),
+        }), ent.with_suffix(".tmp"))
+        ent.with_suffix(".tmp").replace(ent)
+    return ent, feat
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system, all threads): steadier than wall
+    time on a shared machine."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+# ----------------------------------------------------------------------------- workers
+# Each runs in a fresh process and prints one JSON line.
+
+
+def worker_duckdb(entities: str, features: str) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    sql = (
+        f"SELECT e.*, {', '.join('f.' + f for f in FEATURES)} FROM read_parquet('{entities}') e "
+        f"ASOF LEFT JOIN read_parquet('{features}') f ON e.driver_id = f.driver_id AND "
+        "e.event_timestamp >= f.event_timestamp"
+    )
+    t, c = time.perf_counter(), cpu_seconds()
+    rel = con.sql(sql)
+    table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
+    return {"seconds": seconds, "cpu": cpu, "rss_mib": peak_rss_mib(), "rows": table.num_rows,
+            "nonnull": table.num_rows - table.column("f0").null_count,
+            "version": duckdb.__version__}
+
+
+def _lamina_store(folder: str, features: str, created: bool = True) -> object:
+    import datetime as dt
+
+    from lamina.features import Entity, Feature, FeatureView, LocalFeatureStore
+
+    store = LocalFeatureStore(root=folder)
+    driver = Entity("driver", ["driver_id"])
+    store.apply([driver, FeatureView(
+        "stats", entities=[driver], source=features,
+        features=[Feature(f, "float64") for f in FEATURES],
+        created_timestamp_field="created" if created else None,
+        ttl=dt.timedelta(hours=TTL_HOURS))])
+    return store
+
+
+def worker_lamina(entities: str, features: str, created: bool = True) -> dict:
+    import duckdb
+
+    import lamina
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = _lamina_store(folder, features, created)
+        t, c = time.perf_counter(), cpu_seconds()
+        table = store.get_historical_features(entities, [f"stats:{f}" for f in FEATURES])
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
+        store.close()
+    return {"seconds": seconds, "cpu": cpu, "rss_mib": peak_rss_mib(), "rows": table.num_rows,
+            "nonnull": table.num_rows - table.column("f0").null_count,
+            "version": lamina.__version__, "duckdb": duckdb.__version__}
+
+
+def _online_timing(call: object, n: int) -> float:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()  # type: ignore[operator]
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def worker_lamina_online(entities: str, features: str, calls: int) -> dict:
+    import datetime as dt
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = _lamina_store(folder, features)
+        store.materialize(None, dt.datetime(2026, 4, 2))  # type: ignore[attr-defined]
+        rows = [{"driver_id": k} for k in range(0, KEYS, KEYS // 100)][:100]
+        refs = [f"stats:{f}" for f in FEATURES]
+        now = dt.datetime(2026, 3, 31)
+        got = store.get_online_features(refs, rows, now=now)  # type: ignore[attr-defined]
+        ms = _online_timing(lambda: store.get_online_features(refs, rows, now=now), calls)  # type: ignore[attr-defined]
+        store.close()  # type: ignore[attr-defined]
+    return {"median_ms": ms, "found": sum(v is not None for v in got["f0"])}
+
+
+FEAST_REPO_YAML = """project: bench
+registry: {folder}/registry.db
+provider: local
+online_store:
+  type: sqlite
+  path: {folder}/online.db
+offline_store:
+  type: file
+entity_key_serialization_version: 3
+"""
+
+
+def _feast_store(folder: str, features: str) -> tuple[object, list[str]]:
+    from datetime import timedelta
+
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource
+    from feast.types import Float64
+
+    Path(folder, "feature_store.yaml").write_text(FEAST_REPO_YAML.format(folder=folder))
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(path=features, timestamp_field="event_timestamp",
+                        created_timestamp_column="created")
+    view = FeatureView(name="stats", entities=[driver], ttl=timedelta(hours=TTL_HOURS),
+                       schema=[Field(name=f, dtype=Float64) for f in FEATURES], source=source)
+    store = FeatureStore(repo_path=folder)
+    store.apply([driver, view])
+    return store, [f"stats:{f}" for f in FEATURES]
+
+
+def worker_feast(entities: str, features: str) -> dict:
+    import feast
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as folder:
+        store, refs = _feast_store(folder, features)
+        entity_df = pd.read_parquet(entities)
+        t, c = time.perf_counter(), cpu_seconds()
+        df = store.get_historical_features(entity_df=entity_df, features=refs).to_df()  # type: ignore[attr-defined]
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
+    return {"seconds": seconds, "cpu": cpu, "rss_mib": peak_rss_mib(), "rows": len(df),
+            "nonnull": int(df["f0"].notna().sum()), "version": feast.__version__}
+
+
+def worker_feast_online(entities: str, features: str, calls: int) -> dict:
+    import datetime as dt
+
+    with tempfile.TemporaryDirectory() as folder:
+        store, refs = _feast_store(folder, features)
+        store.materialize(dt.datetime(2025, 12, 31), dt.datetime(2026, 4, 2))  # type: ignore[attr-defined]
+        rows = [{"driver_id": k} for k in range(0, KEYS, KEYS // 100)][:100]
+        got = store.get_online_features(features=refs, entity_rows=rows).to_dict()  # type: ignore[attr-defined]
+        ms = _online_timing(
+            lambda: store.get_online_features(features=refs, entity_rows=rows).to_dict(),  # type: ignore[attr-defined]
+            calls)
+    return {"median_ms": ms, "found": sum(v is not None for v in got["f0"])}
+
+
+def worker_lamina_nocreated(entities: str, features: str) -> dict:
+    return worker_lamina(entities, features, created=False)
+
+
+WORKERS = {"duckdb": worker_duckdb, "lamina": worker_lamina, "feast": worker_feast,
+           "lamina-nocreated": worker_lamina_nocreated,
+           "lamina-online": worker_lamina_online, "feast-online": worker_feast_online}
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def feast_python() -> Path:
+    sys.path.insert(0, str(REPO / "tests"))
+    from envs_util import ensure_env
+
+    return ensure_env("bench-feast", FEAST_REQUIREMENTS)
+
+
+def run_worker(python: str, kind: str, entities: Path, features: Path, calls: int = 0,
+               timeout: float = 1800) -> dict:
+    cmd = [python, str(Path(__file__).resolve()), "--worker", kind, "--entities", str(entities),
+           "--features", str(features), "--calls", str(calls)]
+    env = dict(os.environ, PYTHONPATH=str(REPO / "benchmarks"))
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    elapsed = time.perf_counter() - started
+    if proc.returncode == -9:
+        return {"error": f"killed by SIGKILL (out of memory) after {elapsed:.0f} s",
+                "returncode": -9, "elapsed": elapsed}
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1],
+                "returncode": proc.returncode, "elapsed": elapsed}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def median_of(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no Feast")
+    parser.add_argument("--reps", type=int, default=None, help="runs per side (default 3)")
+    parser.add_argument("--feast", action=argparse.BooleanOptionalAction, default=None,
+                        help="include Feast (default: on unless --quick)")
+    parser.add_argument("--data", default=str(REPO / ".cache" / "bench-data" / "features"))
+    parser.add_argument("--doc", default=None, help="write the section into this file "
+                        "instead of docs/benchmarks.md")
+    parser.add_argument("--render", metavar="RESULTS_JSON",
+                        help="only write the section from a saved results file")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--entities", help=argparse.SUPPRESS)
+    parser.add_argument("--features", help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        fn = WORKERS[args.worker]
+        extra = (args.calls,) if args.worker.endswith("online") else ()
+        print(json.dumps(fn(args.entities, args.features, *extra)))  # type: ignore[operator]
+        return 0
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from report import machine_line, write_section
+
+    if args.render:
+        markdown = render(json.loads(Path(args.render).read_text()))
+        print(markdown)
+        write_section("features_pit", markdown, **({"doc": Path(args.doc)} if args.doc else {}))
+        return 0
+
+    quick = args.quick
+    reps = args.reps or (1 if quick else 3)
+    use_feast = (not quick) if args.feast is None else args.feast
+    entity_rows = 20_000 if quick else 1_000_000
+    sizes = [20_000, 100_000] if quick else [1_000_000, 10_000_000]
+    online_rows = 20_000 if quick else 100_000
+    calls = 50 if quick else 1000
+    data = Path(args.data)
+    me = sys.executable
+    rows = []
+    versions: dict[str, str] = {}
+    feast_py = str(feast_python()) if use_feast else None
+    for size in sizes:
+        ent, feat = make_data(data, entity_rows, size)
+        lam, duck, bare = [], [], []
+        for _ in range(reps):  # A/B alternating
+            duck.append(run_worker(me, "duckdb", ent, feat))
+            lam.append(run_worker(me, "lamina", ent, feat))
+            bare.append(run_worker(me, "lamina-nocreated", ent, feat))
+        for r in duck + lam + bare:
+            if "error" in r:
+                raise SystemExit(f"worker failed: {r}")
+        versions["duckdb"] = duck[0]["version"]
+        versions["lamina"] = lam[0]["version"]
+        row = {
+            "case": f"{entity_rows:,} x {size:,}",
+            "duckdb_s": median_of(duck, "seconds"), "lamina_s": median_of(lam, "seconds"),
+            "duckdb_mib": median_of(duck, "rss_mib"), "lamina_mib": median_of(lam, "rss_mib"),
+            "lamina_rows": lam[0]["rows"], "lamina_nonnull": lam[0]["nonnull"],
+            "duckdb_nonnull": duck[0]["nonnull"],
+            "bare_s": median_of(bare, "seconds"), "bare_mib": median_of(bare, "rss_mib"),
+            "duckdb_cpu": median_of(duck, "cpu"), "lamina_cpu": median_of(lam, "cpu"),
+            "bare_cpu": median_of(bare, "cpu"),
+        }
+        if feast_py and size == sizes[0]:
+            print(f"feast on {row['case']} (one run)...", file=sys.stderr, flush=True)
+            fr = run_worker(feast_py, "feast", ent, feat, timeout=3600)
+            row["feast"] = fr
+            if "version" in fr:
+                versions["feast"] = fr["version"]
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+
+    ent, feat = make_data(data, entity_rows, online_rows)
+    online = {"lamina": run_worker(me, "lamina-online", ent, feat, calls)}
+    if feast_py:
+        online["feast"] = run_worker(feast_py, "feast-online", ent, feat, max(calls // 5, 50))
+    print(json.dumps(online), file=sys.stderr, flush=True)
+
+    results = {"quick": quick, "reps": reps, "machine": machine_line(), "versions": versions,
+               "rows": rows, "online": online, "calls": calls, "online_rows": online_rows}
+    (data / f"results-{'quick' if quick else 'full'}.json").write_text(json.dumps(results))
+    markdown = render(results)
+    print(markdown)
+    write_section("features_pit", markdown, **({"doc": Path(args.doc)} if args.doc else {}))
+    return 0
+
+
+def render(results: dict) -> str:
+    """The markdown section from a results record (also ``--render FILE``)."""
+    quick, reps, versions = results["quick"], results["reps"], results["versions"]
+    rows, online, calls = results["rows"], results["online"], results["calls"]
+    online_rows = results["online_rows"]
+    cmd = "python benchmarks/features_pit.py" + (" --quick" if quick else "")
+    out = [
+        "## Feature store: point-in-time join and online lookup",
+        "",
+        f"Command: `{cmd}` ({reps} alternating runs per side, medians; each run a fresh "
+        "process; time of the join call, peak RSS of the process).",
+        f"Machine: {results['machine']}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".",
+        "",
+        f"Data: {KEYS:,} entity keys, event times over {DAYS} days, 5 float features and a "
+        f"created timestamp, TTL {TTL_HOURS} h. Raw DuckDB is the bare ASOF LEFT JOIN on the "
+        "same files (no TTL, no tie rule, no order guarantee); lamina applies the TTL, "
+        "breaks event-time ties by the created timestamp and returns rows in the entity "
+        "order.",
+        "",
+        "Two lamina columns: *with tie rule* is the view as the anchor defines it (a created "
+        "timestamp column: ties on event time go to the latest-created row, which costs a "
+        "128-bit composite ASOF key); *no created column* is the same view without it "
+        "(TTL and order only). DuckDB's own ASOF picks an arbitrary row among ties, and not "
+        "the same one from run to run (duckdb/duckdb#25536).",
+        "",
+        "| entity x feature rows | raw DuckDB ASOF | lamina, tie rule | ratio | lamina, no "
+        "created column | ratio | DuckDB peak RSS | lamina peak RSS (tie rule / none) | RSS "
+        "ratio | Feast 0.67 local |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        feast_cell = "not run"
+        if "feast" in r:
+            fr = r["feast"]
+            if "error" in fr:
+                feast_cell = f"failed: {fr['error'][:300]}"
+                if fr.get("elapsed"):
+                    feast_cell += (f" (lamina's time is at least "
+                                   f"**{fr['elapsed'] / r['lamina_s']:.0f}x** shorter)")
+            else:
+                feast_cell = (f"{fr['seconds']:.1f} s, {fr['rss_mib'] / 1024:.1f} GiB, "
+                              f"{fr['rows']:,} rows returned "
+                              f"(**{fr['seconds'] / r['lamina_s']:.0f}x** lamina's time)")
+        out.append(
+            f"| {r['case']} | {r['duckdb_s']:.2f} s | {r['lamina_s']:.2f} s | "
+            f"{r['lamina_s'] / r['duckdb_s']:.2f}x | {r['bare_s']:.2f} s | "
+            f"{r['bare_s'] / r['duckdb_s']:.2f}x | {r['duckdb_mib']:.0f} MiB | "
+            f"{r['lamina_mib']:.0f} / {r['bare_mib']:.0f} MiB | "
+            f"{r['lamina_mib'] / r['duckdb_mib']:.2f}x / {r['bare_mib'] / r['duckdb_mib']:.2f}x | "
+            f"{feast_cell} |"
+        )
+    out += [
+        "",
+        "CPU time of the join (user + system, all threads; steadier than wall time when "
+        "the machine is shared): "
+        + "; ".join(f"{r['case']}: DuckDB {r['duckdb_cpu']:.2f} s, lamina with tie rule "
+                    f"{r['lamina_cpu']:.2f} s ({r['lamina_cpu'] / r['duckdb_cpu']:.2f}x), "
+                    f"without {r['bare_cpu']:.2f} s ({r['bare_cpu'] / r['duckdb_cpu']:.2f}x)"
+                    for r in rows) + ".",
+        "",
+        "Rows with a value within the TTL (lamina) vs any earlier value (raw ASOF): "
+        + "; ".join(f"{r['case']}: {r['lamina_nonnull']:,} of {r['lamina_rows']:,} vs "
+                    f"{r['duckdb_nonnull']:,}" for r in rows) + ".",
+        "",
+        f"Online lookup of 100 keys (5 features, {KEYS:,} keys materialized from "
+        f"{online_rows:,} rows), median of {calls} calls: lamina (SQLite online store) "
+        f"{online['lamina'].get('median_ms', float('nan')):.3f} ms"
+        + (f"; Feast 0.67 (SQLite online store) "
+           f"{online['feast'].get('median_ms', float('nan')):.3f} ms"
+           if "feast" in online else "") + ".",
+    ]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""``lamina features list|show|diff|apply|materialize``: the feature registry from the
+shell, a thin layer over :class:`lamina.features.store.LocalFeatureStore`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "features",
+        help="feature definitions: list, show, diff versions, apply, materialize",
+        description="The feature store of the stack: versioned definitions (entities, "
+        "feature views, feature services), and materialization into the online store.",
+    )
+    sub = p.add_subparsers(dest="features_command", metavar="COMMAND", title="commands")
+    p.set_defaults(handler=lambda args: _usage(p))
+
+    lst = sub.add_parser("list", help="the live definitions, with their versions")
+    lst.add_argument("--revision", type=int, help="as of this registry revision")
+    lst.add_argument("--json", action="store_true", help="print JSON for tools")
+    lst.set_defaults(handler=run_list)
+
+    show = sub.add_parser("show", help="one definition (newest version, or --version N)")
+    show.add_argument("name", help="an entity, feature view or feature service")
+    show.add_argument("--version", type=int, help="a stored version")
+    show.add_argument("--json", action="store_true", help="print JSON for tools")
+    show.set_defaults(handler=run_show)
+
+    diff = sub.add_parser(
+        "diff",
+        help="what changed between two registry revisions (or two versions of NAME)",
+        description="Without NAME: compare registry revisions A and B (default: the one "
+        "before the newest, and the newest). With NAME: compare its versions A and B "
+        "(default: the previous and the newest).",
+    )
+    diff.add_argument("a", nargs="?", type=int, help="revision (or version) A")
+    diff.add_argument("b", nargs="?", type=int, help="revision (or version) B")
+    diff.add_argument("--name", help="compare versions of this definition")
+    diff.add_argument("--json", action="store_true", help="print JSON for tools")
+    diff.set_defaults(handler=run_diff)
+
+    apply = sub.add_parser(
+        "apply", help="record the definitions found in Python files (new versions only)"
+    )
+    apply.add_argument("files", nargs="+", help="Python files defining Entity, FeatureView, "
+                       "FeatureService objects at module level")
+    apply.set_defaults(handler=run_apply)
+
+    mat = sub.add_parser("materialize", help="load the newest values into the online store")
+    mat.add_argument("end", help="end of the window (ISO time, exclusive)")
+    mat.add_argument("--start", help="start of the window (ISO time); default: "
+                     "incremental, from where the last materialization of each view ended")
+    mat.add_argument("--view", action="append", help="only this view (repeatable)")
+    mat.set_defaults(handler=run_materialize)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from lamina.cli.main import load_stack_from_args
+    from lamina.features.training import get_store
+
+    return get_store(load_stack_from_args(args))
+
+
+def _when(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from lamina.cli.output import echo, print_json, print_table
+
+    store = _store(args)
+    versions = store.list_definitions(args.revision)
+    if args.json:
+        print_json([{"kind": v.kind, "name": v.name, "version": v.version,
+                     "fingerprint": v.fingerprint, "revision": v.revision,
+                     "applied_at": v.applied_at} for v in versions])
+        return 0
+    if not versions:
+        echo("no feature definitions (apply some: lamina features apply FILE.py)")
+        return 0
+    rows = []
+    for v in versions:
+        spec = v.spec or {}
+        detail = ""
+        if v.kind == "feature_view":
+            detail = f"{len(spec.get('features', []))} features from {spec.get('source')}"
+        elif v.kind == "feature_service":
+            detail = ", ".join(spec.get("features", []))
+        elif v.kind == "entity":
+            detail = "keys: " + ", ".join(spec.get("join_keys", []))
+        rows.append((v.kind, v.name, f"v{v.version}", v.fingerprint[:12], _when(v.applied_at),
+                     detail))
+    print_table(("kind", "name", "version", "fingerprint", "applied", "detail"), rows,
+                title=f"feature registry, revision {store.registry.revision()}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    import json
+
+    from lamina.cli.output import echo, print_json
+
+    store = _store(args)
+    v = store.show(args.name, args.version)
+    data = {"kind": v.kind, "name": v.name, "version": v.version, "fingerprint": v.fingerprint,
+            "revision": v.revision, "applied_at": v.applied_at, "definition": v.spec}
+    if args.json:
+        print_json(data)
+        return 0
+    history = store.history(args.name)
+    echo(f"{v.kind} {v.name} v{v.version} (fingerprint {v.fingerprint[:12]}, revision "
+         f"{v.revision}, applied {_when(v.applied_at)}; {len(history)} version(s))")
+    echo(json.dumps(v.spec, indent=2, sort_keys=True) if v.spec else "(removed)")
+    return 0
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    from lamina.cli.output import echo, print_json
+
+    store = _store(args)
+    changes = store.diff(args.a, args.b, name=args.name)
+    if args.json:
+        print_json([{"definition": c[0], "field": c[1], "a": c[2], "b": c[3]} for c in changes])
+        return 0
+    if not changes:
+        echo("no difference")
+        return 0
+    current = None
+    for what, field, a, b in changes:
+        if what != current:
+            echo(what + ":")
+            current = what
+        echo(f"  {field}: {a!r} -> {b!r}")
+    return 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    import importlib.util
+    from pathlib import Path
+
+    from lamina.cli.output import echo
+    from lamina.errors import FeatureStoreError
+    from lamina.features.definitions import collect
+
+    found: list[Any] = []
+    for file in args.files:
+        path = Path(file)
+        if not path.exists():
+            raise FeatureStoreError(f"definitions file {file} does not exist",
+                                    hint="pass the path of a Python file")
+        spec = importlib.util.spec_from_file_location(f"_lamina_features_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.extend(collect(module))
+    if not found:
+        raise FeatureStoreError(
+            f"no Entity, FeatureView or FeatureService defined at module level in "
+            f"{', '.join(args.files)}", hint="define them as module-level variables")
+    echo(str(_store(args).apply(found)))
+    return 0
+
+
+def run_materialize(args: argparse.Namespace) -> int:
+    from lamina.cli.output import echo
+
+    store = _store(args)
+    if args.start:
+        written = store.materialize(args.start, args.end, args.view)
+    else:
+        written = store.materialize_incremental(args.end, args.view)
+    for view, rows in written.items():
+        echo(f"{view}: {rows} keys written")
+    return 0
