@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,3 +124,14 @@ def stop_process(process: subprocess.Popen, *, timeout: float = 10.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 9)
         process.wait(timeout)
+
+
+@contextlib.contextmanager
+def running(server: Any) -> Iterator[Any]:
+    """``server.start()`` now and ``server.stop()`` when the block ends, also when the start
+    fails half-way (a session fixture: ``with running(Server(dir)) as s: yield s``)."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -26,10 +26,11 @@ Public names are imported lazily so that ``import lamina`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+from lamina._lazy import lazy_exports
 from lamina.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -53,17 +54,4 @@ _LAZY = {
 __all__ = ["Client", "Flow", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'lamina' has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(module_name)
-    value = module if name in ("errors",) else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

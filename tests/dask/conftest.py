@@ -6,13 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from dask_util import DaskCluster
+from envs_util import running
 
 
 @pytest.fixture(scope="session")
 def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
-    cluster = DaskCluster(tmp_path_factory.mktemp("dask-cluster"))
-    try:
-        cluster.start()
+    with running(DaskCluster(tmp_path_factory.mktemp("dask-cluster"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()

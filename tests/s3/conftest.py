@@ -9,27 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from envs_util import running
 from s3_util import MotoServer, S3Server, SeaweedServer, clean_aws_env
 
 
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs"))
-    try:
-        server.start()
+    with running(SeaweedServer(tmp_path_factory.mktemp("seaweedfs"))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    try:
-        server.start()
+    with running(MotoServer(tmp_path_factory.mktemp("moto"))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["seaweedfs", "moto"])

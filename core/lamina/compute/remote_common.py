@@ -11,6 +11,7 @@ exit reason becomes a failed outcome, recorded like any other so that ``lamina s
 
 from __future__ import annotations
 
+import collections
 import re
 import shlex
 import socket
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from lamina.logs import get_logger
 from lamina.records import TaskOutcome, TaskSpec
 
 #: exit_reason values a remote backend reports, beside the task's own "exception".
@@ -189,3 +191,141 @@ def failure_outcome(
     )
     write_outcome(artifacts, outcome)
     return outcome
+
+
+class RemoteJob:
+    """One engine job (an Indexed Job, an array job) running a contiguous range of tasks.
+
+    ``key`` is what the engine's status reads name the job by (its name, or an id the
+    engine gave it); ``reported`` holds the positions already handed to the runtime.
+    """
+
+    def __init__(self, name: str, specs: list[TaskSpec], *, key: str | None = None) -> None:
+        self.name = name
+        self.key = key if key is not None else name
+        self.specs = specs  # position in the job -> spec
+        self.reported: set[int] = set()
+        self.created = time.time()
+
+    @property
+    def unfinished(self) -> int:
+        return len(self.specs) - len(self.reported)
+
+
+class QueuedRemoteCompute:
+    """The skeleton of a remote compute backend whose engine is slow to ask.
+
+    ``submit`` only queues. Each ``poll`` turns the queue into jobs (one per run of
+    consecutive indexes, within ``max_in_flight`` and :meth:`_batch_limit`), then, at most
+    every ``options.poll_interval`` seconds, reads the engine's state of every job in flight
+    once and lets :meth:`_update` settle what finished. A subclass says how to create,
+    read, settle and cancel its jobs; the queue, the pacing and the bookkeeping live here.
+    """
+
+    #: The logger a subclass's warnings go to.
+    logger_name = "lamina.compute"
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self.max_in_flight: int = options.max_in_flight
+        self._ctx: Any = None
+        self._queue: collections.deque[TaskSpec] = collections.deque()
+        self._jobs: dict[str, RemoteJob] = {}
+        self._ready: list[TaskOutcome] = []
+        self._last_refresh = 0.0
+
+    # -- what a backend provides ----------------------------------------------------------
+
+    def _create(self, batch: list[TaskSpec]) -> RemoteJob:
+        """Create one engine job running ``batch``; raise to put it back in the queue."""
+        raise NotImplementedError
+
+    def _engine_state(self) -> dict[str, Any]:
+        """The engine's description of the jobs in flight, by :attr:`RemoteJob.key`; a job
+        missing from it is lost."""
+        raise NotImplementedError
+
+    def _update(self, job: RemoteJob, info: Any | None) -> None:
+        """Settle the tasks of ``job`` that finished (``info`` is None for a lost job):
+        mark their positions reported and append their outcomes to ``self._ready``."""
+        raise NotImplementedError
+
+    def _cancel(self, job: RemoteJob) -> None:
+        """Stop a job that still has unfinished tasks."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release clients after shutdown."""
+
+    def _batch_limit(self, room: int) -> int:
+        """The most tasks one job may run, given ``room`` free in-flight slots."""
+        return room
+
+    # -- Compute protocol -----------------------------------------------------------------
+
+    def submit(self, spec: TaskSpec) -> None:
+        self._queue.append(spec)
+
+    def running(self) -> int:
+        return len(self._queue) + self._in_flight()
+
+    def poll(self, timeout: float) -> Sequence[TaskOutcome]:
+        self._launch()
+        if not self._ready and self._jobs:
+            wait = self._last_refresh + self.options.poll_interval - time.time()
+            if wait > timeout:
+                time.sleep(max(0.0, timeout))
+            else:
+                time.sleep(max(0.0, wait))
+                self._refresh()
+                self._launch()
+        ready, self._ready = self._ready, []
+        return ready
+
+    def shutdown(self, *, cancel: bool) -> None:
+        self._queue.clear()
+        if cancel:
+            for job in list(self._jobs.values()):
+                if job.unfinished:
+                    try:
+                        self._cancel(job)
+                    except Exception as err:  # keep cancelling the others
+                        get_logger(self.logger_name).warning("job cancel failed", job=job.name, error=str(err))
+        self._jobs.clear()
+        self._close()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _in_flight(self) -> int:
+        return sum(j.unfinished for j in self._jobs.values())
+
+    def _launch(self) -> None:
+        room = self.max_in_flight - self._in_flight()
+        if room <= 0 or not self._queue:
+            return
+        if not self._jobs:  # nothing to watch yet: the first status read is one interval away
+            self._last_refresh = time.time()
+        take = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+        batches = contiguous_batches(take, limit=self._batch_limit(room))
+        for i, batch in enumerate(batches):
+            try:
+                job = self._create(batch)
+            except BaseException:
+                self._queue.extendleft(reversed([s for b in batches[i:] for s in b]))
+                raise
+            self._jobs[job.key] = job
+
+    def _refresh(self) -> None:
+        self._last_refresh = time.time()
+        state = self._engine_state()
+        for key, job in list(self._jobs.items()):
+            self._update(job, state.get(key))
+            if not job.unfinished:
+                del self._jobs[key]
+
+    def _where(self, spec: TaskSpec) -> str:
+        """The step's source location, for outcomes the engine (not the task) reports."""
+        try:
+            return str(self._ctx.flow.steps[spec.step].where)
+        except (AttributeError, KeyError):
+            return ""

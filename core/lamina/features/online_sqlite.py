@@ -19,6 +19,7 @@ import attrs
 
 from lamina.errors import BackendUnreachableError
 from lamina.features.sources import quote
+from lamina.features.sqlite_db import connect, write_transaction
 
 
 @attrs.frozen
@@ -45,13 +46,8 @@ class SqliteOnlineStore:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(self.path, busy_timeout=busy_timeout, synchronous="NORMAL")
         self._known: set[str] = set()
         self._read_sql: dict[tuple, str] = {}
 
@@ -78,15 +74,8 @@ class SqliteOnlineStore:
                 f"{quote(table)}.event_us AND coalesce(excluded.created_us, 0) >= "
                 f"coalesce({quote(table)}.created_us, 0))"
             )
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    sql, ((encode_key(r[0]), *r[1:]) for r in rows)
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            with write_transaction(self._db):
+                self._db.executemany(sql, ((encode_key(r[0]), *r[1:]) for r in rows))
         return len(rows)
 
     def read(self, table: str, features: Sequence[str], keys: Sequence[tuple]

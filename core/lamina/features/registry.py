@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import attrs
 
 from lamina.errors import FeatureStoreError
 from lamina.features.definitions import Definition, fingerprint, from_dict
+from lamina.features.sqlite_db import connect, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS revisions (
@@ -69,12 +69,8 @@ class Registry:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(self.path, busy_timeout=busy_timeout)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -86,47 +82,40 @@ class Registry:
               ) -> tuple[int | None, list[Version]]:
         """Record new versions of the changed definitions (and removals) as one revision:
         (the revision, or None when nothing changed; the versions written)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                changes: list[tuple[str, str, str, str | None]] = []
-                for d in definitions:
-                    spec = d.to_dict()
-                    fp = fingerprint(spec)
-                    latest = self._latest_row(d.kind, d.name)
-                    if latest is None or latest[1] != fp:
-                        changes.append((d.kind, d.name, fp, json.dumps(spec, sort_keys=True)))
-                for kind, name in remove:
-                    latest = self._latest_row(kind, name)
-                    if latest is not None and latest[2] is not None:
-                        changes.append((kind, name, "", None))
-                if not changes:
-                    self._db.execute("COMMIT")
-                    return None, []
-                now = time.time()
-                summary = ", ".join(
-                    f"{'-' if text is None else ''}{kind}:{name}" for kind, name, _, text in changes
+        with self._lock, write_transaction(self._db):
+            changes: list[tuple[str, str, str, str | None]] = []
+            for d in definitions:
+                spec = d.to_dict()
+                fp = fingerprint(spec)
+                latest = self._latest_row(d.kind, d.name)
+                if latest is None or latest[1] != fp:
+                    changes.append((d.kind, d.name, fp, json.dumps(spec, sort_keys=True)))
+            for kind, name in remove:
+                latest = self._latest_row(kind, name)
+                if latest is not None and latest[2] is not None:
+                    changes.append((kind, name, "", None))
+            if not changes:
+                return None, []
+            now = time.time()
+            summary = ", ".join(
+                f"{'-' if text is None else ''}{kind}:{name}" for kind, name, _, text in changes
+            )
+            cur = self._db.execute(
+                "INSERT INTO revisions (applied_at, user, summary) VALUES (?, ?, ?)",
+                (now, _user(), summary),
+            )
+            revision = int(cur.lastrowid or 0)
+            written = []
+            for kind, name, fp, text in changes:
+                latest = self._latest_row(kind, name)
+                version = (latest[0] if latest else 0) + 1
+                self._db.execute(
+                    "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (kind, name, version, fp, text, revision, now),
                 )
-                cur = self._db.execute(
-                    "INSERT INTO revisions (applied_at, user, summary) VALUES (?, ?, ?)",
-                    (now, _user(), summary),
-                )
-                revision = int(cur.lastrowid or 0)
-                written = []
-                for kind, name, fp, text in changes:
-                    latest = self._latest_row(kind, name)
-                    version = (latest[0] if latest else 0) + 1
-                    self._db.execute(
-                        "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (kind, name, version, fp, text, revision, now),
-                    )
-                    written.append(Version(kind, name, version, fp,
-                                           json.loads(text) if text else None, revision, now))
-                self._db.execute("COMMIT")
-                return revision, written
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                written.append(Version(kind, name, version, fp,
+                                       json.loads(text) if text else None, revision, now))
+            return revision, written
 
     def _latest_row(self, kind: str, name: str) -> tuple[int, str, str | None] | None:
         row = self._db.execute(

@@ -16,8 +16,9 @@ Names are imported lazily: ``import lamina.monitoring`` loads neither numpy nor 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lamina._lazy import lazy_exports
 from lamina.monitoring.options import ColumnOptions, MonitorOptions
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ _LAZY = {
     "load_source": "lamina.monitoring.sources",
     "read_prediction_log": "lamina.monitoring.sources",
     "read_outcomes": "lamina.monitoring.sources",
+    "monitoring_flow": "lamina.monitoring.template:flow",
 }
 
 __all__ = ["Alert", "BuiltinMonitor", "ColumnOptions", "MonitorOptions", "MonitoringReport",
@@ -48,14 +50,4 @@ __all__ = ["Alert", "BuiltinMonitor", "ColumnOptions", "MonitorOptions", "Monito
            "read_outcomes", "read_prediction_log", "report_path", "send_alerts", "write_flow"]
 
 
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name == "monitoring_flow":
-        return importlib.import_module("lamina.monitoring.template").flow
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lamina.monitoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -16,8 +16,7 @@ then ``lamina serve FLOW`` (or ``--variant a=REF:80 --variant b=REF:20``), and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lamina._lazy import lazy_exports
 
 _EXPORTS = {
     "Model": "lamina.serving.model",
@@ -51,14 +50,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lamina.serving' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,18 +10,16 @@ by status. A finished task is settled: its outcome record wins; without one, Bat
 
 from __future__ import annotations
 
-import collections
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lamina.compute.remote_common import contiguous_batches, settle
+from lamina.compute.remote_common import QueuedRemoteCompute, RemoteJob, settle
 from lamina.errors import BackendUnreachableError, LaminaError
 from lamina.logs import get_logger
 from lamina_compute_batch.jobdefs import HASH_PARAMETER, job_definition, submit_request
 
 if TYPE_CHECKING:
-    from lamina.records import TaskOutcome, TaskSpec
+    from lamina.records import TaskSpec
     from lamina_compute_batch.plugin import BatchComputeOptions
 
 log = get_logger("lamina.compute.batch")
@@ -30,22 +28,15 @@ _DONE = ("SUCCEEDED", "FAILED")
 _CANCEL_REASON = "cancelled by lamina (the run was interrupted or failed)"
 
 
-class _Job:
+class _Job(RemoteJob):
     def __init__(self, job_id: str, name: str, specs: list[TaskSpec]) -> None:
+        super().__init__(name, specs, key=job_id)
         self.job_id = job_id
-        self.name = name
-        self.specs = specs
-        self.reported: set[int] = set()
-        self.created = time.time()
         self.waiting_since: dict[int, float] = {}  # succeeded, outcome record not yet seen
 
     @property
     def array(self) -> bool:
         return len(self.specs) > 1
-
-    @property
-    def unfinished(self) -> int:
-        return len(self.specs) - len(self.reported)
 
 
 def classify_job(job: dict[str, Any]) -> tuple[str, str]:
@@ -87,20 +78,17 @@ def _log_stream(job: dict[str, Any]) -> str:
     return stream
 
 
-class BatchCompute:
+class BatchCompute(QueuedRemoteCompute):
     """Runs a run's tasks on one AWS Batch job queue."""
 
+    logger_name = "lamina.compute.batch"
+
     def __init__(self, options: BatchComputeOptions) -> None:
-        self.options = options
-        self.max_in_flight = options.max_in_flight
-        self._ctx: Any = None
+        super().__init__(options)
+        self.options: BatchComputeOptions = options
         self._client: Any = None
         self._logs: Any = None
-        self._queue: collections.deque[TaskSpec] = collections.deque()
-        self._jobs: dict[str, _Job] = {}
-        self._ready: list[TaskOutcome] = []
         self._definitions: dict[str, str] = {}  # content hash -> job definition ARN
-        self._last_refresh = 0.0
 
     # -- clients --------------------------------------------------------------------------
 
@@ -154,39 +142,11 @@ class BatchCompute:
         self._ctx = run_context
         self.client  # noqa: B018  (build the client now: a bad region fails before any task)
 
-    def submit(self, spec: TaskSpec) -> None:
-        self._queue.append(spec)
-
-    def running(self) -> int:
-        return len(self._queue) + sum(j.unfinished for j in self._jobs.values())
-
-    def poll(self, timeout: float) -> Sequence[TaskOutcome]:
-        self._launch()
-        if not self._ready and self._jobs:
-            wait = self._last_refresh + self.options.poll_interval - time.time()
-            if wait > timeout:
-                time.sleep(max(0.0, timeout))
-            else:
-                time.sleep(max(0.0, wait))
-                self._refresh()
-                self._launch()
-        ready, self._ready = self._ready, []
-        return ready
-
-    def shutdown(self, *, cancel: bool) -> None:
-        self._queue.clear()
-        if cancel:
-            for job in list(self._jobs.values()):
-                if not job.unfinished:
-                    continue
-                try:
-                    # terminating an array job's parent terminates its children
-                    self._call(f"terminate job {job.job_id}", self.client.terminate_job,
-                               jobId=job.job_id, reason=_CANCEL_REASON)
-                    log.info("job terminated", job=job.job_id)
-                except Exception as err:  # keep terminating the others
-                    log.warning("job terminate failed", job=job.job_id, error=str(err))
-        self._jobs.clear()
+    def _cancel(self, job: RemoteJob) -> None:
+        # terminating an array job's parent terminates its children
+        self._call(f"terminate job {job.key}", self.client.terminate_job,
+                   jobId=job.key, reason=_CANCEL_REASON)
+        log.info("job terminated", job=job.key)
 
     def check(self) -> str:
         queue = self.options.job_queue
@@ -246,25 +206,16 @@ class BatchCompute:
         self._definitions[digest] = made["jobDefinitionArn"]
         return made["jobDefinitionArn"]
 
-    def _launch(self) -> None:
-        room = self.max_in_flight - sum(j.unfinished for j in self._jobs.values())
-        if room <= 0 or not self._queue:
-            return
-        if not self._jobs:  # nothing to watch yet: the first status read is one interval away
-            self._last_refresh = time.time()
-        take = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
-        batches = contiguous_batches(take, limit=min(room, self.options.array_size_limit))
-        for i, batch in enumerate(batches):
-            try:
-                arn = self.job_definition_arn(batch[0])
-                request = submit_request(self.options, batch, arn)
-                made = self._call(f"submit job {request['jobName']} to queue "
-                                  f"{self.options.job_queue}", self.client.submit_job, **request)
-            except BaseException:
-                self._queue.extendleft(reversed([s for b in batches[i:] for s in b]))
-                raise
-            self._jobs[made["jobId"]] = _Job(made["jobId"], request["jobName"], batch)
-            log.info("job submitted", job=made["jobId"], tasks=len(batch), step=batch[0].step)
+    def _batch_limit(self, room: int) -> int:
+        return min(room, self.options.array_size_limit)
+
+    def _create(self, batch: list[TaskSpec]) -> RemoteJob:
+        arn = self.job_definition_arn(batch[0])
+        request = submit_request(self.options, batch, arn)
+        made = self._call(f"submit job {request['jobName']} to queue "
+                          f"{self.options.job_queue}", self.client.submit_job, **request)
+        log.info("job submitted", job=made["jobId"], tasks=len(batch), step=batch[0].step)
+        return _Job(made["jobId"], request["jobName"], batch)
 
     # -- watching -------------------------------------------------------------------------
 
@@ -291,22 +242,20 @@ class BatchCompute:
             if not token:
                 return out
 
-    def _refresh(self) -> None:
-        self._last_refresh = time.time()
-        described = self._describe(list(self._jobs))
-        for job_id, job in list(self._jobs.items()):
-            info = described.get(job_id)
-            if info is None:
-                self._finish(job, {p: ("FAILED", {"statusReason": "the job is unknown to AWS "
-                                                   "Batch (deleted or expired)"})
-                                   for p in range(len(job.specs)) if p not in job.reported})
-            elif not job.array:
-                if info.get("status") in _DONE or 0 in job.waiting_since:
-                    self._finish(job, {0: (info.get("status", ""), info)})
-            else:
-                self._refresh_array(job, info)
-            if not job.unfinished:
-                del self._jobs[job_id]
+    def _engine_state(self) -> dict[str, Any]:
+        return self._describe(list(self._jobs))
+
+    def _update(self, job: RemoteJob, info: dict[str, Any] | None) -> None:
+        assert isinstance(job, _Job)
+        if info is None:
+            self._finish(job, {p: ("FAILED", {"statusReason": "the job is unknown to AWS "
+                                               "Batch (deleted or expired)"})
+                               for p in range(len(job.specs)) if p not in job.reported})
+        elif not job.array:
+            if info.get("status") in _DONE or 0 in job.waiting_since:
+                self._finish(job, {0: (info.get("status", ""), info)})
+        else:
+            self._refresh_array(job, info)
 
     def _refresh_array(self, job: _Job, info: dict[str, Any]) -> None:
         summary = (info.get("arrayProperties") or {}).get("statusSummary") or {}
@@ -371,12 +320,6 @@ class BatchCompute:
             return "".join(e.get("message", "") + "\n" for e in data.get("events") or [])
         except Exception as err:  # the log is a help, not a requirement
             return f"(the CloudWatch log stream {stream} could not be read: {err})\n"
-
-    def _where(self, spec: TaskSpec) -> str:
-        try:
-            return str(self._ctx.flow.steps[spec.step].where)
-        except (AttributeError, KeyError):
-            return ""
 
     def __repr__(self) -> str:
         return f"BatchCompute(job_queue={self.options.job_queue!r}, image={self.options.image!r})"

@@ -10,13 +10,11 @@ failed pods say why (OOMKilled, DeadlineExceeded, eviction, exit code).
 
 from __future__ import annotations
 
-import collections
-import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lamina.compute.remote_common import (
-    contiguous_batches,
+    QueuedRemoteCompute,
+    RemoteJob,
     parse_index_ranges,
     read_attempt_outcome,
     settle,
@@ -31,23 +29,11 @@ from lamina_compute_k8s.manifest import (
 )
 
 if TYPE_CHECKING:
-    from lamina.records import TaskOutcome, TaskSpec
+    from lamina.records import TaskSpec
     from lamina_compute_k8s.api import KubeApi
     from lamina_compute_k8s.plugin import K8sComputeOptions
 
 log = get_logger("lamina.compute.k8s")
-
-
-class _Job:
-    def __init__(self, name: str, specs: list[TaskSpec]) -> None:
-        self.name = name
-        self.specs = specs  # position in the Job -> spec
-        self.reported: set[int] = set()
-        self.created = time.time()
-
-    @property
-    def unfinished(self) -> int:
-        return len(self.specs) - len(self.reported)
 
 
 def _true_conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -109,18 +95,15 @@ def classify_pod(pod: dict[str, Any] | None, job_condition: dict[str, Any] | Non
     )
 
 
-class K8sCompute:
+class K8sCompute(QueuedRemoteCompute):
     """Runs a run's tasks as Kubernetes Jobs in one namespace."""
 
+    logger_name = "lamina.compute.k8s"
+
     def __init__(self, options: K8sComputeOptions, api: KubeApi | None = None) -> None:
-        self.options = options
-        self.max_in_flight = options.max_in_flight
+        super().__init__(options)
+        self.options: K8sComputeOptions = options
         self._api = api
-        self._ctx: Any = None
-        self._queue: collections.deque[TaskSpec] = collections.deque()
-        self._jobs: dict[str, _Job] = {}
-        self._ready: list[TaskOutcome] = []
-        self._last_refresh = 0.0
         self._run_ids: set[str] = set()
 
     @property
@@ -136,40 +119,6 @@ class K8sCompute:
     def start(self, run_context: object) -> None:
         self._ctx = run_context
         self.api  # noqa: B018  (load the cluster configuration now: fail before any task)
-
-    def submit(self, spec: TaskSpec) -> None:
-        self._queue.append(spec)
-
-    def running(self) -> int:
-        return len(self._queue) + sum(j.unfinished for j in self._jobs.values())
-
-    def poll(self, timeout: float) -> Sequence[TaskOutcome]:
-        self._launch()
-        if not self._ready and self._jobs:
-            wait = self._last_refresh + self.options.poll_interval - time.time()
-            if wait > timeout:
-                time.sleep(max(0.0, timeout))
-            else:
-                time.sleep(max(0.0, wait))
-                self._refresh()
-                self._launch()
-        ready, self._ready = self._ready, []
-        return ready
-
-    def shutdown(self, *, cancel: bool) -> None:
-        self._queue.clear()
-        if cancel:
-            for job in list(self._jobs.values()):
-                if job.unfinished:
-                    try:
-                        self.api.delete_job(job.name)
-                        log.info("job deleted", job=job.name)
-                    except Exception as err:  # keep deleting the others
-                        log.warning("job delete failed", job=job.name, error=str(err))
-        self._jobs.clear()
-        if self._api is not None:
-            self._api.close()
-            self._api = None
 
     def check(self) -> str:
         api = self.api
@@ -189,54 +138,48 @@ class K8sCompute:
             f"{len(jobs)} lamina Jobs present; image {self.options.image}"
         )
 
-    # -- internals ------------------------------------------------------------------------
+    # -- QueuedRemoteCompute --------------------------------------------------------------
 
-    def _in_flight(self) -> int:
-        return sum(j.unfinished for j in self._jobs.values())
-
-    def _launch(self) -> None:
+    def _create(self, batch: list[TaskSpec]) -> RemoteJob:
         from lamina_compute_k8s.api import AlreadyExists
 
-        room = self.max_in_flight - self._in_flight()
-        if room <= 0 or not self._queue:
-            return
-        if not self._jobs:  # nothing to watch yet: the first status read is one interval away
-            self._last_refresh = time.time()
-        take = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
-        batches = contiguous_batches(take, limit=room)
-        for i, batch in enumerate(batches):
-            manifest = build_job(self.options, batch)
-            name = manifest["metadata"]["name"]
-            try:
-                self.api.create_job(manifest)
-            except AlreadyExists:
-                # the name is unique per run, step, range and attempt: only an earlier
-                # create of this very range (a retried request) can own it
-                log.warning("job exists already, adopting it", job=name)
-            except BaseException:
-                unsent = [s for b in batches[i:] for s in b]
-                self._queue.extendleft(reversed(unsent))
-                raise
-            self._jobs[name] = _Job(name, batch)
-            self._run_ids.add(batch[0].run_id)
-            log.info("job created", job=name, tasks=len(batch), step=batch[0].step)
+        manifest = build_job(self.options, batch)
+        name = manifest["metadata"]["name"]
+        try:
+            self.api.create_job(manifest)
+        except AlreadyExists:
+            # the name is unique per run, step, range and attempt: only an earlier
+            # create of this very range (a retried request) can own it
+            log.warning("job exists already, adopting it", job=name)
+        self._run_ids.add(batch[0].run_id)
+        log.info("job created", job=name, tasks=len(batch), step=batch[0].step)
+        return RemoteJob(name, batch)
 
-    def _refresh(self) -> None:
-        self._last_refresh = time.time()
+    def _engine_state(self) -> dict[str, Any]:
         seen: dict[str, dict[str, Any]] = {}
         for run_id in self._run_ids:
             for item in self.api.list_jobs(f"{RUN_LABEL}={label_value(run_id)}"):
                 seen[(item.get("metadata") or {}).get("name", "")] = item
-        for name, job in list(self._jobs.items()):
-            item = seen.get(name)
-            if item is None:
-                self._settle_lost(job)
-            else:
-                self._settle(job, item)
-            if not job.unfinished:
-                del self._jobs[name]
+        return seen
 
-    def _settle_lost(self, job: _Job) -> None:
+    def _update(self, job: RemoteJob, info: dict[str, Any] | None) -> None:
+        if info is None:
+            self._settle_lost(job)
+        else:
+            self._settle(job, info)
+
+    def _cancel(self, job: RemoteJob) -> None:
+        self.api.delete_job(job.name)
+        log.info("job deleted", job=job.name)
+
+    def _close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    # -- settling -------------------------------------------------------------------------
+
+    def _settle_lost(self, job: RemoteJob) -> None:
         for pos, spec in enumerate(job.specs):
             if pos in job.reported:
                 continue
@@ -248,7 +191,7 @@ class K8sCompute:
                 location=self._where(spec), started_at=job.created,
             ))
 
-    def _settle(self, job: _Job, item: dict[str, Any]) -> None:
+    def _settle(self, job: RemoteJob, item: dict[str, Any]) -> None:
         status = item.get("status") or {}
         every = set(range(len(job.specs)))
         completed = parse_index_ranges(status.get("completedIndexes")) & every
@@ -294,7 +237,7 @@ class K8sCompute:
                 host=(pod or {}).get("spec", {}).get("nodeName", ""),
             ))
 
-    def _failed_pods(self, job: _Job) -> dict[int, dict[str, Any]]:
+    def _failed_pods(self, job: RemoteJob) -> dict[int, dict[str, Any]]:
         """The newest failed pod of each index of a Job."""
         out: dict[int, dict[str, Any]] = {}
         for pod in self.api.list_pods(f"job-name={job.name}"):
@@ -320,12 +263,6 @@ class K8sCompute:
             return self.api.pod_log(name, CONTAINER)
         except Exception as err:  # the log is a help, not a requirement
             return f"(the log of pod {name} could not be read: {err})\n"
-
-    def _where(self, spec: TaskSpec) -> str:
-        try:
-            return str(self._ctx.flow.steps[spec.step].where)
-        except (AttributeError, KeyError):
-            return ""
 
     def __repr__(self) -> str:
         return f"K8sCompute(namespace={self.options.namespace!r}, image={self.options.image!r})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lamina.cli.commands import show_help
+
 
 def cmd_report(args: argparse.Namespace) -> int:
     import json
@@ -39,4 +41,4 @@ def register(subparsers: Any) -> None:
     r.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     r.add_argument("--json", action="store_true", help="print JSON")
     r.set_defaults(handler=cmd_report)
-    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(handler=show_help(p))

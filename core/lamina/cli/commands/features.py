@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lamina.cli.commands import show_help
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -15,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "feature views, feature services), and materialization into the online store.",
     )
     sub = p.add_subparsers(dest="features_command", metavar="COMMAND", title="commands")
-    p.set_defaults(handler=lambda args: _usage(p))
+    p.set_defaults(handler=show_help(p))
 
     lst = sub.add_parser("list", help="the live definitions, with their versions")
     lst.add_argument("--revision", type=int, help="as of this registry revision")
@@ -54,11 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "incremental, from where the last materialization of each view ended")
     mat.add_argument("--view", action="append", help="only this view (repeatable)")
     mat.set_defaults(handler=run_materialize)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _store(args: argparse.Namespace) -> Any:

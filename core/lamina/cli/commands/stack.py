@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lamina.cli.commands import show_help
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -15,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one component per layer.",
     )
     sub = p.add_subparsers(dest="stack_command", metavar="COMMAND", title="commands")
-    p.set_defaults(handler=lambda args: _usage(p))
+    p.set_defaults(handler=show_help(p))
 
     lst = sub.add_parser("list", help="the stacks defined in the config")
     lst.add_argument("--json", action="store_true", help="print JSON for tools")
@@ -38,11 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit status 1 if anything fails.",
     )
     check.set_defaults(handler=run_check)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _written(comp: Any) -> str:
