@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 import weakref
 from typing import Any
 
@@ -82,6 +80,11 @@ def lamina_configure(stack: Any, options: dict[str, Any]) -> None:
 
 def post(options: WebhookOptions, payload: dict[str, Any]) -> int:
     """POST ``payload`` as JSON; returns the HTTP status or raises LaminaError."""
+    # urllib.request pulls in http.client, ssl and email: imported here, not on every
+    # ``lamina`` command that loads this plugin.
+    import urllib.error
+    import urllib.request
+
     body = json.dumps(payload, default=str).encode()
     request = urllib.request.Request(
         options.url, data=body, method="POST",

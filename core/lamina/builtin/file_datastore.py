@@ -17,13 +17,14 @@ object or record.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import tempfile
 import threading
 import uuid
 from typing import Any
 
-from lamina.datastore.hashing import is_object_key, object_key
+from lamina.datastore.hashing import STAMP_MIN_SIZE, is_object_key, object_key, stamp
 from lamina.errors import ArtifactNotFoundError, BackendUnreachableError, DatastoreError
 
 #: Top-level folders that belong to the object store, never to records.
@@ -62,6 +63,15 @@ def _check_object_key(key: str) -> str:
             hint="objects are named by the hash of their bytes; use ArtifactStore to store values",
         )
     return key
+
+
+_COUNTER = itertools.count()
+_CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _unique_tmp(folder: str, prefix: str) -> str:
+    """A fresh temporary name in ``folder``, unique in this process and across processes."""
+    return os.path.join(folder, f"{prefix}{os.getpid()}-{next(_COUNTER)}-{os.urandom(3).hex()}")
 
 
 def _discard(path: str) -> None:
@@ -127,6 +137,11 @@ class FileDatastore:
 
     def commit_blob(self, staged_path: str, key: str) -> bool:
         return self._impl.commit_blob(staged_path, _check_object_key(key))
+
+    def put_blob(self, key: str, data: bytes) -> bool:
+        """Store small in-memory bytes as object ``key`` (the caller hashed them); True if
+        they were newly written. Nothing is written when the object exists already."""
+        return self._impl.put_blob(_check_object_key(key), data)
 
     def has_blob(self, key: str) -> bool:
         return is_object_key(key) and self._impl.has_blob(key)
@@ -195,24 +210,77 @@ class FileDatastore:
 
 
 class _LocalStore:
+    """Plain ``os`` calls. Folders known to exist are remembered, so that a task's writes
+    cost one file creation each, not a ``makedirs`` walk up the tree every time."""
+
     def __init__(self, root: str) -> None:
         self.root = root
+        self._folders: set[str] = set()
 
     def _path(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/"))
 
+    def _ensure_folder(self, folder: str) -> None:
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+
     def staging_dir(self) -> str:
         path = os.path.join(self.root, "tmp")
-        os.makedirs(path, exist_ok=True)
+        self._ensure_folder(path)
         return path
+
+    def _create(self, folder: str, prefix: str, mode: int) -> tuple[int, str]:
+        """Create a fresh temporary file in ``folder`` (made if missing): (fd, path)."""
+        path = _unique_tmp(folder, prefix)
+        try:
+            return os.open(path, _CREATE, mode), path
+        except FileNotFoundError:  # the folder is new, or was removed under us
+            self._folders.discard(folder)
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+            return os.open(path, _CREATE, mode), path
+
+    def put_blob(self, key: str, data: bytes) -> bool:
+        final = self._path(object_key(key))
+        try:
+            if os.stat(final).st_size == len(data):
+                return False  # same hash, same bytes: nothing to write
+            existed = True  # but damaged: repair it below
+        except FileNotFoundError:
+            existed = False
+        fd, staged = self._create(os.path.join(self.root, "tmp"), ".stage-", 0o444)
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+            folder = os.path.dirname(final)
+            self._ensure_folder(folder)
+            try:
+                # Atomic. A concurrent writer of the same key writes the same bytes, and a
+                # damaged object of the wrong size is replaced by the good copy.
+                os.rename(staged, final)
+            except FileNotFoundError:  # its folder was removed under us
+                self._folders.discard(folder)
+                self._ensure_folder(folder)
+                os.rename(staged, final)
+            return not existed
+        finally:
+            _discard(staged)
 
     def commit_blob(self, staged_path: str, key: str) -> bool:
         final = self._path(object_key(key))
         try:
+            if os.path.getsize(staged_path) >= STAMP_MIN_SIZE:
+                stamp(staged_path, key)  # before chmod: a read-only file takes no xattr
             os.chmod(staged_path, 0o444)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            self._ensure_folder(os.path.dirname(final))
             try:
-                os.link(staged_path, final)  # atomic and never overwrites
+                try:
+                    os.link(staged_path, final)  # atomic and never overwrites
+                except FileNotFoundError:  # its folder was removed under us
+                    self._folders.discard(os.path.dirname(final))
+                    self._ensure_folder(os.path.dirname(final))
+                    os.link(staged_path, final)
                 return True
             except FileExistsError:
                 # Same hash, same bytes; but repair an existing object of the wrong size
@@ -244,9 +312,7 @@ class _LocalStore:
 
     def put_record(self, key: str, data: bytes, *, exclusive: bool) -> bool:
         final = self._path(key)
-        folder = os.path.dirname(final)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
+        fd, tmp = self._create(os.path.dirname(final), _TMP_PREFIX, 0o644)
         try:
             with open(fd, "wb") as f:
                 f.write(data)
@@ -337,6 +403,12 @@ class _FsspecStore:
 
     def has_blob(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(object_key(key))))
+
+    def put_blob(self, key: str, data: bytes) -> bool:
+        fd, staged = tempfile.mkstemp(dir=self.staging_dir(), prefix=".stage-")
+        with open(fd, "wb") as f:
+            f.write(data)
+        return self.commit_blob(staged, key)
 
     def blob_path(self, key: str) -> str:
         local = os.path.join(self.cache_dir, key[:2], key)

@@ -48,14 +48,25 @@ def _worker_main(conn: Connection, ctx: RunContext, parent_pid: int) -> None:
     steps = ctx.flow.steps
     while True:
         try:
-            spec = conn.recv()
+            batch = conn.recv()
         except (EOFError, OSError):
             break
-        if spec is None:
+        if batch is None:
             break
-        outcome = execute_task(spec, steps[spec.step].fn, ctx.artifacts, ctx.hooks)
-        conn.send(outcome)
+        # In order, one outcome per task as soon as it is done: the runtime knows that the
+        # first task it has no outcome for is the one running.
+        for spec in batch:
+            outcome = execute_task(spec, steps[spec.step].fn, ctx.artifacts, ctx.hooks)
+            conn.send(outcome)
     conn.close()
+
+
+#: Tasks handed to one worker ahead of time when tasks are short, so that it never waits
+#: for the runtime between two of them (the runtime's turn-around is then off the critical
+#: path): about _AHEAD seconds of work, at most _DEPTH_SHORT tasks. Long tasks are handed
+#: out one at a time, so that the work stays balanced between workers.
+_DEPTH_SHORT = 16
+_AHEAD = 0.05  # seconds
 
 
 class _Worker:
@@ -68,16 +79,36 @@ class _Worker:
         self.process.start()
         child_conn.close()
         self.conn = parent_conn
-        self.spec: TaskSpec | None = None
+        self.assigned: collections.deque[TaskSpec] = collections.deque()
         self.deadline: float | None = None
         self.started: float = 0.0
         self.done = 0
 
-    def give(self, spec: TaskSpec) -> None:
-        self.spec = spec
-        self.started = time.time()
-        self.deadline = self.started + spec.timeout if spec.timeout else None
-        self.conn.send(spec)
+    @property
+    def spec(self) -> TaskSpec | None:
+        """The task running now (the oldest one without an outcome)."""
+        return self.assigned[0] if self.assigned else None
+
+    def give(self, specs: list[TaskSpec]) -> None:
+        was_idle = not self.assigned
+        self.conn.send(specs)
+        self.assigned.extend(specs)
+        if was_idle:
+            self._head_started(time.time())
+
+    def _head_started(self, now: float) -> None:
+        self.started = now
+        head = self.spec
+        self.deadline = now + head.timeout if head is not None and head.timeout else None
+
+    def finished_head(self) -> TaskSpec:
+        spec = self.assigned.popleft()
+        self.done += 1
+        if self.assigned:
+            self._head_started(time.time())
+        else:
+            self.deadline = None
+        return spec
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -103,11 +134,13 @@ class LocalCompute:
     def __init__(self, options: LocalComputeOptions) -> None:
         self.options = options
         self.max_in_flight = options.resolved_workers()
+        #: how many tasks the scheduler may hand over before their turn (see _DEPTH_SHORT)
+        self.max_queued = self.max_in_flight * (_DEPTH_SHORT + 2)
         self._ctx: RunContext | None = None
-        self._idle: list[_Worker] = []
-        self._busy: dict[int, _Worker] = {}  # fileno -> worker
+        self._workers: dict[int, _Worker] = {}  # fileno -> every live worker
         self._queue: collections.deque[TaskSpec] = collections.deque()
         self._ready: list[TaskOutcome] = []
+        self._task_seconds: float | None = None  # moving average of task durations
 
     # -- Compute protocol -----------------------------------------------------------------
 
@@ -119,16 +152,17 @@ class LocalCompute:
         self._dispatch()
 
     def running(self) -> int:
-        return len(self._busy) + len(self._queue)
+        return sum(len(w.assigned) for w in self._workers.values()) + len(self._queue)
 
     def poll(self, timeout: float) -> Sequence[TaskOutcome]:
         self._dispatch()
-        if not self._ready and self._busy:
+        busy = [w for w in self._workers.values() if w.assigned]
+        if not self._ready and busy:
             wait_for = timeout
-            deadlines = [w.deadline for w in self._busy.values() if w.deadline is not None]
+            deadlines = [w.deadline for w in busy if w.deadline is not None]
             if deadlines:
                 wait_for = max(0.0, min(wait_for, min(deadlines) - time.time()))
-            for conn in wait([w.conn for w in self._busy.values()], timeout=wait_for):
+            for conn in wait([w.conn for w in busy], timeout=wait_for):
                 self._collect(conn)  # type: ignore[arg-type]
             self._expire()
         self._dispatch()
@@ -137,29 +171,53 @@ class LocalCompute:
 
     def shutdown(self, *, cancel: bool) -> None:
         self._queue.clear()
-        for worker in list(self._busy.values()):
-            worker.kill() if cancel else worker.stop()
-        for worker in self._idle:
-            worker.stop()
-        self._busy.clear()
-        self._idle.clear()
+        for worker in list(self._workers.values()):
+            worker.kill() if cancel and worker.assigned else worker.stop()
+        self._workers.clear()
 
     def check(self) -> str:
         return f"local compute: {self.max_in_flight} worker processes on {socket.gethostname()}"
 
     # -- internals ------------------------------------------------------------------------
 
+    def _depth(self) -> int:
+        if self._task_seconds is None:
+            return 2
+        return max(1, min(_DEPTH_SHORT, int(_AHEAD / max(self._task_seconds, 1e-6))))
+
     def _dispatch(self) -> None:
-        while self._queue and len(self._busy) < self.max_in_flight:
-            worker = self._idle.pop() if self._idle else _Worker(self._require_ctx())
-            spec = self._queue.popleft()
-            try:
-                worker.give(spec)
-            except OSError:  # the idle worker died meanwhile: start another for this task
-                worker.kill()
-                self._queue.appendleft(spec)
+        if not self._queue:
+            return
+        depth = self._depth()
+        limit = self.options.max_tasks_per_worker
+        while len(self._workers) < self.max_in_flight and self._queue:
+            worker = _Worker(self._require_ctx())
+            self._workers[worker.conn.fileno()] = worker
+        # least loaded first, so that a fresh or idle worker gets work before a busy one
+        for worker in sorted(self._workers.values(), key=lambda w: len(w.assigned)):
+            if not self._queue:
+                break
+            room = depth - len(worker.assigned)
+            if limit is not None:
+                room = min(room, limit - worker.done - len(worker.assigned))
+            if room <= 0:
                 continue
-            self._busy[worker.conn.fileno()] = worker
+            batch = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+            try:
+                worker.give(batch)
+            except OSError:  # the worker died meanwhile: its tasks go back to the queue
+                self._queue.extendleft(reversed(batch))
+                self._remove(worker, requeue=True)
+
+    def _remove(self, worker: _Worker, *, requeue: bool) -> None:
+        """Forget a dead or stopped worker; put the tasks it had not started back first."""
+        for key, known in list(self._workers.items()):
+            if known is worker:
+                del self._workers[key]
+        if requeue:
+            self._queue.extendleft(reversed(list(worker.assigned)))
+            worker.assigned.clear()
+        worker.kill()
 
     def _require_ctx(self) -> RunContext:
         if self._ctx is None:
@@ -167,40 +225,47 @@ class LocalCompute:
         return self._ctx
 
     def _collect(self, conn: Connection) -> None:
-        worker = self._busy.pop(conn.fileno())
+        worker = self._workers[conn.fileno()]
+        while worker.assigned:
+            try:
+                outcome: TaskOutcome = conn.recv()
+            except (EOFError, OSError):
+                self._worker_died(worker)
+                return
+            worker.finished_head()
+            took = outcome.finished_at - outcome.started_at
+            avg = self._task_seconds
+            self._task_seconds = took if avg is None else 0.8 * avg + 0.2 * took
+            self._ready.append(outcome)
+            if not conn.poll():
+                break
+        limit = self.options.max_tasks_per_worker
+        if limit is not None and worker.done >= limit and not worker.assigned:
+            self._workers.pop(conn.fileno(), None)
+            worker.stop()
+
+    def _worker_died(self, worker: _Worker) -> None:
         spec = worker.spec
         assert spec is not None
-        try:
-            outcome: TaskOutcome = conn.recv()
-        except (EOFError, OSError):
-            worker.process.join(timeout=5)
-            code = worker.process.exitcode
-            reason = (
-                f"the worker process was killed by signal {-code}"
-                + (" (SIGKILL: out of memory?)" if code == -signal.SIGKILL else "")
-                if code is not None and code < 0
-                else f"the worker process exited with code {code}"
-            )
-            worker.kill()
-            self._ready.append(self._synthetic_failure(spec, worker, "killed", reason))
-            return
-        worker.spec = None
-        worker.done += 1
-        limit = self.options.max_tasks_per_worker
-        if limit is not None and worker.done >= limit:
-            worker.stop()
-        else:
-            self._idle.append(worker)
-        self._ready.append(outcome)
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        reason = (
+            f"the worker process was killed by signal {-code}"
+            + (" (SIGKILL: out of memory?)" if code == -signal.SIGKILL else "")
+            if code is not None and code < 0
+            else f"the worker process exited with code {code}"
+        )
+        worker.assigned.popleft()
+        self._remove(worker, requeue=True)
+        self._ready.append(self._synthetic_failure(spec, worker, "killed", reason))
 
     def _expire(self) -> None:
         now = time.time()
-        for fileno, worker in list(self._busy.items()):
-            if worker.deadline is not None and now >= worker.deadline:
-                del self._busy[fileno]
-                worker.kill()
-                spec = worker.spec
-                assert spec is not None
+        for worker in list(self._workers.values()):
+            spec = worker.spec
+            if spec is not None and worker.deadline is not None and now >= worker.deadline:
+                worker.assigned.popleft()
+                self._remove(worker, requeue=True)
                 self._ready.append(
                     self._synthetic_failure(
                         spec, worker, "timeout",

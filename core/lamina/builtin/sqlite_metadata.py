@@ -367,7 +367,45 @@ class SqliteMetadataStore:
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]]
     ) -> list[RunRecord]:
         tags = self._tags_of(conn, [row["run_id"] for row in rows])
+        if len(rows) > 50:
+            return self._many_runs(rows, tags)
         return [self._run_from_row(row, tags[row["run_id"]]) for row in rows]
+
+    def _many_runs(
+        self, rows: list[dict[str, Any]], tags: dict[str, tuple[str, ...]]
+    ) -> list[RunRecord]:
+        """:meth:`_run_from_row` for many rows: each JSON column is decoded with one
+        ``json.loads`` over all rows instead of one call per value (listing 10,000 runs
+        otherwise spends most of its time in 40,000 small ``json.loads`` calls)."""
+        names = [name for name in _RUN_COLUMNS if name in rows[0]]
+        decoded: dict[str, list[Any]] = {}
+        for name in _RUN_JSON:
+            if name in rows[0]:
+                try:
+                    decoded[name] = json.loads(
+                        "[" + ",".join(row[name] or "null" for row in rows) + "]"
+                    )
+                except ValueError:  # a damaged value: decode this column one by one
+                    decoded[name] = [_loads(row[name], None) for row in rows]
+        runs = []
+        for i, row in enumerate(rows):
+            data = {name: row[name] for name in names}
+            for name, kind in _RUN_JSON.items():
+                if name in decoded:
+                    value = decoded[name][i]
+                    data[name] = kind(value) if value is not None else kind()
+            if data.get("git_dirty") is not None:
+                data["git_dirty"] = bool(data["git_dirty"])
+            data["tags"] = tags[data["run_id"]]
+            if (
+                data["status"] == "running"
+                and data.get("host") == self._host
+                and (data.get("pid") or 0) > 0
+                and not _pid_alive(data["pid"])
+            ):
+                data["status"] = "crashed"
+            runs.append(RunRecord(**data))
+        return runs
 
     def _resolve(self, conn: sqlite3.Connection, ref: str) -> str:
         """A run id from a full id or a unique prefix of one."""

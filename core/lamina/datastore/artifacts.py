@@ -5,18 +5,34 @@ asks the datastore to commit the file under its hash: the value is never held tw
 memory, identical bytes are stored once, and a reader never sees a partial object.
 ``load`` re-hashes the object before trusting it (``verify_reads``), so a truncated or
 altered file is reported, with the artifact and the fix, instead of becoming a wrong value.
+
+Speed: a value whose bytes fit in :data:`~lamina.datastore.hashing.SMALL_OBJECT` is
+serialized in memory and written with one file creation (none if the object exists), and
+read back with one read that is hashed in memory. An object of
+:data:`~lamina.datastore.hashing.STAMP_MIN_SIZE` or more is stamped when committed; a read
+re-hashes it only when the file changed since (see :func:`lamina.datastore.hashing.stamp`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from lamina.datastore.hashing import HashingWriter, bytes_sha256, file_sha256, is_object_key
+from lamina.datastore.hashing import (
+    SMALL_OBJECT,
+    STAMP_MIN_SIZE,
+    HashingWriter,
+    SpillingHashWriter,
+    bytes_sha256,
+    file_sha256,
+    is_object_key,
+    stamp,
+    stamp_matches,
+)
 from lamina.datastore.serializers import SerializerRegistry, type_name
 from lamina.errors import (
     ArtifactNotFoundError,
@@ -50,6 +66,26 @@ def _remove(path: str) -> None:
         pass
 
 
+_STAGE_COUNTER = itertools.count()
+_CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_staged(staging: str) -> tuple[int, str]:
+    """A new, empty staged file: (fd, path). Cheaper than ``tempfile.mkstemp`` (no random
+    name generator, no retry loop in the common case): the name is unique per process."""
+    while True:
+        path = os.path.join(
+            staging, f".stage-{os.getpid()}-{next(_STAGE_COUNTER)}-{os.urandom(3).hex()}"
+        )
+        try:
+            return os.open(path, _CREATE, 0o644), path
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the staging folder was removed: recreate it once
+            os.makedirs(staging, exist_ok=True)
+            return os.open(path, _CREATE, 0o644), path
+
+
 class ArtifactStore:
     """Values in, references out: content-addressed, verified, observable by plugins.
 
@@ -74,6 +110,7 @@ class ArtifactStore:
         self.serializers = SerializerRegistry(serializers)
         self.hooks = hooks
         self.verify_reads = verify_reads
+        self._put_blob = getattr(datastore, "put_blob", None)  # optional fast path
 
     # -- values ------------------------------------------------------------------------
 
@@ -103,7 +140,7 @@ class ArtifactStore:
         failures: list[tuple[Serializer, BaseException]] = []
         for serializer in candidates:
             try:
-                staged, key, size, info = self._dump(serializer, value)
+                staged, data, key, size, info = self._dump(serializer, value)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as error:
@@ -118,10 +155,14 @@ class ArtifactStore:
                     RuntimeWarning,
                     stacklevel=3,
                 )
-            try:
-                created = self.datastore.commit_blob(staged, key)
-            finally:
-                _remove(staged)  # consumed by a successful commit; gone on failure too
+            if data is not None:
+                created = self._commit_bytes(key, data)
+            else:
+                assert staged is not None
+                try:
+                    created = self.datastore.commit_blob(staged, key)
+                finally:
+                    _remove(staged)  # consumed by a successful commit; gone on failure too
             ref = ArtifactRef(
                 key=key,
                 serializer=serializer.name,
@@ -138,20 +179,45 @@ class ArtifactStore:
             "(hook `lamina_serializers`)",
         ) from failures[-1][1]
 
-    def _dump(self, serializer: Serializer, value: Any) -> tuple[str, str, int, dict[str, Any]]:
-        """Serialize into a fresh staged file: (staged path, key, size, info)."""
-        staging = self.datastore.staging_dir()
-        os.makedirs(staging, exist_ok=True)
-        fd, staged = tempfile.mkstemp(dir=staging, prefix=".stage-")
+    def _dump(
+        self, serializer: Serializer, value: Any
+    ) -> tuple[str | None, bytes | None, str, int, dict[str, Any]]:
+        """Serialize ``value``: (staged path, None, ...) for a big value, streamed to a
+        staged file; (None, bytes, ...) for a small one, kept in memory. Then key, size,
+        info."""
+        staged: list[str] = []
+
+        def open_spill() -> Any:
+            fd, path = _create_staged(self.datastore.staging_dir())
+            staged.append(path)
+            return open(fd, "wb")
+
+        writer = SpillingHashWriter(open_spill, SMALL_OBJECT)
         try:
-            with open(fd, "wb") as raw:
-                writer = HashingWriter(raw)
-                info = serializer.dump(value, writer)  # type: ignore[arg-type]  # a binary file
-                writer.flush()
+            info = serializer.dump(value, writer)  # type: ignore[arg-type]  # a binary file
+            writer.flush()
         except BaseException:
-            _remove(staged)
+            if writer.spilled_file is not None:
+                writer.spilled_file.close()
+            for path in staged:
+                _remove(path)
             raise
-        return staged, writer.hexdigest(), writer.size, info
+        if writer.spilled_file is not None:
+            writer.spilled_file.close()
+            return staged[0], None, writer.hexdigest(), writer.size, info
+        return None, writer.in_memory, writer.hexdigest(), writer.size, info
+
+    def _commit_bytes(self, key: str, data: bytes) -> bool:
+        """Store in-memory bytes as object ``key``; True if new bytes were written."""
+        if self._put_blob is not None:
+            return bool(self._put_blob(key, data))
+        fd, staged = _create_staged(self.datastore.staging_dir())
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+            return self.datastore.commit_blob(staged, key)
+        finally:
+            _remove(staged)
 
     def load(self, ref: ArtifactRef, *, name: str = "") -> Any:
         """The value ``ref`` points to, after checking the object's size and hash.
@@ -161,9 +227,10 @@ class ArtifactStore:
         """
         try:
             serializer = self.serializers.get(ref.serializer)
-            path = self._verified_path(ref.key, name, size=ref.size)
+            path, data = self._verified_read(ref.key, name, size=ref.size)
             try:
-                value = serializer.load(path)
+                loads = getattr(serializer, "loads", None) if data is not None else None
+                value = loads(data) if loads is not None else serializer.load(path)
             except LaminaError:
                 raise
             except Exception as error:
@@ -185,23 +252,13 @@ class ArtifactStore:
 
     def put_bytes(self, data: bytes) -> str:
         """Store raw bytes (logs, code files) content-addressed; return their key."""
-        staging = self.datastore.staging_dir()
-        os.makedirs(staging, exist_ok=True)
-        fd, staged = tempfile.mkstemp(dir=staging, prefix=".stage-")
-        try:
-            with open(fd, "wb") as f:
-                f.write(data)
-            key = bytes_sha256(data)
-            self.datastore.commit_blob(staged, key)
-        finally:
-            _remove(staged)
+        key = bytes_sha256(data)
+        self._commit_bytes(key, bytes(data))
         return key
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
         """Store a file's bytes content-addressed (copied, streamed); return their key."""
-        staging = self.datastore.staging_dir()
-        os.makedirs(staging, exist_ok=True)
-        fd, staged = tempfile.mkstemp(dir=staging, prefix=".stage-")
+        fd, staged = _create_staged(self.datastore.staging_dir())
         try:
             with open(fd, "wb") as out, open(path, "rb") as src:
                 writer = HashingWriter(out)
@@ -215,7 +272,9 @@ class ArtifactStore:
 
     def get_bytes(self, key: str, *, name: str = "") -> bytes:
         """The raw bytes stored under ``key``, verified like :meth:`load`."""
-        path = self._verified_path(key, name)
+        path, data = self._verified_read(key, name)
+        if data is not None:
+            return data
         with open(path, "rb") as f:
             return f.read()
 
@@ -228,11 +287,13 @@ class ArtifactStore:
 
         Raises :class:`CorruptArtifactError` or :class:`ArtifactNotFoundError`.
         """
-        return self._verified_path(key, name, size=size, force=True)
+        return self._verified_read(key, name, size=size, force=True)[0]
 
-    def _verified_path(
+    def _verified_read(
         self, key: str, name: str, *, size: int | None = None, force: bool = False
-    ) -> str:
+    ) -> tuple[str, bytes | None]:
+        """The object's local path, checked; and its bytes when it is small enough to be
+        read whole (read once: hashed and deserialized from the same bytes)."""
         if not is_object_key(key):
             raise ArtifactNotFoundError(
                 f"{_label(name)}: {key!r} is not an object key (64 hex digits)",
@@ -247,7 +308,7 @@ class ArtifactStore:
                 hint=_rerun_hint(name),
             ) from None
         if not (self.verify_reads or force):
-            return path
+            return path, None
         try:
             actual_size = os.path.getsize(path)
         except FileNotFoundError:
@@ -261,14 +322,24 @@ class ArtifactStore:
                 f"{size} ({'truncated' if actual_size < size else 'grown'})",
                 hint=_rerun_hint(name),
             )
-        digest, _ = file_sha256(path)
+        data: bytes | None = None
+        if actual_size <= SMALL_OBJECT:
+            with open(path, "rb") as f:
+                data = f.read()
+            digest = bytes_sha256(data)
+        elif not force and actual_size >= STAMP_MIN_SIZE and stamp_matches(path, key):
+            return path, None  # hashed when written, untouched since
+        else:
+            digest, _ = file_sha256(path)
+            if digest == key and actual_size >= STAMP_MIN_SIZE:
+                stamp(path, key)
         if digest != key:
             raise CorruptArtifactError(
                 f"{_label(name)}: object {key} at {path} does not match its hash (its "
                 f"bytes hash to {digest}): the file was altered",
                 hint=_rerun_hint(name),
             )
-        return path
+        return path, data
 
     # -- small JSON records -------------------------------------------------------------
 

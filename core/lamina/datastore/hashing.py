@@ -51,6 +51,38 @@ def file_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _byte_view(data: Any) -> memoryview:
+    view = data if isinstance(data, memoryview) else memoryview(data)
+    if view.ndim != 1 or view.format not in ("B", "b", "c"):
+        view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+    return view
+
+
+def _hash_and_write(digest: Any, write: Any, view: memoryview) -> None:
+    """Feed ``view`` to the hash and to ``write`` in CHUNK slices. For a big buffer the
+    write of each slice runs in a helper thread while the main thread hashes it: both
+    release the GIL, so a big artifact costs max(hash, write), not their sum."""
+    total = view.nbytes
+    if total < PARALLEL_MIN:
+        for start in range(0, total, CHUNK):
+            chunk = view[start : start + CHUNK]
+            digest.update(chunk)
+            write(chunk)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="lamina-write") as pool:
+        for start in range(0, total, CHUNK):
+            chunk = view[start : start + CHUNK]
+            pending = pool.submit(write, chunk)
+            digest.update(chunk)
+            pending.result()  # in order, one slice at a time: the file stays sequential
+
+
+#: Writes at least this big hash and write in parallel (see _hash_and_write).
+PARALLEL_MIN = 2 * CHUNK
+
+
 class HashingWriter(io.RawIOBase):
     """A write-only file that hashes every byte on its way to the wrapped file.
 
@@ -69,14 +101,9 @@ class HashingWriter(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:  # type: ignore[override]
-        view = data if isinstance(data, memoryview) else memoryview(data)
-        if view.ndim != 1 or view.format not in ("B", "b", "c"):
-            view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+        view = _byte_view(data)
         total = view.nbytes
-        for start in range(0, total, CHUNK):
-            chunk = view[start : start + CHUNK]
-            self._hash.update(chunk)
-            self._file.write(chunk)
+        _hash_and_write(self._hash, self._file.write, view)
         self.size += total
         return total
 
@@ -90,3 +117,89 @@ class HashingWriter(io.RawIOBase):
     def hexdigest(self) -> str:
         """The SHA-256 of everything written so far."""
         return self._hash.hexdigest()
+
+
+#: Serialized values up to this size are kept in memory, hashed, and written in one call
+#: (no staged file unless the datastore needs one); bigger ones spill to a staged file.
+SMALL_OBJECT = 1024 * 1024
+
+
+class SpillingHashWriter(HashingWriter):
+    """A :class:`HashingWriter` that keeps the bytes in memory until they exceed
+    ``limit``, then moves them to the file ``open_spill()`` returns and streams the rest.
+
+    Most task results are a few bytes: for them a save costs no temporary file at all.
+    """
+
+    def __init__(self, open_spill: Any, limit: int = SMALL_OBJECT) -> None:
+        self._memory: bytearray | None = bytearray()
+        self._open_spill = open_spill
+        self._limit = limit
+        io.RawIOBase.__init__(self)
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.spilled_file: IO[bytes] | None = None
+
+    @property
+    def in_memory(self) -> bytes | None:
+        """The bytes written so far if they never spilled, else None."""
+        return bytes(self._memory) if self._memory is not None else None
+
+    def _sink(self, chunk: memoryview) -> None:
+        if self._memory is not None:
+            if len(self._memory) + chunk.nbytes <= self._limit:
+                self._memory += chunk
+                return
+            self.spilled_file = self._open_spill()
+            self.spilled_file.write(self._memory)
+            self._memory = None
+        assert self.spilled_file is not None
+        self.spilled_file.write(chunk)
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        view = _byte_view(data)
+        total = view.nbytes
+        _hash_and_write(self._hash, self._sink, view)
+        self.size += total
+        return total
+
+    def flush(self) -> None:
+        if self.spilled_file is not None:
+            self.spilled_file.flush()
+
+
+# -- stamps: skip re-hashing a big object nobody touched since it was hashed -----------------
+
+#: Objects at least this big are stamped when committed; smaller ones are always re-hashed.
+STAMP_MIN_SIZE = 8 * 1024 * 1024
+_STAMP_ATTR = "user.lamina.sha256"
+
+
+def _stamp_value(key: str, st: os.stat_result) -> bytes:
+    return f"{key}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}".encode()
+
+
+def stamp(path: str, key: str) -> bool:
+    """Record on the file (an extended attribute) that its bytes hash to ``key`` as of its
+    current size, inode and modification time. Call only right after hashing the bytes.
+    Returns False where extended attributes are not supported (reads then re-hash)."""
+    setxattr = getattr(os, "setxattr", None)
+    if setxattr is None:
+        return False
+    try:
+        setxattr(path, _STAMP_ATTR, _stamp_value(key, os.stat(path)))
+        return True
+    except OSError:
+        return False
+
+
+def stamp_matches(path: str, key: str) -> bool:
+    """Whether the file still carries a stamp for ``key`` and was not written, truncated or
+    replaced since (same size, inode and modification time)."""
+    getxattr = getattr(os, "getxattr", None)
+    if getxattr is None:
+        return False
+    try:
+        return bool(getxattr(path, _STAMP_ATTR) == _stamp_value(key, os.stat(path)))
+    except OSError:
+        return False

@@ -19,7 +19,7 @@ import attrs
 from lamina.errors import RunInterruptedError
 from lamina.logs import get_logger
 from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskRecord, TaskSpec
-from lamina.runtime.cache import cache_key
+from lamina.runtime.cache import step_cache_keys
 from lamina.runtime.layout import step_plan_key
 from lamina.runtime.progress import NullProgress
 from lamina.runtime.task import write_outcome
@@ -131,7 +131,8 @@ class Scheduler:
             return
         for name, queue in self.pending.items():
             compute = self.computes[name]
-            room = max(0, compute.max_in_flight * 2 - compute.running())
+            depth = getattr(compute, "max_queued", compute.max_in_flight * 2)
+            room = max(0, depth - compute.running())
             while queue and room > 0:
                 compute.submit(queue.pop())
                 room -= 1
@@ -198,16 +199,16 @@ class Scheduler:
             self.pending[compute_name] = []
         want_cache = step.options.cache if step.options.cache is not None else ctx.cache
         to_submit: list[TaskSpec] = []
+        key_of = step_cache_keys(
+            flow=ctx.flow.name,
+            step=step_name,
+            code_hash=ctx.step_code[step_name],
+            inputs=common_inputs,
+            params=params,
+        )
         for index, combo in enumerate(combos):
             elements = {n: ref for n, (ref, _) in zip(names, combo, strict=True)}
-            key = cache_key(
-                flow=ctx.flow.name,
-                step=step_name,
-                code_hash=ctx.step_code[step_name],
-                inputs=common_inputs,
-                elements=elements,
-                params=params,
-            )
+            key = key_of(elements)
             spec = TaskSpec(
                 run_id=ctx.run_id,
                 flow=ctx.flow.name,

@@ -27,3 +27,10 @@ class CloudpickleSerializer:
 
         with open(path, "rb") as f:
             return pickle.load(f)
+
+    def loads(self, data: bytes) -> Any:
+        """Read a small object's bytes already in memory (the artifact store read and
+        hashed them): saves opening the file a second time."""
+        import pickle
+
+        return pickle.loads(data)
