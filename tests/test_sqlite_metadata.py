@@ -519,3 +519,51 @@ def test_records_are_json_in_the_database(store):
             "SELECT params, steps FROM runs WHERE run_id = ?", (run.run_id,)
         ).fetchone()
     assert json.loads(params) == {"alpha": 0.5} and json.loads(steps) == ["a"]
+
+
+def test_listing_many_runs_reads_each_runs_own_tags_and_fields(store):
+    # over 500 runs: the tags come from one query over the same selection of runs
+    runs = []
+    for i in range(620):
+        run = make_run(
+            flow="many" if i % 3 else "other",
+            run_id=f"20260101T000000{i:06d}-test",
+            params={"i": i},
+            tags=(f"t{i}", "even") if i % 2 == 0 else (),
+            git_dirty=bool(i % 4) if i % 5 else None,
+            pid=dead_pid() if i == 7 else os.getpid(),
+        )
+        store.create_run(run)
+        if i != 7:
+            store.finish_run(run.run_id, status="succeeded", finished_at=time.time())
+        runs.append(run)
+    expected = [r for r in reversed(runs) if r.flow == "many"]
+    listed = store.list_runs("many")
+    assert [r.run_id for r in listed] == [r.run_id for r in expected]
+    by_id = {r.run_id: r for r in listed}
+    for run in expected:
+        got = by_id[run.run_id]
+        assert got.tags == run.tags and got.params == run.params
+        assert got.git_dirty == run.git_dirty and got.steps == run.steps
+    assert by_id[runs[7].run_id].status == "crashed"
+    assert [r.run_id for r in store.list_runs("many", limit=3)] == [
+        r.run_id for r in expected[:3]
+    ]
+    even = store.list_runs(tag="even")
+    assert len(even) == 310 and all("even" in r.tags for r in even)
+    assert store.list_runs("many", tag="t4")[0].tags == ("t4", "even")
+
+
+def test_listing_many_tasks_decodes_every_row(store):
+    run = make_run()
+    store.create_run(run)
+    ref = ArtifactRef(key="a" * 64, serializer="cloudpickle", size=3, type="int")
+    tasks = [
+        make_task(
+            run.run_id, "raw", i, output=ref if i % 2 else None,
+            inputs={"countries": [f"{i:064x}"]}, metrics={"loss": i / 2} if i % 3 else {},
+        )
+        for i in range(50)
+    ]
+    store.record_tasks(tasks)
+    assert store.list_tasks(run.run_id) == tasks

@@ -19,9 +19,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import tempfile
 import threading
-import uuid
 from typing import Any
 
 from lamina.datastore.hashing import STAMP_MIN_SIZE, is_object_key, object_key, stamp
@@ -149,6 +147,13 @@ class FileDatastore:
     def blob_path(self, key: str) -> str:
         return self._impl.blob_path(_check_object_key(key))
 
+    def local_blob_path(self, key: str) -> str | None:
+        """Where object ``key`` is on local disk if it is stored, unchecked (None for a
+        remote URL): a reader opens it directly rather than checking for it first."""
+        if not self.is_local:
+            return None
+        return os.path.join(self.root, "objects", key[:2], _check_object_key(key))
+
     def put_record(self, key: str, data: bytes, *, exclusive: bool = False) -> bool:
         return self._impl.put_record(_check_key(key), data, exclusive=exclusive)
 
@@ -187,6 +192,7 @@ class FileDatastore:
         return removed
 
     def check(self) -> str:
+        import uuid  # only for remote stores and probes: kept off reads
         probe = f"_probe/{uuid.uuid4().hex}"
         try:
             self._impl.put_record(probe, b"probe", exclusive=False)
@@ -383,6 +389,7 @@ class _FsspecStore:
 
     def staging_dir(self) -> str:
         if self._staging is None or not os.path.isdir(self._staging):
+            import tempfile  # only for remote stores and probes: kept off reads
             self._staging = tempfile.mkdtemp(prefix="lamina-stage-")
         return self._staging
 
@@ -394,6 +401,7 @@ class _FsspecStore:
             if self.protocol in _ATOMIC_PUT:
                 self.fs.put_file(staged_path, final)
             else:
+                import uuid  # only for remote stores and probes: kept off reads
                 tmp = f"{final}{_TMP_PREFIX.replace('-', '')}{uuid.uuid4().hex}"
                 self.fs.put_file(staged_path, tmp)
                 self.fs.mv(tmp, final)
@@ -405,6 +413,7 @@ class _FsspecStore:
         return bool(self.fs.exists(self._path(object_key(key))))
 
     def put_blob(self, key: str, data: bytes) -> bool:
+        import tempfile  # only for remote stores and probes: kept off reads
         fd, staged = tempfile.mkstemp(dir=self.staging_dir(), prefix=".stage-")
         with open(fd, "wb") as f:
             f.write(data)
@@ -416,6 +425,7 @@ class _FsspecStore:
             return local
         remote = self._path(object_key(key))
         os.makedirs(os.path.dirname(local), exist_ok=True)
+        import tempfile  # only for remote stores and probes: kept off reads
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(local), prefix=_TMP_PREFIX)
         os.close(fd)
         try:

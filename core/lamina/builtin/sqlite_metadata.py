@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from lamina.errors import (
     BackendUnreachableError,
     ImmutableRunError,
@@ -97,6 +99,9 @@ _RUN_JSON = {"params": dict, "code_files": dict, "step_code": dict, "steps": tup
 _TASK_JSON = {"inputs": dict, "metrics": dict}
 _RUN_COLUMNS = tuple(a.name for a in RunRecord.__attrs_attrs__ if a.name != "tags")
 _RUN_SELECT = ", ".join(f'"{c}"' for c in _RUN_COLUMNS)
+_RUN_JSON_POSITIONS = tuple((_RUN_COLUMNS.index(name), kind) for name, kind in _RUN_JSON.items())
+_GIT_DIRTY_POSITION = _RUN_COLUMNS.index("git_dirty")
+_TAGS_POSITION = [a.name for a in RunRecord.__attrs_attrs__].index("tags")
 _TASK_COLUMNS = tuple(a.name for a in TaskRecord.__attrs_attrs__)
 _task_values = operator.attrgetter(*_TASK_COLUMNS)
 _TASK_JSON_POSITIONS = tuple((_TASK_COLUMNS.index(name), name) for name in _TASK_JSON)
@@ -143,11 +148,6 @@ def _loads(text: str | None, empty: Any) -> Any:
     if not text or text == "{}" or text == "[]":
         return type(empty)()
     return json.loads(text)
-
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -312,24 +312,6 @@ class SqliteMetadataStore:
             row.append(value)
         return row
 
-    def _run_from_row(self, row: dict[str, Any], tags: tuple[str, ...]) -> RunRecord:
-        # columns added by a newer lamina than this one are ignored
-        data = {name: row[name] for name in _RUN_COLUMNS if name in row}
-        for name, kind in _RUN_JSON.items():
-            if name in data:
-                data[name] = kind(_loads(data[name], kind()))
-        if data.get("git_dirty") is not None:
-            data["git_dirty"] = bool(data["git_dirty"])
-        data["tags"] = tags
-        if (
-            data["status"] == "running"
-            and data.get("host") == self._host
-            and (data.get("pid") or 0) > 0
-            and not _pid_alive(data["pid"])
-        ):
-            data["status"] = "crashed"
-        return RunRecord(**data)
-
     @staticmethod
     def _task_row(task: TaskRecord) -> list[Any]:
         row = list(_task_values(task))
@@ -350,61 +332,90 @@ class SqliteMetadataStore:
         values[_OUTPUT_POSITION] = ArtifactRef.from_dict(json.loads(output)) if output else None
         return TaskRecord(*values)
 
+    @staticmethod
+    def _tasks_from_rows(rows: list[tuple[Any, ...]]) -> list[TaskRecord]:
+        """:meth:`_task_from_row` for many rows: each JSON column is decoded with one
+        ``json.loads`` over all rows rather than one call per value."""
+        if len(rows) < 20:
+            return [SqliteMetadataStore._task_from_row(row) for row in rows]
+        columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
+        for position, _name in (*_TASK_JSON_POSITIONS, (_OUTPUT_POSITION, "output")):
+            texts = columns[position]
+            try:
+                values = json.loads("[" + ",".join([t or "null" for t in texts]) + "]")
+            except ValueError:  # a damaged value: decode this column one by one
+                return [SqliteMetadataStore._task_from_row(row) for row in rows]
+            if position == _OUTPUT_POSITION:
+                columns[position] = [
+                    ArtifactRef.from_dict(v) if v is not None else None for v in values
+                ]
+            else:
+                columns[position] = [{} if v is None else v for v in values]
+        return [TaskRecord(*values) for values in zip(*columns, strict=True)]
+
     def _tags_of(
-        self, conn: sqlite3.Connection, run_ids: Sequence[str]
+        self, conn: sqlite3.Connection, run_ids: Sequence[str], runs_sql: tuple[str, list[Any]]
     ) -> dict[str, tuple[str, ...]]:
-        tags: dict[str, list[str]] = {rid: [] for rid in run_ids}
-        for start in range(0, len(run_ids), 500):
-            chunk = run_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for run_id, tag in conn.execute(
-                f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({marks}) ORDER BY rowid", chunk
-            ):
-                tags[run_id].append(tag)
+        """The tags of each run (runs without tags are absent). ``runs_sql`` is the query
+        (SQL and arguments) that selected the runs: for many runs, the tags are read with
+        one query over it instead of one query per 500 ids."""
+        tags: dict[str, list[str]] = {}
+        if len(run_ids) > 500:
+            subquery, args = runs_sql
+        else:
+            subquery, args = ",".join("?" * len(run_ids)), list(run_ids)
+        sql = f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({subquery}) ORDER BY rowid"
+        for run_id, tag in conn.execute(sql, args).fetchall():
+            found = tags.get(run_id)
+            if found is None:
+                tags[run_id] = [tag]
+            else:
+                found.append(tag)
         return {rid: tuple(values) for rid, values in tags.items()}
 
     def _runs_from_rows(
-        self, conn: sqlite3.Connection, rows: list[dict[str, Any]]
+        self,
+        conn: sqlite3.Connection,
+        rows: list[tuple[Any, ...]],
+        runs_sql: tuple[str, list[Any]],
     ) -> list[RunRecord]:
-        tags = self._tags_of(conn, [row["run_id"] for row in rows])
-        if len(rows) > 50:
-            return self._many_runs(rows, tags)
-        return [self._run_from_row(row, tags[row["run_id"]]) for row in rows]
+        """Records from rows of ``SELECT _RUN_SELECT`` (``runs_sql`` selects their
+        ``run_id``: it is used to read their tags in one query).
 
-    def _many_runs(
-        self, rows: list[dict[str, Any]], tags: dict[str, tuple[str, ...]]
-    ) -> list[RunRecord]:
-        """:meth:`_run_from_row` for many rows: each JSON column is decoded with one
-        ``json.loads`` over all rows instead of one call per value (listing 10,000 runs
-        otherwise spends most of its time in 40,000 small ``json.loads`` calls)."""
-        names = [name for name in _RUN_COLUMNS if name in rows[0]]
-        decoded: dict[str, list[Any]] = {}
-        for name in _RUN_JSON:
-            if name in rows[0]:
-                try:
-                    decoded[name] = json.loads(
-                        "[" + ",".join(row[name] or "null" for row in rows) + "]"
-                    )
-                except ValueError:  # a damaged value: decode this column one by one
-                    decoded[name] = [_loads(row[name], None) for row in rows]
-        runs = []
-        for i, row in enumerate(rows):
-            data = {name: row[name] for name in names}
-            for name, kind in _RUN_JSON.items():
-                if name in decoded:
-                    value = decoded[name][i]
-                    data[name] = kind(value) if value is not None else kind()
-            if data.get("git_dirty") is not None:
-                data["git_dirty"] = bool(data["git_dirty"])
-            data["tags"] = tags[data["run_id"]]
+        Rows stay tuples: each JSON column is decoded with one ``json.loads`` over all
+        rows (listing 10,000 runs otherwise spends most of its time in 40,000 small
+        ``json.loads`` calls) and each record is built positionally."""
+        if not rows:
+            return []
+        tags = self._tags_of(conn, [row[0] for row in rows], runs_sql)
+        columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
+        for position, kind in _RUN_JSON_POSITIONS:
+            texts = columns[position]
+            try:
+                values = json.loads("[" + ",".join([t or "null" for t in texts]) + "]")
+            except ValueError:  # a damaged value: decode this column one by one
+                values = [_loads(t, None) for t in texts]
+            if kind is tuple:
+                columns[position] = [tuple(v) if v is not None else () for v in values]
+            else:
+                columns[position] = [
+                    v if type(v) is dict else (kind(v) if v is not None else kind())
+                    for v in values
+                ]
+        dirty = columns[_GIT_DIRTY_POSITION]
+        if any(d is not None for d in dirty):
+            columns[_GIT_DIRTY_POSITION] = [None if d is None else bool(d) for d in dirty]
+        get_tags = tags.get
+        columns.insert(_TAGS_POSITION, [get_tags(rid, ()) for rid in columns[0]])
+        runs = [RunRecord(*values) for values in zip(*columns, strict=True)]
+        for i, run in enumerate(runs):
             if (
-                data["status"] == "running"
-                and data.get("host") == self._host
-                and (data.get("pid") or 0) > 0
-                and not _pid_alive(data["pid"])
+                run.status == "running"
+                and run.host == self._host
+                and run.pid > 0
+                and not _pid_alive(run.pid)
             ):
-                data["status"] = "crashed"
-            runs.append(RunRecord(**data))
+                runs[i] = attrs.evolve(run, status="crashed")
         return runs
 
     def _resolve(self, conn: sqlite3.Connection, ref: str) -> str:
@@ -520,10 +531,12 @@ class SqliteMetadataStore:
         """One run, by id or by a unique prefix of its id."""
         with self._read() as conn:
             full_id = self._resolve(conn, run_id)
-            rows = _dicts(
-                conn.execute(f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (full_id,))
-            )
-            return self._runs_from_rows(conn, rows)[0]
+            rows = conn.execute(
+                f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (full_id,)
+            ).fetchall()
+            return self._runs_from_rows(
+                conn, rows, ("SELECT run_id FROM runs WHERE run_id = ?", [full_id])
+            )[0]
 
     def list_runs(
         self,
@@ -547,14 +560,17 @@ class SqliteMetadataStore:
         if status is not None:
             where.append("status IN (?, ?)" if live_status else "status = ?")
             args.extend(["running", "crashed"] if live_status else [status])
-        sql = f"SELECT {_RUN_SELECT} FROM runs"
+        sql = " FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id DESC"
+        order = " ORDER BY run_id DESC"
         if limit is not None and not live_status:
-            sql += f" LIMIT {int(limit)}"
+            order += f" LIMIT {int(limit)}"
+        # the tags of the same runs: the order matters only to a LIMIT
+        runs_sql = "SELECT run_id" + sql + (order if "LIMIT" in order else "")
         with self._read() as conn:
-            runs = self._runs_from_rows(conn, _dicts(conn.execute(sql, args)))
+            rows = conn.execute(f"SELECT {_RUN_SELECT}" + sql + order, args).fetchall()
+            runs = self._runs_from_rows(conn, rows, (runs_sql, args))
         if live_status:
             runs = [run for run in runs if run.status == status]
             if limit is not None:
@@ -575,7 +591,7 @@ class SqliteMetadataStore:
                 sql += " AND step = ?"
                 args.append(step)
             rows = conn.execute(sql + ' ORDER BY step, "index"', args).fetchall()
-            tasks = [self._task_from_row(row) for row in rows]
+            tasks = self._tasks_from_rows(rows)
         order = {name: position for position, name in enumerate(steps)}
         tasks.sort(key=lambda t: (order.get(t.step, len(order)), t.step, t.index))
         return tasks

@@ -111,6 +111,7 @@ class ArtifactStore:
         self.hooks = hooks
         self.verify_reads = verify_reads
         self._put_blob = getattr(datastore, "put_blob", None)  # optional fast path
+        self._local_blob_path = getattr(datastore, "local_blob_path", None)  # idem
 
     # -- values ------------------------------------------------------------------------
 
@@ -299,33 +300,40 @@ class ArtifactStore:
                 f"{_label(name)}: {key!r} is not an object key (64 hex digits)",
                 hint="pass the `key` of an ArtifactRef or the result of put_bytes/put_file",
             )
-        try:
-            path = self.datastore.blob_path(key)
-        except ArtifactNotFoundError as error:
-            raise ArtifactNotFoundError(
-                f"{_label(name)}: object {key} is not in the datastore "
-                f"{getattr(self.datastore, 'url', '')} ({error.message})",
-                hint=_rerun_hint(name),
-            ) from None
-        if not (self.verify_reads or force):
-            return path, None
-        try:
-            actual_size = os.path.getsize(path)
-        except FileNotFoundError:
-            raise ArtifactNotFoundError(
-                f"{_label(name)}: object {key} vanished from {path} while being read",
-                hint=_rerun_hint(name),
-            ) from None
-        if size is not None and actual_size != size:
-            raise CorruptArtifactError(
-                f"{_label(name)}: object {key} at {path} is {actual_size} bytes, expected "
-                f"{size} ({'truncated' if actual_size < size else 'grown'})",
-                hint=_rerun_hint(name),
-            )
+        local = self._local_blob_path(key) if self._local_blob_path is not None else None
+        if local is not None and (self.verify_reads or force):
+            # a local object: open it straight away (no existence check first), take its
+            # size from the open file, and read a small one whole from the same handle
+            try:
+                f = open(local, "rb", buffering=0)  # noqa: SIM115  # closed just below
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                raise self._not_found(key, name, f"object {key} not found at {local}") from None
+            with f:
+                actual_size = os.fstat(f.fileno()).st_size
+                self._check_size(key, name, local, actual_size, size)
+                if actual_size <= SMALL_OBJECT:
+                    whole = f.readall()
+                    return local, self._check_digest(key, name, local, bytes_sha256(whole), whole)
+            path = local
+        else:
+            try:
+                path = self.datastore.blob_path(key)
+            except ArtifactNotFoundError as error:
+                raise self._not_found(key, name, error.message) from None
+            if not (self.verify_reads or force):
+                return path, None
+            try:
+                actual_size = os.path.getsize(path)
+            except FileNotFoundError:
+                raise ArtifactNotFoundError(
+                    f"{_label(name)}: object {key} vanished from {path} while being read",
+                    hint=_rerun_hint(name),
+                ) from None
+            self._check_size(key, name, path, actual_size, size)
         data: bytes | None = None
         if actual_size <= SMALL_OBJECT:
-            with open(path, "rb") as f:
-                data = f.read()
+            with open(path, "rb") as source:
+                data = source.read()
             digest = bytes_sha256(data)
         elif not force and actual_size >= STAMP_MIN_SIZE and stamp_matches(path, key):
             return path, None  # hashed when written, untouched since
@@ -333,13 +341,35 @@ class ArtifactStore:
             digest, _ = file_sha256(path)
             if digest == key and actual_size >= STAMP_MIN_SIZE:
                 stamp(path, key)
+        return path, self._check_digest(key, name, path, digest, data)
+
+    def _not_found(self, key: str, name: str, why: str) -> ArtifactNotFoundError:
+        return ArtifactNotFoundError(
+            f"{_label(name)}: object {key} is not in the datastore "
+            f"{getattr(self.datastore, 'url', '')} ({why})",
+            hint=_rerun_hint(name),
+        )
+
+    @staticmethod
+    def _check_size(key: str, name: str, path: str, actual: int, expected: int | None) -> None:
+        if expected is not None and actual != expected:
+            raise CorruptArtifactError(
+                f"{_label(name)}: object {key} at {path} is {actual} bytes, expected "
+                f"{expected} ({'truncated' if actual < expected else 'grown'})",
+                hint=_rerun_hint(name),
+            )
+
+    @staticmethod
+    def _check_digest(
+        key: str, name: str, path: str, digest: str, data: bytes | None
+    ) -> bytes | None:
         if digest != key:
             raise CorruptArtifactError(
                 f"{_label(name)}: object {key} at {path} does not match its hash (its "
                 f"bytes hash to {digest}): the file was altered",
                 hint=_rerun_hint(name),
             )
-        return path, data
+        return data
 
     # -- small JSON records -------------------------------------------------------------
 

@@ -16,8 +16,10 @@ from typing import IO, Any
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 #: How many bytes a single write hands to the file and the hash at a time; big buffers
-#: are sliced (zero-copy) so that no step ever needs a second copy of a big value.
-CHUNK = 8 * 1024 * 1024
+#: are sliced (zero-copy) so that no step ever needs a second copy of a big value. Small
+#: enough that a slice is still in the CPU cache when it is written after being hashed:
+#: with 8 MiB slices, saving a 1 GB table cost twice the CPU time.
+CHUNK = 1024 * 1024
 
 
 def is_object_key(key: str) -> bool:
@@ -59,9 +61,10 @@ def _byte_view(data: Any) -> memoryview:
 
 
 def _hash_and_write(digest: Any, write: Any, view: memoryview) -> None:
-    """Feed ``view`` to the hash and to ``write`` in CHUNK slices. For a big buffer the
-    write of each slice runs in a helper thread while the main thread hashes it: both
-    release the GIL, so a big artifact costs max(hash, write), not their sum."""
+    """Feed ``view`` to the hash and to ``write`` in CHUNK slices. For a big buffer a
+    helper thread writes each slice right after the main thread hashed it, while the main
+    thread hashes the next ones (both release the GIL): a big artifact costs about
+    max(hash, write), not their sum, and each slice is read from memory once."""
     total = view.nbytes
     if total < PARALLEL_MIN:
         for start in range(0, total, CHUNK):
@@ -69,18 +72,41 @@ def _hash_and_write(digest: Any, write: Any, view: memoryview) -> None:
             digest.update(chunk)
             write(chunk)
         return
-    from concurrent.futures import ThreadPoolExecutor
+    import queue
+    import threading
 
-    with ThreadPoolExecutor(1, thread_name_prefix="lamina-write") as pool:
+    slices: queue.Queue[memoryview | None] = queue.Queue(maxsize=_AHEAD)
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        while (chunk := slices.get()) is not None:
+            if failed:
+                continue  # drain, so that the hashing side never blocks on a full queue
+            try:
+                write(chunk)
+            except BaseException as error:  # reported by the main thread
+                failed.append(error)
+
+    thread = threading.Thread(target=writer, name="lamina-write", daemon=True)
+    thread.start()
+    try:
         for start in range(0, total, CHUNK):
+            if failed:
+                break
             chunk = view[start : start + CHUNK]
-            pending = pool.submit(write, chunk)
             digest.update(chunk)
-            pending.result()  # in order, one slice at a time: the file stays sequential
+            slices.put(chunk)  # in order: the file stays sequential
+    finally:
+        slices.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 #: Writes at least this big hash and write in parallel (see _hash_and_write).
-PARALLEL_MIN = 2 * CHUNK
+PARALLEL_MIN = 16 * CHUNK
+#: How many hashed slices may wait for the writer: few enough to still be in the cache.
+_AHEAD = 8
 
 
 class HashingWriter(io.RawIOBase):

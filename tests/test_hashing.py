@@ -1,0 +1,47 @@
+"""Hashing while writing: the bytes that reach the file are the bytes that were hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+
+from lamina.datastore.hashing import PARALLEL_MIN, HashingWriter, SpillingHashWriter
+
+
+def test_a_big_write_reaches_the_file_whole_and_in_order(tmp_path):
+    data = bytes(range(256)) * ((PARALLEL_MIN * 3 + 12345) // 256)
+    path = tmp_path / "out"
+    with open(path, "wb") as f:
+        writer = HashingWriter(f)
+        writer.write(b"head")
+        writer.write(memoryview(data))
+        writer.flush()
+    assert path.read_bytes() == b"head" + data
+    assert writer.hexdigest() == hashlib.sha256(b"head" + data).hexdigest()
+    assert writer.size == len(data) + 4
+
+
+class FullDisk(io.RawIOBase):
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.calls = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self.calls += 1
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(28, "No space left on device")
+        return len(data)
+
+
+def test_a_failing_write_is_raised_to_the_caller_and_stops_the_writes():
+    disk = FullDisk(room=PARALLEL_MIN // 2)
+    writer = SpillingHashWriter(lambda: disk, limit=1024)
+    with pytest.raises(OSError, match="No space left"):
+        writer.write(b"\0" * (PARALLEL_MIN * 4))
+    assert disk.calls < PARALLEL_MIN * 4 // (1024 * 1024)  # gave up early
