@@ -368,8 +368,10 @@ def render(results: dict) -> str:
         "order.",
         "",
         "Two lamina columns: *with tie rule* is the view as the anchor defines it (a created "
-        "timestamp column: ties on event time go to the latest-created row, which costs a "
-        "128-bit composite ASOF key); *no created column* is the same view without it "
+        "timestamp column: ties on event time go to the latest-created row; lamina checks "
+        "the matched rows for ties with one hash join and pays a 128-bit composite ASOF key "
+        "only when one is tied, which this data's are not); *no created column* is the "
+        "same view without it "
         "(TTL and order only). DuckDB's own ASOF picks an arbitrary row among ties, and not "
         "the same one from run to run (duckdb/duckdb#25536).",
         "",

@@ -143,3 +143,51 @@ def test_several_views_and_full_feature_names(tmp_path: Path) -> None:
                 ref_a, ["f_float"])
     assert_same(result.select(["b__f_float", "b__f_int"]).rename_columns(FEATURES), ref_b,
                 FEATURES)
+
+
+def test_created_column_without_ties_and_mixed_views(tmp_path: Path) -> None:
+    # the plain ASOF is used when no matched row has a tie; a view whose matches do have
+    # ties falls back to the tie rule, in the same request
+    rng = np.random.default_rng(17)
+    span, ttl = 2 * 86400 * US, 3600 * US
+    tied = feature_table(rng, 3000, 60, span)
+    frame = feature_table(rng, 3000, 60, span).to_pandas()
+    untied = pa.Table.from_pandas(
+        frame.drop_duplicates(["driver_id", "event_timestamp"]), preserve_index=False)
+    entities = entity_table(rng, untied, 1200, 60, span, ttl)
+    store = LocalFeatureStore(root=tmp_path)
+    store.apply([make_view(untied, ttl_us=ttl, name="a"), make_view(tied, ttl_us=ttl, name="b")])
+    alone = store.get_historical_features(entities, ["a:f_float", "a:f_int"])
+    assert alone.column_names == [*entities.column_names, *FEATURES]
+    assert_same(alone, reference_join(entities, untied, FEATURES, ttl), FEATURES)
+    both = store.get_historical_features(entities, ["a:*", "b:*"], full_feature_names=True)
+    assert both.column_names == [*entities.column_names, "a__f_float", "a__f_int",
+                                 "b__f_float", "b__f_int"]
+    assert_same(both.select(["a__f_float", "a__f_int"]).rename_columns(FEATURES),
+                reference_join(entities, untied, FEATURES, ttl), FEATURES)
+    assert_same(both.select(["b__f_float", "b__f_int"]).rename_columns(FEATURES),
+                reference_join(entities, tied, FEATURES, ttl), FEATURES)
+
+
+def test_ties_found_only_after_the_plain_join_are_resolved(tmp_path: Path) -> None:
+    # the start of the source has no tie, so the plain ASOF runs first; its check finds the
+    # ties further down (where the entity rows match) and the tie rule is applied
+    rng = np.random.default_rng(23)
+    span, ttl = 2 * 86400 * US, 3600 * US
+    n = 100_000
+    event = rng.choice(span, n, replace=False)  # distinct event times: no tie at all
+    prefix = pa.table({
+        "driver_id": pa.array(rng.integers(0, 60, n), pa.int64()),
+        "event_timestamp": ts(event),
+        "created": ts(event + 5),
+        "f_float": pa.array(rng.random(n)),
+        "f_int": rng.integers(0, 1000, n),
+    })
+    tied = feature_table(rng, 3000, 60, span)
+    source = pa.concat_tables([prefix, tied.cast(prefix.schema)])
+    entities = entity_table(rng, tied, 1500, 60, span, ttl)
+    store = LocalFeatureStore(root=tmp_path)
+    store.apply([make_view(source, ttl_us=ttl)])
+    result = store.get_historical_features(entities, ["stats:*"])
+    assert result.column_names == [*entities.column_names, *FEATURES]
+    assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)

@@ -2,12 +2,17 @@
 
 For each entity row and each feature view, DuckDB's ASOF LEFT JOIN finds the source row
 with the same join keys and the greatest event time at or before the entity's timestamp.
-Three rules are layered on top, without a second pass over the source:
+Three rules are layered on top:
 
-* ties: when the view has a created timestamp, the ASOF inequality runs on one composite
-  key ``(event time, created time)`` packed into a 128-bit integer, so among rows with the
-  same event time the latest-created one is the greatest, hence the one chosen (a null
-  created time counts as the oldest);
+* ties: when the view has a created timestamp, the join runs first on the event time
+  alone and also returns the event time it matched; :func:`tied_views` checks whether any
+  matched (keys, event time) pair has more than one source row. Only then does that view
+  run again with the ASOF inequality on one composite key ``(event time, created time)``
+  packed into a 128-bit integer, so among rows with the same event time the
+  latest-created one is the greatest, hence the one chosen (a null created time counts as
+  the oldest). The check is one hash join; the composite key is a costly wide sort key.
+  A source whose first rows already have a tie (:func:`sample_has_ties`) goes straight to
+  the composite key, so that data with corrections does not pay both joins;
 * TTL: the row chosen is the latest one at or before the entity time, so if it is older
   than the TTL every other candidate is too: its values become NULL (``CASE``);
 * order: entity rows carry their position and the result is sorted back on it, so rows
@@ -44,6 +49,67 @@ class ViewRequest:
     scan: str
     features: tuple[str, ...]
     outputs: tuple[str, ...]
+    #: whether the rows matched may have ties on (keys, event time): only then does the
+    #: tie rule need the composite key; ``False`` runs the plain ASOF and returns the
+    #: matched event time (:func:`matched_column`) for :func:`tied_views` to check
+    ties: bool = True
+
+    @property
+    def composite(self) -> bool:
+        return bool(self.view.created_timestamp_field) and self.ties
+
+
+def matched_column(index: int) -> str:
+    """The result column with the event time of the row matched for view ``index`` (within
+    the TTL), present while that view's ties are unchecked."""
+    return f"__lamina_m{index}"
+
+
+def sample_has_ties(con: Any, view: FeatureView, scan: str, rows: int = 100_000) -> bool:
+    """Whether the first ``rows`` rows of the source already hold a tie on (keys, event
+    time): a source with corrections almost always shows one there, and then the plain
+    join and its check (:func:`tied_views`) would be wasted work. Only a shortcut: the
+    answer stays exact either way, since the composite key is always right and the plain
+    join is always checked."""
+    cols = [*view.join_keys, view.timestamp_field]
+    keys = ", ".join(quote(c) for c in cols)
+    where = " AND ".join(f"{quote(c)} IS NOT NULL" for c in cols)
+    found = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {keys} FROM {scan} LIMIT {int(rows)}) "
+        f"WHERE {where} GROUP BY {keys} HAVING count(*) > 1)"
+    ).fetchall()  # fetchall: DuckDB 2 refuses new work while a result is unfinished
+    return bool(found and found[0][0])
+
+
+def tied_views(con: Any, result: Any, requests: Sequence[ViewRequest]) -> list[int]:
+    """Indices of the views whose matched rows have a tie: another source row with the
+    same join keys and event time, so the tie rule (latest created) must choose.
+
+    Only the pairs (keys, event time) that the plain ASOF actually returned within the TTL
+    matter; each has at least one source row, so there is no tie exactly when joining the
+    matched result rows back to the source on that pair yields one row per matched row.
+    One hash join of the source against at most one entry per entity row: much cheaper
+    than the 128-bit composite ASOF key, or than grouping the whole source by (keys,
+    event time)."""
+    name = "__lamina_result"
+    con.register(name, result)
+    tied = []
+    try:
+        for i, req in enumerate(requests):
+            if req.composite or not req.view.created_timestamp_field:
+                continue
+            keys = [quote(k) for k in req.view.join_keys]
+            m, vts = quote(matched_column(i)), quote(req.view.timestamp_field)
+            on = " AND ".join([f"s.{k} = p.{k}" for k in keys] + [f"s.{vts} = p.{m}"])
+            rows = con.execute(
+                f"SELECT (SELECT count(*) FROM {name} AS p JOIN {req.scan} AS s ON {on}) "
+                f"- (SELECT count({m}) FROM {name})"
+            ).fetchall()  # fetchall: DuckDB 2 refuses new work while a result is unfinished
+            if rows and rows[0][0]:
+                tied.append(i)
+    finally:
+        con.unregister(name)
+    return tied
 
 
 def connect(threads: int | None = None, memory_limit: str | None = None) -> Any:
@@ -166,7 +232,7 @@ def build_query(
 ) -> str:
     """The SQL of the point-in-time join (see the module docstring)."""
     ts = quote(timestamp_column)
-    needs_key = any(r.view.created_timestamp_field for r in requests)
+    needs_key = any(r.composite for r in requests)
     extra = (
         f", (epoch_us({ts})::HUGEINT * {_SHIFT}) + {_ENTITY_LOW} AS {KEY}" if needs_key else ""
     )
@@ -177,8 +243,8 @@ def build_query(
         view = req.view
         vts = quote(view.timestamp_field)
         cols = {*view.join_keys, view.timestamp_field, *req.features}
-        if view.created_timestamp_field:
-            cts = quote(view.created_timestamp_field)
+        if req.composite:
+            cts = quote(view.created_timestamp_field or "")
             src = (
                 f"(SELECT {', '.join(quote(c) for c in sorted(cols))}, "
                 f"(epoch_us({vts})::HUGEINT * {_SHIFT}) + "
@@ -194,15 +260,18 @@ def build_query(
         )
         joins.append(f"ASOF LEFT JOIN {src} AS {alias} ON {on}")
         ttl = view.ttl_seconds
-        for feature, out in zip(req.features, req.outputs, strict=True):
-            col = f"{alias}.{quote(feature)}"
+        columns = [(f"{alias}.{quote(f)}", quote(out))
+                   for f, out in zip(req.features, req.outputs, strict=True)]
+        if view.created_timestamp_field and not req.composite:
+            columns.append((f"{alias}.{vts}", quote(matched_column(i))))
+        for col, out in columns:
             if ttl is not None:
                 micros = round(ttl * 1_000_000)
                 col = (
                     f"CASE WHEN {alias}.{vts} >= e.{ts} - to_microseconds({micros}) "
                     f"THEN {col} END"
                 )
-            select.append(f"{col} AS {quote(out)}")
+            select.append(f"{col} AS {out}")
     return (
         f"SELECT {', '.join(select)} FROM (SELECT *{extra} FROM {entity_sql}) AS e "
         + " ".join(joins)

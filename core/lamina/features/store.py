@@ -449,11 +449,25 @@ class LocalFeatureStore:
                 cols = self._describe(con, r.view, scan, where)
                 engine.check_source(r.view, cols, where)
                 source_types[r.view.name] = cols
-                requests.append(engine.ViewRequest(r.view, scan, r.features, outs))
+                # the tie rule costs a composite ASOF key: first a plain ASOF, checked
+                # below, and the composite key only for views whose matches have ties
+                # (at once if the start of the source already has some)
+                ties = bool(r.view.created_timestamp_field) and engine.sample_has_ties(
+                    con, r.view, scan)
+                requests.append(engine.ViewRequest(r.view, scan, r.features, outs, ties))
             engine.check_entities(entity_types, timestamp_column, requests, source_types)
-            sql = engine.build_query(entity_sql, entity_cols, timestamp_column, requests)
             try:
-                table = engine.fetch_arrow(con, sql)
+                table = engine.fetch_arrow(con, engine.build_query(
+                    entity_sql, entity_cols, timestamp_column, requests))
+                tied = engine.tied_views(con, table, requests)
+                if tied:
+                    requests = [attrs.evolve(r, ties=True) if i in tied else r
+                                for i, r in enumerate(requests)]
+                    table = engine.fetch_arrow(con, engine.build_query(
+                        entity_sql, entity_cols, timestamp_column, requests))
+                table = table.drop_columns([
+                    engine.matched_column(i) for i in range(len(requests))
+                    if engine.matched_column(i) in table.column_names])
             except Exception as exc:
                 raise FeatureStoreError(
                     f"point-in-time join of {', '.join(r.view.name for r in resolved)} "
