@@ -109,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-metaflow", action="store_true")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([10] if args.quick else [100, 1000])
-    section = "runtime-foreach" if not args.sizes else "runtime-foreach-" + "-".join(
-        str(n) for n in sizes)
+    section = "runtime-foreach"
     lamina_runs = args.lamina_runs or (1 if args.quick else 5)
     mf_counts = [int(x) for x in str(args.metaflow_runs or (1 if args.quick else 3)).split(",")]
     mf_counts += [mf_counts[-1]] * (len(sizes) - len(mf_counts))
