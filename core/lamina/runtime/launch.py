@@ -122,24 +122,10 @@ def launch_run(
         steps=graph.order,
         **env,
     )
-    manifest = {
-        "run_id": run_id,
-        "flow": flow.name,
-        "flow_file": flow_file,
-        "flow_path": flow_file_of(flow),
-        "code_files": code_files,
-        "params": _jsonable(graph.params),
-        "steps": {
-            name: {
-                "foreach": list(flow.steps[name].options.foreach),
-                "inputs": {p: [i.source, i.kind] for p, i in graph.inputs[name].items()},
-                "params": list(graph.step_params[name]),
-                "code": step_code[name],
-            }
-            for name in graph.order
-        },
-        "resumed_from": resumed_from,
-    }
+    manifest = run_manifest(
+        run_id, flow, graph, step_code, flow_file=flow_file, flow_path=flow_file_of(flow),
+        code_files=code_files, resumed_from=resumed_from,
+    )
     artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
     stack.metadata.create_run(record)
     log.info("run started", flow=flow.name, run=run_id, stack_name=stack.name)
@@ -181,6 +167,41 @@ def launch_run(
     if raise_on_failure:
         raise error
     return run
+
+
+def run_manifest(
+    run_id: str,
+    flow: Flow,
+    graph: Any,
+    step_code: Mapping[str, str],
+    *,
+    flow_file: str,
+    flow_path: str,
+    code_files: Mapping[str, str],
+    resumed_from: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    """The run manifest a task reads from the datastore to run anywhere (``python -m lamina
+    task``): one shape for runs launched here and runs started by an orchestrator."""
+    return {
+        "run_id": run_id,
+        "flow": flow.name,
+        "flow_file": flow_file,
+        "flow_path": flow_path,
+        "code_files": dict(code_files),
+        "params": _jsonable(graph.params),
+        "steps": {
+            name: {
+                "foreach": list(flow.steps[name].options.foreach),
+                "inputs": {p: [i.source, i.kind] for p, i in graph.inputs[name].items()},
+                "params": list(graph.step_params[name]),
+                "code": step_code[name],
+            }
+            for name in graph.order
+        },
+        "resumed_from": resumed_from,
+        **extra,
+    }
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:

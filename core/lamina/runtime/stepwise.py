@@ -100,7 +100,7 @@ def start_run(
     :param orchestrator: the engine's name, recorded on the run.
     :param orchestrator_run_id: the engine's id of this run.
     """
-    from lamina.runtime.launch import _environment, _jsonable
+    from lamina.runtime.launch import _environment, run_manifest
     from lamina.runtime.remote import load_snapshot_flow
     from lamina.versioning.code import function_code_hash
     from lamina.versioning.ids import new_run_id
@@ -133,25 +133,11 @@ def start_run(
         steps=graph.order,
         **env,
     )
-    manifest = {
-        "run_id": run_id,
-        "flow": loaded.name,
-        "flow_file": deployment["flow_file"],
-        "flow_path": deployment.get("flow_path", ""),
-        "code_files": dict(deployment["code_files"]),
-        "params": _jsonable(graph.params),
-        "steps": {
-            name: {
-                "foreach": list(loaded.steps[name].options.foreach),
-                "inputs": {p: [i.source, i.kind] for p, i in graph.inputs[name].items()},
-                "params": list(graph.step_params[name]),
-                "code": step_code[name],
-            }
-            for name in graph.order
-        },
-        "resumed_from": "",
-        "deployment_id": deployment_id,
-    }
+    manifest = run_manifest(
+        run_id, loaded, graph, step_code, flow_file=deployment["flow_file"],
+        flow_path=deployment.get("flow_path", ""), code_files=deployment["code_files"],
+        deployment_id=deployment_id,
+    )
     artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
     stack.metadata.create_run(record)
     log.info("run started", flow=loaded.name, run=run_id, deployment=deployment_id)
