@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lamina.builtin.file_datastore import FileDatastore
 from lamina.datastore.artifacts import ArtifactStore
-from lamina.datastore.hashing import file_sha256
+from lamina.datastore.hashing import file_digest
 from lamina.datastore.serializers import builtin_serializers
 
 WORKER = str(Path(__file__).with_name("ds_worker.py"))
@@ -30,7 +30,7 @@ def assert_objects_valid(root: Path) -> int:
     """Every object under ``root/objects`` hashes to its own name; return how many."""
     files = object_files(root)
     for path in files:
-        digest, _ = file_sha256(path)
+        digest, _ = file_digest(path)
         assert digest == path.name, f"object {path} does not match its name"
         assert path.parent.name == path.name[:2]
     return len(files)

@@ -10,12 +10,13 @@ from typing import IO, Any
 import numpy as np
 import pluggy
 import pytest
+from blake3 import blake3
 from ds_util import assert_objects_valid, chmod_writable, make_store, object_files, staged_files
 
 import lamina.hookspecs
 from lamina.builtin.file_datastore import FileDatastore
 from lamina.datastore.artifacts import ArtifactStore
-from lamina.datastore.hashing import bytes_sha256, object_key
+from lamina.datastore.hashing import bytes_digest, object_key
 from lamina.datastore.serializers import builtin_serializers
 from lamina.errors import (
     ArtifactNotFoundError,
@@ -55,10 +56,10 @@ def test_different_values_are_two_objects(store, root):
     assert assert_objects_valid(root) == 2
 
 
-def test_key_is_the_sha256_of_the_stored_bytes(store, root):
+def test_key_is_the_blake3_of_the_stored_bytes(store, root):
     ref, _ = store.save("hello", name="x")
     stored = (root / object_key(ref.key)).read_bytes()
-    assert bytes_sha256(stored) == ref.key
+    assert blake3(stored).hexdigest() == ref.key
     assert ref.size == len(stored)
     assert ref.type == "str"
 
@@ -71,13 +72,13 @@ def test_objects_are_read_only_after_commit(store, root):
 
 def test_raw_blobs_and_files(store, tmp_path):
     key = store.put_bytes(b"log line\n")
-    assert key == bytes_sha256(b"log line\n")
+    assert key == blake3(b"log line\n").hexdigest()
     assert store.get_bytes(key, name="r/s/0 stdout") == b"log line\n"
     assert store.put_bytes(b"log line\n") == key
     src = tmp_path / "flow.py"
     src.write_bytes(b"print('hi')\n" * 100_000)
     file_key = store.put_file(src)
-    assert file_key == bytes_sha256(src.read_bytes())
+    assert file_key == bytes_digest(src.read_bytes())
     assert store.get_bytes(file_key) == src.read_bytes()
     assert store.has(file_key)
     assert not store.has("0" * 64)
@@ -324,3 +325,47 @@ def test_hooks_see_errors_then_the_error_is_raised(recorder_store, root):
         store.load(ref, name="r/ok/0")
     assert recorder.calls[-1] == ("error", {"name": "r/ok/0", "error": info2.value})
     assert "after_load" not in [c[0] for c in recorder.calls]
+
+
+# -- objects addressed by SHA-256, as earlier versions did ----------------------------------------------
+
+
+def _plant_legacy(root: Path, data: bytes) -> str:
+    import hashlib
+
+    key = hashlib.sha256(data).hexdigest()
+    path = root / object_key(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return key
+
+
+@pytest.mark.parametrize("size", [100, 3 * 1024 * 1024])  # read whole; hashed from the file
+def test_an_object_stored_under_its_sha256_is_still_read(store, root, size):
+    data = os.urandom(size)
+    key = _plant_legacy(root, data)
+    assert store.get_bytes(key, name="old/s/0") == data
+    assert Path(store.verify(key, size=size)).read_bytes() == data
+
+
+def test_an_altered_legacy_object_is_still_corrupt(store, root):
+    key = _plant_legacy(root, b"original bytes")
+    path = root / object_key(key)
+    path.write_bytes(b"altered  bytes")
+    with pytest.raises(CorruptArtifactError, match="does not match its hash"):
+        store.get_bytes(key, name="old/s/0")
+
+
+def test_big_buffers_and_files_hash_like_one_thread(tmp_path):
+    from lamina.datastore.hashing import file_digest
+
+    data = os.urandom(20 * 1024 * 1024 + 7)  # above the size hashed on every core
+    reference = blake3(data).hexdigest()
+    assert bytes_digest(data) == reference
+    assert bytes_digest(memoryview(data)) == reference
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    assert file_digest(path) == (reference, len(data))
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert file_digest(empty) == (blake3(b"").hexdigest(), 0)

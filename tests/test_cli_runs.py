@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from blake3 import blake3
 from client_util import cli_env, copy_flow, lamina, lamina_ok, run_ids
 
 # client_numbers.py: n=3 makes [7, 4, 1], squares [49, 16, 1], total 66; n=4 adds 8 -> 130
@@ -168,9 +168,9 @@ def test_get_writes_the_exact_stored_bytes(project) -> None:
     out = lamina_ok(root, "get", f"{project.array}/grid", "-o", "grid.npy")
     record = json.loads(lamina_ok(root, "show", f"{project.array}/grid/0", "--json"))[0]
     key = record["output"]["key"]
-    assert f"wrote grid.npy: numpy.npy, {record['output']['size']:,} bytes (sha256 {key})" in out
+    assert f"wrote grid.npy: numpy.npy, {record['output']['size']:,} bytes (blake3 {key})" in out
     data = (root / "grid.npy").read_bytes()
-    assert hashlib.sha256(data).hexdigest() == key
+    assert blake3(data).hexdigest() == key
     np.testing.assert_array_equal(
         np.load(root / "grid.npy"), np.arange(12, dtype=np.float64).reshape(3, 4) / 8
     )

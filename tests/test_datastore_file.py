@@ -21,13 +21,13 @@ from ds_util import (
 )
 
 from lamina.builtin.file_datastore import FileDatastore
-from lamina.datastore.hashing import bytes_sha256, object_key
+from lamina.datastore.hashing import bytes_digest, object_key
 from lamina.errors import ArtifactNotFoundError, BackendUnreachableError, DatastoreError
 from lamina.interfaces import Datastore
 
 
 def stage(ds: FileDatastore, data: bytes) -> str:
-    path = Path(ds.staging_dir()) / f"staged-{bytes_sha256(data)[:8]}-{os.urandom(4).hex()}"
+    path = Path(ds.staging_dir()) / f"staged-{bytes_digest(data)[:8]}-{os.urandom(4).hex()}"
     path.write_bytes(data)
     return str(path)
 
@@ -70,7 +70,7 @@ def test_accepts_paths_and_file_urls(root, form):
     ds = FileDatastore(url)
     assert ds.is_local and ds.root == str(root)
     assert ds.url == url
-    key = bytes_sha256(b"abc")
+    key = bytes_digest(b"abc")
     assert ds.commit_blob(stage(ds, b"abc"), key)
     assert (root / "objects" / key[:2] / key).read_bytes() == b"abc"
 
@@ -81,7 +81,7 @@ def test_staging_is_on_the_same_filesystem(ds, root):
 
 
 def test_commit_consumes_the_staged_file_and_deduplicates(ds, root):
-    key = bytes_sha256(b"payload")
+    key = bytes_digest(b"payload")
     first = stage(ds, b"payload")
     assert ds.commit_blob(first, key) is True
     assert not os.path.exists(first)
@@ -127,7 +127,7 @@ def test_list_records_is_recursive_sorted_and_hides_internals(ds, root):
     ds.put_record("runs/a/tasks/s/1.json", b"")
     ds.put_record("runs/a/tasks/s/0.json", b"")
     ds.put_record("flows/f.json", b"")
-    ds.commit_blob(stage(ds, b"obj"), bytes_sha256(b"obj"))
+    ds.commit_blob(stage(ds, b"obj"), bytes_digest(b"obj"))
     (root / "runs" / "a" / ".tmp-abandoned").write_bytes(b"half")
     assert ds.list_records("runs") == [
         "runs/a/tasks/s/0.json",
@@ -153,7 +153,7 @@ def test_delete_record(ds):
 
 def test_check_reports_writable_and_object_count(ds, root):
     for data in (b"a", b"b"):
-        ds.commit_blob(stage(ds, data), bytes_sha256(data))
+        ds.commit_blob(stage(ds, data), bytes_digest(data))
     summary = ds.check()
     assert summary == f"file datastore at {root}: writable, 2 objects"
     assert ds.list_records("") == []  # the probe is gone
@@ -172,7 +172,7 @@ def test_memory_url_primitives(tmp_path):
     url = f"memory://lamina-ds-{os.getpid()}-{tmp_path.name}"
     ds = FileDatastore(url, cache_dir=str(tmp_path / "cache"))
     assert not ds.is_local
-    key = bytes_sha256(b"remote bytes")
+    key = bytes_digest(b"remote bytes")
     staged = stage(ds, b"remote bytes")
     assert ds.commit_blob(staged, key)
     assert not os.path.exists(staged)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import pytest
+from blake3 import blake3
 
 from lamina.datastore.hashing import PARALLEL_MIN, HashingWriter, SpillingHashWriter
 
@@ -19,7 +19,7 @@ def test_a_big_write_reaches_the_file_whole_and_in_order(tmp_path):
         writer.write(memoryview(data))
         writer.flush()
     assert path.read_bytes() == b"head" + data
-    assert writer.hexdigest() == hashlib.sha256(b"head" + data).hexdigest()
+    assert writer.hexdigest() == blake3(b"head" + data).hexdigest()
     assert writer.size == len(data) + 4
 
 

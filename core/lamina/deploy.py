@@ -95,9 +95,9 @@ class _HashOnly:
 
     @staticmethod
     def put_bytes(data: bytes) -> str:
-        from lamina.datastore.hashing import bytes_sha256
+        from lamina.datastore.hashing import bytes_digest
 
-        return bytes_sha256(data)
+        return bytes_digest(data)
 
 
 def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> DeploymentPlan:

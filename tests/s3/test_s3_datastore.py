@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blake3 import blake3
 
 from lamina.errors import ArtifactNotFoundError, ConfigError, DatastoreError
 from lamina.interfaces import Datastore
@@ -23,7 +24,7 @@ def stage(store: Any, data: bytes) -> tuple[str, str]:
     path = os.path.join(folder, f".stage-{hashlib.md5(os.urandom(8)).hexdigest()}")
     with open(path, "wb") as f:
         f.write(data)
-    return path, hashlib.sha256(data).hexdigest()
+    return path, blake3(data).hexdigest()
 
 
 def remote_bytes(server: Any, bucket: str, key: str) -> bytes:
@@ -101,7 +102,7 @@ def test_large_objects_go_up_in_parallel_parts(make_store, server, bucket) -> No
     assert head["ETag"].strip('"').endswith("-3"), "three parts: a multipart upload"
     assert head["ContentLength"] == len(data)
     other = make_store(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
-    assert hashlib.sha256(Path(other.blob_path(key)).read_bytes()).hexdigest() == key
+    assert blake3(Path(other.blob_path(key)).read_bytes()).hexdigest() == key
     uploads = server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert uploads == [], "no multipart upload left open"
 
@@ -113,7 +114,7 @@ def test_records_roundtrip_list_and_delete(make_store) -> None:
     store.put_record("runs/r1/tasks/s/0.json", b"{}")
     store.put_record("runs/r2/run.json", b"{}")
     staged, _ = stage(store, b"an object")
-    store.commit_blob(staged, hashlib.sha256(b"an object").hexdigest())
+    store.commit_blob(staged, blake3(b"an object").hexdigest())
     assert store.get_record("runs/r1/run.json") == b'{"a": 1}'
     assert store.list_records("runs/r1") == ["runs/r1/run.json", "runs/r1/tasks/s/0.json"]
     assert store.list_records("") == [

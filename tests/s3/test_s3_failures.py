@@ -4,7 +4,6 @@ error, and no partial object visible once it is back)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blake3 import blake3
 from envs_util import free_port
 from lamina_datastore_s3.errors import S3DatastoreError
 from s3_util import READER_KEY, READER_SECRET, SeaweedServer
@@ -142,7 +142,7 @@ def test_server_killed_mid_upload_leaves_no_partial_object(doomed, tmp_path, mon
         multipart_chunksize=5 * MIB, max_concurrency=2, cache_dir=str(tmp_path / "cache"),
     ))
     staged = Path(store.staging_dir()) / ".stage-big"
-    digest = hashlib.sha256()
+    digest = blake3()
     with open(staged, "wb") as f:
         for _ in range(40):  # 200 MiB, in 40 parts
             chunk = os.urandom(5 * MIB)
@@ -213,11 +213,11 @@ def test_a_cut_link_mid_upload_is_retried(make_store, proxy_to, server, bucket) 
     data = os.urandom(12 * MIB)
     staged = Path(store.staging_dir()) / ".stage-cut"
     staged.write_bytes(data)
-    key = hashlib.sha256(data).hexdigest()
+    key = blake3(data).hexdigest()
     assert store.commit_blob(str(staged), key) is True
     assert proxy.cuts_done == 2, "two connections were cut mid-body"
     stored = server.client().get_object(Bucket=bucket, Key=f"lamina/objects/{key[:2]}/{key}")
-    assert hashlib.sha256(stored["Body"].read()).hexdigest() == key
+    assert blake3(stored["Body"].read()).hexdigest() == key
 
 
 def test_a_server_that_ignores_if_none_match_gets_the_fallback(

@@ -5,7 +5,6 @@ the datastore from the URL and the standard AWS environment alone."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 from s3_util import lamina, stack_toml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def test_quickstart_end_to_end_then_show_get_resume_diff(
     record = json.loads(ok(project, reader_env, "show", f"{run_id}/best/0", "--json"))[0]
     ok(project, reader_env, "get", f"{run_id}/best/0", "-o", "best.bin")
     data = (project / "best.bin").read_bytes()
-    assert hashlib.sha256(data).hexdigest() == record["output"]["key"]
+    assert blake3(data).hexdigest() == record["output"]["key"]
     assert list((tmp_path / "reader-cache").rglob(record["output"]["key"]))
 
     # resume reads the finished run's results from the bucket and reuses all of them

@@ -8,10 +8,10 @@ hooks) lives here, in :class:`lamina.datastore.artifacts.ArtifactStore`.
 
 from lamina.datastore.hashing import (
     HashingWriter,
-    bytes_sha256,
-    file_sha256,
+    bytes_digest,
+    file_digest,
     is_object_key,
     object_key,
 )
 
-__all__ = ["HashingWriter", "bytes_sha256", "file_sha256", "is_object_key", "object_key"]
+__all__ = ["HashingWriter", "bytes_digest", "file_digest", "is_object_key", "object_key"]

@@ -27,9 +27,10 @@ from lamina.datastore.hashing import (
     STAMP_MIN_SIZE,
     HashingWriter,
     SpillingHashWriter,
-    bytes_sha256,
-    file_sha256,
+    bytes_digest,
+    file_digest,
     is_object_key,
+    legacy_digest,
     stamp,
     stamp_matches,
 )
@@ -253,7 +254,7 @@ class ArtifactStore:
 
     def put_bytes(self, data: bytes) -> str:
         """Store raw bytes (logs, code files) content-addressed; return their key."""
-        key = bytes_sha256(data)
+        key = bytes_digest(data)
         self._commit_bytes(key, bytes(data))
         return key
 
@@ -313,7 +314,7 @@ class ArtifactStore:
                 self._check_size(key, name, local, actual_size, size)
                 if actual_size <= SMALL_OBJECT:
                     whole = f.readall()
-                    return local, self._check_digest(key, name, local, bytes_sha256(whole), whole)
+                    return local, self._check_digest(key, name, local, bytes_digest(whole), whole)
             path = local
         else:
             try:
@@ -334,11 +335,11 @@ class ArtifactStore:
         if actual_size <= SMALL_OBJECT:
             with open(path, "rb") as source:
                 data = source.read()
-            digest = bytes_sha256(data)
+            digest = bytes_digest(data)
         elif not force and actual_size >= STAMP_MIN_SIZE and stamp_matches(path, key):
             return path, None  # hashed when written, untouched since
         else:
-            digest, _ = file_sha256(path)
+            digest, _ = file_digest(path)
             if digest == key and actual_size >= STAMP_MIN_SIZE:
                 stamp(path, key)
         return path, self._check_digest(key, name, path, digest, data)
@@ -363,7 +364,7 @@ class ArtifactStore:
     def _check_digest(
         key: str, name: str, path: str, digest: str, data: bytes | None
     ) -> bytes | None:
-        if digest != key:
+        if digest != key and legacy_digest(path, data) != key:
             raise CorruptArtifactError(
                 f"{_label(name)}: object {key} at {path} does not match its hash (its "
                 f"bytes hash to {digest}): the file was altered",

@@ -1,8 +1,15 @@
-"""SHA-256 content addressing: hash bytes as they are written, re-hash files in chunks.
+"""BLAKE3 content addressing: hash bytes as they are written, re-hash files in parallel.
 
-Object keys are the lowercase hex SHA-256 of an object's bytes. Every datastore stores
-object ``KEY`` under ``objects/KEY[:2]/KEY`` (:func:`object_key`), so that a store written
-by one backend can be copied to another and still be read.
+Object keys are the lowercase hex BLAKE3 (32-byte digest) of an object's bytes. Every
+datastore stores object ``KEY`` under ``objects/KEY[:2]/KEY`` (:func:`object_key`), so
+that a store written by one backend can be copied to another and still be read.
+
+Why BLAKE3 and not SHA-256: an artifact is hashed on every save and every verified read,
+so the hash bounds both. BLAKE3 is a tree hash, as collision-resistant as SHA-256 for
+this use, runs at about 2x SHA-256's speed on one core (SIMD) and spreads a big buffer or
+file over all cores. Objects written by earlier versions, which addressed by SHA-256, are still read:
+a key that does not match its bytes' BLAKE3 is checked against their SHA-256
+(:func:`legacy_digest`) before the object is called corrupt.
 """
 
 from __future__ import annotations
@@ -13,13 +20,26 @@ import os
 import re
 from typing import IO, Any
 
+from blake3 import blake3
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+#: The name of the content hash, as shown to users next to a key.
+ALGORITHM = "blake3"
 
 #: How many bytes a single write hands to the file and the hash at a time; big buffers
 #: are sliced (zero-copy) so that no step ever needs a second copy of a big value. Small
 #: enough that a slice is still in the CPU cache when it is written after being hashed:
 #: with 8 MiB slices, saving a 1 GB table cost twice the CPU time.
 CHUNK = 1024 * 1024
+
+#: In-memory buffers at least this big are hashed on every core.
+_THREADED_MIN = 8 * CHUNK
+
+
+def new_hash() -> Any:
+    """A fresh incremental content hash (``update``/``hexdigest``), for one thread."""
+    return blake3()
 
 
 def is_object_key(key: str) -> bool:
@@ -32,16 +52,26 @@ def object_key(key: str) -> str:
     return f"objects/{key[:2]}/{key}"
 
 
-def bytes_sha256(data: bytes | bytearray | memoryview) -> str:
-    """Hex SHA-256 of in-memory bytes."""
-    return hashlib.sha256(data).hexdigest()
+def bytes_digest(data: bytes | bytearray | memoryview) -> str:
+    """Hex content hash (object key) of in-memory bytes; a big buffer uses every core."""
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    threads = blake3.AUTO if size >= _THREADED_MIN else 1
+    return str(blake3(data, max_threads=threads).hexdigest())
 
 
-def file_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """Hex SHA-256 and size of a file, read in chunks (never whole into memory)."""
-    digest = hashlib.sha256()
+def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """Hex content hash and size of a file, memory-mapped and hashed on every core
+    (never read whole into memory); read in chunks where a file cannot be mapped."""
+    size = os.path.getsize(path)
+    digest = blake3(max_threads=blake3.AUTO)
+    try:
+        digest.update_mmap(path)
+        return str(digest.hexdigest()), size
+    except (OSError, ValueError):  # not mappable (a pipe, a special file system)
+        pass
+    digest = blake3()
     size = 0
-    buf = bytearray(1024 * 1024)
+    buf = bytearray(CHUNK)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
         while True:
@@ -50,7 +80,17 @@ def file_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
                 break
             digest.update(view[:n])
             size += n
-    return digest.hexdigest(), size
+    return str(digest.hexdigest()), size
+
+
+def legacy_digest(path: str | os.PathLike[str] | None, data: bytes | None) -> str:
+    """The SHA-256 that earlier versions used as the object key, of ``data`` or of the file:
+    consulted only when an object does not match its BLAKE3 key."""
+    if data is not None:
+        return hashlib.sha256(data).hexdigest()
+    assert path is not None
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _byte_view(data: Any) -> memoryview:
@@ -120,7 +160,7 @@ class HashingWriter(io.RawIOBase):
     def __init__(self, file: IO[bytes]) -> None:
         super().__init__()
         self._file = file
-        self._hash = hashlib.sha256()
+        self._hash = new_hash()
         self.size = 0
 
     def writable(self) -> bool:
@@ -141,7 +181,7 @@ class HashingWriter(io.RawIOBase):
             self._file.flush()
 
     def hexdigest(self) -> str:
-        """The SHA-256 of everything written so far."""
+        """The content hash (object key) of everything written so far."""
         return self._hash.hexdigest()
 
 
@@ -162,7 +202,7 @@ class SpillingHashWriter(HashingWriter):
         self._open_spill = open_spill
         self._limit = limit
         io.RawIOBase.__init__(self)
-        self._hash = hashlib.sha256()
+        self._hash = new_hash()
         self.size = 0
         self.spilled_file: IO[bytes] | None = None
 
@@ -198,7 +238,7 @@ class SpillingHashWriter(HashingWriter):
 
 #: Objects at least this big are stamped when committed; smaller ones are always re-hashed.
 STAMP_MIN_SIZE = 8 * 1024 * 1024
-_STAMP_ATTR = "user.lamina.sha256"
+_STAMP_ATTR = "user.lamina.blake3"
 
 
 def _stamp_value(key: str, st: os.stat_result) -> bytes:

@@ -239,7 +239,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         return 0
     path = store.verify(ref.key, size=ref.size, name=target.id)
     shutil.copyfile(path, args.output)
-    print(f"wrote {args.output}: {ref.serializer}, {ref.size:,} bytes (sha256 {ref.key})")
+    from lamina.datastore.hashing import ALGORITHM
+
+    print(f"wrote {args.output}: {ref.serializer}, {ref.size:,} bytes ({ALGORITHM} {ref.key})")
     return 0
 
 
