@@ -270,3 +270,23 @@ def test_python_dash_m_lamina(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lamina", "--version"], cwd=tmp_path,
                           capture_output=True, text=True, env=lamina_env([]), timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "lamina 0.1.0"
+
+
+def test_a_run_only_warns_about_a_broken_plugin_it_does_not_need(project, fake_plugins):  # noqa: F811
+    import shutil
+    from pathlib import Path
+
+    stack = '[stacks.local]\ncompute = { plugin = "local", workers = 1 }\n'
+    cwd = project(stack)
+    shutil.copy(Path(__file__).parent / "flows" / "client_numbers.py", cwd / "flow.py")
+    ok = run_lamina(["run", "flow.py"], cwd=cwd, paths=[fake_plugins["broken"]])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ("lamina: warning: plugin 'fakebroken' (lamina-fake-broken 0.3.0) failed to load: "
+            "RuntimeError: boom") in ok.stderr
+    assert "`lamina plugins` shows the traceback" in ok.stderr
+    # the same plugin, required by the project: the run must not start without it
+    project('required_plugins = ["lamina-fake-broken"]\n' + stack)
+    bad = run_lamina(["run", "flow.py"], cwd=cwd, paths=[fake_plugins["broken"]])
+    assert bad.returncode == 1
+    assert "stack 'local' is not usable: plugin 'fakebroken'" in bad.stderr
+    assert "fix: lamina stack check" in bad.stderr

@@ -44,6 +44,11 @@ class MissingRequiredPluginError(PluginError):
     """``required_plugins`` in the config names a distribution that is absent or too old."""
 
 
+class BrokenPluginWarning(UserWarning):
+    """An installed plugin failed to load and the stack does not depend on it: the run goes
+    on without its hooks. ``lamina stack check`` reports it as a problem."""
+
+
 class BackendUnreachableError(LaminaError):
     """A component could not reach its backend (``lamina stack check``)."""
 

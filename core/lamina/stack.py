@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from lamina.config import ProjectConfig, StackConfig, load_config
 from lamina.config.options import OptionError, build_options, options_to_dict
 from lamina.config.secrets import MASK, MissingVariable, expand, has_reference, looks_secret
 from lamina.errors import (
+    BrokenPluginWarning,
     ConfigError,
     LaminaError,
     MissingRequiredPluginError,
@@ -37,6 +39,7 @@ from lamina.errors import (
     StackNotFoundError,
 )
 from lamina.interfaces.component import LAYERS, ComponentSpec
+from lamina.kernel.entrypoints import normalize_name
 from lamina.kernel.pluginmanager import PluginManager
 from lamina.kernel.suggest import did_you_mean
 
@@ -428,16 +431,30 @@ class Stack:
             })
         return out
 
-    def validate(self) -> list[str]:
+    def validate(self, *, for_run: bool = False) -> list[str]:
         """Problems with this stack and the plugins around it: config problems, broken or
         conflicting plugins, misspelled hooks, credentials written in the committed file,
-        and what each plugin's ``lamina_validate_stack`` reports. Empty when all is well."""
+        and what each plugin's ``lamina_validate_stack`` reports. Empty when all is well.
+
+        With ``for_run``, a broken plugin that this stack does not depend on (none of its
+        components, not in ``required_plugins``) is only warned about: an unrelated
+        package that fails to import must not stop every run on a laptop. ``lamina stack
+        check`` still reports it as a problem."""
         problems = list(self._problems)
+        required = self._required_distributions()
         for b in self.plugins.broken:
-            problems.append(
+            text = (
                 f"plugin {b.name!r} ({b.distribution or 'unpackaged'} {b.version}) failed to "
                 f"load: {b.error}"
             )
+            if for_run and normalize_name(b.distribution or b.name) not in required:
+                warnings.warn(
+                    f"{text}; its hooks will not run (fix or uninstall it; `lamina plugins` "
+                    "shows the traceback, `disable_plugins` silences it)",
+                    BrokenPluginWarning, stacklevel=2,
+                )
+                continue
+            problems.append(text)
         for layer, name, dists in self.plugins.conflicts():
             problems.append(
                 f"{layer} component {name!r} is offered by several distributions: "
@@ -465,6 +482,17 @@ class Stack:
                 continue
             problems.extend(str(p) for p in (result or ()))
         return problems
+
+    def _required_distributions(self) -> set[str]:
+        from lamina.kernel.requirements import parse_requirement
+
+        names = set()
+        for text in self.config.required_plugins:
+            try:
+                names.add(parse_requirement(text).name)
+            except ValueError:  # reported when the config was loaded
+                continue
+        return names
 
     def _literal_secrets(self) -> list[str]:
         found = []

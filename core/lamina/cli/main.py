@@ -146,6 +146,23 @@ def _print_error(exc: BaseException, verbose: int) -> None:
     print(f"lamina: error: {exc}", file=sys.stderr)
 
 
+def _show_lamina_warnings() -> None:
+    """Print lamina's own warnings (e.g. a broken plugin a run can do without) as one
+    ``lamina: warning:`` line, like its errors; others keep Python's format."""
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if category.__module__.startswith("lamina."):
+            print(f"lamina: warning: {message}", file=sys.stderr)
+            return
+        default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lamina`` command line; returns the exit code (never calls sys.exit).
 
@@ -173,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lamina.logs import configure_logging
 
         configure_logging(args.log_format, verbosity=verbose)
+        _show_lamina_warnings()
         return int(handler(args) or 0)
     except KeyboardInterrupt:
         print("lamina: interrupted", file=sys.stderr)

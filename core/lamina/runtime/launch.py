@@ -92,7 +92,7 @@ def launch_run(
 
     stack = resolve_stack(stack)
     graph = flow.graph(dict(params or {}))
-    problems = stack.validate()
+    problems = stack.validate(for_run=True)
     if problems:
         raise LaminaError(
             f"stack '{stack.name}' is not usable: " + "; ".join(problems),

@@ -9,7 +9,6 @@ runs the step and writes the outcome back. Exit code 0 if the task succeeded.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -149,5 +148,4 @@ def run_remote_task(datastore_url: str, run_id: str, step: str, index: int = 0, 
             hint=f"steps: {', '.join(flow.steps)}",
         )
     spec = build_spec(artifacts, manifest, step, index, attempt)
-    os.environ.setdefault("LAMINA_RUN_ID", run_id)
     return execute_task(spec, flow.steps[step].fn, artifacts, stack.hook)
