@@ -103,7 +103,7 @@ class _HashOnly:
 def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> DeploymentPlan:
     """Validate ``flow`` and snapshot its code for ``stack`` (uploaded to the stack's
     datastore unless ``upload`` is False, as in a dry run)."""
-    from lamina.runtime.launch import _snapshot_code, flow_file_of
+    from lamina.runtime.launch import flow_file_of, snapshot_code
 
     placeholders = {n: None for n, p in _flow_params(flow).items() if p.required}
     graph = flow.graph(placeholders)
@@ -118,7 +118,7 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
 
     store: Any = stack.artifacts if upload else _HashOnly()
     commit, dirty = git_state(os.path.dirname(flow_path))
-    flow_file, code_files, code_hash = _snapshot_code(flow, stack, store)
+    flow_file, code_files, code_hash = snapshot_code(flow, stack, store)
     plan = DeploymentPlan(
         flow=flow,
         graph=graph,

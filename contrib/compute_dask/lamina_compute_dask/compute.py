@@ -34,7 +34,6 @@ import attrs
 
 from lamina.errors import BackendUnreachableError, LaminaError
 from lamina.records import TaskOutcome, TaskSpec
-from lamina_compute_dask import _core
 from lamina_compute_dask.worker import STARTED_TOPIC, prepare_run, run_task
 
 if TYPE_CHECKING:
@@ -437,7 +436,9 @@ class DaskCompute:
             cache_key=spec.cache_key, host=socket.gethostname(),
         )
         if ctx is not None:
-            _core.write_outcome(ctx.artifacts, outcome)
+            from lamina.runtime.task import write_outcome
+
+            write_outcome(ctx.artifacts, outcome)
         self._ready.append(outcome)
         return outcome
 

@@ -15,7 +15,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import LaminaError
-from lamina_compute_dask import _core
 
 if TYPE_CHECKING:
     from lamina.records import TaskOutcome, TaskSpec
@@ -47,7 +46,9 @@ def _manifest(stack: Any, url: str, run_id: str) -> dict[str, Any]:
     key = (url, run_id)
     manifest = _manifests.get(key)
     if manifest is None:
-        manifest = _core.read_manifest(stack.artifacts, run_id)
+        from lamina.runtime.remote import read_manifest
+
+        manifest = read_manifest(stack.artifacts, run_id)
         _manifests[key] = manifest
         while len(_manifests) > _MAX_RUNS:
             _manifests.popitem(last=False)
@@ -58,7 +59,9 @@ def _flow(stack: Any, url: str, manifest: dict[str, Any]) -> Any:
     key = (url, repr((manifest.get("flow_file"), sorted((manifest.get("code_files") or {}).items()))))
     flow = _flows.get(key)
     if flow is None:
-        flow = _flows[key] = _core.load_snapshot_flow(stack.artifacts, manifest)
+        from lamina.runtime.remote import load_snapshot_flow
+
+        flow = _flows[key] = load_snapshot_flow(stack.artifacts, manifest)
     return flow
 
 
@@ -94,7 +97,9 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
                 f"(worker on {socket.gethostname()})",
                 hint=f"steps: {', '.join(flow.steps)}",
             )
-        return _core.execute_task(spec, step.fn, stack.artifacts, stack.hook)
+        from lamina.runtime.task import execute_task
+
+        return execute_task(spec, step.fn, stack.artifacts, stack.hook)
 
 
 def prepare_run(url: str, run_id: str) -> str:

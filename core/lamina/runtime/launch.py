@@ -43,7 +43,7 @@ def flow_file_of(flow: Flow) -> str:
     return ""
 
 
-def _snapshot_code(flow: Flow, stack: Stack, artifacts: ArtifactStore) -> tuple[str, dict[str, str], str]:
+def snapshot_code(flow: Flow, stack: Stack, artifacts: ArtifactStore) -> tuple[str, dict[str, str], str]:
     """Store the flow file and the local modules it imports; return (relative flow file,
     {relative path: object key}, code hash)."""
     from lamina.versioning.code import code_hash, local_modules, snapshot_files
@@ -59,7 +59,9 @@ def _snapshot_code(flow: Flow, stack: Stack, artifacts: ArtifactStore) -> tuple[
     return os.path.relpath(flow_file, root), files, code_hash(files)
 
 
-def _environment(artifacts: ArtifactStore, flow_file: str) -> dict[str, Any]:
+def capture_environment(artifacts: ArtifactStore, flow_file: str) -> dict[str, Any]:
+    """What a run records about where it ran: Python, platform, installed packages, git
+    state of the flow's folder (the package list stored once as an object)."""
     from lamina.versioning import environment
 
     packages = environment.installed_packages()
@@ -100,8 +102,8 @@ def launch_run(
         )
     artifacts = stack.artifacts
     run_id = new_run_id()
-    flow_file, code_files, code_hash = _snapshot_code(flow, stack, artifacts)
-    env = _environment(artifacts, flow_file_of(flow))
+    flow_file, code_files, code_hash = snapshot_code(flow, stack, artifacts)
+    env = capture_environment(artifacts, flow_file_of(flow))
     step_code = {name: function_code_hash(step.fn) for name, step in flow.steps.items()}
     record = RunRecord(
         run_id=run_id,

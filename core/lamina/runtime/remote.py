@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from lamina.flow.flow import Flow
 
 
-def _manifest(artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
+def read_manifest(artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
+    """The run's manifest (flow, code snapshot, steps, params) from the datastore; what a
+    process that was given only the datastore and a run id starts from."""
     manifest = artifacts.get_json(run_manifest_key(run_id))
     if manifest is None:
         raise ArtifactNotFoundError(
@@ -54,6 +56,8 @@ def materialize_code(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Path
 
 
 def load_snapshot_flow(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Flow:
+    """The run's flow, imported from its code snapshot in the datastore (never from
+    whatever is on this machine's disk)."""
     from lamina.flow.loader import load_flow_file
 
     root = materialize_code(artifacts, manifest)
@@ -68,7 +72,9 @@ def load_snapshot_flow(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Fl
     return flow
 
 
-def _outcome_output(artifacts: ArtifactStore, run_id: str, step: str, index: int) -> ArtifactRef:
+def task_output(artifacts: ArtifactStore, run_id: str, step: str, index: int) -> ArtifactRef:
+    """The result reference of a finished upstream task, from its outcome record; a clear
+    error while that task has not succeeded."""
     data = artifacts.get_json(task_record_key(run_id, step, index))
     if not data or data.get("status") != "succeeded" or not data.get("output"):
         raise LaminaError(
@@ -103,10 +109,10 @@ def build_spec(
     inputs: dict[str, Any] = {}
     for param, (source, kind) in info["inputs"].items():
         if kind == "value":
-            inputs[param] = _outcome_output(artifacts, run_id, source, 0)
+            inputs[param] = task_output(artifacts, run_id, source, 0)
         elif kind == "list":
             count = _plan(artifacts, run_id, source)["count"]
-            inputs[param] = [_outcome_output(artifacts, run_id, source, i) for i in range(count)]
+            inputs[param] = [task_output(artifacts, run_id, source, i) for i in range(count)]
     elements: dict[str, ArtifactRef] = {}
     names = info["foreach"]
     if names:
@@ -140,7 +146,7 @@ def run_remote_task(datastore_url: str, run_id: str, step: str, index: int = 0, 
 
     stack = Stack.for_datastore_url(datastore_url)
     artifacts = stack.artifacts
-    manifest = _manifest(artifacts, run_id)
+    manifest = read_manifest(artifacts, run_id)
     flow = load_snapshot_flow(artifacts, manifest)
     if step not in flow.steps:
         raise LaminaError(

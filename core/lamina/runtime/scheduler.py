@@ -160,7 +160,7 @@ class Scheduler:
         ctx = self.ctx
         step = ctx.flow.steps[step_name]
         try:
-            element_lists = self._foreach_elements(step_name)
+            element_lists = self.foreach_elements(step_name)
         except ForeachError as err:
             self._fail_step_before_tasks(step_name, str(err))
             return
@@ -244,7 +244,7 @@ class Scheduler:
                 inputs[param] = list(self.results[inp.source])
         return inputs
 
-    def _foreach_elements(self, step_name: str) -> dict[str, list[tuple[ArtifactRef, Any]]]:
+    def foreach_elements(self, step_name: str) -> dict[str, list[tuple[ArtifactRef, Any]]]:
         """For each foreach name, the element references (and a short display value)."""
         ctx = self.ctx
         step = ctx.flow.steps[step_name]

@@ -100,7 +100,7 @@ def start_run(
     :param orchestrator: the engine's name, recorded on the run.
     :param orchestrator_run_id: the engine's id of this run.
     """
-    from lamina.runtime.launch import _environment, run_manifest
+    from lamina.runtime.launch import capture_environment, run_manifest
     from lamina.runtime.remote import load_snapshot_flow
     from lamina.versioning.code import function_code_hash
     from lamina.versioning.ids import new_run_id
@@ -110,7 +110,7 @@ def start_run(
     loaded = load_snapshot_flow(artifacts, {**deployment, "run_id": f"deployment {deployment_id}"})
     graph = loaded.graph(coerce_params(loaded, params or {}))
     run_id = new_run_id()
-    env = _environment(artifacts, "")
+    env = capture_environment(artifacts, "")
     env["git_commit"] = deployment.get("git_commit", "")
     env["git_dirty"] = deployment.get("git_dirty")
     step_code = {name: function_code_hash(step.fn) for name, step in loaded.steps.items()}
@@ -151,9 +151,9 @@ def start_run(
 def prepare_step(artifacts: ArtifactStore, run_id: str, step: str) -> int:
     """Write the plan of ``step`` (its task count and foreach elements) once its upstream
     steps succeeded, and return the task count (0 for a foreach over an empty list)."""
-    from lamina.runtime.remote import _manifest, _outcome_output
+    from lamina.runtime.remote import read_manifest, task_output
 
-    manifest = _manifest(artifacts, run_id)
+    manifest = read_manifest(artifacts, run_id)
     info = manifest["steps"].get(step)
     if info is None:
         raise LaminaError(
@@ -173,15 +173,15 @@ def prepare_step(artifacts: ArtifactStore, run_id: str, step: str) -> int:
                     hint=f"prepare and run '{name}' first: steps follow the flow's DAG",
                 )
             count = upstream["count"]
-            results[name] = [_outcome_output(artifacts, run_id, name, i) for i in range(count)]
+            results[name] = [task_output(artifacts, run_id, name, i) for i in range(count)]
         else:
-            results[name] = [_outcome_output(artifacts, run_id, name, 0)]
+            results[name] = [task_output(artifacts, run_id, name, 0)]
     scheduler = _scheduler_for(artifacts, manifest)
     scheduler.results = results
     from lamina.runtime.scheduler import ForeachError
 
     try:
-        element_lists = scheduler._foreach_elements(step)
+        element_lists = scheduler.foreach_elements(step)
     except ForeachError as err:
         _record_step_failure(artifacts, run_id, step, str(err), scheduler.ctx.flow)
         raise LaminaError(str(err), hint="fix the step the foreach fans out over") from None
@@ -259,9 +259,9 @@ def collect_task_records(artifacts: ArtifactStore, run_id: str) -> tuple[list[Ta
     """Every task of the run as a metadata record, read from the datastore, and whether
     every step ran all its tasks successfully. A task that was planned but left no
     outcome (killed on a timeout, its worker lost) is recorded as failed."""
-    from lamina.runtime.remote import _manifest, build_spec
+    from lamina.runtime.remote import build_spec, read_manifest
 
-    manifest = _manifest(artifacts, run_id)
+    manifest = read_manifest(artifacts, run_id)
     records: list[TaskRecord] = []
     complete = True
     for step, info in manifest["steps"].items():
