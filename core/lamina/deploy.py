@@ -163,7 +163,7 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
     :raises lamina.errors.LaminaError: the stack cannot deploy this (a local-only
         orchestrator, an option the engine cannot express, a missing dags folder...).
     """
-    from lamina.runtime.launch import resolve_stack
+    from lamina.stack import resolve_stack
 
     text = os.fspath(target)
     resolved = resolve_stack(stack)

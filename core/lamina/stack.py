@@ -551,6 +551,13 @@ class Stack:
             raise first
 
 
+def resolve_stack(stack: Stack | str | None) -> Stack:
+    """A :class:`Stack` as given, by name, or the configured default."""
+    if isinstance(stack, Stack):
+        return stack
+    return Stack.load(stack)
+
+
 def _check_required(cfg: ProjectConfig) -> None:
     if not cfg.required_plugins:
         return

@@ -36,7 +36,7 @@ class Client:
     """
 
     def __init__(self, stack: Stack | str | None = None) -> None:
-        from lamina.runtime.launch import resolve_stack
+        from lamina.stack import resolve_stack
 
         self.stack = resolve_stack(stack)
 

@@ -42,7 +42,7 @@ def monitor(
     :param prediction: the ``out.*`` column holding the prediction, when there are several.
     """
     from lamina.monitoring.template import flow
-    from lamina.runtime.launch import resolve_stack
+    from lamina.stack import resolve_stack
 
     if not target:
         raise LaminaError("monitor: no target given",

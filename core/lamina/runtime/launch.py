@@ -26,15 +26,6 @@ if TYPE_CHECKING:
 log = get_logger("lamina.run")
 
 
-def resolve_stack(stack: Stack | str | None) -> Stack:
-    """A :class:`Stack` as given, by name, or the configured default."""
-    from lamina.stack import Stack
-
-    if isinstance(stack, Stack):
-        return stack
-    return Stack.load(stack)
-
-
 def flow_file_of(flow: Flow) -> str:
     """The file that defines the flow's steps, or "" for a notebook / interactive flow."""
     for step in flow.steps.values():
@@ -89,6 +80,7 @@ def launch_run(
 ) -> Run:
     """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`."""
     from lamina.client import Client
+    from lamina.stack import resolve_stack
     from lamina.versioning.code import function_code_hash
     from lamina.versioning.ids import new_run_id
 
@@ -240,6 +232,7 @@ def resume(
     parameters.
     """
     from lamina.flow.loader import load_flow_file
+    from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
     origin = stack.metadata.get_run(run_id)

@@ -25,7 +25,7 @@ def serving_backend(stack: Stack) -> Any:
 def deploy(deployment: Deployment, stack: Stack | str | None = None, *, dry_run: bool = False) -> str:
     """Deploy with the stack's serving backend; return the endpoint (or, with ``dry_run``,
     what would be deployed)."""
-    from lamina.runtime.launch import resolve_stack
+    from lamina.stack import resolve_stack
 
     return serving_backend(resolve_stack(stack)).deploy(deployment, dry_run=dry_run)
 

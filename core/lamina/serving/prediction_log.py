@@ -318,7 +318,7 @@ def _now_us() -> int:
 
 
 def _stack(stack: Stack | str | None) -> Stack:
-    from lamina.runtime.launch import resolve_stack
+    from lamina.stack import resolve_stack
 
     return resolve_stack(stack)
 

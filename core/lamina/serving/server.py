@@ -340,7 +340,7 @@ def build_app(
     metrics: bool = True,
 ) -> InferenceApp:
     """The ASGI app of a deployment, models loaded, prediction log writer started."""
-    from lamina.runtime.launch import resolve_stack
+    from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
     variants, mirror = load_variants(stack, deployment)
