@@ -130,3 +130,32 @@ def test_index_out_of_range(project) -> None:
     assert proc.returncode == 1
     assert "'square'" in proc.stderr and "no task 5" in proc.stderr
     assert "0..2" in proc.stderr
+
+
+def test_a_failing_remote_task_names_the_users_file_not_the_snapshot_copy(tmp_path) -> None:
+    from lamina.errors import RunFailedError
+
+    root = tmp_path / "project"
+    stack = project_stack(root)
+    path = copy_flow("client_numbers.py", root)
+    with pytest.raises(RunFailedError) as failed:
+        load(path).run(stack=stack, n=3, fail_at=4)  # numbers are 7, 4, 1: square/1 raises
+    run_id = failed.value.run.id
+    stack.close()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina", "task", "--datastore", str(root / ".lamina"),
+         "--run", run_id, "--step", "square", "--index", "1"],
+        cwd=tmp_path, env=cli_env(TMPDIR=str(scratch)), capture_output=True, text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert list(scratch.glob("lamina-code/*/client_numbers.py"))  # it ran the copy ...
+    record = json.loads((root / ".lamina" / "runs" / run_id / "tasks" / "square" / "1.json")
+                        .read_text())
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1)
+                if "refusing to square" in text)
+    assert record["location"] == f"{path}:{line}"  # ... and says where the user's file is
+    assert f'File "{path}", line {line}' in record["traceback"]
+    assert "lamina-code" not in record["traceback"]

@@ -59,10 +59,14 @@ def load_snapshot_flow(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Fl
     """The run's flow, imported from its code snapshot in the datastore (never from
     whatever is on this machine's disk)."""
     from lamina.flow.loader import load_flow_file
+    from lamina.runtime.task import register_code_root
 
     root = materialize_code(artifacts, manifest)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    flow_path, flow_file = manifest.get("flow_path") or "", manifest["flow_file"]
+    if flow_path.endswith(flow_file):  # where the run was launched from: errors name it
+        register_code_root(str(root), flow_path[: -len(flow_file)])
     flow = load_flow_file(str(root / manifest["flow_file"]))
     if flow.name != manifest["flow"]:
         raise LaminaError(

@@ -25,6 +25,24 @@ if TYPE_CHECKING:
 _LAMINA_DIR = str(Path(__file__).resolve().parents[1])
 
 
+#: Folders this process imported a run's code snapshot into -> the folder the run was
+#: launched from. A remote task runs a temporary copy of the user's files; its errors
+#: name the files the user has (:func:`register_code_root`).
+_CODE_ROOTS: dict[str, str] = {}
+
+
+def register_code_root(snapshot_root: str, original_root: str) -> None:
+    """Report errors in files under ``snapshot_root`` as under ``original_root``."""
+    if snapshot_root and original_root and snapshot_root != original_root:
+        _CODE_ROOTS[snapshot_root.rstrip(os.sep) + os.sep] = original_root.rstrip(os.sep) + os.sep
+
+
+def _user_path(text: str) -> str:
+    for snapshot, original in _CODE_ROOTS.items():
+        text = text.replace(snapshot, original)
+    return text
+
+
 def user_location(tb: Any) -> str:
     """file:line of the innermost frame outside lamina and installed packages (the user's
     code), or of the innermost frame if there is none."""
@@ -38,7 +56,7 @@ def user_location(tb: Any) -> str:
             continue
         chosen = frame
         break
-    return f"{chosen.filename}:{chosen.lineno}"
+    return _user_path(f"{chosen.filename}:{chosen.lineno}")
 
 
 def format_user_traceback(err: BaseException) -> str:
@@ -46,7 +64,7 @@ def format_user_traceback(err: BaseException) -> str:
     tb = err.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_LAMINA_DIR):
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(err), err, tb or err.__traceback__))
+    return _user_path("".join(traceback.format_exception(type(err), err, tb or err.__traceback__)))
 
 
 class _Tee(io.TextIOBase):
