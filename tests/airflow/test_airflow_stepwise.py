@@ -89,6 +89,25 @@ def test_a_stepwise_run_is_an_ordinary_run(project: Path) -> None:
     assert finish_run(stack, run_id).finished_at == record.finished_at  # closed stays closed
 
 
+def test_a_run_in_progress_shows_the_tasks_that_finished(project: Path) -> None:
+    stack, plan = _deployed(project)
+    run_id = start_run(stack, flow="nest", deployment_id=plan.deployment_id, params={"n": "2"})
+    assert Client(stack).run(run_id).tasks() == []
+    prepare_step(stack.artifacts, run_id, "words")
+    run_remote_task(stack.datastore.url, run_id, "words", 0)
+    assert prepare_step(stack.artifacts, run_id, "length") == 2
+    run_remote_task(stack.datastore.url, run_id, "length", 1)  # length/0 still "running"
+    run = Client(stack).run(run_id)
+    assert run.status == "running"
+    assert [(t.record.step, t.record.index, t.status) for t in run.tasks()] == [
+        ("words", 0, "succeeded"), ("length", 1, "succeeded")]
+    assert run["words"].task.value == ["ab", "cde"]
+    proc = subprocess.run([sys.executable, "-m", "lamina", "show", run_id], cwd=project,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "length" in proc.stdout and "succeeded" in proc.stdout
+
+
 def test_the_deployed_snapshot_runs_not_the_file_on_disk(project: Path) -> None:
     stack, plan = _deployed(project)
     (project / "flow.py").write_text(FLOW.replace("return 2 * length", "return 3 * length"))

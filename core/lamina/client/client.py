@@ -135,7 +135,23 @@ class Run:
 
     @cached_property
     def _tasks(self) -> list[TaskRecord]:
-        return self.client.stack.metadata.list_tasks(self.id)
+        records = self.client.stack.metadata.list_tasks(self.id)
+        if records or self.record.status != "running":
+            return records
+        return self._live_tasks()
+
+    def _live_tasks(self) -> list[TaskRecord]:
+        """The finished tasks of a run still going, from their outcome records in the
+        datastore: a run an orchestrator drives (Airflow) puts its tasks in the metadata
+        store only when it finishes, and a local run in batches."""
+        from lamina.runtime.stepwise import collect_task_records
+
+        try:
+            records = collect_task_records(self.client.stack.artifacts, self.id, live=True)[0]
+        except LaminaError:  # no manifest in this stack's datastore: nothing to show yet
+            return []
+        order = {step: i for i, step in enumerate(self.record.steps)}
+        return sorted(records, key=lambda r: (order.get(r.step, len(order)), r.index))
 
     def refresh(self) -> Run:
         """Re-read the run (its status, tags and tasks may have changed)."""

@@ -255,10 +255,13 @@ def _element_text(plan: dict[str, Any], names: list[str], index: int) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def collect_task_records(artifacts: ArtifactStore, run_id: str) -> tuple[list[TaskRecord], bool]:
+def collect_task_records(
+    artifacts: ArtifactStore, run_id: str, *, live: bool = False
+) -> tuple[list[TaskRecord], bool]:
     """Every task of the run as a metadata record, read from the datastore, and whether
     every step ran all its tasks successfully. A task that was planned but left no
-    outcome (killed on a timeout, its worker lost) is recorded as failed."""
+    outcome (killed on a timeout, its worker lost) is recorded as failed; with ``live``
+    (the run is still going) it is left out: it may be running."""
     from lamina.runtime.remote import build_spec, read_manifest
 
     manifest = read_manifest(artifacts, run_id)
@@ -274,6 +277,8 @@ def collect_task_records(artifacts: ArtifactStore, run_id: str) -> tuple[list[Ta
             data = artifacts.get_json(task_record_key(run_id, step, index))
             if data is None:
                 complete = False
+                if live:
+                    continue
                 records.append(TaskRecord(
                     run_id=run_id, step=step, index=index, status="failed",
                     error="the task left no outcome: it was killed (a timeout?) or its "
