@@ -8,9 +8,11 @@ Job's name, its labels, its indexes) are filled into ``${...}`` placeholders.
 
 It plays the cluster's part faithfully where it matters: a created Job's pods *run*, i.e.
 for each index the container's command is executed here with ``JOB_COMPLETION_INDEX`` set
-(unless the scenario says the pod is OOM-killed, evicted, or times out), and the Job's
-status then reports completedIndexes / failedIndexes and its conditions, as the Job
-controller would. Every request is recorded (method, path, query, body, headers).
+(unless the scenario says the pod is OOM-killed, evicted, or times out, or never starts:
+its image cannot be pulled, a Secret it references is missing, no node can take it), and
+the Job's status then reports active / ready pods, completedIndexes / failedIndexes and
+its conditions, as the Job controller would. Every request is recorded (method, path,
+query, body, headers).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class _JobState:
         self.done = False
         self.completed: list[int] = []
         self.failed: dict[int, tuple[str, dict[str, Any]]] = {}  # index -> (pod fixture, values)
+        self.pending: dict[int, tuple[str, dict[str, Any]]] = {}  # pods that do not start
         self.logs: dict[str, str] = {}
 
     @property
@@ -85,8 +88,14 @@ class _JobState:
         return int(self.manifest["spec"]["completions"])
 
 
-#: what a pod does: "run" (execute the command), "oom", "evicted", "deadline", "crash", "hang"
+#: what a pod does: "run" (execute the command), "oom", "evicted", "deadline", "crash",
+#: "hang" (runs until deleted), or stays Pending: "image-pull", "config-error",
+#: "creating", "unschedulable"
 Behaviour = Callable[[dict[str, Any], int], str]
+
+#: the Pending behaviours and the pod each one shows
+PENDING = {"image-pull": "pod_image_pull", "config-error": "pod_config_error",
+           "creating": "pod_creating", "unschedulable": "pod_unschedulable"}
 
 
 class ReplayCluster:
@@ -99,6 +108,7 @@ class ReplayCluster:
         self.job_failure = "failed_indexes"  # the Failed condition's shape: or backoff_limit, deadline
         self.create_errors: list[str] = []  # fixtures answered to the next creates (status_403, ...)
         self.list_errors: list[str] = []
+        self.pod_list_errors: list[str] = []  # fixtures answered to the next pod listings
         self.allowed = True
         self.on_list: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -152,6 +162,9 @@ class ReplayCluster:
                       "index": str(index), "image": image}
             if what == "hang":
                 return  # stays active until deleted
+            if what in PENDING:  # never starts: active, not ready, until deleted
+                state.pending[index] = (PENDING[what], values)
+                continue
             if what == "run":
                 env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
                 env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
@@ -174,14 +187,18 @@ class ReplayCluster:
             fixture_name = {"oom": "pod_oomkilled", "evicted": "pod_evicted",
                             "deadline": "pod_deadline"}[what]
             state.failed[index] = (fixture_name, values)
-        state.done = True
+        state.done = not state.pending
 
     def _job_status(self, state: _JobState) -> dict[str, Any]:
+        active = state.completions - len(state.completed) - len(state.failed)
         values = {"completions": state.completions, "succeeded": len(state.completed),
                   "completed": ranges(state.completed), "failed": ranges(list(state.failed)),
-                  "failed_count": len(state.failed)}
+                  "failed_count": len(state.failed), "active": active,
+                  "ready": active - len(state.pending)}
         if not state.done:
-            return fixture("job_status_running", **values)["body"]
+            body = fixture("job_status_running", **values)["body"]
+            return {k: v for k, v in body.items()  # the API omits empty fields
+                    if not (v in ("", 0) and k in ("succeeded", "failed", "completedIndexes", "failedIndexes"))}
         if not state.failed:
             return fixture("job_status_complete", **values)["body"]
         return fixture(f"job_status_{self.job_failure}", **values)["body"]
@@ -227,11 +244,13 @@ class ReplayCluster:
             return self._json(fixture("delete_job", name=name))
         pods_path = f"/api/v1/namespaces/{ns}/pods"
         if method == "GET" and path == pods_path:
+            if self.pod_list_errors:
+                return self._json(fixture(self.pod_list_errors.pop(0), name="", namespace=ns))
             job = _selector((query.get("labelSelector") or [""])[0]).get("job-name", "")
             state = self.jobs.get(job)
             items = []
             if state is not None:
-                for _index, (name, values) in sorted(state.failed.items()):
+                for _index, (name, values) in sorted({**state.failed, **state.pending}.items()):
                     items.append(fixture(name, **values)["body"])
             return self._json(fixture("pod_list", items=items))
         if method == "GET" and path.startswith(pods_path + "/") and path.endswith("/log"):

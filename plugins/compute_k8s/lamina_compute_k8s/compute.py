@@ -6,10 +6,16 @@ consecutive indexes, within ``max_in_flight``), then, at most every ``poll_inter
 seconds, lists the run's Jobs in one request and settles every index that finished:
 ``completedIndexes`` / ``failedIndexes`` and the Complete/Failed conditions say which; the
 failed pods say why (OOMKilled, DeadlineExceeded, eviction, exit code).
+
+A Job whose status counts pods not ready (``active`` > ``ready``) has its pods listed, at
+most every :func:`pod_check_interval` seconds: a pod that waits for a reason that never
+goes away by itself (a wrong image, a missing Secret) for ``start_timeout`` seconds fails
+its task with the kubelet's message and the fix; an unschedulable pod is only reported.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from lamina.compute.remote_common import (
@@ -19,6 +25,7 @@ from lamina.compute.remote_common import (
     read_attempt_outcome,
     settle,
 )
+from lamina.errors import LaminaError
 from lamina.logs import get_logger
 from lamina_compute_k8s.manifest import (
     CONTAINER,
@@ -27,6 +34,7 @@ from lamina_compute_k8s.manifest import (
     build_job,
     label_value,
 )
+from lamina_compute_k8s.pending import describe, stuck_container, unschedulable_message
 
 if TYPE_CHECKING:
     from lamina.records import TaskSpec
@@ -34,6 +42,24 @@ if TYPE_CHECKING:
     from lamina_compute_k8s.plugin import K8sComputeOptions
 
 log = get_logger("lamina.compute.k8s")
+
+#: The most time between two listings of the pods of a Job whose pods are not all ready
+#: (fewer with a short ``start_timeout``, never more often than ``poll_interval``).
+POD_CHECK_INTERVAL = 10.0
+
+
+def pod_check_interval(options: K8sComputeOptions) -> float:
+    """Seconds between two pod listings of one not-ready Job: a quarter of the grace, so a
+    stuck pod is failed soon after ``start_timeout``, capped to keep API traffic low."""
+    return max(options.poll_interval, min(POD_CHECK_INTERVAL, options.start_timeout / 4))
+
+
+def _pod_index(pod: dict[str, Any]) -> int | None:
+    meta = pod.get("metadata") or {}
+    raw = (meta.get("annotations") or {}).get(INDEX_ANNOTATION) or (
+        meta.get("labels") or {}
+    ).get(INDEX_ANNOTATION)
+    return int(raw) if raw is not None and str(raw).isdigit() else None
 
 
 def _true_conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -105,6 +131,13 @@ class K8sCompute(QueuedRemoteCompute):
         self.options: K8sComputeOptions = options
         self._api = api
         self._run_ids: set[str] = set()
+        # the start watch, by Job name: when its pods were last listed, since when each
+        # stuck pod is seen stuck, whether its unschedulable pods were reported, and the
+        # Jobs with a task failed for a pod that cannot start (deleted once all settled)
+        self._pods_listed: dict[str, float] = {}
+        self._stuck_since: dict[str, dict[str, float]] = {}
+        self._warned_unschedulable: set[str] = set()
+        self._start_failed: set[str] = set()
 
     @property
     def api(self) -> KubeApi:
@@ -180,6 +213,7 @@ class K8sCompute(QueuedRemoteCompute):
     # -- settling -------------------------------------------------------------------------
 
     def _settle_lost(self, job: RemoteJob) -> None:
+        self._forget(job)
         for pos, spec in enumerate(job.specs):
             if pos in job.reported:
                 continue
@@ -236,20 +270,92 @@ class K8sCompute(QueuedRemoteCompute):
                 location=self._where(spec), started_at=job.created, log_text=log_text,
                 host=(pod or {}).get("spec", {}).get("nodeName", ""),
             ))
+        if job.unfinished and self.options.start_timeout > 0:
+            self._watch_start(job, status)
+        if not job.unfinished:
+            if job.name in self._start_failed:
+                self._delete_stuck(job)
+            self._forget(job)
+
+    # -- pods that cannot start -----------------------------------------------------------
+
+    def _watch_start(self, job: RemoteJob, status: dict[str, Any]) -> None:
+        """Fail the tasks whose pod waits for a fatal reason longer than start_timeout;
+        report (once per Job) pods no node can take."""
+        active = int(status.get("active") or 0)
+        ready = int(status.get("ready") or 0)
+        if active <= ready:
+            self._stuck_since.pop(job.name, None)
+            return
+        now = time.monotonic()
+        last = self._pods_listed.get(job.name)
+        if last is not None and now - last < pod_check_interval(self.options):
+            return
+        self._pods_listed[job.name] = now
+        try:
+            pods = self.api.list_pods(f"job-name={job.name}")
+        except LaminaError as err:  # a help, not a requirement: the Job is still watched
+            log.warning("pods could not be listed", job=job.name, error=str(err))
+            return
+        since = self._stuck_since.setdefault(job.name, {})
+        seen: set[str] = set()
+        for pod in pods:
+            pos = _pod_index(pod)
+            if pos is None or pos >= len(job.specs) or pos in job.reported:
+                continue
+            waiting = unschedulable_message(pod)
+            if waiting is not None and job.name not in self._warned_unschedulable:
+                self._warned_unschedulable.add(job.name)
+                log.warning(
+                    "pods cannot be scheduled yet", job=job.name, task=job.specs[pos].task_id,
+                    reason=waiting,
+                    hint="they wait for a node (a cluster autoscaler may add one); else lower "
+                    "the step's cpu/memory/gpu or check node_selector and tolerations",
+                )
+            stuck = stuck_container(pod)
+            if stuck is None:
+                continue
+            seen.add(stuck.pod)
+            first = since.setdefault(stuck.pod, now)
+            if now - first < self.options.start_timeout:
+                continue
+            spec = job.specs[pos]
+            job.reported.add(pos)
+            self._start_failed.add(job.name)
+            message = describe(stuck, spec.task_id)
+            log.warning("pod cannot start", job=job.name, task=spec.task_id, reason=stuck.reason)
+            self._ready.append(settle(
+                self._ctx.artifacts, spec, engine_ok=False, reason="engine", message=message,
+                hint=stuck.fix(self.options.namespace), location=self._where(spec),
+                started_at=job.created, host=(pod.get("spec") or {}).get("nodeName", ""),
+            ))
+        for name in set(since) - seen:  # started, replaced or now waiting for a good reason
+            del since[name]
+
+    def _delete_stuck(self, job: RemoteJob) -> None:
+        """Delete a Job whose remaining pods cannot start, so the cluster stops retrying."""
+        try:
+            self._cancel(job)
+        except Exception as err:  # the outcomes are recorded; a leftover Job is only noise
+            log.warning(
+                "job delete failed", job=job.name, error=str(err),
+                hint=f"kubectl -n {self.options.namespace} delete job {job.name}",
+            )
+
+    def _forget(self, job: RemoteJob) -> None:
+        for table in (self._pods_listed, self._stuck_since):
+            table.pop(job.name, None)
+        self._warned_unschedulable.discard(job.name)
+        self._start_failed.discard(job.name)
 
     def _failed_pods(self, job: RemoteJob) -> dict[int, dict[str, Any]]:
         """The newest failed pod of each index of a Job."""
         out: dict[int, dict[str, Any]] = {}
         for pod in self.api.list_pods(f"job-name={job.name}"):
             meta = pod.get("metadata") or {}
-            raw = (meta.get("annotations") or {}).get(INDEX_ANNOTATION) or (
-                meta.get("labels") or {}
-            ).get(INDEX_ANNOTATION)
-            if raw is None or not str(raw).isdigit():
+            pos = _pod_index(pod)
+            if pos is None or (pod.get("status") or {}).get("phase") != "Failed":
                 continue
-            if (pod.get("status") or {}).get("phase") != "Failed":
-                continue
-            pos = int(raw)
             older = out.get(pos)
             if older is None or meta.get("creationTimestamp", "") >= (
                 older.get("metadata") or {}

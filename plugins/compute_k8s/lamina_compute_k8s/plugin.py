@@ -109,6 +109,11 @@ class K8sComputeOptions:
     :param poll_interval: seconds between two status reads of the run's Jobs.
     :param fetch_logs: ``failed``: a failed task that wrote no outcome (OOM, crash before
         the step) gets its pod's log as its stderr; ``never``: no log requests.
+    :param start_timeout: seconds a pod may wait for a reason that does not go away by
+        itself (``ErrImagePull``, ``ImagePullBackOff``, ``InvalidImageName``,
+        ``CreateContainerConfigError``, ``CreateContainerError``) before its task fails
+        with the kubelet's message and the fix; ``0`` waits forever (or until the step's
+        timeout). Unschedulable pods are never failed, only reported in the log.
     """
 
     image: str
@@ -135,6 +140,7 @@ class K8sComputeOptions:
     python: str = "python"
     poll_interval: float = attrs.field(default=2.0, validator=_positive)
     fetch_logs: Literal["failed", "never"] = "failed"
+    start_timeout: float = attrs.field(default=120.0, validator=_not_negative)
 
 
 def _k8s_compute(options: K8sComputeOptions, stack: Any) -> Any:
