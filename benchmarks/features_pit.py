@@ -284,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     from report import machine_line, write_section
 
     if args.render:
-        markdown = render(json.loads(Path(args.render).read_text()))
+        results = json.loads(Path(args.render).read_text())
+        feast_run = any("feast" in r for r in results["rows"]) or "feast" in results["online"]
+        markdown = render(results, None if feast_run else
+                          kept_feast(Path(args.doc) if args.doc else None))
         print(markdown)
         write_section("features_pit", markdown, **({"doc": Path(args.doc)} if args.doc else {}))
         return 0
@@ -338,28 +341,80 @@ def main(argv: list[str] | None = None) -> int:
         online["feast"] = run_worker(feast_py, "feast-online", ent, feat, max(calls // 5, 50))
     print(json.dumps(online), file=sys.stderr, flush=True)
 
+    flags = (["--quick"] if quick else []) + (["--no-feast"] if not quick and not use_feast
+                                              else []) + ([f"--reps {reps}"] if args.reps else [])
     results = {"quick": quick, "reps": reps, "machine": machine_line(), "versions": versions,
+               "command": " ".join(["python benchmarks/features_pit.py", *flags]),
                "rows": rows, "online": online, "calls": calls, "online_rows": online_rows}
     (data / f"results-{'quick' if quick else 'full'}.json").write_text(json.dumps(results))
-    markdown = render(results)
+    doc = Path(args.doc) if args.doc else None
+    markdown = render(results, kept_feast(doc) if not feast_py else None)
     print(markdown)
     write_section("features_pit", markdown, **({"doc": Path(args.doc)} if args.doc else {}))
     return 0
 
 
-def render(results: dict) -> str:
-    """The markdown section from a results record (also ``--render FILE``)."""
+FEAST_LATER = "The Feast columns are not rerun here"
+
+
+def kept_feast(doc: Path | None) -> dict:
+    """The Feast results of the section already in ``doc`` (docs/benchmarks.md by
+    default), to carry over when this run leaves Feast out (``--no-feast``): one Feast run
+    takes the machine's memory for a quarter of an hour, so its cells are measured
+    rarely and kept by hand. Keys: ``cells`` (case -> last table cell), ``version`` (the
+    note after the versions), ``online`` (the Feast clause of the online sentence),
+    ``note`` (the closing paragraph)."""
+    import re
+
+    if doc is None:
+        from report import DOC as doc  # type: ignore[no-redef]
+    try:
+        text = doc.read_text()
+    except OSError:
+        return {}
+    found = re.search(r"<!-- bench:features_pit -->(.*?)<!-- /bench:features_pit -->", text,
+                      re.S)
+    if not found:
+        return {}
+    section = found.group(1)
+    kept: dict = {"cells": {}}
+    for line in section.splitlines():
+        if line.startswith("| ") and " x " in line.split("|")[1]:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells[0] != "entity x feature rows" and cells[-1] != "not run":
+                cell = cells[-1]
+                kept["cells"][cells[0]] = cell if "earlier" in cell else f"{cell} (an earlier run)"
+        elif line.startswith("Versions:"):
+            note = re.search(r"\((Feast [^)]*)\)", line) or re.search(r", (feast [^,.]*)", line)
+            if note:
+                kept["version"] = note.group(1)
+        elif line.startswith("Online lookup"):
+            clause = re.search(r"; (Feast .*?)\.?$", line)
+            if clause:
+                kept["online"] = clause.group(1)
+        elif line.startswith(FEAST_LATER):
+            kept["note"] = line.strip()
+    return kept
+
+
+def render(results: dict, kept: dict | None = None) -> str:
+    """The markdown section from a results record (also ``--render FILE``); ``kept``
+    holds Feast results from an earlier run (:func:`kept_feast`) for a run without Feast."""
+    kept = kept or {}
     quick, reps, versions = results["quick"], results["reps"], results["versions"]
     rows, online, calls = results["rows"], results["online"], results["calls"]
     online_rows = results["online_rows"]
-    cmd = "python benchmarks/features_pit.py" + (" --quick" if quick else "")
+    cmd = results.get("command") or (
+        "python benchmarks/features_pit.py" + (" --quick" if quick else ""))
     out = [
         "## Feature store: point-in-time join and online lookup",
         "",
         f"Command: `{cmd}` ({reps} alternating runs per side, medians; each run a fresh "
         "process; time of the join call, peak RSS of the process).",
         f"Machine: {results['machine']}.",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+        + (f" ({kept['version']})" if "feast" not in versions and kept.get("version")
+           else "") + ".",
         "",
         f"Data: {KEYS:,} entity keys, event times over {DAYS} days, 5 float features and a "
         f"created timestamp, TTL {TTL_HOURS} h. Raw DuckDB is the bare ASOF LEFT JOIN on the "
@@ -369,11 +424,11 @@ def render(results: dict) -> str:
         "",
         "Two lamina columns: *with tie rule* is the view as the anchor defines it (a created "
         "timestamp column: ties on event time go to the latest-created row; lamina checks "
-        "the matched rows for ties with one hash join and pays a 128-bit composite ASOF key "
-        "only when one is tied, which this data's are not); *no created column* is the "
-        "same view without it "
-        "(TTL and order only). DuckDB's own ASOF picks an arbitrary row among ties, and not "
-        "the same one from run to run (duckdb/duckdb#25536).",
+        "the matched rows for ties with one hash join of the source and re-reads the tied "
+        "pairs' rows only when one is tied, which this data's are not); *no created column* "
+        "is the same view without it (TTL and order only). DuckDB's own ASOF picks an "
+        "arbitrary row among ties, and not the same one from run to run "
+        "(duckdb/duckdb#25536).",
         "",
         "| entity x feature rows | raw DuckDB ASOF | lamina, tie rule | ratio | lamina, no "
         "created column | ratio | DuckDB peak RSS | lamina peak RSS (tie rule / none) | RSS "
@@ -381,7 +436,7 @@ def render(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        feast_cell = "not run"
+        feast_cell = kept.get("cells", {}).get(r["case"], "not run")
         if "feast" in r:
             fr = r["feast"]
             if "error" in fr:
@@ -419,8 +474,11 @@ def render(results: dict) -> str:
         f"{online['lamina'].get('median_ms', float('nan')):.3f} ms"
         + (f"; Feast 0.67 (SQLite online store) "
            f"{online['feast'].get('median_ms', float('nan')):.3f} ms"
-           if "feast" in online else "") + ".",
+           if "feast" in online else f"; {kept['online']}" if kept.get("online") else "")
+        + ".",
     ]
+    if not any("feast" in r for r in rows) and kept.get("note"):
+        out += ["", kept["note"]]
     return "\n".join(out)
 
 

@@ -2,21 +2,32 @@
 
 For each entity row and each feature view, DuckDB's ASOF LEFT JOIN finds the source row
 with the same join keys and the greatest event time at or before the entity's timestamp.
-Three rules are layered on top:
+Three rules are layered on top, each priced against the bare ASOF JOIN (the benchmark in
+docs/benchmarks.md, section features_pit):
 
-* ties: when the view has a created timestamp, the join runs first on the event time
-  alone and also returns the event time it matched; :func:`tied_views` checks whether any
-  matched (keys, event time) pair has more than one source row. Only then does that view
-  run again with the ASOF inequality on one composite key ``(event time, created time)``
-  packed into a 128-bit integer, so among rows with the same event time the
-  latest-created one is the greatest, hence the one chosen (a null created time counts as
-  the oldest). The check is one hash join; the composite key is a costly wide sort key.
-  A source whose first rows already have a tie (:func:`sample_has_ties`) goes straight to
-  the composite key, so that data with corrections does not pay both joins;
 * TTL: the row chosen is the latest one at or before the entity time, so if it is older
-  than the TTL every other candidate is too: its values become NULL (``CASE``);
-* order: entity rows carry their position and the result is sorted back on it, so rows
-  (duplicates included) keep their place; NULL keys or timestamps never match.
+  than the TTL every other candidate is too: its values become NULL (``CASE``; free);
+* ties: when the view has a created timestamp, the ASOF also returns the (keys, event
+  time) pair it matched within the TTL. The event time is right whichever tied row DuckDB
+  picked, and so is the TTL, which depends on it alone; only which row of the pair is
+  read can be wrong. :func:`has_ties` proves with one hash join of the matched pairs
+  against the source (a 64-bit hash of keys and event time) that no pair has a second
+  source row, and only if one may have does :func:`resolve_ties` read, for the rows
+  matched to a tied pair, the values of the pair's latest-created row (a null created
+  time counts as the oldest). No composite (event, created) ASOF key: as a 128-bit
+  integer or a struct it made the ASOF 2-3x slower, and no 64-bit packing of two
+  microsecond timestamps is exact;
+* order: the join returns only the entity position (:data:`ROW`) and the feature
+  columns, in DuckDB's order. The entity columns never go through the join: a Parquet
+  path is read again in file order after it, an in-memory table is used as given. Each
+  feature column is then scattered to its position in O(n) (``lamina.features.reorder``)
+  instead of an ``ORDER BY`` (a sort of every column, the largest cost lamina added),
+  after the DuckDB connection is closed, which returns the memory DuckDB keeps after a
+  query so that the reordered columns do not raise the peak. Rows, duplicates included,
+  keep their place; NULL keys or timestamps never match.
+
+Python objects never become Arrow arrays on this path (positions come from DuckDB, values
+are read from Arrow buffers): pyarrow imports pandas for that, ~0.4 s in a fresh process.
 """
 
 from __future__ import annotations
@@ -34,10 +45,6 @@ if TYPE_CHECKING:
     from lamina.features.definitions import FeatureView
 
 ROW = "__lamina_row"
-KEY = "__lamina_k"
-_SHIFT = "18446744073709551616"  # 2**64
-_ENTITY_LOW = "9223372036854775807"  # 2**63 - 1: above every created-time offset
-_CREATED_OFFSET = "4611686018427387904"  # 2**62: makes epoch microseconds non-negative
 
 
 @attrs.frozen
@@ -49,67 +56,116 @@ class ViewRequest:
     scan: str
     features: tuple[str, ...]
     outputs: tuple[str, ...]
-    #: whether the rows matched may have ties on (keys, event time): only then does the
-    #: tie rule need the composite key; ``False`` runs the plain ASOF and returns the
-    #: matched event time (:func:`matched_column`) for :func:`tied_views` to check
-    ties: bool = True
 
     @property
-    def composite(self) -> bool:
-        return bool(self.view.created_timestamp_field) and self.ties
+    def tie_rule(self) -> bool:
+        """Whether ties on event time are broken by a created timestamp."""
+        return bool(self.view.created_timestamp_field)
 
 
 def matched_column(index: int) -> str:
     """The result column with the event time of the row matched for view ``index`` (within
-    the TTL), present while that view's ties are unchecked."""
+    the TTL), present for views with a created timestamp until the ties are resolved."""
     return f"__lamina_m{index}"
 
 
-def sample_has_ties(con: Any, view: FeatureView, scan: str, rows: int = 100_000) -> bool:
-    """Whether the first ``rows`` rows of the source already hold a tie on (keys, event
-    time): a source with corrections almost always shows one there, and then the plain
-    join and its check (:func:`tied_views`) would be wasted work. Only a shortcut: the
-    answer stays exact either way, since the composite key is always right and the plain
-    join is always checked."""
-    cols = [*view.join_keys, view.timestamp_field]
-    keys = ", ".join(quote(c) for c in cols)
-    where = " AND ".join(f"{quote(c)} IS NOT NULL" for c in cols)
-    found = con.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {keys} FROM {scan} LIMIT {int(rows)}) "
-        f"WHERE {where} GROUP BY {keys} HAVING count(*) > 1)"
+def matched_key_column(index: int, key: int) -> str:
+    """The result column with join key number ``key`` of the matched source row (equal
+    to the entity row's, in the source's type), present with :func:`matched_column`."""
+    return f"__lamina_m{index}_k{key}"
+
+
+def matched_columns(requests: Sequence[ViewRequest]) -> list[str]:
+    """Every column :func:`build_query` adds for :func:`resolve_ties` to use."""
+    out = []
+    for i, req in enumerate(requests):
+        if req.tie_rule:
+            out.append(matched_column(i))
+            out.extend(matched_key_column(i, k) for k in range(len(req.view.join_keys)))
+    return out
+
+
+RESULT = "__lamina_result"
+
+
+def _pairs_join(i: int, req: ViewRequest) -> str:
+    """``FROM`` clause: the distinct matched (keys, event time) pairs of view ``i`` in the
+    registered result, joined to every source row with the same pair."""
+    m, vts = quote(matched_column(i)), quote(req.view.timestamp_field)
+    keys = [quote(matched_key_column(i, j)) for j in range(len(req.view.join_keys))]
+    on = " AND ".join([f"s.{quote(k)} = p.{kc}" for k, kc in zip(req.view.join_keys, keys,
+                                                                    strict=True)]
+                      + [f"s.{vts} = p.{m}"])
+    return (f"(SELECT DISTINCT {', '.join(keys)}, {m} FROM {RESULT} "
+            f"WHERE {m} IS NOT NULL) AS p JOIN {req.scan} AS s ON {on}")
+
+
+def has_ties(con: Any, i: int, req: ViewRequest) -> bool:
+    """Whether a row matched for view ``i`` may have a tie: another source row with the
+    same join keys and event time, among which the tie rule (latest created) must choose.
+
+    Only the pairs (keys, event time) that the ASOF actually returned within the TTL
+    matter, and each has at least one source row: its own. So joining the matched rows
+    to the source on a 64-bit hash of the pair yields at least one row per matched row,
+    and exactly one only if no other source row has the same pair: ``False`` is then
+    exact. A hash collision can only give ``True``, which costs the exact resolution
+    (:func:`resolve_ties`) and changes nothing. One hash join of the source (keys and
+    event time only, hashed into one column: ~20 % cheaper than joining on the columns)
+    against at most one entry per entity row; much cheaper than a composite (event,
+    created) ASOF key, or than grouping the whole source by (keys, event time)."""
+    m = quote(matched_column(i))
+    mine = ", ".join([*(quote(matched_key_column(i, j))
+                        for j in range(len(req.view.join_keys))), m])
+    theirs = ", ".join(quote(c) for c in [*req.view.join_keys, req.view.timestamp_field])
+    rows = con.execute(
+        f"SELECT (SELECT count(*) FROM (SELECT hash({mine}) AS h FROM {RESULT} "
+        f"WHERE {m} IS NOT NULL) AS p JOIN (SELECT hash({theirs}) AS h FROM {req.scan}) "
+        f"AS s ON s.h = p.h) - (SELECT count({m}) FROM {RESULT})"
     ).fetchall()  # fetchall: DuckDB 2 refuses new work while a result is unfinished
-    return bool(found and found[0][0])
+    return bool(rows and rows[0][0])
 
 
-def tied_views(con: Any, result: Any, requests: Sequence[ViewRequest]) -> list[int]:
-    """Indices of the views whose matched rows have a tie: another source row with the
-    same join keys and event time, so the tie rule (latest created) must choose.
-
-    Only the pairs (keys, event time) that the plain ASOF actually returned within the TTL
-    matter; each has at least one source row, so there is no tie exactly when joining the
-    matched result rows back to the source on that pair yields one row per matched row.
-    One hash join of the source against at most one entry per entity row: much cheaper
-    than the 128-bit composite ASOF key, or than grouping the whole source by (keys,
-    event time)."""
-    name = "__lamina_result"
-    con.register(name, result)
-    tied = []
+def resolve_ties(con: Any, result: Any, requests: Sequence[ViewRequest]) -> Any:
+    """``result`` with the tie rule applied: for each view with a created timestamp whose
+    matched rows have ties (:func:`has_ties`), the rows matched to a tied pair get the
+    values of the pair's latest-created source row (a null created time counts as the
+    oldest). The ASOF already chose the right event time, and the TTL depends on it
+    alone, so only which row of the pair is read can change; nothing else is touched.
+    With no tie (the usual case) this costs one hash join per such view."""
+    if not any(r.tie_rule for r in requests):
+        return result
+    con.register(RESULT, result)
     try:
         for i, req in enumerate(requests):
-            if req.composite or not req.view.created_timestamp_field:
+            if not req.tie_rule or not has_ties(con, i, req):
                 continue
-            keys = [quote(k) for k in req.view.join_keys]
-            m, vts = quote(matched_column(i)), quote(req.view.timestamp_field)
-            on = " AND ".join([f"s.{k} = p.{k}" for k in keys] + [f"s.{vts} = p.{m}"])
-            rows = con.execute(
-                f"SELECT (SELECT count(*) FROM {name} AS p JOIN {req.scan} AS s ON {on}) "
-                f"- (SELECT count({m}) FROM {name})"
-            ).fetchall()  # fetchall: DuckDB 2 refuses new work while a result is unfinished
-            if rows and rows[0][0]:
-                tied.append(i)
+            vts = quote(req.view.timestamp_field)
+            cts = quote(req.view.created_timestamp_field or "")
+            part = ", ".join([*(f"s.{quote(k)}" for k in req.view.join_keys), f"s.{vts}"])
+            fixes = [f"__lamina_fix{j}" for j in range(len(req.features))]
+            pair = [quote(matched_key_column(i, j)) for j in range(len(req.view.join_keys))]
+            pair.append(quote(matched_column(i)))
+            winners = (
+                f"SELECT {', '.join(f'p.{c}' for c in pair)}, "
+                + ", ".join(f"s.{quote(f)} AS {x}" for f, x in zip(req.features, fixes,
+                                                                   strict=True))
+                + f" FROM {_pairs_join(i, req)} "
+                f"QUALIFY count(*) OVER (PARTITION BY {part}) > 1 AND row_number() OVER "
+                f"(PARTITION BY {part} ORDER BY s.{cts} DESC NULLS LAST) = 1"
+            )
+            on = " AND ".join(f"w.{c} = r.{c}" for c in pair)
+            fixed = dict(zip(req.outputs, fixes, strict=True))
+            select = ", ".join(
+                f"CASE WHEN w.{quote(matched_column(i))} IS NULL THEN r.{quote(c)} "
+                f"ELSE w.{fixed[c]} END AS {quote(c)}" if c in fixed else f"r.{quote(c)}"
+                for c in result.column_names)
+            result = fetch_arrow(con, f"SELECT {select} FROM {RESULT} AS r LEFT JOIN "
+                                      f"({winners}) AS w ON {on}")
+            con.unregister(RESULT)
+            con.register(RESULT, result)
     finally:
-        con.unregister(name)
-    return tied
+        con.unregister(RESULT)
+    return result
 
 
 def connect(threads: int | None = None, memory_limit: str | None = None) -> Any:
@@ -228,41 +284,27 @@ def build_query(
     entity_columns: Sequence[str],
     timestamp_column: str,
     requests: Sequence[ViewRequest],
-    order_by: str = ROW,
+    order_by: str | None = None,
 ) -> str:
-    """The SQL of the point-in-time join (see the module docstring)."""
+    """The SQL of the point-in-time join (see the module docstring). Rows come back in no
+    particular order unless ``order_by`` names an entity column to sort them on; select
+    :data:`ROW` among ``entity_columns`` and pass the result to :func:`restore_order`."""
     ts = quote(timestamp_column)
-    needs_key = any(r.composite for r in requests)
-    extra = (
-        f", (epoch_us({ts})::HUGEINT * {_SHIFT}) + {_ENTITY_LOW} AS {KEY}" if needs_key else ""
-    )
     select = [f"e.{quote(c)}" for c in entity_columns]
     joins = []
     for i, req in enumerate(requests):
         alias = f"v{i}"
         view = req.view
         vts = quote(view.timestamp_field)
-        cols = {*view.join_keys, view.timestamp_field, *req.features}
-        if req.composite:
-            cts = quote(view.created_timestamp_field or "")
-            src = (
-                f"(SELECT {', '.join(quote(c) for c in sorted(cols))}, "
-                f"(epoch_us({vts})::HUGEINT * {_SHIFT}) + "
-                f"(coalesce(epoch_us({cts}), -{_CREATED_OFFSET}) + {_CREATED_OFFSET}) AS {KEY} "
-                f"FROM {req.scan})"
-            )
-            cond = f"e.{KEY} >= {alias}.{KEY}"
-        else:
-            src = req.scan
-            cond = f"e.{ts} >= {alias}.{vts}"
         on = " AND ".join(
-            [f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys] + [cond]
+            [f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys]
+            + [f"e.{ts} >= {alias}.{vts}"]
         )
-        joins.append(f"ASOF LEFT JOIN {src} AS {alias} ON {on}")
+        joins.append(f"ASOF LEFT JOIN {req.scan} AS {alias} ON {on}")
         ttl = view.ttl_seconds
         columns = [(f"{alias}.{quote(f)}", quote(out))
                    for f, out in zip(req.features, req.outputs, strict=True)]
-        if view.created_timestamp_field and not req.composite:
+        if req.tie_rule:
             columns.append((f"{alias}.{vts}", quote(matched_column(i))))
         for col, out in columns:
             if ttl is not None:
@@ -272,51 +314,131 @@ def build_query(
                     f"THEN {col} END"
                 )
             select.append(f"{col} AS {out}")
+        if req.tie_rule:  # the source's keys (equal to the entity's where matched),
+            # so that they hash like the source's own columns (has_ties)
+            select.extend(f"{alias}.{quote(k)} AS {quote(matched_key_column(i, j))}"
+                          for j, k in enumerate(view.join_keys))
     return (
-        f"SELECT {', '.join(select)} FROM (SELECT *{extra} FROM {entity_sql}) AS e "
+        f"SELECT {', '.join(select)} FROM {entity_sql} AS e "
         + " ".join(joins)
-        + f" ORDER BY e.{order_by}"
+        + (f" ORDER BY e.{quote(order_by)}" if order_by else "")
     )
 
 
-def entity_scan(con: Any, entities: Any) -> tuple[str, list[str], Any]:
-    """Register the entity rows on ``con``: (SQL expression with a row-position column,
-    the user's columns in order, an object to keep alive while the query runs)."""
+@attrs.frozen
+class EntityRows:
+    """The entity rows of a request, registered on a connection (:func:`entity_scan`)."""
+
+    #: SQL table expression of the rows with their position :data:`ROW` (0, 1, ...)
+    sql: str
+    #: the user's columns, in order
+    columns: tuple[str, ...]
+    #: the Arrow table the rows came from (registered, so kept alive), or ``None`` for
+    #: Parquet, which :meth:`ordered` reads again
+    table: Any = None
+    #: the Parquet path or URL, and whether it names several files
+    url: str | None = None
+    several: bool = False
+
+    def ordered(self, con: Any) -> Any:
+        """The entity rows as an Arrow table of the user's columns, in their order."""
+        if self.table is not None:
+            return self.table.drop_columns([ROW])
+        from lamina.features.sources import scan_sql
+
+        assert self.url is not None
+        base = scan_sql(con, self.url)
+        if not self.several:  # a plain scan keeps the file's order (preserve_insertion_order)
+            return fetch_arrow(con, f"SELECT * FROM {base}")
+        return fetch_arrow(
+            con, f"SELECT * EXCLUDE (file_row_number, filename) FROM "
+            f"{base[:-1]}, file_row_number=true, filename=true) "
+            "ORDER BY filename, file_row_number")
+
+
+def entity_scan(con: Any, entities: Any) -> EntityRows:
+    """Register the entity rows on ``con`` with a row-position column :data:`ROW`.
+
+    The join returns only the positions and the feature columns; the entity columns are
+    never carried through it. For Parquet they are read again, in order, after the join
+    (a sequential scan, cheaper than reordering them, and not held while the join
+    runs); an Arrow table or pandas frame is used as given. The positions of an
+    in-memory table come from DuckDB, not from Python objects: building an Arrow array
+    from Python makes pyarrow import pandas, which costs more than the reordering."""
     from lamina.features.sources import is_table, scan_sql, to_arrow
 
     if isinstance(entities, str):
-        base = scan_sql(con, entities)
-        cols = list(describe(con, base))
-        sql = base[:-1] + ", file_row_number=true, filename=true)"
-        # one position across several files: file name first, then row within the file
-        sql = (f"(SELECT * EXCLUDE (file_row_number, filename), "
-               f"row_number() OVER (ORDER BY filename, file_row_number) AS {ROW} FROM {sql})"
-               if any(ch in entities for ch in "*?[") else
-               f"(SELECT * EXCLUDE (file_row_number, filename), file_row_number AS {ROW} "
-               f"FROM {sql})")
-        return sql, cols, None
+        base = scan_sql(con, entities)[:-1] + ", file_row_number=true"
+        several = any(ch in entities for ch in "*?[")
+        if several:  # one position across files: file name first, then row in the file
+            sql = (f"(SELECT * EXCLUDE (file_row_number, filename), "
+                   f"row_number() OVER (ORDER BY filename, file_row_number) - 1 AS {ROW} "
+                   f"FROM {base}, filename=true))")
+        else:
+            sql = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {base}))"
+        cols = tuple(c for c in describe(con, sql) if c != ROW)
+        return EntityRows(sql, cols, url=entities, several=several)
     if not is_table(entities):
         raise FeatureStoreError(
             f"entity rows of type {type(entities).__name__} are not supported",
             hint="pass a pyarrow.Table, a pandas.DataFrame, or the path/URL of a Parquet file",
         )
-    import pyarrow as pa
-
     table = to_arrow(entities)
-    cols = list(table.column_names)
-    if ROW in cols:
+    if ROW in table.column_names:
         table = table.drop_columns([ROW])
-        cols.remove(ROW)
-    try:
-        import numpy as np
-
-        positions = pa.array(np.arange(table.num_rows, dtype=np.int64))
-    except ImportError:  # pragma: no cover - numpy comes with pandas almost always
-        positions = pa.array(range(table.num_rows), pa.int64())
-    table = table.append_column(ROW, positions)
+    positions = fetch_arrow(con, f"SELECT range AS {ROW} FROM range({table.num_rows})")
+    table = table.append_column(ROW, positions.column(ROW))
     name = "__lamina_entities"
     con.register(name, table)
-    return name, cols, table
+    return EntityRows(name, tuple(c for c in table.column_names if c != ROW), table)
+
+
+def restore_order(result: Any, entities: Any) -> Any:
+    """The final table: the entity rows in their order (``entities``, an Arrow table of
+    the user's columns) followed by the result's other columns, each put back in entity
+    order by its :data:`ROW` (:func:`lamina.features.reorder.by_position`: O(n), no
+    sort). The result's columns are handed over one by one, so the peak holds them about
+    twice, not the whole table three times."""
+    import pyarrow as pa
+
+    from lamina.features.reorder import by_position
+
+    if result.num_rows != entities.num_rows:
+        raise FeatureStoreError(
+            f"the point-in-time join returned {result.num_rows} rows for "
+            f"{entities.num_rows} entity rows",
+            hint="this is a bug in lamina's feature store; please report it with the "
+            "DuckDB version",
+        )
+    positions = result.column(ROW)
+    names = [c for c in result.column_names if c != ROW]
+    columns = {name: result.column(name) for name in names}
+    del result
+    ordered = by_position(columns, positions)
+    arrays = [*entities.columns, *(ordered[name] for name in names)]
+    return pa.Table.from_arrays(arrays, names=[*entities.column_names, *names])
+
+
+def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
+                  requests: Sequence[ViewRequest], release: Any = None) -> Any:
+    """The whole join: the ASOF join, the tie rule where a matched row has a tie
+    (:func:`resolve_ties`), then the rows put back in entity order. An Arrow table.
+
+    ``release`` (optional) is called once DuckDB's work is done and before the rows are
+    reordered: closing the connection there returns the memory DuckDB keeps after a
+    query, so that the reordered columns do not add to the peak."""
+    result = [_unordered(con, entities.sql, timestamp_column, requests)]
+    ordered = entities.ordered(con)
+    if release is not None:
+        release()
+    return restore_order(result.pop(), ordered)  # restore_order holds the only reference
+
+
+def _unordered(con: Any, entity_sql: str, timestamp_column: str,
+               requests: Sequence[ViewRequest]) -> Any:
+    result = fetch_arrow(con, build_query(entity_sql, [ROW], timestamp_column, requests))
+    result = resolve_ties(con, result, requests)
+    return result.drop_columns(matched_columns(requests))
 
 
 def fetch_arrow(con: Any, sql: str) -> Any:

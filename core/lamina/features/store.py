@@ -439,9 +439,9 @@ class LocalFeatureStore:
 
         con = engine.connect(self.options.threads, self.options.memory_limit)
         try:
-            entity_sql, entity_cols, _keep = engine.entity_scan(con, entities)
-            entity_types = engine.describe(con, entity_sql)
-            outputs = self._outputs(resolved, full_feature_names, entity_cols)
+            entity_rows = engine.entity_scan(con, entities)
+            entity_types = engine.describe(con, entity_rows.sql)
+            outputs = self._outputs(resolved, full_feature_names, entity_rows.columns)
             requests: list[ViewRequest] = []
             source_types: dict[str, dict[str, str]] = {}
             for r, outs in zip(resolved, outputs, strict=True):
@@ -449,25 +449,13 @@ class LocalFeatureStore:
                 cols = self._describe(con, r.view, scan, where)
                 engine.check_source(r.view, cols, where)
                 source_types[r.view.name] = cols
-                # the tie rule costs a composite ASOF key: first a plain ASOF, checked
-                # below, and the composite key only for views whose matches have ties
-                # (at once if the start of the source already has some)
-                ties = bool(r.view.created_timestamp_field) and engine.sample_has_ties(
-                    con, r.view, scan)
-                requests.append(engine.ViewRequest(r.view, scan, r.features, outs, ties))
+                requests.append(engine.ViewRequest(r.view, scan, r.features, outs))
             engine.check_entities(entity_types, timestamp_column, requests, source_types)
             try:
-                table = engine.fetch_arrow(con, engine.build_query(
-                    entity_sql, entity_cols, timestamp_column, requests))
-                tied = engine.tied_views(con, table, requests)
-                if tied:
-                    requests = [attrs.evolve(r, ties=True) if i in tied else r
-                                for i, r in enumerate(requests)]
-                    table = engine.fetch_arrow(con, engine.build_query(
-                        entity_sql, entity_cols, timestamp_column, requests))
-                table = table.drop_columns([
-                    engine.matched_column(i) for i in range(len(requests))
-                    if engine.matched_column(i) in table.column_names])
+                # the connection is closed as soon as DuckDB's work is done: that frees
+                # the memory DuckDB keeps after a query before the rows are reordered
+                table = engine.point_in_time(con, entity_rows, timestamp_column, requests,
+                                             release=con.close)
             except Exception as exc:
                 raise FeatureStoreError(
                     f"point-in-time join of {', '.join(r.view.name for r in resolved)} "
