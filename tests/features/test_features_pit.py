@@ -191,3 +191,49 @@ def test_ties_found_only_after_the_plain_join_are_resolved(tmp_path: Path) -> No
     result = store.get_historical_features(entities, ["stats:*"])
     assert result.column_names == [*entities.column_names, *FEATURES]
     assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+
+
+def _ties_known(store: LocalFeatureStore, view: str = "stats") -> bool | None:
+    return store._known_source_ties(store._view(view))
+
+
+def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_path: Path
+                                                                          ) -> None:
+    # apply scans the source once and remembers "no repeated (key, event time)" for that
+    # version of the file; rewriting the file in place must not reuse that answer
+    rng = np.random.default_rng(31)
+    span, ttl = 2 * 86400 * US, 3600 * US
+    tied = feature_table(rng, 3000, 60, span)
+    untied = pa.Table.from_pandas(tied.to_pandas().drop_duplicates(
+        ["driver_id", "event_timestamp"]), preserve_index=False)
+    assert untied.num_rows < tied.num_rows  # the generated data has ties to drop
+    entities = entity_table(rng, tied, 1500, 60, span, ttl)
+    path = tmp_path / "stats.parquet"
+    pq.write_table(untied, path)
+    store = LocalFeatureStore(root=tmp_path)
+    store.apply([make_view("stats.parquet", ttl_us=ttl)])
+    assert _ties_known(store) is False
+    assert_same(store.get_historical_features(entities, ["stats:*"]),
+                reference_join(entities, untied, FEATURES, ttl), FEATURES)
+    with open(path, "r+b") as f:  # the same file (same inode), new bytes
+        f.truncate(0)
+    pq.write_table(tied, path)
+    assert _ties_known(store) is None  # a new version of the source: nothing known
+    assert_same(store.get_historical_features(entities, ["stats:*"]),
+                reference_join(entities, tied, FEATURES, ttl), FEATURES)
+
+
+def test_apply_remembers_repeated_times_per_source_version(tmp_path: Path) -> None:
+    rng = np.random.default_rng(37)
+    span, ttl = 2 * 86400 * US, 3600 * US
+    tied = feature_table(rng, 3000, 60, span)
+    entities = entity_table(rng, tied, 1000, 60, span, ttl)
+    pq.write_table(tied, tmp_path / "stats.parquet")
+    store = LocalFeatureStore(root=tmp_path)
+    store.apply([make_view("stats.parquet", ttl_us=ttl)])
+    assert _ties_known(store) is True
+    assert_same(store.get_historical_features(entities, ["stats:*"]),
+                reference_join(entities, tied, FEATURES, ttl), FEATURES)
+    # a view without a created timestamp has no tie rule: nothing to learn
+    store.apply([make_view("stats.parquet", ttl_us=ttl, created=None, name="plain")])
+    assert _ties_known(store, "plain") is None

@@ -16,7 +16,9 @@ docs/benchmarks.md, section features_pit):
   matched to a tied pair, the values of the pair's latest-created row (a null created
   time counts as the oldest). No composite (event, created) ASOF key: as a 128-bit
   integer or a struct it made the ASOF 2-3x slower, and no 64-bit packing of two
-  microsecond timestamps is exact;
+  microsecond timestamps is exact. When the view was applied, its source was scanned
+  once for repeated (keys, event time) pairs; a source version (its files' sizes and
+  modification times) known to have none skips all of this (``ViewRequest.source_ties``);
 * order: the join returns only the entity position (:data:`ROW`) and the feature
   columns, in DuckDB's order. The entity columns never go through the join: a Parquet
   path is read again in file order after it, an in-memory table is used as given. Each
@@ -56,11 +58,16 @@ class ViewRequest:
     scan: str
     features: tuple[str, ...]
     outputs: tuple[str, ...]
+    #: what is known of this version of the source: ``False`` when no two of its rows
+    #: share keys and event time (learned when the view was applied, see
+    #: :func:`lamina.features.sources.has_repeated_times`), else ``True`` or ``None``
+    source_ties: bool | None = None
 
     @property
     def tie_rule(self) -> bool:
-        """Whether ties on event time are broken by a created timestamp."""
-        return bool(self.view.created_timestamp_field)
+        """Whether ties on event time may have to be broken by the created timestamp: the
+        view has one, and its source is not known to be free of ties."""
+        return bool(self.view.created_timestamp_field) and self.source_ties is not False
 
 
 def matched_column(index: int) -> str:

@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS definitions (
     PRIMARY KEY (kind, name, version));
 CREATE TABLE IF NOT EXISTS source_hashes (
     path TEXT NOT NULL, stamp TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (path, stamp));
+CREATE TABLE IF NOT EXISTS source_facts (
+    source TEXT NOT NULL, fact TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY (source, fact));
 CREATE TABLE IF NOT EXISTS materializations (
     view TEXT NOT NULL, fingerprint TEXT NOT NULL, start_us INTEGER, end_us INTEGER NOT NULL,
     rows INTEGER NOT NULL, at REAL NOT NULL);
@@ -206,6 +209,19 @@ class Registry:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO source_hashes VALUES (?, ?, ?)",
                              (path, stamp, digest))
+
+    def source_fact(self, source: str, fact: str) -> bool | None:
+        """A fact learned about one version of a source (``source`` names its files with
+        their size and modification time), or None if it was never established."""
+        row = self._db.execute(
+            "SELECT value FROM source_facts WHERE source=? AND fact=?", (source, fact)
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+    def remember_source_fact(self, source: str, fact: str, value: bool) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO source_facts VALUES (?, ?, ?)",
+                             (source, fact, int(value)))
 
     def record_materialization(self, view: str, fp: str, start_us: int | None, end_us: int,
                                rows: int) -> None:

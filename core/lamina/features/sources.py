@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from lamina.errors import FeatureStoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lamina.features.definitions import FeatureView
 
 RUN_SCHEME = "run://"
@@ -93,21 +95,46 @@ def _fs_files(url: str) -> tuple[Any, list[str]]:
     return fs, files
 
 
+def file_stamps(view: FeatureView, url: str) -> tuple[Any, list[tuple[str, str]]]:
+    """(file system, [(path, "size:mtime"), ...]) of every file of ``url``, in name order:
+    what identifies one version of a source without reading it."""
+    try:
+        fs, files = _fs_files(url)
+        if not files:
+            raise FileNotFoundError(url)
+        stamps = []
+        for path in files:
+            info = fs.info(path)
+            mtime = info.get("mtime") or info.get("LastModified") or ""
+            inode = f":{info['ino']}" if info.get("ino") else ""  # a replaced file differs
+            stamps.append((path, f"{info.get('size')}:{mtime}{inode}"))
+    except Exception as exc:
+        raise unreachable(view, url, exc) from exc
+    return fs, stamps
+
+
+def has_repeated_times(con: Any, scan: str, keys: Sequence[str], timestamp: str) -> bool:
+    """Whether two rows of the source share join keys and event time (rows with a null key
+    or time never match, so they do not count). Compares the row count with the count of
+    distinct 64-bit hashes of (keys, time): a hash collision can only answer True, which
+    costs the exact tie check at query time and never a wrong row."""
+    cols = [*keys, timestamp]
+    where = " AND ".join(f"{quote(c)} IS NOT NULL" for c in cols)
+    rows = con.execute(
+        f"SELECT count(*) - count(DISTINCT hash({', '.join(quote(c) for c in cols)})) "
+        f"FROM {scan} WHERE {where}"
+    ).fetchall()
+    return bool(rows and rows[0][0])
+
+
 def content_hash(view: FeatureView, url: str, cache: Any = None) -> str:
     """SHA-256 over the bytes of every file of ``url`` (in name order). ``cache`` (the
     registry) remembers hashes of local files by (path, size, mtime)."""
     if view.source_hash:
         return view.source_hash
-    try:
-        fs, files = _fs_files(url)
-    except Exception as exc:
-        raise unreachable(view, url, exc) from exc
-    if not files:
-        raise unreachable(view, url, FileNotFoundError(url))
+    fs, stamps = file_stamps(view, url)
     digest = hashlib.sha256()
-    for path in files:
-        info = fs.info(path)
-        stamp = f"{info.get('size')}:{info.get('mtime') or info.get('LastModified') or ''}"
+    for path, stamp in stamps:
         cached = cache.cached_hash(path, stamp) if cache is not None else None
         if cached is None:
             h = hashlib.sha256()

@@ -15,6 +15,7 @@ artifact) sources joined point-in-time by DuckDB, and a pluggable online store.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -247,8 +248,37 @@ class LocalFeatureStore:
         try:
             scan, where = self._scan(con, view)
             engine.check_source(view, self._describe(con, view, scan, where), where)
+            self._learn_source_ties(con, view, scan)
         finally:
             con.close()
+
+    def _source_ties_key(self, view: d.FeatureView) -> tuple[str, str] | None:
+        """(this version of the view's source, the fact "rows repeat (keys, event time)")
+        under which the registry remembers the answer; None where it is not worth
+        knowing (no created timestamp) or has no version (a run's artifact)."""
+        from lamina.features import sources
+
+        if not view.created_timestamp_field or sources.is_run_ref(view.source):
+            return None
+        _, stamps = sources.file_stamps(view, sources.resolve_local(view.source, self.root))
+        fact = "repeated-times:" + json.dumps([*view.join_keys, view.timestamp_field])
+        return json.dumps(stamps), fact
+
+    def _learn_source_ties(self, con: Any, view: d.FeatureView, scan: str) -> None:
+        """Scan the source once, when the view is applied, for rows sharing keys and event
+        time, and remember the answer for this version of its files: a query of a source
+        known to have none then skips the tie check (docs/features.md, performance)."""
+        from lamina.features import sources
+
+        key = self._source_ties_key(view)
+        if key is None or self.registry.source_fact(*key) is not None:
+            return
+        repeated = sources.has_repeated_times(con, scan, view.join_keys, view.timestamp_field)
+        self.registry.remember_source_fact(*key, repeated)
+
+    def _known_source_ties(self, view: d.FeatureView) -> bool | None:
+        key = self._source_ties_key(view)
+        return None if key is None else self.registry.source_fact(*key)
 
     def _describe(self, con: Any, view: d.FeatureView, scan: str, where: str) -> dict[str, str]:
         from lamina.features import engine, sources
@@ -449,7 +479,8 @@ class LocalFeatureStore:
                 cols = self._describe(con, r.view, scan, where)
                 engine.check_source(r.view, cols, where)
                 source_types[r.view.name] = cols
-                requests.append(engine.ViewRequest(r.view, scan, r.features, outs))
+                requests.append(engine.ViewRequest(r.view, scan, r.features, outs,
+                                                   self._known_source_ties(r.view)))
             engine.check_entities(entity_types, timestamp_column, requests, source_types)
             try:
                 # the connection is closed as soon as DuckDB's work is done: that frees
