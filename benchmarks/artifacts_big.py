@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -127,10 +128,11 @@ from metaflow import FlowSpec, Parameter, step
 class BigFlow(FlowSpec):
     size = Parameter("size", default=100_000_000)
     tiny = Parameter("tiny", default=False, type=bool)
+    seed = Parameter("seed", default=0)
 
     @step
     def start(self):
-        arr = np.random.default_rng(0).random(self.size // 8)
+        arr = np.random.default_rng(self.seed).random(self.size // 8)
         self.arr = arr[:1].copy() if self.tiny else arr
         self.t_end = time.time()
         self.next(self.load)
@@ -166,7 +168,10 @@ def _probe(kind: str, root: Path, size: int) -> dict:
 
 
 def _metaflow(python: str, project: Path, size: int, tiny: bool) -> dict:
-    cmd = [python, "big_mf.py", "--no-pylint", "run", "--size", str(size)]
+    # a new array every run: Metaflow stores artifacts by content, so the same array a
+    # second time would skip the write, where every lamina probe stores a new object
+    cmd = [python, "big_mf.py", "--no-pylint", "run", "--size", str(size),
+           "--seed", str(int.from_bytes(os.urandom(4), "little"))]
     if tiny:
         cmd += ["--tiny", "True"]
     out = run_timed(cmd, cwd=project, env=metaflow_env(project))

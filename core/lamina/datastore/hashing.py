@@ -7,8 +7,8 @@ that a store written by one backend can be copied to another and still be read.
 Why BLAKE3 and not SHA-256: an artifact is hashed on every save and every verified read,
 so the hash bounds both. BLAKE3 is a tree hash, as collision-resistant as SHA-256 for
 this use, runs at about 2x SHA-256's speed on one core (SIMD) and spreads a big buffer or
-file over all cores. Objects written by earlier versions, which addressed by SHA-256, are still read:
-a key that does not match its bytes' BLAKE3 is checked against their SHA-256
+file over all cores. Objects written by earlier versions, which addressed by SHA-256, are
+still read: a key that does not match its bytes' BLAKE3 is checked against their SHA-256
 (:func:`legacy_digest`) before the object is called corrupt.
 """
 
