@@ -95,7 +95,7 @@ def test_commit_consumes_the_staged_file_and_deduplicates(ds, root):
 
 
 def test_blob_keys_are_validated_and_missing_blobs_raise(ds):
-    with pytest.raises(DatastoreError, match="hex SHA-256"):
+    with pytest.raises(DatastoreError, match="not 64 lowercase hex digits"):
         ds.commit_blob(stage(ds, b"x"), "../../etc/passwd")
     assert not ds.has_blob("not-a-key")
     with pytest.raises(ArtifactNotFoundError, match="0" * 64):

@@ -20,7 +20,7 @@ TASK_STATUSES = ("succeeded", "failed", "reused", "running", "pending")
 class ArtifactRef:
     """A pointer to a stored value: its content hash and how to read it back.
 
-    ``key`` is the hex SHA-256 of the stored bytes (the object's name in the datastore);
+    ``key`` is the hex BLAKE3 of the stored bytes (the object's name in the datastore);
     ``serializer`` names the serializer that wrote it; ``type`` is the Python type's
     qualified name; ``info`` carries cheap facts worth showing without loading (shape,
     dtype, rows, columns).
@@ -91,6 +91,16 @@ class TaskSpec:
     def task_id(self) -> str:
         """``RUN/STEP/INDEX``: the task's address everywhere in lamina."""
         return f"{self.run_id}/{self.step}/{self.index}"
+
+    def input_keys(self) -> dict[str, Any]:
+        """Each input and foreach element by object key (a list for a foreach upstream):
+        what a task record keeps of its inputs, for lineage."""
+        keys: dict[str, Any] = {
+            param: [r.key for r in ref] if isinstance(ref, list) else ref.key
+            for param, ref in self.inputs.items()
+        }
+        keys.update((param, ref.key) for param, ref in self.elements.items())
+        return keys
 
 
 @attrs.frozen

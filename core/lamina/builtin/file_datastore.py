@@ -22,7 +22,13 @@ import os
 import threading
 from typing import Any
 
-from lamina.datastore.hashing import STAMP_MIN_SIZE, is_object_key, object_key, stamp
+from lamina.datastore.hashing import (
+    STAMP_MIN_SIZE,
+    check_object_key,
+    is_object_key,
+    object_key,
+    stamp,
+)
 from lamina.errors import ArtifactNotFoundError, BackendUnreachableError, DatastoreError
 
 #: Top-level folders that belong to the object store, never to records.
@@ -50,15 +56,6 @@ def _check_key(key: str, *, what: str = "record") -> str:
             f"{what} key {key!r}: names starting with {_TMP_PREFIX!r} are reserved for "
             "temporary files",
             hint="choose another name",
-        )
-    return key
-
-
-def _check_object_key(key: str) -> str:
-    if not is_object_key(key):
-        raise DatastoreError(
-            f"object key {key!r} is not a lowercase hex SHA-256 (64 digits)",
-            hint="objects are named by the hash of their bytes; use ArtifactStore to store values",
         )
     return key
 
@@ -134,25 +131,25 @@ class FileDatastore:
         return self._impl.staging_dir()
 
     def commit_blob(self, staged_path: str, key: str) -> bool:
-        return self._impl.commit_blob(staged_path, _check_object_key(key))
+        return self._impl.commit_blob(staged_path, check_object_key(key))
 
     def put_blob(self, key: str, data: bytes) -> bool:
         """Store small in-memory bytes as object ``key`` (the caller hashed them); True if
         they were newly written. Nothing is written when the object exists already."""
-        return self._impl.put_blob(_check_object_key(key), data)
+        return self._impl.put_blob(check_object_key(key), data)
 
     def has_blob(self, key: str) -> bool:
         return is_object_key(key) and self._impl.has_blob(key)
 
     def blob_path(self, key: str) -> str:
-        return self._impl.blob_path(_check_object_key(key))
+        return self._impl.blob_path(check_object_key(key))
 
     def local_blob_path(self, key: str) -> str | None:
         """Where object ``key`` is on local disk if it is stored, unchecked (None for a
         remote URL): a reader opens it directly rather than checking for it first."""
         if not self.is_local:
             return None
-        return os.path.join(self.root, "objects", key[:2], _check_object_key(key))
+        return os.path.join(self.root, object_key(check_object_key(key)))
 
     def put_record(self, key: str, data: bytes, *, exclusive: bool = False) -> bool:
         return self._impl.put_record(_check_key(key), data, exclusive=exclusive)

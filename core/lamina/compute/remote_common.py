@@ -12,7 +12,6 @@ exit reason becomes a failed outcome, recorded like any other so that ``lamina s
 from __future__ import annotations
 
 import collections
-import re
 import shlex
 import socket
 import time
@@ -33,15 +32,6 @@ EXIT_REASONS: dict[str, str] = {
     "engine": "EngineFailure",
     "cancelled": "Cancelled",
 }
-
-_CREDENTIAL = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|ACCESS_KEY|API_KEY)", re.I)
-
-
-def looks_like_credential(name: str) -> bool:
-    """Whether an environment variable's name suggests it holds a credential (such a value
-    must come from a secret reference, never from a manifest or a command line)."""
-    return bool(_CREDENTIAL.search(name))
-
 
 def task_command(
     spec: TaskSpec, *, first_index: int | None = None, index_env: str | None = None,

@@ -47,6 +47,20 @@ def is_object_key(key: str) -> bool:
     return bool(_HEX64.fullmatch(key))
 
 
+def check_object_key(key: str) -> str:
+    """``key`` if it is an object key; else the error a datastore backend raises for it."""
+    if not is_object_key(key):
+        from lamina.errors import DatastoreError
+
+        raise DatastoreError(
+            f"object key {key!r} is not 64 lowercase hex digits (the {ALGORITHM} of the "
+            "object's bytes)",
+            hint="objects are named by the hash of their bytes; store values through "
+            "ArtifactStore, which computes it",
+        )
+    return key
+
+
 def object_key(key: str) -> str:
     """The datastore-relative path of object ``key``: ``objects/ab/abcdef...``."""
     return f"objects/{key[:2]}/{key}"

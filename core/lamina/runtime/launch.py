@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +81,6 @@ def launch_run(
     """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`."""
     from lamina.client import Client
     from lamina.stack import resolve_stack
-    from lamina.versioning.code import function_code_hash
     from lamina.versioning.ids import new_run_id
 
     stack = resolve_stack(stack)
@@ -96,34 +95,12 @@ def launch_run(
     run_id = new_run_id()
     flow_file, code_files, code_hash = snapshot_code(flow, stack, artifacts)
     env = capture_environment(artifacts, flow_file_of(flow))
-    step_code = {name: function_code_hash(step.fn) for name, step in flow.steps.items()}
-    record = RunRecord(
-        run_id=run_id,
-        flow=flow.name,
-        status="running",
-        started_at=time.time(),
-        params=dict(graph.params),
-        tags=tuple(dict.fromkeys(tags)),
-        pid=os.getpid(),
-        stack=stack.name,
-        datastore_url=stack.datastore.url,
-        flow_file=flow_file,
-        code_hash=code_hash,
-        code_files=code_files,
-        step_code=step_code,
-        resumed_from=resumed_from,
-        orchestrator=stack.spec("orchestrator").name,
-        steps=graph.order,
-        **env,
+    record = record_run(
+        stack, flow, graph, run_id, flow_file=flow_file, flow_path=flow_file_of(flow),
+        code_files=code_files, code_hash=code_hash, env=env, tags=tags, pid=os.getpid(),
+        orchestrator=stack.spec("orchestrator").name, resumed_from=resumed_from,
     )
-    manifest = run_manifest(
-        run_id, flow, graph, step_code, flow_file=flow_file, flow_path=flow_file_of(flow),
-        code_files=code_files, resumed_from=resumed_from,
-    )
-    artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
-    stack.metadata.create_run(record)
-    log.info("run started", flow=flow.name, run=run_id, stack_name=stack.name)
-    stack.hook.lamina_before_run(run=record, stack=stack)
+    step_code = record.step_code
     ctx = RunContext(
         run_id=run_id,
         flow=flow,
@@ -161,6 +138,62 @@ def launch_run(
     if raise_on_failure:
         raise error
     return run
+
+
+def record_run(
+    stack: Stack,
+    flow: Flow,
+    graph: Any,
+    run_id: str,
+    *,
+    flow_file: str,
+    flow_path: str,
+    code_files: Mapping[str, str],
+    code_hash: str,
+    env: Mapping[str, Any],
+    tags: Sequence[str],
+    pid: int,
+    orchestrator: str,
+    orchestrator_run_id: str = "",
+    resumed_from: str = "",
+    **manifest_extra: Any,
+) -> RunRecord:
+    """Open a run: write its manifest to the datastore (what tasks anywhere read), create
+    its record in the metadata store and call ``lamina_before_run``. One path for runs
+    launched here and runs an orchestrator starts (:func:`lamina.runtime.stepwise.start_run`)."""
+    from lamina.versioning.code import function_code_hash
+
+    step_code = {name: function_code_hash(step.fn) for name, step in flow.steps.items()}
+    record = RunRecord(
+        run_id=run_id,
+        flow=flow.name,
+        status="running",
+        started_at=time.time(),
+        params=dict(graph.params),
+        tags=tuple(dict.fromkeys(tags)),
+        pid=pid,
+        stack=stack.name,
+        datastore_url=stack.datastore.url,
+        flow_file=flow_file,
+        code_hash=code_hash,
+        code_files=dict(code_files),
+        step_code=step_code,
+        resumed_from=resumed_from,
+        orchestrator=orchestrator,
+        orchestrator_run_id=orchestrator_run_id,
+        steps=graph.order,
+        **env,
+    )
+    manifest = run_manifest(
+        run_id, flow, graph, step_code, flow_file=flow_file, flow_path=flow_path,
+        code_files=code_files, resumed_from=resumed_from, **manifest_extra,
+    )
+    stack.artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
+    stack.metadata.create_run(record)
+    log.info("run started", flow=flow.name, run=run_id, stack_name=stack.name,
+             **manifest_extra)
+    stack.hook.lamina_before_run(run=record, stack=stack)
+    return record
 
 
 def run_manifest(

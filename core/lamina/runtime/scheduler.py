@@ -364,12 +364,7 @@ class Scheduler:
 
     def _record(self, outcome: TaskOutcome, reused_from: str = "") -> TaskRecord:
         spec = self.specs.get((outcome.step, outcome.index))
-        inputs: dict[str, Any] = {}
-        if spec is not None:
-            for param, ref in spec.inputs.items():
-                inputs[param] = [r.key for r in ref] if isinstance(ref, list) else ref.key
-            for param, ref in spec.elements.items():
-                inputs[param] = ref.key
+        inputs = spec.input_keys() if spec is not None else {}
         record = TaskRecord(
             run_id=outcome.run_id,
             step=outcome.step,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.errors import LaminaError
 from lamina.logs import get_logger
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
-from lamina.runtime.layout import run_manifest_key, step_plan_key, task_record_key
+from lamina.runtime.layout import step_plan_key, task_record_key
 
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
@@ -100,9 +100,8 @@ def start_run(
     :param orchestrator: the engine's name, recorded on the run.
     :param orchestrator_run_id: the engine's id of this run.
     """
-    from lamina.runtime.launch import capture_environment, run_manifest
+    from lamina.runtime.launch import capture_environment, record_run
     from lamina.runtime.remote import load_snapshot_flow
-    from lamina.versioning.code import function_code_hash
     from lamina.versioning.ids import new_run_id
 
     artifacts = stack.artifacts
@@ -113,35 +112,14 @@ def start_run(
     env = capture_environment(artifacts, "")
     env["git_commit"] = deployment.get("git_commit", "")
     env["git_dirty"] = deployment.get("git_dirty")
-    step_code = {name: function_code_hash(step.fn) for name, step in loaded.steps.items()}
-    record = RunRecord(
-        run_id=run_id,
-        flow=loaded.name,
-        status="running",
-        started_at=time.time(),
-        params=dict(graph.params),
-        tags=tuple(dict.fromkeys(tags)),
-        pid=0,  # no local process drives the run: never report it as crashed
-        stack=stack.name,
-        datastore_url=stack.datastore.url,
-        flow_file=deployment["flow_file"],
-        code_hash=deployment["code_hash"],
-        code_files=dict(deployment["code_files"]),
-        step_code=step_code,
-        orchestrator=orchestrator,
-        orchestrator_run_id=orchestrator_run_id,
-        steps=graph.order,
-        **env,
-    )
-    manifest = run_manifest(
-        run_id, loaded, graph, step_code, flow_file=deployment["flow_file"],
+    record_run(
+        stack, loaded, graph, run_id, flow_file=deployment["flow_file"],
         flow_path=deployment.get("flow_path", ""), code_files=deployment["code_files"],
+        code_hash=deployment["code_hash"], env=env, tags=tags,
+        pid=0,  # no local process drives the run: never report it as crashed
+        orchestrator=orchestrator, orchestrator_run_id=orchestrator_run_id,
         deployment_id=deployment_id,
     )
-    artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
-    stack.metadata.create_run(record)
-    log.info("run started", flow=loaded.name, run=run_id, deployment=deployment_id)
-    stack.hook.lamina_before_run(run=record, stack=stack)
     return run_id
 
 
@@ -291,11 +269,9 @@ def collect_task_records(
             inputs: dict[str, Any] = {}
             if not plan.get("failed"):
                 try:
-                    spec = build_spec(artifacts, manifest, step, index, int(data.get("attempt", 1)))
-                    for param, ref in spec.inputs.items():
-                        inputs[param] = [r.key for r in ref] if isinstance(ref, list) else ref.key
-                    for param, ref in spec.elements.items():
-                        inputs[param] = ref.key
+                    inputs = build_spec(
+                        artifacts, manifest, step, index, int(data.get("attempt", 1))
+                    ).input_keys()
                 except LaminaError:
                     pass
             output = data.get("output")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
+from lamina.compute.env_options import plain_env_validator
 from lamina.hookspecs import hookimpl
 from lamina.interfaces import ComponentSpec
 
@@ -38,18 +39,11 @@ def _attempts(instance: Any, attribute: attrs.Attribute, value: int) -> None:
         raise ValueError(f"retry_attempts must be within 1..10 (AWS Batch), got {value}")
 
 
-def _plain_env(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:
-    from lamina.compute.remote_common import looks_like_credential
-
-    for name in value:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"env: {name!r} is not a valid environment variable name")
-        if looks_like_credential(name):
-            raise ValueError(
-                f"env: {name!r} looks like a credential; a value in `env` is stored in the job "
-                "definition. Keep it in Secrets Manager or SSM Parameter Store and use "
-                f'secrets = {{ {name} = "arn:aws:secretsmanager:..." }}'
-            )
+_plain_env = plain_env_validator(
+    _ENV_NAME, stored_in="stored in the job definition",
+    fix="Keep it in Secrets Manager or SSM Parameter Store and use "
+    'secrets = { {name} = "arn:aws:secretsmanager:..." }',
+)
 
 
 def _secret_arns(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:

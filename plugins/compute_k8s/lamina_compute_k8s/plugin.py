@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
+from lamina.compute.env_options import plain_env_validator
 from lamina.hookspecs import hookimpl
 from lamina.interfaces import ComponentSpec
 
@@ -47,18 +48,11 @@ def _tolerations(instance: Any, attribute: attrs.Attribute, value: list[dict[str
             )
 
 
-def _plain_env(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:
-    from lamina.compute.remote_common import looks_like_credential
-
-    for name in value:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"env: {name!r} is not a valid environment variable name")
-        if looks_like_credential(name):
-            raise ValueError(
-                f"env: {name!r} looks like a credential; a value in `env` is written into the "
-                "Job manifest. Put it in a Kubernetes Secret and use env_from_secrets or "
-                f'secret_env = {{ {name} = "SECRET/KEY" }}'
-            )
+_plain_env = plain_env_validator(
+    _ENV_NAME, stored_in="written into the Job manifest",
+    fix="Put it in a Kubernetes Secret and use env_from_secrets or "
+    'secret_env = { {name} = "SECRET/KEY" }',
+)
 
 
 def _secret_refs(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:

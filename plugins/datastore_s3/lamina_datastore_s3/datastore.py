@@ -2,7 +2,7 @@
 
 Layout under ``s3://BUCKET/PREFIX/`` (the same as the file datastore's)::
 
-    objects/ab/abcdef...   immutable objects named by the SHA-256 of their bytes
+    objects/ab/abcdef...   immutable objects named by the BLAKE3 of their bytes
     runs/...               run and task records (small JSON)
 
 Safety, object by object:
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
 import uuid
 from typing import Any
 
+from lamina.datastore.hashing import check_object_key, is_object_key, object_key
 from lamina.errors import ArtifactNotFoundError, ConfigError, DatastoreError, LaminaError
 from lamina_datastore_s3.errors import (
     S3DatastoreError,
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 #: Top-level folders that belong to the object store, never to records.
 RESERVED = ("objects", "tmp")
 _TMP_PREFIX = ".tmp-"
-_OBJECT_KEY = re.compile(r"[0-9a-f]{64}")
 #: Error codes meaning "this server does not do conditional PUTs".
 _NO_CONDITIONAL = {"NotImplemented", "InvalidArgument", "InvalidRequest", "501"}
 
@@ -75,15 +74,6 @@ def _check_record_key(key: str) -> str:
         raise DatastoreError(
             f"record key {key!r}: names starting with {_TMP_PREFIX!r} are reserved",
             hint="choose another name",
-        )
-    return key
-
-
-def _check_object_key(key: str) -> str:
-    if not _OBJECT_KEY.fullmatch(key):
-        raise DatastoreError(
-            f"object key {key!r} is not a lowercase hex SHA-256 (64 digits)",
-            hint="objects are named by the hash of their bytes; use ArtifactStore to store values",
         )
     return key
 
@@ -232,8 +222,8 @@ class S3Datastore:
             raise self._error(error, "looking up", self._where(key)) from None
 
     def commit_blob(self, staged_path: str, key: str) -> bool:
-        _check_object_key(key)
-        remote = self.location.key(f"objects/{key[:2]}/{key}")
+        check_object_key(key)
+        remote = self.location.key(object_key(key))
         try:
             if self._exists(remote):
                 if self.options.keep_uploads:  # same bytes by construction: a free read
@@ -246,16 +236,9 @@ class S3Datastore:
                     staged_path, self.location.bucket, remote,
                     extra_args=self._write_args(record=False),
                 )
-                try:
-                    future.result()
-                except BaseException as error:
-                    # s3transfer aborts a failed multipart upload itself (parts are
-                    # never visible as an object); interrupting it must cancel the rest.
-                    future.cancel()
-                    if isinstance(error, KeyboardInterrupt | SystemExit):
-                        raise
-                    raise self._error(error, f"uploading object {key} ({size} bytes)",
-                                      self._where(remote)) from None
+                # s3transfer aborts a failed multipart upload itself (parts are never
+                # visible as an object)
+                self._wait(future, f"uploading object {key} ({size} bytes)", remote)
             log.debug("uploaded %s (%d bytes) in %.2fs", remote, size,
                       time.perf_counter() - started)
             if self.options.keep_uploads:
@@ -263,6 +246,23 @@ class S3Datastore:
             return True
         finally:
             _unlink(staged_path)
+
+    def _wait(self, future: Any, action: str, remote: str, *, key: str = "") -> None:
+        """The end of a transfer; any failure cancels the rest of it (parts still queued)
+        and becomes the datastore's error; with ``key`` (a download), a missing object is
+        not found."""
+        try:
+            future.result()
+        except BaseException as error:
+            future.cancel()
+            if isinstance(error, KeyboardInterrupt | SystemExit):
+                raise
+            if key and is_not_found(error):
+                raise ArtifactNotFoundError(
+                    f"object {key} not found at {self._where(remote)}",
+                    hint="the run that produced it may have been deleted; rerun it",
+                ) from None
+            raise self._error(error, action, self._where(remote)) from None
 
     def _keep(self, staged_path: str, key: str) -> None:
         """Link the uploaded file into the read cache (same filesystem: no copy)."""
@@ -275,16 +275,16 @@ class S3Datastore:
             pass
 
     def has_blob(self, key: str) -> bool:
-        if not _OBJECT_KEY.fullmatch(key):
+        if not is_object_key(key):
             return False
-        return self._exists(self.location.key(f"objects/{key[:2]}/{key}"))
+        return self._exists(self.location.key(object_key(key)))
 
     def blob_path(self, key: str) -> str:
-        _check_object_key(key)
+        check_object_key(key)
         local = self._cache_path(key)
         if os.path.isfile(local):
             return local
-        remote = self.location.key(f"objects/{key[:2]}/{key}")
+        remote = self.location.key(object_key(key))
         folder = os.path.dirname(local)
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
@@ -292,19 +292,7 @@ class S3Datastore:
         try:
             with self._transfer_manager() as manager:
                 future = manager.download(self.location.bucket, remote, tmp)
-                try:
-                    future.result()
-                except BaseException as error:
-                    future.cancel()
-                    if isinstance(error, KeyboardInterrupt | SystemExit):
-                        raise
-                    if is_not_found(error):
-                        raise ArtifactNotFoundError(
-                            f"object {key} not found at {self._where(remote)}",
-                            hint="the run that produced it may have been deleted; rerun it",
-                        ) from None
-                    raise self._error(error, f"downloading object {key}",
-                                      self._where(remote)) from None
+                self._wait(future, f"downloading object {key}", remote, key=key)
             os.chmod(tmp, 0o444)
             os.replace(tmp, local)
         finally:
