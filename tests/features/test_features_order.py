@@ -15,7 +15,7 @@ from features_util import US, assert_same, entity_table, feature_table, referenc
 
 from lamina.errors import FeatureStoreError
 from lamina.features import Entity, Feature, FeatureView, LocalFeatureStore
-from lamina.features.reorder import _by_take, by_position
+from lamina.features.reorder import InPlace, _by_take, by_position
 
 FEATURES = ["f_float", "f_int"]
 DRIVER = Entity("driver", ["driver_id"])
@@ -166,3 +166,63 @@ def test_ties_found_when_entity_keys_have_a_narrower_type(tmp_path: Path) -> Non
     result = store.get_historical_features(narrow, ["stats:*"])
     assert result.column("driver_id").type == pa.int32()
     assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+
+
+def test_shared_validity_splits_when_columns_stop_agreeing() -> None:
+    # three columns with the same nulls in the first batch; in the second, "b" differs
+    # from "a" and "c", and "d" gets its first nulls: each must keep its own nulls
+    rng = np.random.default_rng(53)
+    n = 3000
+    perm = rng.permutation(n)
+    first, second = perm[:1700], perm[1700:]
+    common = rng.random(1700) < 0.4
+    later = rng.random(n - 1700) < 0.4
+    other = rng.random(n - 1700) < 0.2
+
+    def batch(pos: np.ndarray, masks: dict[str, np.ndarray | None]) -> pa.RecordBatch:
+        cols = {"__pos": pa.array(pos)}
+        for name, mask in masks.items():
+            cols[name] = pa.array(rng.random(len(pos)), mask=mask)
+        return pa.record_batch(cols)
+
+    batches = [batch(first, {"a": common, "b": common, "c": common, "d": None}),
+               batch(second, {"a": later, "b": other, "c": later, "d": other})]
+    placed = InPlace(n, batches[0].schema, "__pos")
+    for b in batches:
+        placed.add(b)
+    out = placed.finish()
+    for name in "abcd":
+        want_values = np.empty(n)
+        want_null = np.zeros(n, bool)
+        for b in batches:
+            pos = b.column("__pos").to_numpy()
+            col = b.column(name)
+            want_values[pos] = col.fill_null(0).to_numpy()
+            want_null[pos] = col.is_null().to_numpy(zero_copy_only=False)
+        got = out[name]
+        assert got.is_null().to_numpy(zero_copy_only=False).tolist() == want_null.tolist()
+        assert got.null_count == int(want_null.sum())
+        assert got.fill_null(0).to_numpy().tolist() == np.where(want_null, 0,
+                                                                 want_values).tolist()
+    # the columns that always agreed share one validity buffer; the others do not
+    assert out["a"].buffers()[0] is not None
+    assert out["a"].buffers()[0].address == out["c"].buffers()[0].address
+    assert out["a"].buffers()[0].address != out["b"].buffers()[0].address
+
+
+def test_in_place_reports_missing_and_repeated_positions() -> None:
+    schema = pa.schema([("__pos", pa.int64()), ("x", pa.float64())])
+    placed = InPlace(4, schema, "__pos")
+    placed.add(pa.record_batch([pa.array([2, 0, 1]), pa.array([1.0, 2.0, 3.0])],
+                               schema=schema))
+    with pytest.raises(FeatureStoreError, match="3 rows for 4 entity rows"):
+        placed.finish()
+    placed = InPlace(3, schema, "__pos")
+    placed.add(pa.record_batch([pa.array([1, 1, 0]), pa.array([1.0, 2.0, 3.0])],
+                               schema=schema))
+    with pytest.raises(FeatureStoreError, match="some of them twice"):
+        placed.finish()
+    # a null position is refused as soon as it arrives
+    with pytest.raises(FeatureStoreError, match="without an entity position"):
+        InPlace(2, schema, "__pos").add(
+            pa.record_batch([pa.array([0, None]), pa.array([1.0, 2.0])], schema=schema))

@@ -19,14 +19,12 @@ docs/benchmarks.md, section features_pit):
   microsecond timestamps is exact. When the view was applied, its source was scanned
   once for repeated (keys, event time) pairs; a source version (its files' sizes and
   modification times) known to have none skips all of this (``ViewRequest.source_ties``);
-* order: the join returns only the entity position (:data:`ROW`) and the feature
-  columns, in DuckDB's order. The entity columns never go through the join: a Parquet
-  path is read again in file order after it, an in-memory table is used as given. Each
-  feature column is then scattered to its position in O(n) (``lamina.features.reorder``)
-  instead of an ``ORDER BY`` (a sort of every column, the largest cost lamina added),
-  after the DuckDB connection is closed, which returns the memory DuckDB keeps after a
-  query so that the reordered columns do not raise the peak. Rows, duplicates included,
-  keep their place; NULL keys or timestamps never match.
+* order: the join returns the entity position (:data:`ROW`), the feature columns and,
+  for a Parquet file of entity rows, its columns, in DuckDB's order. Each column is
+  scattered to its position in O(n) (``lamina.features.reorder``) instead of an
+  ``ORDER BY`` (a sort of every column, the largest cost lamina added), while the
+  DuckDB connection is closed in the background. Rows, duplicates included, keep their
+  place; NULL keys or timestamps never match.
 
 Python objects never become Arrow arrays on this path (positions come from DuckDB, values
 are read from Arrow buffers): pyarrow imports pandas for that, ~0.4 s in a fresh process.
@@ -41,9 +39,10 @@ import attrs
 
 from lamina.errors import FeatureStoreError
 from lamina.features.definitions import _TIMESTAMP_TYPES, DTYPES
-from lamina.features.sources import literal, quote
+from lamina.features.sources import quote
 
 if TYPE_CHECKING:
+    from lamina.features.connections import Connections
     from lamina.features.definitions import FeatureView
 
 ROW = "__lamina_row"
@@ -175,24 +174,6 @@ def resolve_ties(con: Any, result: Any, requests: Sequence[ViewRequest]) -> Any:
     return result
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None) -> Any:
-    """A fresh in-memory DuckDB connection in UTC (naive timestamps are taken as UTC)."""
-    try:
-        import duckdb
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise FeatureStoreError(
-            "the feature store's point-in-time engine needs DuckDB, which is not installed",
-            hint="pip install 'lamina[features]'  (or: pip install 'duckdb>=1.1')",
-        ) from None
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone='UTC'")
-    if threads:
-        con.execute(f"SET threads={int(threads)}")
-    if memory_limit:
-        con.execute(f"SET memory_limit={literal(memory_limit)}")
-    return con
-
-
 def describe(con: Any, sql: str) -> dict[str, str]:
     """Column name -> DuckDB type of a table expression (reads only metadata)."""
     rows = con.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()
@@ -291,11 +272,10 @@ def build_query(
     entity_columns: Sequence[str],
     timestamp_column: str,
     requests: Sequence[ViewRequest],
-    order_by: str | None = None,
 ) -> str:
     """The SQL of the point-in-time join (see the module docstring). Rows come back in no
-    particular order unless ``order_by`` names an entity column to sort them on; select
-    :data:`ROW` among ``entity_columns`` and pass the result to :func:`restore_order`."""
+    particular order: select :data:`ROW` among ``entity_columns`` to put them in place
+    after (:class:`lamina.features.reorder.InPlace`)."""
     ts = quote(timestamp_column)
     select = [f"e.{quote(c)}" for c in entity_columns]
     joins = []
@@ -328,7 +308,6 @@ def build_query(
     return (
         f"SELECT {', '.join(select)} FROM {entity_sql} AS e "
         + " ".join(joins)
-        + (f" ORDER BY e.{quote(order_by)}" if order_by else "")
     )
 
 
@@ -340,51 +319,42 @@ class EntityRows:
     sql: str
     #: the user's columns, in order
     columns: tuple[str, ...]
+    #: how many rows there are
+    num_rows: int
     #: the Arrow table the rows came from (registered, so kept alive), or ``None`` for
-    #: Parquet, which :meth:`ordered` reads again
+    #: Parquet, whose columns go through the join
     table: Any = None
-    #: the Parquet path or URL, and whether it names several files
-    url: str | None = None
-    several: bool = False
 
-    def ordered(self, con: Any) -> Any:
-        """The entity rows as an Arrow table of the user's columns, in their order."""
-        if self.table is not None:
-            return self.table.drop_columns([ROW])
-        from lamina.features.sources import scan_sql
-
-        assert self.url is not None
-        base = scan_sql(con, self.url)
-        if not self.several:  # a plain scan keeps the file's order (preserve_insertion_order)
-            return fetch_arrow(con, f"SELECT * FROM {base}")
-        return fetch_arrow(
-            con, f"SELECT * EXCLUDE (file_row_number, filename) FROM "
-            f"{base[:-1]}, file_row_number=true, filename=true) "
-            "ORDER BY filename, file_row_number")
+    @property
+    def carried(self) -> list[str]:
+        """The columns the join must return: the position, and the user's columns unless
+        they are at hand in :attr:`table`."""
+        return [ROW] if self.table is not None else [ROW, *self.columns]
 
 
 def entity_scan(con: Any, entities: Any) -> EntityRows:
     """Register the entity rows on ``con`` with a row-position column :data:`ROW`.
 
-    The join returns only the positions and the feature columns; the entity columns are
-    never carried through it. For Parquet they are read again, in order, after the join
-    (a sequential scan, cheaper than reordering them, and not held while the join
-    runs); an Arrow table or pandas frame is used as given. The positions of an
-    in-memory table come from DuckDB, not from Python objects: building an Arrow array
-    from Python makes pyarrow import pandas, which costs more than the reordering."""
+    A Parquet file's columns go through the join with the position and are put back in
+    order with the features (no second read of the file); an Arrow table or pandas
+    frame is used as given, and only its positions go through. The positions of an in-memory
+    table come from DuckDB, not from Python objects: building an Arrow array from Python
+    makes pyarrow import pandas, which costs more than the reordering."""
     from lamina.features.sources import is_table, scan_sql, to_arrow
 
     if isinstance(entities, str):
-        base = scan_sql(con, entities)[:-1] + ", file_row_number=true"
-        several = any(ch in entities for ch in "*?[")
-        if several:  # one position across files: file name first, then row in the file
+        plain = scan_sql(con, entities)
+        base = plain[:-1] + ", file_row_number=true"
+        if any(ch in entities for ch in "*?["):  # one position across files: file name
+            # first, then row in the file
             sql = (f"(SELECT * EXCLUDE (file_row_number, filename), "
                    f"row_number() OVER (ORDER BY filename, file_row_number) - 1 AS {ROW} "
                    f"FROM {base}, filename=true))")
         else:
             sql = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {base}))"
         cols = tuple(c for c in describe(con, sql) if c != ROW)
-        return EntityRows(sql, cols, url=entities, several=several)
+        rows = con.execute(f"SELECT count(*) FROM {plain}").fetchall()[0][0]  # metadata only
+        return EntityRows(sql, cols, int(rows))
     if not is_table(entities):
         raise FeatureStoreError(
             f"entity rows of type {type(entities).__name__} are not supported",
@@ -397,55 +367,43 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
     table = table.append_column(ROW, positions.column(ROW))
     name = "__lamina_entities"
     con.register(name, table)
-    return EntityRows(name, tuple(c for c in table.column_names if c != ROW), table)
-
-
-def restore_order(result: Any, entities: Any) -> Any:
-    """The final table: the entity rows in their order (``entities``, an Arrow table of
-    the user's columns) followed by the result's other columns, each put back in entity
-    order by its :data:`ROW` (:func:`lamina.features.reorder.by_position`: O(n), no
-    sort). The result's columns are handed over one by one, so the peak holds them about
-    twice, not the whole table three times."""
-    import pyarrow as pa
-
-    from lamina.features.reorder import by_position
-
-    if result.num_rows != entities.num_rows:
-        raise FeatureStoreError(
-            f"the point-in-time join returned {result.num_rows} rows for "
-            f"{entities.num_rows} entity rows",
-            hint="this is a bug in lamina's feature store; please report it with the "
-            "DuckDB version",
-        )
-    positions = result.column(ROW)
-    names = [c for c in result.column_names if c != ROW]
-    columns = {name: result.column(name) for name in names}
-    del result
-    ordered = by_position(columns, positions)
-    arrays = [*entities.columns, *(ordered[name] for name in names)]
-    return pa.Table.from_arrays(arrays, names=[*entities.column_names, *names])
+    return EntityRows(name, tuple(c for c in table.column_names if c != ROW),
+                      table.num_rows, table)
 
 
 def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
-                  requests: Sequence[ViewRequest], release: Any = None) -> Any:
+                  requests: Sequence[ViewRequest], connections: Connections) -> Any:
     """The whole join: the ASOF join, the tie rule where a matched row has a tie
-    (:func:`resolve_ties`), then the rows put back in entity order. An Arrow table.
+    (:func:`resolve_ties`), the rows put in entity order. An Arrow table.
 
-    ``release`` (optional) is called once DuckDB's work is done and before the rows are
-    reordered: closing the connection there returns the memory DuckDB keeps after a
-    query, so that the reordered columns do not add to the peak."""
-    result = [_unordered(con, entities.sql, timestamp_column, requests)]
-    ordered = entities.ordered(con)
-    if release is not None:
-        release()
-    return restore_order(result.pop(), ordered)  # restore_order holds the only reference
+    ``con`` (from ``connections``) is handed back once DuckDB's work is done, or failed,
+    and closed in the background while the rows are put in place
+    (:class:`lamina.features.reorder.InPlace`): closing returns the memory DuckDB keeps
+    after a query, so the placed columns hardly add to the peak."""
+    import pyarrow as pa
 
+    from lamina.features.reorder import InPlace
 
-def _unordered(con: Any, entity_sql: str, timestamp_column: str,
-               requests: Sequence[ViewRequest]) -> Any:
-    result = fetch_arrow(con, build_query(entity_sql, [ROW], timestamp_column, requests))
-    result = resolve_ties(con, result, requests)
-    return result.drop_columns(matched_columns(requests))
+    sql = build_query(entities.sql, entities.carried, timestamp_column, requests)
+    try:
+        result = fetch_arrow(con, sql)
+        if any(r.tie_rule for r in requests):
+            result = resolve_ties(con, result, requests)
+    finally:
+        connections.retire(con)
+    result = result.drop_columns(matched_columns(requests))
+    placed = InPlace(entities.num_rows, result.schema, ROW)
+    for batch in result.to_batches():
+        placed.add(batch)
+    del result
+    columns = placed.finish()
+    del placed
+    if entities.table is not None:
+        names = [*entities.columns, *columns]
+        arrays = [*entities.table.drop_columns([ROW]).columns, *columns.values()]
+    else:
+        names, arrays = list(columns), list(columns.values())
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def fetch_arrow(con: Any, sql: str) -> Any:

@@ -4,10 +4,12 @@ The point-in-time join returns its rows in DuckDB's order, each with its entity 
 position (a permutation of ``0..n-1``). Sorting on that column inside DuckDB (``ORDER BY``)
 was the largest cost lamina added to the bare ASOF join. Here each fixed-width column
 (numbers, timestamps, dates) is scattered instead: its values and validity are written to
-their positions in one pass, reading sequentially (a scatter is several times faster than
-the equivalent gather by the inverse permutation, which stalls on every read). Other
-types (strings, booleans, nested) are gathered with Arrow's ``take``. The positions are
-checked first: every one filled exactly once, or an error."""
+their positions (a scatter is several times faster than the equivalent gather by the
+inverse permutation, which stalls on every read), one column per thread. Columns whose
+nulls fall on the same rows (every feature of a view, nulled together by the TTL or a
+missing match) share one validity array, scattered once. Other types (strings,
+booleans, nested) are gathered with Arrow's ``take`` at the end. The positions are
+checked: every one filled exactly once, or an error."""
 
 from __future__ import annotations
 
@@ -48,79 +50,169 @@ def _values(chunk: Any, dtype: Any) -> Any:
     return data[chunk.offset:chunk.offset + len(chunk)]
 
 
+class InPlace:
+    """Columns of ``n`` rows built in position order from record batches that carry each
+    row's position in column ``position``: :meth:`add` each batch (in any order, rows in
+    any order), then :meth:`finish`. Anything but a permutation of ``range(n)`` over all
+    batches is reported as an error, never silently returned.
+
+    :meth:`add` checks the positions and places the validity; the values are scattered
+    by :meth:`finish`, one column per thread (numpy releases the GIL while it scatters,
+    and DuckDB, done by then, leaves the cores free)."""
+
+    def __init__(self, n: int, schema: Any, position: str) -> None:
+        import numpy as np
+
+        self.n = n
+        self.position = position
+        self.names = [name for name in schema.names if name != position]
+        self.types = {name: schema.field(name).type for name in self.names}
+        self.values = {name: np.empty(n, dtype=f"u{_width(t)}")
+                       for name, t in self.types.items() if _width(t)}
+        #: per fixed-width column its validity so far; ``None`` while it has no null.
+        #: Columns whose nulls have always fallen on the same rows share one array.
+        self.valid: dict[str, Any] = dict.fromkeys(self.values)
+        self.others: dict[str, list[Any]] = {name: [] for name in self.names
+                                             if name not in self.values}
+        self.positions: list[Any] = []
+        self.batches: list[tuple[Any, Any]] = []
+        self.filled = np.zeros(n, dtype=np.bool_)
+        self.count = 0
+
+    def add(self, batch: Any) -> None:
+        """Place the rows of one record batch."""
+        import numpy as np
+
+        col = batch.column(self.position)
+        if col.null_count:
+            raise _bug("the point-in-time join returned rows without an entity position")
+        pos = _values(col, np.int64)
+        try:
+            self.filled[pos] = True
+        except IndexError as exc:
+            raise _bug(f"the point-in-time join returned a row position out of range "
+                       f"({exc})") from None
+        self.count += len(pos)
+        self.batches.append((pos, batch))
+        self._place_validity(pos, {name: _validity(batch.column(name)) for name in self.values})
+        if self.others:
+            self.positions.append(col)
+            for name, chunks in self.others.items():
+                chunks.append(batch.column(name))
+
+    def _place_validity(self, pos: Any, bits: dict[str, Any]) -> None:
+        """Write each column's validity for this batch, one scatter per group of columns
+        that shared an array so far and have the same nulls in this batch."""
+        import numpy as np
+
+        cohorts: dict[int, list[str]] = {}
+        for name in bits:
+            cohorts.setdefault(id(self.valid[name]), []).append(name)
+        writes = []
+        for names in cohorts.values():
+            shared = self.valid[names[0]]
+            groups: list[tuple[Any, list[str]]] = []
+            for name in names:
+                b = bits[name]
+                for gb, members in groups:
+                    if (gb is None and b is None) or (
+                            gb is not None and b is not None and np.array_equal(gb, b)):
+                        members.append(name)
+                        break
+                else:
+                    groups.append((b, [name]))
+            for i, (b, members) in enumerate(groups):
+                if shared is None and b is None:
+                    continue  # no null so far, none here
+                if i == 0 and shared is not None:
+                    target = shared
+                else:  # rows placed so far keep the validity they had
+                    target = (np.ones(self.n, dtype=np.bool_) if shared is None
+                              else shared.copy())
+                    for name in members:
+                        self.valid[name] = target
+                writes.append((target, b))
+        for target, b in writes:  # after the copies, which must see the earlier rows
+            target[pos] = True if b is None else b
+
+    def finish(self) -> dict[str, Any]:
+        """The columns, each an Arrow array in position order."""
+        import pyarrow as pa
+
+        if self.count != self.n or not self.filled.all():
+            raise _bug(f"the point-in-time join returned {self.count} rows for {self.n} "
+                       "entity rows, some of them twice and others not at all")
+        self._scatter_values()
+        masks: dict[int, tuple[Any, int]] = {}
+        out: dict[str, Any] = {}
+        for name, values in self.values.items():
+            valid = self.valid[name]
+            mask, nulls = None, 0
+            if valid is not None:
+                if id(valid) not in masks:
+                    import numpy as np
+
+                    missing = self.n - int(np.count_nonzero(valid))
+                    masks[id(valid)] = (pa.py_buffer(np.packbits(valid, bitorder="little"))
+                                        if missing else None, missing)
+                mask, nulls = masks[id(valid)]
+            out[name] = pa.Array.from_buffers(self.types[name], self.n,
+                                              [mask, pa.py_buffer(values)], null_count=nulls)
+        if self.others:
+            columns = {name: pa.chunked_array(chunks, type=self.types[name])
+                       for name, chunks in self.others.items()}
+            positions = pa.chunked_array(self.positions, type=pa.int64())
+            out.update(_by_take(columns, positions))
+        return {name: out[name] for name in self.names}
+
+
+    def _scatter_values(self) -> None:
+        batches, self.batches = self.batches, []
+
+        def scatter(name: str) -> None:
+            values = self.values[name]
+            for pos, batch in batches:
+                values[pos] = _values(batch.column(name), values.dtype)
+
+        names = list(self.values)
+        if len(names) > 1 and self.n >= _PARALLEL_ROWS:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(scatter, names))
+        else:
+            for name in names:
+                scatter(name)
+
+
+def _validity(chunk: Any) -> Any:
+    """The validity of an Arrow array as numpy booleans, or ``None`` when it has no null."""
+    import numpy as np
+
+    if not chunk.null_count:
+        return None
+    size = len(chunk)
+    bits = np.unpackbits(np.frombuffer(chunk.buffers()[0], np.uint8), bitorder="little")
+    return bits[chunk.offset:chunk.offset + size].view(np.bool_)
+
+
 def by_position(columns: dict[str, Any], positions: Any) -> dict[str, Any]:
     """Each column (a ``pyarrow.ChunkedArray`` in result order) as an Arrow array in
-    position order: value ``i`` of a column goes to index ``positions[i]``.
-    ``positions`` must be a permutation of ``range(len(positions))``; anything else is
-    reported as an error, never silently returned. The columns are taken out of
+    position order: value ``i`` of a column goes to index ``positions[i]``, which must
+    form a permutation of ``range(len(positions))``. The columns are taken out of
     ``columns`` as they are placed, so the caller's dict holds no copy of them after."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy comes with pyarrow's converters
-        return _by_take(columns, positions)
     import pyarrow as pa
 
-    n = len(positions)
-    if positions.null_count:
-        raise _bug("the point-in-time join returned rows without an entity position")
     if positions.type != pa.int64():  # pragma: no cover - DuckDB's BIGINT positions
         return _by_take(columns, positions)
-    # from the buffers: Array.to_numpy would make pyarrow import pandas (~0.4 s)
-    pos = np.concatenate([_values(c, np.int64) for c in positions.chunks] or
-                         [np.empty(0, np.int64)])
-    filled = np.zeros(n, dtype=np.bool_)
-    try:
-        filled[pos] = True
-    except IndexError as exc:
-        raise _bug(f"the point-in-time join returned a row position out of range ({exc})"
-                   ) from None
-    if not filled.all():
-        raise _bug("the point-in-time join returned some entity rows twice and others "
-                   "not at all")
-    del filled
-    names = list(columns)
-    fixed = [name for name in names if _width(columns[name].type)]
-    work = [(name, columns.pop(name)) for name in fixed]
-
-    def place(item: tuple[str, Any]) -> Any:
-        col = item[1]
-        values = np.empty(n, dtype=f"u{_width(col.type)}")
-        valid = np.empty(n, dtype=np.bool_) if col.null_count else None
-        start = 0
-        for chunk in col.chunks:
-            size = len(chunk)
-            if not size:
-                continue
-            where = pos[start:start + size]
-            bufs = chunk.buffers()
-            values[where] = _values(chunk, values.dtype)
-            if valid is not None:
-                if bufs[0] is None or chunk.null_count == 0:
-                    valid[where] = True
-                else:
-                    bits = np.unpackbits(np.frombuffer(bufs[0], np.uint8), bitorder="little")
-                    valid[where] = bits[chunk.offset:chunk.offset + size].view(np.bool_)
-            start += size
-        mask = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
-        return pa.Array.from_buffers(col.type, n, [mask, pa.py_buffer(values)],
-                                     null_count=-1 if mask is not None else 0)
-
-    result: dict[str, Any] = {}
-    if len(work) > 1 and n >= _PARALLEL_ROWS:
-        # numpy releases the GIL while it scatters: two columns at a time (DuckDB is
-        # done by now, so its threads leave the cores free)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for (name, _col), array in zip(work, pool.map(place, work), strict=True):
-                result[name] = array
-    else:
-        for name, col in work:
-            result[name] = place((name, col))
-    del work
-    if columns:
-        result.update(_by_take(columns, positions))
-    return {name: result[name] for name in names}
+    name = "__lamina_position"
+    table = pa.table({name: positions, **columns})
+    columns.clear()
+    placed = InPlace(table.num_rows, table.schema, name)
+    for batch in table.to_batches():
+        placed.add(batch)
+    del table
+    return placed.finish()
 
 
 def _by_take(columns: dict[str, Any], positions: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from lamina.features.registry import Registry, Version, diff_specs
 
 if TYPE_CHECKING:
     from lamina.builtin.features_plugin import FeatureStoreOptions
+    from lamina.features.connections import Connections
     from lamina.features.engine import ViewRequest
 
 
@@ -103,6 +104,7 @@ class LocalFeatureStore:
         self._registry: Registry | None = None
         self._online: Any = None
         self._views: dict[tuple[str, int], d.FeatureView] = {}
+        self._connections: Connections | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -115,6 +117,15 @@ class LocalFeatureStore:
         if self._registry is None:
             self._registry = Registry(self._path(self.options.registry))
         return self._registry
+
+    @property
+    def connections(self) -> Connections:
+        """DuckDB connections for this store's queries, the next one opened ahead."""
+        if self._connections is None:
+            from lamina.features.connections import Connections
+
+            self._connections = Connections(self.options.threads, self.options.memory_limit)
+        return self._connections
 
     @property
     def online(self) -> Any:
@@ -162,12 +173,15 @@ class LocalFeatureStore:
         if self._online is not None:
             self._online.close()
             self._online = None
+        if self._connections is not None:
+            self._connections.close()
+            self._connections = None
 
     def check(self) -> str:
         """Open the registry and the online store and load the engine; one line."""
-        from lamina.features import engine
+        from lamina.features.connections import connect
 
-        engine.connect().close()  # DuckDB is installed and works
+        connect().close()  # DuckDB is installed and works
         rev = self.registry.revision()
         views = len(self.registry.state(kind="feature_view"))
         online = self.online.check()
@@ -244,7 +258,7 @@ class LocalFeatureStore:
 
         if isinstance(view.source, str) and sources.is_run_ref(view.source):
             return  # checked when read: loading a run's artifact here could be costly
-        con = engine.connect()
+        con = self.connections.take()
         try:
             scan, where = self._scan(con, view)
             engine.check_source(view, self._describe(con, view, scan, where), where)
@@ -467,7 +481,7 @@ class LocalFeatureStore:
         versions, as when a training set is rebuilt); an Arrow table."""
         from lamina.features import engine
 
-        con = engine.connect(self.options.threads, self.options.memory_limit)
+        con = self.connections.take()
         try:
             entity_rows = engine.entity_scan(con, entities)
             entity_types = engine.describe(con, entity_rows.sql)
@@ -482,20 +496,18 @@ class LocalFeatureStore:
                 requests.append(engine.ViewRequest(r.view, scan, r.features, outs,
                                                    self._known_source_ties(r.view)))
             engine.check_entities(entity_types, timestamp_column, requests, source_types)
-            try:
-                # the connection is closed as soon as DuckDB's work is done: that frees
-                # the memory DuckDB keeps after a query before the rows are reordered
-                table = engine.point_in_time(con, entity_rows, timestamp_column, requests,
-                                             release=con.close)
-            except Exception as exc:
-                raise FeatureStoreError(
-                    f"point-in-time join of {', '.join(r.view.name for r in resolved)} "
-                    f"failed: {type(exc).__name__}: {exc}",
-                    hint="check the entity rows' and sources' column types",
-                ) from exc
-        finally:
+        except BaseException:
             con.close()
-        return table
+            raise
+        try:  # point_in_time closes the connection, in the background
+            return engine.point_in_time(con, entity_rows, timestamp_column, requests,
+                                        self.connections)
+        except Exception as exc:
+            raise FeatureStoreError(
+                f"point-in-time join of {', '.join(r.view.name for r in resolved)} "
+                f"failed: {type(exc).__name__}: {exc}",
+                hint="check the entity rows' and sources' column types",
+            ) from exc
 
     def lineage(self, resolved: Sequence[ResolvedView]) -> dict[str, Any]:
         """Which definitions and source snapshots a request used: per view its version,
@@ -541,7 +553,7 @@ class LocalFeatureStore:
         for name in names:
             version = self.registry.get("feature_view", name)
             view = self._view(name)
-            con = engine.connect(self.options.threads, self.options.memory_limit)
+            con = self.connections.take()
             try:
                 scan, where = self._scan(con, view)
                 engine.check_source(view, self._describe(con, view, scan, where), where)
