@@ -1,6 +1,7 @@
 """Pods that never start: a wrong image or a missing Secret fails the task after
 ``start_timeout`` with the kubelet's message and the fix, and the Job is deleted; an
-unschedulable pod is only reported; the pods are listed at most once per interval. Against
+unschedulable pod is reported, and fails its task after ``schedule_timeout`` or the step's
+timeout if either is set; the pods are listed at most once per interval. Against
 the replay cluster of k8s_util, whose Pending pods come from fixtures/pod_*.json."""
 
 from __future__ import annotations
@@ -64,11 +65,11 @@ class Session:
         self.compute = self.stack.compute_for("k8s")
         self.compute.start(SimpleNamespace(artifacts=self.stack.artifacts, flow=None))
 
-    def submit(self, *indexes: int) -> None:
+    def submit(self, *indexes: int, timeout: float | None = None) -> None:
         for index in indexes:
             self.compute.submit(TaskSpec(
                 run_id=RUN, flow="squares", step="square", index=index, attempt=1,
-                datastore_url=self.stack.datastore.url,
+                datastore_url=self.stack.datastore.url, timeout=timeout,
             ))
 
     def poll_until(self, count: int, limit: float = 30.0) -> list:
@@ -192,6 +193,44 @@ def test_an_unschedulable_pod_waits_and_is_reported_once(tmp_path, cluster, warn
         session.close()
 
 
+def test_an_unschedulable_pod_fails_after_schedule_timeout(tmp_path, cluster, warnings) -> None:
+    cluster.behaviour = lambda m, i: "unschedulable"
+    session = Session(tmp_path, cluster, start_timeout=0, schedule_timeout=0.4)
+    started = time.monotonic()
+    session.submit(2)
+    try:
+        outcomes = session.poll_until(1)
+        elapsed = time.monotonic() - started
+        assert [o.index for o in outcomes] == [2]
+        assert elapsed >= 0.4  # not before the grace
+        out = outcomes[0]
+        name = cluster.created[0]["metadata"]["name"]
+        assert out.status == "failed" and out.exit_reason == "engine"
+        assert f"task {RUN}/square/2 found no node within 0.4 s (schedule_timeout): " in out.error
+        assert "0/3 nodes are available: 3 Insufficient nvidia.com/gpu" in out.error
+        assert "fix: lower the step's cpu/memory/gpu" in out.error
+        assert [r.path for r in cluster.calls("DELETE", JOBS)] == [f"{JOBS}/{name}"]
+        reported = [r.getMessage() for r in warnings if "cannot be scheduled" in r.getMessage()]
+        assert len(reported) == 1 and "for up to 0.4 s" in reported[0]
+    finally:
+        session.close()
+
+
+def test_the_steps_timeout_bounds_the_wait_for_a_node(tmp_path, cluster) -> None:
+    # activeDeadlineSeconds only counts once a node took the pod: lamina counts before
+    cluster.behaviour = lambda m, i: "unschedulable" if i == 0 else "hang"
+    session = Session(tmp_path, cluster, start_timeout=0)
+    session.submit(0, timeout=0.4)
+    session.submit(1)  # no timeout: waits on
+    try:
+        outcomes = session.poll_until(1)
+        assert [(o.index, o.exit_reason) for o in outcomes] == [(0, "timeout")]
+        assert "found no node within 0.4 s (the step's timeout)" in outcomes[0].error
+        assert session.poll_for(0.6) == [] and session.compute.running() == 1
+    finally:
+        session.close()
+
+
 def test_pods_are_listed_at_most_once_per_interval(tmp_path, cluster) -> None:
     cluster.behaviour = lambda m, i: "unschedulable"
     session = Session(tmp_path, cluster, start_timeout=2)
@@ -211,6 +250,9 @@ def test_pods_are_listed_at_most_once_per_interval(tmp_path, cluster) -> None:
     from lamina_compute_k8s.plugin import K8sComputeOptions
 
     assert pod_check_interval(K8sComputeOptions(image=IMAGE)) == 10.0
+    # the shorter of the two graces sets the pace
+    assert pod_check_interval(K8sComputeOptions(image=IMAGE, schedule_timeout=8)) == 2.0
+    assert pod_check_interval(K8sComputeOptions(image=IMAGE, start_timeout=0)) == 10.0
 
 
 def test_a_run_whose_image_cannot_be_pulled_fails_with_the_fix(tmp_path, cluster) -> None:
@@ -255,7 +297,8 @@ def test_an_init_container_with_a_bad_image_name_is_found() -> None:
     assert stuck_container(pod) is None  # only Pending pods
 
 
-def test_start_timeout_is_validated(tmp_path, cluster) -> None:
-    path = write_project(tmp_path / "project", cluster, start_timeout=-1)
-    with pytest.raises(ConfigError, match="start_timeout must be >= 0"):
+@pytest.mark.parametrize("option", ["start_timeout", "schedule_timeout"])
+def test_the_timeouts_are_validated(tmp_path, cluster, option) -> None:
+    path = write_project(tmp_path / "project", cluster, **{option: -1})
+    with pytest.raises(ConfigError, match=f"{option} must be >= 0"):
         Stack.load("k8s", cwd=path.parent, env={}).compute_for("k8s")

@@ -10,7 +10,9 @@ failed pods say why (OOMKilled, DeadlineExceeded, eviction, exit code).
 A Job whose status counts pods not ready (``active`` > ``ready``) has its pods listed, at
 most every :func:`pod_check_interval` seconds: a pod that waits for a reason that never
 goes away by itself (a wrong image, a missing Secret) for ``start_timeout`` seconds fails
-its task with the kubelet's message and the fix; an unschedulable pod is only reported.
+its task with the kubelet's message and the fix; an unschedulable pod is reported at once
+and fails its task after ``schedule_timeout`` seconds, or else after the step's timeout
+(``activeDeadlineSeconds`` only counts once a node took the pod).
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from lamina_compute_k8s.manifest import (
     build_job,
     label_value,
 )
-from lamina_compute_k8s.pending import describe, stuck_container, unschedulable_message
+from lamina_compute_k8s.pending import (
+    describe,
+    pod_name,
+    stuck_container,
+    unschedulable_message,
+)
 
 if TYPE_CHECKING:
     from lamina.records import TaskSpec
@@ -49,9 +56,12 @@ POD_CHECK_INTERVAL = 10.0
 
 
 def pod_check_interval(options: K8sComputeOptions) -> float:
-    """Seconds between two pod listings of one not-ready Job: a quarter of the grace, so a
-    stuck pod is failed soon after ``start_timeout``, capped to keep API traffic low."""
-    return max(options.poll_interval, min(POD_CHECK_INTERVAL, options.start_timeout / 4))
+    """Seconds between two pod listings of one not-ready Job: a quarter of the shortest
+    grace (``start_timeout``, ``schedule_timeout``), so a stuck pod is failed soon after
+    it, capped to keep API traffic low."""
+    graces = [g for g in (options.start_timeout, options.schedule_timeout) if g > 0]
+    quarter = min(graces) / 4 if graces else POD_CHECK_INTERVAL
+    return max(options.poll_interval, min(POD_CHECK_INTERVAL, quarter))
 
 
 def _pod_index(pod: dict[str, Any]) -> int | None:
@@ -270,7 +280,7 @@ class K8sCompute(QueuedRemoteCompute):
                 location=self._where(spec), started_at=job.created, log_text=log_text,
                 host=(pod or {}).get("spec", {}).get("nodeName", ""),
             ))
-        if job.unfinished and self.options.start_timeout > 0:
+        if job.unfinished and self._watches_start(job):
             self._watch_start(job, status)
         if not job.unfinished:
             if job.name in self._start_failed:
@@ -279,9 +289,22 @@ class K8sCompute(QueuedRemoteCompute):
 
     # -- pods that cannot start -----------------------------------------------------------
 
+    def _schedule_limit(self, spec: TaskSpec) -> tuple[float, str] | None:
+        """(seconds, exit reason) a task's pod may stay unschedulable, or None: forever."""
+        if self.options.schedule_timeout > 0:
+            return self.options.schedule_timeout, "engine"
+        if spec.timeout:
+            return float(spec.timeout), "timeout"
+        return None
+
+    def _watches_start(self, job: RemoteJob) -> bool:
+        return self.options.start_timeout > 0 or any(
+            self._schedule_limit(spec) is not None for spec in job.specs)
+
     def _watch_start(self, job: RemoteJob, status: dict[str, Any]) -> None:
-        """Fail the tasks whose pod waits for a fatal reason longer than start_timeout;
-        report (once per Job) pods no node can take."""
+        """Fail the tasks whose pod waits for a fatal reason longer than start_timeout, or
+        for a node longer than their schedule limit; report (once per Job) pods no node
+        can take."""
         active = int(status.get("active") or 0)
         ready = int(status.get("ready") or 0)
         if active <= ready:
@@ -303,34 +326,66 @@ class K8sCompute(QueuedRemoteCompute):
             pos = _pod_index(pod)
             if pos is None or pos >= len(job.specs) or pos in job.reported:
                 continue
+            spec = job.specs[pos]
             waiting = unschedulable_message(pod)
-            if waiting is not None and job.name not in self._warned_unschedulable:
-                self._warned_unschedulable.add(job.name)
-                log.warning(
-                    "pods cannot be scheduled yet", job=job.name, task=job.specs[pos].task_id,
-                    reason=waiting,
-                    hint="they wait for a node (a cluster autoscaler may add one); else lower "
-                    "the step's cpu/memory/gpu or check node_selector and tolerations",
-                )
+            if waiting is not None:
+                self._watch_unscheduled(job, pod, pos, waiting, since, seen, now)
+                continue
             stuck = stuck_container(pod)
-            if stuck is None:
+            if stuck is None or self.options.start_timeout <= 0:
                 continue
             seen.add(stuck.pod)
             first = since.setdefault(stuck.pod, now)
             if now - first < self.options.start_timeout:
                 continue
-            spec = job.specs[pos]
-            job.reported.add(pos)
-            self._start_failed.add(job.name)
-            message = describe(stuck, spec.task_id)
             log.warning("pod cannot start", job=job.name, task=spec.task_id, reason=stuck.reason)
-            self._ready.append(settle(
-                self._ctx.artifacts, spec, engine_ok=False, reason="engine", message=message,
-                hint=stuck.fix(self.options.namespace), location=self._where(spec),
-                started_at=job.created, host=(pod.get("spec") or {}).get("nodeName", ""),
-            ))
+            self._fail_unstarted(job, pod, pos, "engine", describe(stuck, spec.task_id),
+                                 stuck.fix(self.options.namespace))
         for name in set(since) - seen:  # started, replaced or now waiting for a good reason
             del since[name]
+
+    def _watch_unscheduled(self, job: RemoteJob, pod: dict[str, Any], pos: int, waiting: str,
+                           since: dict[str, float], seen: set[str], now: float) -> None:
+        spec = job.specs[pos]
+        limit = self._schedule_limit(spec)
+        if job.name not in self._warned_unschedulable:
+            self._warned_unschedulable.add(job.name)
+            log.warning(
+                "pods cannot be scheduled yet", job=job.name, task=spec.task_id,
+                reason=waiting,
+                hint="they wait for a node (a cluster autoscaler may add one)"
+                + (f" for up to {limit[0]:g} s" if limit else "")
+                + "; else lower the step's cpu/memory/gpu or check node_selector and "
+                "tolerations",
+            )
+        if limit is None:
+            return
+        name = pod_name(pod) + " (unscheduled)"  # its own clock, apart from a stuck start
+        seen.add(name)
+        first = since.setdefault(name, now)
+        if now - first < limit[0]:
+            return
+        which = ("schedule_timeout" if limit[1] == "engine" else "the step's timeout")
+        self._fail_unstarted(
+            job, pod, pos, limit[1],
+            f"pod {pod_name(pod)} of task {spec.task_id} found no node within {limit[0]:g} s "
+            f"({which}): {waiting}",
+            "lower the step's cpu/memory/gpu, check node_selector and tolerations, or give "
+            "the cluster more nodes; raise schedule_timeout to wait longer for an autoscaler",
+        )
+
+    def _fail_unstarted(self, job: RemoteJob, pod: dict[str, Any], pos: int, reason: str,
+                        message: str, hint: str) -> None:
+        """Settle task ``pos`` of ``job`` as failed before its pod ran; the Job is deleted
+        once all its tasks are settled."""
+        spec = job.specs[pos]
+        job.reported.add(pos)
+        self._start_failed.add(job.name)
+        self._ready.append(settle(
+            self._ctx.artifacts, spec, engine_ok=False, reason=reason, message=message,
+            hint=hint, location=self._where(spec), started_at=job.created,
+            host=(pod.get("spec") or {}).get("nodeName", ""),
+        ))
 
     def _delete_stuck(self, job: RemoteJob) -> None:
         """Delete a Job whose remaining pods cannot start, so the cluster stops retrying."""

@@ -107,7 +107,12 @@ class K8sComputeOptions:
         itself (``ErrImagePull``, ``ImagePullBackOff``, ``InvalidImageName``,
         ``CreateContainerConfigError``, ``CreateContainerError``) before its task fails
         with the kubelet's message and the fix; ``0`` waits forever (or until the step's
-        timeout). Unschedulable pods are never failed, only reported in the log.
+        timeout).
+    :param schedule_timeout: seconds a pod may stay unschedulable (no node can take it)
+        before its task fails with the scheduler's message; ``0`` (the default) waits for
+        a node, which a cluster autoscaler may add, as long as the step's ``timeout``
+        allows, and forever for a step without one. Reported in the log at once either
+        way.
     """
 
     image: str
@@ -135,6 +140,7 @@ class K8sComputeOptions:
     poll_interval: float = attrs.field(default=2.0, validator=_positive)
     fetch_logs: Literal["failed", "never"] = "failed"
     start_timeout: float = attrs.field(default=120.0, validator=_not_negative)
+    schedule_timeout: float = attrs.field(default=0.0, validator=_not_negative)
 
 
 def _k8s_compute(options: K8sComputeOptions, stack: Any) -> Any:
