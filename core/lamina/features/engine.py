@@ -32,7 +32,7 @@ are read from Arrow buffers): pyarrow imports pandas for that, ~0.4 s in a fresh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -42,7 +42,6 @@ from lamina.features.definitions import _TIMESTAMP_TYPES, DTYPES
 from lamina.features.sources import quote
 
 if TYPE_CHECKING:
-    from lamina.features.connections import Connections
     from lamina.features.definitions import FeatureView
 
 ROW = "__lamina_row"
@@ -372,7 +371,7 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
 
 
 def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
-                  requests: Sequence[ViewRequest], connections: Connections) -> Any:
+                  requests: Sequence[ViewRequest], release: Callable[[], None]) -> Any:
     """The whole join: the ASOF join, the tie rule where a matched row has a tie
     (:func:`resolve_ties`), the rows put in entity order. An Arrow table.
 
@@ -390,7 +389,7 @@ def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
         if any(r.tie_rule for r in requests):
             result = resolve_ties(con, result, requests)
     finally:
-        connections.retire(con)
+        release()
     result = result.drop_columns(matched_columns(requests))
     placed = InPlace(entities.num_rows, result.schema, ROW)
     for batch in result.to_batches():

@@ -14,6 +14,7 @@ artifact) sources joined point-in-time by DuckDB, and a pluggable online store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import time
@@ -120,7 +121,7 @@ class LocalFeatureStore:
 
     @property
     def connections(self) -> Connections:
-        """DuckDB connections for this store's queries, the next one opened ahead."""
+        """DuckDB connections for this store's queries, closed in the background."""
         if self._connections is None:
             from lamina.features.connections import Connections
 
@@ -258,13 +259,13 @@ class LocalFeatureStore:
 
         if isinstance(view.source, str) and sources.is_run_ref(view.source):
             return  # checked when read: loading a run's artifact here could be costly
-        con = self.connections.take()
-        try:
+        # closed here, on this thread: closed on the background thread, the memory of the
+        # source scan came back too late for the join after apply (1M x 10M: 1.30 GiB
+        # instead of 1.15)
+        with contextlib.closing(self.connections.take()) as con:
             scan, where = self._scan(con, view)
             engine.check_source(view, self._describe(con, view, scan, where), where)
             self._learn_source_ties(con, view, scan)
-        finally:
-            con.close()
 
     def _source_ties_key(self, view: d.FeatureView) -> tuple[str, str] | None:
         """(this version of the view's source, the fact "rows repeat (keys, event time)")
@@ -481,8 +482,8 @@ class LocalFeatureStore:
         versions, as when a training set is rebuilt); an Arrow table."""
         from lamina.features import engine
 
-        con = self.connections.take()
-        try:
+        with self.connections.lease() as lease:
+            con = lease.con
             entity_rows = engine.entity_scan(con, entities)
             entity_types = engine.describe(con, entity_rows.sql)
             outputs = self._outputs(resolved, full_feature_names, entity_rows.columns)
@@ -496,18 +497,17 @@ class LocalFeatureStore:
                 requests.append(engine.ViewRequest(r.view, scan, r.features, outs,
                                                    self._known_source_ties(r.view)))
             engine.check_entities(entity_types, timestamp_column, requests, source_types)
-        except BaseException:
-            con.close()
-            raise
-        try:  # point_in_time closes the connection, in the background
-            return engine.point_in_time(con, entity_rows, timestamp_column, requests,
-                                        self.connections)
-        except Exception as exc:
-            raise FeatureStoreError(
-                f"point-in-time join of {', '.join(r.view.name for r in resolved)} "
-                f"failed: {type(exc).__name__}: {exc}",
-                hint="check the entity rows' and sources' column types",
-            ) from exc
+            try:
+                # the connection is released as soon as DuckDB's work is done: closing
+                # it, in the background, frees the memory DuckDB keeps after a query
+                return engine.point_in_time(con, entity_rows, timestamp_column, requests,
+                                            release=lease.release)
+            except Exception as exc:
+                raise FeatureStoreError(
+                    f"point-in-time join of {', '.join(r.view.name for r in resolved)} "
+                    f"failed: {type(exc).__name__}: {exc}",
+                    hint="check the entity rows' and sources' column types",
+                ) from exc
 
     def lineage(self, resolved: Sequence[ResolvedView]) -> dict[str, Any]:
         """Which definitions and source snapshots a request used: per view its version,
@@ -553,8 +553,7 @@ class LocalFeatureStore:
         for name in names:
             version = self.registry.get("feature_view", name)
             view = self._view(name)
-            con = self.connections.take()
-            try:
+            with contextlib.closing(self.connections.take()) as con:
                 scan, where = self._scan(con, view)
                 engine.check_source(view, self._describe(con, view, scan, where), where)
                 keys = ", ".join(sources.quote(k) for k in view.join_keys)
@@ -572,8 +571,6 @@ class LocalFeatureStore:
                     f"(PARTITION BY {keys} ORDER BY {ts} DESC, {cts} DESC NULLS LAST) = 1"
                 )
                 rows = con.execute(sql).fetchall()
-            finally:
-                con.close()
             nk = len(view.join_keys)
             payload = [(tuple(r[:nk]), *r[nk:]) for r in rows]
             self.online.write(self._online_table(view, version), view.feature_names, payload)
