@@ -336,9 +336,9 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
 
     A Parquet file's columns go through the join with the position and are put back in
     order with the features (no second read of the file); an Arrow table or pandas
-    frame is used as given, and only its positions go through. The positions of an in-memory
-    table come from DuckDB, not from Python objects: building an Arrow array from Python
-    makes pyarrow import pandas, which costs more than the reordering."""
+    frame is used as given, and only its positions go through. The positions of an
+    in-memory table come from DuckDB, not from Python objects: building an Arrow array
+    from Python makes pyarrow import pandas, which costs more than the reordering."""
     from lamina.features.sources import is_table, scan_sql, to_arrow
 
     if isinstance(entities, str):
@@ -375,19 +375,17 @@ def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
     """The whole join: the ASOF join, the tie rule where a matched row has a tie
     (:func:`resolve_ties`), the rows put in entity order. An Arrow table.
 
-    ``con`` (from ``connections``) is handed back once DuckDB's work is done, or failed,
-    and closed in the background while the rows are put in place
-    (:class:`lamina.features.reorder.InPlace`): closing returns the memory DuckDB keeps
-    after a query, so the placed columns hardly add to the peak."""
+    ``release`` is called once DuckDB's work is done, or failed: it closes ``con`` in the
+    background (:class:`lamina.features.connections.Lease`) while the rows are put in
+    place (:class:`lamina.features.reorder.InPlace`). Closing is what returns the memory
+    DuckDB keeps after a query, so the placed columns hardly add to the peak."""
     import pyarrow as pa
 
     from lamina.features.reorder import InPlace
 
     sql = build_query(entities.sql, entities.carried, timestamp_column, requests)
     try:
-        result = fetch_arrow(con, sql)
-        if any(r.tie_rule for r in requests):
-            result = resolve_ties(con, result, requests)
+        result = resolve_ties(con, fetch_arrow(con, sql), requests)
     finally:
         release()
     result = result.drop_columns(matched_columns(requests))

@@ -137,6 +137,7 @@ class InPlace:
 
     def finish(self) -> dict[str, Any]:
         """The columns, each an Arrow array in position order."""
+        import numpy as np
         import pyarrow as pa
 
         if self.count != self.n or not self.filled.all():
@@ -150,8 +151,6 @@ class InPlace:
             mask, nulls = None, 0
             if valid is not None:
                 if id(valid) not in masks:
-                    import numpy as np
-
                     missing = self.n - int(np.count_nonzero(valid))
                     masks[id(valid)] = (pa.py_buffer(np.packbits(valid, bitorder="little"))
                                         if missing else None, missing)
@@ -164,7 +163,6 @@ class InPlace:
             positions = pa.chunked_array(self.positions, type=pa.int64())
             out.update(_by_take(columns, positions))
         return {name: out[name] for name in self.names}
-
 
     def _scatter_values(self) -> None:
         batches, self.batches = self.batches, []
