@@ -50,6 +50,29 @@ def test_entity_rows_over_several_files_keep_file_then_row_order(tmp_path: Path)
     assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
 
 
+@pytest.mark.parametrize("extra", [False, True])
+def test_a_parquet_file_of_entity_rows_keeps_its_order_narrow_or_wide(tmp_path: Path,
+                                                                     extra: bool) -> None:
+    # keys and timestamp only: they go through the join and are placed with the
+    # features; with another column: the file is read again after the join
+    rng = np.random.default_rng(59)
+    span, ttl = 3 * 86400 * US, 4 * 3600 * US
+    source = feature_table(rng, 5000, 120, span)
+    entities = entity_table(rng, source, 3000, 120, span, ttl)  # duplicates, nulls
+    if not extra:
+        entities = entities.select(["driver_id", "event_timestamp"])
+    pq.write_table(source, tmp_path / "stats.parquet")
+    pq.write_table(entities, tmp_path / "entities.parquet", row_group_size=700)
+    store = LocalFeatureStore(root=tmp_path)
+    store.apply([stats_view("stats.parquet", ttl)])
+    result = store.get_historical_features(str(tmp_path / "entities.parquet"), ["stats:*"])
+    assert result.column_names == [*entities.column_names, *FEATURES]
+    for name in entities.column_names:
+        assert result.column(name).to_pylist() == entities.column(name).to_pylist(), name
+    assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+    store.close()
+
+
 def test_duplicated_entity_rows_from_a_chunked_table_come_back_in_place(tmp_path: Path
                                                                         ) -> None:
     rng = np.random.default_rng(37)

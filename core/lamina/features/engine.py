@@ -20,7 +20,8 @@ docs/benchmarks.md, section features_pit):
   once for repeated (keys, event time) pairs; a source version (its files' sizes and
   modification times) known to have none skips all of this (``ViewRequest.source_ties``);
 * order: the join returns the entity position (:data:`ROW`), the feature columns and,
-  for a Parquet file of entity rows, its columns, in DuckDB's order. Each column is
+  for a Parquet file of entity rows with no column the join does not read anyway, its
+  columns, in DuckDB's order (a wider file is read again after the join). Each column is
   scattered to its position in O(n) (``lamina.features.reorder``) instead of an
   ``ORDER BY`` (a sort of every column, the largest cost lamina added), while the
   DuckDB connection is closed in the background. Rows, duplicates included, keep their
@@ -321,22 +322,43 @@ class EntityRows:
     #: how many rows there are
     num_rows: int
     #: the Arrow table the rows came from (registered, so kept alive), or ``None`` for
-    #: Parquet, whose columns go through the join
+    #: Parquet
     table: Any = None
+    #: the Parquet path or URL, and whether it names several files
+    url: str | None = None
+    several: bool = False
 
-    @property
-    def carried(self) -> list[str]:
-        """The columns the join must return: the position, and the user's columns unless
-        they are at hand in :attr:`table`."""
-        return [ROW] if self.table is not None else [ROW, *self.columns]
+    def carried(self, needed: set[str]) -> list[str]:
+        """The entity columns the join returns besides the position: for Parquet whose
+        columns are all ``needed`` by the join anyway (keys, timestamp), all of them, put
+        in place with the features; else none (an in-memory table is at hand, and a wider
+        file is read again in order, :meth:`read`, rather than moved through the join)."""
+        if self.table is None and set(self.columns) <= needed:
+            return list(self.columns)
+        return []
+
+    def read(self, con: Any) -> Any:
+        """The entity rows of a Parquet source as an Arrow table of the user's columns, in
+        their order, read on ``con``."""
+        from lamina.features.sources import scan_sql
+
+        assert self.url is not None
+        base = scan_sql(con, self.url)
+        if not self.several:  # a plain scan keeps the file's order (preserve_insertion_order)
+            return fetch_arrow(con, f"SELECT * FROM {base}")
+        return fetch_arrow(
+            con, f"SELECT * EXCLUDE (file_row_number, filename) FROM "
+            f"{base[:-1]}, file_row_number=true, filename=true) "
+            "ORDER BY filename, file_row_number")
 
 
 def entity_scan(con: Any, entities: Any) -> EntityRows:
     """Register the entity rows on ``con`` with a row-position column :data:`ROW`.
 
-    A Parquet file's columns go through the join with the position and are put back in
-    order with the features (no second read of the file); an Arrow table or pandas
-    frame is used as given, and only its positions go through. The positions of an
+    A Parquet file whose columns the join reads anyway (keys, timestamp) has them go
+    through it with the position, put back in order with the features; a wider one is
+    read again after the join (:meth:`EntityRows.read`); an Arrow table or pandas frame
+    is used as given, and only its positions go through. The positions of an
     in-memory table come from DuckDB, not from Python objects: building an Arrow array
     from Python makes pyarrow import pandas, which costs more than the reordering."""
     from lamina.features.sources import is_table, scan_sql, to_arrow
@@ -344,8 +366,8 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
     if isinstance(entities, str):
         plain = scan_sql(con, entities)
         base = plain[:-1] + ", file_row_number=true"
-        if any(ch in entities for ch in "*?["):  # one position across files: file name
-            # first, then row in the file
+        several = any(ch in entities for ch in "*?[")
+        if several:  # one position across files: file name first, then row in the file
             sql = (f"(SELECT * EXCLUDE (file_row_number, filename), "
                    f"row_number() OVER (ORDER BY filename, file_row_number) - 1 AS {ROW} "
                    f"FROM {base}, filename=true))")
@@ -353,7 +375,7 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
             sql = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {base}))"
         cols = tuple(c for c in describe(con, sql) if c != ROW)
         rows = con.execute(f"SELECT count(*) FROM {plain}").fetchall()[0][0]  # metadata only
-        return EntityRows(sql, cols, int(rows))
+        return EntityRows(sql, cols, int(rows), url=entities, several=several)
     if not is_table(entities):
         raise FeatureStoreError(
             f"entity rows of type {type(entities).__name__} are not supported",
@@ -383,9 +405,12 @@ def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
 
     from lamina.features.reorder import InPlace
 
-    sql = build_query(entities.sql, entities.carried, timestamp_column, requests)
+    needed = {timestamp_column, *(k for r in requests for k in r.view.join_keys)}
+    carried = entities.carried(needed)
+    sql = build_query(entities.sql, [ROW, *carried], timestamp_column, requests)
     try:
         result = resolve_ties(con, fetch_arrow(con, sql), requests)
+        rest = entities.read(con) if entities.table is None and not carried else None
     finally:
         release()
     result = result.drop_columns(matched_columns(requests))
@@ -395,12 +420,15 @@ def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
     del result
     columns = placed.finish()
     del placed
-    if entities.table is not None:
-        names = [*entities.columns, *columns]
-        arrays = [*entities.table.drop_columns([ROW]).columns, *columns.values()]
-    else:
-        names, arrays = list(columns), list(columns.values())
-    return pa.Table.from_arrays(arrays, names=names)
+    given = entities.table.drop_columns([ROW]) if entities.table is not None else rest
+    if given is None:  # the entity columns were carried, and placed first
+        return pa.Table.from_arrays(list(columns.values()), names=list(columns))
+    if given.num_rows != entities.num_rows:  # pragma: no cover - a file changed meanwhile
+        raise FeatureStoreError(
+            f"the entity rows changed during the join ({entities.num_rows} rows, then "
+            f"{given.num_rows})", hint="do not rewrite the entity file while it is joined")
+    return pa.Table.from_arrays([*given.columns, *columns.values()],
+                                names=[*given.column_names, *columns])
 
 
 def fetch_arrow(con: Any, sql: str) -> Any:
