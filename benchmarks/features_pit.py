@@ -341,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             "cold_s": median_of(cold, "seconds"), "cold_mib": median_of(cold, "rss_mib"),
             "apply_s": median_of(lam, "apply_seconds"),
             "apply_bare_s": median_of(bare, "apply_seconds"),
+            # each lamina run against the DuckDB run just before it: how much the ratio
+            # moves from run to run on this machine
+            "lamina_pairs": [a["seconds"] / d["seconds"] for a, d in zip(lam, duck, strict=True)],
+            "bare_pairs": [a["seconds"] / d["seconds"] for a, d in zip(bare, duck, strict=True)],
         }
         if feast_py and size == sizes[0]:
             print(f"feast on {row['case']} (one run)...", file=sys.stderr, flush=True)
@@ -494,6 +498,14 @@ def render(results: dict, kept: dict | None = None) -> str:
                     f"without {r['bare_cpu']:.2f} s ({r['bare_cpu'] / r['duckdb_cpu']:.2f}x)"
                     for r in rows) + ".",
         "",
+        *([] if not all("lamina_pairs" in r for r in rows) else [
+            "Time ratio run by run (each lamina run against the DuckDB run just before it; "
+            "the spread is the machine's): " + "; ".join(
+                f"{r['case']}: tie rule {min(r['lamina_pairs']):.2f}-"
+                f"{max(r['lamina_pairs']):.2f}x (median {statistics.median(r['lamina_pairs']):.2f}x), "
+                f"no created column {min(r['bare_pairs']):.2f}-{max(r['bare_pairs']):.2f}x "
+                f"(median {statistics.median(r['bare_pairs']):.2f}x)" for r in rows) + ".",
+            ""]),
         "Rows with a value within the TTL (lamina) vs any earlier value (raw ASOF): "
         + "; ".join(f"{r['case']}: {r['lamina_nonnull']:,} of {r['lamina_rows']:,} vs "
                     f"{r['duckdb_nonnull']:,}" for r in rows) + ".",
