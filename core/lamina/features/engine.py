@@ -317,8 +317,8 @@ class EntityRows:
 
     #: SQL table expression of the rows with their position :data:`ROW` (0, 1, ...)
     sql: str
-    #: the user's columns, in order
-    columns: tuple[str, ...]
+    #: the user's columns, in order, with their DuckDB types
+    types: dict[str, str]
     #: how many rows there are
     num_rows: int
     #: the Arrow table the rows came from (registered, so kept alive), or ``None`` for
@@ -327,6 +327,11 @@ class EntityRows:
     #: the Parquet path or URL, and whether it names several files
     url: str | None = None
     several: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The user's columns, in order."""
+        return tuple(self.types)
 
     def carried(self, needed: set[str]) -> list[str]:
         """The entity columns the join returns besides the position: for Parquet whose
@@ -373,9 +378,9 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
                    f"FROM {base}, filename=true))")
         else:
             sql = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {base}))"
-        cols = tuple(c for c in describe(con, sql) if c != ROW)
+        types = {c: t for c, t in describe(con, sql).items() if c != ROW}
         rows = con.execute(f"SELECT count(*) FROM {plain}").fetchall()[0][0]  # metadata only
-        return EntityRows(sql, cols, int(rows), url=entities, several=several)
+        return EntityRows(sql, types, int(rows), url=entities, several=several)
     if not is_table(entities):
         raise FeatureStoreError(
             f"entity rows of type {type(entities).__name__} are not supported",
@@ -388,8 +393,8 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
     table = table.append_column(ROW, positions.column(ROW))
     name = "__lamina_entities"
     con.register(name, table)
-    return EntityRows(name, tuple(c for c in table.column_names if c != ROW),
-                      table.num_rows, table)
+    types = {c: t for c, t in describe(con, name).items() if c != ROW}
+    return EntityRows(name, types, table.num_rows, table)
 
 
 def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,

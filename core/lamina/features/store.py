@@ -485,7 +485,6 @@ class LocalFeatureStore:
         with self.connections.lease() as lease:
             con = lease.con
             entity_rows = engine.entity_scan(con, entities)
-            entity_types = engine.describe(con, entity_rows.sql)
             outputs = self._outputs(resolved, full_feature_names, entity_rows.columns)
             requests: list[ViewRequest] = []
             source_types: dict[str, dict[str, str]] = {}
@@ -496,7 +495,7 @@ class LocalFeatureStore:
                 source_types[r.view.name] = cols
                 requests.append(engine.ViewRequest(r.view, scan, r.features, outs,
                                                    self._known_source_ties(r.view)))
-            engine.check_entities(entity_types, timestamp_column, requests, source_types)
+            engine.check_entities(entity_rows.types, timestamp_column, requests, source_types)
             try:
                 # the connection is released as soon as DuckDB's work is done: closing
                 # it, in the background, frees the memory DuckDB keeps after a query
