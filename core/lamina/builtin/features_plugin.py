@@ -26,6 +26,9 @@ class FeatureStoreOptions:
     :param online_store: the online store's name (``sqlite``, or one a plugin offers
         through ``lamina_online_stores``).
     :param online_options: that online store's options (for ``sqlite``: ``path``).
+    :param engine: what runs point-in-time joins: ``auto`` (numpy where the data suits
+        it, local files or tables with integer keys, else DuckDB), ``numpy`` (an error
+        where it cannot) or ``duckdb``. docs/features.md, "How it is computed".
     :param threads: DuckDB threads for point-in-time joins (default: all cores).
     :param memory_limit: DuckDB memory limit, e.g. ``"4GB"`` (default: DuckDB's, 80% of RAM).
     """
@@ -34,6 +37,8 @@ class FeatureStoreOptions:
     snapshots: str = ".lamina/features/sources"
     online_store: str = "sqlite"
     online_options: dict[str, Any] = attrs.field(factory=dict)
+    engine: str = attrs.field(default="auto",
+                              validator=attrs.validators.in_(("auto", "numpy", "duckdb")))
     threads: int | None = None
     memory_limit: str | None = None
 

@@ -61,6 +61,9 @@ class ViewRequest:
     #: share keys and event time (learned when the view was applied, see
     #: :func:`lamina.features.sources.has_repeated_times`), else ``True`` or ``None``
     source_ties: bool | None = None
+    #: where the source's rows are, for the numpy engine: an Arrow table, a local path or
+    #: glob, or ``None`` (a remote URL: DuckDB's readers only)
+    origin: Any = None
 
     @property
     def tie_rule(self) -> bool:

@@ -263,7 +263,7 @@ class LocalFeatureStore:
         # source scan came back too late for the join after apply (1M x 10M: 1.30 GiB
         # instead of 1.15)
         with contextlib.closing(self.connections.take()) as con:
-            scan, where = self._scan(con, view)
+            scan, where, _ = self._scan(con, view)
             engine.check_source(view, self._describe(con, view, scan, where), where)
             self._learn_source_ties(con, view, scan)
 
@@ -303,8 +303,9 @@ class LocalFeatureStore:
         except Exception as exc:
             raise sources.unreachable(view, where, exc) from exc
 
-    def _scan(self, con: Any, view: d.FeatureView) -> tuple[str, str]:
-        """(SQL scanning the view's source on ``con``, where it is for messages)."""
+    def _scan(self, con: Any, view: d.FeatureView) -> tuple[str, str, Any]:
+        """(SQL scanning the view's source on ``con``, where it is for messages, its rows
+        for the numpy engine: an Arrow table, a local path, or ``None`` if remote)."""
         from lamina.features import sources
 
         url = view.source
@@ -312,10 +313,11 @@ class LocalFeatureStore:
             table = self._artifact(view)[0]
             name = f"__lamina_src_{view.name}"
             con.register(name, table)
-            return name, url
+            return name, url, table
         resolved = sources.resolve_local(url, self.root)
+        local = sources.split_url(resolved)[0] in sources.LOCAL_SCHEMES
         try:
-            return sources.scan_sql(con, resolved), url
+            return sources.scan_sql(con, resolved), url, resolved if local else None
         except Exception as exc:
             raise sources.unreachable(view, url, exc) from exc
 
@@ -489,13 +491,16 @@ class LocalFeatureStore:
             requests: list[ViewRequest] = []
             source_types: dict[str, dict[str, str]] = {}
             for r, outs in zip(resolved, outputs, strict=True):
-                scan, where = self._scan(con, r.view)
+                scan, where, origin = self._scan(con, r.view)
                 cols = self._describe(con, r.view, scan, where)
                 engine.check_source(r.view, cols, where)
                 source_types[r.view.name] = cols
                 requests.append(engine.ViewRequest(r.view, scan, r.features, outs,
-                                                   self._known_source_ties(r.view)))
+                                                   self._known_source_ties(r.view), origin))
             engine.check_entities(entity_rows.types, timestamp_column, requests, source_types)
+            fast = self._numpy_join(entity_rows, timestamp_column, requests, source_types)
+            if fast is not None:
+                return fast
             try:
                 # the connection is released as soon as DuckDB's work is done: closing
                 # it, in the background, frees the memory DuckDB keeps after a query
@@ -507,6 +512,38 @@ class LocalFeatureStore:
                     f"failed: {type(exc).__name__}: {exc}",
                     hint="check the entity rows' and sources' column types",
                 ) from exc
+
+    def _numpy_join(self, entities: Any, timestamp_column: str,
+                    requests: Sequence[ViewRequest], source_types: dict[str, dict[str, str]]
+                    ) -> Any:
+        """The join on the numpy engine when the store's ``engine`` allows it and the data
+        suits it (:mod:`lamina.features.numpy_engine`); ``None`` for DuckDB to do it."""
+        from lamina.features import numpy_engine
+
+        choice = self.options.engine
+        if choice == "duckdb":
+            return None
+        why = numpy_engine.unsupported(entities, timestamp_column, requests, source_types)
+        if why is None:
+            try:
+                return numpy_engine.point_in_time(entities, timestamp_column, requests)
+            except numpy_engine.DoesNotPack as exc:
+                why = str(exc)
+            except FeatureStoreError:
+                raise
+            except Exception as exc:
+                names = ", ".join(r.view.name for r in requests)
+                raise FeatureStoreError(
+                    f"point-in-time join of {names} failed: {type(exc).__name__}: {exc}",
+                    hint="check the entity rows' and sources' files and column types",
+                ) from exc
+        if choice == "numpy":
+            raise FeatureStoreError(
+                f"the numpy engine cannot run this join: {why}",
+                hint="set the feature store's engine to 'auto' (DuckDB takes what the "
+                "numpy engine cannot) or 'duckdb'",
+            )
+        return None
 
     def lineage(self, resolved: Sequence[ResolvedView]) -> dict[str, Any]:
         """Which definitions and source snapshots a request used: per view its version,
@@ -553,7 +590,7 @@ class LocalFeatureStore:
             version = self.registry.get("feature_view", name)
             view = self._view(name)
             with contextlib.closing(self.connections.take()) as con:
-                scan, where = self._scan(con, view)
+                scan, where, _ = self._scan(con, view)
                 engine.check_source(view, self._describe(con, view, scan, where), where)
                 keys = ", ".join(sources.quote(k) for k in view.join_keys)
                 ts = sources.quote(view.timestamp_field)

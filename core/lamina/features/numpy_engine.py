@@ -1,0 +1,415 @@
+"""The point-in-time join in process, with numpy: one sort of the source, one binary search.
+
+For integer join keys and timestamp columns, the keys and the event time of a row pack
+into one 64-bit integer (each key less its minimum, the time less its minimum, mixed
+radix), so that "same keys, latest event time at or before t" becomes "the greatest packed
+value at or before the entity row's": a ``searchsorted`` on the sorted source. The rules
+of the DuckDB engine (:mod:`lamina.features.engine`) hold the same way:
+
+* the row found must have the entity's keys (the same block of packed values) and an
+  event time no older than the TTL, else the features are NULL;
+* ties on (keys, event time) sit next to each other once sorted; a row found next to an
+  equal one is replaced by its run's latest-created row (a null created time counts as
+  the oldest; equal created times, or no created column: the last in source order);
+* the entity rows are never moved: each gets the index of its source row (or none), and
+  every feature column is one Arrow ``take`` by those indices, in the entity order.
+
+Nothing is copied into a database, nothing is put back in order afterwards, and only the
+key and time columns of the source are read before the match: at 1M x 1M rows this is
+about half the time of DuckDB's bare ASOF JOIN (docs/benchmarks.md, features_pit).
+
+It takes what packs: Parquet files on the local file system or Arrow tables, integer keys
+and timestamp columns, and keys and times whose ranges multiply below 2**62 (a time column
+in a finer unit than its values need is divided down first, e.g. nanoseconds that are
+whole microseconds). :func:`unsupported` says why not, and the store then uses DuckDB.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from lamina.features import sources
+
+if TYPE_CHECKING:
+    from lamina.features.engine import EntityRows, ViewRequest
+
+#: DuckDB types of keys the numpy engine packs (:func:`_key_pair`)
+_INT_KEYS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT",
+             "DOUBLE", "FLOAT", "VARCHAR")
+#: DuckDB types of timestamps with an Arrow unit (not DATE)
+_TIMES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS",
+          "TIMESTAMP_S")
+_LIMIT = 1 << 62  # packed values stay below this, so sums and clipping cannot overflow
+_NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+class DoesNotPack(Exception):
+    """The keys and times of a view do not fit in 64 bits: the DuckDB engine is used."""
+
+
+def unsupported(entities: EntityRows, timestamp_column: str, requests: Sequence[ViewRequest],
+                source_types: dict[str, dict[str, str]]) -> str | None:
+    """Why this join cannot run here (a sentence naming the view and column), or ``None``
+    when it can, as far as the types and locations tell (the ranges are known only once
+    the keys are read: :class:`DoesNotPack`)."""
+    if entities.table is None and not _local(entities.url or ""):
+        return f"the entity rows are not local files ({entities.url})"
+    if entities.types[timestamp_column].upper() not in _TIMES:
+        return (f"the entity rows' timestamp column {timestamp_column!r} is "
+                f"{entities.types[timestamp_column]}")
+    for req in requests:
+        view, types = req.view, source_types[req.view.name]
+        if not isinstance(req.origin, str) and req.origin is None:
+            return f"the source of feature view {view.name!r} is not local ({view.source})"
+        if isinstance(req.origin, str) and not _local(req.origin):
+            return f"the source of feature view {view.name!r} is not local ({view.source})"
+        for key in view.join_keys:
+            for side, kind in ((entities.types, "entity rows"), (types, "source")):
+                if side[key].upper() not in _INT_KEYS:
+                    return (f"join key {key!r} of feature view {view.name!r} is "
+                            f"{side[key]} in the {kind}")
+        for field in (view.timestamp_field, view.created_timestamp_field):
+            if field is not None and types[field].upper() not in _TIMES:
+                return (f"column {field!r} of feature view {view.name!r} is {types[field]}")
+    return None
+
+
+def _local(url: str) -> bool:
+    return sources.split_url(url)[0] in sources.LOCAL_SCHEMES
+
+
+class _Columns:
+    """Columns read on demand from an Arrow table or from local Parquet files (in name
+    order, as one table), without pyarrow's dataset layer (which imports pandas)."""
+
+    def __init__(self, origin: Any) -> None:
+        self.table = None if isinstance(origin, str) else origin
+        self.files: list[str] = []
+        if isinstance(origin, str):
+            _, self.files = sources._fs_files(sources.split_url(origin)[1])
+
+    def read(self, names: Sequence[str]) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.table is not None:
+            return self.table.select(list(names))
+        parts = [pq.ParquetFile(path).read(columns=list(names)) for path in self.files]
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def read_all(self) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.table is not None:
+            return self.table
+        parts = [pq.ParquetFile(path).read() for path in self.files]
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+def _ints(column: Any, *, source: bool = False) -> tuple[Any, Any]:
+    """(int64 values, validity as numpy booleans or ``None``) of an Arrow integer,
+    timestamp or float column; a null's slot holds any value. A float key (pandas makes one of an integer
+    column with nulls) must hold whole numbers: in the source, or :class:`DoesNotPack`; in
+    the entity rows a fraction matches nothing."""
+    import numpy as np
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not len(array):
+        return np.zeros(0, dtype=np.int64), None
+    kind = "f" if pa.types.is_floating(array.type) else (
+        "u" if pa.types.is_unsigned_integer(array.type) else "i")
+    # straight from the buffers: pyarrow's to_numpy imports pandas (~0.5 s, once)
+    values = np.frombuffer(array.buffers()[1], dtype=f"{kind}{array.type.bit_width // 8}")
+    values = values[array.offset:array.offset + len(array)]
+    valid = None
+    if array.null_count:  # null slots hold anything: every caller masks them
+        bits = np.unpackbits(np.frombuffer(array.buffers()[0], np.uint8), bitorder="little")
+        valid = bits[array.offset:array.offset + len(array)].view(np.bool_)
+    if kind != "f":
+        return values.astype(np.int64, copy=False), valid
+    whole = (values == np.trunc(values)) & (np.abs(values) < 2.0**53)
+    if not whole.all():
+        if source and not whole[valid if valid is not None else slice(None)].all():
+            raise DoesNotPack("a float join key of the source holds fractions")
+        valid = whole if valid is None else valid & whole
+    return np.where(whole, values, 0).astype(np.int64), valid
+
+
+def _key_pair(entity_column: Any, source_column: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """The (values, validity) of a join key in the entity rows and in the source, as
+    int64: numbers as they are (:func:`_ints`); strings as their index among the
+    source's distinct values, an entity key the source lacks matching nothing."""
+    import pyarrow as pa
+
+    if not (pa.types.is_string(source_column.type) or pa.types.is_large_string(
+            source_column.type)):
+        return _ints(entity_column), _ints(source_column, source=True)
+    import pyarrow.compute as pc  # only here: importing it takes ~0.1 s
+
+    codes = pc.dictionary_encode(source_column)
+    if isinstance(codes, pa.ChunkedArray):
+        codes = codes.unify_dictionaries()
+        distinct = codes.chunk(0).dictionary if codes.num_chunks else pa.array([], pa.string())
+        codes = pa.chunked_array([c.indices for c in codes.chunks], pa.int32())
+    else:
+        distinct, codes = codes.dictionary, codes.indices
+    entity_codes = pc.index_in(entity_column.cast(distinct.type), value_set=distinct)
+    return _ints(entity_codes), _ints(codes)
+
+
+def _all(masks: Sequence[Any]) -> Any:
+    """The rows valid in every mask (``None``: all rows)."""
+    out = None
+    for mask in masks:
+        if mask is not None:
+            out = mask.copy() if out is None else out & mask
+    return out
+
+
+class _Packing:
+    """How the keys and event time of one view pack into int64: per key its minimum and
+    range, the time's minimum, divisor and range, all taken from the source."""
+
+    def __init__(self, keys: Sequence[Any], times: Any) -> None:
+        import numpy as np
+
+        self.key_min = [int(k.min()) for k in keys]
+        self.key_max = [int(k.max()) for k in keys]
+        self.time_min, self.time_max = int(times.min()), int(times.max())
+        radix = 1
+        for lo, hi in zip(self.key_min, self.key_max, strict=True):
+            radix *= hi - lo + 1
+        self.divisor = 1
+        span = self.time_max - self.time_min
+        # a time in a finer unit than its values need (nanoseconds that are whole
+        # microseconds, as pandas writes them) is divided down when that makes it fit
+        while radix * (span // self.divisor + 1) >= _LIMIT and self.divisor < 10**9:
+            step = self.divisor * 1000
+            if np.any((times - self.time_min) % step):
+                break
+            self.divisor = step
+        self.time_range = span // self.divisor + 1
+        if radix * self.time_range >= _LIMIT:
+            raise DoesNotPack(
+                f"key ranges {[hi - lo + 1 for lo, hi in zip(self.key_min, self.key_max, strict=True)]}"
+                f" times a time range of {self.time_range} do not fit in 62 bits")
+
+    def pack(self, keys: Sequence[Any], times: Any) -> Any:
+        """The packed values (a new array); keys and times must be inside the ranges."""
+        packed = keys[0] - self.key_min[0]
+        for key, lo, hi in zip(keys[1:], self.key_min[1:], self.key_max[1:], strict=True):
+            packed *= hi - lo + 1
+            packed += key
+            packed -= lo
+        packed *= self.time_range
+        offset = times - self.time_min
+        if self.divisor > 1:
+            offset //= self.divisor  # floor: exact for "source time <= entity time"
+        packed += offset
+        return packed
+
+
+def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
+          source_keys: Sequence[Any], source_times: Any, source_valid: Any,
+          created: Callable[[], tuple[Any, Any]] | None, *, scale: int, ttl: int | None
+          ) -> tuple[Any, Any]:
+    """For each entity row, the index of its source row and whether it has one.
+
+    Keys and times are int64 arrays; a ``*_valid`` mask (or ``None``: all) says which rows
+    have no null in them. ``entity_times`` count ticks of the finer of the two time units,
+    ``scale`` of which make one tick of the source's (``source_times * scale`` compares
+    with them); ``ttl`` is in those ticks too, or ``None``. ``created`` (or ``None``)
+    returns the created times and their validity, read only if a tie needs them. Raises
+    :class:`DoesNotPack`."""
+    import numpy as np
+
+    n = len(entity_times)
+    all_times, selected = source_times, None
+    if source_valid is not None:  # rows with a null key or time never match
+        selected = np.flatnonzero(source_valid)
+        source_keys = [k[selected] for k in source_keys]
+        source_times = source_times[selected]
+    if not len(source_times) or not n:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_)
+    packing = _Packing(source_keys, source_times)
+    packed = packing.pack(source_keys, source_times)
+    del source_keys, source_times
+    with _Background(np.argsort, packed) as source_order:  # numpy sorts without the GIL
+        # meanwhile the entity rows, in the source's unit (floor: exact for "at or
+        # before"), clipped into the packed ranges; the rows outside them are marked
+        found = np.ones(n, dtype=np.bool_) if entity_valid is None else entity_valid.copy()
+        keys = []
+        for key, lo, hi in zip(entity_keys, packing.key_min, packing.key_max, strict=True):
+            found &= (key >= lo) & (key <= hi)
+            keys.append(np.clip(key, lo, hi))
+        times = entity_times // scale if scale > 1 else entity_times
+        found &= times >= packing.time_min
+        wanted = packing.pack(keys, np.clip(times, packing.time_min, packing.time_max))
+        del keys, times
+        entity_order = np.argsort(wanted)
+        wanted = wanted[entity_order]  # sorted, so the binary searches walk forward
+    order = source_order.result()
+    packed.sort()  # in place: the same as packed[order], faster and with no copy
+
+    at = np.searchsorted(packed, wanted, side="right")
+    at -= 1  # the greatest packed value at or before the entity's
+    hit = at >= 0
+    np.maximum(at, 0, out=at)
+    hit &= packed[at] // packing.time_range == wanted // packing.time_range  # same keys
+    del wanted
+    tied = np.flatnonzero(hit & (at > 0))
+    tied = tied[packed[at[tied] - 1] == packed[at[tied]]]
+    if len(tied):
+        at[tied] = _latest_created(packed, order, at[tied], created, selected)
+    del packed
+    matched = order[at]
+    del order, at
+    if selected is not None:
+        matched = selected[matched]
+    rows = np.empty(n, dtype=np.int64)
+    rows[entity_order] = matched
+    found[entity_order] &= hit
+    if ttl is not None:  # the row found is the latest: if it is too old, so are the others
+        found &= all_times[rows] * scale >= entity_times - ttl
+    return rows, found
+
+
+class _Background:
+    """``with _Background(fn, *args) as job:`` runs ``fn`` on a thread while the block
+    runs; ``job.result()`` waits for it (and raises what it raised)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._fn, self._args = fn, args
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn(*self._args)
+        except BaseException as exc:  # handed to result()
+            self._error = exc
+
+    def __enter__(self) -> _Background:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _latest_created(packed: Any, order: Any, ends: Any,
+                    created: Callable[[], tuple[Any, Any]] | None, selected: Any) -> Any:
+    """For runs of equal packed values (ties) that end at sorted positions ``ends``, the
+    sorted position of each run's winner: the latest created time, a null being the
+    oldest; among equals (or with no created column) the last row of the source."""
+    import numpy as np
+
+    last = np.unique(ends)
+    first = np.searchsorted(packed, packed[last], side="left")
+    lengths = last - first + 1
+    run_end = np.cumsum(lengths)
+    run = np.repeat(np.arange(len(last)), lengths)
+    members = np.arange(run_end[-1]) - np.repeat(run_end - lengths, lengths)
+    members += np.repeat(first, lengths)
+    rows = order[members]
+    if selected is not None:
+        rows = selected[rows]
+    if created is None:
+        stamp = np.zeros(len(rows), dtype=np.int64)
+    else:
+        values, valid = created()
+        stamp = values[rows]
+        if valid is not None:
+            stamp = np.where(valid[rows], stamp, np.iinfo(np.int64).min)
+    best = np.lexsort((rows, stamp, run))[run_end - 1]  # per run: latest, then last row
+    return members[best][np.searchsorted(last, ends)]
+
+
+def _gather(column: Any, rows: Any, found: Any, indices: Callable[[], Any]) -> Any:
+    """``column`` (Arrow, the source's rows) at ``rows`` where ``found``, else null: one
+    numpy gather for fixed-width types, Arrow's ``take`` of ``indices()`` for others."""
+    import numpy as np
+    import pyarrow as pa
+
+    from lamina.features.reorder import _validity, _values, _width
+
+    width = _width(column.type)
+    if not width:
+        return column.take(indices()).combine_chunks()
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    values = _values(array, np.dtype(f"u{width}"))[rows]
+    valid = _validity(array)
+    valid = found if valid is None else found & valid[rows]
+    missing = len(rows) - int(np.count_nonzero(valid))
+    mask = pa.py_buffer(np.packbits(valid, bitorder="little")) if missing else None
+    return pa.Array.from_buffers(column.type, len(rows), [mask, pa.py_buffer(values)],
+                                 null_count=missing)
+
+
+def point_in_time(entities: EntityRows, timestamp_column: str,
+                  requests: Sequence[ViewRequest]) -> Any:
+    """The whole join (see the module docstring): the entity rows as given, then each
+    view's features in the requests' order. An Arrow table. Raises :class:`DoesNotPack`
+    before any work is lost: every view is matched before a feature is read."""
+    import numpy as np
+    import pyarrow as pa
+
+    from lamina.features.engine import ROW
+
+    given = (entities.table.drop_columns([ROW]) if entities.table is not None
+             else _Columns(entities.url).read_all())
+    n = given.num_rows
+    time_column = given.column(timestamp_column)
+    entity_unit = _NANOS[time_column.type.unit]
+    entity_times, time_valid = _ints(time_column)
+    matches = []
+    for req in requests:
+        view = req.view
+        data = _Columns(req.origin)
+        head = data.read([*view.join_keys, view.timestamp_field])
+        source_unit = _NANOS[head.column(view.timestamp_field).type.unit]
+        tick = min(source_unit, entity_unit)
+        pairs = [_key_pair(given.column(k), head.column(k)) for k in view.join_keys]
+        source_times, source_time_valid = _ints(head.column(view.timestamp_field))
+        del head
+        created_field = view.created_timestamp_field
+        ttl = view.ttl_seconds
+        rows, found = match(
+            [k for (k, _), _ in pairs],
+            entity_times * (entity_unit // tick) if entity_unit > tick else entity_times,
+            _all([time_valid, *(v for (_, v), _ in pairs)]),
+            [k for _, (k, _) in pairs], source_times,
+            _all([source_time_valid, *(v for _, (_, v) in pairs)]),
+            None if created_field is None else (
+                lambda data=data, field=created_field: _ints(data.read([field]).column(0))),
+            scale=source_unit // tick,
+            ttl=None if ttl is None else round(ttl * 1_000_000) * 1000 // tick)
+        matches.append((req, data, rows, found))
+    columns = {name: given.column(name) for name in given.column_names}
+    for req, data, rows, found in matches:  # one view's features in memory at a time
+
+        def indices(rows: Any = rows, found: Any = found) -> Any:
+            missing = n - int(np.count_nonzero(found))
+            mask = pa.py_buffer(np.packbits(found, bitorder="little")) if missing else None
+            return pa.Array.from_buffers(pa.int64(), n, [mask, pa.py_buffer(rows)],
+                                         null_count=missing)
+
+        values = data.read(req.features)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # numpy gathers without the GIL
+            placed = pool.map(lambda f, r=rows, m=found, i=indices, v=values:
+                              _gather(v.column(f), r, m, i), req.features)
+            columns.update(zip(req.outputs, placed, strict=True))
+        del values
+    return pa.Table.from_arrays(list(columns.values()), names=list(columns))
