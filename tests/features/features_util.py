@@ -9,8 +9,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lamina.builtin.features_plugin import FeatureStoreOptions
+from lamina.features import LocalFeatureStore
+
 T0 = dt.datetime(2026, 1, 1)
 US = 1_000_000
+
+
+def make_store(root: object, engine: str = "auto") -> LocalFeatureStore:
+    """A local feature store under ``root`` whose joins run on ``engine``."""
+    return LocalFeatureStore(FeatureStoreOptions(engine=engine), root=root)
 
 
 def ts(us: np.ndarray) -> pa.Array:

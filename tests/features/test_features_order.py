@@ -11,10 +11,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from features_util import US, assert_same, entity_table, feature_table, reference_join, ts
+from features_util import (
+    US,
+    assert_same,
+    entity_table,
+    feature_table,
+    make_store,
+    reference_join,
+    ts,
+)
 
 from lamina.errors import FeatureStoreError
-from lamina.features import Entity, Feature, FeatureView, LocalFeatureStore
+from lamina.features import Entity, Feature, FeatureView
 from lamina.features.reorder import InPlace, _by_take, by_position
 
 FEATURES = ["f_float", "f_int"]
@@ -29,7 +37,7 @@ def stats_view(source: object, ttl_us: int) -> FeatureView:
     )
 
 
-def test_entity_rows_over_several_files_keep_file_then_row_order(tmp_path: Path) -> None:
+def test_entity_rows_over_several_files_keep_file_then_row_order(tmp_path: Path, engine: str) -> None:
     rng = np.random.default_rng(31)
     span, ttl = 3 * 86400 * US, 4 * 3600 * US
     source = feature_table(rng, 5000, 120, span)
@@ -41,7 +49,7 @@ def test_entity_rows_over_several_files_keep_file_then_row_order(tmp_path: Path)
     parts = [entities.slice(0, 700), entities.slice(700, 1300), entities.slice(2000)]
     for i, part in enumerate(parts):
         pq.write_table(part, folder / f"part-{i:02d}.parquet", row_group_size=300)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([stats_view("stats.parquet", ttl)])
     result = store.get_historical_features(str(folder / "*.parquet"), ["stats:*"])
     assert result.column_names == [*entities.column_names, *FEATURES]
@@ -51,7 +59,7 @@ def test_entity_rows_over_several_files_keep_file_then_row_order(tmp_path: Path)
 
 
 @pytest.mark.parametrize("extra", [False, True])
-def test_a_parquet_file_of_entity_rows_keeps_its_order_narrow_or_wide(tmp_path: Path,
+def test_a_parquet_file_of_entity_rows_keeps_its_order_narrow_or_wide(tmp_path: Path, engine: str,
                                                                      extra: bool) -> None:
     # keys and timestamp only: they go through the join and are placed with the
     # features; with another column: the file is read again after the join
@@ -63,7 +71,7 @@ def test_a_parquet_file_of_entity_rows_keeps_its_order_narrow_or_wide(tmp_path: 
         entities = entities.select(["driver_id", "event_timestamp"])
     pq.write_table(source, tmp_path / "stats.parquet")
     pq.write_table(entities, tmp_path / "entities.parquet", row_group_size=700)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([stats_view("stats.parquet", ttl)])
     result = store.get_historical_features(str(tmp_path / "entities.parquet"), ["stats:*"])
     assert result.column_names == [*entities.column_names, *FEATURES]
@@ -73,7 +81,7 @@ def test_a_parquet_file_of_entity_rows_keeps_its_order_narrow_or_wide(tmp_path: 
     store.close()
 
 
-def test_duplicated_entity_rows_from_a_chunked_table_come_back_in_place(tmp_path: Path
+def test_duplicated_entity_rows_from_a_chunked_table_come_back_in_place(tmp_path: Path, engine: str
                                                                         ) -> None:
     rng = np.random.default_rng(37)
     span, ttl = 2 * 86400 * US, 3 * 3600 * US
@@ -82,7 +90,7 @@ def test_duplicated_entity_rows_from_a_chunked_table_come_back_in_place(tmp_path
     # every row three times, interleaved, in a table made of many chunks
     entities = pa.concat_tables([base.slice(i, 97) for i in range(0, base.num_rows, 97)] * 3)
     assert entities.column("driver_id").num_chunks > 3
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([stats_view(source, ttl)])
     result = store.get_historical_features(entities, ["stats:*"])
     assert result.column("label").to_pylist() == entities.column("label").to_pylist()
@@ -93,7 +101,7 @@ def test_duplicated_entity_rows_from_a_chunked_table_come_back_in_place(tmp_path
         assert col[:n] == col[n:2 * n] == col[2 * n:]
 
 
-def test_features_of_every_type_keep_their_values_and_nulls(tmp_path: Path) -> None:
+def test_features_of_every_type_keep_their_values_and_nulls(tmp_path: Path, engine: str) -> None:
     h = 3600 * US
     n = 400
     rng = np.random.default_rng(41)
@@ -121,7 +129,7 @@ def test_features_of_every_type_keep_their_values_and_nulls(tmp_path: Path) -> N
         features=[Feature("s", "string"), Feature("b", "bool"), Feature("i32", "int32"),
                   Feature("f32", "float32"), Feature("when", "timestamp"),
                   Feature("day", "timestamp")])
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([view])
     result = store.get_historical_features(entities, ["typed:*"])
     # the reference: for each row, the index of the source row that must be chosen
@@ -176,7 +184,7 @@ def test_by_position_scatters_slices_and_rejects_a_bad_permutation(n: int) -> No
             by_position({"x": col}, pa.chunked_array([pa.array(bad)]))
 
 
-def test_ties_found_when_entity_keys_have_a_narrower_type(tmp_path: Path) -> None:
+def test_ties_found_when_entity_keys_have_a_narrower_type(tmp_path: Path, engine: str) -> None:
     # the tie check hashes (keys, event time); the entity's int32 keys must not hash
     # differently from the source's int64 ones and hide a tie
     rng = np.random.default_rng(47)
@@ -184,7 +192,7 @@ def test_ties_found_when_entity_keys_have_a_narrower_type(tmp_path: Path) -> Non
     source = feature_table(rng, 3000, 40, span, null_keys=False)
     entities = entity_table(rng, source, 1000, 40, span, ttl)
     narrow = entities.set_column(0, "driver_id", entities.column("driver_id").cast(pa.int32()))
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([stats_view(source, ttl)])
     result = store.get_historical_features(narrow, ["stats:*"])
     assert result.column("driver_id").type == pa.int32()

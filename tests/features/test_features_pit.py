@@ -10,7 +10,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from features_util import T0, US, assert_same, entity_table, feature_table, reference_join, ts
+from features_util import (
+    T0,
+    US,
+    assert_same,
+    entity_table,
+    feature_table,
+    make_store,
+    reference_join,
+    ts,
+)
 
 from lamina.features import Entity, Feature, FeatureService, FeatureView, LocalFeatureStore
 
@@ -30,14 +39,14 @@ def make_view(source: object, *, created: str | None = "created", ttl_us: int | 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("ttl_hours", [6, None])
-def test_matches_reference_on_every_row(tmp_path: Path, seed: int, ttl_hours: int | None
+def test_matches_reference_on_every_row(tmp_path: Path, engine: str, seed: int, ttl_hours: int | None
                                         ) -> None:
     rng = np.random.default_rng(seed)
     span, ttl = 5 * 86400 * US, None if ttl_hours is None else ttl_hours * 3600 * US
     source = feature_table(rng, 8000, 200, span)
     entities = entity_table(rng, source, 3000, 200, span, ttl or 3600 * US)
     pq.write_table(source, tmp_path / "stats.parquet")
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([DRIVER, make_view("stats.parquet", ttl_us=ttl)])
     result = store.get_historical_features(entities, ["stats:f_float", "stats:f_int"])
     assert result.column_names == ["driver_id", "event_timestamp", "label", *FEATURES]
@@ -51,14 +60,14 @@ def test_matches_reference_on_every_row(tmp_path: Path, seed: int, ttl_hours: in
     assert 0 < nulls < result.num_rows // 2
 
 
-def test_entity_rows_from_parquet_and_pandas_give_the_same_rows(tmp_path: Path) -> None:
+def test_entity_rows_from_parquet_and_pandas_give_the_same_rows(tmp_path: Path, engine: str) -> None:
     rng = np.random.default_rng(7)
     span, ttl = 3 * 86400 * US, 4 * 3600 * US
     source = feature_table(rng, 4000, 100, span)
     entities = entity_table(rng, source, 1500, 100, span, ttl)
     pq.write_table(source, tmp_path / "stats.parquet")
     pq.write_table(entities, tmp_path / "entities.parquet", row_group_size=500)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view("stats.parquet", ttl_us=ttl), FeatureService("svc", ["stats:*"])])
     expected = reference_join(entities, source, FEATURES, ttl)
     from_path = store.get_historical_features(str(tmp_path / "entities.parquet"), "svc")
@@ -69,7 +78,7 @@ def test_entity_rows_from_parquet_and_pandas_give_the_same_rows(tmp_path: Path) 
     assert_same(pa.Table.from_pandas(frame), expected, FEATURES)
 
 
-def test_without_created_column_ties_are_absent_and_result_matches(tmp_path: Path) -> None:
+def test_without_created_column_ties_are_absent_and_result_matches(tmp_path: Path, engine: str) -> None:
     rng = np.random.default_rng(11)
     span, ttl = 2 * 86400 * US, 3600 * US
     source = feature_table(rng, 3000, 80, span)
@@ -77,13 +86,13 @@ def test_without_created_column_ties_are_absent_and_result_matches(tmp_path: Pat
     frame = source.to_pandas().drop_duplicates(["driver_id", "event_timestamp"])
     source = pa.Table.from_pandas(frame, preserve_index=False).drop_columns(["created"])
     entities = entity_table(rng, source, 1000, 80, span, ttl)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view(source, created=None, ttl_us=ttl)])  # an in-memory source
     result = store.get_historical_features(entities, ["stats:*"])
     assert_same(result, reference_join(entities, source, FEATURES, ttl, created=None), FEATURES)
 
 
-def test_hand_written_adversarial_cases(tmp_path: Path) -> None:
+def test_hand_written_adversarial_cases(tmp_path: Path, engine: str) -> None:
     h = 3600 * US
     source = pa.table({
         "driver_id": pa.array([1, 1, 1, 1, 2, None], pa.int64()),
@@ -101,7 +110,7 @@ def test_hand_written_adversarial_cases(tmp_path: Path) -> None:
                        5 * h, 5 * h, None, 10 * h]],
             pa.timestamp("us")),
     })
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view(source, ttl_us=6 * h)])
     got = store.get_historical_features(entities, ["stats:f_float"]).column("f_float")
     assert got.to_pylist()[:1] == [2.0]
@@ -126,13 +135,13 @@ def test_hand_written_adversarial_cases(tmp_path: Path) -> None:
     ]
 
 
-def test_several_views_and_full_feature_names(tmp_path: Path) -> None:
+def test_several_views_and_full_feature_names(tmp_path: Path, engine: str) -> None:
     rng = np.random.default_rng(5)
     span, ttl = 2 * 86400 * US, 2 * 3600 * US
     a = feature_table(rng, 3000, 50, span)
     b = feature_table(rng, 3000, 50, span)
     entities = entity_table(rng, a, 800, 50, span, ttl)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view(a, ttl_us=ttl, name="a"), make_view(b, ttl_us=None, name="b")])
     result = store.get_historical_features(
         entities, ["a:f_float", "b:f_float", "b:f_int"], full_feature_names=True)
@@ -145,7 +154,7 @@ def test_several_views_and_full_feature_names(tmp_path: Path) -> None:
                 FEATURES)
 
 
-def test_created_column_without_ties_and_mixed_views(tmp_path: Path) -> None:
+def test_created_column_without_ties_and_mixed_views(tmp_path: Path, engine: str) -> None:
     # the plain ASOF is used when no matched row has a tie; a view whose matches do have
     # ties falls back to the tie rule, in the same request
     rng = np.random.default_rng(17)
@@ -155,7 +164,7 @@ def test_created_column_without_ties_and_mixed_views(tmp_path: Path) -> None:
     untied = pa.Table.from_pandas(
         frame.drop_duplicates(["driver_id", "event_timestamp"]), preserve_index=False)
     entities = entity_table(rng, untied, 1200, 60, span, ttl)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view(untied, ttl_us=ttl, name="a"), make_view(tied, ttl_us=ttl, name="b")])
     alone = store.get_historical_features(entities, ["a:f_float", "a:f_int"])
     assert alone.column_names == [*entities.column_names, *FEATURES]
@@ -169,7 +178,7 @@ def test_created_column_without_ties_and_mixed_views(tmp_path: Path) -> None:
                 reference_join(entities, tied, FEATURES, ttl), FEATURES)
 
 
-def test_ties_found_only_after_the_plain_join_are_resolved(tmp_path: Path) -> None:
+def test_ties_found_only_after_the_plain_join_are_resolved(tmp_path: Path, engine: str) -> None:
     # the start of the source has no tie, so the plain ASOF runs first; its check finds the
     # ties further down (where the entity rows match) and the tie rule is applied
     rng = np.random.default_rng(23)
@@ -186,7 +195,7 @@ def test_ties_found_only_after_the_plain_join_are_resolved(tmp_path: Path) -> No
     tied = feature_table(rng, 3000, 60, span)
     source = pa.concat_tables([prefix, tied.cast(prefix.schema)])
     entities = entity_table(rng, tied, 1500, 60, span, ttl)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view(source, ttl_us=ttl)])
     result = store.get_historical_features(entities, ["stats:*"])
     assert result.column_names == [*entities.column_names, *FEATURES]
@@ -197,7 +206,7 @@ def _ties_known(store: LocalFeatureStore, view: str = "stats") -> bool | None:
     return store._known_source_ties(store._view(view))
 
 
-def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_path: Path
+def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_path: Path, engine: str
                                                                           ) -> None:
     # apply scans the source once and remembers "no repeated (key, event time)" for that
     # version of the file; rewriting the file in place must not reuse that answer
@@ -210,7 +219,7 @@ def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_pa
     entities = entity_table(rng, tied, 1500, 60, span, ttl)
     path = tmp_path / "stats.parquet"
     pq.write_table(untied, path)
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view("stats.parquet", ttl_us=ttl)])
     assert _ties_known(store) is False
     assert_same(store.get_historical_features(entities, ["stats:*"]),
@@ -223,13 +232,13 @@ def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_pa
                 reference_join(entities, tied, FEATURES, ttl), FEATURES)
 
 
-def test_apply_remembers_repeated_times_per_source_version(tmp_path: Path) -> None:
+def test_apply_remembers_repeated_times_per_source_version(tmp_path: Path, engine: str) -> None:
     rng = np.random.default_rng(37)
     span, ttl = 2 * 86400 * US, 3600 * US
     tied = feature_table(rng, 3000, 60, span)
     entities = entity_table(rng, tied, 1000, 60, span, ttl)
     pq.write_table(tied, tmp_path / "stats.parquet")
-    store = LocalFeatureStore(root=tmp_path)
+    store = make_store(tmp_path, engine)
     store.apply([make_view("stats.parquet", ttl_us=ttl)])
     assert _ties_known(store) is True
     assert_same(store.get_historical_features(entities, ["stats:*"]),

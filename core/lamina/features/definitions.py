@@ -29,8 +29,8 @@ DTYPES: dict[str, tuple[str, ...]] = {
             "UTINYINT", "HUGEINT"),
     "string": ("VARCHAR",),
     "bool": ("BOOLEAN",),
-    "timestamp": ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS",
-                  "TIMESTAMP_S", "DATE"),
+    "timestamp": ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMPTZ_NS",
+                  "TIMESTAMP_MS", "TIMESTAMP_S", "DATE"),
 }
 _TIMESTAMP_TYPES = DTYPES["timestamp"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -64,6 +64,8 @@ class ViewRequest:
     #: where the source's rows are, for the numpy engine: an Arrow table, a local path or
     #: glob, or ``None`` (a remote URL: DuckDB's readers only)
     origin: Any = None
+    #: the DuckDB type of the source's event timestamp (see :func:`comparable_times`)
+    time_type: str = "TIMESTAMP"
 
     @property
     def tie_rule(self) -> bool:
@@ -270,37 +272,56 @@ def check_entities(
                 )
 
 
+_AWARE = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMP_NS"}
+
+
+def comparable_times(entity: str, entity_type: str, source: str, source_type: str
+                     ) -> tuple[str, str]:
+    """The two timestamp expressions, made comparable: DuckDB compares a time-zone-aware
+    timestamp with a naive one only when neither is in nanoseconds, so when one side is
+    aware and the other naive, the aware one is compared as its UTC wall-clock time (the
+    connection is in UTC, and naive times are taken as UTC: the same instants)."""
+    a, b = entity_type.upper(), source_type.upper()
+    if (a in _AWARE) == (b in _AWARE):
+        return entity, source
+    if a in _AWARE:
+        return f"CAST({entity} AS {_AWARE[a]})", source
+    return entity, f"CAST({source} AS {_AWARE[b]})"
+
+
 def build_query(
     entity_sql: str,
     entity_columns: Sequence[str],
     timestamp_column: str,
     requests: Sequence[ViewRequest],
+    entity_time_type: str = "TIMESTAMP",
 ) -> str:
     """The SQL of the point-in-time join (see the module docstring). Rows come back in no
     particular order: select :data:`ROW` among ``entity_columns`` to put them in place
     after (:class:`lamina.features.reorder.InPlace`)."""
-    ts = quote(timestamp_column)
     select = [f"e.{quote(c)}" for c in entity_columns]
     joins = []
     for i, req in enumerate(requests):
         alias = f"v{i}"
         view = req.view
-        vts = quote(view.timestamp_field)
+        ets, vts = comparable_times(f"e.{quote(timestamp_column)}", entity_time_type,
+                                    f"{alias}.{quote(view.timestamp_field)}", req.time_type)
         on = " AND ".join(
             [f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys]
-            + [f"e.{ts} >= {alias}.{vts}"]
+            + [f"{ets} >= {vts}"]
         )
         joins.append(f"ASOF LEFT JOIN {req.scan} AS {alias} ON {on}")
         ttl = view.ttl_seconds
         columns = [(f"{alias}.{quote(f)}", quote(out))
                    for f, out in zip(req.features, req.outputs, strict=True)]
-        if req.tie_rule:
-            columns.append((f"{alias}.{vts}", quote(matched_column(i))))
+        if req.tie_rule:  # the source's own column, to join back to the source
+            columns.append((f"{alias}.{quote(view.timestamp_field)}",
+                            quote(matched_column(i))))
         for col, out in columns:
             if ttl is not None:
                 micros = round(ttl * 1_000_000)
                 col = (
-                    f"CASE WHEN {alias}.{vts} >= e.{ts} - to_microseconds({micros}) "
+                    f"CASE WHEN {vts} >= {ets} - to_microseconds({micros}) "
                     f"THEN {col} END"
                 )
             select.append(f"{col} AS {out}")
@@ -415,7 +436,8 @@ def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
 
     needed = {timestamp_column, *(k for r in requests for k in r.view.join_keys)}
     carried = entities.carried(needed)
-    sql = build_query(entities.sql, [ROW, *carried], timestamp_column, requests)
+    sql = build_query(entities.sql, [ROW, *carried], timestamp_column, requests,
+                      entities.types[timestamp_column])
     try:
         result = resolve_ties(con, fetch_arrow(con, sql), requests)
         rest = entities.read(con) if entities.table is None and not carried else None

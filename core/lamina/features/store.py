@@ -496,7 +496,8 @@ class LocalFeatureStore:
                 engine.check_source(r.view, cols, where)
                 source_types[r.view.name] = cols
                 requests.append(engine.ViewRequest(r.view, scan, r.features, outs,
-                                                   self._known_source_ties(r.view), origin))
+                                                   self._known_source_ties(r.view), origin,
+                                                   cols.get(r.view.timestamp_field, "")))
             engine.check_entities(entity_rows.types, timestamp_column, requests, source_types)
             fast = self._numpy_join(entity_rows, timestamp_column, requests, source_types)
             if fast is not None:

@@ -1,0 +1,221 @@
+"""The numpy engine on what it must pack: other time units, string, float and composite
+keys, ranges that do not fit (DuckDB then takes the join), and what it leaves to DuckDB.
+Every answer is compared with the pandas reference or with the DuckDB engine's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from features_util import US, assert_same, entity_table, feature_table, make_store, reference_join
+
+from lamina.errors import FeatureStoreError
+from lamina.features import Entity, Feature, FeatureView, numpy_engine
+
+FEATURES = ["f_float", "f_int"]
+
+
+def view(source: object, *, keys: tuple[str, ...] = ("driver_id",), ttl_us: int | None,
+         created: str | None = "created", name: str = "stats") -> FeatureView:
+    return FeatureView(
+        name, entities=[Entity("driver", list(keys))], source=source,
+        features=[Feature("f_float", "float64"), Feature("f_int", "int64")],
+        created_timestamp_field=created,
+        ttl=None if ttl_us is None else dt.timedelta(microseconds=ttl_us))
+
+
+def data(seed: int, ttl: int) -> tuple[pa.Table, pa.Table]:
+    rng = np.random.default_rng(seed)
+    span = 3 * 86400 * US
+    source = feature_table(rng, 4000, 120, span)
+    return source, entity_table(rng, source, 1500, 120, span, ttl)
+
+
+def joined(tmp_path: Path, engine: str, source: object, entities: object, **kw: object
+           ) -> pa.Table:
+    store = make_store(tmp_path / engine, engine)
+    store.apply([view(source, **kw)])  # type: ignore[arg-type]
+    try:
+        return store.get_historical_features(entities, ["stats:*"])
+    finally:
+        store.close()
+
+
+def with_unit(table: pa.Table, column: str, unit: str, tz: str | None = None) -> pa.Table:
+    i = table.column_names.index(column)
+    return table.set_column(i, column, table.column(column).cast(pa.timestamp(unit, tz)))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "duckdb"])
+def test_nanosecond_sources_as_pandas_writes_them_pack_by_whole_microseconds(
+        tmp_path: Path, engine: str) -> None:
+    # 120 keys x 3 days in ns needs more than 62 bits; in whole microseconds it fits
+    ttl = 4 * 3600 * US
+    source, entities = data(1, ttl)
+    ns = with_unit(with_unit(source, "event_timestamp", "ns"), "created", "ns")
+    pq.write_table(ns, tmp_path / "ns.parquet")
+    # tz-aware nanoseconds, as pandas makes them (DuckDB calls them TIMESTAMPTZ_NS)
+    result = joined(tmp_path, engine, str(tmp_path / "ns.parquet"),
+                    with_unit(entities, "event_timestamp", "ns", "UTC"), ttl_us=ttl)
+    assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+
+
+def test_time_units_of_entity_rows_and_source_may_differ(tmp_path: Path) -> None:
+    h = 3600 * US
+    source = pa.table({
+        "driver_id": pa.array([1, 1, 2], pa.int64()),
+        "event_timestamp": pa.array([10 * h, 20 * h, 10 * h], pa.timestamp("us")),
+        "created": pa.array([10 * h, 20 * h, 10 * h], pa.timestamp("us")),
+        "f_float": [1.0, 2.0, 3.0],
+        "f_int": pa.array([1, 2, 3], pa.int64()),
+    })
+    ns = 1000
+    entities = pa.table({  # nanoseconds around the source's microseconds
+        "driver_id": pa.array([1, 1, 1, 2, 2, 2], pa.int64()),
+        "event_timestamp": pa.array(
+            [20 * h * ns - 1, 20 * h * ns, 20 * h * ns + 1,
+             (10 * h + 2 * h) * ns, (10 * h + 2 * h) * ns + 1, 10 * h * ns - 1],
+            pa.timestamp("ns")),
+    })
+    for engine in ("numpy", "duckdb"):
+        got = joined(tmp_path, engine, source, entities, ttl_us=2 * h)
+        # 1 ns before 20 h: the 10 h row, 10 h old (past the TTL); exactly 2 h old: kept,
+        # 1 ns more: gone; 1 ns before the only row: nothing
+        assert got.column("f_float").to_pylist() == [None, 2.0, 2.0, 3.0, None, None], engine
+    seconds = entities.set_column(1, "event_timestamp", pa.array(
+        [20 * 3600, 20 * 3600 - 1, 21 * 3600, 12 * 3600, 12 * 3600 + 1, 9 * 3600],
+        pa.timestamp("s")))
+    got = joined(tmp_path / "s", "numpy", source, seconds, ttl_us=2 * h)
+    assert got.column("f_float").to_pylist() == [2.0, None, 2.0, 3.0, None, None]
+
+
+def test_string_keys_from_several_row_groups(tmp_path: Path) -> None:
+    ttl = 3 * 3600 * US
+    source, entities = data(2, ttl)
+
+    def named(table: pa.Table) -> pa.Table:
+        keys = table.column("driver_id").to_pylist()
+        return table.set_column(0, "driver_id", pa.array(
+            [None if k is None else f"driver-{k}" for k in keys], pa.string()))
+
+    pq.write_table(named(source), tmp_path / "s.parquet", row_group_size=700)
+    text = named(entities)
+    result = joined(tmp_path, "numpy", str(tmp_path / "s.parquet"), text, ttl_us=ttl)
+    assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+    assert result.column("driver_id").equals(text.column("driver_id"))
+    # a source read as several chunks, a key only the entity rows have
+    chunked = pa.Table.from_batches(named(source).to_batches(max_chunksize=900))
+    assert chunked.column("driver_id").num_chunks > 1
+    extra = pa.table({"driver_id": ["nobody", "driver-3"],
+                      "event_timestamp": entities.column("event_timestamp")[:2]})
+    got = joined(tmp_path / "c", "numpy", chunked, extra, ttl_us=ttl)
+    want = joined(tmp_path / "c", "duckdb", chunked, extra, ttl_us=ttl)
+    assert got.column("f_float").to_pylist()[0] is None
+    assert got.equals(want)
+
+
+def test_float_keys_with_nulls_as_pandas_makes_them(tmp_path: Path) -> None:
+    ttl = 2 * 3600 * US
+    source, entities = data(3, ttl)
+    frame = entities.to_pandas()  # null keys: a float column
+    assert frame["driver_id"].dtype.kind == "f"
+    frame.loc[frame.index[:5], "driver_id"] += 0.5  # fractions match no integer key
+    result = joined(tmp_path, "numpy", source, frame, ttl_us=ttl)
+    expected = reference_join(entities, source, FEATURES, ttl)
+    expected.loc[:4, FEATURES] = None
+    assert_same(result, expected, FEATURES)
+    assert result.column("f_float").to_pylist()[:5] == [None] * 5
+    # a source whose float keys hold fractions cannot pack: DuckDB takes it under "auto"
+    odd = source.set_column(0, "driver_id", pa.array(
+        source.column("driver_id").to_numpy(zero_copy_only=False) + 0.25))
+    store = make_store(tmp_path / "odd", "numpy")
+    store.apply([view(odd, ttl_us=ttl)])
+    with pytest.raises(FeatureStoreError, match="float join key of the source holds fractions"):
+        store.get_historical_features(entities, ["stats:*"])
+    auto = joined(tmp_path / "auto", "auto", odd, entities, ttl_us=ttl)
+    assert auto.equals(joined(tmp_path / "auto", "duckdb", odd, entities, ttl_us=ttl))
+
+
+def test_two_join_keys(tmp_path: Path) -> None:
+    ttl = 5 * 3600 * US
+    source, entities = data(4, ttl)
+
+    def split(table: pa.Table) -> pa.Table:  # driver_id = 12 * fleet + car, both negative
+        key = table.column("driver_id")
+        fleet = pa.array(np.floor_divide(key.to_numpy(zero_copy_only=False), 12) - 7,
+                         mask=key.is_null().to_numpy(zero_copy_only=False))
+        car = pa.array(np.remainder(key.to_numpy(zero_copy_only=False), 12) - 3,
+                       mask=key.is_null().to_numpy(zero_copy_only=False))
+        return table.append_column("fleet", fleet.cast(pa.int32())).append_column(
+            "car", car.cast(pa.int16()))
+
+    two = ("fleet", "car")
+    got = joined(tmp_path, "numpy", split(source), split(entities), keys=two, ttl_us=ttl)
+    want = joined(tmp_path, "duckdb", split(source), split(entities), keys=two, ttl_us=ttl)
+    assert got.select(FEATURES).equals(want.select(FEATURES))
+    assert_same(got, reference_join(entities, source, FEATURES, ttl), FEATURES)
+
+
+def test_ranges_too_wide_to_pack_go_to_duckdb(tmp_path: Path) -> None:
+    h = 3600 * US
+    source = pa.table({
+        "driver_id": pa.array([0, 2**40, 2**40], pa.int64()),
+        "event_timestamp": pa.array([0, 10 * h, 2**40], pa.timestamp("us")),
+        "created": pa.array([0, 10 * h, 2**40], pa.timestamp("us")),
+        "f_float": [1.0, 2.0, 3.0],
+        "f_int": pa.array([1, 2, 3], pa.int64()),
+    })
+    entities = pa.table({"driver_id": pa.array([2**40, 0], pa.int64()),
+                         "event_timestamp": pa.array([11 * h, 5 * h], pa.timestamp("us"))})
+    store = make_store(tmp_path / "n", "numpy")
+    store.apply([view(source, ttl_us=None)])
+    with pytest.raises(FeatureStoreError, match="do not fit in 62 bits") as info:
+        store.get_historical_features(entities, ["stats:f_float"])
+    assert "engine to 'auto'" in str(info.value)
+    got = joined(tmp_path, "auto", source, entities, ttl_us=None)
+    assert got.column("f_float").to_pylist() == [2.0, 1.0]
+
+
+def test_what_the_numpy_engine_leaves_to_duckdb_is_said(tmp_path: Path) -> None:
+    source, entities = data(5, US)
+    days = entities.set_column(1, "event_timestamp",
+                               entities.column("event_timestamp").cast(pa.date32()))
+    store = make_store(tmp_path, "numpy")
+    store.apply([view(source, ttl_us=None)])
+    with pytest.raises(FeatureStoreError, match="timestamp column 'event_timestamp' is DATE"):
+        store.get_historical_features(days, ["stats:*"])
+    auto = joined(tmp_path / "a", "auto", source, days, ttl_us=None)
+    assert auto.equals(joined(tmp_path / "a", "duckdb", source, days, ttl_us=None))
+
+
+def test_ties_pick_the_latest_created_then_the_last_row(tmp_path: Path) -> None:
+    h = 3600 * US
+    source = pa.table({
+        "driver_id": pa.array([1] * 5 + [2] * 3, pa.int64()),
+        "event_timestamp": pa.array([h] * 5 + [h] * 3, pa.timestamp("us")),
+        "created": pa.array([3, None, 9, 9, 1, None, None, 5], pa.timestamp("us")),
+        "f_float": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        "f_int": pa.array(range(8), pa.int64()),
+    })
+    entities = pa.table({"driver_id": pa.array([1, 2], pa.int64()),
+                         "event_timestamp": pa.array([2 * h, h], pa.timestamp("us"))})
+    got = joined(tmp_path, "numpy", source, entities, ttl_us=None)
+    assert got.column("f_float").to_pylist() == [4.0, 8.0]
+    plain = joined(tmp_path / "p", "numpy", source.drop_columns(["created"]), entities,
+                   ttl_us=None, created=None)
+    assert plain.column("f_float").to_pylist() == [5.0, 8.0]
+
+
+def test_large_sources_sort_in_two_halves(monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    ttl = 6 * 3600 * US
+    source, entities = data(6, ttl)
+    monkeypatch.setattr(numpy_engine, "_SPLIT_ROWS", 100)
+    result = joined(tmp_path, "numpy", source, entities, ttl_us=ttl)
+    assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+    packed = np.random.default_rng(0).integers(0, 50, 1000)
+    assert np.array_equal(packed[numpy_engine._argsort(packed)], np.sort(packed))
