@@ -219,3 +219,25 @@ def test_large_sources_sort_in_two_halves(monkeypatch: pytest.MonkeyPatch,
     assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
     packed = np.random.default_rng(0).integers(0, 50, 1000)
     assert np.array_equal(packed[numpy_engine._argsort(packed)], np.sort(packed))
+
+
+def test_categorical_keys_and_sources_with_no_usable_row(tmp_path: Path) -> None:
+    ttl = 3 * 3600 * US
+    source, entities = data(7, ttl)
+    frame = source.to_pandas()
+    frame["driver_id"] = frame["driver_id"].astype("Int64").astype(str).astype("category")
+    cat = pa.Table.from_pandas(frame, preserve_index=False)
+    assert pa.types.is_dictionary(cat.schema.field("driver_id").type)
+    ents = entities.to_pandas()
+    ents["driver_id"] = ents["driver_id"].astype("Int64").astype(str)
+    got = joined(tmp_path, "numpy", cat, ents, ttl_us=ttl)
+    want = joined(tmp_path, "duckdb", cat, ents, ttl_us=ttl)
+    assert got.select(FEATURES).equals(want.select(FEATURES))
+    assert got.column("f_float").null_count < got.num_rows
+    # every source row has a null key: every feature is null, in every engine
+    empty = source.set_column(0, "driver_id", pa.nulls(source.num_rows, pa.int64()))
+    for engine in ("numpy", "duckdb"):
+        out = joined(tmp_path / "e", engine, empty, entities, ttl_us=ttl)
+        assert out.num_rows == entities.num_rows
+        assert out.column("f_float").null_count == out.num_rows
+        assert out.column("f_int").type == pa.int64()

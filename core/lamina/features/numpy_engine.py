@@ -26,7 +26,6 @@ whole microseconds). :func:`unsupported` says why not, and the store then uses D
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
     from lamina.features.engine import EntityRows, ViewRequest
 
 #: DuckDB types of keys the numpy engine packs (:func:`_key_pair`)
-_INT_KEYS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT",
+_KEYS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT",
              "DOUBLE", "FLOAT", "VARCHAR")
 #: DuckDB types of timestamps with an Arrow unit (not DATE)
 _TIMES = tuple(t for t in _TIMESTAMP_TYPES if t != "DATE")
@@ -62,18 +61,16 @@ def unsupported(entities: EntityRows, timestamp_column: str, requests: Sequence[
                 f"{entities.types[timestamp_column]}")
     for req in requests:
         view, types = req.view, source_types[req.view.name]
-        if not isinstance(req.origin, str) and req.origin is None:
-            return f"the source of feature view {view.name!r} is not local ({view.source})"
-        if isinstance(req.origin, str) and not _local(req.origin):
+        if req.origin is None or (isinstance(req.origin, str) and not _local(req.origin)):
             return f"the source of feature view {view.name!r} is not local ({view.source})"
         for key in view.join_keys:
             for side, kind in ((entities.types, "entity rows"), (types, "source")):
-                if side[key].upper() not in _INT_KEYS:
+                if side[key].upper() not in _KEYS:
                     return (f"join key {key!r} of feature view {view.name!r} is "
                             f"{side[key]} in the {kind}")
         for field in (view.timestamp_field, view.created_timestamp_field):
             if field is not None and types[field].upper() not in _TIMES:
-                return (f"column {field!r} of feature view {view.name!r} is {types[field]}")
+                return f"column {field!r} of feature view {view.name!r} is {types[field]}"
     return None
 
 
@@ -87,34 +84,25 @@ class _Columns:
 
     def __init__(self, origin: Any) -> None:
         self.table = None if isinstance(origin, str) else origin
-        self.files: list[str] = []
-        if isinstance(origin, str):
-            _, self.files = sources._fs_files(sources.split_url(origin)[1])
+        self.files = sources.list_files(origin)[1] if isinstance(origin, str) else []
 
-    def read(self, names: Sequence[str]) -> Any:
+    def read(self, names: Sequence[str] | None = None) -> Any:
+        """The columns ``names`` (``None``: all) as an Arrow table."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        wanted = None if names is None else list(names)
         if self.table is not None:
-            return self.table.select(list(names))
-        parts = [pq.ParquetFile(path).read(columns=list(names)) for path in self.files]
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-
-    def read_all(self) -> Any:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self.table is not None:
-            return self.table
-        parts = [pq.ParquetFile(path).read() for path in self.files]
+            return self.table if wanted is None else self.table.select(wanted)
+        parts = [pq.ParquetFile(path).read(columns=wanted) for path in self.files]
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
 def _ints(column: Any, *, source: bool = False) -> tuple[Any, Any]:
     """(int64 values, validity as numpy booleans or ``None``) of an Arrow integer,
-    timestamp or float column; a null's slot holds any value. A float key (pandas makes one of an integer
-    column with nulls) must hold whole numbers: in the source, or :class:`DoesNotPack`; in
-    the entity rows a fraction matches nothing."""
+    timestamp or float column; a null's slot holds any value. A float key (pandas makes
+    one of an integer column with nulls) must hold whole numbers: in the source, or
+    :class:`DoesNotPack`; in the entity rows a fraction matches nothing."""
     import numpy as np
     import pyarrow as pa
 
@@ -146,6 +134,9 @@ def _key_pair(entity_column: Any, source_column: Any) -> tuple[tuple[Any, Any], 
     source's distinct values, an entity key the source lacks matching nothing."""
     import pyarrow as pa
 
+    entity_column, source_column = (  # pandas categoricals: compare their values
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+        for c in (entity_column, source_column))
     if not (pa.types.is_string(source_column.type) or pa.types.is_large_string(
             source_column.type)):
         return _ints(entity_column), _ints(source_column, source=True)
@@ -239,7 +230,8 @@ def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
     packing = _Packing(source_keys, source_times)
     packed = packing.pack(source_keys, source_times)
     del source_keys, source_times
-    with _Background(_argsort, packed) as source_order:  # numpy sorts without the GIL
+    with ThreadPoolExecutor(max_workers=1) as pool:  # numpy sorts without the GIL
+        source_order = pool.submit(_argsort, packed)
         # meanwhile the entity rows, in the source's unit (floor: exact for "at or
         # before"), clipped into the packed ranges; the rows outside them are marked
         found = np.ones(n, dtype=np.bool_) if entity_valid is None else entity_valid.copy()
@@ -299,36 +291,6 @@ def _argsort(packed: Any) -> Any:
     return np.concatenate(parts)
 
 
-class _Background:
-    """``with _Background(fn, *args) as job:`` runs ``fn`` on a thread while the block
-    runs; ``job.result()`` waits for it (and raises what it raised)."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._fn, self._args = fn, args
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self._value = self._fn(*self._args)
-        except BaseException as exc:  # handed to result()
-            self._error = exc
-
-    def __enter__(self) -> _Background:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._thread.join()
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 def _latest_created(packed: Any, order: Any, ends: Any,
                     created: Callable[[], tuple[Any, Any]] | None, selected: Any) -> Any:
     """For runs of equal packed values (ties) that end at sorted positions ``ends``, the
@@ -365,6 +327,8 @@ def _gather(column: Any, rows: Any, found: Any, indices: Callable[[], Any]) -> A
 
     from lamina.features.reorder import _validity, _values, _width
 
+    if not found.any():  # an empty source, or nothing matched
+        return pa.nulls(len(rows), column.type)
     width = _width(column.type)
     if not width:
         return column.take(indices()).combine_chunks()
@@ -389,7 +353,7 @@ def point_in_time(entities: EntityRows, timestamp_column: str,
     from lamina.features.engine import ROW
 
     given = (entities.table.drop_columns([ROW]) if entities.table is not None
-             else _Columns(entities.url).read_all())
+             else _Columns(entities.url).read())
     n = given.num_rows
     matches = [(req, *_match_view(given, timestamp_column, req)) for req in requests]
     columns = {name: given.column(name) for name in given.column_names}

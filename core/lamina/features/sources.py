@@ -81,7 +81,7 @@ def table_hash(table: Any) -> str:
     return hashlib.sha256(sink.getvalue()).hexdigest()
 
 
-def _fs_files(url: str) -> tuple[Any, list[str]]:
+def list_files(url: str) -> tuple[Any, list[str]]:
     import fsspec
 
     proto, path = split_url(url)
@@ -99,7 +99,7 @@ def file_stamps(view: FeatureView, url: str) -> tuple[Any, list[tuple[str, str]]
     """(file system, [(path, "size:mtime"), ...]) of every file of ``url``, in name order:
     what identifies one version of a source without reading it."""
     try:
-        fs, files = _fs_files(url)
+        fs, files = list_files(url)
         if not files:
             raise FileNotFoundError(url)
         stamps = []
