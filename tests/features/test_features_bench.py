@@ -27,6 +27,7 @@ def test_quick_benchmark_writes_its_section(tmp_path: Path) -> None:
     assert "| 20,000 x 20,000 |" in text and "| 20,000 x 100,000 |" in text
     assert "Online lookup of 100 keys" in text and "lamina (SQLite online store)" in text
     assert "Time ratio run by run" in text and "20,000 x 20,000: tie rule " in text
+    assert "lamina's DuckDB engine on the same view" in text
 
 
 def test_definitions_and_plugin_do_not_import_heavy_modules() -> None:
