@@ -241,3 +241,20 @@ def test_categorical_keys_and_sources_with_no_usable_row(tmp_path: Path) -> None
         assert out.num_rows == entities.num_rows
         assert out.column("f_float").null_count == out.num_rows
         assert out.column("f_int").type == pa.int64()
+
+
+def test_a_corrupt_source_file_is_named_with_the_engine_and_the_fix(tmp_path: Path) -> None:
+    ttl = 3 * 3600 * US
+    source, entities = data(8, ttl)
+    path = tmp_path / "stats.parquet"
+    pq.write_table(source, path)
+    store = make_store(tmp_path, "auto")
+    store.apply([view("stats.parquet", ttl_us=ttl)])
+    raw = bytearray(path.read_bytes())
+    raw[100:4000] = b"\xff" * 3900  # the data pages; the footer (the schema) stays whole
+    path.write_bytes(bytes(raw))
+    with pytest.raises(FeatureStoreError) as info:
+        store.get_historical_features(entities, ["stats:*"])
+    text = str(info.value)
+    assert "point-in-time join of stats on the numpy engine failed" in text
+    assert "engine to 'duckdb'" in text

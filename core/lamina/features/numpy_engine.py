@@ -128,15 +128,25 @@ def _ints(column: Any, *, source: bool = False) -> tuple[Any, Any]:
     return np.where(whole, values, 0).astype(np.int64), valid
 
 
+def _plain(column: Any) -> Any:
+    """A key column as plain values: a categorical (dictionary) as its values, a string
+    view as strings."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if getattr(pa.types, "is_string_view", lambda t: False)(column.type):
+        column = column.cast(pa.string())
+    return column
+
+
 def _key_pair(entity_column: Any, source_column: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """The (values, validity) of a join key in the entity rows and in the source, as
     int64: numbers as they are (:func:`_ints`); strings as their index among the
     source's distinct values, an entity key the source lacks matching nothing."""
     import pyarrow as pa
 
-    entity_column, source_column = (  # pandas categoricals: compare their values
-        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
-        for c in (entity_column, source_column))
+    entity_column, source_column = (_plain(c) for c in (entity_column, source_column))
     if not (pa.types.is_string(source_column.type) or pa.types.is_large_string(
             source_column.type)):
         return _ints(entity_column), _ints(source_column, source=True)

@@ -535,8 +535,10 @@ class LocalFeatureStore:
             except Exception as exc:
                 names = ", ".join(r.view.name for r in requests)
                 raise FeatureStoreError(
-                    f"point-in-time join of {names} failed: {type(exc).__name__}: {exc}",
-                    hint="check the entity rows' and sources' files and column types",
+                    f"point-in-time join of {names} on the numpy engine failed: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="check the entity rows' and sources' files; if they are sound, "
+                    "set the feature store's engine to 'duckdb' meanwhile and report this",
                 ) from exc
         if choice == "numpy":
             raise FeatureStoreError(
