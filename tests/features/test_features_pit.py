@@ -206,10 +206,11 @@ def _ties_known(store: LocalFeatureStore, view: str = "stats") -> bool | None:
     return store._known_source_ties(store._view(view))
 
 
-def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_path: Path, engine: str
+def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_path: Path
                                                                           ) -> None:
-    # apply scans the source once and remembers "no repeated (key, event time)" for that
-    # version of the file; rewriting the file in place must not reuse that answer
+    # with the DuckDB engine, apply scans the source once and remembers "no repeated (key,
+    # event time)" for that version of the file; rewriting the file in place must not
+    # reuse that answer
     rng = np.random.default_rng(31)
     span, ttl = 2 * 86400 * US, 3600 * US
     tied = feature_table(rng, 3000, 60, span)
@@ -219,7 +220,7 @@ def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_pa
     entities = entity_table(rng, tied, 1500, 60, span, ttl)
     path = tmp_path / "stats.parquet"
     pq.write_table(untied, path)
-    store = make_store(tmp_path, engine)
+    store = make_store(tmp_path, "duckdb")
     store.apply([make_view("stats.parquet", ttl_us=ttl)])
     assert _ties_known(store) is False
     assert_same(store.get_historical_features(entities, ["stats:*"]),
@@ -232,13 +233,13 @@ def test_a_source_rewritten_with_ties_after_apply_still_gets_the_tie_rule(tmp_pa
                 reference_join(entities, tied, FEATURES, ttl), FEATURES)
 
 
-def test_apply_remembers_repeated_times_per_source_version(tmp_path: Path, engine: str) -> None:
+def test_apply_remembers_repeated_times_per_source_version(tmp_path: Path) -> None:
     rng = np.random.default_rng(37)
     span, ttl = 2 * 86400 * US, 3600 * US
     tied = feature_table(rng, 3000, 60, span)
     entities = entity_table(rng, tied, 1000, 60, span, ttl)
     pq.write_table(tied, tmp_path / "stats.parquet")
-    store = make_store(tmp_path, engine)
+    store = make_store(tmp_path, "duckdb")
     store.apply([make_view("stats.parquet", ttl_us=ttl)])
     assert _ties_known(store) is True
     assert_same(store.get_historical_features(entities, ["stats:*"]),
@@ -246,3 +247,15 @@ def test_apply_remembers_repeated_times_per_source_version(tmp_path: Path, engin
     # a view without a created timestamp has no tie rule: nothing to learn
     store.apply([make_view("stats.parquet", ttl_us=ttl, created=None, name="plain")])
     assert _ties_known(store, "plain") is None
+
+
+def test_apply_skips_the_repeated_times_scan_when_the_numpy_engine_joins(tmp_path: Path
+                                                                          ) -> None:
+    # the numpy engine sees ties as it sorts; a local source under "auto" is not scanned
+    rng = np.random.default_rng(41)
+    tied = feature_table(rng, 2000, 40, 86400 * US)
+    pq.write_table(tied, tmp_path / "stats.parquet")
+    for engine, known in (("auto", None), ("numpy", None), ("duckdb", True)):
+        store = make_store(tmp_path / engine, engine)
+        store.apply([make_view(str(tmp_path / "stats.parquet"), ttl_us=3600 * US)])
+        assert _ties_known(store) is known, engine

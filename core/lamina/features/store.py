@@ -285,11 +285,23 @@ class LocalFeatureStore:
         known to have none then skips the tie check (docs/features.md, performance)."""
         from lamina.features import sources
 
+        if not self._duckdb_joins(view):
+            return  # the numpy engine finds ties as it sorts: the scan would be wasted
         key = self._source_ties_key(view)
         if key is None or self.registry.source_fact(*key) is not None:
             return
         repeated = sources.has_repeated_times(con, scan, view.join_keys, view.timestamp_field)
         self.registry.remember_source_fact(*key, repeated)
+
+    def _duckdb_joins(self, view: d.FeatureView) -> bool:
+        """Whether the DuckDB engine will likely join this view's source: the store is
+        set to it, or the source is remote (``auto`` reads those with DuckDB)."""
+        from lamina.features import sources
+
+        if self.options.engine != "auto":
+            return self.options.engine == "duckdb"
+        resolved = sources.resolve_local(view.source, self.root)
+        return sources.split_url(resolved)[0] not in sources.LOCAL_SCHEMES
 
     def _known_source_ties(self, view: d.FeatureView) -> bool | None:
         key = self._source_ties_key(view)
