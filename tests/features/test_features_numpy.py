@@ -258,3 +258,17 @@ def test_a_corrupt_source_file_is_named_with_the_engine_and_the_fix(tmp_path: Pa
     text = str(info.value)
     assert "point-in-time join of stats on the numpy engine failed" in text
     assert "engine to 'duckdb'" in text
+
+
+@pytest.mark.parametrize("engine", ["auto", "duckdb"])
+def test_entity_rows_at_a_path_that_is_missing_or_broken(tmp_path: Path, engine: str) -> None:
+    source, _ = data(9, US)
+    store = make_store(tmp_path, engine)
+    store.apply([view(source, ttl_us=None)])
+    with pytest.raises(FeatureStoreError, match=r"entity rows '.*nope\.parquet' name no Parquet"
+                       ) as info:
+        store.get_historical_features(str(tmp_path / "nope.parquet"), ["stats:*"])
+    assert "relative to the working directory" in str(info.value)
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(FeatureStoreError, match=r"entity rows '.*bad\.parquet' cannot be read"):
+        store.get_historical_features(str(tmp_path / "bad.parquet"), ["stats:*"])

@@ -61,8 +61,8 @@ class ViewRequest:
     #: share keys and event time (learned when the view was applied, see
     #: :func:`lamina.features.sources.has_repeated_times`), else ``True`` or ``None``
     source_ties: bool | None = None
-    #: where the source's rows are, for the numpy engine: an Arrow table, a local path or
-    #: glob, or ``None`` (a remote URL: DuckDB's readers only)
+    #: where the source's rows are, for the numpy engine: an Arrow table, or a local
+    #: path, directory or glob of Parquet files (``scan`` is then empty)
     origin: Any = None
     #: the DuckDB type of the source's event timestamp (see :func:`comparable_times`)
     time_type: str = "TIMESTAMP"
@@ -393,7 +393,14 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
     from lamina.features.sources import is_table, scan_sql, to_arrow
 
     if isinstance(entities, str):
-        plain = scan_sql(con, entities)
+        try:
+            plain = scan_sql(con, entities)
+            rows = con.execute(f"SELECT count(*) FROM {plain}").fetchall()[0][0]
+        except Exception as exc:  # metadata only: a missing or broken file stops here
+            from lamina.features.sources import unreadable_entities
+
+            missing = "No files found" in str(exc)
+            raise unreadable_entities(entities, None if missing else exc) from exc
         base = plain[:-1] + ", file_row_number=true"
         several = any(ch in entities for ch in "*?[")
         if several:  # one position across files: file name first, then row in the file
@@ -403,7 +410,6 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
         else:
             sql = f"(SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW} FROM {base}))"
         types = {c: t for c, t in describe(con, sql).items() if c != ROW}
-        rows = con.execute(f"SELECT count(*) FROM {plain}").fetchall()[0][0]  # metadata only
         return EntityRows(sql, types, int(rows), url=entities, several=several)
     if not is_table(entities):
         raise FeatureStoreError(

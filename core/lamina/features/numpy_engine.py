@@ -1,10 +1,11 @@
 """The point-in-time join in process, with numpy: one sort of the source, one binary search.
 
-For integer join keys and timestamp columns, the keys and the event time of a row pack
-into one 64-bit integer (each key less its minimum, the time less its minimum, mixed
-radix), so that "same keys, latest event time at or before t" becomes "the greatest packed
-value at or before the entity row's": a ``searchsorted`` on the sorted source. The rules
-of the DuckDB engine (:mod:`lamina.features.engine`) hold the same way:
+The keys and the event time of a source row pack into one 64-bit integer (each key less
+its minimum, the time less its minimum, mixed radix; strings are replaced by their index
+among the source's distinct values), so that "same keys, latest event time at or before
+t" becomes "the greatest packed value at or before the entity row's": a ``searchsorted``
+on the sorted source. The rules of the DuckDB engine (:mod:`lamina.features.engine`) hold
+the same way:
 
 * the row found must have the entity's keys (the same block of packed values) and an
   event time no older than the TTL, else the features are NULL;
@@ -12,16 +13,17 @@ of the DuckDB engine (:mod:`lamina.features.engine`) hold the same way:
   equal one is replaced by its run's latest-created row (a null created time counts as
   the oldest; equal created times, or no created column: the last in source order);
 * the entity rows are never moved: each gets the index of its source row (or none), and
-  every feature column is one Arrow ``take`` by those indices, in the entity order.
+  every feature column is gathered by those indices, in the entity order.
 
-Nothing is copied into a database, nothing is put back in order afterwards, and only the
-key and time columns of the source are read before the match: at 1M x 1M rows this is
-about half the time of DuckDB's bare ASOF JOIN (docs/benchmarks.md, features_pit).
+No database is opened (the column checks run on the Arrow schemas, :func:`arrow_types`),
+nothing is put back in order afterwards, and only the key and time columns of the source
+are read before the match (docs/benchmarks.md, features_pit, for what that saves).
 
-It takes what packs: Parquet files on the local file system or Arrow tables, integer keys
-and timestamp columns, and keys and times whose ranges multiply below 2**62 (a time column
-in a finer unit than its values need is divided down first, e.g. nanoseconds that are
-whole microseconds). :func:`unsupported` says why not, and the store then uses DuckDB.
+It takes what packs: local Parquet files or Arrow tables; integer, string or whole float
+keys; timestamp columns; and keys and times whose ranges multiply below 2**62 (a time
+column in a finer unit than its values need is divided down first, e.g. nanoseconds that
+are whole microseconds). Anything else raises :class:`Unsuited`, and the store then
+uses DuckDB (or, with ``engine = "numpy"``, says why).
 """
 
 from __future__ import annotations
@@ -34,44 +36,110 @@ from lamina.features import sources
 from lamina.features.definitions import _TIMESTAMP_TYPES
 
 if TYPE_CHECKING:
-    from lamina.features.engine import EntityRows, ViewRequest
+    from lamina.features.definitions import FeatureView
+    from lamina.features.engine import ViewRequest
 
-#: DuckDB types of keys the numpy engine packs (:func:`_key_pair`)
+#: DuckDB names of the key types the numpy engine packs (:func:`_key_pair`)
 _KEYS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT",
-             "DOUBLE", "FLOAT", "VARCHAR")
-#: DuckDB types of timestamps with an Arrow unit (not DATE)
+         "DOUBLE", "FLOAT", "VARCHAR")
+#: DuckDB names of timestamps with an Arrow unit (not DATE)
 _TIMES = tuple(t for t in _TIMESTAMP_TYPES if t != "DATE")
 _LIMIT = 1 << 62  # packed values stay below this, so sums and clipping cannot overflow
 _NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
-class DoesNotPack(Exception):
-    """The keys and times of a view do not fit in 64 bits: the DuckDB engine is used."""
+class Unsuited(Exception):
+    """The numpy engine cannot run this request (the message says why, naming the view
+    and the column): the DuckDB engine is used instead."""
 
 
-def unsupported(entities: EntityRows, timestamp_column: str, requests: Sequence[ViewRequest],
-                source_types: dict[str, dict[str, str]]) -> str | None:
-    """Why this join cannot run here (a sentence naming the view and column), or ``None``
-    when it can, as far as the types and locations tell (the ranges are known only once
-    the keys are read: :class:`DoesNotPack`)."""
-    if entities.table is None and not _local(entities.url or ""):
-        return f"the entity rows are not local files ({entities.url})"
-    if entities.types[timestamp_column].upper() not in _TIMES:
-        return (f"the entity rows' timestamp column {timestamp_column!r} is "
-                f"{entities.types[timestamp_column]}")
+def entity_input(entities: Any) -> tuple[_Columns, dict[str, str]]:
+    """(the entity rows to read, their column types) for an Arrow table, a pandas frame
+    or local Parquet files."""
+    if isinstance(entities, str):
+        if not _local(entities):
+            raise Unsuited(f"the entity rows are not local files ({entities})")
+        rows = _Columns(entities)
+        if not rows.files:
+            raise sources.unreadable_entities(entities)
+        try:
+            return rows, arrow_types(rows.schema)
+        except Exception as exc:
+            raise sources.unreadable_entities(entities, exc) from exc
+    elif sources.is_table(entities):
+        rows = _Columns(sources.to_arrow(entities))
+    else:
+        raise Unsuited(f"entity rows of type {type(entities).__name__}")
+    return rows, arrow_types(rows.schema)
+
+
+def source_types(view: FeatureView, origin: Any) -> dict[str, str]:
+    """The column types of a view's source: an Arrow table or local Parquet files."""
+    if isinstance(origin, str) and not _local(origin):
+        raise Unsuited(f"the source of feature view {view.name!r} is not local "
+                       f"({view.source})")
+    try:
+        return arrow_types(_Columns(origin).schema)
+    except Exception as exc:
+        raise sources.unreachable(view, view.source, exc) from exc
+
+
+def check_suited(entity_types: dict[str, str], timestamp_column: str,
+                 requests: Sequence[ViewRequest], source_types: dict[str, dict[str, str]]
+                 ) -> None:
+    """:class:`Unsuited` unless the column types suit this engine (the ranges are known
+    only once the keys are read: :func:`match`)."""
+    if entity_types[timestamp_column].upper() not in _TIMES:
+        raise Unsuited(f"the entity rows' timestamp column {timestamp_column!r} is "
+                       f"{entity_types[timestamp_column]}")
     for req in requests:
         view, types = req.view, source_types[req.view.name]
-        if req.origin is None or (isinstance(req.origin, str) and not _local(req.origin)):
-            return f"the source of feature view {view.name!r} is not local ({view.source})"
         for key in view.join_keys:
-            for side, kind in ((entities.types, "entity rows"), (types, "source")):
+            for side, kind in ((entity_types, "entity rows"), (types, "source")):
                 if side[key].upper() not in _KEYS:
-                    return (f"join key {key!r} of feature view {view.name!r} is "
-                            f"{side[key]} in the {kind}")
+                    raise Unsuited(f"join key {key!r} of feature view {view.name!r} is "
+                                   f"{side[key]} in the {kind}")
         for field in (view.timestamp_field, view.created_timestamp_field):
             if field is not None and types[field].upper() not in _TIMES:
-                return f"column {field!r} of feature view {view.name!r} is {types[field]}"
-    return None
+                raise Unsuited(f"column {field!r} of feature view {view.name!r} is "
+                               f"{types[field]}")
+
+
+def arrow_types(schema: Any) -> dict[str, str]:
+    """Column name -> its type as DuckDB names it, for the checks shared with the DuckDB
+    engine (:func:`lamina.features.engine.check_source`, ``check_entities``)."""
+    return {field.name: _duck_name(field.type) for field in schema}
+
+
+_INTS = {(True, 8): "TINYINT", (True, 16): "SMALLINT", (True, 32): "INTEGER",
+         (True, 64): "BIGINT", (False, 8): "UTINYINT", (False, 16): "USMALLINT",
+         (False, 32): "UINTEGER", (False, 64): "UBIGINT"}
+_STAMPS = {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
+
+
+def _duck_name(arrow_type: Any) -> str:
+    import pyarrow as pa
+
+    t = arrow_type
+    if pa.types.is_dictionary(t):
+        return _duck_name(t.value_type)
+    if pa.types.is_integer(t):
+        return _INTS[(pa.types.is_signed_integer(t), t.bit_width)]
+    if pa.types.is_floating(t):
+        return {32: "FLOAT", 64: "DOUBLE"}.get(t.bit_width, "HALF_FLOAT")
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view":
+        return "VARCHAR"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            return _STAMPS[t.unit]
+        return "TIMESTAMPTZ_NS" if t.unit == "ns" else "TIMESTAMP WITH TIME ZONE"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    return str(t).upper()
 
 
 def _local(url: str) -> bool:
@@ -85,6 +153,17 @@ class _Columns:
     def __init__(self, origin: Any) -> None:
         self.table = None if isinstance(origin, str) else origin
         self.files = sources.list_files(origin)[1] if isinstance(origin, str) else []
+
+    @property
+    def schema(self) -> Any:
+        """The Arrow schema (of the first file: the files of one source share it)."""
+        import pyarrow.parquet as pq
+
+        if self.table is not None:
+            return self.table.schema
+        if not self.files:
+            raise FileNotFoundError("no Parquet file")
+        return pq.ParquetFile(self.files[0]).schema_arrow
 
     def read(self, names: Sequence[str] | None = None) -> Any:
         """The columns ``names`` (``None``: all) as an Arrow table."""
@@ -102,7 +181,7 @@ def _ints(column: Any, *, source: bool = False) -> tuple[Any, Any]:
     """(int64 values, validity as numpy booleans or ``None``) of an Arrow integer,
     timestamp or float column; a null's slot holds any value. A float key (pandas makes
     one of an integer column with nulls) must hold whole numbers: in the source, or
-    :class:`DoesNotPack`; in the entity rows a fraction matches nothing."""
+    :class:`Unsuited`; in the entity rows a fraction matches nothing."""
     import numpy as np
     import pyarrow as pa
 
@@ -123,7 +202,7 @@ def _ints(column: Any, *, source: bool = False) -> tuple[Any, Any]:
     whole = (values == np.trunc(values)) & (np.abs(values) < 2.0**53)
     if not whole.all():
         if source and not whole[valid if valid is not None else slice(None)].all():
-            raise DoesNotPack("a float join key of the source holds fractions")
+            raise Unsuited("a float join key of the source holds fractions")
         valid = whole if valid is None else valid & whole
     return np.where(whole, values, 0).astype(np.int64), valid
 
@@ -196,7 +275,7 @@ class _Packing:
             self.divisor = step
         self.time_range = span // self.divisor + 1
         if radix * self.time_range >= _LIMIT:
-            raise DoesNotPack(
+            raise Unsuited(
                 f"key ranges {[hi - lo + 1 for lo, hi in zip(self.key_min, self.key_max, strict=True)]}"
                 f" times a time range of {self.time_range} do not fit in 62 bits")
 
@@ -226,7 +305,7 @@ def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
     ``scale`` of which make one tick of the source's (``source_times * scale`` compares
     with them); ``ttl`` is in those ticks too, or ``None``. ``created`` (or ``None``)
     returns the created times and their validity, read only if a tie needs them. Raises
-    :class:`DoesNotPack`."""
+    :class:`Unsuited`."""
     import numpy as np
 
     n = len(entity_times)
@@ -352,18 +431,16 @@ def _gather(column: Any, rows: Any, found: Any, indices: Callable[[], Any]) -> A
                                  null_count=missing)
 
 
-def point_in_time(entities: EntityRows, timestamp_column: str,
+def point_in_time(entities: _Columns, timestamp_column: str,
                   requests: Sequence[ViewRequest]) -> Any:
-    """The whole join (see the module docstring): the entity rows as given, then each
-    view's features in the requests' order. An Arrow table. Raises :class:`DoesNotPack`
-    before any work is lost: every view is matched before a feature is read."""
+    """The whole join (see the module docstring): the entity rows (:func:`entity_input`)
+    as given, then each view's features in the requests' order. An Arrow table. Raises
+    :class:`Unsuited` before any work is lost: every view is matched before a feature is
+    read."""
     import numpy as np
     import pyarrow as pa
 
-    from lamina.features.engine import ROW
-
-    given = (entities.table.drop_columns([ROW]) if entities.table is not None
-             else _Columns(entities.url).read())
+    given = entities.read()
     n = given.num_rows
     matches = [(req, *_match_view(given, timestamp_column, req)) for req in requests]
     columns = {name: given.column(name) for name in given.column_names}

@@ -148,6 +148,17 @@ def content_hash(view: FeatureView, url: str, cache: Any = None) -> str:
     return digest.hexdigest()
 
 
+def unreadable_entities(url: str, exc: BaseException | None = None) -> FeatureStoreError:
+    """The error for entity rows given as a path or URL that cannot be read."""
+    why = (f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+           if exc is not None else "name no Parquet file")
+    return FeatureStoreError(
+        f"entity rows {url!r} {why}",
+        hint="check the path or URL (a relative path is relative to the working "
+        "directory), or pass the rows as a pyarrow.Table or pandas.DataFrame",
+    )
+
+
 def unreachable(view: FeatureView, url: str, exc: BaseException) -> FeatureStoreError:
     return FeatureStoreError(
         f"feature view {view.name!r}: source {url!r} cannot be read "

@@ -263,7 +263,7 @@ class LocalFeatureStore:
         # source scan came back too late for the join after apply (1M x 10M: 1.30 GiB
         # instead of 1.15)
         with contextlib.closing(self.connections.take()) as con:
-            scan, where, _ = self._scan(con, view)
+            scan, where = self._scan(con, view)
             engine.check_source(view, self._describe(con, view, scan, where), where)
             self._learn_source_ties(con, view, scan)
 
@@ -315,9 +315,8 @@ class LocalFeatureStore:
         except Exception as exc:
             raise sources.unreachable(view, where, exc) from exc
 
-    def _scan(self, con: Any, view: d.FeatureView) -> tuple[str, str, Any]:
-        """(SQL scanning the view's source on ``con``, where it is for messages, its rows
-        for the numpy engine: an Arrow table, a local path, or ``None`` if remote)."""
+    def _scan(self, con: Any, view: d.FeatureView) -> tuple[str, str]:
+        """(SQL scanning the view's source on ``con``, where it is for messages)."""
         from lamina.features import sources
 
         url = view.source
@@ -325,11 +324,10 @@ class LocalFeatureStore:
             table = self._artifact(view)[0]
             name = f"__lamina_src_{view.name}"
             con.register(name, table)
-            return name, url, table
+            return name, url
         resolved = sources.resolve_local(url, self.root)
-        local = sources.split_url(resolved)[0] in sources.LOCAL_SCHEMES
         try:
-            return sources.scan_sql(con, resolved), url, resolved if local else None
+            return sources.scan_sql(con, resolved), url
         except Exception as exc:
             raise sources.unreachable(view, url, exc) from exc
 
@@ -496,6 +494,10 @@ class LocalFeatureStore:
         versions, as when a training set is rebuilt); an Arrow table."""
         from lamina.features import engine
 
+        if self.options.engine != "duckdb":
+            fast = self._numpy_join(resolved, entities, timestamp_column, full_feature_names)
+            if fast is not None:
+                return fast
         with self.connections.lease() as lease:
             con = lease.con
             entity_rows = engine.entity_scan(con, entities)
@@ -503,17 +505,14 @@ class LocalFeatureStore:
             requests: list[ViewRequest] = []
             source_types: dict[str, dict[str, str]] = {}
             for r, outs in zip(resolved, outputs, strict=True):
-                scan, where, origin = self._scan(con, r.view)
+                scan, where = self._scan(con, r.view)
                 cols = self._describe(con, r.view, scan, where)
                 engine.check_source(r.view, cols, where)
                 source_types[r.view.name] = cols
                 requests.append(engine.ViewRequest(r.view, scan, r.features, outs,
-                                                   self._known_source_ties(r.view), origin,
-                                                   cols.get(r.view.timestamp_field, "")))
+                                                   self._known_source_ties(r.view),
+                                                   time_type=cols[r.view.timestamp_field]))
             engine.check_entities(entity_rows.types, timestamp_column, requests, source_types)
-            fast = self._numpy_join(entity_rows, timestamp_column, requests, source_types)
-            if fast is not None:
-                return fast
             try:
                 # the connection is released as soon as DuckDB's work is done: closing
                 # it, in the background, frees the memory DuckDB keeps after a query
@@ -526,39 +525,45 @@ class LocalFeatureStore:
                     hint="check the entity rows' and sources' column types",
                 ) from exc
 
-    def _numpy_join(self, entities: Any, timestamp_column: str,
-                    requests: Sequence[ViewRequest], source_types: dict[str, dict[str, str]]
-                    ) -> Any:
-        """The join on the numpy engine when the store's ``engine`` allows it and the data
-        suits it (:mod:`lamina.features.numpy_engine`); ``None`` for DuckDB to do it."""
-        from lamina.features import numpy_engine
+    def _numpy_join(self, resolved: Sequence[ResolvedView], entities: Any,
+                    timestamp_column: str, full_feature_names: bool) -> Any:
+        """The join on the numpy engine (:mod:`lamina.features.numpy_engine`), after the
+        same checks as DuckDB's, on the Arrow schemas: no database is opened. ``None``
+        when the data does not suit it and the store's ``engine`` lets DuckDB do it."""
+        from lamina.features import engine, numpy_engine, sources
 
-        choice = self.options.engine
-        if choice == "duckdb":
-            return None
-        why = numpy_engine.unsupported(entities, timestamp_column, requests, source_types)
-        if why is None:
-            try:
-                return numpy_engine.point_in_time(entities, timestamp_column, requests)
-            except numpy_engine.DoesNotPack as exc:
-                why = str(exc)
-            except FeatureStoreError:
-                raise
-            except Exception as exc:
-                names = ", ".join(r.view.name for r in requests)
+        try:
+            rows, types = numpy_engine.entity_input(entities)
+            outputs = self._outputs(resolved, full_feature_names, list(types))
+            requests: list[ViewRequest] = []
+            source_types: dict[str, dict[str, str]] = {}
+            for r, outs in zip(resolved, outputs, strict=True):
+                origin = (self._artifact(r.view)[0] if sources.is_run_ref(r.view.source)
+                          else sources.resolve_local(r.view.source, self.root))
+                source_types[r.view.name] = numpy_engine.source_types(r.view, origin)
+                engine.check_source(r.view, source_types[r.view.name], r.view.source)
+                requests.append(engine.ViewRequest(r.view, "", r.features, outs,
+                                                   origin=origin))
+            engine.check_entities(types, timestamp_column, requests, source_types)
+            numpy_engine.check_suited(types, timestamp_column, requests, source_types)
+            return numpy_engine.point_in_time(rows, timestamp_column, requests)
+        except numpy_engine.Unsuited as exc:
+            if self.options.engine == "numpy":
                 raise FeatureStoreError(
-                    f"point-in-time join of {names} on the numpy engine failed: "
-                    f"{type(exc).__name__}: {exc}",
-                    hint="check the entity rows' and sources' files; if they are sound, "
-                    "set the feature store's engine to 'duckdb' meanwhile and report this",
-                ) from exc
-        if choice == "numpy":
+                    f"the numpy engine cannot run this join: {exc}",
+                    hint="set the feature store's engine to 'auto' (DuckDB takes what the "
+                    "numpy engine cannot) or 'duckdb'",
+                ) from None
+            return None
+        except FeatureStoreError:
+            raise
+        except Exception as exc:
             raise FeatureStoreError(
-                f"the numpy engine cannot run this join: {why}",
-                hint="set the feature store's engine to 'auto' (DuckDB takes what the "
-                "numpy engine cannot) or 'duckdb'",
-            )
-        return None
+                f"point-in-time join of {', '.join(r.view.name for r in resolved)} on "
+                f"the numpy engine failed: {type(exc).__name__}: {exc}",
+                hint="check the entity rows' and sources' files; if they are sound, set "
+                "the feature store's engine to 'duckdb' meanwhile and report this",
+            ) from exc
 
     def lineage(self, resolved: Sequence[ResolvedView]) -> dict[str, Any]:
         """Which definitions and source snapshots a request used: per view its version,
@@ -605,7 +610,7 @@ class LocalFeatureStore:
             version = self.registry.get("feature_view", name)
             view = self._view(name)
             with contextlib.closing(self.connections.take()) as con:
-                scan, where, _ = self._scan(con, view)
+                scan, where = self._scan(con, view)
                 engine.check_source(view, self._describe(con, view, scan, where), where)
                 keys = ", ".join(sources.quote(k) for k in view.join_keys)
                 ts = sources.quote(view.timestamp_field)
