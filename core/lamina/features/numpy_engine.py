@@ -152,7 +152,8 @@ class _Columns:
 
     def __init__(self, origin: Any) -> None:
         self.table = None if isinstance(origin, str) else origin
-        self.files = sources.list_files(origin)[1] if isinstance(origin, str) else []
+        self.files = (sources.local_files(sources.split_url(origin)[1])
+                      if isinstance(origin, str) else [])
 
     @property
     def schema(self) -> Any:

@@ -81,11 +81,28 @@ def table_hash(table: Any) -> str:
     return hashlib.sha256(sink.getvalue()).hexdigest()
 
 
+def local_files(path: str) -> list[str]:
+    """The Parquet files a local path names, sorted and absolute: the file, every
+    ``*.parquet`` under a directory, or a glob's matches. No fsspec (~0.1 s to import)."""
+    import glob
+
+    full = os.path.abspath(os.path.expanduser(path))
+    if any(ch in path for ch in "*?["):
+        return sorted(f for f in glob.glob(full, recursive=True) if os.path.isfile(f))
+    if os.path.isdir(full):
+        return sorted(os.path.join(folder, name) for folder, _, names in os.walk(full)
+                      for name in names if name.endswith(".parquet"))
+    return [full] if os.path.exists(full) else []
+
+
 def list_files(url: str) -> tuple[Any, list[str]]:
+    """(fsspec file system, the Parquet files ``url`` names, sorted)."""
     import fsspec
 
     proto, path = split_url(url)
-    fs = fsspec.filesystem(proto if proto not in LOCAL_SCHEMES else "file")
+    if proto in LOCAL_SCHEMES:
+        return fsspec.filesystem("file"), local_files(path)
+    fs = fsspec.filesystem(proto)
     if any(ch in path for ch in "*?["):
         files = sorted(fs.glob(path))
     elif fs.isdir(path):
