@@ -273,6 +273,13 @@ def run_worker(python: str, kind: str, entities: Path, features: Path, calls: in
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+#: the runs of one round, in the order of the first round; each round starts one later,
+#: since a process that follows a DuckDB run was measured ~0.1 s slower at 1M x 1M (the
+#: machine taking back the memory of the one before), which a fixed order charges to one
+#: column
+ROUND = ["duckdb", "lamina", "lamina-nocreated", "lamina-duckdb", "lamina-duckdb-cold"]
+
+
 def median_of(results: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in results)
 
@@ -326,13 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     feast_py = str(feast_python()) if use_feast else None
     for size in sizes:
         ent, feat = make_data(data, entity_rows, size)
-        lam, duck, bare, other, cold = [], [], [], [], []
-        for _ in range(reps):  # A/B alternating
-            duck.append(run_worker(me, "duckdb", ent, feat))
-            lam.append(run_worker(me, "lamina", ent, feat))
-            bare.append(run_worker(me, "lamina-nocreated", ent, feat))
-            other.append(run_worker(me, "lamina-duckdb", ent, feat))
-            cold.append(run_worker(me, "lamina-duckdb-cold", ent, feat))
+        runs: dict[str, list[dict]] = {kind: [] for kind in ROUND}
+        for i in range(reps):  # rounds of one run each, the order rotating (ROUND)
+            for kind in ROUND[i % len(ROUND):] + ROUND[:i % len(ROUND)]:
+                runs[kind].append(run_worker(me, kind, ent, feat))
+        duck, lam, bare = runs["duckdb"], runs["lamina"], runs["lamina-nocreated"]
+        other, cold = runs["lamina-duckdb"], runs["lamina-duckdb-cold"]
         for r in duck + lam + bare + other + cold:
             if "error" in r:
                 raise SystemExit(f"worker failed: {r}")
@@ -353,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             "apply_s": median_of(lam, "apply_seconds"),
             "apply_bare_s": median_of(bare, "apply_seconds"),
             "apply_duckdb_s": median_of(other, "apply_seconds"),
-            # each lamina run against the DuckDB run just before it: how much the ratio
+            # each lamina run against the DuckDB run of its round: how much the ratio
             # moves from run to run on this machine
             "lamina_pairs": [a["seconds"] / d["seconds"] for a, d in zip(lam, duck, strict=True)],
             "bare_pairs": [a["seconds"] / d["seconds"] for a, d in zip(bare, duck, strict=True)],
@@ -441,8 +447,10 @@ def render(results: dict, kept: dict | None = None) -> str:
     out = [
         "## Feature store: point-in-time join and online lookup",
         "",
-        f"Command: `{cmd}` ({reps} alternating runs per side, medians; each run a fresh "
-        "process; time of the join call, peak RSS of the process).",
+        f"Command: `{cmd}` ({reps} rounds of one run per column, medians; each run a "
+        "fresh process; time of the join call, peak RSS of the process; the order within "
+        "a round rotates, since a process that follows a DuckDB run measured about 0.1 s "
+        "slower at 1M x 1M).",
         f"Machine: {results['machine']}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
         + (f" ({kept['version']})" if "feast" not in versions and kept.get("version")
@@ -525,7 +533,7 @@ def render(results: dict, kept: dict | None = None) -> str:
                     for r in rows) + ".",
         "",
         *([] if not all("lamina_pairs" in r for r in rows) else [
-            "Time ratio run by run (each lamina run against the DuckDB run just before it; "
+            "Time ratio run by run (each lamina run against the DuckDB run of its round; "
             "the spread is the machine's): " + "; ".join(
                 f"{r['case']}: tie rule {min(r['lamina_pairs']):.2f}-"
                 f"{max(r['lamina_pairs']):.2f}x (median {statistics.median(r['lamina_pairs']):.2f}x), "
