@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from lamina.features import sources
+from lamina.features import buffers, sources
 from lamina.features.definitions import _TIMESTAMP_TYPES
 
 if TYPE_CHECKING:
@@ -187,17 +187,10 @@ def _ints(column: Any, *, source: bool = False) -> tuple[Any, Any]:
     import pyarrow as pa
 
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not len(array):
-        return np.zeros(0, dtype=np.int64), None
     kind = "f" if pa.types.is_floating(array.type) else (
         "u" if pa.types.is_unsigned_integer(array.type) else "i")
-    # straight from the buffers: pyarrow's to_numpy imports pandas (~0.5 s, once)
-    values = np.frombuffer(array.buffers()[1], dtype=f"{kind}{array.type.bit_width // 8}")
-    values = values[array.offset:array.offset + len(array)]
-    valid = None
-    if array.null_count:  # null slots hold anything: every caller masks them
-        bits = np.unpackbits(np.frombuffer(array.buffers()[0], np.uint8), bitorder="little")
-        valid = bits[array.offset:array.offset + len(array)].view(np.bool_)
+    values = buffers.values(array, f"{kind}{buffers.fixed_width(array.type)}")
+    valid = buffers.validity(array)  # null slots hold anything: every caller masks them
     if kind != "f":
         return values.astype(np.int64, copy=False), valid
     whole = (values == np.trunc(values)) & (np.abs(values) < 2.0**53)
@@ -415,16 +408,14 @@ def _gather(column: Any, rows: Any, found: Any, indices: Callable[[], Any]) -> A
     import numpy as np
     import pyarrow as pa
 
-    from lamina.features.reorder import _validity, _values, _width
-
     if not found.any():  # an empty source, or nothing matched
         return pa.nulls(len(rows), column.type)
-    width = _width(column.type)
+    width = buffers.fixed_width(column.type)
     if not width:
         return column.take(indices()).combine_chunks()
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    values = _values(array, np.dtype(f"u{width}"))[rows]
-    valid = _validity(array)
+    values = buffers.values(array, np.dtype(f"u{width}"))[rows]
+    valid = buffers.validity(array)
     valid = found if valid is None else found & valid[rows]
     missing = len(rows) - int(np.count_nonzero(valid))
     mask = pa.py_buffer(np.packbits(valid, bitorder="little")) if missing else None

@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from lamina.errors import FeatureStoreError
+from lamina.features.buffers import fixed_width, validity
+from lamina.features.buffers import values as values_of
 
 _PARALLEL_ROWS = 200_000  # below this, starting threads costs more than it saves
 
@@ -26,28 +28,6 @@ def _bug(message: str) -> FeatureStoreError:
         hint="this is a bug in lamina's feature store; please report it with the DuckDB "
         "and pyarrow versions",
     )
-
-
-def _width(arrow_type: Any) -> int:
-    """Bytes per value of a fixed-width type that can be moved as raw bytes (0: not)."""
-    import pyarrow as pa
-
-    if not (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
-            or pa.types.is_temporal(arrow_type)):
-        return 0
-    try:
-        bits = arrow_type.bit_width
-    except ValueError:
-        return 0
-    return bits // 8 if bits in (8, 16, 32, 64) else 0
-
-
-def _values(chunk: Any, dtype: Any) -> Any:
-    """The values of a fixed-width Arrow array as a numpy view (nulls hold garbage)."""
-    import numpy as np
-
-    data = np.frombuffer(chunk.buffers()[1], dtype=dtype)
-    return data[chunk.offset:chunk.offset + len(chunk)]
 
 
 class InPlace:
@@ -67,8 +47,8 @@ class InPlace:
         self.position = position
         self.names = [name for name in schema.names if name != position]
         self.types = {name: schema.field(name).type for name in self.names}
-        self.values = {name: np.empty(n, dtype=f"u{_width(t)}")
-                       for name, t in self.types.items() if _width(t)}
+        self.values = {name: np.empty(n, dtype=f"u{fixed_width(t)}")
+                       for name, t in self.types.items() if fixed_width(t)}
         #: per fixed-width column its validity so far; ``None`` while it has no null.
         #: Columns whose nulls have always fallen on the same rows share one array.
         self.valid: dict[str, Any] = dict.fromkeys(self.values)
@@ -86,7 +66,7 @@ class InPlace:
         col = batch.column(self.position)
         if col.null_count:
             raise _bug("the point-in-time join returned rows without an entity position")
-        pos = _values(col, np.int64)
+        pos = values_of(col, np.int64)
         try:
             self.filled[pos] = True
         except IndexError as exc:
@@ -94,7 +74,7 @@ class InPlace:
                        f"({exc})") from None
         self.count += len(pos)
         self.batches.append((pos, batch))
-        self._place_validity(pos, {name: _validity(batch.column(name)) for name in self.values})
+        self._place_validity(pos, {name: validity(batch.column(name)) for name in self.values})
         if self.others:
             self.positions.append(col)
             for name, chunks in self.others.items():
@@ -170,7 +150,7 @@ class InPlace:
         def scatter(name: str) -> None:
             values = self.values[name]
             for pos, batch in batches:
-                values[pos] = _values(batch.column(name), values.dtype)
+                values[pos] = values_of(batch.column(name), values.dtype)
 
         names = list(self.values)
         if len(names) > 1 and self.n >= _PARALLEL_ROWS:
@@ -181,17 +161,6 @@ class InPlace:
         else:
             for name in names:
                 scatter(name)
-
-
-def _validity(chunk: Any) -> Any:
-    """The validity of an Arrow array as numpy booleans, or ``None`` when it has no null."""
-    import numpy as np
-
-    if not chunk.null_count:
-        return None
-    size = len(chunk)
-    bits = np.unpackbits(np.frombuffer(chunk.buffers()[0], np.uint8), bitorder="little")
-    return bits[chunk.offset:chunk.offset + size].view(np.bool_)
 
 
 def by_position(columns: dict[str, Any], positions: Any) -> dict[str, Any]:
