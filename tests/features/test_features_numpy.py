@@ -45,6 +45,20 @@ def joined(tmp_path: Path, engine: str, source: object, entities: object, **kw: 
         store.close()
 
 
+def left_to_duckdb(tmp_path: Path, source: object, entities: object, why: str,
+                   **kw: object) -> pa.Table:
+    """Assert that the numpy engine refuses this join saying ``why`` (a regex), and that
+    ``auto`` gives the DuckDB engine's answer; return that answer."""
+    store = make_store(tmp_path / "refused", "numpy")
+    store.apply([view(source, **kw)])  # type: ignore[arg-type]
+    with pytest.raises(FeatureStoreError, match=why) as info:
+        store.get_historical_features(entities, ["stats:*"])
+    assert "engine to 'auto'" in str(info.value)
+    auto = joined(tmp_path / "auto", "auto", source, entities, **kw)
+    assert auto.equals(joined(tmp_path / "auto", "duckdb", source, entities, **kw))
+    return auto
+
+
 def with_unit(table: pa.Table, column: str, unit: str, tz: str | None = None) -> pa.Table:
     i = table.column_names.index(column)
     return table.set_column(i, column, table.column(column).cast(pa.timestamp(unit, tz)))
@@ -132,12 +146,8 @@ def test_float_keys_with_nulls_as_pandas_makes_them(tmp_path: Path) -> None:
     # a source whose float keys hold fractions cannot pack: DuckDB takes it under "auto"
     odd = source.set_column(0, "driver_id", pa.array(
         source.column("driver_id").to_numpy(zero_copy_only=False) + 0.25))
-    store = make_store(tmp_path / "odd", "numpy")
-    store.apply([view(odd, ttl_us=ttl)])
-    with pytest.raises(FeatureStoreError, match="float join key of the source holds fractions"):
-        store.get_historical_features(entities, ["stats:*"])
-    auto = joined(tmp_path / "auto", "auto", odd, entities, ttl_us=ttl)
-    assert auto.equals(joined(tmp_path / "auto", "duckdb", odd, entities, ttl_us=ttl))
+    left_to_duckdb(tmp_path, odd, entities, "float join key of the source holds fractions",
+                   ttl_us=ttl)
 
 
 def test_two_join_keys(tmp_path: Path) -> None:
@@ -171,12 +181,7 @@ def test_ranges_too_wide_to_pack_go_to_duckdb(tmp_path: Path) -> None:
     })
     entities = pa.table({"driver_id": pa.array([2**40, 0], pa.int64()),
                          "event_timestamp": pa.array([11 * h, 5 * h], pa.timestamp("us"))})
-    store = make_store(tmp_path / "n", "numpy")
-    store.apply([view(source, ttl_us=None)])
-    with pytest.raises(FeatureStoreError, match="do not fit in 62 bits") as info:
-        store.get_historical_features(entities, ["stats:f_float"])
-    assert "engine to 'auto'" in str(info.value)
-    got = joined(tmp_path, "auto", source, entities, ttl_us=None)
+    got = left_to_duckdb(tmp_path, source, entities, "do not fit in 62 bits", ttl_us=None)
     assert got.column("f_float").to_pylist() == [2.0, 1.0]
 
 
@@ -184,12 +189,8 @@ def test_what_the_numpy_engine_leaves_to_duckdb_is_said(tmp_path: Path) -> None:
     source, entities = data(5, US)
     days = entities.set_column(1, "event_timestamp",
                                entities.column("event_timestamp").cast(pa.date32()))
-    store = make_store(tmp_path, "numpy")
-    store.apply([view(source, ttl_us=None)])
-    with pytest.raises(FeatureStoreError, match="timestamp column 'event_timestamp' is DATE"):
-        store.get_historical_features(days, ["stats:*"])
-    auto = joined(tmp_path / "a", "auto", source, days, ttl_us=None)
-    assert auto.equals(joined(tmp_path / "a", "duckdb", source, days, ttl_us=None))
+    left_to_duckdb(tmp_path, source, days, "timestamp column 'event_timestamp' is DATE",
+                   ttl_us=None)
 
 
 def test_ties_pick_the_latest_created_then_the_last_row(tmp_path: Path) -> None:
