@@ -26,9 +26,10 @@ class FeatureStoreOptions:
     :param online_store: the online store's name (``sqlite``, or one a plugin offers
         through ``lamina_online_stores``).
     :param online_options: that online store's options (for ``sqlite``: ``path``).
-    :param engine: what runs point-in-time joins: ``auto`` (numpy where the data suits
-        it, local files or tables with integer keys, else DuckDB), ``numpy`` (an error
-        where it cannot) or ``duckdb``. docs/features.md, "How it is computed".
+    :param engine: what runs point-in-time joins: ``auto`` (the numpy engine where the
+        data suits it: local Parquet or in-memory tables, integer, string or whole-number
+        keys, timestamps; else DuckDB), ``numpy`` (an error where it cannot) or
+        ``duckdb``. docs/features.md, "How it is computed".
     :param threads: DuckDB threads for point-in-time joins (default: all cores).
     :param memory_limit: DuckDB memory limit, e.g. ``"4GB"`` (default: DuckDB's, 80% of RAM).
     """
