@@ -273,3 +273,27 @@ def test_entity_rows_at_a_path_that_is_missing_or_broken(tmp_path: Path, engine:
     (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(FeatureStoreError, match=r"entity rows '.*bad\.parquet' cannot be read"):
         store.get_historical_features(str(tmp_path / "bad.parquet"), ["stats:*"])
+
+
+def test_times_that_overflow_the_finer_unit_are_refused(tmp_path: Path) -> None:
+    h = 3600 * US
+    source = pa.table({
+        "driver_id": pa.array([1, 1], pa.int64()),
+        "event_timestamp": pa.array([10 * h * 1000, 20 * h * 1000], pa.timestamp("ns")),
+        "created": pa.array([0, 0], pa.timestamp("ns")),
+        "f_float": [1.0, 2.0],
+        "f_int": pa.array([1, 2], pa.int64()),
+    })
+    far = 400 * 365 * 86400  # the year 2370: no nanosecond count holds it
+    entities = pa.table({"driver_id": pa.array([1, 1], pa.int64()),
+                         "event_timestamp": pa.array([15 * 3600, far], pa.timestamp("s"))})
+    # never a wrapped-around time: the numpy engine says why, and under "auto" DuckDB,
+    # which cannot convert it either, fails with a FeatureStoreError naming the view
+    for engine, why in (("numpy", "entity rows' times do not fit in 64 bits"),
+                        ("auto", "point-in-time join of stats failed: .*higher precision")):
+        store = make_store(tmp_path / engine, engine)
+        store.apply([view(source, ttl_us=None)])
+        with pytest.raises(FeatureStoreError, match=why):
+            store.get_historical_features(entities, ["stats:*"])
+    got = joined(tmp_path / "near", "numpy", source, entities.slice(0, 1), ttl_us=None)
+    assert got.column("f_float").to_pylist() == [1.0]

@@ -467,10 +467,14 @@ def _match_view(given: Any, timestamp_column: str, req: ViewRequest
     source_unit = _NANOS[head.column(view.timestamp_field).type.unit]
     tick = min(source_unit, entity_unit)
     entity_times, time_valid = _ints(time_column)
+    source_times, source_time_valid = _ints(head.column(view.timestamp_field))
+    # both sides are compared in the finer unit: the coarser side must fit it
+    _fits(entity_times, time_valid, entity_unit // tick, "the entity rows' times")
+    _fits(source_times, source_time_valid, source_unit // tick,
+          f"the event times of feature view {view.name!r}")
     if entity_unit > tick:
         entity_times = entity_times * (entity_unit // tick)
     pairs = [_key_pair(given.column(k), head.column(k)) for k in view.join_keys]
-    source_times, source_time_valid = _ints(head.column(view.timestamp_field))
     del head
     created = view.created_timestamp_field
     ttl = view.ttl_seconds
@@ -483,3 +487,16 @@ def _match_view(given: Any, timestamp_column: str, req: ViewRequest
         scale=source_unit // tick,
         ttl=None if ttl is None else round(ttl * 1_000_000) * 1000 // tick)
     return data, rows, found
+
+
+def _fits(times: Any, valid: Any, factor: int, what: str) -> None:
+    """:class:`Unsuited` when ``times * factor`` would overflow int64 (a time in seconds
+    beyond the year 2262, compared with one in nanoseconds)."""
+    import numpy as np
+
+    if factor == 1 or not len(times):
+        return
+    present = times if valid is None else times[valid]
+    limit = np.iinfo(np.int64).max // factor
+    if len(present) and (int(present.max()) > limit or int(present.min()) < -limit):
+        raise Unsuited(f"{what} do not fit in 64 bits in the other side's finer unit")
