@@ -170,19 +170,35 @@ def test_two_join_keys(tmp_path: Path) -> None:
     assert_same(got, reference_join(entities, source, FEATURES, ttl), FEATURES)
 
 
+def test_ids_spread_wide_pack_by_their_index_among_distinct_values(tmp_path: Path) -> None:
+    ttl = 4 * 3600 * US
+    source, entities = data(10, ttl)
+
+    def spread(table: pa.Table) -> pa.Table:  # 64-bit ids, as snowflake ids look
+        key = table.column("driver_id")
+        wide = pa.array(key.to_numpy(zero_copy_only=False).astype(np.float64) * 2.0**52
+                        - 2.0**62, mask=key.is_null().to_numpy(zero_copy_only=False))
+        return table.set_column(0, "driver_id", wide.cast(pa.int64()))
+
+    got = joined(tmp_path, "numpy", spread(source), spread(entities), ttl_us=ttl)
+    want = joined(tmp_path, "duckdb", spread(source), spread(entities), ttl_us=ttl)
+    assert got.select(FEATURES).equals(want.select(FEATURES))
+    assert_same(got, reference_join(entities, source, FEATURES, ttl), FEATURES)
+
+
 def test_ranges_too_wide_to_pack_go_to_duckdb(tmp_path: Path) -> None:
-    h = 3600 * US
+    # three keys over 2**61 nanoseconds that are not whole microseconds: 3 * 2**61 > 2**62
     source = pa.table({
-        "driver_id": pa.array([0, 2**40, 2**40], pa.int64()),
-        "event_timestamp": pa.array([0, 10 * h, 2**40], pa.timestamp("us")),
-        "created": pa.array([0, 10 * h, 2**40], pa.timestamp("us")),
-        "f_float": [1.0, 2.0, 3.0],
-        "f_int": pa.array([1, 2, 3], pa.int64()),
+        "driver_id": pa.array([0, 1, 1, 2], pa.int64()),
+        "event_timestamp": pa.array([0, 7, 2**61 + 1, 5], pa.timestamp("ns")),
+        "created": pa.array([0, 0, 0, 0], pa.timestamp("ns")),
+        "f_float": [1.0, 2.0, 3.0, 4.0],
+        "f_int": pa.array([1, 2, 3, 4], pa.int64()),
     })
-    entities = pa.table({"driver_id": pa.array([2**40, 0], pa.int64()),
-                         "event_timestamp": pa.array([11 * h, 5 * h], pa.timestamp("us"))})
+    entities = pa.table({"driver_id": pa.array([1, 0, 1], pa.int64()),
+                         "event_timestamp": pa.array([10, 5, 2**61 + 2], pa.timestamp("ns"))})
     got = left_to_duckdb(tmp_path, source, entities, "do not fit in 62 bits", ttl_us=None)
-    assert got.column("f_float").to_pylist() == [2.0, 1.0]
+    assert got.column("f_float").to_pylist() == [2.0, 1.0, 3.0]
 
 
 def test_what_the_numpy_engine_leaves_to_duckdb_is_said(tmp_path: Path) -> None:

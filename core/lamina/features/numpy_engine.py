@@ -22,7 +22,8 @@ are read before the match (docs/benchmarks.md, features_pit, for what that saves
 It takes what packs: local Parquet files or Arrow tables; integer, string or whole float
 keys; timestamp columns; and keys and times whose ranges multiply below 2**62 (a time
 column in a finer unit than its values need is divided down first, e.g. nanoseconds that
-are whole microseconds). Anything else raises :class:`Unsuited`, and the store then
+are whole microseconds; integer keys spread too wide are replaced by their index among
+the source's distinct values, as strings are). Anything else raises :class:`Unsuited`, and the store then
 uses DuckDB (or, with ``engine = "numpy"``, says why).
 """
 
@@ -51,6 +52,10 @@ _NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 class Unsuited(Exception):
     """The numpy engine cannot run this request (the message says why, naming the view
     and the column): the DuckDB engine is used instead."""
+
+
+class DoesNotPack(Unsuited):
+    """The key and time ranges of a view multiply past 62 bits."""
 
 
 def entity_input(entities: Any) -> tuple[_Columns, dict[str, str]]:
@@ -213,27 +218,41 @@ def _plain(column: Any) -> Any:
     return column
 
 
-def _key_pair(entity_column: Any, source_column: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+def _key_pair(entity_column: Any, source_column: Any, *, dense: bool = False
+              ) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """The (values, validity) of a join key in the entity rows and in the source, as
-    int64: numbers as they are (:func:`_ints`); strings as their index among the
-    source's distinct values, an entity key the source lacks matching nothing."""
+    int64: numbers as they are (:func:`_ints`), or with ``dense`` as their index among
+    the source's distinct values; strings always so. An entity key the source lacks
+    then matches nothing."""
     import pyarrow as pa
 
     entity_column, source_column = (_plain(c) for c in (entity_column, source_column))
-    if not (pa.types.is_string(source_column.type) or pa.types.is_large_string(
-            source_column.type)):
-        return _ints(entity_column), _ints(source_column, source=True)
+    text = pa.types.is_string(source_column.type) or pa.types.is_large_string(
+        source_column.type)
+    if not text:
+        entity, source = _ints(entity_column), _ints(source_column, source=True)
+        if not dense:
+            return entity, source
+        # whole numbers as int64 Arrow arrays (never cast: 1.5 must not become 1)
+        entity_column, source_column = (
+            pa.Array.from_buffers(pa.int64(), len(v), [None, pa.py_buffer(v)])
+            for v, _ in (entity, source))
     import pyarrow.compute as pc  # only here: importing it takes ~0.1 s
 
     codes = pc.dictionary_encode(source_column)
     if isinstance(codes, pa.ChunkedArray):
         codes = codes.unify_dictionaries()
-        distinct = codes.chunk(0).dictionary if codes.num_chunks else pa.array([], pa.string())
+        distinct = (codes.chunk(0).dictionary if codes.num_chunks
+                    else pa.array([], source_column.type))
         codes = pa.chunked_array([c.indices for c in codes.chunks], pa.int32())
     else:
         distinct, codes = codes.dictionary, codes.indices
-    entity_codes = pc.index_in(entity_column.cast(distinct.type), value_set=distinct)
-    return _ints(entity_codes), _ints(codes)
+    entity_codes = _ints(pc.index_in(entity_column.cast(distinct.type), value_set=distinct))
+    source_codes = _ints(codes)
+    if not text:  # the numbers' own nulls and fractions still match nothing
+        entity_codes = (entity_codes[0], _all([entity_codes[1], entity[1]]))
+        source_codes = (source_codes[0], _all([source_codes[1], source[1]]))
+    return entity_codes, source_codes
 
 
 def _all(masks: Sequence[Any]) -> Any:
@@ -269,7 +288,7 @@ class _Packing:
             self.divisor = step
         self.time_range = span // self.divisor + 1
         if radix * self.time_range >= _LIMIT:
-            raise Unsuited(
+            raise DoesNotPack(
                 f"key ranges {[hi - lo + 1 for lo, hi in zip(self.key_min, self.key_max, strict=True)]}"
                 f" times a time range of {self.time_range} do not fit in 62 bits")
 
@@ -474,18 +493,25 @@ def _match_view(given: Any, timestamp_column: str, req: ViewRequest
           f"the event times of feature view {view.name!r}")
     if entity_unit > tick:
         entity_times = entity_times * (entity_unit // tick)
-    pairs = [_key_pair(given.column(k), head.column(k)) for k in view.join_keys]
-    del head
     created = view.created_timestamp_field
     ttl = view.ttl_seconds
-    rows, found = match(
-        [k for (k, _), _ in pairs], entity_times,
-        _all([time_valid, *(v for (_, v), _ in pairs)]),
-        [k for _, (k, _) in pairs], source_times,
-        _all([source_time_valid, *(v for _, (_, v) in pairs)]),
-        None if created is None else (lambda: _ints(data.read([created]).column(0))),
-        scale=source_unit // tick,
-        ttl=None if ttl is None else round(ttl * 1_000_000) * 1000 // tick)
+
+    def matched(dense: bool) -> tuple[Any, Any]:
+        pairs = [_key_pair(given.column(k), head.column(k), dense=dense)
+                 for k in view.join_keys]
+        return match(
+            [k for (k, _), _ in pairs], entity_times,
+            _all([time_valid, *(v for (_, v), _ in pairs)]),
+            [k for _, (k, _) in pairs], source_times,
+            _all([source_time_valid, *(v for _, (_, v) in pairs)]),
+            None if created is None else (lambda: _ints(data.read([created]).column(0))),
+            scale=source_unit // tick,
+            ttl=None if ttl is None else round(ttl * 1_000_000) * 1000 // tick)
+
+    try:
+        rows, found = matched(dense=False)
+    except DoesNotPack:  # keys spread too wide (ids of 40 bits and more, say) are
+        rows, found = matched(dense=True)  # packed by their index among distinct values
     return data, rows, found
 
 
