@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -273,10 +274,9 @@ def run_worker(python: str, kind: str, entities: Path, features: Path, calls: in
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-#: the runs of one round, in the order of the first round; each round starts one later,
-#: since a process that follows a DuckDB run was measured ~0.1 s slower at 1M x 1M (the
-#: machine taking back the memory of the one before), which a fixed order charges to one
-#: column
+#: the runs of one round, shuffled round by round (seeded): a process that follows a
+#: DuckDB run was measured ~0.1 s slower at 1M x 1M (the machine taking back the memory
+#: of the one before), which a fixed or rotated order charges to the same column
 ROUND = ["duckdb", "lamina", "lamina-nocreated", "lamina-duckdb", "lamina-duckdb-cold"]
 
 
@@ -334,8 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         ent, feat = make_data(data, entity_rows, size)
         runs: dict[str, list[dict]] = {kind: [] for kind in ROUND}
-        for i in range(reps):  # rounds of one run each, the order rotating (ROUND)
-            for kind in ROUND[i % len(ROUND):] + ROUND[:i % len(ROUND)]:
+        for i in range(reps):  # rounds of one run each, in a shuffled order (ROUND)
+            order = list(ROUND)
+            random.Random(i).shuffle(order)
+            for kind in order:
                 runs[kind].append(run_worker(me, kind, ent, feat))
         duck, lam, bare = runs["duckdb"], runs["lamina"], runs["lamina-nocreated"]
         other, cold = runs["lamina-duckdb"], runs["lamina-duckdb-cold"]
@@ -449,8 +451,8 @@ def render(results: dict, kept: dict | None = None) -> str:
         "",
         f"Command: `{cmd}` ({reps} rounds of one run per column, medians; each run a "
         "fresh process; time of the join call, peak RSS of the process; the order within "
-        "a round rotates, since a process that follows a DuckDB run measured about 0.1 s "
-        "slower at 1M x 1M).",
+        "a round is shuffled, since a process that follows a DuckDB run measured about "
+        "0.1 s slower at 1M x 1M).",
         f"Machine: {results['machine']}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
         + (f" ({kept['version']})" if "feast" not in versions and kept.get("version")
