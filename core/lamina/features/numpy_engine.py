@@ -318,7 +318,7 @@ def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
     ``scale`` of which make one tick of the source's (``source_times * scale`` compares
     with them); ``ttl`` is in those ticks too, or ``None``. ``created`` (or ``None``)
     returns the created times and their validity, read only if a tie needs them. Raises
-    :class:`Unsuited`."""
+    :class:`DoesNotPack`."""
     import numpy as np
 
     n = len(entity_times)
@@ -378,7 +378,8 @@ _SPLIT_ROWS = 2_000_000  # from here a source is sorted in two halves, one per t
 
 def _argsort(packed: Any) -> Any:
     """``numpy.argsort(packed)``; a large array in two halves by value, sorted at once on
-    two threads (numpy's sort releases the GIL): 10M rows in ~0.6 s instead of ~1.2 s."""
+    two threads (numpy's sort releases the GIL): 10M rows in 0.9-1.2 s instead of 1.3-1.5
+    s on this project's two-core benchmark machine."""
     import numpy as np
 
     if len(packed) < _SPLIT_ROWS:
