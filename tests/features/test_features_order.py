@@ -1,6 +1,7 @@
-"""Entity order without a sort: the join's rows are put back by their position (numpy
-scatter for fixed-width columns, Arrow take for the rest), for in-memory and Parquet entity
-rows, one file or several, duplicates included, every feature type."""
+"""Entity order without a sort, on both engines (the DuckDB engine puts the join's rows
+back by their position: numpy scatter for fixed-width columns, Arrow take for the rest;
+the numpy engine never moves them), for in-memory and Parquet entity rows, one file or
+several, duplicates included, every feature type."""
 
 from __future__ import annotations
 
