@@ -19,13 +19,12 @@ docs/benchmarks.md, section features_pit):
   microsecond timestamps is exact. When the view was applied, its source was scanned
   once for repeated (keys, event time) pairs; a source version (its files' sizes and
   modification times) known to have none skips all of this (``ViewRequest.source_ties``);
-* order: the join returns the entity position (:data:`ROW`), the feature columns and,
-  for a Parquet file of entity rows with no column the join does not read anyway, its
-  columns, in DuckDB's order (a wider file is read again after the join). Each column is
-  scattered to its position in O(n) (``lamina.features.reorder``) instead of an
-  ``ORDER BY`` (a sort of every column, the largest cost lamina added), while the
-  DuckDB connection is closed in the background. Rows, duplicates included, keep their
-  place; NULL keys or timestamps never match.
+* order: the join returns the entity position (:data:`ROW`) and the feature columns, in
+  DuckDB's order (a Parquet file of entity rows is read again after the join). Each
+  column is scattered to its position in O(n) (``lamina.features.reorder``) instead of
+  an ``ORDER BY`` (a sort of every column, the largest cost lamina added), once the
+  DuckDB connection is closed. Rows, duplicates included, keep their place; NULL keys or
+  timestamps never match.
 
 Python objects never become Arrow arrays on this path (positions come from DuckDB, values
 are read from Arrow buffers): pyarrow imports pandas for that, ~0.4 s in a fresh process.
@@ -33,7 +32,7 @@ are read from Arrow buffers): pyarrow imports pandas for that, ~0.4 s in a fresh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -357,15 +356,6 @@ class EntityRows:
         """The user's columns, in order."""
         return tuple(self.types)
 
-    def carried(self, needed: set[str]) -> list[str]:
-        """The entity columns the join returns besides the position: for Parquet whose
-        columns are all ``needed`` by the join anyway (keys, timestamp), all of them, put
-        in place with the features; else none (an in-memory table is at hand, and a wider
-        file is read again in order, :meth:`read`, rather than moved through the join)."""
-        if self.table is None and set(self.columns) <= needed:
-            return list(self.columns)
-        return []
-
     def read(self, con: Any) -> Any:
         """The entity rows of a Parquet source as an Arrow table of the user's columns, in
         their order, read on ``con``."""
@@ -428,27 +418,27 @@ def entity_scan(con: Any, entities: Any) -> EntityRows:
 
 
 def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
-                  requests: Sequence[ViewRequest], release: Callable[[], None]) -> Any:
+                  requests: Sequence[ViewRequest]) -> Any:
     """The whole join: the ASOF join, the tie rule where a matched row has a tie
     (:func:`resolve_ties`), the rows put in entity order. An Arrow table.
 
-    ``release`` is called once DuckDB's work is done, or failed: it closes ``con`` in the
-    background (:class:`lamina.features.connections.Lease`) while the rows are put in
-    place (:class:`lamina.features.reorder.InPlace`). Closing is what returns the memory
-    DuckDB keeps after a query, so the placed columns hardly add to the peak."""
+    ``con`` is closed as soon as DuckDB's work is done (or failed), before the rows are
+    put in place (:class:`lamina.features.reorder.InPlace`): closing returns the memory
+    DuckDB keeps after a query, so the placed columns hardly add to the peak. A Parquet
+    file of entity rows is read again, in order, rather than carried through the join's
+    sort (measured: no slower)."""
     import pyarrow as pa
 
     from lamina.features.reorder import InPlace
 
-    needed = {timestamp_column, *(k for r in requests for k in r.view.join_keys)}
-    carried = entities.carried(needed)
-    sql = build_query(entities.sql, [ROW, *carried], timestamp_column, requests,
+    sql = build_query(entities.sql, [ROW], timestamp_column, requests,
                       entities.types[timestamp_column])
     try:
         result = resolve_ties(con, fetch_arrow(con, sql), requests)
-        rest = entities.read(con) if entities.table is None and not carried else None
+        given = (entities.table.drop_columns([ROW]) if entities.table is not None
+                 else entities.read(con))
     finally:
-        release()
+        con.close()
     result = result.drop_columns(matched_columns(requests))
     placed = InPlace(entities.num_rows, result.schema, ROW)
     for batch in result.to_batches():
@@ -456,9 +446,6 @@ def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
     del result
     columns = placed.finish()
     del placed
-    given = entities.table.drop_columns([ROW]) if entities.table is not None else rest
-    if given is None:  # the entity columns were carried, and placed first
-        return pa.Table.from_arrays(list(columns.values()), names=list(columns))
     if given.num_rows != entities.num_rows:  # pragma: no cover - a file changed meanwhile
         raise FeatureStoreError(
             f"the entity rows changed during the join ({entities.num_rows} rows, then "

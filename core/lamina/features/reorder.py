@@ -5,10 +5,8 @@ position (a permutation of ``0..n-1``). Sorting on that column inside DuckDB (``
 was the largest cost lamina added to the bare ASOF join. Here each fixed-width column
 (numbers, timestamps, dates) is scattered instead: its values and validity are written to
 their positions (a scatter is several times faster than the equivalent gather by the
-inverse permutation, which stalls on every read), one column per thread. Columns whose
-nulls fall on the same rows (every feature of a view, nulled together by the TTL or a
-missing match) share one validity array, scattered once. Other types (strings,
-booleans, nested) are gathered with Arrow's ``take`` at the end. The positions are
+inverse permutation, which stalls on every read), one column per thread. Other types
+(strings, booleans, nested) are gathered with Arrow's ``take`` at the end. The positions are
 checked: every one filled exactly once, or an error."""
 
 from __future__ import annotations
@@ -49,8 +47,7 @@ class InPlace:
         self.types = {name: schema.field(name).type for name in self.names}
         self.values = {name: np.empty(n, dtype=f"u{fixed_width(t)}")
                        for name, t in self.types.items() if fixed_width(t)}
-        #: per fixed-width column its validity so far; ``None`` while it has no null.
-        #: Columns whose nulls have always fallen on the same rows share one array.
+        #: per fixed-width column its validity so far; ``None`` while it has no null
         self.valid: dict[str, Any] = dict.fromkeys(self.values)
         self.others: dict[str, list[Any]] = {name: [] for name in self.names
                                              if name not in self.values}
@@ -81,39 +78,16 @@ class InPlace:
                 chunks.append(batch.column(name))
 
     def _place_validity(self, pos: Any, bits: dict[str, Any]) -> None:
-        """Write each column's validity for this batch, one scatter per group of columns
-        that shared an array so far and have the same nulls in this batch."""
+        """Write each column's validity for this batch (nothing while it has no null)."""
         import numpy as np
 
-        cohorts: dict[int, list[str]] = {}
-        for name in bits:
-            cohorts.setdefault(id(self.valid[name]), []).append(name)
-        writes = []
-        for names in cohorts.values():
-            shared = self.valid[names[0]]
-            groups: list[tuple[Any, list[str]]] = []
-            for name in names:
-                b = bits[name]
-                for gb, members in groups:
-                    if (gb is None and b is None) or (
-                            gb is not None and b is not None and np.array_equal(gb, b)):
-                        members.append(name)
-                        break
-                else:
-                    groups.append((b, [name]))
-            for i, (b, members) in enumerate(groups):
-                if shared is None and b is None:
-                    continue  # no null so far, none here
-                if i == 0 and shared is not None:
-                    target = shared
-                else:  # rows placed so far keep the validity they had
-                    target = (np.ones(self.n, dtype=np.bool_) if shared is None
-                              else shared.copy())
-                    for name in members:
-                        self.valid[name] = target
-                writes.append((target, b))
-        for target, b in writes:  # after the copies, which must see the earlier rows
-            target[pos] = True if b is None else b
+        for name, b in bits.items():
+            valid = self.valid[name]
+            if b is None and valid is None:
+                continue  # no null so far, none here
+            if valid is None:  # its first nulls: the rows placed so far were all valid
+                valid = self.valid[name] = np.ones(self.n, dtype=np.bool_)
+            valid[pos] = True if b is None else b
 
     def finish(self) -> dict[str, Any]:
         """The columns, each an Arrow array in position order."""
@@ -124,17 +98,11 @@ class InPlace:
             raise _bug(f"the point-in-time join returned {self.count} rows for {self.n} "
                        "entity rows, some of them twice and others not at all")
         self._scatter_values()
-        masks: dict[int, tuple[Any, int]] = {}
         out: dict[str, Any] = {}
         for name, values in self.values.items():
             valid = self.valid[name]
-            mask, nulls = None, 0
-            if valid is not None:
-                if id(valid) not in masks:
-                    missing = self.n - int(np.count_nonzero(valid))
-                    masks[id(valid)] = (pa.py_buffer(np.packbits(valid, bitorder="little"))
-                                        if missing else None, missing)
-                mask, nulls = masks[id(valid)]
+            nulls = 0 if valid is None else self.n - int(np.count_nonzero(valid))
+            mask = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
             out[name] = pa.Array.from_buffers(self.types[name], self.n,
                                               [mask, pa.py_buffer(values)], null_count=nulls)
         if self.others:

@@ -30,7 +30,6 @@ from lamina.features.registry import Registry, Version, diff_specs
 
 if TYPE_CHECKING:
     from lamina.builtin.features_plugin import FeatureStoreOptions
-    from lamina.features.connections import Connections
     from lamina.features.engine import ViewRequest
 
 
@@ -105,7 +104,6 @@ class LocalFeatureStore:
         self._registry: Registry | None = None
         self._online: Any = None
         self._views: dict[tuple[str, int], d.FeatureView] = {}
-        self._connections: Connections | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -119,14 +117,11 @@ class LocalFeatureStore:
             self._registry = Registry(self._path(self.options.registry))
         return self._registry
 
-    @property
-    def connections(self) -> Connections:
-        """DuckDB connections for this store's queries, closed in the background."""
-        if self._connections is None:
-            from lamina.features.connections import Connections
+    def _connect(self) -> Any:
+        """A fresh DuckDB database with this store's settings, for one job: close it."""
+        from lamina.features.connections import connect
 
-            self._connections = Connections(self.options.threads, self.options.memory_limit)
-        return self._connections
+        return connect(self.options.threads, self.options.memory_limit)
 
     @property
     def online(self) -> Any:
@@ -174,9 +169,6 @@ class LocalFeatureStore:
         if self._online is not None:
             self._online.close()
             self._online = None
-        if self._connections is not None:
-            self._connections.close()
-            self._connections = None
 
     def check(self) -> str:
         """Open the registry and the online store and load the engine; one line."""
@@ -259,10 +251,7 @@ class LocalFeatureStore:
 
         if isinstance(view.source, str) and sources.is_run_ref(view.source):
             return  # checked when read: loading a run's artifact here could be costly
-        # closed here, on this thread: closed on the background thread, the memory of the
-        # source scan came back too late for the join after apply (1M x 10M: 1.30 GiB
-        # instead of 1.15)
-        with contextlib.closing(self.connections.take()) as con:
+        with contextlib.closing(self._connect()) as con:
             scan, where = self._scan(con, view)
             engine.check_source(view, self._describe(con, view, scan, where), where)
             self._learn_source_ties(con, view, scan)
@@ -498,8 +487,7 @@ class LocalFeatureStore:
             fast = self._numpy_join(resolved, entities, timestamp_column, full_feature_names)
             if fast is not None:
                 return fast
-        with self.connections.lease() as lease:
-            con = lease.con
+        with contextlib.closing(self._connect()) as con:
             entity_rows = engine.entity_scan(con, entities)
             outputs = self._outputs(resolved, full_feature_names, entity_rows.columns)
             requests: list[ViewRequest] = []
@@ -514,10 +502,7 @@ class LocalFeatureStore:
                                                    time_type=cols[r.view.timestamp_field]))
             engine.check_entities(entity_rows.types, timestamp_column, requests, source_types)
             try:
-                # the connection is released as soon as DuckDB's work is done: closing
-                # it, in the background, frees the memory DuckDB keeps after a query
-                return engine.point_in_time(con, entity_rows, timestamp_column, requests,
-                                            release=lease.release)
+                return engine.point_in_time(con, entity_rows, timestamp_column, requests)
             except Exception as exc:
                 raise FeatureStoreError(
                     f"point-in-time join of {', '.join(r.view.name for r in resolved)} "
@@ -609,7 +594,7 @@ class LocalFeatureStore:
         for name in names:
             version = self.registry.get("feature_view", name)
             view = self._view(name)
-            with contextlib.closing(self.connections.take()) as con:
+            with contextlib.closing(self._connect()) as con:
                 scan, where = self._scan(con, view)
                 engine.check_source(view, self._describe(con, view, scan, where), where)
                 keys = ", ".join(sources.quote(k) for k in view.join_keys)
