@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/system-deps.sh
 scripts/bootstrap.sh --group dev --extra examples
 .venv/bin/ruff check .
-.venv/bin/mypy          # the core type-checks (config in pyproject.toml)
+.venv/bin/mypy          # the core, plugins and contrib type-check (config in pyproject.toml)
+.venv/bin/lint-imports  # import contracts: plugins use only lamina.sdk; the kernel imports no layer
 .venv/bin/python -m pytest "$@"

@@ -123,8 +123,8 @@ def test_bad_plugin_options_name_the_table(installed):
     """))
     with pytest.raises(ConfigError) as err:
         Stack.load(cwd=installed)
-    assert "lamina.toml:2: plugin 'audit' rejected its options" in str(err.value)
-    assert "unknown option(s) pth" in str(err.value)
+    assert "lamina.toml:3: [plugins.audit]: unknown option 'pth'" in str(err.value)
+    assert "did you mean 'path'" in str(err.value)
 
 
 def test_disabled_by_config(installed):

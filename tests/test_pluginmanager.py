@@ -32,12 +32,16 @@ def test_builtin_is_registered_through_the_hooks_first():
     )
     assert "lamina_datastores" in first.hooks
     found = {(c.layer, c.name): c.distribution for c in pm.components()}
-    assert found == {
+    assert found == {  # autoload off keeps every builtin plugin: one registration path
         ("datastore", "file"): "lamina",
         ("compute", "local"): "lamina",
         ("orchestrator", "local"): "lamina",
         ("metadata", "sqlite"): "lamina",
+        ("feature_store", "local"): "lamina",
+        ("serving", "local"): "lamina",
+        ("monitoring", "builtin"): "lamina",
     }
+    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring"]
     # builtin components come out of the same hook a third-party plugin implements
     assert pm.hook.lamina_compute_backends()[0][0].name == "local"
 
@@ -59,11 +63,12 @@ def test_installed_plugin_is_found_through_its_entry_point(visible):
 
 def test_autoload_off_loads_only_builtin(visible, monkeypatch):
     visible("good")
-    assert [p.name for p in PluginManager(autoload=False).loaded] == ["builtin"]
+    assert [p.name for p in PluginManager(autoload=False).loaded] == [
+        "builtin", "features", "serving", "monitoring"]
     monkeypatch.setenv("LAMINA_DISABLE_PLUGIN_AUTOLOAD", "1")
     pm = PluginManager()
     assert pm.autoload is False
-    assert [p.name for p in pm.loaded] == ["builtin"]
+    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring"]
 
 
 def test_broken_plugin_is_reported_and_the_others_keep_working(visible):
@@ -188,7 +193,7 @@ def test_register_rejects_hook_with_unknown_argument():
     pm = PluginManager(autoload=False)
     with pytest.raises(PluginError, match="bogus"):
         pm.register(Bad(), name="bad")
-    assert [p.name for p in pm.loaded] == ["builtin"]
+    assert "bad" not in [p.name for p in pm.loaded]
 
 
 def test_component_hook_that_raises_is_reported_not_fatal():

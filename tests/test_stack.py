@@ -403,8 +403,8 @@ def test_two_stacks_in_one_process_are_independent(tmp_path, three):
 
 class _Picky:
     @hookimpl
-    def lamina_configure(self, options):
-        if options.get("mode") != "strict":
+    def lamina_configure(self, stack):
+        if stack.plugin_options("picky").get("mode") != "strict":
             raise ConfigError("mode must be 'strict'", hint='mode = "strict"')
 
 
@@ -418,3 +418,59 @@ def test_plugin_configure_error_is_located(tmp_path):
     assert err.value.hint == 'mode = "strict"'
     config(tmp_path, '[plugins.picky]\nmode = "strict"\n')
     assert Stack.load(cwd=tmp_path, plugins=pm).name == "default"
+
+
+@attrs.frozen
+class _AuditOptions:
+    """:param path: where the log goes.
+    :param level: how much to log."""
+
+    path: str = "audit.jsonl"
+    level: int = attrs.field(default=1, validator=attrs.validators.in_((1, 2)))
+
+
+class _Declares:
+    seen: list = []
+
+    @hookimpl
+    def lamina_plugin_options(self):
+        return _AuditOptions
+
+    @hookimpl
+    def lamina_configure(self, stack):
+        self.seen.append(stack.plugin_options("declares"))
+
+
+def test_declared_plugin_options_are_validated_like_component_options(tmp_path):
+    pm = builtin_only()
+    pm.register(_Declares(), name="declares")
+    config(tmp_path, '[plugins.declares]\npth = "x.jsonl"\n')
+    with pytest.raises(ConfigError) as err:
+        Stack.load(cwd=tmp_path, plugins=pm)
+    assert err.value.message.startswith("lamina.toml:2: [plugins.declares]: unknown option 'pth'")
+    assert "did you mean 'path'" in str(err.value)
+    config(tmp_path, '[plugins.declares]\nlevel = 3\n')
+    with pytest.raises(ConfigError, match=r"lamina.toml:2: \[plugins.declares\]: .*level"):
+        Stack.load(cwd=tmp_path, plugins=pm)
+    config(tmp_path, '[plugins.declares]\npath = "${AUDIT_PATH}"\n')
+    stack = Stack.load(cwd=tmp_path, plugins=pm, env={"AUDIT_PATH": "a.jsonl"})
+    assert stack.plugin_options("declares") == _AuditOptions(path="a.jsonl")
+    assert _Declares.seen[-1] == _AuditOptions(path="a.jsonl")
+    with pytest.raises(PluginError, match="did you mean 'declares'"):
+        stack.plugin_options("declare")
+
+
+def test_configure_is_historic_a_late_plugin_is_configured_too(tmp_path):
+    pm = builtin_only()
+    stack = Stack.load(cwd=tmp_path, plugins=pm)
+    seen = []
+
+    class Late:
+        @hookimpl
+        def lamina_configure(self, stack):
+            seen.append((stack.name, stack.plugin_options("late")))
+
+    with pytest.raises(PluginError, match="No plugin named 'late'"):
+        stack.plugin_options("late")
+    pm.register(Late(), name="late")
+    assert seen == [("default", {})]  # configured at once, with the stack loaded before

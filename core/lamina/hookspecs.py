@@ -148,15 +148,33 @@ def lamina_serializers() -> list[Serializer]:
 
 
 @hookspec
-def lamina_configure(stack: Stack, options: dict[str, Any]) -> None:
-    """Give a plugin its own options when a stack is loaded.
+def lamina_plugin_options() -> type:
+    """Declare the options of the plugin's own ``[plugins.<name>]`` table as an attrs class.
 
-    Called once per :class:`lamina.stack.Stack`, after its components are validated and
-    before anything runs.
+    Called when a stack is loaded. The table is turned into an instance of the class and
+    validated exactly like a component's options (unknown keys with a did-you-mean, wrong
+    types, attrs validators; errors name the config file and line), before
+    ``lamina_configure`` runs; ``lamina plugins --options`` and the generated config
+    reference list its fields. ``${VAR}`` references are expanded from the environment.
+
+    :return: an attrs class whose fields all have defaults (a plugin with no table in the
+        config gets the defaults). Not firstresult: each plugin answers for itself.
+    """
+
+
+@hookspec(historic=True)
+def lamina_configure(stack: Stack) -> None:
+    """Let a plugin read its options when a stack is loaded.
+
+    A historic hook: called for every registered plugin when a :class:`lamina.Stack` is
+    loaded (after its components are validated, before anything runs), and again for each
+    plugin registered later (``PluginManager.register`` from a notebook or a test), with
+    every stack loaded so far. Pull the options with ``stack.plugin_options("<name>")``:
+    an instance of the class the plugin declares with ``lamina_plugin_options``, or the raw
+    table (a dict) if it declares none. Keep per-stack state on the stack, never in module
+    globals (``stack.plugin_state("<name>")`` is a dict for that).
 
     :param stack: the stack being loaded.
-    :param options: the table ``[plugins.<entry-point name>]`` of the config file, or
-        ``{}``. Secrets never belong there; read them from the environment.
     """
 
 

@@ -110,6 +110,8 @@ class Stack:
         self._compute_built: dict[str, Any] = {}
         self._problems: list[str] = []
         self._artifacts: Any = None
+        self._plugin_options: dict[str, Any] = {}
+        self._plugin_state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ loading
@@ -279,21 +281,66 @@ class Stack:
                     hint="use the plugin's entry-point name (`lamina plugins` lists them), "
                     "or install the plugin",
                 )
-        for impl in self.hook.lamina_configure.get_hookimpls():
-            keys = ("plugins", impl.plugin_name)
-            raw = self.config.plugins.get(impl.plugin_name, {})
-            options = self._expand(raw, keys, f"plugin {impl.plugin_name!r}")
-            kwargs = {"stack": self, "options": options}
-            try:
-                impl.function(*[kwargs[a] for a in impl.argnames])
-            except LaminaError as exc:
-                raise self._located(exc, keys, f"plugin {impl.plugin_name!r}") from exc
-            except (ValueError, TypeError, KeyError) as exc:
-                raise ConfigError(
-                    f"{self._where(keys)}: plugin {impl.plugin_name!r} rejected its options "
-                    f"{options!r}: {type(exc).__name__}: {exc}",
-                    hint=f"fix [plugins.{impl.plugin_name}] (see the plugin's documentation)",
-                ) from exc
+        for info in self.plugins.loaded:
+            self._plugin_options[info.name] = self._build_plugin_options(info.name)
+        try:
+            self.hook.lamina_configure.call_historic(kwargs={"stack": self})
+        except Exception as exc:
+            raise self._configure_error(exc) from exc
+
+    def _build_plugin_options(self, name: str) -> Any:
+        keys = ("plugins", name)
+        values = self._expand(self.config.plugins.get(name, {}), keys, f"plugin {name!r}")
+        cls = self.plugins.plugin_option_classes().get(name)
+        if cls is None:
+            return values
+        try:
+            return build_options(cls, values)
+        except OptionError as exc:
+            at = (*keys, exc.key) if exc.key else keys
+            raise ConfigError(
+                f"{self._where(at)}: [plugins.{name}]: {exc.message}", hint=exc.hint
+            ) from None
+
+    def _configure_error(self, exc: Exception) -> LaminaError:
+        """A ``lamina_configure`` that raised, blamed on its plugin and its config table."""
+        from lamina.kernel.hookcalls import call_order, culprit_from_traceback
+
+        impl = culprit_from_traceback(call_order(self.hook.lamina_configure), exc)
+        name = impl.plugin_name if impl is not None else "?"
+        keys = ("plugins", name)
+        if isinstance(exc, LaminaError):
+            return self._located(exc, keys, f"plugin {name!r}")
+        return ConfigError(
+            f"{self._where(keys)}: plugin {name!r} failed to configure itself with "
+            f"[plugins.{name}]: {type(exc).__name__}: {exc}",
+            hint=f"fix [plugins.{name}] (see the plugin's documentation), or add {name!r} "
+            "to disable_plugins",
+        )
+
+    def plugin_options(self, name: str) -> Any:
+        """The options of plugin ``name`` from its ``[plugins.NAME]`` table: an instance of
+        the attrs class it declares (``lamina_plugin_options``), validated, or the table as
+        a dict (``${VAR}`` expanded) when it declares none; ``{}`` for an absent table.
+
+        :raises lamina.errors.PluginError: no plugin of that name is registered.
+        """
+        if name not in self._plugin_options and self.plugins.pm.get_plugin(name) is not None:
+            self._plugin_options[name] = self._build_plugin_options(name)  # registered late
+        if name not in self._plugin_options:
+            known = sorted(self._plugin_options)
+            raise PluginError(
+                f"No plugin named {name!r} is registered with stack {self.name!r}"
+                f"{did_you_mean(name, known)}.",
+                hint="use the plugin's entry-point name (`lamina plugins` lists them)",
+            )
+        return self._plugin_options[name]
+
+    def plugin_state(self, name: str) -> dict[str, Any]:
+        """A dict private to plugin ``name`` on this stack: where a plugin keeps what it
+        built from its options (a client, an open file), instead of module globals."""
+        with self._lock:
+            return self._plugin_state.setdefault(name, {})
 
     # ------------------------------------------------------------------ access
 
@@ -388,6 +435,28 @@ class Stack:
                 self._compute_built[name] = spec.factory(options, self)
             return self._compute_built[name]
 
+    def build_component(
+        self, layer: str, name: str, options: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Build a new component ``name`` of ``layer`` with ``options`` validated against
+        its own options class, for a plugin that composes another component (a datastore
+        that wraps ``file`` or ``s3``: ``stack.build_component("datastore", "file",
+        {"url": options.url})``). The caller owns it and closes it.
+
+        :raises lamina.errors.PluginError: no such component is installed.
+        :raises lamina.errors.ConfigError: the options do not fit its options class.
+        """
+        spec = self.plugins.find_component(layer, name)
+        values = self._expand(dict(options or {}), (), f"{layer} {name!r}")
+        try:
+            built = build_options(spec.config, values)
+        except OptionError as exc:
+            raise ConfigError(
+                f"stack {self.name!r}: {layer} component {name!r} built by a plugin: "
+                f"{exc.message}", hint=exc.hint,
+            ) from None
+        return spec.factory(built, self)
+
     @property
     def artifacts(self) -> ArtifactStore:
         """The content-addressed artifact store over this stack's datastore."""
@@ -441,47 +510,62 @@ class Stack:
         package that fails to import must not stop every run on a laptop. ``lamina stack
         check`` still reports it as a problem."""
         problems = list(self._problems)
-        required = self._required_distributions()
-        for b in self.plugins.broken:
-            text = (
-                f"plugin {b.name!r} ({b.distribution or 'unpackaged'} {b.version}) failed to "
-                f"load: {b.error}"
-            )
-            if for_run and normalize_name(b.distribution or b.name) not in required:
+        needed = self._required_distributions() | {
+            normalize_name(r.spec.distribution) for r in self._resolved.values()
+            if r.spec.distribution
+        }
+        for pname, text in self._plugin_problems():
+            info = self.plugins.plugin_info(pname)
+            broken = next((b for b in self.plugins.broken if b.name == pname), None)
+            dist = (info.distribution if info else broken.distribution if broken else "")
+            if for_run and normalize_name(dist or pname) not in needed:
+                where = self.plugins.plugin_location(pname)
                 warnings.warn(
-                    f"{text}; its hooks will not run (fix or uninstall it; `lamina plugins` "
-                    "shows the traceback, `disable_plugins` silences it)",
+                    f"{text} [{where or 'file unknown'}]; stack {self.name!r} does not use "
+                    f"it, so the run goes on without its hooks (fix or uninstall it, or add "
+                    f"disable_plugins = [{pname!r}] to the config; `lamina plugins` shows the "
+                    "traceback, `lamina stack check` reports it as a problem)",
                     BrokenPluginWarning, stacklevel=2,
                 )
                 continue
             problems.append(text)
-        for layer, name, dists in self.plugins.conflicts():
-            problems.append(
-                f"{layer} component {name!r} is offered by several distributions: "
-                f"{', '.join(dists)}; uninstall one or disable it with disable_plugins"
-            )
-        for pname, hook in self.plugins.unknown_hooks():
-            problems.append(
-                f"plugin {pname!r} implements unknown hook {hook!r}"
-                f"{did_you_mean(hook, self.plugins.hook_names())}; it is never called"
-            )
-        for pname, func in self.plugins.undecorated_hooks():
-            problems.append(
-                f"plugin {pname!r}: function {func!r} is named like a hook but not decorated "
-                "with @lamina.hookimpl; it is never called"
-            )
         problems.extend(self._literal_secrets())
-        for impl in self.hook.lamina_validate_stack.get_hookimpls():
-            try:
-                result: Any = impl.function(*[{"stack": self}[a] for a in impl.argnames])
-            except Exception as exc:
-                problems.append(
-                    f"plugin {impl.plugin_name!r}: lamina_validate_stack raised "
-                    f"{type(exc).__name__}: {exc}"
-                )
-                continue
+        results, failures = self.plugins.call_isolated("lamina_validate_stack", stack=self)
+        for failure in failures:
+            problems.append(
+                f"{self.plugins.describe_failure(failure)}: lamina_validate_stack raised "
+                f"{type(failure.error).__name__}: {failure.error}"
+            )
+        for result in results:
             problems.extend(str(p) for p in (result or ()))
         return problems
+
+    def _plugin_problems(self) -> list[tuple[str, str]]:
+        """(plugin name, problem) for every broken, conflicting or misspelled plugin."""
+        found: list[tuple[str, str]] = []
+        for b in self.plugins.broken:
+            found.append((b.name, (
+                f"plugin {b.name!r} ({b.distribution or 'unpackaged'} {b.version}) failed to "
+                f"load: {b.error}"
+            )))
+        for layer, name, dists in self.plugins.conflicts():
+            owners = [p for p, specs in self.plugins.components_by_plugin().items()
+                      if any(c.layer == layer and c.name == name for c in specs)]
+            found.append((owners[-1] if owners else name, (
+                f"{layer} component {name!r} is offered by several distributions: "
+                f"{', '.join(dists)}; uninstall one or disable it with disable_plugins"
+            )))
+        for pname, hook in self.plugins.unknown_hooks():
+            found.append((pname, (
+                f"plugin {pname!r} implements unknown hook {hook!r}"
+                f"{did_you_mean(hook, self.plugins.hook_names())}; it is never called"
+            )))
+        for pname, func in self.plugins.undecorated_hooks():
+            found.append((pname, (
+                f"plugin {pname!r}: function {func!r} is named like a hook but not decorated "
+                "with @lamina.hookimpl; it is never called"
+            )))
+        return found
 
     def _required_distributions(self) -> set[str]:
         from lamina.kernel.requirements import parse_requirement

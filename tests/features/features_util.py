@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lamina.builtin.features_plugin import FeatureStoreOptions
 from lamina.features import LocalFeatureStore
+from lamina.features.options import FeatureStoreOptions
 
 T0 = dt.datetime(2026, 1, 1)
 US = 1_000_000

@@ -1,8 +1,9 @@
 """The ``lamina_alert`` hook: one JSON POST per alert to the configured URL.
 
-Options come from ``[plugins.alerts_webhook]`` and are checked when a stack loads
-(``lamina_configure``), so a wrong URL fails at ``lamina stack check``, not at the first
-alert. They are kept per stack object: two stacks in one process never share them.
+Options come from ``[plugins.alerts_webhook]``, declared as an attrs class
+(``lamina_plugin_options``) and validated by lamina when a stack loads, so a wrong URL
+fails at ``lamina stack check``, not at the first alert. They live on the stack object:
+two stacks in one process never share them.
 """
 
 from __future__ import annotations
@@ -10,20 +11,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import urllib.parse
-import weakref
 from typing import Any
 
 import attrs
 
-from lamina import hookimpl
-from lamina.errors import ConfigError, LaminaError
+from lamina.sdk import LaminaError, hookimpl
 
+#: The entry-point name this distribution registers the plugin under.
+PLUGIN_NAME = "alerts_webhook"
 SEVERITIES = ("info", "warning", "critical")
+
+
+def _http_url(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if value and urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError(f"url {value!r} is not an http(s) URL "
+                         '(url = "https://hooks.example.com/T0/B0/XYZ", or "${VAR}")')
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
 
 
 @attrs.frozen
 class WebhookOptions:
-    """Options of ``[plugins.alerts_webhook]``.
+    """Options of ``[plugins.alerts_webhook]``, validated by lamina when a stack loads.
 
     :param url: where alerts are posted (http or https). Without it the plugin is idle.
     :param min_severity: post only alerts at least this severe.
@@ -32,50 +44,16 @@ class WebhookOptions:
     :param headers: extra HTTP headers (an authorization token via ``${VAR}``).
     """
 
-    url: str = ""
-    min_severity: str = "warning"
-    timeout: float = 5.0
+    url: str = attrs.field(default="", validator=_http_url)
+    min_severity: str = attrs.field(default="warning", validator=attrs.validators.in_(SEVERITIES))
+    timeout: float = attrs.field(default=5.0, validator=_positive)
     stacks: tuple[str, ...] = ()
     headers: dict[str, str] = attrs.field(factory=dict)
 
 
-_KEYS = tuple(f.name for f in attrs.fields(WebhookOptions))
-_by_stack: weakref.WeakKeyDictionary[Any, WebhookOptions] = weakref.WeakKeyDictionary()
-
-
-def parse_options(raw: dict[str, Any]) -> WebhookOptions:
-    """Check the table; raise :class:`lamina.errors.ConfigError` naming the key and fix."""
-    unknown = sorted(set(raw) - set(_KEYS))
-    if unknown:
-        raise ConfigError(f"[plugins.alerts_webhook]: unknown option(s) {', '.join(unknown)}",
-                          hint=f"options are: {', '.join(_KEYS)}")
-    url = raw.get("url", "")
-    if not isinstance(url, str) or (url and urllib.parse.urlsplit(url).scheme not in ("http", "https")):
-        raise ConfigError(f"[plugins.alerts_webhook]: url {url!r} is not an http(s) URL",
-                          hint='url = "https://hooks.example.com/T0/B0/XYZ" (or "${VAR}")')
-    severity = raw.get("min_severity", "warning")
-    if severity not in SEVERITIES:
-        raise ConfigError(f"[plugins.alerts_webhook]: min_severity {severity!r} is not one of "
-                          f"{', '.join(SEVERITIES)}", hint='min_severity = "warning"')
-    timeout = raw.get("timeout", 5.0)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise ConfigError(f"[plugins.alerts_webhook]: timeout must be a positive number, got "
-                          f"{timeout!r}", hint="timeout = 5.0")
-    stacks = raw.get("stacks", [])
-    headers = raw.get("headers", {})
-    if not isinstance(stacks, list) or not all(isinstance(s, str) for s in stacks):
-        raise ConfigError("[plugins.alerts_webhook]: stacks must be an array of stack names",
-                          hint='stacks = ["prod"]')
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise ConfigError("[plugins.alerts_webhook]: headers must be a table of strings",
-                          hint='headers = { Authorization = "Bearer ${TOKEN}" }')
-    return WebhookOptions(url=url, min_severity=severity, timeout=float(timeout),
-                          stacks=tuple(stacks), headers=dict(headers))
-
-
 @hookimpl
-def lamina_configure(stack: Any, options: dict[str, Any]) -> None:
-    _by_stack[stack] = parse_options(options)
+def lamina_plugin_options() -> type:
+    return WebhookOptions
 
 
 def post(options: WebhookOptions, payload: dict[str, Any]) -> int:
@@ -108,8 +86,8 @@ def post(options: WebhookOptions, payload: dict[str, Any]) -> int:
 @hookimpl
 def lamina_alert(name: str, severity: str, message: str, details: dict[str, Any],
                  stack: Any) -> None:
-    options = _by_stack.get(stack)
-    if options is None or not options.url:
+    options: WebhookOptions = stack.plugin_options(PLUGIN_NAME)
+    if not options.url:
         return
     if options.stacks and getattr(stack, "name", None) not in options.stacks:
         return

@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lamina.errors import BackendUnreachableError, LaminaError
-from lamina.records import TaskOutcome, TaskSpec
+from lamina.sdk import BackendUnreachableError, LaminaError, TaskOutcome, TaskSpec
 from lamina_compute_dask.worker import STARTED_TOPIC, prepare_run, run_task
 
 if TYPE_CHECKING:
@@ -436,7 +435,7 @@ class DaskCompute:
             cache_key=spec.cache_key, host=socket.gethostname(),
         )
         if ctx is not None:
-            from lamina.runtime.task import write_outcome
+            from lamina.sdk import write_outcome
 
             write_outcome(ctx.artifacts, outcome)
         self._ready.append(outcome)

@@ -10,8 +10,7 @@ from typing import Any
 
 import attrs
 
-from lamina import hookimpl
-from lamina.interfaces import ComponentSpec
+from lamina.sdk import ComponentSpec, hookimpl
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:

@@ -14,10 +14,10 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from lamina.errors import LaminaError
+from lamina.sdk import LaminaError
 
 if TYPE_CHECKING:
-    from lamina.records import TaskOutcome, TaskSpec
+    from lamina.sdk import TaskOutcome, TaskSpec
 
 #: The topic on which a worker announces that a task with a timeout has started.
 STARTED_TOPIC = "lamina-task-started"
@@ -36,7 +36,7 @@ _manifests: collections.OrderedDict[tuple[str, str], dict[str, Any]] = (
 def _stack(url: str) -> Any:
     stack = _stacks.get(url)
     if stack is None:
-        from lamina.stack import Stack
+        from lamina.sdk import Stack
 
         stack = _stacks[url] = Stack.for_datastore_url(url)
     return stack
@@ -46,7 +46,7 @@ def _manifest(stack: Any, url: str, run_id: str) -> dict[str, Any]:
     key = (url, run_id)
     manifest = _manifests.get(key)
     if manifest is None:
-        from lamina.runtime.remote import read_manifest
+        from lamina.sdk import read_manifest
 
         manifest = read_manifest(stack.artifacts, run_id)
         _manifests[key] = manifest
@@ -59,7 +59,7 @@ def _flow(stack: Any, url: str, manifest: dict[str, Any]) -> Any:
     key = (url, repr((manifest.get("flow_file"), sorted((manifest.get("code_files") or {}).items()))))
     flow = _flows.get(key)
     if flow is None:
-        from lamina.runtime.remote import load_snapshot_flow
+        from lamina.sdk import load_snapshot_flow
 
         flow = _flows[key] = load_snapshot_flow(stack.artifacts, manifest)
     return flow
@@ -97,7 +97,7 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
                 f"(worker on {socket.gethostname()})",
                 hint=f"steps: {', '.join(flow.steps)}",
             )
-        from lamina.runtime.task import execute_task
+        from lamina.sdk import execute_task
 
         return execute_task(spec, step.fn, stack.artifacts, stack.hook)
 

@@ -9,27 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from lamina.hookspecs import hookimpl
 from lamina.interfaces import ComponentSpec
-
-
-@attrs.frozen
-class LocalServingOptions:
-    """Options of the ``local`` serving component.
-
-    :param host: the interface deployments listen on (loopback by default: a laptop's
-        model server is not meant to be reachable from the network).
-    :param port: the first port tried for a deployment whose spec names none.
-    :param flush_seconds: the prediction log's batch interval.
-    :param flush_rows: the prediction log writes a part as soon as this many rows wait.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 8080
-    flush_seconds: float = 2.0
-    flush_rows: int = 20_000
+from lamina.serving.options import LocalServingOptions
 
 
 def _local_serving(options: LocalServingOptions, stack: Any) -> Any:

@@ -66,24 +66,44 @@ def render_component(spec: ComponentSpec) -> str:
     if spec.url_schemes:
         schemes = ", ".join(f"`{s}://`" for s in spec.url_schemes)
         lines += [f"Chosen by a datastore URL with scheme {schemes}.", ""]
-    fields = [f for f in attrs.fields(spec.config) if f.init]
+    return "\n".join([*lines, *_option_table(spec.config), ""])
+
+
+def _option_table(cls: type) -> list[str]:
+    fields = [f for f in attrs.fields(cls) if f.init]
     if not fields:
-        return "\n".join([*lines, "No options.", ""])
-    docs = option_docs(spec.config)
-    lines += ["| option | type | default | meaning |", "|---|---|---|---|"]
+        return ["No options."]
+    docs = option_docs(cls)
+    lines = ["| option | type | default | meaning |", "|---|---|---|---|"]
     for f in fields:
         meaning = _md(docs.get(f.name, ""))
         type_text = _type_text(f).replace("|", "\\|")
         lines.append(
             f"| `{f.alias or f.name}` | `{type_text}` | {_default_text(f)} | {meaning} |"
         )
-    return "\n".join([*lines, ""])
+    return lines
 
 
-def render(specs: list[ComponentSpec]) -> str:
-    """The generated block: every component, in layer order, then by name."""
+def render_plugin_options(name: str, cls: type, distribution: str = "") -> str:
+    """A plugin's ``[plugins.NAME]`` table, from the class it declares through
+    ``lamina_plugin_options``."""
+    lines = [f"### `[plugins.{name}]` ({distribution or 'unpackaged'})", ""]
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0].strip()
+    if doc:
+        lines += [_md(" ".join(doc.split())), ""]
+    return "\n".join([*lines, *_option_table(cls), ""])
+
+
+def render(
+    specs: list[ComponentSpec], plugin_options: dict[str, tuple[type, str]] | None = None
+) -> str:
+    """The generated block: every component, in layer order, then by name; then each
+    plugin's own table (``plugin_options``: name -> (class, distribution))."""
     ordered = sorted(specs, key=lambda s: (LAYERS.index(s.layer), s.name, s.distribution))
-    return "\n".join(render_component(s) for s in ordered).rstrip() + "\n"
+    parts = [render_component(s) for s in ordered]
+    for name, (cls, dist) in sorted((plugin_options or {}).items()):
+        parts.append(render_plugin_options(name, cls, dist))
+    return "\n".join(parts).rstrip() + "\n"
 
 
 def update_block(text: str, block: str) -> str:
@@ -103,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="rewrite the generated block of this Markdown file")
     args = parser.parse_args(argv)
     pm = PluginManager(autoload=not args.builtin)
-    block = render(pm.components())
+    tables = {}
+    for name, cls in pm.plugin_option_classes().items():
+        info = pm.plugin_info(name)
+        tables[name] = (cls, info.distribution if info else "")
+    block = render(pm.components(), tables)
     if args.update is None:
         sys.stdout.write(block)
         return 0

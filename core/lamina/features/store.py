@@ -26,10 +26,10 @@ import attrs
 
 from lamina.errors import FeatureStoreError
 from lamina.features import definitions as d
+from lamina.features.options import FeatureStoreOptions
 from lamina.features.registry import Registry, Version, diff_specs
 
 if TYPE_CHECKING:
-    from lamina.builtin.features_plugin import FeatureStoreOptions
     from lamina.features.engine import ViewRequest
 
 
@@ -91,8 +91,6 @@ class LocalFeatureStore:
 
     def __init__(self, options: FeatureStoreOptions | None = None, stack: Any = None,
                  *, root: str | Path | None = None) -> None:
-        from lamina.builtin.features_plugin import FeatureStoreOptions
-
         self.options = options or FeatureStoreOptions()
         self.stack = stack
         if root is not None:
@@ -138,9 +136,9 @@ class LocalFeatureStore:
             for batch in self.stack.hook.lamina_online_stores():
                 specs.extend(batch or ())
         else:
-            from lamina.builtin.features_plugin import lamina_online_stores
+            from lamina.features.options import sqlite_online_spec
 
-            specs.extend(lamina_online_stores())
+            specs.append(sqlite_online_spec())
         by_name = {s.name: s for s in specs}
         spec = by_name.get(self.options.online_store)
         if spec is None:

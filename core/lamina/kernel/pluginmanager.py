@@ -5,7 +5,11 @@ What it adds to pluggy, and why:
 * each entry point is loaded on its own, so one broken plugin is reported with its
   distribution, version and error while every other plugin keeps working (pluggy's
   ``load_setuptools_entrypoints`` stops at the first import error);
-* the builtin components are registered through the same hooks as any third-party plugin;
+* the builtin plugins are registered from one list (:data:`lamina.kernel.defaults.
+  DEFAULT_PLUGINS`), through the same hooks as any third-party plugin;
+* hooks are always called through pluggy (order, wrappers and tracing as pluggy documents);
+  a failing implementation is named and isolated by :mod:`lamina.kernel.hookcalls`;
+* ``LAMINA_TRACE_HOOKS=1`` (or ``lamina -vv``) prints every hook call and its result;
 * two distributions offering the same component name are reported, never silently
   shadowed, and a stack that names such a component gets an error saying how to choose;
 * misspelled hook names (``lamina_befor_run``) are reported instead of being ignored;
@@ -16,7 +20,9 @@ A :class:`PluginManager` carries all its state; two in one process share nothing
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import traceback as tb
 from collections.abc import Iterable
 from typing import Any
@@ -27,16 +33,20 @@ import pluggy
 from lamina import hookspecs
 from lamina.errors import PluginError, PluginNotInstalledError
 from lamina.interfaces.component import LAYERS, ComponentSpec
+from lamina.kernel.defaults import DEFAULT_PLUGINS, ESSENTIAL_PLUGIN
 from lamina.kernel.entrypoints import entry_points, normalize_name
+from lamina.kernel.hookcalls import HookFailure, call_isolated, call_per_plugin
 from lamina.kernel.known import distribution_for, distribution_for_scheme
 from lamina.kernel.suggest import did_you_mean
 
 #: Entry-point group that announces plugins (``[project.entry-points.lamina]``).
 ENTRY_POINT_GROUP = "lamina"
 #: Environment variable that turns entry-point autoloading off (as pytest's
-#: ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``); the builtin plugin is still registered.
+#: ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``); the builtin plugins are still registered.
 AUTOLOAD_ENV = "LAMINA_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_NAME = "builtin"
+#: Environment variable that prints every hook call and its result on stderr.
+TRACE_ENV = "LAMINA_TRACE_HOOKS"
+BUILTIN_NAME = ESSENTIAL_PLUGIN
 CORE_DISTRIBUTION = "lamina"
 
 #: layer -> the hook that offers components of that layer.
@@ -79,12 +89,32 @@ class BrokenPlugin:
     entry_point: str = ""
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _autoload_default() -> bool:
-    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+    return not _flag(AUTOLOAD_ENV)
 
 
 def _format_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _component_specs(hook_name: str, layer: str, results: list[Any]) -> list[ComponentSpec]:
+    """The specs one plugin's component hook returned, checked for type and layer."""
+    specs = [spec for result in results for spec in (result or ())]
+    for spec in specs:
+        if not isinstance(spec, ComponentSpec):
+            raise TypeError(
+                f"{hook_name}() must return ComponentSpec objects, got {type(spec).__name__}"
+            )
+        if spec.layer != layer:
+            raise TypeError(
+                f"{hook_name}() returned component {spec.name!r} with layer={spec.layer!r}; "
+                f"it must be {layer!r}"
+            )
+    return specs
 
 
 class PluginManager:
@@ -109,17 +139,12 @@ class PluginManager:
         self._components: list[ComponentSpec] | None = None
         self._by_plugin: dict[str, list[ComponentSpec]] = {}
         self._serializers: list[Any] | None = None
+        self._option_classes: dict[str, type] | None = None
 
-        from lamina import __version__
-        from lamina.builtin import plugin as builtin_plugin
-
-        self._register(
-            builtin_plugin,
-            BUILTIN_NAME,
-            distribution=CORE_DISTRIBUTION,
-            version=__version__,
-            entry_point=f"{BUILTIN_NAME} = {builtin_plugin.__name__}",
-        )
+        self._undo_tracing: Any = None
+        if _flag(TRACE_ENV):
+            self.enable_tracing()
+        self._register_defaults()
         if self.autoload:
             self._load_entry_points()
 
@@ -131,11 +156,47 @@ class PluginManager:
             normalize_name(d) for d in wanted
         }
 
+    def _register_defaults(self) -> None:
+        """Register :data:`DEFAULT_PLUGINS` (imported by name: the kernel holds no import of
+        a layer implementation)."""
+        from lamina import __version__
+
+        for name, module in DEFAULT_PLUGINS:
+            if name != ESSENTIAL_PLUGIN and self._is_disabled(name, ""):
+                self.skipped.append(name)
+                self.pm.set_blocked(name)
+                continue
+            try:
+                plugin = importlib.import_module(module)
+            except Exception as exc:
+                self._add_broken(BrokenPlugin(
+                    name=name, distribution=CORE_DISTRIBUTION, version=__version__,
+                    error=_format_error(exc), traceback=tb.format_exc(),
+                    entry_point=f"{name} = {module}",
+                ))
+                continue
+            self._register(plugin, name, distribution=CORE_DISTRIBUTION, version=__version__,
+                           entry_point=f"{name} = {module}")
+
+    def _add_broken(self, broken: BrokenPlugin) -> None:
+        """Record a broken plugin once (a component hook asked twice fails twice)."""
+        if not any((b.name, b.error) == (broken.name, broken.error) for b in self.broken):
+            self.broken.append(broken)
+
+    def enable_tracing(self, write: Any = None) -> None:
+        """Print every hook call, its arguments and its result (pluggy's tracing), to
+        ``write`` (default: standard error). ``LAMINA_TRACE_HOOKS=1`` turns it on for every
+        plugin manager; ``lamina -vv`` sets that variable."""
+        self.pm.trace.root.setwriter(write or sys.stderr.write)
+        if self._undo_tracing is None:
+            self._undo_tracing = self.pm.enable_tracing()
+
     def _load_entry_points(self) -> None:
+        defaults = {name for name, _ in DEFAULT_PLUGINS}
         for ep in entry_points(ENTRY_POINT_GROUP):
             dist_name, dist_version = ep.distribution, ep.version
-            if ep.name == BUILTIN_NAME and normalize_name(dist_name) == CORE_DISTRIBUTION:
-                continue
+            if ep.name in defaults and normalize_name(dist_name) == CORE_DISTRIBUTION:
+                continue  # registered from DEFAULT_PLUGINS (older installs announced them)
             if self._is_disabled(ep.name, dist_name):
                 self.skipped.append(ep.name)
                 self.pm.set_blocked(ep.name)
@@ -146,7 +207,7 @@ class PluginManager:
             except BaseException as exc:  # a plugin's import may raise anything
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                self.broken.append(
+                self._add_broken(
                     BrokenPlugin(
                         name=ep.name,
                         distribution=dist_name,
@@ -172,7 +233,7 @@ class PluginManager:
     ) -> bool:
         owner = self._owner_of_name(name)
         if owner is not None:
-            self.broken.append(
+            self._add_broken(
                 BrokenPlugin(
                     name=name,
                     distribution=distribution,
@@ -186,12 +247,13 @@ class PluginManager:
                 )
             )
             return False
+        self._components = self._serializers = self._option_classes = None
         try:
             registered = self.pm.register(plugin, name=name)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            self.broken.append(
+            self._add_broken(
                 BrokenPlugin(
                     name=name,
                     distribution=distribution,
@@ -219,6 +281,7 @@ class PluginManager:
         )
         self._components = None
         self._serializers = None
+        self._option_classes = None
         return True
 
     def _owner_of_name(self, name: str) -> LoadedPlugin | None:
@@ -250,12 +313,77 @@ class PluginManager:
 
     # ------------------------------------------------------------------ queries
 
+    def plugin_location(self, name: str) -> str:
+        """The file of plugin ``name``'s module (loaded or broken), for messages; "" when
+        unknown. Never imports anything."""
+        info = self._owner_of_name(name)
+        module = info.module if info else ""
+        if not module:
+            broken = next((b for b in self.broken if b.name == name), None)
+            module = broken.entry_point.partition("=")[2].partition(":")[0].strip() if broken else ""
+        if not module:
+            return ""
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            return getattr(loaded, "__file__", "") or ""
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec(module)
+        except Exception:  # finding a submodule imports its package, which may be broken
+            return ""
+        return (spec.origin or "") if spec else ""
+
     def plugin_info(self, name: str) -> LoadedPlugin | None:
         """The loaded plugin registered under ``name``, or None."""
         return self._owner_of_name(name)
 
     def _info_for(self, plugin_name: str) -> LoadedPlugin | None:
         return self._owner_of_name(plugin_name)
+
+    def call_isolated(
+        self, hook_name: str, *, rerun: str = "all", **kwargs: Any
+    ) -> tuple[list[Any], list[HookFailure]]:
+        """Call a hook through pluggy; an implementation that raises is named in the
+        returned failures and the others still answer (:func:`lamina.kernel.hookcalls.
+        call_isolated`)."""
+        return call_isolated(self.pm, hook_name, kwargs, rerun=rerun)  # type: ignore[arg-type]
+
+    def describe_failure(self, failure: HookFailure) -> str:
+        """``plugin 'x' (dist 1.0)``: who failed, for messages."""
+        info = self._info_for(failure.plugin)
+        if info is None or not info.distribution:
+            return f"plugin {failure.plugin!r}"
+        return f"plugin {failure.plugin!r} ({info.distribution} {info.version})"
+
+    def plugin_option_classes(self) -> dict[str, type]:
+        """The attrs class each plugin declares for its ``[plugins.NAME]`` table
+        (``lamina_plugin_options``), by plugin name. A plugin whose hook fails or returns
+        something else is reported in :attr:`broken`."""
+        if self._option_classes is None:
+            classes: dict[str, type] = {}
+            for plugin_name, results, failure in call_per_plugin(
+                self.pm, "lamina_plugin_options"
+            ):
+                declared = [r for r in results if r is not None]
+                problem = failure.text if failure else None
+                if not problem and (len(declared) != 1 or not attrs.has(declared[0])):
+                    problem = ("lamina_plugin_options() must return one attrs class, got "
+                               f"{declared!r}")
+                if problem:
+                    info = self._info_for(plugin_name)
+                    self._add_broken(BrokenPlugin(
+                        name=plugin_name,
+                        distribution=info.distribution if info else "",
+                        version=info.version if info else "",
+                        error=problem,
+                        traceback=failure.traceback if failure else "",
+                        entry_point=info.entry_point if info else "",
+                    ))
+                    continue
+                classes[plugin_name] = declared[0]
+            self._option_classes = classes
+        return dict(self._option_classes)
 
     def components(self) -> list[ComponentSpec]:
         """Every component every plugin offers, with ``distribution`` filled in.
@@ -268,35 +396,22 @@ class PluginManager:
         found: list[ComponentSpec] = []
         by_plugin: dict[str, list[ComponentSpec]] = {}
         for layer, hook_name in LAYER_HOOKS.items():
-            caller = getattr(self.hook, hook_name)
-            for impl in caller.get_hookimpls():
-                if impl.hookwrapper or impl.wrapper:
-                    continue
-                info = self._info_for(impl.plugin_name)
+            for plugin_name, results, failure in call_per_plugin(self.pm, hook_name):
+                info = self._info_for(plugin_name)
                 dist = info.distribution if info else ""
                 version = info.version if info else ""
                 try:
-                    result = impl.function()
-                    specs = list(result or ())
-                    for spec in specs:
-                        if not isinstance(spec, ComponentSpec):
-                            raise TypeError(
-                                f"{hook_name}() must return ComponentSpec objects, "
-                                f"got {type(spec).__name__}"
-                            )
-                        if spec.layer != layer:
-                            raise TypeError(
-                                f"{hook_name}() returned component {spec.name!r} with "
-                                f"layer={spec.layer!r}; it must be {layer!r}"
-                            )
+                    if failure is not None:
+                        raise failure.error
+                    specs = _component_specs(hook_name, layer, results)
                 except Exception as exc:
-                    self.broken.append(
+                    self._add_broken(
                         BrokenPlugin(
-                            name=impl.plugin_name,
+                            name=plugin_name,
                             distribution=dist,
                             version=version,
                             error=f"{hook_name}() failed: {_format_error(exc)}",
-                            traceback=tb.format_exc(),
+                            traceback=failure.traceback if failure else tb.format_exc(),
                             entry_point=info.entry_point if info else "",
                         )
                     )
@@ -306,7 +421,7 @@ class PluginManager:
                     for spec in specs
                 ]
                 found.extend(filled)
-                by_plugin.setdefault(impl.plugin_name, []).extend(filled)
+                by_plugin.setdefault(plugin_name, []).extend(filled)
         self._components = found
         self._by_plugin = by_plugin
         return list(found)

@@ -74,17 +74,17 @@ def alerts_for(report: MonitoringReport, options: MonitorOptions, *, source: str
 
 
 def send_alerts(stack: Stack, alerts: list[Alert]) -> int:
-    """Call ``lamina_alert`` once per alert with every implementation; a plugin that
-    fails is logged and the others still run. Returns how many alerts were sent."""
+    """Call ``lamina_alert`` once per alert through pluggy; a channel that fails is logged
+    with its plugin's name, and the channels after it still get the alert (none gets it
+    twice). Returns how many alerts were sent."""
     for alert in alerts:
-        for impl in stack.hook.lamina_alert.get_hookimpls():
-            kwargs = {"name": alert.name, "severity": alert.severity, "message": alert.message,
-                      "details": alert.details, "stack": stack}
-            try:
-                impl.function(*[kwargs[a] for a in impl.argnames])
-            except Exception as exc:  # one broken channel must not hide the others
-                log.error("alert plugin %r failed on %s: %s: %s", impl.plugin_name, alert.name,
-                          type(exc).__name__, exc)
+        _, failures = stack.plugins.call_isolated(
+            "lamina_alert", rerun="rest", name=alert.name, severity=alert.severity,
+            message=alert.message, details=alert.details, stack=stack,
+        )
+        for failure in failures:  # one broken channel must not hide the others
+            log.error("alert %s failed on %s: %s: %s", stack.plugins.describe_failure(failure),
+                      alert.name, type(failure.error).__name__, failure.error)
     return len(alerts)
 
 

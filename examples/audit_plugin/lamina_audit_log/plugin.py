@@ -32,8 +32,10 @@ from typing import Any
 
 import attrs
 
-from lamina import hookimpl
+from lamina.sdk import hookimpl
 
+#: The entry-point name the distribution registers this plugin under.
+PLUGIN_NAME = "audit"
 ENV_PATH = "LAMINA_AUDIT_LOG"
 DEFAULT_PATH = ".lamina/audit.jsonl"
 _TASK_NAME = re.compile(r"^(?P<run_id>[^/]+)/(?P<step>[^/]+)/(?P<index>\d+)$")
@@ -103,20 +105,6 @@ _by_stack: weakref.WeakKeyDictionary[Any, AuditLog] = weakref.WeakKeyDictionary(
 _last: list[AuditLog] = []
 
 
-def _options(raw: dict[str, Any]) -> AuditOptions:
-    names = {f.name for f in attrs.fields(AuditOptions)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(unknown)}; [plugins.audit] takes: {', '.join(sorted(names))}"
-        )
-    if "path" in raw and not isinstance(raw["path"], str):
-        raise TypeError(f"path must be a string, got {raw['path']!r}")
-    if "strict" in raw and not isinstance(raw["strict"], bool):
-        raise TypeError(f"strict must be true or false, got {raw['strict']!r}")
-    return AuditOptions(**raw)
-
-
 def _log_for(stack: Any = None) -> AuditLog:
     if stack is not None and stack in _by_stack:
         return _by_stack[stack]
@@ -160,8 +148,13 @@ def _artifact_fields(name: str) -> dict[str, Any]:
 
 
 @hookimpl
-def lamina_configure(stack: Any, options: dict[str, Any]) -> None:
-    opts = _options(options)
+def lamina_plugin_options() -> type:
+    return AuditOptions
+
+
+@hookimpl
+def lamina_configure(stack: Any) -> None:
+    opts: AuditOptions = stack.plugin_options(PLUGIN_NAME)
     path = os.environ.get(ENV_PATH) or opts.path
     audit = AuditLog(stack.resolve_path(path), strict=opts.strict)
     _by_stack[stack] = audit

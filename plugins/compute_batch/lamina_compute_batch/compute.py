@@ -13,13 +13,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from lamina.compute.remote_common import QueuedRemoteCompute, RemoteJob, settle
-from lamina.errors import BackendUnreachableError, LaminaError
-from lamina.logs import get_logger
+from lamina.sdk import (
+    BackendUnreachableError,
+    LaminaError,
+    QueuedRemoteCompute,
+    RemoteJob,
+    get_logger,
+    settle,
+)
 from lamina_compute_batch.jobdefs import HASH_PARAMETER, job_definition, submit_request
 
 if TYPE_CHECKING:
-    from lamina.records import TaskSpec
+    from lamina.sdk import TaskSpec
     from lamina_compute_batch.plugin import BatchComputeOptions
 
 log = get_logger("lamina.compute.batch")
@@ -334,6 +339,6 @@ def _child_index(child: dict[str, Any]) -> int | None:
 
 
 def _missing_record(artifacts: Any, spec: TaskSpec) -> bool:
-    from lamina.compute.remote_common import read_attempt_outcome
+    from lamina.sdk import read_attempt_outcome
 
     return read_attempt_outcome(artifacts, spec) is None

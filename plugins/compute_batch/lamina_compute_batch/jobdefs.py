@@ -16,10 +16,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lamina.compute.remote_common import task_command
+from lamina.sdk import task_command
 
 if TYPE_CHECKING:
-    from lamina.records import TaskSpec
+    from lamina.sdk import TaskSpec
     from lamina_compute_batch.plugin import BatchComputeOptions
 
 HASH_PARAMETER = "lamina_content_hash"

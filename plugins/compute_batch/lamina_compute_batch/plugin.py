@@ -11,9 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
-from lamina.compute.env_options import plain_env_validator
-from lamina.hookspecs import hookimpl
-from lamina.interfaces import ComponentSpec
+from lamina.sdk import ComponentSpec, hookimpl, plain_env_validator
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:\d{12}:.+$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from lamina.errors import BackendUnreachableError, ConfigError, LaminaError
+from lamina.sdk import BackendUnreachableError, ConfigError, LaminaError
 
 if TYPE_CHECKING:
     from lamina_compute_k8s.plugin import K8sComputeOptions

@@ -20,15 +20,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from lamina.compute.remote_common import (
+from lamina.sdk import (
+    LaminaError,
     QueuedRemoteCompute,
     RemoteJob,
+    get_logger,
     parse_index_ranges,
     read_attempt_outcome,
     settle,
 )
-from lamina.errors import LaminaError
-from lamina.logs import get_logger
 from lamina_compute_k8s.manifest import (
     CONTAINER,
     INDEX_ANNOTATION,
@@ -44,7 +44,7 @@ from lamina_compute_k8s.pending import (
 )
 
 if TYPE_CHECKING:
-    from lamina.records import TaskSpec
+    from lamina.sdk import TaskSpec
     from lamina_compute_k8s.api import KubeApi
     from lamina_compute_k8s.plugin import K8sComputeOptions
 
@@ -168,7 +168,7 @@ class K8sCompute(QueuedRemoteCompute):
         jobs = api.list_jobs("app.kubernetes.io/managed-by=lamina")
         allowed, reason = api.can_i("create", "jobs", "batch")
         if not allowed:
-            from lamina.errors import BackendUnreachableError
+            from lamina.sdk import BackendUnreachableError
             from lamina_compute_k8s.api import _RBAC_HINT
 
             raise BackendUnreachableError(

@@ -14,10 +14,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lamina.compute.remote_common import task_command
+from lamina.sdk import task_command
 
 if TYPE_CHECKING:
-    from lamina.records import TaskSpec
+    from lamina.sdk import TaskSpec
     from lamina_compute_k8s.plugin import K8sComputeOptions
 
 LABEL_PREFIX = "lamina.dev/"

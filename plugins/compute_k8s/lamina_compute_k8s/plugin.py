@@ -11,9 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
-from lamina.compute.env_options import plain_env_validator
-from lamina.hookspecs import hookimpl
-from lamina.interfaces import ComponentSpec
+from lamina.sdk import ComponentSpec, hookimpl, plain_env_validator
 
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

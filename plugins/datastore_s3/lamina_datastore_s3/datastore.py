@@ -28,8 +28,15 @@ import time
 import uuid
 from typing import Any
 
-from lamina.datastore.hashing import check_object_key, is_object_key, object_key
-from lamina.errors import ArtifactNotFoundError, ConfigError, DatastoreError, LaminaError
+from lamina.sdk import (
+    ArtifactNotFoundError,
+    ConfigError,
+    DatastoreError,
+    LaminaError,
+    check_object_key,
+    is_object_key,
+    object_key,
+)
 from lamina_datastore_s3.errors import (
     S3DatastoreError,
     error_code,

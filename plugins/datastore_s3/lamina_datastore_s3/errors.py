@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.errors import BackendUnreachableError, DatastoreError
+from lamina.sdk import BackendUnreachableError, DatastoreError
 
 
 class S3DatastoreError(DatastoreError, BackendUnreachableError):

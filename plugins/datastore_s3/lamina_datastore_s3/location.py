@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import attrs
 
-from lamina.errors import ConfigError
+from lamina.sdk import ConfigError
 
 #: Options a URL query may carry (and that :func:`canonical_url` writes back).
 URL_OPTIONS = (

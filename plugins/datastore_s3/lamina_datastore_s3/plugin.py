@@ -11,8 +11,7 @@ from typing import Any
 
 import attrs
 
-from lamina.hookspecs import hookimpl
-from lamina.interfaces import ComponentSpec
+from lamina.sdk import ComponentSpec, hookimpl
 
 #: Server-side encryption modes S3 knows.
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")

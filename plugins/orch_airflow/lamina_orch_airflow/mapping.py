@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from lamina.errors import LaminaError
+from lamina.sdk import LaminaError
 
 _MISSING_TYPES: dict[Any, str] = {
     bool: "boolean",

@@ -9,13 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.errors import BackendUnreachableError, LaminaError
+from lamina.sdk import BackendUnreachableError, LaminaError
 from lamina_orch_airflow.mapping import dag_id_for, step_tasks
 from lamina_orch_airflow.render import DagSettings, PodSettings, render_bash, render_pods
 
 if TYPE_CHECKING:
-    from lamina.deploy import DeploymentPlan
-    from lamina.records import RunRecord
+    from lamina.sdk import DeploymentPlan, RunRecord
     from lamina_orch_airflow.plugin import AirflowOptions
 
 #: The compute component whose stacks get KubernetesPodOperator tasks.
@@ -37,7 +36,7 @@ class AirflowOrchestrator:
     # -- Orchestrator protocol -------------------------------------------------------------
 
     def run(self, plan: Any, stack: Any) -> RunRecord:
-        from lamina.runtime.scheduler import Scheduler
+        from lamina.sdk import Scheduler
 
         return Scheduler(plan).run()
 

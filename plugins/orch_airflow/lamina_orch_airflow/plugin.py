@@ -8,8 +8,7 @@ from typing import Any
 
 import attrs
 
-from lamina.hookspecs import hookimpl
-from lamina.interfaces import ComponentSpec
+from lamina.sdk import ComponentSpec, hookimpl
 
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]*$")
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import tempfile
 
-from lamina.errors import LaminaError
+from lamina.sdk import LaminaError
 
 # Run in Airflow's interpreter: exit 3 without Airflow 3, 4 when the file does not import,
 # 5 when it defines no DAG.

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from lamina.serving import Deployment, ServingError, resolve_model
+from lamina.sdk import Deployment, ServingError, resolve_model
 from lamina_serving_seldon.resources import model_settings, v1_resource, v2_resources
 from lamina_serving_seldon.validate import validate_resource
 

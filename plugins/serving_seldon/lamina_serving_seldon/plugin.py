@@ -10,8 +10,7 @@ from typing import Any
 
 import attrs
 
-from lamina.hookspecs import hookimpl
-from lamina.interfaces import ComponentSpec
+from lamina.sdk import ComponentSpec, hookimpl
 
 
 @attrs.frozen

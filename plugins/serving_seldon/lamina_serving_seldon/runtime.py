@@ -25,8 +25,7 @@ from mlserver import MLModel
 from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse, ResponseOutput
 
-from lamina.errors import LaminaError
-from lamina.serving import Model, PayloadError, load_artifact
+from lamina.sdk import LaminaError, Model, PayloadError, load_artifact
 
 
 class LaminaRuntime(MLModel):

@@ -80,8 +80,8 @@ def lamina_compute_backends():
 
 
 @hookimpl
-def lamina_configure(stack, options):
-    _record("configure", stack=stack.name, options=options)
+def lamina_configure(stack):
+    _record("configure", stack=stack.name, options=stack.plugin_options("fakegood"))
 
 
 @hookimpl

@@ -1,0 +1,244 @@
+"""The one surface a plugin imports: ``from lamina.sdk import ...``.
+
+Everything a backend, a lifecycle plugin or a tool embedding lamina needs is named here,
+and nothing else of lamina's internals is part of the contract. An import contract checked
+in CI keeps every first-party plugin on this surface.
+
+Stability promise (docs/sdk.md):
+
+* a name in ``__all__`` keeps working for every 0.x minor version after the one that added
+  it; a removal is announced one minor version ahead with a ``DeprecationWarning``;
+* classes and functions may gain keyword arguments with defaults, records may gain fields
+  with defaults, hooks may gain arguments (an implementation takes the subset it wants);
+* anything not in ``__all__`` (every module under ``lamina`` other than this one,
+  ``lamina.hookspecs``, ``lamina.errors``, ``lamina.testing`` and the user-facing layer
+  APIs) may change in any release.
+
+Names load lazily: importing this module costs nothing until a name is used, so a plugin's
+entry module stays cheap on every ``lamina`` command.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lamina._lazy import lazy_exports
+from lamina.hookspecs import hookimpl, hookspec
+
+if TYPE_CHECKING:
+    from lamina.compute.env_options import plain_env_validator
+    from lamina.compute.remote_common import (
+        QueuedRemoteCompute,
+        RemoteJob,
+        command_line,
+        failure_outcome,
+        parse_index_ranges,
+        read_attempt_outcome,
+        settle,
+        task_command,
+    )
+    from lamina.config.options import build_options, option_docs, options_to_dict
+    from lamina.datastore.hashing import check_object_key, is_object_key, object_key
+    from lamina.datastore.wrapper import DatastoreWrapper
+    from lamina.deploy import DeploymentPlan
+    from lamina.errors import (
+        ArtifactNotFoundError,
+        BackendUnreachableError,
+        BrokenPluginWarning,
+        ConfigError,
+        CorruptArtifactError,
+        DatastoreError,
+        FeatureStoreError,
+        LaminaError,
+        MetadataError,
+        PluginError,
+        RunFailedError,
+        RunNotFoundError,
+        SerializationError,
+        StepError,
+    )
+    from lamina.interfaces import (
+        LAYERS,
+        ComponentSpec,
+        Compute,
+        Datastore,
+        FeatureStore,
+        Layer,
+        MetadataStore,
+        Monitor,
+        Orchestrator,
+        Serializer,
+        ServingBackend,
+    )
+    from lamina.interfaces.feature_store import OnlineStore, OnlineStoreSpec
+    from lamina.logs import get_logger
+    from lamina.records import (
+        ArtifactRef,
+        Resources,
+        RunRecord,
+        TaskOutcome,
+        TaskRecord,
+        TaskSpec,
+    )
+    from lamina.runtime.remote import load_snapshot_flow, read_manifest, run_remote_task
+    from lamina.runtime.scheduler import Scheduler
+    from lamina.runtime.task import execute_task, write_outcome
+    from lamina.serving import (
+        Deployment,
+        Model,
+        PayloadError,
+        Schema,
+        ServingError,
+        load_artifact,
+        resolve_model,
+    )
+    from lamina.stack import Stack
+
+_EXPORTS = {
+    # records
+    "ArtifactRef": "lamina.records",
+    "Resources": "lamina.records",
+    "RunRecord": "lamina.records",
+    "TaskOutcome": "lamina.records",
+    "TaskRecord": "lamina.records",
+    "TaskSpec": "lamina.records",
+    # interfaces: one Protocol per layer, and how a plugin offers a component
+    "LAYERS": "lamina.interfaces",
+    "ComponentSpec": "lamina.interfaces",
+    "Compute": "lamina.interfaces",
+    "Datastore": "lamina.interfaces",
+    "FeatureStore": "lamina.interfaces",
+    "Layer": "lamina.interfaces",
+    "MetadataStore": "lamina.interfaces",
+    "Monitor": "lamina.interfaces",
+    "Orchestrator": "lamina.interfaces",
+    "Serializer": "lamina.interfaces",
+    "ServingBackend": "lamina.interfaces",
+    "OnlineStore": "lamina.interfaces.feature_store",
+    "OnlineStoreSpec": "lamina.interfaces.feature_store",
+    # errors
+    "ArtifactNotFoundError": "lamina.errors",
+    "BackendUnreachableError": "lamina.errors",
+    "BrokenPluginWarning": "lamina.errors",
+    "ConfigError": "lamina.errors",
+    "CorruptArtifactError": "lamina.errors",
+    "DatastoreError": "lamina.errors",
+    "FeatureStoreError": "lamina.errors",
+    "LaminaError": "lamina.errors",
+    "MetadataError": "lamina.errors",
+    "PluginError": "lamina.errors",
+    "RunFailedError": "lamina.errors",
+    "RunNotFoundError": "lamina.errors",
+    "SerializationError": "lamina.errors",
+    "StepError": "lamina.errors",
+    # the stack, options and logging
+    "Stack": "lamina.stack",
+    "build_options": "lamina.config.options",
+    "option_docs": "lamina.config.options",
+    "options_to_dict": "lamina.config.options",
+    "plain_env_validator": "lamina.compute.env_options",
+    "get_logger": "lamina.logs",
+    # composition: wrap a builtin (or any) component
+    "DatastoreWrapper": "lamina.datastore.wrapper",
+    # object keys and hashing (content addressing)
+    "check_object_key": "lamina.datastore.hashing",
+    "is_object_key": "lamina.datastore.hashing",
+    "object_key": "lamina.datastore.hashing",
+    # remote tasks: what a compute backend launches and how it reads the outcome
+    "task_command": "lamina.compute.remote_common",
+    "command_line": "lamina.compute.remote_common",
+    "failure_outcome": "lamina.compute.remote_common",
+    "parse_index_ranges": "lamina.compute.remote_common",
+    "read_attempt_outcome": "lamina.compute.remote_common",
+    "settle": "lamina.compute.remote_common",
+    "QueuedRemoteCompute": "lamina.compute.remote_common",
+    "RemoteJob": "lamina.compute.remote_common",
+    "run_remote_task": "lamina.runtime.remote",
+    "read_manifest": "lamina.runtime.remote",
+    "load_snapshot_flow": "lamina.runtime.remote",
+    "execute_task": "lamina.runtime.task",
+    "write_outcome": "lamina.runtime.task",
+    # orchestrators: a deployment plan, and the scheduler that executes one in-process
+    "DeploymentPlan": "lamina.deploy",
+    "Scheduler": "lamina.runtime.scheduler",
+    # serving backends
+    "Deployment": "lamina.serving",
+    "Model": "lamina.serving",
+    "PayloadError": "lamina.serving",
+    "Schema": "lamina.serving",
+    "ServingError": "lamina.serving",
+    "load_artifact": "lamina.serving",
+    "resolve_model": "lamina.serving",
+}
+
+__all__ = [
+    "LAYERS",
+    "ArtifactNotFoundError",
+    "ArtifactRef",
+    "BackendUnreachableError",
+    "BrokenPluginWarning",
+    "ComponentSpec",
+    "Compute",
+    "ConfigError",
+    "CorruptArtifactError",
+    "Datastore",
+    "DatastoreError",
+    "DatastoreWrapper",
+    "Deployment",
+    "DeploymentPlan",
+    "FeatureStore",
+    "FeatureStoreError",
+    "LaminaError",
+    "Layer",
+    "MetadataError",
+    "MetadataStore",
+    "Model",
+    "Monitor",
+    "OnlineStore",
+    "OnlineStoreSpec",
+    "Orchestrator",
+    "PayloadError",
+    "PluginError",
+    "QueuedRemoteCompute",
+    "RemoteJob",
+    "Resources",
+    "RunFailedError",
+    "RunNotFoundError",
+    "RunRecord",
+    "Scheduler",
+    "Schema",
+    "SerializationError",
+    "Serializer",
+    "ServingBackend",
+    "ServingError",
+    "Stack",
+    "StepError",
+    "TaskOutcome",
+    "TaskRecord",
+    "TaskSpec",
+    "build_options",
+    "check_object_key",
+    "command_line",
+    "execute_task",
+    "failure_outcome",
+    "get_logger",
+    "hookimpl",
+    "hookspec",
+    "is_object_key",
+    "load_artifact",
+    "load_snapshot_flow",
+    "object_key",
+    "option_docs",
+    "options_to_dict",
+    "parse_index_ranges",
+    "plain_env_validator",
+    "read_attempt_outcome",
+    "read_manifest",
+    "resolve_model",
+    "run_remote_task",
+    "settle",
+    "task_command",
+    "write_outcome",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
