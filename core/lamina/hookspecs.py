@@ -154,8 +154,9 @@ def lamina_plugin_options() -> type:
     Called when a stack is loaded. The table is turned into an instance of the class and
     validated exactly like a component's options (unknown keys with a did-you-mean, wrong
     types, attrs validators; errors name the config file and line), before
-    ``lamina_configure`` runs; ``lamina plugins --options`` and the generated config
-    reference list its fields. ``${VAR}`` references are expanded from the environment.
+    ``lamina_configure`` runs; the generated config reference
+    (``python -m lamina.config.reference``) lists its fields. ``${VAR}`` references are
+    expanded from the environment.
 
     :return: an attrs class whose fields all have defaults (a plugin with no table in the
         config gets the defaults). Not firstresult: each plugin answers for itself.

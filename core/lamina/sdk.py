@@ -71,6 +71,8 @@ if TYPE_CHECKING:
         ServingBackend,
     )
     from lamina.interfaces.feature_store import OnlineStore, OnlineStoreSpec
+    from lamina.kernel.hookcalls import HookFailure
+    from lamina.kernel.pluginmanager import BrokenPlugin, LoadedPlugin, PluginManager
     from lamina.logs import get_logger
     from lamina.records import (
         ArtifactRef,
@@ -131,8 +133,12 @@ _EXPORTS = {
     "RunNotFoundError": "lamina.errors",
     "SerializationError": "lamina.errors",
     "StepError": "lamina.errors",
-    # the stack, options and logging
+    # the stack, the plugin manager, options and logging
     "Stack": "lamina.stack",
+    "PluginManager": "lamina.kernel.pluginmanager",
+    "LoadedPlugin": "lamina.kernel.pluginmanager",
+    "BrokenPlugin": "lamina.kernel.pluginmanager",
+    "HookFailure": "lamina.kernel.hookcalls",
     "build_options": "lamina.config.options",
     "option_docs": "lamina.config.options",
     "options_to_dict": "lamina.config.options",
@@ -176,6 +182,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "ArtifactRef",
     "BackendUnreachableError",
+    "BrokenPlugin",
     "BrokenPluginWarning",
     "ComponentSpec",
     "Compute",
@@ -188,8 +195,10 @@ __all__ = [
     "DeploymentPlan",
     "FeatureStore",
     "FeatureStoreError",
+    "HookFailure",
     "LaminaError",
     "Layer",
+    "LoadedPlugin",
     "MetadataError",
     "MetadataStore",
     "Model",
@@ -199,6 +208,7 @@ __all__ = [
     "Orchestrator",
     "PayloadError",
     "PluginError",
+    "PluginManager",
     "QueuedRemoteCompute",
     "RemoteJob",
     "Resources",

@@ -148,6 +148,13 @@ def _artifact_fields(name: str) -> dict[str, Any]:
 
 
 @hookimpl
+def lamina_datastores() -> list[Any]:
+    from lamina_audit_log.sized import SPEC
+
+    return [SPEC]
+
+
+@hookimpl
 def lamina_plugin_options() -> type:
     return AuditOptions
 
