@@ -90,7 +90,8 @@ def register(subparsers: Any) -> None:
         description="Start a new run that reuses every successful task of RUN whose code, "
         "inputs and parameters are unchanged, and runs the rest.",
     )
-    r.add_argument("run", help="the run id (or a unique prefix)")
+    r.add_argument("run", help="the run to resume: its id, a unique prefix of it, latest (the "
+                   "newest run) or FLOW/latest (the flow's newest successful run)")
     r.add_argument("--flow", help="the flow file to use (default: the one the run was launched from)")
     r.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a flow parameter")
     r.add_argument("--tag", action="append", metavar="TAG", help="label the new run (repeatable)")
