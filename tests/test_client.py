@@ -241,6 +241,7 @@ def test_one_resolver_names_runs_for_the_client_and_resume(project) -> None:
 
     metadata = project.stack.metadata
     assert resolve_run(metadata, "latest").run_id == project.other.id
+    assert resolve_run(metadata, "latest").id == project.other.id  # as Run.id names it
     assert resolve_run(metadata, "client-numbers/latest").run_id == project.ok.id
     assert resolve_run(metadata, f" {project.failed.id[:-2]} ").run_id == project.failed.id
     with pytest.raises(RunNotFoundError, match="'client-array' is a flow, not a run"):
