@@ -213,5 +213,11 @@ class RunRecord:
     steps: tuple[str, ...] = ()  # in topological order
 
     @property
+    def id(self) -> str:
+        """The run's id, under the name every public object uses (``Run.id``, the CLI's
+        JSON ``id``); ``run_id`` stays the stored field."""
+        return self.run_id
+
+    @property
     def duration(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.started_at

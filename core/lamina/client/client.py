@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from lamina.client.refs import resolve_run, split_ref
 from lamina.errors import LaminaError, RunNotFoundError
 
 if TYPE_CHECKING:
@@ -54,22 +55,8 @@ class Client:
 
     def run(self, ref: str) -> Run:
         """A run by id (or unique prefix), ``FLOW/latest`` (latest successful) or
-        ``latest`` (the newest run of any flow)."""
-        if ref == "latest":
-            runs = self.runs(limit=1)
-            if not runs:
-                raise RunNotFoundError("there are no runs yet", hint="lamina run FLOW.py")
-            return runs[0]
-        if ref.endswith("/latest"):
-            return self.latest_run(ref[: -len("/latest")])
-        try:
-            return Run(self, self.stack.metadata.get_run(ref))
-        except RunNotFoundError as err:
-            if "/" not in ref and ref in self.flows():
-                raise RunNotFoundError(
-                    f"'{ref}' is a flow, not a run", hint=f"its latest successful run: {ref}/latest"
-                ) from err
-            raise
+        ``latest`` (the newest run of any flow): see :func:`lamina.client.resolve_run`."""
+        return Run(self, resolve_run(self.stack.metadata, ref))
 
     def latest_run(self, flow: str, *, successful: bool = True) -> Run:
         """The newest (successful, by default) run of ``flow``."""
@@ -83,24 +70,15 @@ class Client:
         return runs[0]
 
     def get(self, ref: str) -> Run | StepResult | Task:
-        """``RUN``, ``RUN/STEP`` or ``RUN/STEP/INDEX`` (RUN may be ``FLOW/latest``)."""
-        parts = ref.split("/")
-        if len(parts) >= 2 and parts[1] == "latest":
-            parts = [f"{parts[0]}/latest", *parts[2:]]
-        run = self.run(parts[0])
-        if len(parts) == 1:
+        """``RUN``, ``RUN/STEP`` or ``RUN/STEP/INDEX`` (RUN may be ``FLOW/latest`` or
+        ``latest``)."""
+        run_ref, step, index = split_ref(ref)
+        run = self.run(run_ref)
+        if step is None:
             return run
-        step = run[parts[1]]
-        if len(parts) == 2:
-            return step
-        try:
-            index = int(parts[2])
-        except ValueError:
-            raise LaminaError(
-                f"task index {parts[2]!r} in {ref!r} is not a number",
-                hint=f"RUN/STEP/INDEX, e.g. {parts[0]}/{parts[1]}/0",
-            ) from None
-        return step[index]
+        if index is None:
+            return run[step]
+        return run[step][index]
 
     def diff(self, a: str, b: str) -> RunDiff:
         """What changed between two runs: params, code, artifacts, metrics, timings."""

@@ -1,31 +1,12 @@
-"""Plugins that lamina's project ships as separate distributions.
+"""Moved to :mod:`lamina.kernel.distributions` (the one reader of installed
+distributions); these names stay importable from here until the plugin manager imports
+them from there."""
 
-Only used to turn "component not installed" into the exact ``pip install`` line, the way
-fsspec's ``known_implementations`` does; the core never imports any of them.
-"""
+from lamina.kernel.distributions import (
+    KNOWN_COMPONENTS,
+    KNOWN_SCHEMES,
+    distribution_for,
+    distribution_for_scheme,
+)
 
-from __future__ import annotations
-
-#: (layer, component name) -> the distribution that provides it.
-KNOWN_COMPONENTS: dict[tuple[str, str], str] = {
-    ("datastore", "s3"): "lamina-datastore-s3",
-    ("compute", "k8s"): "lamina-compute-k8s",
-    ("compute", "batch"): "lamina-compute-batch",
-    ("compute", "dask"): "lamina-compute-dask",
-    ("orchestrator", "airflow"): "lamina-orch-airflow",
-    ("serving", "seldon"): "lamina-serving-seldon",
-}
-
-#: URL scheme -> the datastore distribution that serves it.
-KNOWN_SCHEMES: dict[str, str] = {
-    "s3": "lamina-datastore-s3",
-    "s3a": "lamina-datastore-s3",
-}
-
-
-def distribution_for(layer: str, name: str) -> str | None:
-    return KNOWN_COMPONENTS.get((layer, name))
-
-
-def distribution_for_scheme(scheme: str) -> str | None:
-    return KNOWN_SCHEMES.get(scheme)
+__all__ = ["KNOWN_COMPONENTS", "KNOWN_SCHEMES", "distribution_for", "distribution_for_scheme"]

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamina.client.refs import resolve_run
 from lamina.errors import LaminaError, RunFailedError, RunInterruptedError
 from lamina.logs import get_logger
 from lamina.records import RunRecord
@@ -259,7 +260,8 @@ def resume(
 ) -> Run:
     """Resume a failed, interrupted or crashed run: ``lamina.resume(run_id, alpha=0.2)``.
 
-    Starts a new run that reuses every successful task of ``run_id`` whose code, inputs
+    ``run_id`` is any run reference: an id or a unique prefix, ``latest`` (the newest run
+    of any flow) or ``FLOW/latest`` (the newest successful one). Starts a new run that reuses every successful task of ``run_id`` whose code, inputs
     and parameters are unchanged, and runs the rest. ``flow`` is needed only for a run
     launched from a notebook (it has no flow file to load). Keyword arguments change flow
     parameters.
@@ -268,7 +270,7 @@ def resume(
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
-    origin = stack.metadata.get_run(run_id)
+    origin = resolve_run(stack.metadata, run_id)
     if flow is None:
         if not origin.flow_file:
             raise LaminaError(
