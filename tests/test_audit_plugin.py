@@ -59,7 +59,7 @@ def test_lamina_plugins_lists_it(tmp_path, audit_plugin):  # noqa: F811
     proc = run_lamina(["plugins"], cwd=tmp_path, paths=[audit_plugin])
     assert proc.returncode == 0, proc.stderr
     block = proc.stdout.split("lamina-audit-log 0.1.0\n")[1]
-    assert block.startswith("  entry point: audit = lamina_audit_log.plugin\n  components:  -\n")
+    assert block.startswith("  entry point: audit = lamina_audit_log.plugin\n  components:  datastore/sized\n")
     assert "lamina_before_run" in block.splitlines()[2]
 
 

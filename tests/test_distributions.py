@@ -53,7 +53,9 @@ def test_same_entry_points_as_importlib_metadata_here():
     assert lamina_group == {
         (ep.name, ep.value, ep.dist.metadata["Name"]) for ep in md.entry_points(group="lamina")
     }
-    assert ("builtin", "lamina.builtin.plugin", "lamina") in lamina_group
+    assert ("s3", "lamina_datastore_s3.plugin", "lamina-datastore-s3") in lamina_group
+    # the core announces no entry point: its builtin plugins come from DEFAULT_PLUGINS
+    assert not {name for name, _, dist in lamina_group if dist == "lamina"}
 
 
 def test_installed_version_and_packages_agree_with_importlib_metadata():

@@ -39,7 +39,7 @@ from lamina.errors import (
     StackNotFoundError,
 )
 from lamina.interfaces.component import LAYERS, ComponentSpec
-from lamina.kernel.entrypoints import normalize_name
+from lamina.kernel.distributions import normalize_name
 from lamina.kernel.pluginmanager import PluginManager
 from lamina.kernel.suggest import did_you_mean
 
