@@ -99,7 +99,7 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
             )
         from lamina.runtime.task import execute_task
 
-        return execute_task(spec, step.fn, stack.artifacts, stack.hook)
+        return execute_task(spec, step.fn, stack)
 
 
 def prepare_run(url: str, run_id: str) -> str:

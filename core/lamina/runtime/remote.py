@@ -158,4 +158,4 @@ def run_remote_task(datastore_url: str, run_id: str, step: str, index: int = 0, 
             hint=f"steps: {', '.join(flow.steps)}",
         )
     spec = build_spec(artifacts, manifest, step, index, attempt)
-    return execute_task(spec, flow.steps[step].fn, artifacts, stack.hook)
+    return execute_task(spec, flow.steps[step].fn, stack, artifacts=artifacts)
