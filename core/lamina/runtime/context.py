@@ -22,6 +22,8 @@ class RunContext:
     :param reuse: outcomes of an earlier run (``lamina resume``) by cache key; a task whose
         key is here is not run again.
     :param cache: the run's default for steps that do not set ``cache=``.
+    :param datastore_spec: the stack's datastore as the run recorded it (compact JSON),
+        copied into every :class:`lamina.records.TaskSpec` for remote tasks.
     """
 
     run_id: str
@@ -34,6 +36,7 @@ class RunContext:
     cache: bool = False
     reuse: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     reused_from_run: str = ""
+    datastore_spec: str = ""
 
     @property
     def hooks(self) -> Any:
