@@ -29,10 +29,15 @@ def lineage_key(run_id: str, step: str, index: int) -> str:
 
 
 def get_store(stack: Any = None) -> Any:
-    """The feature store of ``stack`` (default: the project's stack), or the builtin
-    ``local`` store with default options when the stack configures none."""
+    """The feature store of ``stack`` (default: inside a task, the task's stack, the one
+    the run was launched on; elsewhere the project's stack), or the builtin ``local``
+    store with default options when the stack configures none."""
     from lamina.stack import load_stack
 
+    if stack is None:
+        state = task_state()
+        if state is not None and state.context is not None:
+            stack = state.context.stack
     stack = stack if stack is not None else load_stack()
     if stack.has("feature_store"):
         return stack.component("feature_store")
