@@ -68,6 +68,16 @@ def _split(
     return kept, missing
 
 
+def _is_local_path(url: Any) -> bool:
+    """Whether a raw datastore ``url`` is unset or a local path (relative paths resolve
+    against the project root, which a task elsewhere does not have)."""
+    if url is None:
+        return True
+    if not isinstance(url, str) or has_reference(url):
+        return False
+    return "://" not in url or url.split("://", 1)[0].lower() in ("file", "local")
+
+
 def _has_url_option(config: type) -> bool:
     return attrs.has(config) and "url" in attrs.fields_dict(config)
 
@@ -79,9 +89,9 @@ def record_stack(stack: Stack) -> dict[str, Any]:
     the raw ``options`` and the ``missing`` secret options; the raw ``compute_overrides``
     and ``[plugins.NAME]`` tables; the project root.
 
-    A datastore with a ``url`` option records the URL the datastore reports (an absolute
-    path for a local folder) unless the config gives it as a ``${VAR}`` reference, so a
-    task started in any folder finds the same datastore.
+    A datastore whose ``url`` is a local path (or unset) records the URL the datastore
+    reports (an absolute path), so a task started in any folder finds the same folder;
+    any other URL, and a ``${VAR}`` reference, is recorded as written.
     """
     from lamina.interfaces.component import LAYERS
 
@@ -98,9 +108,8 @@ def record_stack(stack: Stack) -> dict[str, Any]:
             origin = "config"
         else:
             options, missing, origin = {}, {}, "default"
-        if (layer == "datastore" and _has_url_option(spec.config)
-                and not has_reference(options.get("url"))
-                and "url" not in missing):
+        if (layer == "datastore" and _has_url_option(spec.config) and "url" not in missing
+                and _is_local_path(options.get("url"))):
             options["url"] = stack.datastore.url
         entry: dict[str, Any] = {
             "component": spec.name,
