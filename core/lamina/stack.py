@@ -569,7 +569,8 @@ class Stack:
         each ``${VAR}`` read from ``env``; a layer missing from the record is its default
         component. Only the datastore is checked at once: another layer that cannot be
         rebuilt here (plugin not installed, a secret not recorded, a variable not set)
-        fails with that message when the task first uses it.
+        fails with that message when the task first uses it. A recorded
+        ``[plugins.NAME]`` table whose plugin is not installed here is a warning.
 
         :param record: a stack record, or one holding only ``components.datastore``
             (:func:`lamina.config.recorded.parse_datastore_spec`) to read the manifest.
@@ -584,6 +585,14 @@ class Stack:
         env = os.environ if env is None else env
         plugins = plugins or PluginManager()
         tables, warns = recorded.plugin_tables(record)
+        loaded = {p.name for p in plugins.loaded}
+        for pname in [p for p in tables if p not in loaded]:
+            del tables[pname]
+            warns.append(
+                f"[plugins.{pname}]: the run configured plugin {pname!r}, which is not "
+                "installed here; its hooks do not run in this process (install it where "
+                "tasks run)"
+            )
         stack = cls(
             name=str(record.get("name") or DEFAULT_STACK), plugins=plugins,
             project_root=recorded.project_root(record, cwd),
