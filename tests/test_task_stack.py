@@ -232,3 +232,19 @@ def test_from_manifest_fails_late_for_a_layer_it_cannot_rebuild(sized) -> None:
         rebuilt.compute  # noqa: B018 - the layer fails when it is used
     with pytest.raises(ConfigError, match="SIZED_TOKEN"):
         Stack.from_manifest(record, env={})  # the datastore is checked at once
+
+
+def test_a_recorded_plugin_table_absent_here_is_a_warning(sized) -> None:
+    from lamina.config.recorded import record_stack
+    from lamina.stack import Stack
+
+    with _stack(sized) as stack:
+        record = record_stack(stack)
+    record["plugins"]["ghost"] = {"options": {"level": 3}}
+    record["plugins"]["sized"]["missing"] = {"api_token": "secrets-file"}
+    with pytest.warns(UserWarning) as warned:
+        rebuilt = Stack.from_manifest(record, env={"SIZED_TOKEN": TOKEN})
+    texts = [str(w.message) for w in warned]
+    assert any("'ghost'" in t and "not installed here" in t for t in texts)
+    assert any("[plugins.sized] option 'api_token' was not recorded" in t for t in texts)
+    assert rebuilt.config.plugins == {"sized": {"hook_log": str(sized.hook_log)}}
