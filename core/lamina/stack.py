@@ -640,27 +640,23 @@ class Stack:
             if layer == "datastore":
                 raise
             error = exc
-            fallback = spec or ComponentSpec(
-                layer=layer,  # type: ignore[arg-type]
-                name=name, config=_NoOptions, factory=_raise,
-                distribution=str(entry.get("distribution") or ""),
-                distribution_version=str(entry.get("version") or ""),
-            )
 
             def fail(options: Any, stack: Any) -> Any:
                 raise error
 
-            return ResolvedComponent(layer, attrs.evolve(fallback, factory=fail), None, "manifest")
+            failing = attrs.evolve(spec, factory=fail) if spec is not None else ComponentSpec(
+                layer=layer,  # type: ignore[arg-type]
+                name=name, config=_NoOptions, factory=fail,
+                distribution=str(entry.get("distribution") or ""),
+                distribution_version=str(entry.get("version") or ""),
+            )
+            return ResolvedComponent(layer, failing, None, "manifest")
         return ResolvedComponent(layer, spec, options, "manifest")
 
 
 @attrs.frozen
 class _NoOptions:
     """Options of a recorded component whose plugin is not installed here."""
-
-
-def _raise(options: Any, stack: Any) -> Any:  # pragma: no cover - replaced at once
-    raise LaminaError("this component cannot be built here")
 
 
 def resolve_stack(stack: Stack | str | None) -> Stack:
