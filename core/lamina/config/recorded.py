@@ -31,6 +31,18 @@ from lamina.errors import ConfigError
 if TYPE_CHECKING:
     from lamina.stack import Stack
 
+__all__ = [
+    "FROM_SECRETS_FILE",
+    "LITERAL_SECRET",
+    "RECORD_VERSION",
+    "datastore_spec",
+    "parse_datastore_spec",
+    "plugin_tables",
+    "project_root",
+    "record_stack",
+    "recorded_options",
+]
+
 #: Version of the recorded shape (``manifest["stack"]["version"]``).
 RECORD_VERSION = 1
 #: Why an option is missing from a record, by marker.

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+__all__ = ["RunContext", "TaskContext"]
+
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
     from lamina.flow.flow import Flow
