@@ -179,3 +179,16 @@ def test_a_malformed_datastore_spec_is_named(tmp_path) -> None:
     )
     assert proc.returncode != 0
     assert "--datastore-spec is not JSON" in proc.stderr
+
+
+def test_a_run_recorded_without_its_stack_runs_on_the_urls_stack(project) -> None:
+    manifest_path = project.root / ".lamina" / "runs" / project.run.id / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["stack"]["components"]["datastore"]["component"] == "file"
+    del manifest["stack"]  # as a run launched by an older lamina
+    manifest_path.write_text(json.dumps(manifest))
+    record = record_path(project, "square", 1)
+    record.unlink()
+    proc = task(project, "--run", project.run.id, "--step", "square", "--index", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(record.read_text())["status"] == "succeeded"
