@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         task_command,
     )
     from lamina.config.options import build_options, option_docs, options_to_dict
+    from lamina.config.recorded import datastore_spec, parse_datastore_spec, record_stack
     from lamina.datastore.hashing import check_object_key, is_object_key, object_key
     from lamina.datastore.wrapper import DatastoreWrapper
     from lamina.deploy import DeploymentPlan
@@ -83,7 +84,13 @@ if TYPE_CHECKING:
         TaskRecord,
         TaskSpec,
     )
-    from lamina.runtime.remote import load_snapshot_flow, read_manifest, run_remote_task
+    from lamina.runtime.context import TaskContext
+    from lamina.runtime.remote import (
+        load_snapshot_flow,
+        read_manifest,
+        run_remote_task,
+        task_stack,
+    )
     from lamina.runtime.scheduler import Scheduler
     from lamina.runtime.task import execute_task, write_outcome
     from lamina.serving import (
@@ -162,6 +169,11 @@ _EXPORTS = {
     "QueuedRemoteCompute": "lamina.compute.remote_common",
     "RemoteJob": "lamina.compute.remote_common",
     "run_remote_task": "lamina.runtime.remote",
+    "task_stack": "lamina.runtime.remote",
+    "TaskContext": "lamina.runtime.context",
+    "datastore_spec": "lamina.config.recorded",
+    "parse_datastore_spec": "lamina.config.recorded",
+    "record_stack": "lamina.config.recorded",
     "read_manifest": "lamina.runtime.remote",
     "load_snapshot_flow": "lamina.runtime.remote",
     "execute_task": "lamina.runtime.task",
@@ -226,12 +238,14 @@ __all__ = [
     "ServingError",
     "Stack",
     "StepError",
+    "TaskContext",
     "TaskOutcome",
     "TaskRecord",
     "TaskSpec",
     "build_options",
     "check_object_key",
     "command_line",
+    "datastore_spec",
     "execute_task",
     "failure_outcome",
     "get_logger",
@@ -243,14 +257,17 @@ __all__ = [
     "object_key",
     "option_docs",
     "options_to_dict",
+    "parse_datastore_spec",
     "parse_index_ranges",
     "plain_env_validator",
     "read_attempt_outcome",
     "read_manifest",
+    "record_stack",
     "resolve_model",
     "run_remote_task",
     "settle",
     "task_command",
+    "task_stack",
     "write_outcome",
 ]
 

@@ -634,6 +634,114 @@ class Stack:
         if first is not None:
             raise first
 
+    # ------------------------------------------------------------------ recorded stacks
+
+    @classmethod
+    def from_manifest(
+        cls,
+        record: Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        plugins: PluginManager | None = None,
+        cwd: str | Path | None = None,
+    ) -> Stack:
+        """The stack a run recorded (``manifest["stack"]``, see
+        :mod:`lamina.config.recorded`), rebuilt here: what ``python -m lamina task`` and
+        other remote task runners use. It needs no config file.
+
+        Every recorded component is found by its name and given its recorded options,
+        each ``${VAR}`` read from ``env``; a layer missing from the record is its default
+        component. Only the datastore is checked at once: another layer that cannot be
+        rebuilt here (plugin not installed, a secret not recorded, a variable not set)
+        fails with that message when the task first uses it. A recorded
+        ``[plugins.NAME]`` table whose plugin is not installed here is a warning.
+
+        :param record: a stack record, or one holding only ``components.datastore``
+            (:func:`lamina.config.recorded.parse_datastore_spec`) to read the manifest.
+        :param env: where ``${VAR}`` is read (default ``os.environ``).
+        :param cwd: root for relative paths (default: the recorded project root if it
+            exists here, else the working directory).
+        :raises lamina.errors.ConfigError: the datastore cannot be rebuilt.
+        :raises lamina.errors.PluginError: the datastore's plugin is not installed.
+        """
+        from lamina.config import recorded
+
+        env = os.environ if env is None else env
+        plugins = plugins or PluginManager()
+        tables, warns = recorded.plugin_tables(record)
+        loaded = {p.name for p in plugins.loaded}
+        for pname in [p for p in tables if p not in loaded]:
+            del tables[pname]
+            warns.append(
+                f"[plugins.{pname}]: the run configured plugin {pname!r}, which is not "
+                "installed here; its hooks do not run in this process (install it where "
+                "tasks run)"
+            )
+        stack = cls(
+            name=str(record.get("name") or DEFAULT_STACK), plugins=plugins,
+            project_root=recorded.project_root(record, cwd),
+            config=ProjectConfig(plugins=tables), env=env,
+        )
+        for text in warns:
+            warnings.warn(text, stacklevel=2)
+        for layer, entry in (record.get("components") or {}).items():
+            if layer in LAYERS:
+                stack._resolved[layer] = stack._recorded_component(layer, entry)
+        stack._resolve(None)
+        for cname, entry in (record.get("compute_overrides") or {}).items():
+            what = f"compute_overrides.{cname}"
+            try:
+                spec = plugins.find_component("compute", cname)
+                values = recorded.recorded_options(stack.name, what, entry, stack._env)
+                stack._compute_overrides[cname] = build_options(spec.config, values)
+            except (LaminaError, OptionError) as exc:
+                stack._problems.append(f"the run's stack {stack.name!r}, {what}: {exc}")
+        stack._configure_plugins()
+        return stack
+
+    def _recorded_component(self, layer: str, entry: Mapping[str, Any]) -> ResolvedComponent:
+        """One recorded layer; a layer other than the datastore that cannot be rebuilt
+        becomes a component whose factory raises why."""
+        from lamina.config import recorded
+
+        name = str(entry.get("component", ""))
+        what = f"{layer} (plugin {name!r})"
+        spec: ComponentSpec | None = None
+        try:
+            spec = self.plugins.find_component(layer, name)
+            values = recorded.recorded_options(self.name, what, entry, self._env)
+            try:
+                options = build_options(spec.config, values)
+            except OptionError as exc:
+                raise ConfigError(
+                    f"the run's stack {self.name!r}, {what}: the recorded options no longer "
+                    f"fit the installed {spec.distribution or 'plugin'} "
+                    f"{spec.distribution_version}: {exc.message}",
+                    hint=f"install the version the run used ({entry.get('distribution')} "
+                    f"{entry.get('version')}) where tasks run",
+                ) from None
+        except LaminaError as exc:
+            if layer == "datastore":
+                raise
+            error = exc
+
+            def fail(options: Any, stack: Any) -> Any:
+                raise error
+
+            failing = attrs.evolve(spec, factory=fail) if spec is not None else ComponentSpec(
+                layer=layer,  # type: ignore[arg-type]
+                name=name, config=_NoOptions, factory=fail,
+                distribution=str(entry.get("distribution") or ""),
+                distribution_version=str(entry.get("version") or ""),
+            )
+            return ResolvedComponent(layer, failing, None, "manifest")
+        return ResolvedComponent(layer, spec, options, "manifest")
+
+
+@attrs.frozen
+class _NoOptions:
+    """Options of a recorded component whose plugin is not installed here."""
+
 
 def resolve_stack(stack: Stack | str | None) -> Stack:
     """A :class:`Stack` as given, by name, or the configured default."""

@@ -56,7 +56,7 @@ def _worker_main(conn: Connection, ctx: RunContext, parent_pid: int) -> None:
         # In order, one outcome per task as soon as it is done: the runtime knows that the
         # first task it has no outcome for is the one running.
         for spec in batch:
-            outcome = execute_task(spec, steps[spec.step].fn, ctx.artifacts, ctx.hooks)
+            outcome = execute_task(spec, steps[spec.step].fn, ctx.stack, artifacts=ctx.artifacts)
             conn.send(outcome)
     conn.close()
 

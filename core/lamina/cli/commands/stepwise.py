@@ -41,10 +41,11 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from lamina.runtime.remote import task_stack
     from lamina.runtime.stepwise import prepare_step, task_indexes
-    from lamina.stack import Stack
 
-    stack = Stack.for_datastore_url(args.datastore)
+    # the run's recorded stack, so foreach elements go through the stack's own datastore
+    stack, _ = task_stack(args.run, datastore_url=args.datastore)
     count = prepare_step(stack.artifacts, args.run, args.step)
     _write_xcom(args.xcom_file, task_indexes(count))
     print(f"step {args.step} of run {args.run}: {count} task(s)")
