@@ -34,12 +34,15 @@ def _table(columns: dict[str, list[Any]], times: tuple[str, ...]) -> Any:
 def _definitions(source: Any, ttl: dt.timedelta | None = dt.timedelta(hours=2)) -> list[Any]:
     from lamina.features import Entity, Feature, FeatureService, FeatureView
 
-    driver = Entity("driver", ("driver_id",))
+    # typed Any: mypy's attrs plugin cannot read a ``converter=tuple`` field's type
+    join_keys: Any = ["driver_id"]
+    service_features: Any = ["stats:*"]
+    driver = Entity("driver", join_keys)
     stats = FeatureView("stats", entities=[driver], source=source,
                         features=[Feature("rate", "float64"), Feature("trips", "float64")],
                         timestamp_field="event_timestamp", created_timestamp_field="created",
                         ttl=ttl)
-    return [driver, stats, FeatureService("driver_service", ("stats:*",))]
+    return [driver, stats, FeatureService("driver_service", service_features)]
 
 
 class FeatureStoreSuite:
