@@ -16,18 +16,18 @@ The suites test the semantics the Protocols in :mod:`lamina.interfaces` promise,
 parts the Protocols leave unsaid are written down in each suite's docstring: that text is
 the contract. See docs/testing.md.
 
-==========================  ==========================  =================================
-suite                       fixture(s) to override      layer
-==========================  ==========================  =================================
-:class:`DatastoreSuite`     ``datastore``               datastore
-:class:`MetadataSuite`      ``metadata_store``          metadata
-:class:`ComputeSuite`       ``compute_stack``           compute
-:class:`OrchestratorSuite`  ``orchestrator_stack``      orchestrator
-:class:`ServingBackendSuite` ``serving_stack``          serving
-:class:`FeatureStoreSuite`  ``feature_store``           feature store
-:class:`OnlineStoreSuite`   ``online_store``            feature store (online part)
-:class:`MonitorSuite`       ``monitor``                 monitoring
-==========================  ==========================  =================================
+=============================  =================================  ======================
+suite                          fixture(s) to override             layer
+=============================  =================================  ======================
+:class:`DatastoreSuite`        ``datastore``                      datastore
+:class:`MetadataSuite`         ``metadata_store``                 metadata
+:class:`ComputeSuite`          ``compute_stack``                  compute
+:class:`OrchestratorSuite`     ``orchestrator_stack``             orchestrator
+:class:`ServingBackendSuite`   ``serving_stack``                  serving
+:class:`FeatureStoreSuite`     ``feature_store``                  feature store
+:class:`OnlineStoreSuite`      ``online_store``                   feature store (online)
+:class:`MonitorSuite`          ``monitor``                        monitoring
+=============================  =================================  ======================
 
 This package needs pytest (``pip install 'lamina[testing]'``). lamina itself never imports
 it, so ``import lamina`` stays cheap. The suites' modules are registered for pytest's
