@@ -125,14 +125,14 @@ class DatastoreSuite:
             datastore.blob_path(key)
         assert key in str(info.value), "the error names the missing object"
 
-    @pytest.mark.parametrize("key", BAD_OBJECT_KEYS)
-    def test_a_malformed_object_key_is_refused(self, datastore: Any, key: str) -> None:
-        assert datastore.has_blob(key) is False
-        with pytest.raises(DatastoreError):
-            datastore.blob_path(key)
-        staged, _ = stage(datastore, b"x")
-        with pytest.raises(DatastoreError):
-            datastore.commit_blob(staged, key)
+    def test_a_malformed_object_key_is_refused(self, datastore: Any) -> None:
+        for key in BAD_OBJECT_KEYS:
+            assert datastore.has_blob(key) is False, key
+            with pytest.raises(DatastoreError):
+                datastore.blob_path(key)
+            staged, _ = stage(datastore, b"x")
+            with pytest.raises(DatastoreError):
+                datastore.commit_blob(staged, key)
 
     def test_values_are_content_addressed_end_to_end(self, datastore: Any) -> None:
         """Through the artifact store (what a run uses): the same value stored twice is
@@ -213,13 +213,14 @@ class DatastoreSuite:
         torn = [len(s) if s is not None else None for s in seen if s not in versions]
         assert not torn, f"a reader saw {len(torn)} partial or mixed records (sizes {torn[:5]})"
 
-    @pytest.mark.parametrize("key", BAD_RECORD_KEYS)
-    def test_a_malformed_record_key_is_refused(self, datastore: Any, key: str) -> None:
-        with pytest.raises(DatastoreError) as info:
-            datastore.put_record(key, b"x")
-        assert repr(key) in str(info.value) or key in str(info.value), "the error names the key"
-        with pytest.raises(DatastoreError):
-            datastore.get_record(key)
+    def test_a_malformed_record_key_is_refused(self, datastore: Any) -> None:
+        for key in BAD_RECORD_KEYS:
+            with pytest.raises(DatastoreError) as info:
+                datastore.put_record(key, b"x")
+            assert repr(key) in str(info.value), f"the error names the key {key!r}"
+            with pytest.raises(DatastoreError):
+                datastore.get_record(key)
+        assert datastore.list_records("") == [], "nothing was written"
 
     def test_listing_treats_the_prefix_as_a_folder(
         self, datastore: Any, datastore_reader: Any
