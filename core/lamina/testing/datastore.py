@@ -65,8 +65,9 @@ class DatastoreSuite:
     - ``get_record`` of an absent key (or of a key that is a folder of records) is None.
     - ``list_records(prefix)`` treats ``prefix`` as a folder: it returns the full keys of
       every record below it at any depth (``runs/r1`` never matches ``runs/r10/...``),
-      sorted, never objects or temporary files; an unknown prefix gives ``[]``, the empty
-      prefix every record; a trailing ``/`` changes nothing.
+      sorted, never objects or temporary files. An unknown prefix, or the key of a
+      record (a record is not a folder), gives ``[]``; the empty prefix every record; a
+      trailing ``/`` changes nothing.
     - ``check`` returns a non-empty one-line summary.
     """
 
@@ -240,4 +241,5 @@ class DatastoreSuite:
         )
         assert datastore_reader.list_records("") == sorted(keys), "no objects, no temp files"
         assert datastore_reader.list_records("nothing/here") == []
+        assert datastore_reader.list_records("runs/r2.json") == [], "a record is not a folder"
         assert datastore_reader.get_record("runs/r1") is None, "a folder is not a record"
