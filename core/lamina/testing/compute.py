@@ -70,8 +70,8 @@ class ComputeSuite:
     The contract, beyond the Protocol's docstrings:
 
     - Every task the backend runs reports exactly one outcome per attempt through
-      ``poll``; the values a step returns, and what it printed, are read back from the
-      datastore by the run (a foreach's results in index order).
+      ``poll``; the values a step returns, and what it printed (a failed task's too), are
+      read back from the datastore by the run (a foreach's results in index order).
     - A step that raises is reported ``failed`` with ``exit_reason="exception"``, the
       exception's type, message, traceback and the step's ``file:line``; its downstream steps do not run and the run
       fails (:class:`lamina.errors.RunFailedError` unless ``raise_on_failure=False``).
@@ -138,6 +138,8 @@ class ComputeSuite:
         assert "raise ValueError" in record.traceback
         assert "conformance_compute_" in record.location and ":" in record.location
         assert record.exit_reason == "exception", record.exit_reason
+        printed = [t.stdout for t in run["square"].tasks if t.index == 1]
+        assert "squaring 2" in printed[0], "what a failed task printed is kept"
         assert not [t for t in run.tasks("total") if t.record.status == "succeeded"], (
             "a step downstream of a failure never runs"
         )

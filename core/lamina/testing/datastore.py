@@ -62,7 +62,8 @@ class DatastoreSuite:
       the record is absent, and of several concurrent exclusive writers exactly one
       returns True and its bytes are what every reader sees. A reader sees either the old
       or the new bytes of a record, never a mix or a prefix.
-    - ``get_record`` of an absent key (or of a key that is a folder of records) is None.
+    - ``get_record`` of an absent key (or of a key that is a folder of records, or lies
+      below a record) is None.
     - ``list_records(prefix)`` treats ``prefix`` as a folder: it returns the full keys of
       every record below it at any depth (``runs/r1`` never matches ``runs/r10/...``),
       sorted, never objects or temporary files. An unknown prefix, or the key of a
@@ -243,3 +244,4 @@ class DatastoreSuite:
         assert datastore_reader.list_records("nothing/here") == []
         assert datastore_reader.list_records("runs/r2.json") == [], "a record is not a folder"
         assert datastore_reader.get_record("runs/r1") is None, "a folder is not a record"
+        assert datastore_reader.get_record("runs/r2.json/inner") is None

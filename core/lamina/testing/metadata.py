@@ -126,6 +126,8 @@ class MetadataSuite:
             metadata_store.finish_run(missing, status="succeeded", finished_at=time.time())
         with pytest.raises(RunNotFoundError):
             metadata_store.record_tasks([make_task(make_run(run_id=missing), "load")])
+        with pytest.raises(RunNotFoundError):
+            metadata_store.add_tags(missing, ["orphan"])
 
     def test_a_unique_prefix_names_a_run(self, metadata_store: Any) -> None:
         first = make_run(run_id="20260101T000000000-aaaaaa")
