@@ -43,6 +43,12 @@ class TestBatchCompute(ComputeSuite):
         with lamina.load_stack("batch", cwd=root, env={}) as stack:
             yield stack
 
+    @pytest.mark.skip(reason="moto marks every job SUCCEEDED whatever its container did, so "
+                      "a dead container shows only after outcome_grace (120 s here); the "
+                      "no-outcome failure is tested in test_batch_moto.py")
+    def test_a_task_whose_process_dies_is_reported_failed(self, compute_stack: Any) -> None:
+        raise AssertionError("skipped")
+
     @pytest.mark.skip(reason="AWS Batch enforces a step's timeout (attemptDurationSeconds); "
                       "moto does not emulate it and its emulated container runs to the end")
     def test_a_task_over_its_timeout_is_stopped(self, compute_stack: Any) -> None:

@@ -57,6 +57,21 @@ def sleepy(seconds: float = 60.0) -> str:
 '''
 
 
+DYING_FLOW = '''\
+import os
+
+from lamina import Flow
+
+flow = Flow("conformance_compute_dying")
+
+
+@flow.step(compute=COMPUTE)
+def dies(code: int = 3) -> str:
+    print("about to die", flush=True)
+    os._exit(code)
+'''
+
+
 class ComputeSuite:
     """Conformance of a :class:`lamina.interfaces.Compute`, through real runs.
 
@@ -75,6 +90,9 @@ class ComputeSuite:
     - A step that raises is reported ``failed`` with ``exit_reason="exception"``, the
       exception's type, message, traceback and the step's ``file:line``; its downstream steps do not run and the run
       fails (:class:`lamina.errors.RunFailedError` unless ``raise_on_failure=False``).
+    - A task whose process dies without reporting (``os._exit``, a signal, the OOM
+      killer) is reported ``failed`` with an ``exit_reason`` other than ``exception``
+      and an error that says so; the run fails, it never hangs.
     - A failed attempt with retries left is submitted again with ``attempt`` + 1.
     - A task that runs past its step's ``timeout`` is stopped and reported failed with
       ``exit_reason="timeout"``, soon after the timeout, not when the task ends. Where an
@@ -143,6 +161,14 @@ class ComputeSuite:
         assert not [t for t in run.tasks("total") if t.record.status == "succeeded"], (
             "a step downstream of a failure never runs"
         )
+
+    def test_a_task_whose_process_dies_is_reported_failed(self, compute_stack: Any) -> None:
+        flow = self._flow(compute_stack, DYING_FLOW)
+        run = flow.run(stack=compute_stack, raise_on_failure=False)
+        record = run["dies"].task.record
+        assert (run.status, record.status) == ("failed", "failed")
+        assert record.exit_reason not in ("", "exception"), record.exit_reason
+        assert record.error.strip(), "the error says what happened"
 
     def test_a_failed_attempt_is_retried(self, compute_stack: Any) -> None:
         marker = compute_stack.project_root / f"flaky-{uuid.uuid4().hex[:8]}"
