@@ -38,9 +38,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from lamina._lazy import lazy_exports
+
+try:
+    import pytest
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "lamina.testing (the conformance kit) needs pytest, which is not installed; "
+        "fix: pip install 'lamina[testing]'"
+    ) from error
 
 pytest.register_assert_rewrite(
     "lamina.testing.compute",

@@ -88,8 +88,9 @@ class ComputeSuite:
       ``poll``; the values a step returns, and what it printed (a failed task's too), are
       read back from the datastore by the run (a foreach's results in index order).
     - A step that raises is reported ``failed`` with ``exit_reason="exception"``, the
-      exception's type, message, traceback and the step's ``file:line``; its downstream steps do not run and the run
-      fails (:class:`lamina.errors.RunFailedError` unless ``raise_on_failure=False``).
+      exception's type, message, traceback and the step's ``file:line``; its downstream
+      steps do not run and the run fails (:class:`lamina.errors.RunFailedError` unless
+      ``raise_on_failure=False``).
     - A task whose process dies without reporting (``os._exit``, a signal, the OOM
       killer) is reported ``failed`` with an ``exit_reason`` other than ``exception``
       and an error that says so; the run fails, it never hangs.
