@@ -108,3 +108,12 @@ def test_importing_lamina_does_not_load_the_kit() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_kit_without_pytest_says_how_to_install_it() -> None:
+    code = ("import sys; sys.modules['pytest'] = None  # as if pytest were not installed\n"
+            "import lamina.testing")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert "needs pytest" in done.stderr and "pip install 'lamina[testing]'" in done.stderr
