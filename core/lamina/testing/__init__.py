@@ -42,7 +42,7 @@ from lamina._lazy import lazy_exports
 
 try:
     import pytest
-except ImportError as error:  # pragma: no cover - depends on the environment
+except ImportError as error:
     raise ImportError(
         "lamina.testing (the conformance kit) needs pytest, which is not installed; "
         "fix: pip install 'lamina[testing]'"
