@@ -55,6 +55,8 @@ class FeatureStoreSuite:
 
     The contract, beyond the Protocol's docstrings:
 
+    - ``apply`` refuses a view whose source lacks one of its columns (a feature, the
+      timestamp, a join key) with a :class:`lamina.errors.LaminaError` naming the column.
     - A feature is requested as ``"view:feature"``; a feature service's name stands for
       its features. An unknown view, feature or service raises a
       :class:`lamina.errors.LaminaError` naming it.
@@ -135,6 +137,27 @@ class FeatureStoreSuite:
             with pytest.raises(LaminaError) as info:
                 feature_store.get_historical_features(entities, [ref] if ":" in ref else ref)
             assert named in str(info.value)
+
+    def test_a_view_whose_source_lacks_a_column_is_refused(self, feature_store: Any) -> None:
+        from lamina.features import Entity, Feature, FeatureView
+
+        source = self._historical_source()
+        driver_keys: Any = ["driver_id"]
+        vehicle_keys: Any = ["vehicle_id"]
+        driver, vehicle = Entity("driver", driver_keys), Entity("vehicle", vehicle_keys)
+        rate = [Feature("rate", "float64")]
+        broken = {  # the missing column -> a view that needs it
+            "speed": FeatureView("broken", entities=[driver], source=source,
+                                 features=[Feature("speed", "float64")]),
+            "ts": FeatureView("broken", entities=[driver], source=source, features=rate,
+                              timestamp_field="ts"),
+            "vehicle_id": FeatureView("broken", entities=[vehicle], source=source,
+                                      features=rate),
+        }
+        for column, view in broken.items():
+            with pytest.raises(LaminaError) as info:
+                feature_store.apply([view])
+            assert column in str(info.value), f"the error names the missing column {column!r}"
 
     def test_materialized_values_are_served_online(self, feature_store: Any) -> None:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
