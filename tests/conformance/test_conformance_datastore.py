@@ -21,6 +21,11 @@ class TestFileDatastoreOnDisk(DatastoreSuite):
     def datastore_reader(self, datastore: FileDatastore) -> FileDatastore:
         return FileDatastore(f"file://{datastore.root}")
 
+    @pytest.fixture
+    def unreachable_datastore(self, tmp_path: Path) -> FileDatastore:
+        (tmp_path / "a-file").write_text("not a folder")
+        return FileDatastore(str(tmp_path / "a-file" / "store"))
+
 
 class TestFileDatastoreThroughFsspec(DatastoreSuite):
     @pytest.fixture

@@ -17,3 +17,8 @@ class TestSqliteMetadataStore(MetadataSuite):
         store = SqliteMetadataStore(tmp_path / "metadata.db")
         yield store
         store.close()
+
+    @pytest.fixture
+    def unreachable_metadata_store(self, tmp_path: Path) -> SqliteMetadataStore:
+        (tmp_path / "a-file").write_text("not a folder")
+        return SqliteMetadataStore(tmp_path / "a-file" / "metadata.db")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from envs_util import free_port
 
 from lamina.testing import DatastoreSuite
 
@@ -19,3 +20,9 @@ class TestS3Datastore(DatastoreSuite):
     def datastore_reader(self, make_store: Any, datastore: Any) -> Any:
         # another instance with an empty read cache: what it reads came from the server
         return make_store()
+
+    @pytest.fixture
+    def unreachable_datastore(self, make_store: Any) -> Any:
+        # nothing listens on the port; one attempt, so that the test is quick
+        return make_store(endpoint_url=f"http://127.0.0.1:{free_port()}", retries=1,
+                          connect_timeout=2.0)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lamina.datastore.hashing import bytes_digest, file_digest
-from lamina.errors import ArtifactNotFoundError, DatastoreError
+from lamina.errors import ArtifactNotFoundError, BackendUnreachableError, DatastoreError
 from lamina.interfaces import Datastore
 from lamina.testing.flows import missing_fixture
 
@@ -69,7 +69,9 @@ class DatastoreSuite:
       sorted, never objects or temporary files. An unknown prefix, or the key of a
       record (a record is not a folder), gives ``[]``; the empty prefix every record; a
       trailing ``/`` changes nothing.
-    - ``check`` returns a non-empty one-line summary.
+    - ``check`` returns a non-empty one-line summary, or raises
+      :class:`lamina.errors.BackendUnreachableError` with a hint when the backend cannot
+      be reached (checked when the subclass defines ``unreachable_datastore``).
     """
 
     @pytest.fixture
@@ -83,6 +85,12 @@ class DatastoreSuite:
         object). Override it to prove that writes reach the backend, not a local cache."""
         return datastore
 
+    @pytest.fixture
+    def unreachable_datastore(self) -> Any:
+        """A datastore of the same kind whose backend cannot be reached (a folder that
+        cannot exist, a closed port). Override it to check what ``check`` says then."""
+        pytest.skip(f"{type(self).__name__} defines no unreachable_datastore fixture")
+
     # -- shape ------------------------------------------------------------------------
 
     def test_it_is_a_datastore(self, datastore: Any) -> None:
@@ -93,6 +101,11 @@ class DatastoreSuite:
         summary = datastore.check()
         assert isinstance(summary, str) and summary.strip()
         assert os.path.isdir(datastore.staging_dir())
+
+    def test_check_names_an_unreachable_backend(self, unreachable_datastore: Any) -> None:
+        with pytest.raises(BackendUnreachableError) as info:
+            unreachable_datastore.check()
+        assert info.value.hint, "the error says what to do"
 
     # -- objects ----------------------------------------------------------------------
 

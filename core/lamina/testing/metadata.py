@@ -13,7 +13,12 @@ from typing import Any
 import attrs
 import pytest
 
-from lamina.errors import ImmutableRunError, MetadataError, RunNotFoundError
+from lamina.errors import (
+    BackendUnreachableError,
+    ImmutableRunError,
+    MetadataError,
+    RunNotFoundError,
+)
 from lamina.interfaces import MetadataStore
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
 from lamina.testing.flows import missing_fixture
@@ -78,6 +83,9 @@ class MetadataSuite:
       never a failed one; the empty key finds nothing.
     - ``list_flows`` is sorted and has each flow once.
     - Several threads may use one store object at once.
+    - ``check`` returns a non-empty one-line summary, or raises
+      :class:`lamina.errors.BackendUnreachableError` with a hint when the store cannot be
+      reached (checked when the subclass defines ``unreachable_metadata_store``).
     """
 
     @pytest.fixture
@@ -85,6 +93,12 @@ class MetadataSuite:
         """The component under test: a fresh, empty metadata store. Override it."""
         missing_fixture(self, "metadata_store",
                         "return MyMetadataStore(tmp_path / 'metadata.db')")
+
+    @pytest.fixture
+    def unreachable_metadata_store(self) -> Any:
+        """A store of the same kind whose backend cannot be reached (a file that cannot
+        exist, a closed port). Override it to check what ``check`` says then."""
+        pytest.skip(f"{type(self).__name__} defines no unreachable_metadata_store fixture")
 
     # -- shape ------------------------------------------------------------------------
 
@@ -94,6 +108,11 @@ class MetadataSuite:
         )
         summary = metadata_store.check()
         assert isinstance(summary, str) and summary.strip()
+
+    def test_check_names_an_unreachable_backend(self, unreachable_metadata_store: Any) -> None:
+        with pytest.raises(BackendUnreachableError) as info:
+            unreachable_metadata_store.check()
+        assert info.value.hint, "the error says what to do"
 
     # -- runs -------------------------------------------------------------------------
 
