@@ -3,21 +3,15 @@ conformance suite."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from envs_util import free_port
 
 import lamina
 from lamina.testing import ServingBackendSuite
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.slow  # starts model servers
