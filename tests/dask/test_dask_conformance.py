@@ -20,3 +20,6 @@ class TestDaskCompute(ComputeSuite):
         root = make_project(tmp_path / "p", dask_cluster.address)
         with lamina.load_stack("dask", cwd=root, env={}) as stack:
             yield stack
+        # the dying and timeout tests cost workers their process: leave the cluster whole
+        # for the tests that come next
+        dask_cluster.wait_for_workers(2)
