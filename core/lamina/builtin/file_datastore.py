@@ -479,6 +479,8 @@ class _FsspecStore:
             parts = rel.split("/")
             if parts[0] in RESERVED or parts[-1].startswith(_TMP_PREFIX):
                 continue
+            if rel == prefix:  # fsspec finds a file itself; a record is not a folder
+                continue
             found.append(rel)
         return sorted(found)
 
