@@ -295,41 +295,46 @@ def lamina_on_task_error(
 
 
 @hookspec
-def lamina_before_artifact_save(name: str, value: Any) -> None:
+def lamina_before_artifact_save(name: str, value: Any, stack: Stack | None) -> None:
     """Called before a value is serialized into the datastore.
 
     :param name: what the value is (``RUN/STEP/INDEX`` for a step result, or a label such
         as ``foreach-element``).
     :param value: the value itself; do not mutate it.
+    :param stack: the stack whose datastore stores it (a plugin reads its settings from
+        it); None for an artifact store built by hand.
     """
 
 
 @hookspec
-def lamina_after_artifact_save(name: str, ref: ArtifactRef, created: bool) -> None:
+def lamina_after_artifact_save(name: str, ref: ArtifactRef, created: bool, stack: Stack | None) -> None:
     """Called after a value was stored.
 
     :param name: as for ``lamina_before_artifact_save``.
     :param ref: the stored artifact's reference (content hash, serializer, size).
     :param created: False when identical bytes were already stored (content addressing).
+    :param stack: as for ``lamina_before_artifact_save``.
     """
 
 
 @hookspec
-def lamina_on_artifact_error(name: str, error: BaseException) -> None:
+def lamina_on_artifact_error(name: str, error: BaseException, stack: Stack | None) -> None:
     """Called when saving or loading an artifact failed (serializer error, corrupt object,
     unreachable store).
 
     :param name: what was being saved or loaded.
     :param error: the exception, which is raised again after the hook.
+    :param stack: as for ``lamina_before_artifact_save``.
     """
 
 
 @hookspec
-def lamina_after_artifact_load(ref: ArtifactRef, value: Any) -> None:
+def lamina_after_artifact_load(ref: ArtifactRef, value: Any, stack: Stack | None) -> None:
     """Called after an artifact was read back and its integrity checked.
 
     :param ref: the artifact's reference.
     :param value: the loaded value; do not mutate it.
+    :param stack: as for ``lamina_before_artifact_save``.
     """
 
 

@@ -85,6 +85,7 @@ if TYPE_CHECKING:
         TaskSpec,
     )
     from lamina.runtime.context import TaskContext
+    from lamina.runtime.current import current
     from lamina.runtime.remote import (
         load_snapshot_flow,
         read_manifest,
@@ -142,6 +143,8 @@ _EXPORTS = {
     "RunNotFoundError": "lamina.errors",
     "SerializationError": "lamina.errors",
     "StepError": "lamina.errors",
+    # the running task (its context: stack and run)
+    "current": "lamina.runtime.current",
     # the stack, the plugin manager, options and logging
     "Stack": "lamina.stack",
     "PluginManager": "lamina.kernel.pluginmanager",
@@ -245,6 +248,7 @@ __all__ = [
     "build_options",
     "check_object_key",
     "command_line",
+    "current",
     "datastore_spec",
     "execute_task",
     "failure_outcome",

@@ -466,7 +466,7 @@ class Stack:
 
                 verify = getattr(self.options("datastore"), "verify_reads", True)
                 self._artifacts = ArtifactStore(
-                    self.datastore, self.plugins.serializers(), hooks=self.hook,
+                    self.datastore, self.plugins.serializers(), hooks=self.hook, stack=self,
                     verify_reads=verify,
                 )
             return self._artifacts

@@ -54,7 +54,7 @@ class TaskContext:
 
         @lamina.hookimpl
         def lamina_after_task(spec, outcome, context):
-            limit = context.stack.config.plugins.get("audit", {}).get("limit")
+            limit = context.stack.plugin_options("audit").limit
 
     In a remote task (``python -m lamina task``) the stack is the run's own, rebuilt from
     what the run recorded when it started (its components and their options; secrets are
