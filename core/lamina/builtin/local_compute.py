@@ -95,10 +95,13 @@ def resolve_start_method(
 
 # -- what a fresh (spawned) worker receives ---------------------------------------------------
 
-#: Hooks called inside a worker; a plugin registered in this process (not through an entry
-#: point) goes to spawned workers only when it implements one of them.
-_WORKER_HOOKS = ("lamina_before_task", "lamina_after_task", "lamina_on_task_error",
-                 "lamina_serializers", "lamina_configure", "lamina_after_artifact_saved")
+#: Hooks only the runtime process calls: a plugin registered in this process (not through
+#: an entry point) that implements nothing else is not sent to spawned workers; any other
+#: is, as a fork would copy it.
+_RUNTIME_ONLY_HOOKS = frozenset({
+    "lamina_before_run", "lamina_after_run", "lamina_on_run_error", "lamina_cli_commands",
+    "lamina_validate_stack",
+})
 
 
 @attrs.frozen
@@ -124,7 +127,7 @@ class StackRecipe:
         extra = tuple(
             (p.name, p.plugin)
             for p in pm.loaded
-            if not p.entry_point and set(p.hooks).intersection(_WORKER_HOOKS)
+            if not p.entry_point and not set(p.hooks) <= _RUNTIME_ONLY_HOOKS
         )
         return cls(
             name=stack.name,
