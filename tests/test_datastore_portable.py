@@ -168,3 +168,20 @@ def test_ordinary_keys_are_accepted(tmp_path):
     for key in ("runs/20261203T095204595-e86460/tasks/train_v2/0.json",
                 "runs/r/steps/console.json", "deployments/churn.v1/x.json"):
         assert ds.put_record(key, b"{}") is True
+
+
+def test_a_step_whose_name_windows_refuses_fails_the_run_with_the_fix(project):
+    from lamina import Flow
+
+    flow = Flow("names")
+    ran = project / "ran"
+
+    @flow.step(name="aux")
+    def first() -> int:
+        ran.write_text("yes")
+        return 1
+
+    with pytest.raises(DatastoreError, match="'aux' is a device name on Windows") as err:
+        flow.run()
+    assert "rename the step" in str(err.value)
+    assert not ran.exists(), "the step ran although its records cannot be stored everywhere"
