@@ -116,6 +116,25 @@ def test_a_flow_file_runs_in_each_start_method(project: Path, method: str):
     assert len({r[1] for r in results}) <= 2  # long-lived workers, not a process per task
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_one_stack_runs_two_flows_one_after_the_other(project: Path, method: str):
+    _stack_toml(project, method, workers=1)
+    stack = Stack.load()  # its compute, and so its workers' set-up, serves both runs
+    first, second = Flow("first"), Flow("second")
+
+    @first.step
+    def a() -> int:
+        return 1
+
+    @second.step
+    def b() -> int:
+        return 2
+
+    assert first.run(stack=stack)["a"].value == 1
+    assert second.run(stack=stack)["b"].value == 2
+    assert first.run(stack=stack)["a"].value == 1
+
+
 def _load(path: Path) -> Flow:
     from lamina.flow.loader import load_flow_file
 

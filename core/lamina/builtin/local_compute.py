@@ -513,6 +513,7 @@ class LocalCompute:
 
     def start(self, run_context: object) -> None:
         self._ctx = run_context  # type: ignore[assignment]
+        self._setup = None  # a stack's compute serves its runs one after another
 
     def submit(self, spec: TaskSpec) -> None:
         self._queue.append(spec)
@@ -596,7 +597,7 @@ class LocalCompute:
                 "the file starts a run at import time, which would start workers without end",
                 hint="start the run under `if __name__ == \"__main__\":` (or use `lamina run`)",
             )
-        if self._mp is None:
+        if self._setup is None:
             ctx = self._require_ctx()
             if self.start_method == "fork":
                 self._setup = ctx  # inherited by the fork, never pickled
@@ -605,6 +606,7 @@ class LocalCompute:
                 import cloudpickle
 
                 self._setup = cloudpickle.dumps(make_worker_setup(ctx))
+        if self._mp is None:
             self._mp = multiprocessing.get_context(self.start_method)
             if self.start_method == "forkserver":
                 self._mp.set_forkserver_preload(["lamina.builtin.local_compute"])
