@@ -67,6 +67,13 @@ def test_an_unknown_start_method_in_the_environment_is_a_clear_error():
     assert "fork, forkserver, spawn" in str(err.value) and "fix:" in str(err.value)
 
 
+def test_fork_is_refused_by_windows_rules_with_the_fix():
+    with pytest.raises(ConfigError, match="not available on win32") as err:
+        resolve_start_method("fork", {}, platform="win32")
+    assert 'start_method = "spawn"' in str(err.value)
+    assert resolve_start_method("forkserver", {}, platform="darwin") == "forkserver"
+
+
 def test_an_unknown_start_method_in_the_config_names_the_key(project: Path):
     (project / "lamina.toml").write_text('[stacks.local]\ncompute = { plugin = "local", start_method = "thread" }\n')
     with pytest.raises(ConfigError, match="start_method") as err:

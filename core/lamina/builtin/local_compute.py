@@ -83,12 +83,15 @@ def resolve_start_method(
             f"start method {method!r} (from {where}) is not one of {', '.join(START_METHODS)}",
             hint="use start_method = \"spawn\" (every platform) or \"fork\" (Linux, macOS)",
         )
-    available = multiprocessing.get_all_start_methods()
-    if platform is None and method not in available:
+    if platform is None:
+        platform, available = sys.platform, multiprocessing.get_all_start_methods()
+    else:  # another platform's rules (Windows has no fork)
+        available = ["spawn"] if platform == "win32" else list(START_METHODS)
+    if method not in available:
         raise ConfigError(
-            f"start method {method!r} (from {where}) is not available on {sys.platform}; "
+            f"start method {method!r} (from {where}) is not available on {platform}; "
             f"available: {', '.join(available)}",
-            hint=f"use start_method = \"{default_start_method()}\" on this platform",
+            hint=f"use start_method = \"{default_start_method(platform)}\" on this platform",
         )
     return method
 
