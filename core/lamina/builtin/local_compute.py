@@ -41,14 +41,19 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.builtin.plugin import START_METHOD_ENV, START_METHODS
+from lamina.datastore.hashing import bytes_digest
 from lamina.errors import ConfigError, LaminaError
+from lamina.flow.loader import load_flow_file
+from lamina.kernel.pluginmanager import PluginManager
 from lamina.records import TaskOutcome, TaskSpec
+from lamina.runtime.launch import flow_file_of
+from lamina.runtime.task import execute_task, write_outcome
+from lamina.stack import Stack
 
 if TYPE_CHECKING:
     from lamina.builtin.plugin import LocalComputeOptions
     from lamina.flow.flow import Flow
     from lamina.runtime.context import RunContext
-    from lamina.stack import Stack
 
 #: Exit code of a worker that ended because the runtime process is gone.
 PARENT_GONE_EXIT = 75
@@ -146,9 +151,6 @@ class StackRecipe:
 
     def build(self) -> Stack:
         """A stack equal to the one the recipe was taken of (its components not built)."""
-        from lamina.kernel.pluginmanager import PluginManager
-        from lamina.stack import Stack
-
         plugins = PluginManager(autoload=self.autoload, disabled=self.disabled)
         for name, plugin in self.extra_plugins:
             plugins.register(plugin, name=name)
@@ -187,8 +189,6 @@ class WorkerSetup:
 def flow_module_variable(flow: Flow) -> tuple[str, str]:
     """(file, variable) when the flow is a module-level variable of the file that defines
     its steps (what a spawned worker imports), else ("", "")."""
-    from lamina.runtime.launch import flow_file_of
-
     path = flow_file_of(flow)
     if not path:
         return "", ""
@@ -296,9 +296,6 @@ def load_worker_setup(setup: WorkerSetup) -> tuple[dict[str, Callable[..., Any]]
         )
         _restore_filenames(fns, setup.step_files)
         return fns, artifacts, stack.hook
-    from lamina.datastore.hashing import bytes_digest
-    from lamina.flow.loader import load_flow_file
-
     data = Path(setup.flow_file).read_bytes()
     if setup.flow_file_key and bytes_digest(data) != setup.flow_file_key:
         raise LaminaError(
@@ -381,8 +378,6 @@ def _worker_main(conn: Connection, lifeline: Connection, setup: Any) -> None:
     _PARENT_ENDS.clear()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
     _watch_lifeline(lifeline)
-    from lamina.runtime.task import execute_task
-
     failed = ""
     fns: dict[str, Callable[..., Any]] = {}
     artifacts: Any = None
@@ -678,8 +673,6 @@ class LocalCompute:
         self, spec: TaskSpec, worker: _Worker, reason: str, message: str
     ) -> TaskOutcome:
         """An outcome for a task whose worker could not report one; recorded like any other."""
-        from lamina.runtime.task import write_outcome
-
         ctx = self._require_ctx()
         step = ctx.flow.steps[spec.step]
         outcome = TaskOutcome(
