@@ -107,7 +107,9 @@ def _section(sizes: list[int], walls: dict, cpus: dict, before: str, after: str)
         "Target: `spawn` at most 2x `fork`'s wall time at N = 1,000. A spawned worker "
         "starts a Python interpreter, imports lamina and the flow file and rebuilds the "
         "stack (once per worker per run, the two workers in parallel); after that a task "
-        "costs the same in every mode.",
+        "costs the same in every mode. The CPU column counts the command and the processes "
+        "it waited for: `forkserver`'s workers are children of the fork server, so their CPU "
+        "is missing there.",
     ])
 
 
