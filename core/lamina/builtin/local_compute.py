@@ -400,10 +400,12 @@ def _worker_main(conn: Connection, lifeline: Connection, setup: Any) -> None:
         # In order, one outcome per task as soon as it is done: the runtime knows that the
         # first task it has no outcome for is the one running.
         for spec in batch:
-            if failed:
-                conn.send(_SetupFailed(failed))
+            fn = fns.get(spec.step)
+            if failed or fn is None:
+                conn.send(_SetupFailed(failed or f"the flow the worker loaded has no step "
+                                       f"{spec.step!r}; it has: {', '.join(fns)}"))
                 continue
-            conn.send(execute_task(spec, fns[spec.step], artifacts, hooks))
+            conn.send(execute_task(spec, fn, artifacts, hooks))
     conn.close()
 
 
