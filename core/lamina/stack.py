@@ -29,6 +29,7 @@ import attrs
 
 from lamina.config import ProjectConfig, StackConfig, load_config
 from lamina.config.options import OptionError, build_options, options_to_dict
+from lamina.config.paths import file_url_to_path, is_absolute_path, local_path, split_scheme
 from lamina.config.secrets import MASK, MissingVariable, expand, has_reference, looks_secret
 from lamina.errors import (
     BrokenPluginWarning,
@@ -357,13 +358,12 @@ class Stack:
     def resolve_path(self, path_or_url: str) -> str:
         """A path as the config meant it: relative paths (and ``file://relative``) are
         relative to the project root (the config file's folder); URLs are kept."""
-        if "://" in path_or_url:
-            scheme, rest = path_or_url.split("://", 1)
-            if scheme.lower() == "file" and rest and not Path(rest).is_absolute():
-                return str(self.project_root / Path(rest).expanduser())
+        scheme, _ = split_scheme(path_or_url)
+        if scheme == "file" and not is_absolute_path(file_url_to_path(path_or_url)):
+            return local_path(path_or_url, self.project_root) or path_or_url
+        if scheme:
             return path_or_url
-        p = Path(path_or_url).expanduser()
-        return str(p if p.is_absolute() else self.project_root / p)
+        return local_path(path_or_url, self.project_root) or path_or_url
 
     def has(self, layer: str) -> bool:
         """Whether the stack has a component for ``layer`` (feature_store, serving and
