@@ -7,11 +7,14 @@ Outside a task every attribute is None and :meth:`log_metric` only keeps the num
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from lamina.errors import LaminaError
+
+if TYPE_CHECKING:
+    from lamina.cards import Card
 
 
 @attrs.define
@@ -36,6 +39,13 @@ class _Current:
                 hint="log a number, or skip the metric when it is undefined",
             )
         self.metrics[name] = number
+
+    @property
+    def card(self) -> Card:
+        """The running task's card: ``current.card.append("# Report")`` (see lamina.cards)."""
+        from lamina.cards.context import current_card
+
+        return current_card()
 
 
 current = _Current()

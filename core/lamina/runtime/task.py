@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamina.cards.context import begin_task_card, end_task_card
+from lamina.cards.store import save_task_card
 from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
 from lamina.runtime import current as current_module
-from lamina.runtime.layout import task_record_key
+from lamina.runtime.layout import task_attempt_key, task_record_key
 
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
@@ -116,6 +118,7 @@ def execute_task(
     output: ArtifactRef | None = None
     failure: BaseException | None = None
     current_module.enter_task(spec.run_id, spec.flow, spec.step, spec.index, spec.attempt)
+    card_token, value = begin_task_card(), None  # the task's card (lamina.cards)
     try:
         if hooks is not None:
             hooks.lamina_before_task(spec=spec)
@@ -127,6 +130,7 @@ def execute_task(
         failure = exc
     finally:
         metrics = current_module.leave_task()
+        card = end_task_card(card_token)
     stdout_key = artifacts.put_bytes(out.buffer_text.getvalue().encode()) if out.buffer_text.tell() else ""
     stderr_text = err_stream.buffer_text.getvalue()
     if failure is not None:
@@ -153,6 +157,10 @@ def execute_task(
         host=socket.gethostname(),
         pid=os.getpid(),
     )
+    save_task_card(artifacts, spec, card, value)
+    if failure is not None:  # kept for its logs: the task's record holds the last attempt only
+        artifacts.put_json(task_attempt_key(spec.run_id, spec.step, spec.index, spec.attempt),
+                           outcome.to_dict())
     write_outcome(artifacts, outcome)
     if hooks is not None:
         if failure is None:
