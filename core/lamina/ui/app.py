@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+import time
 from collections import OrderedDict
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -151,10 +152,14 @@ class _Guard:
                 await denied(scope, receive, send)
                 return
 
+        started = time.perf_counter()
+
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
+                spent = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", []))
                 headers += [
+                    (b"server-timing", f"app;dur={spent:.1f}".encode()),
                     (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
