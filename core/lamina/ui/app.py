@@ -37,27 +37,30 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inlin
        "frame-ancestors 'none'; form-action 'self'")
 
 
-class _TaskCache:
-    """Task records of finished runs (immutable), kept for the last few runs viewed."""
+class _RunCache:
+    """Finished runs (immutable but for their tags) kept for the last few viewed, so their
+    task records are read once; a running run is read again at every request."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, client: Client, size: int = 8) -> None:
+        self.client = client
         self.size = size
-        self.items: OrderedDict[str, list[TaskRecord]] = OrderedDict()
+        self.items: OrderedDict[str, Run] = OrderedDict()
         self.lock = threading.Lock()
 
-    def tasks(self, run: Run) -> list[TaskRecord]:
-        if run.status == "running":
-            return list(run._tasks)
+    def run(self, ref: str) -> Run:
+        fresh = self.client.run(ref)
+        if fresh.status == "running":
+            return fresh
         with self.lock:
-            if run.id in self.items:
-                self.items.move_to_end(run.id)
-                return self.items[run.id]
-        records = list(run._tasks)
-        with self.lock:
-            self.items[run.id] = records
+            kept = self.items.get(fresh.id)
+            if kept is not None:
+                kept.record = fresh.record  # tags may have changed
+                self.items.move_to_end(fresh.id)
+                return kept
+            self.items[fresh.id] = fresh
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
-        return records
+        return fresh
 
 
 def _templates() -> Any:
@@ -177,7 +180,7 @@ class _UI:
     def __init__(self, client: Client, env: Any) -> None:
         self.client = client
         self.env = env
-        self.cache = _TaskCache()
+        self.cache = _RunCache(client)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -189,20 +192,18 @@ class _UI:
                             status_code=status_code)
 
     def _run(self, request: Request) -> Run:
-        return self.client.run(request.path_params["run_id"])
+        return self.cache.run(request.path_params["run_id"])
 
-    def _tasks(self, run: Run, step: str | None = None) -> list[Task]:
-        from lamina.client import Task
-
-        records = self.cache.tasks(run)
-        return [Task(run, t) for t in records if step is None or t.step == step]
+    @staticmethod
+    def _records(run: Run) -> list[TaskRecord]:
+        return [t.record for t in run.tasks()]
 
     def _task(self, request: Request) -> tuple[Run, Task]:
         run = self._run(request)
         step = request.path_params["step"]
         index = int(request.path_params["index"])
         run[step]  # a clear error for an unknown step
-        for task in self._tasks(run, step):
+        for task in run.tasks(step):
             if task.index == index:
                 return run, task
         raise RunNotFoundError(
@@ -242,7 +243,7 @@ class _UI:
 
     def run_page(self, request: Request) -> Response:
         run = self._run(request)
-        records = self.cache.tasks(run)
+        records = self._records(run)
         steps = views.step_views(run, records)
         width, height = views.dag_size(steps)
         failed = [t for t in records if t.status == "failed"][:20]
@@ -257,7 +258,7 @@ class _UI:
         from starlette.responses import JSONResponse
 
         run = self._run(request)
-        steps = views.step_views(run, self.cache.tasks(run))
+        steps = views.step_views(run, self._records(run))
         return JSONResponse({
             "run": run.id, "status": run.status,
             "duration": views.seconds(run.duration),
@@ -282,7 +283,7 @@ class _UI:
         run = self._run(request)
         step = request.path_params["step"]
         run[step]
-        tasks = self._tasks(run, step)
+        tasks = run.tasks(step)
         status = request.query_params.get("status", "")
         try:
             page = int(request.query_params.get("page", "1"))
@@ -308,7 +309,7 @@ class _UI:
         output_key = task.record.output.key if task.record.output else None
         read_by = []
         if output_key:
-            for other in self.cache.tasks(run):
+            for other in self._records(run):
                 for keys in other.inputs.values():
                     if output_key == keys or (isinstance(keys, list) and output_key in keys):
                         read_by.append(other)
@@ -329,7 +330,7 @@ class _UI:
         run = self._run(request)
         step, index = request.path_params["step"], int(request.path_params["index"])
         status = "pending"
-        for t in self.cache.tasks(run):
+        for t in self._records(run):
             if t.step == step and t.index == index:
                 status = t.status
         return JSONResponse({"run_status": run.status, "status": status})
