@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1.0)
             idle = _rss_mb(proc.pid)
             pages = [
-                ("runs list, first page (50 of %s runs)" % f"{n_runs + 1:,}", "/"),
+                (f"runs list, first page (50 of {n_runs + 1:,} runs)", "/"),
                 ("runs list of one flow, filtered by tag", "/?flow=many&tag=bench"),
                 (f"run page of a {tasks:,}-task run", f"/runs/{big}"),
                 (f"step page of its {shape[0] * shape[1]:,}-task foreach (100 rows)",
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             rows = []
             for label, path in pages:
-                cold, cold_wall = _server_ms(base + path)
+                cold, _ = _server_ms(base + path)
                 warm = [_server_ms(base + path) for _ in range(args.repeat)]
                 rows.append([label, f"{cold:.0f} ms", f"{median([w[0] for w in warm]):.0f} ms",
                              f"{median([w[1] for w in warm]):.0f} ms"])
