@@ -224,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         peer_lines = [
             "",
             f"Side by side with `mlflow ui` ({n_runs:,} runs in its SQLite store, wall time "
-            "over loopback, median):",
+            "over loopback, median). The MLflow side is the request its runs table makes "
+            "(the page then renders in the browser); its process tree includes the job-queue "
+            "workers `mlflow ui` starts.",
             "",
             table(["", "lamina ui", "mlflow ui", "mlflow / lamina"], [
                 ["first page of the runs list", f"{median(first_page):.0f} ms (50 runs, HTML)",

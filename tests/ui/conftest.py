@@ -23,7 +23,10 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     second = run_flow(project, "ui_showcase.py", "--set", "alpha=0.7", "--set", f"note={XSS}",
                       "--tag", XSS)
     broken = run_flow(project, "ui_broken.py", check=False)
-    return {"path": project, "first": first, "second": second, "broken": broken}
+    monitor = run_flow(project, "ui_monitor.py", "--tag", "monitoring",
+                       "--tag", "monitor:churn-model")
+    return {"path": project, "first": first, "second": second, "broken": broken,
+            "monitor": monitor}
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,10 @@ pytestmark = pytest.mark.slow
 def test_runs_page_lists_and_filters_runs(page: Any, server: str, ui_project: dict) -> None:
     page.goto(server + "/")
     rows = page.locator("#run-rows tr[data-run]")
-    assert rows.count() == 3
+    assert rows.count() == 4
     # newest first
-    assert rows.nth(0).get_attribute("data-run") == ui_project["broken"]
+    assert rows.nth(0).get_attribute("data-run") == ui_project["monitor"]
+    assert rows.nth(1).get_attribute("data-run") == ui_project["broken"]
     page.select_option("#filter-flow", "ui_showcase")
     page.click("#filter-apply")
     page.wait_for_url("**flow=ui_showcase**")
@@ -33,7 +34,8 @@ def test_runs_page_lists_and_filters_runs(page: Any, server: str, ui_project: di
     assert ids == [ui_project["first"]]
     page.goto(server + "/?sort=oldest")
     ids = [r.get_attribute("data-run") for r in page.locator("#run-rows tr[data-run]").all()]
-    assert ids == [ui_project["first"], ui_project["second"], ui_project["broken"]]
+    assert ids == [ui_project["first"], ui_project["second"], ui_project["broken"],
+                   ui_project["monitor"]]
     page.goto(server + "/?user=nobody-by-that-name")
     assert page.locator("#run-rows tr[data-run]").count() == 0
     assert "no runs match" in page.locator("#run-rows").inner_text()
@@ -186,3 +188,15 @@ def test_code_snapshot_is_highlighted(page: Any, server: str, ui_project: dict) 
     code = page.locator("#code")
     assert "def report" in code.inner_text()
     assert code.locator("span.k, span.kn").count() > 5  # keywords coloured by Pygments
+
+
+def test_reports_page_links_monitoring_reports(page: Any, server: str,
+                                               ui_project: dict) -> None:
+    page.goto(f"{server}/reports")
+    rows = page.locator("#monitoring tr[data-run]")
+    assert [r.get_attribute("data-run") for r in rows.all()] == [ui_project["monitor"]]
+    assert "no deployment running" in page.locator("#deployments").inner_text()
+    page.click("#monitoring a.report-link")
+    page.wait_for_selector("#report")
+    assert page.locator("#report").inner_text() == "Drift report"
+    assert page.title() != "script ran"  # served sandboxed: the report runs no script

@@ -102,6 +102,8 @@ def create_app(stack: Stack | str | None = None, *, token: str | None = None) ->
         Route("/healthz", ui.healthz),
         Route("/charts.js", ui.charts_js),
         Route("/compare", ui.compare_page),
+        Route("/reports", ui.reports_page),
+        Route("/reports/monitoring/{run_id}", ui.monitoring_report),
         Route("/runs/{run_id}", ui.run_page),
         Route("/runs/{run_id}/live", ui.run_live),
         Route("/runs/{run_id}/code/{path:path}", ui.code_page),
@@ -161,9 +163,10 @@ class _Guard:
             if message["type"] == "http.response.start":
                 spent = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", []))
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):
+                    headers.append((b"content-security-policy", CSP.encode()))
                 headers += [
                     (b"server-timing", f"app;dur={spent:.1f}".encode()),
-                    (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"x-frame-options", b"DENY"),
@@ -347,6 +350,35 @@ class _UI:
         return Response(data, media_type="application/octet-stream",
                         headers={"content-disposition": f'attachment; filename="{name}"'})
 
+    def reports_page(self, request: Request) -> Response:
+        monitoring = self.client.runs(tag="monitoring", limit=100)
+        deployments: list[dict[str, Any]] = []
+        deploy_error = ""
+        try:
+            from lamina.serving.deployment import serving_backend
+
+            deployments = serving_backend(self.client.stack).list_deployments()
+        except Exception as err:  # a backend that cannot be reached: say so, show the rest
+            deploy_error = f"{type(err).__name__}: {err}"
+        return self.render("reports.html", monitoring=monitoring, deployments=deployments,
+                           deploy_error=deploy_error)
+
+    def monitoring_report(self, request: Request) -> Response:
+        from starlette.responses import HTMLResponse
+
+        run = self._run(request)
+        if "html" not in run.steps:
+            raise LaminaError(f"run {run.id} (flow {run.flow!r}) has no report: it has no "
+                              "'html' step", hint="monitoring runs are listed on /reports")
+        html = run["html"].value
+        if not isinstance(html, str):
+            raise LaminaError(f"the 'html' step of run {run.id} returned a "
+                              f"{type(html).__name__}, not an HTML text",
+                              hint="a monitoring run's html step returns the report as a str")
+        response = HTMLResponse(html)
+        response.headers["content-security-policy"] = REPORT_CSP
+        return response
+
     def compare_page(self, request: Request) -> Response:
         a = request.query_params.get("a", "").strip()
         b = request.query_params.get("b", "").strip()
@@ -356,6 +388,10 @@ class _UI:
                            recent_ids=[r.id for r in recent],
                            diffs={k: _diff_lines(v) for k, v in diff.code_diffs.items()}
                            if diff else {})
+
+
+#: A monitoring report is served as a document of its own, with no script allowed.
+REPORT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def _diff_lines(text: str) -> list[tuple[str, str]]:
