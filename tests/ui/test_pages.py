@@ -200,3 +200,12 @@ def test_reports_page_links_monitoring_reports(page: Any, server: str,
     page.wait_for_selector("#report")
     assert page.locator("#report").inner_text() == "Drift report"
     assert page.title() != "script ran"  # served sandboxed: the report runs no script
+
+
+def test_environment_lists_the_installed_packages(page: Any, server: str,
+                                                  ui_project: dict) -> None:
+    page.goto(f"{server}/runs/{ui_project['first']}")
+    page.click("#packages-link")
+    page.wait_for_selector("#packages")
+    names = {r.get_attribute("data-package").lower() for r in page.locator("#packages tr[data-package]").all()}
+    assert {"pandas", "pyarrow"} <= names

@@ -107,6 +107,7 @@ def create_app(stack: Stack | str | None = None, *, token: str | None = None) ->
         Route("/runs/{run_id}", ui.run_page),
         Route("/runs/{run_id}/live", ui.run_live),
         Route("/runs/{run_id}/code/{path:path}", ui.code_page),
+        Route("/runs/{run_id}/environment", ui.environment_page),
         Route("/runs/{run_id}/steps/{step}", ui.step_page),
         Route("/runs/{run_id}/steps/{step}/{index:int}", ui.task_page),
         Route("/runs/{run_id}/steps/{step}/{index:int}/live", ui.task_live),
@@ -281,6 +282,15 @@ class _UI:
             errors="replace")
         return self.render("code.html", run=run, path=path, key=key,
                            code=_highlight(text, path))
+
+    def environment_page(self, request: Request) -> Response:
+        run = self._run(request)
+        packages: dict[str, str] = {}
+        if run.record.packages_key:
+            packages = json.loads(self.client.stack.artifacts.get_bytes(
+                run.record.packages_key, name=f"{run.id} packages"))
+        return self.render("environment.html", run=run, record=run.record,
+                           packages=sorted(packages.items(), key=lambda kv: kv[0].lower()))
 
     def step_page(self, request: Request) -> Response:
         run = self._run(request)
