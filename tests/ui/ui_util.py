@@ -37,29 +37,32 @@ def env(**extra: str) -> dict[str, str]:
     return out
 
 
-def lamina(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``python -m lamina ARGS`` in ``cwd``."""
-    proc = subprocess.run([sys.executable, "-m", "lamina", *args], cwd=cwd, env=env(),
+def lamina(cwd: Path, *args: str, check: bool = True,
+           environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m lamina ARGS`` in ``cwd`` (with ``environ`` instead of this process's)."""
+    proc = subprocess.run([sys.executable, "-m", "lamina", *args], cwd=cwd,
+                          env=environ or env(),
                           capture_output=True, text=True, timeout=180)
     if check:
         assert proc.returncode == 0, f"lamina {' '.join(args)}: {proc.stderr[-3000:]}"
     return proc
 
 
-def run_flow(project: Path, flow: str, *args: str, check: bool = True) -> str:
+def run_flow(project: Path, flow: str, *args: str, check: bool = True,
+             environ: dict[str, str] | None = None) -> str:
     """Run ``tests/ui/flows/FLOW`` in ``project`` with the real CLI; return the run id."""
     target = project / flow
     if not target.exists():
         shutil.copyfile(FLOWS / flow, target)
-    before = set(run_ids(project))
-    lamina(project, "run", flow, *args, check=check)
-    new = [r for r in run_ids(project) if r not in before]
+    before = set(run_ids(project, environ))
+    lamina(project, "run", flow, *args, check=check, environ=environ)
+    new = [r for r in run_ids(project, environ) if r not in before]
     assert len(new) == 1, new
     return new[0]
 
 
-def run_ids(project: Path) -> list[str]:
-    proc = lamina(project, "runs", "--json")
+def run_ids(project: Path, environ: dict[str, str] | None = None) -> list[str]:
+    proc = lamina(project, "runs", "--json", environ=environ)
     return [r["run_id"] for r in json.loads(proc.stdout or "[]")]
 
 
@@ -80,13 +83,14 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict
 
 
 @contextmanager
-def ui_server(project: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def ui_server(project: Path, *extra: str, environ: dict[str, str] | None = None
+              ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``lamina ui`` on a free loopback port in ``project``; yields (base URL, process)."""
     port = free_port()
     args = [sys.executable, "-m", "lamina", "ui", "--port", str(port), *extra]
     if "--host" not in extra:
         args += ["--host", "127.0.0.1"]
-    proc = subprocess.Popen(args, cwd=project, env=env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(args, cwd=project, env=environ or env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
