@@ -23,10 +23,11 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     second = run_flow(project, "ui_showcase.py", "--set", "alpha=0.7", "--set", f"note={XSS}",
                       "--tag", XSS)
     broken = run_flow(project, "ui_broken.py", check=False)
+    obj = run_flow(project, "ui_object.py")
     monitor = run_flow(project, "ui_monitor.py", "--tag", "monitoring",
                        "--tag", "monitor:churn-model")
     return {"path": project, "first": first, "second": second, "broken": broken,
-            "monitor": monitor}
+            "monitor": monitor, "object": obj}
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ pytestmark = pytest.mark.slow
 def test_runs_page_lists_and_filters_runs(page: Any, server: str, ui_project: dict) -> None:
     page.goto(server + "/")
     rows = page.locator("#run-rows tr[data-run]")
-    assert rows.count() == 4
+    assert rows.count() == 5
     # newest first
     assert rows.nth(0).get_attribute("data-run") == ui_project["monitor"]
-    assert rows.nth(1).get_attribute("data-run") == ui_project["broken"]
+    assert rows.nth(1).get_attribute("data-run") == ui_project["object"]
     page.select_option("#filter-flow", "ui_showcase")
     page.click("#filter-apply")
     page.wait_for_url("**flow=ui_showcase**")
@@ -35,7 +35,7 @@ def test_runs_page_lists_and_filters_runs(page: Any, server: str, ui_project: di
     page.goto(server + "/?sort=oldest")
     ids = [r.get_attribute("data-run") for r in page.locator("#run-rows tr[data-run]").all()]
     assert ids == [ui_project["first"], ui_project["second"], ui_project["broken"],
-                   ui_project["monitor"]]
+                   ui_project["object"], ui_project["monitor"]]
     page.goto(server + "/?user=nobody-by-that-name")
     assert page.locator("#run-rows tr[data-run]").count() == 0
     assert "no runs match" in page.locator("#run-rows").inner_text()
@@ -209,3 +209,14 @@ def test_environment_lists_the_installed_packages(page: Any, server: str,
     page.wait_for_selector("#packages")
     names = {r.get_attribute("data-package").lower() for r in page.locator("#packages tr[data-package]").all()}
     assert {"pandas", "pyarrow"} <= names
+
+
+def test_an_object_is_unpickled_only_when_asked(page: Any, server: str, ui_project: dict) -> None:
+    page.goto(f"{server}/runs/{ui_project['object']}/steps/fit/0")
+    artifact = page.locator("#artifact")
+    assert artifact.get_attribute("data-kind") == "object"
+    assert "ui_object.Model" in page.locator("#preview-note").inner_text()
+    assert artifact.locator("pre.preview-text").count() == 0
+    page.click("#unpickle")
+    page.wait_for_url("**unpickle=1")
+    assert page.locator("#artifact pre.preview-text").inner_text() == "Model(alpha=0.3)"

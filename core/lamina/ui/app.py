@@ -76,6 +76,7 @@ def _templates() -> Any:
     env.filters["seconds"] = views.seconds
     env.filters["short"] = lambda key, n=12: (key or "-")[:n]
     env.filters["urlpart"] = lambda text: quote(str(text), safe="")
+    env.filters["urlpath"] = lambda text: quote(str(text), safe="/")
     env.filters["tojson_attr"] = lambda value: json.dumps(value, default=str)
     return env
 

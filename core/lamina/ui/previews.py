@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import sys
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -131,7 +132,17 @@ def value_preview(value: Any, facts: list[tuple[str, str]]) -> Preview:
 
 
 def artifact_preview(task: Task, *, unpickle: bool = False) -> Preview:
-    """The preview of a task's result; a pickled object is loaded only with ``unpickle``."""
+    """The preview of a task's result; a pickled object is loaded only with ``unpickle``.
+    A value that cannot be previewed (or read) says why instead of failing the page."""
+    try:
+        return _artifact_preview(task, unpickle=unpickle)
+    except Exception as err:
+        ref = task.record.output
+        return Preview("object", _facts(ref) if ref else [],
+                       note=f"no preview: {type(err).__name__}: {err}")
+
+
+def _artifact_preview(task: Task, *, unpickle: bool) -> Preview:
     record = task.record
     if record.output is None:
         return Preview("none", [], note="this task has no stored result")
@@ -154,6 +165,10 @@ def artifact_preview(task: Task, *, unpickle: bool = False) -> Preview:
     if ref.serializer != "cloudpickle" and not unpickle:
         return Preview("object", facts, needs_unpickle=True,
                        note=f"stored by serializer {ref.serializer!r}: load it to preview")
+    # asked to unpickle: classes of the project's own modules (the flow file) must import
+    root = str(task.run.client.stack.project_root)
+    if root not in sys.path:
+        sys.path.append(root)
     return value_preview(task.value, facts)
 
 

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 UI_EXTRA_HINT = "pip install 'lamina[ui]'   (Starlette, Jinja2 and uvicorn)"
 
 
-def _require_ui_libraries() -> None:
+def _require_ui_libraries(*modules: str) -> None:
     missing = []
-    for module in ("starlette", "jinja2", "uvicorn"):
+    for module in modules or ("starlette", "jinja2", "uvicorn"):
         try:
             __import__(module)
         except ImportError:
@@ -43,7 +43,7 @@ def loopback(host: str) -> bool:
 
 def create_app(stack: Stack | str | None = None, *, token: str | None = None) -> Starlette:
     """The UI as an ASGI app over ``stack`` (see :func:`lamina.ui.app.create_app`)."""
-    _require_ui_libraries()
+    _require_ui_libraries("starlette", "jinja2")
     from lamina.ui.app import create_app as build
 
     return build(stack, token=token)
