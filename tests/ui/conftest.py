@@ -24,10 +24,11 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                       "--tag", XSS)
     broken = run_flow(project, "ui_broken.py", check=False)
     obj = run_flow(project, "ui_object.py")
+    wide = run_flow(project, "ui_wide.py")
     monitor = run_flow(project, "ui_monitor.py", "--tag", "monitoring",
                        "--tag", "monitor:churn-model")
     return {"path": project, "first": first, "second": second, "broken": broken,
-            "monitor": monitor, "object": obj}
+            "monitor": monitor, "object": obj, "wide": wide}
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ pytestmark = pytest.mark.slow
 def test_runs_page_lists_and_filters_runs(page: Any, server: str, ui_project: dict) -> None:
     page.goto(server + "/")
     rows = page.locator("#run-rows tr[data-run]")
-    assert rows.count() == 5
+    assert rows.count() == 6
     # newest first
     assert rows.nth(0).get_attribute("data-run") == ui_project["monitor"]
-    assert rows.nth(1).get_attribute("data-run") == ui_project["object"]
+    assert rows.nth(1).get_attribute("data-run") == ui_project["wide"]
     page.select_option("#filter-flow", "ui_showcase")
     page.click("#filter-apply")
     page.wait_for_url("**flow=ui_showcase**")
@@ -35,7 +35,7 @@ def test_runs_page_lists_and_filters_runs(page: Any, server: str, ui_project: di
     page.goto(server + "/?sort=oldest")
     ids = [r.get_attribute("data-run") for r in page.locator("#run-rows tr[data-run]").all()]
     assert ids == [ui_project["first"], ui_project["second"], ui_project["broken"],
-                   ui_project["object"], ui_project["monitor"]]
+                   ui_project["object"], ui_project["wide"], ui_project["monitor"]]
     page.goto(server + "/?user=nobody-by-that-name")
     assert page.locator("#run-rows tr[data-run]").count() == 0
     assert "no runs match" in page.locator("#run-rows").inner_text()
@@ -72,6 +72,7 @@ def test_step_page_pages_its_task_table(page: Any, server: str, ui_project: dict
     assert [r.get_attribute("data-index") for r in rows.all()] == ["0", "1", "2"]
     assert "'fi'" in rows.nth(0).inner_text() or "fi" in rows.nth(0).inner_text()
     assert page.locator("#page-info").inner_text() == "page 1 of 1"
+    assert page.locator("#task-timeline rect").count() == 3  # who ran when
     # the metrics chart is drawn by the vendored vega-embed
     page.wait_for_selector("#metrics-chart svg", timeout=15000)
     assert not page.console_errors
@@ -220,3 +221,18 @@ def test_an_object_is_unpickled_only_when_asked(page: Any, server: str, ui_proje
     page.click("#unpickle")
     page.wait_for_url("**unpickle=1")
     assert page.locator("#artifact pre.preview-text").inner_text() == "Model(alpha=0.3)"
+
+
+def test_a_wide_foreach_is_paged(page: Any, server: str, ui_project: dict) -> None:
+    page.goto(f"{server}/runs/{ui_project['wide']}/steps/square")
+    rows = page.locator("#tasks tbody tr")
+    assert rows.count() == 100
+    assert page.locator("#page-info").inner_text() == "page 1 of 3"
+    page.click("#next-page")
+    page.wait_for_url("**page=2")
+    assert rows.nth(0).get_attribute("data-index") == "100"
+    page.click("#next-page")
+    page.wait_for_url("**page=3")
+    assert rows.count() == 50 and page.locator("#next-page").count() == 0
+    assert "250 succeeded" in page.locator("#step-states").inner_text()
+    assert "250/250 done" in page.goto(f"{server}/runs/{ui_project['wide']}").text()

@@ -311,7 +311,7 @@ class _UI:
         chart = views.metrics_chart(tasks) if len(tasks) <= 5000 else None
         return self.render("step.html", run=run, step=step, tasks=shown, total=len(tasks),
                            page=min(max(page, 1), pages), pages=pages, status=status,
-                           states=states, chart=chart)
+                           states=states, chart=chart, timeline=views.task_timeline(shown))
 
     def task_page(self, request: Request) -> Response:
         from lamina.ui.previews import artifact_preview

@@ -280,3 +280,22 @@ def metrics_chart(tasks: list[Task]) -> dict[str, Any] | None:
         ),
         "width": 520, "height": 200,
     }
+
+
+def task_timeline(tasks: list[Task], width: int = 640) -> list[dict[str, Any]]:
+    """Bars of a Gantt chart of these tasks: who ran when (reused tasks did not run)."""
+    spans = [t for t in tasks if t.record.started_at is not None
+             and t.record.finished_at is not None and not t.record.reused_from]
+    if not spans:
+        return []
+    t0 = min(t.record.started_at or 0.0 for t in spans)
+    t1 = max(t.record.finished_at or 0.0 for t in spans)
+    scale = width / max(t1 - t0, 1e-6)
+    return [
+        {"index": t.index, "status": t.status,
+         "x": round(((t.record.started_at or t0) - t0) * scale, 1),
+         "w": max(1.5, round(((t.record.finished_at or t0) - (t.record.started_at or t0))
+                             * scale, 1)),
+         "start": when(t.record.started_at), "span": seconds(t.duration)}
+        for t in spans
+    ]
