@@ -42,6 +42,11 @@ def test_live_run_recolours_the_dag_without_reload(page: Any, tmp_path: Path) ->
                 "data-status") == "pending"
             page.evaluate("window.__same_page = true")
             page.shot("live-running")
+            runs_page = page.context.new_page()
+            runs_page.goto(base + "/")
+            row = runs_page.locator(f'#run-rows tr[data-run="{run}"]')
+            assert row.get_attribute("data-status") == "running"
+            runs_page.evaluate("window.__same_page = true")
             gate.write_text("open")
             page.wait_for_selector('svg.dag g.step[data-step="last"][data-status="succeeded"]',
                                    timeout=30000)
@@ -52,6 +57,10 @@ def test_live_run_recolours_the_dag_without_reload(page: Any, tmp_path: Path) ->
             assert page.locator('svg.dag g.step[data-step="wait"]').get_attribute(
                 "data-status") == "succeeded"
             assert "1/1 done" in page.locator('#steps tr[data-step="wait"]').inner_text()
+            # the runs list refreshes its rows by itself too
+            runs_page.wait_for_selector(f'#run-rows tr[data-run="{run}"][data-status="succeeded"]',
+                                        timeout=30000)
+            assert runs_page.evaluate("window.__same_page") is True
         assert proc.wait(timeout=60) == 0
     finally:
         gate.write_text("open")
