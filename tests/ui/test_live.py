@@ -47,6 +47,9 @@ def test_live_run_recolours_the_dag_without_reload(page: Any, tmp_path: Path) ->
             row = runs_page.locator(f'#run-rows tr[data-run="{run}"]')
             assert row.get_attribute("data-status") == "running"
             runs_page.evaluate("window.__same_page = true")
+            task_page = page.context.new_page()
+            task_page.goto(f"{base}/runs/{run}/steps/wait/0")
+            assert task_page.locator("#task-status").inner_text() == "not finished"
             gate.write_text("open")
             page.wait_for_selector('svg.dag g.step[data-step="last"][data-status="succeeded"]',
                                    timeout=30000)
@@ -61,6 +64,9 @@ def test_live_run_recolours_the_dag_without_reload(page: Any, tmp_path: Path) ->
             runs_page.wait_for_selector(f'#run-rows tr[data-run="{run}"][data-status="succeeded"]',
                                         timeout=30000)
             assert runs_page.evaluate("window.__same_page") is True
+            # the waiting task's page reloads itself once the task has its outcome
+            task_page.wait_for_selector("#task-status.status-succeeded", timeout=30000)
+            assert task_page.locator("#logs details.attempt").count() == 1
         assert proc.wait(timeout=60) == 0
     finally:
         gate.write_text("open")

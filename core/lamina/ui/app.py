@@ -316,6 +316,13 @@ class _UI:
     def task_page(self, request: Request) -> Response:
         from lamina.ui.previews import artifact_preview
 
+        run = self._run(request)
+        step, index = request.path_params["step"], int(request.path_params["index"])
+        if run.status == "running" and step in run.steps and not any(
+            t.index == index for t in run.tasks(step)
+        ):
+            # not finished yet: a page that reloads itself once the task has an outcome
+            return self.render("task_waiting.html", run=run, step=step, index=index)
         run, task = self._task(request)
         unpickle = request.query_params.get("unpickle") == "1"
         preview = artifact_preview(task, unpickle=unpickle)
