@@ -54,3 +54,15 @@ def test_binding_all_interfaces_warns_and_makes_a_token(tmp_path: Path) -> None:
     assert "access token was made" in err
     token = re.search(r"\?token=([\w-]+)", out)
     assert token is not None, out
+
+
+def test_missing_ui_libraries_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from lamina.errors import LaminaError
+    from lamina.ui import create_app
+
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # import jinja2 -> ImportError
+    with pytest.raises(LaminaError, match="needs jinja2") as info:
+        create_app("local")
+    assert "lamina[ui]" in str(info.value)
