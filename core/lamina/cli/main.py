@@ -31,6 +31,8 @@ CORE_COMMAND_MODULES: list[str] = [
     "lamina.cli.commands.ab",
     "lamina.cli.commands.monitor",
     "lamina.cli.commands.features",
+    "lamina.cli.commands.ui",
+    "lamina.cli.commands.card",
 ]
 
 _PLUGINS_ATTR = "_lamina_plugins"

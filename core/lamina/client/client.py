@@ -13,6 +13,7 @@ from lamina.client.refs import resolve_run, split_ref
 from lamina.errors import LaminaError, RunNotFoundError
 
 if TYPE_CHECKING:
+    from lamina.cards import Card
     from lamina.client.diff import RunDiff
     from lamina.records import ArtifactRef, RunRecord, TaskRecord
     from lamina.stack import Stack
@@ -139,6 +140,30 @@ class Run:
     def steps(self) -> list[str]:
         return list(self.record.steps)
 
+    def graph(self) -> dict[str, list[str]]:
+        """Each step and the steps it takes results from, as recorded with the run (its
+        manifest in the datastore), in the run's step order."""
+        from lamina.runtime.layout import run_manifest_key
+
+        manifest = self.client.stack.artifacts.get_json(run_manifest_key(self.id)) or {}
+        steps = manifest.get("steps") or {}
+        return {
+            name: sorted({src for src, _kind in (steps.get(name) or {}).get("inputs", {}).values()
+                          if src in steps})
+            for name in self.record.steps
+        }
+
+    def planned_tasks(self) -> dict[str, int]:
+        """How many tasks each launched step has; a step not launched yet is absent."""
+        from lamina.runtime.layout import step_plan_key
+
+        plans = {}
+        for step in self.record.steps:
+            plan = self.client.stack.artifacts.get_json(step_plan_key(self.id, step))
+            if plan is not None:
+                plans[step] = int(plan.get("count", 0))
+        return plans
+
     def tasks(self, step: str | None = None) -> list[Task]:
         return [Task(self, t) for t in self._tasks if step is None or t.step == step]
 
@@ -241,6 +266,20 @@ class LineageEntry:
     element: bool = False  # one element of ``task_id``'s list result, not the whole result
 
 
+@attrs.frozen
+class Attempt:
+    """One attempt of a task: its status, error and logs."""
+
+    number: int
+    status: str
+    error: str
+    traceback: str
+    started_at: float | None
+    finished_at: float | None
+    stdout: str
+    stderr: str
+
+
 class Task:
     """One task of a run: status, timings, logs, error, and its result."""
 
@@ -291,6 +330,32 @@ class Task:
     @property
     def stderr(self) -> str:
         return self._log(self.record.stderr_key)
+
+    def attempts(self) -> list[Attempt]:
+        """Every attempt of the task, first to last: a retried task's failed attempts
+        (kept with their logs) and the attempt its record holds."""
+        from lamina.runtime.layout import task_attempt_key
+
+        artifacts = self.run.client.stack.artifacts
+        out = []
+        for n in range(1, self.record.attempt):
+            data = artifacts.get_json(task_attempt_key(self.run.id, self.step, self.index, n))
+            if data is not None:
+                out.append(Attempt(n, data.get("status", "failed"), data.get("error", ""),
+                                   data.get("traceback", ""), data.get("started_at"),
+                                   data.get("finished_at"), self._log(data.get("stdout_key", "")),
+                                   self._log(data.get("stderr_key", ""))))
+        r = self.record
+        out.append(Attempt(r.attempt, r.status, r.error, r.traceback, r.started_at,
+                           r.finished_at, self.stdout, self.stderr))
+        return out
+
+    @property
+    def card(self) -> Card | None:
+        """The task's card (``current.card`` in the step, or a returned ``lamina.Card``)."""
+        from lamina.cards.store import load_task_card
+
+        return load_task_card(self.run.client.stack.artifacts, self.run.id, self.step, self.index)
 
     def lineage(self) -> list[LineageEntry]:
         """Every artifact this result was computed from, upstream to the flow's start,

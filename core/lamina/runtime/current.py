@@ -25,6 +25,7 @@ import attrs
 from lamina.errors import LaminaError
 
 if TYPE_CHECKING:
+    from lamina.cards import Card
     from lamina.runtime.context import TaskContext
 
 
@@ -137,6 +138,13 @@ class _Current:
         if not self.in_task:
             return "<lamina.current: outside a task>"
         return f"<lamina.current: {self.run_id}/{self.step}/{self.index} attempt {self.attempt}>"
+
+    @property
+    def card(self) -> Card:
+        """The running task's card: ``current.card.append("# Report")`` (see lamina.cards)."""
+        from lamina.cards.context import current_card
+
+        return current_card()
 
 
 current = _Current()

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamina.cards.context import begin_task_card, end_task_card
+from lamina.cards.store import save_task_card
 from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
 from lamina.runtime import current as current_module
-from lamina.runtime.layout import task_record_key
+from lamina.runtime.layout import task_attempt_key, task_record_key
 
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
@@ -234,6 +236,7 @@ def _execute(
         spec.run_id, spec.flow, spec.step, spec.index, spec.attempt, context=context
     )
     state = current_module.task_state(fallback=False)
+    card_token, value = begin_task_card(), None  # the task's card (lamina.cards)
     try:
         hooks.lamina_before_task(spec=spec, context=context)
         kwargs = load_inputs(spec, artifacts)
@@ -250,6 +253,7 @@ def _execute(
         failure = exc
     finally:
         metrics = current_module.leave_task(token)
+        card = end_task_card(card_token)
     out_text = out.text()
     stdout_key = artifacts.put_bytes(out_text.encode()) if out_text else ""
     stderr_text = err_stream.text()
@@ -277,6 +281,10 @@ def _execute(
         host=socket.gethostname(),
         pid=os.getpid(),
     )
+    save_task_card(artifacts, spec, card, value)
+    if failure is not None:  # kept for its logs: the task's record holds the last attempt only
+        artifacts.put_json(task_attempt_key(spec.run_id, spec.step, spec.index, spec.attempt),
+                           outcome.to_dict())
     write_outcome(artifacts, outcome)
     if failure is None:
         hooks.lamina_after_task(spec=spec, outcome=outcome, context=context)
