@@ -87,6 +87,7 @@ if TYPE_CHECKING:
     from lamina.runtime.context import TaskContext
     from lamina.runtime.current import current
     from lamina.runtime.remote import (
+        build_spec,
         load_snapshot_flow,
         read_manifest,
         run_remote_task,
@@ -173,6 +174,7 @@ _EXPORTS = {
     "RemoteJob": "lamina.compute.remote_common",
     "run_remote_task": "lamina.runtime.remote",
     "task_stack": "lamina.runtime.remote",
+    "build_spec": "lamina.runtime.remote",
     "TaskContext": "lamina.runtime.context",
     "datastore_spec": "lamina.config.recorded",
     "parse_datastore_spec": "lamina.config.recorded",
@@ -195,6 +197,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "build_spec",
     "LAYERS",
     "ArtifactNotFoundError",
     "ArtifactRef",
