@@ -26,6 +26,8 @@ from lamina._lazy import lazy_exports
 from lamina.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
+    from lamina.builtin.file_datastore import FileDatastore
+    from lamina.client.refs import resolve_run
     from lamina.compute.env_options import plain_env_validator
     from lamina.compute.remote_common import (
         QueuedRemoteCompute,
@@ -38,10 +40,21 @@ if TYPE_CHECKING:
         task_command,
     )
     from lamina.config.options import build_options, option_docs, options_to_dict
+    from lamina.config.paths import (
+        file_url_to_path,
+        is_absolute_path,
+        is_windows_path,
+        local_path,
+        portable_name_problem,
+        split_scheme,
+    )
     from lamina.config.recorded import datastore_spec, parse_datastore_spec, record_stack
+    from lamina.datastore.artifacts import ArtifactStore
     from lamina.datastore.hashing import check_object_key, is_object_key, object_key
+    from lamina.datastore.serializers import builtin_serializers
     from lamina.datastore.wrapper import DatastoreWrapper
     from lamina.deploy import DeploymentPlan
+    from lamina.deploy import deploy as deploy_flow
     from lamina.errors import (
         ArtifactNotFoundError,
         BackendUnreachableError,
@@ -59,6 +72,7 @@ if TYPE_CHECKING:
         SerializationError,
         StepError,
     )
+    from lamina.flow.loader import load_flow_file
     from lamina.interfaces import (
         LAYERS,
         ComponentSpec,
@@ -105,6 +119,7 @@ if TYPE_CHECKING:
         resolve_model,
     )
     from lamina.stack import Stack
+    from lamina.versioning.ids import new_run_id
 
 _EXPORTS = {
     # records
@@ -157,6 +172,21 @@ _EXPORTS = {
     "options_to_dict": "lamina.config.options",
     "plain_env_validator": "lamina.compute.env_options",
     "get_logger": "lamina.logs",
+    # building blocks for tools and tests: the artifact store over any datastore, the
+    # builtin file datastore, flows from files, run ids and references, deploying a flow
+    "ArtifactStore": "lamina.datastore.artifacts",
+    "builtin_serializers": "lamina.datastore.serializers",
+    "FileDatastore": "lamina.builtin.file_datastore",
+    "load_flow_file": "lamina.flow.loader",
+    "new_run_id": "lamina.versioning.ids",
+    "deploy_flow": "lamina.deploy:deploy",
+    "resolve_run": "lamina.client.refs",
+    "local_path": "lamina.config.paths",
+    "file_url_to_path": "lamina.config.paths",
+    "split_scheme": "lamina.config.paths",
+    "is_windows_path": "lamina.config.paths",
+    "is_absolute_path": "lamina.config.paths",
+    "portable_name_problem": "lamina.config.paths",
     # composition: wrap a builtin (or any) component
     "DatastoreWrapper": "lamina.datastore.wrapper",
     # object keys and hashing (content addressing)
@@ -197,10 +227,10 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "build_spec",
     "LAYERS",
     "ArtifactNotFoundError",
     "ArtifactRef",
+    "ArtifactStore",
     "BackendUnreachableError",
     "BrokenPlugin",
     "BrokenPluginWarning",
@@ -215,6 +245,7 @@ __all__ = [
     "DeploymentPlan",
     "FeatureStore",
     "FeatureStoreError",
+    "FileDatastore",
     "HookFailure",
     "LaminaError",
     "Layer",
@@ -249,30 +280,42 @@ __all__ = [
     "TaskRecord",
     "TaskSpec",
     "build_options",
+    "build_spec",
+    "builtin_serializers",
     "check_object_key",
     "command_line",
     "current",
     "datastore_spec",
+    "deploy_flow",
     "execute_task",
     "failure_outcome",
+    "file_url_to_path",
     "get_logger",
     "hookimpl",
     "hookspec",
+    "is_absolute_path",
     "is_object_key",
+    "is_windows_path",
     "load_artifact",
+    "load_flow_file",
     "load_snapshot_flow",
+    "local_path",
+    "new_run_id",
     "object_key",
     "option_docs",
     "options_to_dict",
     "parse_datastore_spec",
     "parse_index_ranges",
     "plain_env_validator",
+    "portable_name_problem",
     "read_attempt_outcome",
     "read_manifest",
     "record_stack",
     "resolve_model",
+    "resolve_run",
     "run_remote_task",
     "settle",
+    "split_scheme",
     "task_command",
     "task_stack",
     "write_outcome",
