@@ -160,12 +160,12 @@ def test_categories_beyond_twelve_are_one_other_bar(page: dict[str, Any]) -> Non
     labels = [t["text"] for t in plot["texts"] if t["cls"] in ("cat-label", "cat other-label")]
     assert len(labels) == 13 and labels[-1] == "other (38)"
     assert labels[:12] == [f"city_{i:02d}" for i in range(12)]  # the largest, in order
-    other = [r for r in plot["rects"] if r["cls"] == "cat other ref"][0]
+    other = next(r for r in plot["rects"] if r["cls"] == "cat other ref")
     rest = sum(share for cat, share in zip(column["categories"], column["reference_share"],
                                            strict=True) if cat not in labels[:12])
     assert other["share"] == pytest.approx(rest, rel=1e-5)
     assert other["w"] > 0
-    share_text = [t["text"] for t in plot["texts"] if t["cls"] == "cat other-share"][0]
+    share_text = next(t["text"] for t in plot["texts"] if t["cls"] == "cat other-share")
     assert share_text.startswith(f"{rest:.1%}→")
 
 
