@@ -45,3 +45,39 @@ def test_a_failing_write_is_raised_to_the_caller_and_stops_the_writes():
     with pytest.raises(OSError, match="No space left"):
         writer.write(b"\0" * (PARALLEL_MIN * 4))
     assert disk.calls < PARALLEL_MIN * 4 // (1024 * 1024)  # gave up early
+
+
+def test_the_writer_never_waits_for_the_hash():
+    # A hash slower than the writes (a busy core, say): the writes still run at their own
+    # pace, and the hash catches up afterwards, slice by slice in order.
+    import time
+
+    from lamina.datastore.hashing import CHUNK, _hash_and_write
+
+    class SlowHash:
+        def __init__(self) -> None:
+            self.seen = bytearray()
+            self.done_at = 0.0
+
+        def update(self, chunk: memoryview) -> None:
+            time.sleep(0.01)
+            self.seen += chunk
+            self.done_at = time.perf_counter()
+
+    data = bytes(range(256)) * (PARALLEL_MIN * 2 // 256)  # 32 slices: 0.32 s of hashing
+    written = bytearray()
+    last_write = 0.0
+
+    def write(chunk: memoryview) -> None:
+        nonlocal last_write
+        written.extend(chunk)
+        last_write = time.perf_counter()
+
+    digest = SlowHash()
+    start = time.perf_counter()
+    _hash_and_write(digest, write, memoryview(data))
+    assert written == data and digest.seen == data
+    assert len(data) // CHUNK == 32
+    # every write was done before the hash was half-way (a writer paced by the hash, as
+    # when it followed through a queue of 8 slices, finishes 8 slices before the end)
+    assert last_write - start < (digest.done_at - start) / 2

@@ -115,10 +115,17 @@ def _byte_view(data: Any) -> memoryview:
 
 
 def _hash_and_write(digest: Any, write: Any, view: memoryview) -> None:
-    """Feed ``view`` to the hash and to ``write`` in CHUNK slices. For a big buffer a
-    helper thread writes each slice right after the main thread hashed it, while the main
-    thread hashes the next ones (both release the GIL): a big artifact costs about
-    max(hash, write), not their sum, and each slice is read from memory once."""
+    """Feed ``view`` to ``write`` and to the hash in CHUNK slices. For a big buffer the
+    calling thread writes the slices in order and hands each, once written, to a helper
+    thread that hashes it (both release the GIL): a big artifact costs about
+    max(write, hash), not their sum.
+
+    The writer leads and never waits for the hash: the queue between them holds views of
+    the caller's buffer, not copies, so it may grow without costing memory. A slice is
+    hashed right after the write read it, usually still in the CPU cache. An earlier
+    version had the hash lead and the writer follow through a queue of 8 slices; when the
+    machine was busy and either thread lost its core, the other soon stopped on the full
+    or empty queue, and a 1 GB Arrow save went from 1.16x to 1.6x of feather's time."""
     total = view.nbytes
     if total < PARALLEL_MIN:
         for start in range(0, total, CHUNK):
@@ -129,38 +136,26 @@ def _hash_and_write(digest: Any, write: Any, view: memoryview) -> None:
     import queue
     import threading
 
-    slices: queue.Queue[memoryview | None] = queue.Queue(maxsize=_AHEAD)
-    failed: list[BaseException] = []
+    slices: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
 
-    def writer() -> None:
+    def hasher() -> None:
         while (chunk := slices.get()) is not None:
-            if failed:
-                continue  # drain, so that the hashing side never blocks on a full queue
-            try:
-                write(chunk)
-            except BaseException as error:  # reported by the main thread
-                failed.append(error)
+            digest.update(chunk)
 
-    thread = threading.Thread(target=writer, name="lamina-write", daemon=True)
+    thread = threading.Thread(target=hasher, name="lamina-hash", daemon=True)
     thread.start()
     try:
         for start in range(0, total, CHUNK):
-            if failed:
-                break
             chunk = view[start : start + CHUNK]
-            digest.update(chunk)
-            slices.put(chunk)  # in order: the file stays sequential
+            write(chunk)
+            slices.put(chunk)  # in order: the hash sees the bytes as the file does
     finally:
         slices.put(None)
-        thread.join()
-    if failed:
-        raise failed[0]
+        thread.join()  # the digest is whole (or the write failed) before anyone reads it
 
 
-#: Writes at least this big hash and write in parallel (see _hash_and_write).
+#: Writes at least this big write and hash in parallel (see _hash_and_write).
 PARALLEL_MIN = 16 * CHUNK
-#: How many hashed slices may wait for the writer: few enough to still be in the cache.
-_AHEAD = 8
 
 
 class HashingWriter(io.RawIOBase):
