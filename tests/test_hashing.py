@@ -47,12 +47,44 @@ def test_a_failing_write_is_raised_to_the_caller_and_stops_the_writes():
     assert disk.calls < PARALLEL_MIN * 4 // (1024 * 1024)  # gave up early
 
 
-def test_the_writer_never_waits_for_the_hash():
+@pytest.mark.parametrize("second_core", [True, False])
+def test_both_pipelines_write_and_hash_the_same_bytes(tmp_path, monkeypatch, second_core):
+    import lamina.datastore.hashing as hashing
+
+    monkeypatch.setattr(hashing, "_second_core_free", lambda: second_core)
+    data = bytes(range(251)) * ((PARALLEL_MIN * 2 + 7777) // 251)
+    path = tmp_path / "out"
+    with open(path, "wb") as f:
+        writer = HashingWriter(f)
+        writer.write(memoryview(data))
+    assert path.read_bytes() == data
+    assert writer.hexdigest() == blake3(data).hexdigest()
+
+
+def test_the_second_core_is_used_only_when_free(monkeypatch):
+    import os
+
+    import lamina.datastore.hashing as hashing
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.9, 0.0, 0.0))
+    assert hashing._second_core_free()
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.4, 0.0, 0.0))
+    assert not hashing._second_core_free()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not hashing._second_core_free()
+
+
+def test_the_writer_never_waits_for_the_hash(monkeypatch):
     # A hash slower than the writes (a busy core, say): the writes still run at their own
     # pace, and the hash catches up afterwards, slice by slice in order.
     import time
 
+    import lamina.datastore.hashing as hashing
     from lamina.datastore.hashing import CHUNK, _hash_and_write
+
+    monkeypatch.setattr(hashing, "_second_core_free", lambda: True)
 
     class SlowHash:
         def __init__(self) -> None:
