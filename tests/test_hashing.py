@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
 
 import pytest
 from blake3 import blake3
@@ -113,3 +115,28 @@ def test_the_writer_never_waits_for_the_hash(monkeypatch):
     # every write was done before the hash was half-way (a writer paced by the hash, as
     # when it followed through a queue of 8 slices, finishes 8 slices before the end)
     assert last_write - start < (digest.done_at - start) / 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fallocate is Linux's")
+def test_a_big_write_reserves_its_blocks_first_and_keeps_the_size(tmp_path):
+    from lamina.datastore.hashing import reserve
+
+    path = tmp_path / "reserved"
+    with open(path, "wb") as f:
+        f.write(b"head")
+        if not reserve(f, 4, 64 * 1024 * 1024):
+            pytest.skip("this file system cannot reserve blocks")
+        f.flush()
+        st = os.stat(path)
+        assert st.st_size == 4  # nothing written, the size unchanged
+        assert st.st_blocks * 512 >= 64 * 1024 * 1024  # but the blocks are there
+    # and through the spilling writer: every byte lands, the size is what was written
+    staged = tmp_path / "staged"
+    writer = SpillingHashWriter(lambda: open(staged, "wb"), limit=1024)  # noqa: SIM115
+    data = bytes(range(256)) * (PARALLEL_MIN // 256 + 3)
+    writer.write(b"x" * 100)
+    writer.write(memoryview(data))
+    assert writer.spilled_file is not None
+    writer.spilled_file.close()
+    assert staged.read_bytes() == b"x" * 100 + data
+    assert writer.hexdigest() == blake3(b"x" * 100 + data).hexdigest()
