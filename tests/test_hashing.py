@@ -69,9 +69,9 @@ def test_the_second_core_is_used_only_when_free(monkeypatch):
     import lamina.datastore.hashing as hashing
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.9, 0.0, 0.0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.9, 0.0, 0.0))
     assert hashing._second_core_free()
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.4, 0.0, 0.0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.5, 0.0, 0.0))
     assert not hashing._second_core_free()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))

@@ -115,9 +115,14 @@ def _byte_view(data: Any) -> memoryview:
 
 
 def _second_core_free() -> bool:
-    """Whether another core is idle enough for the hash to run beside the write: more
-    than one core for this process, and a 1-minute load average that leaves one of them
-    free (the load counts this process too). Where the system cannot tell, yes."""
+    """Whether a second thread is likely to get a core for the hash: more than one core
+    for this process, and a 1-minute load average (which counts this process too) of at
+    most twice the cores. Where the system cannot tell, yes.
+
+    Measured on 2 cores, saving a 1 GB Arrow table against feather's time: at load 4 two
+    threads took 1.32x and one thread 1.41x (the second thread finds idle moments); at
+    load 7, 1.56x and 1.35x (each of the thousand hand-overs per GB waited for the other
+    thread to get a core back)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -125,7 +130,7 @@ def _second_core_free() -> bool:
     if cores < 2:
         return False
     try:
-        return os.getloadavg()[0] <= cores - 1
+        return os.getloadavg()[0] <= 2 * cores
     except (AttributeError, OSError):
         return True
 
@@ -141,13 +146,10 @@ def _hash_and_write(digest: Any, write: Any, view: memoryview) -> None:
     their sum. The writer leads and never waits for the hash: the queue between them
     holds views of the caller's buffer, not copies, so it may grow without costing memory.
 
-    When no core is free, one thread hashes and writes each slice in turn. Measured on 2
-    cores with other work running (load 5 to 10), the two threads were slower than one:
-    each of the thousand hand-overs per GB waits for the other thread to get a core back,
-    and a 1 GB Arrow save took 1.56x feather's time with two threads against 1.35x with
-    one. An earlier version always used two threads, the hash leading and the writer
-    following through a queue of 8 slices: 1.16x feather's time on an idle machine,
-    1.6x at load 1.4."""
+    On a busier machine one thread hashes and writes each slice in turn: there, two
+    threads were slower than one (see :func:`_second_core_free`). An earlier version
+    always used two threads, the hash leading and the writer following through a queue
+    of 8 slices: 1.16x feather's time on an idle machine, 1.6x at load 1.4."""
     total = view.nbytes
     if total < PARALLEL_MIN or not _second_core_free():
         for start in range(0, total, CHUNK):
