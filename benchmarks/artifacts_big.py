@@ -344,7 +344,8 @@ def _arrow_section(arrow_results: list[tuple[float, list[dict]]], arrow_size: in
         "then read back with every column summed. Paired: each probe process builds the "
         "table once, writes as many bytes to a scratch file (not timed: a process's first "
         "big write cost up to 2 s more kernel time here), then saves the table lamina, "
-        "feather, feather, lamina, each after `os.sync()` into a new folder. {len(arrow_results)} consecutive runs of {probes} probe"
+        "feather, feather, lamina, each after `os.sync()` into a new folder. "
+        f"{len(arrow_results)} consecutive runs of {probes} probe"
         f"{'s' if probes > 1 else ''} each; each row is one run (medians of its saves and "
         "loads), with the 1-minute load average of the 2-CPU machine when it started.",
         "",
