@@ -3,6 +3,7 @@ too when its environment is built, and prints its table; ``run_all`` finds them 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,10 @@ def test_big_artifact_benchmark_stores_the_same_value_once() -> None:
     out = _quick("artifacts_big.py")
     assert "new bytes written: none" in out
     assert "new objects: 0" in out
+    # the Arrow comparison: one row per consecutive run, with its load and ratio
+    row = next(line for line in out.splitlines() if line.startswith("| 1 | "))
+    assert row.count(" ms") == 4 and len(re.findall(r"\d\.\d\dx", row)) == 2
+    assert "of feather in" in out and " of 1 runs." in out
 
 
 @pytest.mark.slow

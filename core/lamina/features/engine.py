@@ -272,20 +272,97 @@ def check_entities(
 
 
 _AWARE = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMP_NS"}
+# a nanosecond type and the microsecond type of the same kind
+_NANOS = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMP WITH TIME ZONE"}
+# what nanoseconds in 64 bits can hold, in microseconds since the epoch
+_NANOS_RANGE_US = (-(2**63) // 1000 + 1, (2**63 - 1) // 1000)
 
 
-def comparable_times(entity: str, entity_type: str, source: str, source_type: str
-                     ) -> tuple[str, str]:
+def comparable_times(entity: str, entity_type: str, source: str, source_type: str,
+                     entity_in_micros: bool = False) -> tuple[str, str]:
     """The two timestamp expressions, made comparable: DuckDB compares a time-zone-aware
     timestamp with a naive one only when neither is in nanoseconds, so when one side is
     aware and the other naive, the aware one is compared as its UTC wall-clock time (the
-    connection is in UTC, and naive times are taken as UTC: the same instants)."""
+    connection is in UTC, and naive times are taken as UTC: the same instants).
+
+    DuckDB compares two units in the finer one, and nanoseconds hold only the years 1677
+    to 2262: a source in seconds with a time in 2500 fails against nanosecond entity
+    times. With ``entity_in_micros`` (every entity time is a whole microsecond, checked
+    by :func:`entity_times_in_micros`), nanosecond entity times are compared in
+    microseconds with a coarser source: the same answer, for any year."""
     a, b = entity_type.upper(), source_type.upper()
-    if (a in _AWARE) == (b in _AWARE):
-        return entity, source
-    if a in _AWARE:
-        return f"CAST({entity} AS {_AWARE[a]})", source
-    return entity, f"CAST({source} AS {_AWARE[b]})"
+    if (a in _AWARE) != (b in _AWARE):
+        if a in _AWARE:
+            entity, a = f"CAST({entity} AS {_AWARE[a]})", _AWARE[a]
+        else:
+            source, b = f"CAST({source} AS {_AWARE[b]})", _AWARE[b]
+    if entity_in_micros and a in _NANOS and b not in _NANOS:
+        entity = f"CAST({entity} AS {_NANOS[a]})"
+    return entity, source
+
+
+def needs_micros(entity_type: str, requests: Sequence[ViewRequest]) -> bool:
+    """Whether nanosecond entity times meet a source in a coarser unit (see
+    :func:`comparable_times`)."""
+    return entity_type.upper() in _NANOS and any(
+        r.time_type.upper() not in _NANOS for r in requests)
+
+
+def entity_times_in_micros(con: Any, entities: EntityRows, timestamp_column: str) -> bool:
+    """Whether every (non-null) entity time is a whole microsecond: one scan of the
+    column, made only for nanosecond entity times against a coarser source."""
+    col = quote(timestamp_column)
+    rows = con.execute(
+        f"SELECT count(*) FROM {entities.sql} WHERE epoch_ns({col}) % 1000 <> 0 LIMIT 1"
+    ).fetchall()
+    return not rows[0][0]
+
+
+def _outside_nanos(con: Any, table: str, column: str) -> tuple[Any, Any] | None:
+    """(earliest, latest) of ``column`` when one of its times is beyond what nanoseconds
+    can hold, else None."""
+    low, high = _NANOS_RANGE_US
+    col = f"CAST({quote(column)} AS TIMESTAMP)"  # microseconds, whatever the unit
+    row = con.execute(
+        f"SELECT min({col})::VARCHAR, max({col})::VARCHAR, count(*) FILTER (WHERE "
+        f"epoch_us({col}) < {low} OR epoch_us({col}) > {high}) FROM {table}"
+    ).fetchall()[0]
+    return (row[0], row[1]) if row[2] else None
+
+
+def out_of_nanos_range(con: Any, entities: EntityRows, timestamp_column: str,
+                       requests: Sequence[ViewRequest]) -> FeatureStoreError | None:
+    """The error for times DuckDB cannot compare ("Could not convert Timestamp to higher
+    precision"): one side in nanoseconds, the other with a time beyond 1677-2262 that
+    would have to be converted to nanoseconds. Names the column and its range."""
+    nanos = "1677-09-21 to 2262-04-11"
+    entity_ns = entities.types[timestamp_column].upper() in _NANOS
+    for req in requests:
+        view, field = req.view, req.view.timestamp_field
+        source_ns = req.time_type.upper() in _NANOS
+        if entity_ns and not source_ns:
+            bad = _outside_nanos(con, req.scan, field)
+            if bad is not None:
+                return FeatureStoreError(
+                    f"feature view {view.name!r}: source column {field!r} holds times from "
+                    f"{bad[0]} to {bad[1]}, beyond what the entity rows' nanosecond "
+                    f"timestamp column {timestamp_column!r} can hold ({nanos}), and some "
+                    f"entity times are not whole microseconds, so the two cannot be "
+                    f"compared exactly",
+                    hint=f"round the entity rows' {timestamp_column!r} to microseconds "
+                    f"(cast it to timestamp[us]): lamina then compares in microseconds",
+                )
+        if source_ns and not entity_ns:
+            bad = _outside_nanos(con, entities.sql, timestamp_column)
+            if bad is not None:
+                return FeatureStoreError(
+                    f"the entity rows' timestamp column {timestamp_column!r} holds times "
+                    f"from {bad[0]} to {bad[1]}, beyond what the nanosecond source column "
+                    f"{field!r} of feature view {view.name!r} can hold ({nanos})",
+                    hint=f"store the source's {field!r} in microseconds, or drop the "
+                    f"entity rows outside {nanos}",
+                )
+    return None
 
 
 def build_query(
@@ -294,6 +371,7 @@ def build_query(
     timestamp_column: str,
     requests: Sequence[ViewRequest],
     entity_time_type: str = "TIMESTAMP",
+    entity_in_micros: bool = False,
 ) -> str:
     """The SQL of the point-in-time join (see the module docstring). Rows come back in no
     particular order: select :data:`ROW` among ``entity_columns`` to put them in place
@@ -304,7 +382,8 @@ def build_query(
         alias = f"v{i}"
         view = req.view
         ets, vts = comparable_times(f"e.{quote(timestamp_column)}", entity_time_type,
-                                    f"{alias}.{quote(view.timestamp_field)}", req.time_type)
+                                    f"{alias}.{quote(view.timestamp_field)}", req.time_type,
+                                    entity_in_micros)
         on = " AND ".join(
             [f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys]
             + [f"{ets} >= {vts}"]
@@ -364,11 +443,57 @@ class EntityRows:
         assert self.url is not None
         base = scan_sql(con, self.url)
         if not self.several:  # a plain scan keeps the file's order (preserve_insertion_order)
-            return fetch_arrow(con, f"SELECT * FROM {base}")
-        return fetch_arrow(
-            con, f"SELECT * EXCLUDE (file_row_number, filename) FROM "
-            f"{base[:-1]}, file_row_number=true, filename=true) "
-            "ORDER BY filename, file_row_number")
+            table = fetch_arrow(con, f"SELECT * FROM {base}")
+        else:
+            table = fetch_arrow(
+                con, f"SELECT * EXCLUDE (file_row_number, filename) FROM "
+                f"{base[:-1]}, file_row_number=true, filename=true) "
+                "ORDER BY filename, file_row_number")
+        return restore_types(table, parquet_schema(self.url))
+
+
+def parquet_schema(url: str) -> Any:
+    """The Arrow schema pyarrow reads from the (first) Parquet file ``url`` names: the
+    entity rows' own types, which DuckDB does not keep (it returns every timestamp in
+    microseconds or nanoseconds and in UTC, strings as ``string``, categoricals decoded).
+    ``None`` when it cannot be read."""
+    import pyarrow.parquet as pq
+
+    from lamina.features.sources import LOCAL_SCHEMES, list_files, local_files, split_url
+
+    proto, path = split_url(url)
+    try:
+        if proto in LOCAL_SCHEMES:
+            files = local_files(path)
+            return pq.read_schema(files[0]) if files else None
+        fs, files = list_files(url)
+        if not files:
+            return None
+        with fs.open(files[0], "rb") as handle:
+            return pq.read_schema(handle)
+    except Exception:  # the rows were just read: keep DuckDB's types rather than fail
+        return None
+
+
+def restore_types(table: Any, schema: Any) -> Any:
+    """``table`` with each column cast back to its type in ``schema`` where they differ
+    (a timestamp's unit and time zone: the same instants; ``large_string``; a dictionary).
+    A cast that would lose anything is not made."""
+    import pyarrow as pa
+
+    if schema is None:
+        return table
+    columns, changed = list(table.columns), False
+    for i, name in enumerate(table.column_names):
+        index = schema.get_field_index(name)
+        if index < 0 or schema.field(index).type == columns[i].type:
+            continue
+        try:
+            columns[i] = columns[i].cast(schema.field(index).type)  # safe: never truncates
+            changed = True
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    return pa.Table.from_arrays(columns, names=table.column_names) if changed else table
 
 
 def entity_scan(con: Any, entities: Any) -> EntityRows:
@@ -431,10 +556,21 @@ def point_in_time(con: Any, entities: EntityRows, timestamp_column: str,
 
     from lamina.features.reorder import InPlace
 
-    sql = build_query(entities.sql, [ROW], timestamp_column, requests,
-                      entities.types[timestamp_column])
+    entity_type = entities.types[timestamp_column]
     try:
-        result = resolve_ties(con, fetch_arrow(con, sql), requests)
+        micros = (needs_micros(entity_type, requests)
+                  and entity_times_in_micros(con, entities, timestamp_column))
+        sql = build_query(entities.sql, [ROW], timestamp_column, requests, entity_type,
+                          micros)
+        try:
+            joined = fetch_arrow(con, sql)
+        except Exception as exc:
+            if "higher precision" in str(exc):
+                clear = out_of_nanos_range(con, entities, timestamp_column, requests)
+                if clear is not None:
+                    raise clear from exc
+            raise
+        result = resolve_ties(con, joined, requests)
         given = (entities.table.drop_columns([ROW]) if entities.table is not None
                  else entities.read(con))
     finally:

@@ -501,6 +501,8 @@ class LocalFeatureStore:
             engine.check_entities(entity_rows.types, timestamp_column, requests, source_types)
             try:
                 return engine.point_in_time(con, entity_rows, timestamp_column, requests)
+            except FeatureStoreError:
+                raise
             except Exception as exc:
                 raise FeatureStoreError(
                     f"point-in-time join of {', '.join(r.view.name for r in resolved)} "

@@ -46,6 +46,16 @@ def _n(x: Any, digits: int = 3) -> str:
     return escape(str(x))
 
 
+def _score(c: dict[str, Any]) -> str:
+    """The score cell: a test's adjusted p-value in scientific notation below 0.001 (as
+    PSI), never "0.000"; a p-value too small for a float to hold (0.0) as ``< 1e-300``."""
+    x = c.get("score")
+    if c.get("method") in ("ks", "chi2") and isinstance(x, float) and x == 0.0:
+        return ("<span title='the p-value is below the smallest number a float holds'>"
+                "&lt; 1e-300</span>")
+    return _n(x)
+
+
 def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -112,7 +122,7 @@ def _drift_table(report: MonitoringReport) -> str:
         rows.append(
             f"<tr><td><a href='#col-{escape(c['column'])}'>{escape(c['column'])}</a></td>"
             f"<td>{c['kind']}</td><td>{c['method']}</td>"
-            f"<td class='num'>{_n(c.get('score'))}</td><td class='num'>{_n(c.get('threshold'))}</td>"
+            f"<td class='num score'>{_score(c)}</td><td class='num'>{_n(c.get('threshold'))}</td>"
             f"<td class='num'>{_n(c.get('effect'))}</td><td class='num'>{_n(psi)}</td>"
             f"<td class='num'>{_n(c['null_share']['current'])}</td>"
             f"<td><span class='pill {status}'>{status}</span></td></tr>"
@@ -139,7 +149,10 @@ def _plots(report: MonitoringReport) -> str:
         name = c["column"]
         if "histogram" in c:
             h = c["histogram"]
-            chart = svg.histogram_overlay(h["edges"], h["reference"], h["current"], label=name)
+            chart = svg.histogram_overlay(
+                h["edges"], h["reference"], h["current"], label=name,
+                below=_tail(h, "below"), above=_tail(h, "above"),
+                integral=bool(h.get("integral")))
         elif "categories" in c:
             chart = svg.category_bars(c["categories"], c["reference_share"], c["current_share"],
                                       label=name)
@@ -153,6 +166,11 @@ def _plots(report: MonitoringReport) -> str:
     if not cells:
         return ""
     return "<h2>Distributions</h2>" + _legend() + "<div class='grid'>" + "".join(cells) + "</div>"
+
+
+def _tail(histogram: dict[str, Any], which: str) -> tuple[float, float]:
+    shares = histogram.get(which) or {}
+    return (float(shares.get("reference", 0.0)), float(shares.get("current", 0.0)))
 
 
 def _timeline(tl: dict[str, Any]) -> str:

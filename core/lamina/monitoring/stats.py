@@ -80,21 +80,43 @@ def _bin_counts(sorted_x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _histogram(a: np.ndarray, b: np.ndarray, bins: int = 30) -> dict[str, Any]:
-    """Shared-edge histograms of both samples (densities), for the overlay plot. The
-    range is the 0.5-99.5 percentiles of both, so one outlier does not flatten the plot."""
+    """Shared-edge histograms of both samples (shares of each side's values), for the
+    overlay plot. The range is the 0.5-99.5 percentiles of both, so one outlier does not
+    flatten the plot; the values outside it are not folded into the edge bins but counted
+    apart, as ``below`` and ``above`` (each side's share), which the plot draws as tail
+    bars. Whole-number data gets bins of whole numbers: one bar per value when there are
+    few, else each bar spans the same count of integers (no comb of 2- and 3-value bars)."""
     lo = min(a[int(a.size * 0.005)], b[int(b.size * 0.005)])
     hi = max(a[min(a.size - 1, int(a.size * 0.995))], b[min(b.size - 1, int(b.size * 0.995))])
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    distinct = np.unique(a[:: max(1, a.size // 5000)])
-    integral = distinct.size <= bins and np.all(distinct == np.round(distinct))
-    if integral:  # small integer support (counts): one bar per value
-        lo, hi = math.floor(lo) - 0.5, math.ceil(hi) + 0.5
-        bins = int(hi - lo)
-    edges = np.linspace(lo, hi, bins + 1)
-    ca = _bin_counts(a, edges[1:-1]) / a.size
-    cb = _bin_counts(b, edges[1:-1]) / b.size
-    return {"edges": edges.tolist(), "reference": ca.tolist(), "current": cb.tolist()}
+    integral = bool(np.all(a == np.round(a)) and np.all(b == np.round(b)))
+    if integral:  # bins of `width` whole numbers each, edges half-way between them
+        first, last = math.floor(lo), math.ceil(hi)
+        span = last - first + 1
+        width = max(1, math.ceil(span / bins))
+        # a width that divides the span (up to twice as wide) leaves no short last bin
+        width = next((w for w in range(width, 2 * width + 1) if span % w == 0), width)
+        count = math.ceil(span / width)
+        edges = first - 0.5 + width * np.arange(count + 1, dtype=np.float64)
+    else:
+        if not hi > lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, bins + 1)
+    shares = {}
+    for side, x in (("reference", a), ("current", b)):
+        # [e0, e1), [e1, e2), ... [e_k-1, e_k]: the top edge's own value is inside
+        pos = np.searchsorted(x, edges, side="left")
+        pos[-1] = np.searchsorted(x, edges[-1], side="right")
+        shares[side] = (np.diff(pos) / x.size, pos[0] / x.size, (x.size - pos[-1]) / x.size)
+    return {
+        "edges": edges.tolist(),
+        "reference": shares["reference"][0].tolist(),
+        "current": shares["current"][0].tolist(),
+        "below": {"reference": float(shares["reference"][1]),
+                  "current": float(shares["current"][1])},
+        "above": {"reference": float(shares["reference"][2]),
+                  "current": float(shares["current"][2])},
+        "integral": integral,
+    }
 
 
 def psi(ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float = 1e-4) -> float:

@@ -55,6 +55,20 @@ def report(pm: Any) -> dict[str, Any]:
     }
 
 
+def by_distribution(plugins: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Group the plugins of :func:`report` under one ``"distribution version"`` heading each.
+
+    A distribution that registers several entry points (the core registers its builtin
+    backends as four) is listed once, its entry points beneath it in load order; plugins
+    registered without a distribution share the ``(unpackaged)`` heading.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in plugins:
+        heading = f"{p['distribution'] or '(unpackaged)'} {p['version'] or ''}".rstrip()
+        groups.setdefault(heading, []).append(p)
+    return list(groups.items())
+
+
 def run(args: argparse.Namespace) -> int:
     from lamina.cli.main import plugins_from_args
     from lamina.cli.output import echo, print_json
@@ -65,12 +79,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
         return 0
-    for p in data["plugins"]:
-        echo(f"{p['distribution'] or '(unpackaged)'} {p['version']}".rstrip())
-        echo(f"  entry point: {p['entry_point'] or p['name']}")
-        comps = ", ".join(f"{c['layer']}/{c['name']}" for c in p["components"])
-        echo(f"  components:  {comps or '-'}")
-        echo(f"  hooks:       {', '.join(p['hooks']) or '-'}")
+    for i, (heading, entries) in enumerate(by_distribution(data["plugins"])):
+        if i:
+            echo("")
+        echo(heading)
+        for p in entries:
+            echo(f"  entry point: {p['entry_point'] or p['name']}")
+            comps = ", ".join(f"{c['layer']}/{c['name']}" for c in p["components"])
+            echo(f"  components:  {comps or '-'}")
+            echo(f"  hooks:       {', '.join(p['hooks']) or '-'}")
     if not data["autoload"]:
         echo("\nPlugin autoloading is off (LAMINA_DISABLE_PLUGIN_AUTOLOAD): only the builtin "
              "plugin is loaded.")
