@@ -16,8 +16,8 @@ def test_the_core_is_one_heading_with_its_four_entry_points(tmp_path: Path, fake
     assert [line for line in core if line.startswith("  entry point:")] == [
         "  entry point: builtin = lamina.builtin.plugin",
         "  entry point: features = lamina.builtin.features_plugin",
-        "  entry point: monitoring = lamina.builtin.monitoring_plugin",
         "  entry point: serving = lamina.builtin.serving_plugin",
+        "  entry point: monitoring = lamina.builtin.monitoring_plugin",
     ]
     assert len(core) == 12  # entry point, components and hooks of each, nothing else
     # another distribution gets a heading of its own, after a blank line

@@ -16,8 +16,9 @@ PUBLIC = {
 }
 #: names that look like modules but are files or config keys
 NOT_MODULES = {"lamina.toml", "lamina.secrets.toml", "lamina.dev", "lamina.blake3"}
-#: what `lamina plugins` prints: the entry point of the builtin plugin, shown as output
-PRINTED = {"lamina.builtin.plugin"}
+#: what `lamina plugins` prints for the builtin plugins, shown as its output
+PRINTED = {"lamina.builtin.plugin", "lamina.builtin.features_plugin",
+           "lamina.builtin.serving_plugin", "lamina.builtin.monitoring_plugin"}
 NAME = re.compile(r"\blamina(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
