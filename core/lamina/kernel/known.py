@@ -14,6 +14,7 @@ KNOWN_COMPONENTS: dict[tuple[str, str], str] = {
     ("compute", "dask"): "lamina-compute-dask",
     ("orchestrator", "airflow"): "lamina-orch-airflow",
     ("serving", "seldon"): "lamina-serving-seldon",
+    ("metadata", "postgres"): "lamina-metadata-postgres",
 }
 
 #: URL scheme -> the datastore distribution that serves it.

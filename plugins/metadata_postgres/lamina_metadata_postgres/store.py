@@ -70,7 +70,8 @@ _PERMANENT_CONNECT = (
     ("no password supplied", "the server asks for a password and none was given",
      "add password = \"${PGPASSWORD}\" to the stack's metadata table and export PGPASSWORD "
      "(or use ~/.pgpass)"),
-    ("does not exist", "", "create it (createdb / CREATE ROLE) or fix the url"),
+    ("role", "", "create the role (CREATE ROLE NAME LOGIN) or fix the user in the url"),
+    ("does not exist", "", "create the database (createdb -h HOST -p PORT NAME) or fix the url"),
     ("no pg_hba.conf entry", "the server refuses this host or user",
      "ask the server's administrator for a pg_hba.conf entry, or fix the url"),
     ("ssl", "", "fix sslmode in the url (e.g. ?sslmode=require) or the server's SSL set-up"),
@@ -295,7 +296,12 @@ class PostgresMetadataStore:
         text = self.server.mask(_one_line(str(exc)))
         low = text.lower()
         for needle, what, hint in _PERMANENT_CONNECT:
-            if needle in low:
+            if needle in low and (needle != "role" or "does not exist" in low):
+                hint = hint.replace("HOST", self.server.host or "localhost").replace(
+                    "PORT", self.server.port or "5432").replace(
+                    "createdb -h localhost -p 5432 NAME", "createdb NAME").replace(
+                    "NAME", (self.server.dbname if "createdb" in hint else self.server.user)
+                    or "NAME")
                 return BackendUnreachableError(
                     f"{self.where}: cannot connect: {what + ' (' if what else ''}{text}"
                     f"{')' if what else ''}",
@@ -438,9 +444,9 @@ class PostgresMetadataStore:
                     try:
                         conn = self._connection()
                     except BackendUnreachableError as exc:
-                        if not self._connected_once or attempt >= retries:
-                            raise
-                        raise _Retry(exc.message) from None
+                        if not self._connected_once:
+                            raise  # the first connection of this process: fail at once
+                        raise _Retry(exc.message.split(": cannot connect: ", 1)[-1]) from None
                     try:
                         result = operation(conn, attempt)
                     except psycopg.Error as exc:
