@@ -244,3 +244,32 @@ def test_wrong_and_missing_password(password_server):
     finally:
         os.environ.clear()
         os.environ.update(env)
+
+
+def test_every_write_is_safe_to_repeat_after_a_commit_whose_answer_was_lost(pg_store,
+                                                                              monkeypatch):
+    """A retry after the server committed but the connection dropped before answering
+    runs the same operation again: it must come out as if it ran once."""
+    original = PostgresMetadataStore._call
+
+    def twice(self, what, operation, **kwargs):
+        original(self, what, operation, **kwargs)  # committed; the answer "was lost"
+        return original(self, what, lambda conn, attempt: operation(conn, attempt + 1),
+                        **kwargs)
+
+    run = make_run(tags=("a",))
+    monkeypatch.setattr(PostgresMetadataStore, "_call", twice)
+    pg_store.create_run(run)
+    pg_store.record_tasks([TaskRecord(run_id=run.run_id, step="raw", index=0,
+                                      status="succeeded")])
+    pg_store.add_tags(run.run_id, ["b"])
+    pg_store.finish_run(run.run_id, status="succeeded", finished_at=run.started_at + 1)
+    monkeypatch.undo()
+    got = pg_store.get_run(run.run_id)
+    assert (got.status, got.tags) == ("succeeded", ("a", "b"))
+    assert len(pg_store.list_tasks(run.run_id)) == 1
+    # ...but another run with the same id, or a second finish, is still refused
+    with pytest.raises(MetadataError, match="already exists"):
+        pg_store.create_run(make_run(run_id=run.run_id))
+    with pytest.raises(MetadataError, match="immutable"):
+        pg_store.finish_run(run.run_id, status="failed", finished_at=time.time())
