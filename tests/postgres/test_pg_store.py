@@ -105,10 +105,15 @@ def test_records_are_json_the_server_can_query(pg_store, pg_server, pg_database,
     assert alpha == 0.5 and json.loads(steps) == ["raw"]
 
 
-def test_a_string_postgres_cannot_store_is_refused_by_name(pg_store):
-    run = make_run(error="", params={"bad": "nul \x00 inside"})
-    with pytest.raises(MetadataError, match=rf"params of run {run.run_id}.*NUL"):
-        pg_store.create_run(run)
+def test_nul_characters_go_in_json_and_are_refused_by_name_elsewhere(pg_store):
+    """PostgreSQL text cannot hold NUL (SQLite can): the field and the run are named."""
+    run = make_run(params={"odd": "nul \x00 inside"})
+    pg_store.create_run(run)
+    assert pg_store.get_run(run.run_id).params == run.params
+    bad = make_run(user="a\x00b")
+    with pytest.raises(MetadataError, match=rf"user of run {bad.run_id}.*NUL") as info:
+        pg_store.create_run(bad)
+    assert info.value.hint
 
 
 # --- lost connections ----------------------------------------------------------------------
@@ -273,3 +278,31 @@ def test_every_write_is_safe_to_repeat_after_a_commit_whose_answer_was_lost(pg_s
         pg_store.create_run(make_run(run_id=run.run_id))
     with pytest.raises(MetadataError, match="immutable"):
         pg_store.finish_run(run.run_id, status="failed", finished_at=time.time())
+
+
+def test_a_role_that_may_not_create_the_schema_is_told_who_can(pg_server, pg_database,
+                                                               pg_schema):
+    role = f"lamina_ro_{pg_schema}"
+    with pg_server.connect(pg_database) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        store = PostgresMetadataStore(pg_server.url(pg_database, user=role), schema=pg_schema,
+                                      stack="team")
+        with pytest.raises(MetadataError) as info:
+            store.list_runs()
+        text = one_line(info.value)
+        assert "cannot create or update the schema" in text and "permission denied" in text
+        assert "lamina metadata migrate --stack team" in text
+        PostgresMetadataStore(pg_server.url(pg_database), schema=pg_schema).migrate()
+        with pg_server.connect(pg_database) as admin:  # the owner migrated and granted use
+            admin.execute(f'GRANT USAGE ON SCHEMA "{pg_schema}" TO "{role}"')
+            admin.execute(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA "{pg_schema}" '
+                          f'TO "{role}"')
+        run = make_run()
+        store.create_run(run)  # a role that may only write records works on a ready schema
+        assert store.get_run(run.run_id).run_id == run.run_id
+        store.close()
+    finally:
+        with pg_server.connect(pg_database) as admin:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')

@@ -104,18 +104,12 @@ def _dumps(value: Any, what: str) -> str:
         if isinstance(value, (list, tuple)):
             return "[]"
     try:
-        text = _ENCODER.encode(value)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise MetadataError(
             f"cannot record {what}: {exc}",
             hint="record plain values (str, int, float, bool, None, lists and dicts of them)",
         ) from exc
-    if "\\u0000" in text:  # PostgreSQL's json refuses NUL characters
-        raise MetadataError(
-            f"cannot record {what}: it holds a NUL character (\\x00)",
-            hint="strip NUL characters from recorded strings",
-        )
-    return text
 
 
 def _decode_column(texts: list[str | None]) -> list[Any]:
@@ -284,8 +278,24 @@ class PostgresMetadataStore:
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = self._open()
+        import psycopg
+
         try:
             self._prepare(conn)
+        except psycopg.Error as exc:
+            broken = conn.closed or conn.broken
+            conn.close()
+            text = self.server.mask(_one_line(str(exc)))
+            if broken:
+                raise BackendUnreachableError(f"{self.where}: cannot connect: {text}",
+                                              hint="check that PostgreSQL answers (pg_isready)"
+                                              ) from None
+            raise MetadataError(
+                f"{self.where}: cannot create or update the schema: {text}",
+                hint="let the role create tables in the database (GRANT CREATE ON DATABASE "
+                "... / ON SCHEMA ...), or have its owner run `lamina metadata migrate "
+                f"--stack {self.stack or 'NAME'}`",
+            ) from None
         except BaseException:
             conn.close()
             raise
