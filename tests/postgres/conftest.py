@@ -192,3 +192,14 @@ def throwaway_server() -> Iterator[PgServer]:
         yield server
     finally:
         stop_throwaway(server)
+
+
+@pytest.fixture(scope="module")
+def password_server() -> Iterator[PgServer]:
+    """A server of our own that asks every TCP client for a password (scram-sha-256):
+    user ``postgres``, password ``right-horse-battery``."""
+    server = start_throwaway(password="right-horse-battery")
+    try:
+        yield server
+    finally:
+        stop_throwaway(server)

@@ -215,15 +215,6 @@ def test_malformed_url_names_the_fix():
         PostgresMetadataStore("postgresql://u@h:5432", stack="team")
 
 
-@pytest.fixture(scope="module")
-def password_server():
-    from conftest import start_throwaway, stop_throwaway
-
-    server = start_throwaway(password="right-horse-battery")
-    yield server
-    stop_throwaway(server)
-
-
 def test_wrong_and_missing_password(password_server):
     url = password_server.url("postgres")
     good = PostgresMetadataStore(url, password="right-horse-battery", stack="team")
