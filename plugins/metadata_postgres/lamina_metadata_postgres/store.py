@@ -447,7 +447,8 @@ class PostgresMetadataStore:
         started = time.monotonic()
         # right after giving up, fail fast: a run's clean-up calls (flush, finish) must not
         # each wait through the whole back-off again
-        retries = 0 if time.monotonic() - self._gave_up_at < 30 else self.retries
+        since = time.monotonic() - self._gave_up_at
+        retries = 0 if since < 30 else self.retries
         reason = ""
         while True:
             try:
@@ -475,15 +476,20 @@ class PostgresMetadataStore:
                 reason = retry.reason
                 attempt += 1
                 if attempt > retries:
-                    self._gave_up_at = time.monotonic()
                     resume = (
                         f"; the run stays resumable: `lamina resume {run_id}` once the "
                         "server is back" if run_id else ""
                     )
+                    tried = (
+                        f"it was already unreachable {since:.0f} s ago and still is"
+                        if since < 30 else
+                        f"{attempt} attempt{'s' if attempt > 1 else ''} over "
+                        f"{time.monotonic() - started:.1f} s failed"
+                    )
+                    self._gave_up_at = time.monotonic()
                     raise BackendUnreachableError(
                         f"{self.where}: could not {what}: the connection to the server was "
-                        f"lost and {attempt} attempt{'s' if attempt > 1 else ''} over "
-                        f"{time.monotonic() - started:.1f} s failed ({reason})",
+                        f"lost and {tried} ({reason})",
                         hint=f"check that PostgreSQL answers at {self.server.display} "
                         f"(pg_isready; `lamina stack check --stack {self.stack or 'NAME'}`)"
                         f"{resume}",
