@@ -113,6 +113,33 @@ def test_a_server_stopped_mid_run_fails_clearly_and_the_run_resumes(project, thr
     assert run["total"].value == sum(i * i for i in range(16))
 
 
+def test_a_server_restarted_mid_run_is_waited_for_and_the_run_succeeds(project,
+                                                                      throwaway_server):
+    with throwaway_server.connect() as conn:
+        conn.execute("CREATE DATABASE restart_run")
+    url = throwaway_server.url("restart_run")
+    team_config(project, url, "lamina")  # the default retries: about 11 s of back-off
+    marks = project / "marks.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamina", "run", str(FLOW), "--stack", "team", "--set", "n=16",
+         "--set", "pause=0.3", "--set", f"marks={marks}"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 60
+    while not (marks.exists() and len(marks.read_text().split("\n")) > 3):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    throwaway_server.pg_ctl("restart", "-m", "fast")
+    _out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    store = PostgresMetadataStore(url)
+    (record,) = store.list_runs()
+    assert record.status == "succeeded"
+    tasks = store.list_tasks(record.run_id)
+    assert len(tasks) == 18 and all(t.status == "succeeded" for t in tasks)
+    store.close()
+
+
 def test_metadata_migrate_command(project, pg_url, pg_schema):
     team_config(project, pg_url, pg_schema, extra=", auto_migrate = false")
     refused = lamina_cli(project, "runs", "--stack", "team")
