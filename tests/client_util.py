@@ -64,4 +64,4 @@ def lamina_ok(cwd: Path, *args: str) -> str:
 
 def run_ids(cwd: Path, *filters: str) -> list[str]:
     """Run ids as ``lamina runs --json`` lists them (newest first)."""
-    return [r["run_id"] for r in json.loads(lamina_ok(cwd, "runs", "--json", *filters))]
+    return [r["id"] for r in json.loads(lamina_ok(cwd, "runs", "--json", *filters))]

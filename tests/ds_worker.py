@@ -53,9 +53,20 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+def _datastore(url: str) -> FileDatastore:
+    """DS_HARD_LINKS=0: as on a filesystem without hard links (FAT/exFAT, some shares);
+    DS_RENAME=locked: and without a no-replace rename either (the lock-file path)."""
+    if os.environ.get("DS_RENAME") == "locked":
+        from lamina.builtin import file_datastore
+
+        file_datastore._native_rename_noreplace = lambda: None  # type: ignore[assignment]
+    hard_links = None if os.environ.get("DS_HARD_LINKS", "1") == "1" else False
+    return FileDatastore(url, hard_links=hard_links)
+
+
 def main(argv: list[str]) -> None:
     mode, url = argv[0], argv[1]
-    store = ArtifactStore(FileDatastore(url), [HangingSerializer(), *builtin_serializers()])
+    store = ArtifactStore(_datastore(url), [HangingSerializer(), *builtin_serializers()])
     if mode == "hang-save":
         store.save(Stuck(argv[2]), name="run/stuck/0")
     elif mode == "save-loop":
@@ -80,6 +91,34 @@ def main(argv: list[str]) -> None:
             for i in range(count)
         ]
         print(json.dumps(won))
+    elif mode == "commit-race":  # the same objects, committed by every racer at once
+        count, go = int(argv[2]), argv[3]
+        from lamina.datastore.hashing import bytes_digest
+
+        payloads = [f"object {i} ".encode() * 4096 for i in range(count)]
+        while not os.path.exists(go):
+            time.sleep(0.001)
+        created = []
+        for data in payloads:
+            staged = os.path.join(store.datastore.staging_dir(), f"s-{os.getpid()}-{len(created)}")
+            with open(staged, "wb") as f:
+                f.write(data)
+            created.append(store.datastore.commit_blob(staged, bytes_digest(data)))
+        print(json.dumps(created))
+    elif mode == "big-loop":  # distinct uniform 4 MiB objects until killed
+        from lamina.datastore.hashing import bytes_digest
+
+        i = 0
+        while True:
+            data = bytes([i % 251]) * (4 * 1024 * 1024) + i.to_bytes(8, "big")
+            if i % 2:  # both ways an object is written: from memory, and from a staged file
+                store.datastore.put_blob(bytes_digest(data), data)
+            else:
+                staged = os.path.join(store.datastore.staging_dir(), f"b-{i}")
+                with open(staged, "wb") as f:
+                    f.write(data)
+                store.datastore.commit_blob(staged, bytes_digest(data))
+            i += 1
     elif mode == "memory":
         import numpy as np
 

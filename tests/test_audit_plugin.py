@@ -15,6 +15,7 @@ from kernel_fixtures.helpers import audit_plugin, run_lamina  # noqa: F401  (ses
 
 from lamina.errors import ConfigError
 from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskSpec
+from lamina.sdk import TaskContext
 from lamina.stack import Stack
 
 LIFECYCLE_HOOKS = {
@@ -59,7 +60,7 @@ def test_lamina_plugins_lists_it(tmp_path, audit_plugin):  # noqa: F811
     proc = run_lamina(["plugins"], cwd=tmp_path, paths=[audit_plugin])
     assert proc.returncode == 0, proc.stderr
     block = proc.stdout.split("lamina-audit-log 0.1.0\n")[1]
-    assert block.startswith("  entry point: audit = lamina_audit_log.plugin\n  components:  -\n")
+    assert block.startswith("  entry point: audit = lamina_audit_log.plugin\n  components:  datastore/sized\n")
     assert "lamina_before_run" in block.splitlines()[2]
 
 
@@ -75,12 +76,15 @@ def test_hooks_write_json_lines(installed):
     failed = TaskOutcome(run_id="r-1", step="train", index=4, attempt=1, status="failed",
                          started_at=1.0, finished_at=2.0, location="flow.py:12")
     stack.hook.lamina_before_run(run=run, stack=stack)
-    stack.hook.lamina_before_task(spec=spec)
-    stack.hook.lamina_before_artifact_save(name="r-1/train/3", value=[1, 2])
-    stack.hook.lamina_after_artifact_save(name="r-1/train/3", ref=ref, created=True)
-    stack.hook.lamina_after_task(spec=spec, outcome=outcome)
-    stack.hook.lamina_on_task_error(spec=spec, outcome=failed, error=ValueError("bad row"))
-    stack.hook.lamina_after_artifact_load(ref=ref, value=[1, 2])
+    context = TaskContext(stack=stack, spec=spec, artifacts=stack.artifacts)
+    stack.hook.lamina_before_task(spec=spec, context=context)
+    stack.hook.lamina_before_artifact_save(name="r-1/train/3", value=[1, 2], stack=stack)
+    stack.hook.lamina_after_artifact_save(name="r-1/train/3", ref=ref, created=True,
+                                          stack=stack)
+    stack.hook.lamina_after_task(spec=spec, outcome=outcome, context=context)
+    stack.hook.lamina_on_task_error(spec=spec, outcome=failed, error=ValueError("bad row"),
+                                    context=context)
+    stack.hook.lamina_after_artifact_load(ref=ref, value=[1, 2], stack=stack)
     stack.hook.lamina_on_run_error(run=_run("failed"), error=RuntimeError("1 task failed"),
                                    stack=stack)
     stack.hook.lamina_alert(name="drift:age", severity="warning", message="drifted",

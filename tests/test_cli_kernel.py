@@ -201,6 +201,31 @@ def test_global_options_after_the_command_and_env(project):
     assert by_env.stdout.startswith("Stack 'a' (lamina.toml)")
 
 
+def test_stack_show_and_check_take_the_stack_name_as_an_argument(project, monkeypatch, capsys):
+    cwd = project("default_stack = 'a'\n[stacks.a]\n[stacks.b]\n"
+                  "compute = { plugin = 'local', workers = 2 }\n")
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("LAMINA_STACK", raising=False)
+    monkeypatch.setenv("LAMINA_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert main(["stack", "show", "b"]) == 0
+    assert capsys.readouterr().out.startswith("Stack 'b' (lamina.toml)")
+    assert main(["stack", "show", "b", "--json"]) == 0
+    assert '"stack": "b"' in capsys.readouterr().out
+    assert main(["--stack", "b", "stack", "show", "b"]) == 0  # the same name twice is fine
+    assert capsys.readouterr().out.startswith("Stack 'b' (lamina.toml)")
+    assert main(["stack", "check", "b"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Checking stack 'b'") and "2 worker processes" in out
+    assert main(["stack", "show"]) == 0  # no name: the config's default_stack
+    assert capsys.readouterr().out.startswith("Stack 'a' (lamina.toml)")
+    assert main(["stack", "check", "c"]) == 1
+    assert "stack 'c' (from the stack argument) is not defined" in capsys.readouterr().err
+    assert main(["stack", "check", "b", "--stack", "a"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lamina: error: two stacks named: 'b' and --stack 'a'")
+    assert "fix: name one: `lamina stack check b`" in err
+
+
 def test_stack_check_fails_for_an_unreachable_backend(project, fake_plugins):  # noqa: F811
     cwd = project('[stacks.s]\ncompute = { plugin = "fakecompute", queue = "q", '
                   'reachable = false }\n')

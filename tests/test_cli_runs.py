@@ -73,7 +73,8 @@ def test_runs_json_carries_the_records(project) -> None:
     records = json.loads(lamina_ok(project.root, "runs", "client-array", "--json"))
     assert len(records) == 1
     record = records[0]
-    assert record["run_id"] == project.array and record["flow"] == "client-array"
+    assert record["id"] == project.array and record["flow"] == "client-array"
+    assert record["run_id"] == record["id"]  # the stored record's own field, unchanged
     assert record["params"] == {"rows": 3, "cols": 4}
     assert record["steps"] == ["grid"]
     assert record["flow_file"] == "client_array.py"
@@ -118,9 +119,11 @@ def test_show_a_task_by_prefix(project) -> None:
 
 def test_show_json_of_a_run_and_of_a_task(project) -> None:
     run = json.loads(lamina_ok(project.root, "show", project.n3, "--json"))
-    assert run["run_id"] == project.n3 and run["tags"] == ["first"]
+    assert run["id"] == project.n3 and run["tags"] == ["first"]
+    assert next(iter(run)) == "id"
     tasks = json.loads(lamina_ok(project.root, "show", f"{project.n3}/square/1", "--json"))
-    assert [t["task_id"] for t in tasks] == [f"{project.n3}/square/1"]
+    assert [t["id"] for t in tasks] == [f"{project.n3}/square/1"]  # as Task.id
+    assert "task_id" not in tasks[0]
     assert tasks[0]["status"] == "succeeded"
     assert tasks[0]["metrics"] == {"square": 16.0}
 
@@ -227,8 +230,10 @@ def test_resume_reruns_what_failed_and_reuses_the_rest(tmp_path: Path) -> None:
     assert f"{failed_id}/square/1 failed" in failed.stdout
     assert "ValueError: refusing to square 4" in failed.stdout
     assert f"lamina resume {failed_id}" in failed.stdout
-    assert f"lamina resume {failed_id}" in failed.stderr
-    assert "client_numbers.py" in failed.stderr
+    # the error is printed once: in the run's report, not again as "lamina: error:"
+    assert failed.stdout.count("ValueError: refusing to square 4\n") == 2  # line, traceback
+    assert "lamina: error:" not in failed.stderr
+    assert "client_numbers.py" in failed.stderr  # the live log line says where, as it fails
 
     out = lamina_ok(tmp_path, "resume", failed_id, "--set", "fail_at=-1")
     new_id = run_ids(tmp_path)[0]
@@ -241,6 +246,26 @@ def test_resume_reruns_what_failed_and_reuses_the_rest(tmp_path: Path) -> None:
     assert record["resumed_from"] == failed_id
     assert record["status"] == "succeeded"
     assert record["params"]["fail_at"] == -1
+
+
+def test_every_command_that_takes_a_run_accepts_latest_and_flow_latest(tmp_path: Path) -> None:
+    copy_flow("client_numbers.py", tmp_path)
+    copy_flow("client_array.py", tmp_path)
+    lamina_ok(tmp_path, "run", "client_array.py")
+    lamina_ok(tmp_path, "run", "client_numbers.py", "--set", "n=3")
+    assert lamina(tmp_path, "run", "client_numbers.py", "--set", "fail_at=4").returncode == 1
+    failed, ok, _array = run_ids(tmp_path)
+    # latest: the newest run whatever its status; FLOW/latest: the flow's newest success
+    for ref, run_id in (("latest", failed), ("client-numbers/latest", ok)):
+        assert json.loads(lamina_ok(tmp_path, "show", ref, "--json"))["id"] == run_id
+        assert f"==> {run_id}/numbers/0 <==" in lamina_ok(tmp_path, "logs", ref)
+        assert f"diff {run_id} -> {run_id}" in lamina_ok(tmp_path, "diff", ref, ref)
+        assert lamina_ok(tmp_path, "tag", ref, "seen").startswith(f"{run_id}: tags seen")
+        assert f"wrote {run_id[-6:]}.bin" in lamina_ok(
+            tmp_path, "get", f"{ref}/numbers/0", "-o", f"{run_id[-6:]}.bin")
+    assert f"resumed from {ok}" in lamina_ok(tmp_path, "resume", "client-numbers/latest")
+    newest = run_ids(tmp_path)[0]  # the run that resume just made
+    assert f"resumed from {newest}" in lamina_ok(tmp_path, "resume", "latest")
 
 
 def test_resume_of_an_unknown_run(tmp_path: Path) -> None:

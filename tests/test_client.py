@@ -236,6 +236,66 @@ def test_a_flow_name_alone_points_to_flow_latest(project) -> None:
         project.client.run("client-numbers")
 
 
+def test_one_resolver_names_runs_for_the_client_and_resume(project) -> None:
+    from lamina.client import resolve_run
+
+    metadata = project.stack.metadata
+    assert resolve_run(metadata, "latest").run_id == project.other.id
+    assert resolve_run(metadata, "latest").id == project.other.id  # as Run.id names it
+    assert resolve_run(metadata, "client-numbers/latest").run_id == project.ok.id
+    assert resolve_run(metadata, f" {project.failed.id[:-2]} ").run_id == project.failed.id
+    with pytest.raises(RunNotFoundError, match="'client-array' is a flow, not a run"):
+        resolve_run(metadata, "client-array")
+
+
+def test_flow_latest_without_a_successful_run_names_its_newest_run(tmp_path) -> None:
+    from lamina.client import resolve_run
+
+    stack = project_stack(tmp_path)
+    try:
+        with pytest.raises(RunNotFoundError, match="there are no runs yet"):
+            resolve_run(stack.metadata, "latest")
+        numbers = load(copy_flow("client_numbers.py", tmp_path))
+        failed = numbers.run(stack=stack, raise_on_failure=False, n=4, fail_at=8)
+        with pytest.raises(RunNotFoundError) as info:
+            resolve_run(stack.metadata, "client-numbers/latest")
+        assert "flow 'client-numbers' has no successful run" in str(info.value)
+        assert f"its newest run, {failed.id}, failed" in str(info.value)
+        assert resolve_run(stack.metadata, "latest").run_id == failed.id
+    finally:
+        stack.close()
+
+
+@pytest.mark.parametrize(
+    ("ref", "parts"),
+    [
+        ("latest", ("latest", None, None)),
+        ("latest/square/2", ("latest", "square", 2)),
+        ("churn/latest", ("churn/latest", None, None)),
+        ("churn/latest/train", ("churn/latest", "train", None)),
+        ("churn/latest/train/0", ("churn/latest", "train", 0)),
+        ("20261127T05/train/1", ("20261127T05", "train", 1)),
+    ],
+)
+def test_split_ref(ref, parts) -> None:
+    from lamina.client import split_ref
+
+    assert split_ref(ref) == parts
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [("", "is not a run reference"), ("a//b", "is not a run reference"),
+     ("r/s/1/2", "too many parts"), ("churn/latest/s/x", "task index 'x'")],
+)
+def test_split_ref_refuses_malformed_references(ref, message) -> None:
+    from lamina.client import split_ref
+
+    with pytest.raises(LaminaError, match=message) as info:
+        split_ref(ref)
+    assert info.value.hint
+
+
 def test_task_of_a_foreach_step_asks_for_an_index(project) -> None:
     with pytest.raises(LaminaError, match="3 tasks"):
         _ = project.client.run(project.ok.id)["square"].task

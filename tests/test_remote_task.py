@@ -1,4 +1,5 @@
-"""``python -m lamina task --datastore URL --run RUN --step STEP --index I``: the one entry
+"""``python -m lamina task --datastore URL --run RUN --step STEP --index I`` (the fallback
+form; remote backends pass --datastore-spec, see test_task_stack.py): the one entry
 point remote compute launches. It must rebuild the task from the datastore alone and run
 the run's code snapshot, whatever is on the disk of the machine it runs on."""
 
@@ -159,3 +160,35 @@ def test_a_failing_remote_task_names_the_users_file_not_the_snapshot_copy(tmp_pa
     assert record["location"] == f"{path}:{line}"  # ... and says where the user's file is
     assert f'File "{path}", line {line}' in record["traceback"]
     assert "lamina-code" not in record["traceback"]
+
+
+def test_a_task_without_a_datastore_says_which_options_give_it(tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina", "task", "--run", "r", "--step", "s"],
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "--datastore-spec" in proc.stderr and "--datastore URL" in proc.stderr
+
+
+def test_a_malformed_datastore_spec_is_named(tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina", "task", "--datastore-spec", "{not json", "--run", "r",
+         "--step", "s"],
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "--datastore-spec is not JSON" in proc.stderr
+
+
+def test_a_run_recorded_without_its_stack_runs_on_the_urls_stack(project) -> None:
+    manifest_path = project.root / ".lamina" / "runs" / project.run.id / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["stack"]["components"]["datastore"]["component"] == "file"
+    del manifest["stack"]  # as a run launched by an older lamina
+    manifest_path.write_text(json.dumps(manifest))
+    record = record_path(project, "square", 1)
+    record.unlink()
+    proc = task(project, "--run", project.run.id, "--step", "square", "--index", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(record.read_text())["status"] == "succeeded"

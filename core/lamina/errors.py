@@ -28,6 +28,20 @@ class ConfigError(LaminaError):
     """A config file, a stack or a component's options are wrong."""
 
 
+class OptionError(ConfigError):
+    """One wrong option of a component (or of a plugin's table): an unknown key, a value
+    of the wrong type, a missing required option, or a value its class refused.
+
+    ``key`` is the offending option (None when the table as a whole is wrong, e.g. a
+    required option is missing). Raised by :func:`lamina.config.options.build_options`;
+    the stack adds the config file and line before it reaches the user.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
 class StackNotFoundError(ConfigError):
     """The stack named by ``--stack`` / ``LAMINA_STACK`` is not defined."""
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from lamina.interfaces import ComponentSpec, Serializer
     from lamina.interfaces.feature_store import OnlineStoreSpec
     from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskSpec
+    from lamina.runtime.context import TaskContext
     from lamina.stack import Stack
 
 PROJECT_NAME = "lamina"
@@ -242,30 +243,41 @@ def lamina_on_run_error(run: RunRecord, error: BaseException, stack: Stack) -> N
 
 
 # -------------------------------------------------------------------------------------
-# Lifecycle: tasks. Called in the process that executes the task (a local worker, or the
-# remote ``python -m lamina task`` process).
+# Lifecycle: tasks. Called in the process that executes the task (a local worker, a Dask
+# worker, or the remote ``python -m lamina task`` process), in the task's own
+# ``contextvars`` context: several tasks may run at once in one process, so keep per-task
+# state in the context (or in ``context``), never in module globals.
 # -------------------------------------------------------------------------------------
 
 
 @hookspec
-def lamina_before_task(spec: TaskSpec) -> None:
+def lamina_before_task(spec: TaskSpec, context: TaskContext) -> None:
     """Called just before a step function is called for one task attempt.
 
     :param spec: the task being run (run id, step, index, attempt, inputs by reference).
+    :param context: the task's :class:`lamina.runtime.context.TaskContext`: its
+        ``stack`` (read your settings from ``context.stack``, e.g.
+        ``context.stack.config.plugins``, not from module globals), ``run_id``, ``flow``,
+        ``step``, ``index``, ``attempt``, ``artifacts``, and the run (``context.run()``,
+        ``context.manifest()``). In a remote task the stack is the run's own, rebuilt
+        from what the run recorded.
     """
 
 
 @hookspec
-def lamina_after_task(spec: TaskSpec, outcome: TaskOutcome) -> None:
+def lamina_after_task(spec: TaskSpec, outcome: TaskOutcome, context: TaskContext) -> None:
     """Called after a task attempt succeeded and its result was stored.
 
     :param spec: the task.
     :param outcome: its outcome (``status == "succeeded"``, ``output`` set).
+    :param context: the task's context (stack and run), as for ``lamina_before_task``.
     """
 
 
 @hookspec
-def lamina_on_task_error(spec: TaskSpec, outcome: TaskOutcome, error: BaseException) -> None:
+def lamina_on_task_error(
+    spec: TaskSpec, outcome: TaskOutcome, error: BaseException, context: TaskContext
+) -> None:
     """Called after a task attempt failed (the step raised, or its result could not be
     stored). A timeout, which kills the worker, is reported by ``lamina_on_run_error``
     and in the task record instead.
@@ -273,6 +285,7 @@ def lamina_on_task_error(spec: TaskSpec, outcome: TaskOutcome, error: BaseExcept
     :param spec: the task.
     :param outcome: its outcome (``status == "failed"``, traceback set).
     :param error: the exception.
+    :param context: the task's context (stack and run), as for ``lamina_before_task``.
     """
 
 
@@ -282,41 +295,46 @@ def lamina_on_task_error(spec: TaskSpec, outcome: TaskOutcome, error: BaseExcept
 
 
 @hookspec
-def lamina_before_artifact_save(name: str, value: Any) -> None:
+def lamina_before_artifact_save(name: str, value: Any, stack: Stack | None) -> None:
     """Called before a value is serialized into the datastore.
 
     :param name: what the value is (``RUN/STEP/INDEX`` for a step result, or a label such
         as ``foreach-element``).
     :param value: the value itself; do not mutate it.
+    :param stack: the stack whose datastore stores it (a plugin reads its settings from
+        it); None for an artifact store built by hand.
     """
 
 
 @hookspec
-def lamina_after_artifact_save(name: str, ref: ArtifactRef, created: bool) -> None:
+def lamina_after_artifact_save(name: str, ref: ArtifactRef, created: bool, stack: Stack | None) -> None:
     """Called after a value was stored.
 
     :param name: as for ``lamina_before_artifact_save``.
     :param ref: the stored artifact's reference (content hash, serializer, size).
     :param created: False when identical bytes were already stored (content addressing).
+    :param stack: as for ``lamina_before_artifact_save``.
     """
 
 
 @hookspec
-def lamina_on_artifact_error(name: str, error: BaseException) -> None:
+def lamina_on_artifact_error(name: str, error: BaseException, stack: Stack | None) -> None:
     """Called when saving or loading an artifact failed (serializer error, corrupt object,
     unreachable store).
 
     :param name: what was being saved or loaded.
     :param error: the exception, which is raised again after the hook.
+    :param stack: as for ``lamina_before_artifact_save``.
     """
 
 
 @hookspec
-def lamina_after_artifact_load(ref: ArtifactRef, value: Any) -> None:
+def lamina_after_artifact_load(ref: ArtifactRef, value: Any, stack: Stack | None) -> None:
     """Called after an artifact was read back and its integrity checked.
 
     :param ref: the artifact's reference.
     :param value: the loaded value; do not mutate it.
+    :param stack: as for ``lamina_before_artifact_save``.
     """
 
 

@@ -71,7 +71,10 @@ class TaskSpec:
     ``inputs`` maps a step parameter to the reference(s) of the upstream result (a list of
     references for a foreach upstream); ``elements`` maps each foreach name to the reference
     of this task's element. ``params`` are the flow parameters the step takes, as values
-    (they are small and recorded with the run).
+    (they are small and recorded with the run). ``datastore_spec`` is the stack's
+    datastore component and options as the run recorded them (compact JSON, secrets only
+    as ``${VAR}`` references): a remote task reads the run's manifest through the stack's
+    own datastore with it (``python -m lamina task --datastore-spec``).
     """
 
     run_id: str
@@ -86,6 +89,7 @@ class TaskSpec:
     timeout: float | None = None
     resources: Resources = attrs.field(factory=Resources)
     cache_key: str = ""
+    datastore_spec: str = ""
 
     @property
     def task_id(self) -> str:
@@ -211,6 +215,12 @@ class RunRecord:
     orchestrator_run_id: str = ""
     error: str = ""
     steps: tuple[str, ...] = ()  # in topological order
+
+    @property
+    def id(self) -> str:
+        """The run's id, under the name every public object uses (``Run.id``, the CLI's
+        JSON ``id``); ``run_id`` stays the stored field."""
+        return self.run_id
 
     @property
     def duration(self) -> float | None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         task_command,
     )
     from lamina.config.options import build_options, option_docs, options_to_dict
+    from lamina.config.recorded import datastore_spec, parse_datastore_spec, record_stack
     from lamina.datastore.hashing import check_object_key, is_object_key, object_key
     from lamina.datastore.wrapper import DatastoreWrapper
     from lamina.deploy import DeploymentPlan
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         ImmutableRunError,
         LaminaError,
         MetadataError,
+        OptionError,
         PluginError,
         RunFailedError,
         RunNotFoundError,
@@ -83,7 +85,14 @@ if TYPE_CHECKING:
         TaskRecord,
         TaskSpec,
     )
-    from lamina.runtime.remote import load_snapshot_flow, read_manifest, run_remote_task
+    from lamina.runtime.context import TaskContext
+    from lamina.runtime.current import current
+    from lamina.runtime.remote import (
+        load_snapshot_flow,
+        read_manifest,
+        run_remote_task,
+        task_stack,
+    )
     from lamina.runtime.scheduler import Scheduler
     from lamina.runtime.task import execute_task, write_outcome
     from lamina.serving import (
@@ -130,11 +139,14 @@ _EXPORTS = {
     "ImmutableRunError": "lamina.errors",
     "LaminaError": "lamina.errors",
     "MetadataError": "lamina.errors",
+    "OptionError": "lamina.errors",
     "PluginError": "lamina.errors",
     "RunFailedError": "lamina.errors",
     "RunNotFoundError": "lamina.errors",
     "SerializationError": "lamina.errors",
     "StepError": "lamina.errors",
+    # the running task (its context: stack and run)
+    "current": "lamina.runtime.current",
     # the stack, the plugin manager, options and logging
     "Stack": "lamina.stack",
     "PluginManager": "lamina.kernel.pluginmanager",
@@ -162,6 +174,11 @@ _EXPORTS = {
     "QueuedRemoteCompute": "lamina.compute.remote_common",
     "RemoteJob": "lamina.compute.remote_common",
     "run_remote_task": "lamina.runtime.remote",
+    "task_stack": "lamina.runtime.remote",
+    "TaskContext": "lamina.runtime.context",
+    "datastore_spec": "lamina.config.recorded",
+    "parse_datastore_spec": "lamina.config.recorded",
+    "record_stack": "lamina.config.recorded",
     "read_manifest": "lamina.runtime.remote",
     "load_snapshot_flow": "lamina.runtime.remote",
     "execute_task": "lamina.runtime.task",
@@ -208,6 +225,7 @@ __all__ = [
     "Monitor",
     "OnlineStore",
     "OnlineStoreSpec",
+    "OptionError",
     "Orchestrator",
     "PayloadError",
     "PluginError",
@@ -226,12 +244,15 @@ __all__ = [
     "ServingError",
     "Stack",
     "StepError",
+    "TaskContext",
     "TaskOutcome",
     "TaskRecord",
     "TaskSpec",
     "build_options",
     "check_object_key",
     "command_line",
+    "current",
+    "datastore_spec",
     "execute_task",
     "failure_outcome",
     "get_logger",
@@ -243,14 +264,17 @@ __all__ = [
     "object_key",
     "option_docs",
     "options_to_dict",
+    "parse_datastore_spec",
     "parse_index_ranges",
     "plain_env_validator",
     "read_attempt_outcome",
     "read_manifest",
+    "record_stack",
     "resolve_model",
     "run_remote_task",
     "settle",
     "task_command",
+    "task_stack",
     "write_outcome",
 ]
 

@@ -29,6 +29,7 @@ import attrs
 
 from lamina.config import ProjectConfig, StackConfig, load_config
 from lamina.config.options import OptionError, build_options, options_to_dict
+from lamina.config.paths import file_url_to_path, is_absolute_path, local_path, split_scheme
 from lamina.config.secrets import MASK, MissingVariable, expand, has_reference, looks_secret
 from lamina.errors import (
     BrokenPluginWarning,
@@ -39,7 +40,7 @@ from lamina.errors import (
     StackNotFoundError,
 )
 from lamina.interfaces.component import LAYERS, ComponentSpec
-from lamina.kernel.entrypoints import normalize_name
+from lamina.kernel.distributions import normalize_name
 from lamina.kernel.pluginmanager import PluginManager
 from lamina.kernel.suggest import did_you_mean
 
@@ -357,13 +358,12 @@ class Stack:
     def resolve_path(self, path_or_url: str) -> str:
         """A path as the config meant it: relative paths (and ``file://relative``) are
         relative to the project root (the config file's folder); URLs are kept."""
-        if "://" in path_or_url:
-            scheme, rest = path_or_url.split("://", 1)
-            if scheme.lower() == "file" and rest and not Path(rest).is_absolute():
-                return str(self.project_root / Path(rest).expanduser())
+        scheme, _ = split_scheme(path_or_url)
+        if scheme == "file" and not is_absolute_path(file_url_to_path(path_or_url)):
+            return local_path(path_or_url, self.project_root) or path_or_url
+        if scheme:
             return path_or_url
-        p = Path(path_or_url).expanduser()
-        return str(p if p.is_absolute() else self.project_root / p)
+        return local_path(path_or_url, self.project_root) or path_or_url
 
     def has(self, layer: str) -> bool:
         """Whether the stack has a component for ``layer`` (feature_store, serving and
@@ -466,7 +466,7 @@ class Stack:
 
                 verify = getattr(self.options("datastore"), "verify_reads", True)
                 self._artifacts = ArtifactStore(
-                    self.datastore, self.plugins.serializers(), hooks=self.hook,
+                    self.datastore, self.plugins.serializers(), hooks=self.hook, stack=self,
                     verify_reads=verify,
                 )
             return self._artifacts
@@ -633,6 +633,114 @@ class Stack:
                 first = first or exc
         if first is not None:
             raise first
+
+    # ------------------------------------------------------------------ recorded stacks
+
+    @classmethod
+    def from_manifest(
+        cls,
+        record: Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        plugins: PluginManager | None = None,
+        cwd: str | Path | None = None,
+    ) -> Stack:
+        """The stack a run recorded (``manifest["stack"]``, see
+        :mod:`lamina.config.recorded`), rebuilt here: what ``python -m lamina task`` and
+        other remote task runners use. It needs no config file.
+
+        Every recorded component is found by its name and given its recorded options,
+        each ``${VAR}`` read from ``env``; a layer missing from the record is its default
+        component. Only the datastore is checked at once: another layer that cannot be
+        rebuilt here (plugin not installed, a secret not recorded, a variable not set)
+        fails with that message when the task first uses it. A recorded
+        ``[plugins.NAME]`` table whose plugin is not installed here is a warning.
+
+        :param record: a stack record, or one holding only ``components.datastore``
+            (:func:`lamina.config.recorded.parse_datastore_spec`) to read the manifest.
+        :param env: where ``${VAR}`` is read (default ``os.environ``).
+        :param cwd: root for relative paths (default: the recorded project root if it
+            exists here, else the working directory).
+        :raises lamina.errors.ConfigError: the datastore cannot be rebuilt.
+        :raises lamina.errors.PluginError: the datastore's plugin is not installed.
+        """
+        from lamina.config import recorded
+
+        env = os.environ if env is None else env
+        plugins = plugins or PluginManager()
+        tables, warns = recorded.plugin_tables(record)
+        loaded = {p.name for p in plugins.loaded}
+        for pname in [p for p in tables if p not in loaded]:
+            del tables[pname]
+            warns.append(
+                f"[plugins.{pname}]: the run configured plugin {pname!r}, which is not "
+                "installed here; its hooks do not run in this process (install it where "
+                "tasks run)"
+            )
+        stack = cls(
+            name=str(record.get("name") or DEFAULT_STACK), plugins=plugins,
+            project_root=recorded.project_root(record, cwd),
+            config=ProjectConfig(plugins=tables), env=env,
+        )
+        for text in warns:
+            warnings.warn(text, stacklevel=2)
+        for layer, entry in (record.get("components") or {}).items():
+            if layer in LAYERS:
+                stack._resolved[layer] = stack._recorded_component(layer, entry)
+        stack._resolve(None)
+        for cname, entry in (record.get("compute_overrides") or {}).items():
+            what = f"compute_overrides.{cname}"
+            try:
+                spec = plugins.find_component("compute", cname)
+                values = recorded.recorded_options(stack.name, what, entry, stack._env)
+                stack._compute_overrides[cname] = build_options(spec.config, values)
+            except (LaminaError, OptionError) as exc:
+                stack._problems.append(f"the run's stack {stack.name!r}, {what}: {exc}")
+        stack._configure_plugins()
+        return stack
+
+    def _recorded_component(self, layer: str, entry: Mapping[str, Any]) -> ResolvedComponent:
+        """One recorded layer; a layer other than the datastore that cannot be rebuilt
+        becomes a component whose factory raises why."""
+        from lamina.config import recorded
+
+        name = str(entry.get("component", ""))
+        what = f"{layer} (plugin {name!r})"
+        spec: ComponentSpec | None = None
+        try:
+            spec = self.plugins.find_component(layer, name)
+            values = recorded.recorded_options(self.name, what, entry, self._env)
+            try:
+                options = build_options(spec.config, values)
+            except OptionError as exc:
+                raise ConfigError(
+                    f"the run's stack {self.name!r}, {what}: the recorded options no longer "
+                    f"fit the installed {spec.distribution or 'plugin'} "
+                    f"{spec.distribution_version}: {exc.message}",
+                    hint=f"install the version the run used ({entry.get('distribution')} "
+                    f"{entry.get('version')}) where tasks run",
+                ) from None
+        except LaminaError as exc:
+            if layer == "datastore":
+                raise
+            error = exc
+
+            def fail(options: Any, stack: Any) -> Any:
+                raise error
+
+            failing = attrs.evolve(spec, factory=fail) if spec is not None else ComponentSpec(
+                layer=layer,  # type: ignore[arg-type]
+                name=name, config=_NoOptions, factory=fail,
+                distribution=str(entry.get("distribution") or ""),
+                distribution_version=str(entry.get("version") or ""),
+            )
+            return ResolvedComponent(layer, failing, None, "manifest")
+        return ResolvedComponent(layer, spec, options, "manifest")
+
+
+@attrs.frozen
+class _NoOptions:
+    """Options of a recorded component whose plugin is not installed here."""
 
 
 def resolve_stack(stack: Stack | str | None) -> Stack:

@@ -55,13 +55,6 @@ def check(total: int, marker: str = "") -> int:
 '''
 
 
-@pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
-    home = AirflowHome(tmp_path_factory.mktemp("airflow-home"))
-    home.migrate()
-    return home
-
-
 def _deploy(project: Path, target: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "lamina", "deploy", target, "--stack", "af"],

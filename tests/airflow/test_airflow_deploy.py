@@ -4,6 +4,7 @@ text, what each step option becomes, and the errors."""
 from __future__ import annotations
 
 import ast
+import json
 import shlex
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from airflow_util import SHOP_FLOW as FLOW
 from lamina import load_stack
 from lamina.deploy import DEPLOYMENTS_PREFIX, deploy
 from lamina.errors import BackendUnreachableError, LaminaError
+from lamina.sdk import datastore_spec, record_stack
 
 #: What a DAG file may import at parse time: the standard library and Airflow.
 PARSE_TIME_IMPORTS = {"__future__", "json", "shlex", "subprocess", "sys", "datetime", "airflow",
@@ -196,7 +198,10 @@ def test_pod_commands_render_to_the_task_command(project: Path) -> None:
 
     [command] = helpers["step_args"]("sales")
     argv = shlex.split(jinja2.Template(command).render(ti=TaskInstance))
-    assert argv == ["python", "-m", "lamina", "task", "--datastore", load_stack("af").datastore.url,
+    stack = load_stack("af")
+    spec = datastore_spec(record_stack(stack))  # the stack's datastore, never a guessed URL
+    assert json.loads(spec)["component"] == "file" and "${" not in spec
+    assert argv == ["python", "-m", "lamina", "task", "--datastore-spec", spec,
                     "--run", "20261127T000000000-abcdef", "--step", "sales", "--index", "4",
                     "--attempt", "2"]
     [command] = helpers["step_args"]("regions", prepare=True)

@@ -53,9 +53,10 @@ class DaskCluster:
         self.add_worker("w2", resources="GPU=1 MEMORY=4096")
         self.wait_for_workers(2)
 
-    def add_worker(self, name: str, resources: str = "") -> None:
+    def add_worker(self, name: str, resources: str = "", nthreads: int = 1) -> None:
         args = [
-            str(BIN / "dask"), "worker", self.address, "--nworkers", "1", "--nthreads", "1",
+            str(BIN / "dask"), "worker", self.address, "--nworkers", "1",
+            "--nthreads", str(nthreads),
             "--no-dashboard", "--name", name, "--host", "127.0.0.1",
         ]
         if resources:

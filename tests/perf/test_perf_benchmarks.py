@@ -65,3 +65,9 @@ def test_run_all_finds_every_benchmark_and_rejects_unknown_names() -> None:
             "startup"} <= names
     assert not {"common", "report", "run_all"} & names
     assert run_all.main(["no_such_benchmark"]) == 2
+
+
+def test_start_methods_benchmark_runs_every_method_on_a_tiny_size() -> None:
+    out = _quick("runtime_start_methods.py")
+    assert "| `fork` |" in out and "| `spawn` |" in out
+    assert "`uptime` before the runs: load average" in out

@@ -88,7 +88,9 @@ class DaskCompute:
             if not self.options.wait_for_resources:
                 self._wait_for_a_worker()
             if self.options.check_datastore:
-                self._prepare_workers(ctx.stack.datastore.url, ctx.run_id)
+                self._prepare_workers(
+                    ctx.stack.datastore.url, ctx.run_id, getattr(ctx, "datastore_spec", "")
+                )
             self._client.subscribe_topic(STARTED_TOPIC, self._on_started)
             self._collector = threading.Thread(
                 target=self._collect_loop, name="lamina-dask-collector", daemon=True
@@ -237,9 +239,11 @@ class DaskCompute:
                 "wait_for_resources = true for an adaptive cluster that starts them on demand",
             ) from None
 
-    def _prepare_workers(self, url: str, run_id: str) -> None:
+    def _prepare_workers(self, url: str, run_id: str, datastore_spec: str = "") -> None:
         problems = {
-            addr: msg for addr, msg in self._client.run(prepare_run, url, run_id).items() if msg
+            addr: msg
+            for addr, msg in self._client.run(prepare_run, url, run_id, datastore_spec).items()
+            if msg
         }
         if problems:
             listed = "; ".join(f"worker {addr}: {msg}" for addr, msg in sorted(problems.items()))

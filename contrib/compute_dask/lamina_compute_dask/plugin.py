@@ -45,9 +45,9 @@ class DaskComputeOptions:
     :param address: the scheduler of an existing cluster (``tcp://host:8786``). Empty:
         start a ``LocalCluster`` of worker processes for each run and close it after.
     :param n_workers: worker processes of the LocalCluster (ignored with ``address``).
-    :param threads_per_worker: threads per LocalCluster worker. lamina runs one task at a
-        time per worker process (a step's prints and metrics are captured per process), so
-        more threads only help steps that start threads of their own.
+    :param threads_per_worker: threads per LocalCluster worker: each thread runs one
+        lamina task (task state lives in contextvars, so tasks in one process keep their
+        own prints and metrics); pure-Python steps gain little from more than one.
     :param max_in_flight: at most this many tasks are Dask futures at once; the rest wait
         in lamina, so a 20,000-task foreach does not flood a shared scheduler.
     :param batch_size: tasks submitted to the scheduler in one ``client.map`` call.

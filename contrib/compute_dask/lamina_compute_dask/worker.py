@@ -1,10 +1,16 @@
 """What runs inside a Dask worker: one lamina task, the way ``python -m lamina task`` runs
-it (the run's code snapshot from the datastore, the outcome written back to it).
+it (the run's own stack rebuilt from its record, the run's code snapshot from the
+datastore, the outcome written back to it).
 
 A Dask worker is a long-lived process, so what is the same for every task of a run is
-loaded once per process and kept: the stack for the datastore URL, the run's manifest
-and its flow, imported from the code snapshot. A task then costs its inputs, the step
-and its two records, like a task of the local compute's worker pool.
+loaded once per process and kept: the run's stack (rebuilt from the manifest, reached
+through the datastore the spec names), the manifest and the flow, imported from the code
+snapshot. A task then costs its inputs, the step and its two records, like a task of the
+local compute's worker pool.
+
+Several tasks run at once in one worker process (one per Dask thread): the core keeps a
+task's state (``lamina.current``, its captured stdout/stderr, its metrics) in
+``contextvars``, so each thread sees its own. Only filling the caches below takes a lock.
 """
 
 from __future__ import annotations
@@ -23,46 +29,58 @@ if TYPE_CHECKING:
 STARTED_TOPIC = "lamina-task-started"
 _MAX_RUNS = 32
 
-# One task at a time per worker process: the core captures a step's stdout/stderr and its
-# metrics per process, so two steps in two threads of one process would mix them up.
-_LOCK = threading.Lock()
-_stacks: dict[str, Any] = {}
-_flows: dict[tuple[str, str], Any] = {}
-_manifests: collections.OrderedDict[tuple[str, str], dict[str, Any]] = (
+# Guards the caches (building a run's stack, importing its flow), never a task's run.
+_CACHE_LOCK = threading.RLock()
+_plugins: Any = None
+#: (how the datastore is reached, run id) -> (the run's stack, its manifest)
+_runs: collections.OrderedDict[tuple[str, str], tuple[Any, dict[str, Any]]] = (
     collections.OrderedDict()
 )
+_flows: dict[tuple[str, str], Any] = {}
 
 
-def _stack(url: str) -> Any:
-    stack = _stacks.get(url)
-    if stack is None:
-        from lamina.sdk import Stack
+def _plugin_manager() -> Any:
+    global _plugins
+    if _plugins is None:
+        from lamina.sdk import PluginManager
 
-        stack = _stacks[url] = Stack.for_datastore_url(url)
-    return stack
-
-
-def _manifest(stack: Any, url: str, run_id: str) -> dict[str, Any]:
-    key = (url, run_id)
-    manifest = _manifests.get(key)
-    if manifest is None:
-        from lamina.sdk import read_manifest
-
-        manifest = read_manifest(stack.artifacts, run_id)
-        _manifests[key] = manifest
-        while len(_manifests) > _MAX_RUNS:
-            _manifests.popitem(last=False)
-    return manifest
+        _plugins = PluginManager()
+    return _plugins
 
 
-def _flow(stack: Any, url: str, manifest: dict[str, Any]) -> Any:
-    key = (url, repr((manifest.get("flow_file"), sorted((manifest.get("code_files") or {}).items()))))
-    flow = _flows.get(key)
-    if flow is None:
-        from lamina.sdk import load_snapshot_flow
+def _bootstrap(datastore_spec: str, url: str) -> str:
+    return datastore_spec or url
 
-        flow = _flows[key] = load_snapshot_flow(stack.artifacts, manifest)
-    return flow
+
+def _run(datastore_spec: str, url: str, run_id: str) -> tuple[Any, dict[str, Any]]:
+    """The run's stack (rebuilt from its record) and manifest, once per process."""
+    key = (_bootstrap(datastore_spec, url), run_id)
+    with _CACHE_LOCK:
+        cached = _runs.get(key)
+        if cached is None:
+            from lamina.sdk import task_stack
+
+            cached = task_stack(
+                run_id, datastore_spec=datastore_spec, datastore_url=url,
+                plugins=_plugin_manager(),
+            )
+            _runs[key] = cached
+            while len(_runs) > _MAX_RUNS:
+                _runs.popitem(last=False)
+        else:
+            _runs.move_to_end(key)
+        return cached
+
+
+def _flow(stack: Any, boot: str, manifest: dict[str, Any]) -> Any:
+    key = (boot, repr((manifest.get("flow_file"), sorted((manifest.get("code_files") or {}).items()))))
+    with _CACHE_LOCK:  # importing a snapshot changes sys.path and sys.modules
+        flow = _flows.get(key)
+        if flow is None:
+            from lamina.sdk import load_snapshot_flow
+
+            flow = _flows[key] = load_snapshot_flow(stack.artifacts, manifest)
+        return flow
 
 
 def _announce_start(spec: TaskSpec) -> None:
@@ -81,34 +99,31 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
     """Run one task attempt on this worker and return its recorded outcome.
 
     A failure of the step is the outcome (with its traceback), not an exception; an
-    exception here means the task could not start (datastore unreachable, no manifest).
+    exception here means the task could not start (datastore unreachable, no manifest, a
+    component of the run's stack that cannot be rebuilt here).
     """
-    with _LOCK:
-        if spec.timeout:
-            _announce_start(spec)
-        url = spec.datastore_url
-        stack = _stack(url)
-        manifest = _manifest(stack, url, spec.run_id)
-        flow = _flow(stack, url, manifest)
-        step = flow.steps.get(spec.step)
-        if step is None:
-            raise LaminaError(
-                f"the code snapshot of run {spec.run_id} has no step '{spec.step}' "
-                f"(worker on {socket.gethostname()})",
-                hint=f"steps: {', '.join(flow.steps)}",
-            )
-        from lamina.sdk import execute_task
+    if spec.timeout:
+        _announce_start(spec)
+    stack, manifest = _run(spec.datastore_spec, spec.datastore_url, spec.run_id)
+    flow = _flow(stack, _bootstrap(spec.datastore_spec, spec.datastore_url), manifest)
+    step = flow.steps.get(spec.step)
+    if step is None:
+        raise LaminaError(
+            f"the code snapshot of run {spec.run_id} has no step '{spec.step}' "
+            f"(worker on {socket.gethostname()})",
+            hint=f"steps: {', '.join(flow.steps)}",
+        )
+    from lamina.sdk import execute_task
 
-        return execute_task(spec, step.fn, stack.artifacts, stack.hook)
+    return execute_task(spec, step.fn, stack)
 
 
-def prepare_run(url: str, run_id: str) -> str:
-    """Run on every worker (on its event loop) at the start of a run: read the run's
-    manifest, so a worker that cannot see the datastore is named before a task is lost.
-    Takes no lock and imports no flow: a busy worker must keep answering its scheduler.
-    Returns "" or what is wrong."""
+def prepare_run(url: str, run_id: str, datastore_spec: str = "") -> str:
+    """Run on every worker at the start of a run: rebuild the run's stack and read its
+    manifest, so a worker that cannot see the datastore (or rebuild the stack) is named
+    before a task is lost. Imports no flow. Returns "" or what is wrong."""
     try:
-        _manifest(_stack(url), url, run_id)
+        _run(datastore_spec, url, run_id)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return ""

@@ -40,26 +40,3 @@ def lamina_online_stores() -> list[Any]:
     from lamina.features.options import sqlite_online_spec
 
     return [sqlite_online_spec()]
-
-
-@hookimpl
-def lamina_before_task(spec: Any) -> None:
-    # A step may build a training set (lamina.features.training_set); it needs to know
-    # which task it runs in to record what it used with the run.
-    from lamina.features import training
-
-    training.enter(spec)
-
-
-@hookimpl
-def lamina_after_task(spec: Any) -> None:
-    from lamina.features import training
-
-    training.leave()
-
-
-@hookimpl
-def lamina_on_task_error(spec: Any) -> None:
-    from lamina.features import training
-
-    training.leave()

@@ -9,19 +9,29 @@ Layout under the root::
 
 Atomicity on a local disk: an object appears by ``os.link`` of a complete staged file, a
 record by ``os.replace`` of a complete temporary file in the same folder (or ``os.link``
-for an exclusive record, which fails if another process got there first). A killed writer
-leaves at most a stray file in ``tmp/`` or a hidden ``.tmp-*`` file, never a partial
-object or record.
+for an exclusive record, which fails if another process got there first). Where the
+filesystem has no hard links (FAT/exFAT drives, some network shares), the link becomes a
+rename that never replaces (:func:`rename_exclusive`), just as atomic and exclusive. A
+killed writer leaves at most a stray file in ``tmp/`` or a hidden ``.tmp-*`` file, never a
+partial object or record.
+
+Every key is a name every platform can store: :func:`lamina.config.paths.portable_name_problem`
+rejects what Windows refuses (``:``, ``?``, device names such as ``aux``...).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
+import hashlib
 import itertools
 import os
+import sys
 import threading
+import time
 from typing import Any
 
+from lamina.config.paths import local_path, portable_name_problem
 from lamina.datastore.hashing import (
     STAMP_MIN_SIZE,
     check_object_key,
@@ -36,7 +46,6 @@ RESERVED = ("objects", "tmp")
 _TMP_PREFIX = ".tmp-"
 #: Protocols whose single ``put`` is already atomic (object stores): no temp key + rename.
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "memory"}
-_LOCAL_SCHEMES = ("file://", "local://")
 
 
 def _check_key(key: str, *, what: str = "record") -> str:
@@ -51,6 +60,15 @@ def _check_key(key: str, *, what: str = "record") -> str:
             f"record key {key!r} is inside the reserved folder {parts[0]!r}/",
             hint=f"records may not live under {', '.join(r + '/' for r in RESERVED)}",
         )
+    for part in parts:
+        problem = portable_name_problem(part)
+        if problem:
+            raise DatastoreError(
+                f"{what} key {key!r}: the name {part!r} cannot be stored as a file on every "
+                f"platform: {problem}",
+                hint="rename the step, flow or object this key is made from (letters, digits, "
+                "'-', '_', '.'), so that the datastore opens on Windows, macOS and Linux",
+            )
     if parts[-1].startswith(_TMP_PREFIX):
         raise DatastoreError(
             f"{what} key {key!r}: names starting with {_TMP_PREFIX!r} are reserved for "
@@ -88,16 +106,123 @@ def default_cache_dir() -> str:
 
 
 def _local_root(url: str) -> str | None:
-    """The local folder a URL names, or None when it needs fsspec."""
-    if "://" not in url:
-        return os.path.abspath(os.path.expanduser(url))
-    for scheme in _LOCAL_SCHEMES:
-        if url.startswith(scheme):
-            path = url[len(scheme) :]
-            if path.startswith("localhost/"):
-                path = path[len("localhost") :]
-            return os.path.abspath(os.path.expanduser(path))
+    """The local folder a path or a ``file://``/``local://`` URL names (drive letters and
+    backslashes too, see :mod:`lamina.config.paths`), or None when it needs fsspec."""
+    return local_path(url)
+
+
+#: errno values of a filesystem that has no hard links (FAT/exFAT, some network shares):
+#: objects and records then appear by an exclusive rename instead.
+_NO_HARD_LINKS = frozenset(
+    getattr(errno, name)
+    for name in ("EPERM", "EXDEV", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "EINVAL", "ENOSYS", "EACCES")
+    if hasattr(errno, name)
+)
+#: errno values of a filesystem or kernel without a no-replace rename.
+_NO_EXCLUSIVE_RENAME = frozenset(
+    getattr(errno, name) for name in ("EINVAL", "ENOSYS", "ENOTSUP", "EOPNOTSUPP")
+    if hasattr(errno, name)
+)
+#: A lock file older than this (seconds) was left by a killed writer and is broken.
+STALE_LOCK_SECONDS = 30.0
+
+
+def _replace(src: str, dst: str) -> None:
+    """``os.replace``; on Windows, retried briefly while a reader holds ``dst`` open."""
+    if sys.platform != "win32":
+        os.replace(src, dst)
+        return
+    for delay in (0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5):  # pragma: no cover (Windows)
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            time.sleep(delay)
+    os.replace(src, dst)  # pragma: no cover (Windows)
+
+
+@functools.cache
+def _native_rename_noreplace() -> Any:
+    """The C function that renames without replacing: Linux's ``renameat2`` with
+    ``RENAME_NOREPLACE``, macOS's ``renamex_np`` with ``RENAME_EXCL``; None elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        return None
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_fdcwd, noreplace = -100, 1
+
+        def linux(src: bytes, dst: bytes) -> int:
+            return int(libc.renameat2(at_fdcwd, src, at_fdcwd, dst, noreplace))
+
+        return linux
+    if sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        excl = 0x00000004
+
+        def darwin(src: bytes, dst: bytes) -> int:
+            return int(libc.renamex_np(src, dst, excl))
+
+        return darwin
     return None
+
+
+def rename_exclusive(src: str, dst: str, *, lock_dir: str | None = None) -> bool:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists; True if renamed. Atomic and
+    exclusive among concurrent callers, without hard links:
+
+    * Windows: ``os.rename`` never replaces an existing file;
+    * Linux and macOS: ``renameat2(RENAME_NOREPLACE)`` / ``renamex_np(RENAME_EXCL)``;
+    * a filesystem that supports neither: an ``O_EXCL`` lock file per name in ``lock_dir``
+      (default: ``dst``'s folder) makes check-then-rename one step; a lock left by a killed
+      writer is broken after :data:`STALE_LOCK_SECONDS`.
+    """
+    if sys.platform == "win32":  # pragma: no cover (Windows)
+        try:
+            os.rename(src, dst)
+            return True
+        except FileExistsError:
+            return False
+    native = _native_rename_noreplace()
+    if native is not None:
+        import ctypes
+
+        if native(os.fsencode(src), os.fsencode(dst)) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            return False
+        if code not in _NO_EXCLUSIVE_RENAME:
+            raise OSError(code, os.strerror(code), dst)
+    return _rename_locked(src, dst, lock_dir or os.path.dirname(dst))
+
+
+def _rename_locked(src: str, dst: str, lock_dir: str) -> bool:
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(dst))).hexdigest()[:32]
+    lock = os.path.join(lock_dir, f".lock-{digest}")
+    os.makedirs(lock_dir, exist_ok=True)
+    while True:
+        try:
+            os.close(os.open(lock, _CREATE, 0o644))
+            break
+        except FileExistsError:
+            if os.path.exists(dst):
+                return False
+            try:
+                if time.time() - os.stat(lock).st_mtime > STALE_LOCK_SECONDS:
+                    _discard(lock)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.001)
+    try:
+        if os.path.exists(dst):
+            return False
+        os.replace(src, dst)
+        return True
+    finally:
+        _discard(lock)
 
 
 class FileDatastore:
@@ -108,17 +233,24 @@ class FileDatastore:
         read when it is true.
     :param cache_dir: for a remote URL, where objects are downloaded for reading
         (default :func:`default_cache_dir`).
+    :param hard_links: for a local folder, whether to commit by hard link (None: try, and
+        fall back to an exclusive rename once the filesystem refuses one; False: never).
     """
 
     def __init__(
-        self, url: str, *, verify_reads: bool = True, cache_dir: str | None = None
+        self,
+        url: str,
+        *,
+        verify_reads: bool = True,
+        cache_dir: str | None = None,
+        hard_links: bool | None = None,
     ) -> None:
         self.url = url
         self.verify_reads = verify_reads
         local = _local_root(url)
         self._impl: _LocalStore | _FsspecStore
         if local is not None:
-            self._impl = _LocalStore(local)
+            self._impl = _LocalStore(local, hard_links=hard_links)
         else:
             self._impl = _FsspecStore(url, cache_dir or default_cache_dir())
         self.root: str = self._impl.root
@@ -216,9 +348,28 @@ class _LocalStore:
     """Plain ``os`` calls. Folders known to exist are remembered, so that a task's writes
     cost one file creation each, not a ``makedirs`` walk up the tree every time."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, hard_links: bool | None = None) -> None:
         self.root = root
         self._folders: set[str] = set()
+        #: None: try hard links, and stop after the filesystem refuses one
+        self.hard_links = hard_links
+
+    def _publish(self, staged: str, final: str) -> bool:
+        """Make the complete file ``staged`` appear as ``final`` unless ``final`` exists:
+        True if it appeared. Atomic (a reader sees all of it or nothing) and exclusive (of
+        writers racing for one name, exactly one gets True): a hard link where the
+        filesystem has them, else a rename that never replaces (:func:`rename_exclusive`)."""
+        if self.hard_links is not False:
+            try:
+                os.link(staged, final)
+                return True
+            except FileExistsError:
+                return False
+            except OSError as error:
+                if error.errno not in _NO_HARD_LINKS:
+                    raise
+                self.hard_links = False  # FAT/exFAT, some network shares and FUSE mounts
+        return rename_exclusive(staged, final, lock_dir=os.path.join(self.root, "tmp"))
 
     def _path(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/"))
@@ -261,11 +412,15 @@ class _LocalStore:
             try:
                 # Atomic. A concurrent writer of the same key writes the same bytes, and a
                 # damaged object of the wrong size is replaced by the good copy.
-                os.rename(staged, final)
+                _replace(staged, final)
             except FileNotFoundError:  # its folder was removed under us
                 self._folders.discard(folder)
                 self._ensure_folder(folder)
-                os.rename(staged, final)
+                _replace(staged, final)
+            except PermissionError:  # Windows: a concurrent writer's copy is there, read-only
+                if not os.path.exists(final):
+                    raise
+                return False
             return not existed
         finally:
             _discard(staged)
@@ -276,28 +431,19 @@ class _LocalStore:
             if os.path.getsize(staged_path) >= STAMP_MIN_SIZE:
                 stamp(staged_path, key)  # before chmod: a read-only file takes no xattr
             os.chmod(staged_path, 0o444)
-            self._ensure_folder(os.path.dirname(final))
+            folder = os.path.dirname(final)
+            self._ensure_folder(folder)
             try:
-                try:
-                    os.link(staged_path, final)  # atomic and never overwrites
-                except FileNotFoundError:  # its folder was removed under us
-                    self._folders.discard(os.path.dirname(final))
-                    self._ensure_folder(os.path.dirname(final))
-                    os.link(staged_path, final)
-                return True
-            except FileExistsError:
-                # Same hash, same bytes; but repair an existing object of the wrong size
-                # (damaged on disk) with the good copy we have in hand.
-                if os.path.getsize(final) != os.path.getsize(staged_path):
-                    os.replace(staged_path, final)
-                return False
-            except OSError as error:
-                if error.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
-                    raise
-                # No hard links here (some network/FUSE filesystems): rename instead.
-                existed = os.path.exists(final)
-                os.replace(staged_path, final)
-                return not existed
+                created = self._publish(staged_path, final)
+            except FileNotFoundError:  # its folder was removed under us
+                self._folders.discard(folder)
+                self._ensure_folder(folder)
+                created = self._publish(staged_path, final)
+            # Same hash, same bytes; but repair an existing object of the wrong size
+            # (damaged on disk) with the good copy we have in hand.
+            if not created and os.path.getsize(final) != os.path.getsize(staged_path):
+                _replace(staged_path, final)
+            return created
         finally:
             _discard(staged_path)
 
@@ -320,13 +466,9 @@ class _LocalStore:
             with open(fd, "wb") as f:
                 f.write(data)
             if not exclusive:
-                os.replace(tmp, final)
+                _replace(tmp, final)
                 return True
-            try:
-                os.link(tmp, final)
-                return True
-            except FileExistsError:
-                return False
+            return self._publish(tmp, final)
         finally:
             try:
                 os.unlink(tmp)
@@ -478,6 +620,8 @@ class _FsspecStore:
             rel = p[len(base) :]
             parts = rel.split("/")
             if parts[0] in RESERVED or parts[-1].startswith(_TMP_PREFIX):
+                continue
+            if rel == prefix:  # fsspec finds a file itself; a record is not a folder
                 continue
             found.append(rel)
         return sorted(found)

@@ -1,51 +1,395 @@
 """The ``local`` compute: a pool of long-lived worker processes on this machine.
 
-Workers are forked once per run from the process that holds the flow, so a task costs a
-message over a pipe, not a Python start-up: specs go out by reference and outcomes come
-back by reference. A worker that overruns its task's timeout, or dies (a segfault, the OOM
-killer), is replaced and its task reported failed with the reason.
+Workers start once per run, so a task costs a message over a pipe, not a Python start-up:
+specs go out by reference and outcomes come back by reference. A worker that overruns its
+task's timeout, or dies (a segfault, the OOM killer), is replaced and its task reported
+failed with the reason.
+
+How a worker starts is the ``start_method`` option (:func:`resolve_start_method`):
+
+* ``fork`` (the default on Linux): the worker is a copy of the runtime process and uses
+  its flow, stack and plugins as they are in memory;
+* ``spawn`` (the default on macOS and Windows) and ``forkserver``: the worker is a fresh
+  interpreter. It receives a small picklable :class:`WorkerSetup`, rebuilds the stack
+  from it, and imports the flow from its file (checked against the run's code snapshot),
+  or, for a flow with no file (a notebook's), loads its steps from the snapshot of
+  pickled step functions stored in the datastore when the run started.
+
+Every worker holds the read end of a *lifeline* pipe whose only write end is the runtime
+process's: when the runtime dies, even by ``kill -9``, the pipe reaches end-of-file and the
+worker exits at once, on every platform (no Linux-only ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
 import collections
-import ctypes
+import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import socket
+import sys
+import threading
 import time
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import attrs
+
+from lamina.builtin.plugin import START_METHOD_ENV, START_METHODS
+from lamina.datastore.hashing import bytes_digest
+from lamina.errors import ConfigError, LaminaError
+from lamina.flow.loader import load_flow_file
+from lamina.kernel.pluginmanager import PluginManager
 from lamina.records import TaskOutcome, TaskSpec
+from lamina.runtime.launch import flow_file_of
+from lamina.runtime.task import execute_task, write_outcome
+from lamina.stack import Stack
 
 if TYPE_CHECKING:
     from lamina.builtin.plugin import LocalComputeOptions
+    from lamina.flow.flow import Flow
     from lamina.runtime.context import RunContext
 
-_PR_SET_PDEATHSIG = 1
+#: Exit code of a worker that ended because the runtime process is gone.
+PARENT_GONE_EXIT = 75
+_SIGKILL: int | None = getattr(signal, "SIGKILL", None)  # there is none on Windows
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when the runtime process dies (even by ``kill -9``),
-    so no orphan keeps running a task of a dead run."""
+def default_start_method(platform: str | None = None) -> str:
+    """``fork`` on Linux, ``spawn`` elsewhere (macOS, Windows): forking a process that
+    has loaded macOS system frameworks is unsafe, and Windows has no fork."""
+    platform = sys.platform if platform is None else platform
+    return "fork" if platform.startswith("linux") else "spawn"
+
+
+def resolve_start_method(
+    option: str | None, env: Mapping[str, str] | None = None, platform: str | None = None
+) -> str:
+    """The start method of the local compute's workers: the ``start_method`` option if
+    set, else the ``LAMINA_START_METHOD`` environment variable, else the platform's
+    default (:func:`default_start_method`).
+
+    :raises lamina.errors.ConfigError: the method is unknown or this platform lacks it.
+    """
+    env = os.environ if env is None else env
+    if option:
+        method, where = option, "the local compute's start_method option"
+    elif env.get(START_METHOD_ENV):
+        method, where = env[START_METHOD_ENV].strip(), f"the environment variable {START_METHOD_ENV}"
+    else:
+        return default_start_method(platform)
+    if method not in START_METHODS:
+        raise ConfigError(
+            f"start method {method!r} (from {where}) is not one of {', '.join(START_METHODS)}",
+            hint="use start_method = \"spawn\" (every platform) or \"fork\" (Linux, macOS)",
+        )
+    if platform is None:
+        platform, available = sys.platform, multiprocessing.get_all_start_methods()
+    else:  # another platform's rules (Windows has no fork)
+        available = ["spawn"] if platform == "win32" else list(START_METHODS)
+    if method not in available:
+        raise ConfigError(
+            f"start method {method!r} (from {where}) is not available on {platform}; "
+            f"available: {', '.join(available)}",
+            hint=f"use start_method = \"{default_start_method(platform)}\" on this platform",
+        )
+    return method
+
+
+# -- what a fresh (spawned) worker receives ---------------------------------------------------
+
+#: Hooks only the runtime process calls: a plugin registered in this process (not through
+#: an entry point) that implements nothing else is not sent to spawned workers; any other
+#: is, as a fork would copy it.
+_RUNTIME_ONLY_HOOKS = frozenset({
+    "lamina_before_run", "lamina_after_run", "lamina_on_run_error", "lamina_cli_commands",
+    "lamina_validate_stack",
+})
+
+
+@attrs.frozen
+class StackRecipe:
+    """How to build, in a fresh process, the stack a run uses: the resolved components
+    and options, the config, the environment and the plugins registered by hand. Pickles
+    (with cloudpickle, for plugins defined in a notebook or a test)."""
+
+    name: str
+    project_root: Path
+    config: Any
+    stack_config: Any
+    env: dict[str, str]
+    resolved: dict[str, Any]
+    autoload: bool
+    disabled: tuple[str, ...]
+    extra_plugins: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, stack: Stack) -> StackRecipe:
+        """The recipe of ``stack`` (builds nothing)."""
+        pm = stack.plugins
+        extra = tuple(
+            (p.name, p.plugin)
+            for p in pm.loaded
+            if not p.entry_point and not set(p.hooks) <= _RUNTIME_ONLY_HOOKS
+        )
+        return cls(
+            name=stack.name,
+            project_root=Path(stack.project_root),
+            config=stack.config,
+            stack_config=stack.stack_config,
+            env=dict(stack._env),
+            resolved=dict(stack._resolved),
+            autoload=pm.autoload,
+            disabled=tuple(pm.disabled),
+            extra_plugins=extra,
+        )
+
+    def build(self) -> Stack:
+        """A stack equal to the one the recipe was taken of (its components not built)."""
+        plugins = PluginManager(autoload=self.autoload, disabled=self.disabled)
+        for name, plugin in self.extra_plugins:
+            plugins.register(plugin, name=name)
+        stack = Stack(
+            name=self.name, plugins=plugins, project_root=self.project_root,
+            config=self.config, env=self.env,
+        )
+        stack.stack_config = self.stack_config
+        stack._resolved.update(self.resolved)
+        stack._configure_plugins()
+        return stack
+
+
+@attrs.frozen
+class WorkerSetup:
+    """Everything a spawned worker needs to run a run's tasks; it pickles.
+
+    :param flow_file: the file the flow is imported from ("" when its steps come from
+        ``steps_key``); ``flow_variable`` names the flow in it.
+    :param flow_file_key: the content key of that file in the run's code snapshot: a
+        worker refuses to run a flow file that changed since the run started.
+    :param steps_key: object key of the pickled ``{step name: function}`` of a flow that
+        has no file (a notebook's), stored in the datastore when the run started.
+    """
+
+    run_id: str
+    flow_name: str
+    stack: StackRecipe
+    flow_file: str = ""
+    flow_variable: str = ""
+    flow_file_key: str = ""
+    steps_key: str = ""
+    step_files: dict[str, str] = attrs.field(factory=dict)
+
+
+def flow_module_variable(flow: Flow) -> tuple[str, str]:
+    """(file, variable) when the flow is a module-level variable of the file that defines
+    its steps (what a spawned worker imports), else ("", "")."""
+    path = flow_file_of(flow)
+    if not path:
+        return "", ""
+    for step in flow.steps.values():
+        module = sys.modules.get(getattr(step.fn, "__module__", "") or "")
+        module_file = getattr(module, "__file__", None)
+        if module is None or not module_file or os.path.abspath(module_file) != path:
+            continue
+        for variable, value in list(vars(module).items()):
+            if value is flow:
+                return path, variable
+    return "", ""
+
+
+def make_worker_setup(ctx: RunContext) -> WorkerSetup:
+    """What spawned workers of ``ctx``'s run receive. A flow with no module-level home in
+    a file has its step functions pickled (cloudpickle: by value for a notebook's) and
+    stored in the datastore.
+
+    :raises lamina.errors.LaminaError: a step or a plugin cannot be pickled.
+    """
+    import cloudpickle
+
+    recipe = StackRecipe.of(ctx.stack)
+    for name, plugin in recipe.extra_plugins:
+        try:
+            cloudpickle.dumps(plugin)
+        except Exception as err:
+            raise LaminaError(
+                f"plugin {name!r}, registered in this process, cannot be sent to the "
+                f"{ctx.flow.name!r} run's workers, which start fresh (spawn): "
+                f"{type(err).__name__}: {err}",
+                hint="make the plugin object picklable, announce it through an entry point, "
+                "or set the local compute's start_method = \"fork\" (Linux, macOS)",
+            ) from err
+    path, variable = flow_module_variable(ctx.flow)
+    if path:
+        record = ctx.record
+        return WorkerSetup(
+            run_id=ctx.run_id, flow_name=ctx.flow.name, stack=recipe, flow_file=path,
+            flow_variable=variable, flow_file_key=record.code_files.get(record.flow_file, ""),
+        )
+    steps = {name: step.fn for name, step in ctx.flow.steps.items()}
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: workers notice the closed pipe instead
-        pass
+        data = cloudpickle.dumps(steps)
+    except Exception as err:
+        bad = next((n for n, fn in steps.items() if not _pickles(fn)), "?")
+        raise LaminaError(
+            f"step {bad!r} of flow {ctx.flow.name!r} cannot be sent to workers that start "
+            f"fresh (spawn): {type(err).__name__}: {err}",
+            hint="define the flow in a .py file (workers then import it), keep unpicklable "
+            "objects (locks, connections, open files) out of the step's closure and globals, "
+            "or set the local compute's start_method = \"fork\" (Linux, macOS)",
+        ) from err
+    key = ctx.artifacts.put_bytes(data)
+    files = {name: fn.__code__.co_filename for name, fn in steps.items() if hasattr(fn, "__code__")}
+    return WorkerSetup(
+        run_id=ctx.run_id, flow_name=ctx.flow.name, stack=recipe, steps_key=key, step_files=files
+    )
 
 
-def _worker_main(conn: Connection, ctx: RunContext, parent_pid: int) -> None:
+_DYNAMIC_CODE = "<dynamic-code>"  # the file name cloudpickle gives code it pickles by value
+
+
+def _with_filename(code: types.CodeType, filename: str) -> types.CodeType:
+    consts = tuple(
+        _with_filename(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _restore_filenames(fns: dict[str, Callable[..., Any]], files: Mapping[str, str]) -> None:
+    """Give step functions pickled by value their file name back (cloudpickle drops it),
+    with the functions of their module they use, so a failure names the user's file."""
+    for name, fn in fns.items():
+        filename = files.get(name, "")
+        if not isinstance(fn, types.FunctionType) or not filename:
+            continue
+        related = [fn, *(
+            v for v in fn.__globals__.values()
+            if isinstance(v, types.FunctionType) and v.__module__ == fn.__module__
+        )]
+        for func in related:
+            if func.__code__.co_filename == _DYNAMIC_CODE:
+                func.__code__ = _with_filename(func.__code__, filename)
+
+
+def _pickles(fn: Any) -> bool:
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(fn)
+        return True
+    except Exception:
+        return False
+
+
+def load_worker_setup(setup: WorkerSetup) -> tuple[dict[str, Callable[..., Any]], Any, Any]:
+    """In a fresh worker: (step functions by name, artifact store, stack) of the run."""
+    stack = setup.stack.build()
+    artifacts = stack.artifacts
+    if setup.steps_key:
+        fns: dict[str, Callable[..., Any]] = pickle.loads(
+            artifacts.get_bytes(setup.steps_key, name=f"{setup.run_id} pickled steps")
+        )
+        _restore_filenames(fns, setup.step_files)
+        return fns, artifacts, stack
+    data = Path(setup.flow_file).read_bytes()
+    if setup.flow_file_key and bytes_digest(data) != setup.flow_file_key:
+        raise LaminaError(
+            f"the flow file {setup.flow_file} changed after run {setup.run_id} started; "
+            "its workers import it afresh and would run other code than the run recorded",
+            hint="rerun the flow (lamina resume reuses what already succeeded)",
+        )
+    global _IMPORTING_FLOW
+    _IMPORTING_FLOW = setup.flow_file
+    try:
+        flow = load_flow_file(f"{setup.flow_file}:{setup.flow_variable}")
+    finally:
+        _IMPORTING_FLOW = ""
+    if flow.name != setup.flow_name:
+        raise LaminaError(
+            f"{setup.flow_file}:{setup.flow_variable} is flow {flow.name!r}, "
+            f"not {setup.flow_name!r}",
+            hint="rerun the flow",
+        )
+    return {name: step.fn for name, step in flow.steps.items()}, artifacts, stack
+
+
+#: Set while a fresh worker imports its flow file: a run started then is the file calling
+#: ``flow.run()`` at import time, which would start workers without end.
+_IMPORTING_FLOW = ""
+
+
+@contextlib.contextmanager
+def _main_file_hidden() -> Iterator[None]:
+    """Hide ``__main__.__file__`` while a worker is spawned when it names no file (Python
+    run from standard input: ``<stdin>``): ``multiprocessing`` would make the new
+    interpreter run that "file" and fail. The worker needs nothing from ``__main__``."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not path or os.path.isfile(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+# -- the worker process -------------------------------------------------------------------------
+
+#: This process's ends of its workers' pipes. A forked worker inherits copies of them and
+#: closes them first thing, so that the runtime process holds the only write end of each
+#: lifeline and its death (only) ends every worker.
+_PARENT_ENDS: set[Connection] = set()
+_PARENT_ENDS_LOCK = threading.Lock()
+
+
+@attrs.frozen
+class _SetupFailed:
+    """Sent instead of an outcome by a worker that could not load its run."""
+
+    error: str
+
+
+def _watch_lifeline(lifeline: Connection) -> None:
+    """Exit the worker as soon as the runtime process is gone (its end of ``lifeline``
+    closed: nothing is ever sent on it)."""
+
+    def watch() -> None:
+        try:
+            lifeline.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(PARENT_GONE_EXIT)
+
+    threading.Thread(target=watch, name="lamina-lifeline", daemon=True).start()
+
+
+def _worker_main(conn: Connection, lifeline: Connection, setup: Any) -> None:
+    """A worker: ``setup`` is the run's :class:`RunContext` when forked (nothing pickled),
+    the pickled :class:`WorkerSetup` otherwise."""
+    for end in list(_PARENT_ENDS):  # forked: the runtime's ends of every pipe, ours too
+        end.close()
+    _PARENT_ENDS.clear()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
-    _die_with_parent()
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-    from lamina.runtime.task import execute_task
-
-    steps = ctx.flow.steps
+    _watch_lifeline(lifeline)
+    failed = ""
+    fns: dict[str, Callable[..., Any]] = {}
+    artifacts: Any = None
+    stack: Any = None
+    try:
+        if isinstance(setup, bytes):
+            fns, artifacts, stack = load_worker_setup(pickle.loads(setup))
+        else:
+            fns = {name: step.fn for name, step in setup.flow.steps.items()}
+            artifacts, stack = setup.artifacts, setup.stack
+    except Exception as err:
+        failed = f"{type(err).__name__}: {err}"
     while True:
         try:
             batch = conn.recv()
@@ -56,8 +400,12 @@ def _worker_main(conn: Connection, ctx: RunContext, parent_pid: int) -> None:
         # In order, one outcome per task as soon as it is done: the runtime knows that the
         # first task it has no outcome for is the one running.
         for spec in batch:
-            outcome = execute_task(spec, steps[spec.step].fn, ctx.artifacts, ctx.hooks)
-            conn.send(outcome)
+            fn = fns.get(spec.step)
+            if failed or fn is None:
+                conn.send(_SetupFailed(failed or f"the flow the worker loaded has no step "
+                                       f"{spec.step!r}; it has: {', '.join(fns)}"))
+                continue
+            conn.send(execute_task(spec, fn, stack, artifacts=artifacts))
     conn.close()
 
 
@@ -70,15 +418,22 @@ _AHEAD = 0.05  # seconds
 
 
 class _Worker:
-    def __init__(self, ctx: RunContext) -> None:
-        mp = multiprocessing.get_context("fork")
+    def __init__(self, mp: Any, setup: Any) -> None:
         parent_conn, child_conn = mp.Pipe(duplex=True)
+        lifeline_r, lifeline_w = mp.Pipe(duplex=False)
+        with _PARENT_ENDS_LOCK:
+            _PARENT_ENDS.update((parent_conn, lifeline_w))
         self.process = mp.Process(
-            target=_worker_main, args=(child_conn, ctx, os.getpid()), daemon=True
+            target=_worker_main, args=(child_conn, lifeline_r, setup), daemon=True
         )
-        self.process.start()
-        child_conn.close()
-        self.conn = parent_conn
+        try:
+            with _main_file_hidden():
+                self.process.start()
+        finally:
+            child_conn.close()
+            lifeline_r.close()
+        self.conn: Connection = parent_conn
+        self.lifeline: Connection = lifeline_w
         self.assigned: collections.deque[TaskSpec] = collections.deque()
         self.deadline: float | None = None
         self.started: float = 0.0
@@ -110,11 +465,18 @@ class _Worker:
             self.deadline = None
         return spec
 
+    def _close(self) -> None:
+        with _PARENT_ENDS_LOCK:
+            _PARENT_ENDS.discard(self.conn)
+            _PARENT_ENDS.discard(self.lifeline)
+        self.conn.close()
+        self.lifeline.close()
+
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
         self.process.join(timeout=5)
-        self.conn.close()
+        self._close()
 
     def stop(self) -> None:
         try:
@@ -125,18 +487,23 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=5)
-        self.conn.close()
+        self._close()
 
 
 class LocalCompute:
-    """Runs tasks in forked worker processes that live for the whole run."""
+    """Runs tasks in worker processes that live for the whole run (see the module's
+    docstring for how they start)."""
 
     def __init__(self, options: LocalComputeOptions) -> None:
         self.options = options
         self.max_in_flight = options.resolved_workers()
+        #: ``fork``, ``forkserver`` or ``spawn`` (:func:`resolve_start_method`)
+        self.start_method = resolve_start_method(options.start_method)
         #: how many tasks the scheduler may hand over before their turn (see _DEPTH_SHORT)
         self.max_queued = self.max_in_flight * (_DEPTH_SHORT + 2)
         self._ctx: RunContext | None = None
+        self._mp: Any = None
+        self._setup: Any = None  # what each new worker receives (see _worker_main)
         self._workers: dict[int, _Worker] = {}  # fileno -> every live worker
         self._queue: collections.deque[TaskSpec] = collections.deque()
         self._ready: list[TaskOutcome] = []
@@ -146,6 +513,7 @@ class LocalCompute:
 
     def start(self, run_context: object) -> None:
         self._ctx = run_context  # type: ignore[assignment]
+        self._setup = None  # a stack's compute serves its runs one after another
 
     def submit(self, spec: TaskSpec) -> None:
         self._queue.append(spec)
@@ -176,7 +544,10 @@ class LocalCompute:
         self._workers.clear()
 
     def check(self) -> str:
-        return f"local compute: {self.max_in_flight} worker processes on {socket.gethostname()}"
+        return (
+            f"local compute: {self.max_in_flight} worker processes ({self.start_method}) "
+            f"on {socket.gethostname()}"
+        )
 
     # -- internals ------------------------------------------------------------------------
 
@@ -191,7 +562,7 @@ class LocalCompute:
         depth = self._depth()
         limit = self.options.max_tasks_per_worker
         while len(self._workers) < self.max_in_flight and self._queue:
-            worker = _Worker(self._require_ctx())
+            worker = self._new_worker()
             self._workers[worker.conn.fileno()] = worker
         # least loaded first, so that a fresh or idle worker gets work before a busy one
         for worker in sorted(self._workers.values(), key=lambda w: len(w.assigned)):
@@ -219,6 +590,28 @@ class LocalCompute:
             worker.assigned.clear()
         worker.kill()
 
+    def _new_worker(self) -> _Worker:
+        if _IMPORTING_FLOW:
+            raise LaminaError(
+                f"a run was started while a worker imported the flow file {_IMPORTING_FLOW}: "
+                "the file starts a run at import time, which would start workers without end",
+                hint="start the run under `if __name__ == \"__main__\":` (or use `lamina run`)",
+            )
+        if self._setup is None:
+            ctx = self._require_ctx()
+            if self.start_method == "fork":
+                self._setup = ctx  # inherited by the fork, never pickled
+            else:
+                # once per run: every worker gets the same bytes
+                import cloudpickle
+
+                self._setup = cloudpickle.dumps(make_worker_setup(ctx))
+        if self._mp is None:
+            self._mp = multiprocessing.get_context(self.start_method)
+            if self.start_method == "forkserver":
+                self._mp.set_forkserver_preload(["lamina.builtin.local_compute"])
+        return _Worker(self._mp, self._setup)
+
     def _require_ctx(self) -> RunContext:
         if self._ctx is None:
             raise RuntimeError("LocalCompute.start() was not called")
@@ -228,11 +621,16 @@ class LocalCompute:
         worker = self._workers[conn.fileno()]
         while worker.assigned:
             try:
-                outcome: TaskOutcome = conn.recv()
+                outcome: TaskOutcome | _SetupFailed = conn.recv()
             except (EOFError, OSError):
                 self._worker_died(worker)
                 return
-            worker.finished_head()
+            spec = worker.finished_head()
+            if isinstance(outcome, _SetupFailed):
+                outcome = self._synthetic_failure(
+                    spec, worker, "setup",
+                    f"the worker could not load the run ({self.start_method}): {outcome.error}",
+                )
             took = outcome.finished_at - outcome.started_at
             avg = self._task_seconds
             self._task_seconds = took if avg is None else 0.8 * avg + 0.2 * took
@@ -251,7 +649,7 @@ class LocalCompute:
         code = worker.process.exitcode
         reason = (
             f"the worker process was killed by signal {-code}"
-            + (" (SIGKILL: out of memory?)" if code == -signal.SIGKILL else "")
+            + (" (SIGKILL: out of memory?)" if _SIGKILL is not None and code == -_SIGKILL else "")
             if code is not None and code < 0
             else f"the worker process exited with code {code}"
         )
@@ -277,8 +675,6 @@ class LocalCompute:
         self, spec: TaskSpec, worker: _Worker, reason: str, message: str
     ) -> TaskOutcome:
         """An outcome for a task whose worker could not report one; recorded like any other."""
-        from lamina.runtime.task import write_outcome
-
         ctx = self._require_ctx()
         step = ctx.flow.steps[spec.step]
         outcome = TaskOutcome(
@@ -290,7 +686,9 @@ class LocalCompute:
             started_at=worker.started,
             finished_at=time.time(),
             error=f"{reason}: {message}",
-            error_type="TaskTimeout" if reason == "timeout" else "WorkerDied",
+            error_type={"timeout": "TaskTimeout", "setup": "WorkerSetupError"}.get(
+                reason, "WorkerDied"
+            ),
             location=step.where,
             exit_reason=reason,
             cache_key=spec.cache_key,
@@ -301,5 +699,5 @@ class LocalCompute:
         return outcome
 
     def __repr__(self) -> str:
-        return f"LocalCompute(workers={self.max_in_flight})"
+        return f"LocalCompute(workers={self.max_in_flight}, start_method={self.start_method!r})"
 

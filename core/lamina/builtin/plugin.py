@@ -47,6 +47,12 @@ class SqliteMetadataOptions:
     busy_timeout: float = attrs.field(default=30.0, validator=_positive)
 
 
+#: How the local compute may start its workers (``multiprocessing`` start methods).
+START_METHODS = ("fork", "forkserver", "spawn")
+#: Environment variable giving the start method when the stack does not set one.
+START_METHOD_ENV = "LAMINA_START_METHOD"
+
+
 @attrs.frozen
 class LocalComputeOptions:
     """Options of the ``local`` compute: a pool of long-lived worker processes.
@@ -54,10 +60,18 @@ class LocalComputeOptions:
     :param workers: how many worker processes; defaults to the number of CPUs.
     :param max_tasks_per_worker: recycle a worker after this many tasks (None: never),
         a guard against steps that leak memory.
+    :param start_method: how workers start: ``fork`` (a copy of the running process;
+        Linux and macOS), ``spawn`` (a fresh interpreter that imports the flow; every
+        platform) or ``forkserver`` (forked from a clean server process; Linux, macOS).
+        None: ``$LAMINA_START_METHOD``, else ``fork`` on Linux and ``spawn`` on macOS and
+        Windows.
     """
 
     workers: int | None = attrs.field(default=None, validator=_positive)
     max_tasks_per_worker: int | None = attrs.field(default=None, validator=_positive)
+    start_method: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(START_METHODS))
+    )
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from lamina.kernel.pluginmanager import PluginManager
@@ -30,6 +31,8 @@ CORE_COMMAND_MODULES: list[str] = [
     "lamina.cli.commands.ab",
     "lamina.cli.commands.monitor",
     "lamina.cli.commands.features",
+    "lamina.cli.commands.ui",
+    "lamina.cli.commands.card",
 ]
 
 _PLUGINS_ATTR = "_lamina_plugins"
@@ -57,7 +60,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
     group.add_argument(
         "-v", "--verbose", action="count", default=default(0),
-        help="more logging (-v info, -vv debug) and full tracebacks on errors",
+        help="more logging (-v info, -vv debug and every plugin hook call traced) and "
+        "full tracebacks on errors",
     )
 
 
@@ -71,8 +75,7 @@ class LaminaArgumentParser(argparse.ArgumentParser):
         _add_global_options(self, top=top)
 
 
-def build_parser(plugins: PluginManager | None = None) -> argparse.ArgumentParser:
-    """The full ``lamina`` parser: core commands, then plugins' commands."""
+def _core_parser() -> tuple[argparse.ArgumentParser, Any]:
     from lamina import __version__
 
     parser = LaminaArgumentParser(
@@ -85,24 +88,116 @@ def build_parser(plugins: PluginManager | None = None) -> argparse.ArgumentParse
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for module_name in CORE_COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
-    if plugins is not None:
-        for impl in plugins.hook.lamina_cli_commands.get_hookimpls():
-            try:
-                impl.function(*[{"subparsers": subparsers}[a] for a in impl.argnames])
-            except Exception as exc:
+    return parser, subparsers
+
+
+def _cli_hook(plugins: PluginManager, leave_out: list[object]) -> Any:
+    """``lamina_cli_commands`` of every plugin but ``leave_out``, called by pluggy."""
+    if not leave_out:
+        return plugins.hook.lamina_cli_commands
+    return plugins.pm.subset_hook_caller("lamina_cli_commands", remove_plugins=leave_out)
+
+
+def _failing_cli_plugins(
+    plugins: PluginManager, leave_out: list[object]
+) -> list[tuple[object, BaseException]]:
+    """The plugins whose ``lamina_cli_commands`` raises: each plugin is called through
+    pluggy, on a scratch parser, together with those already found good (so that two
+    plugins adding the same command are caught too), in pluggy's own order."""
+    implementers = [impl.plugin for impl in plugins.hook.lamina_cli_commands.get_hookimpls()]
+    candidates = [p for p in reversed(implementers) if p not in leave_out]  # call order
+    good: list[object] = []
+    failing: list[tuple[object, BaseException]] = []
+    for plugin in candidates:
+        keep = [*good, plugin]
+        others = [p for p in implementers if not any(p is k for k in keep)]
+        caller = plugins.pm.subset_hook_caller("lamina_cli_commands", remove_plugins=others)
+        try:
+            caller(subparsers=_core_parser()[1])
+        except Exception as exc:
+            failing.append((plugin, exc))
+        else:
+            good.append(plugin)
+    return failing
+
+
+def _describe_plugin(plugins: PluginManager, plugin: object) -> tuple[str, str]:
+    """(plugin name, "distribution version") of a registered plugin object."""
+    name = str(plugins.pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin)))
+    for loaded in getattr(plugins, "loaded", ()):
+        if loaded.plugin is plugin or loaded.name == name:
+            dist = f"{loaded.distribution} {loaded.version}".strip()
+            return name, dist or "no distribution"
+    return name, "no distribution"
+
+
+def _report_cli_plugin(plugins: PluginManager, plugin: object, exc: BaseException) -> None:
+    name, dist = _describe_plugin(plugins, plugin)
+    module = getattr(plugin, "__file__", None) or getattr(plugin, "__name__", "")
+    print(
+        f"lamina: warning: plugin {name!r} ({dist}{f', {module}' if module else ''}) could "
+        f"not add its commands: {type(exc).__name__}: {exc}\n"
+        f"  fix: upgrade or fix that distribution, or add {name!r} to disable_plugins in "
+        "lamina.toml",
+        file=sys.stderr,
+    )
+
+
+def build_parser(plugins: PluginManager | None = None) -> argparse.ArgumentParser:
+    """The full ``lamina`` parser: core commands, then plugins' commands.
+
+    Plugins add theirs through one pluggy call of ``lamina_cli_commands``, so
+    ``tryfirst``/``trylast``, wrappers and hook tracing apply. A plugin whose hook raises
+    is reported once on stderr (its name, distribution and the ``disable_plugins`` fix)
+    and left out; the other plugins' commands are still there.
+    """
+    parser, subparsers = _core_parser()
+    if plugins is None:
+        return parser
+    leave_out: list[object] = []
+    while True:
+        try:
+            _cli_hook(plugins, leave_out)(subparsers=subparsers)
+            return parser
+        except Exception as exc:
+            failing = _failing_cli_plugins(plugins, leave_out)
+            if not failing:  # no plugin fails on its own: leave them all out, say why
                 print(
-                    f"lamina: warning: plugin {impl.plugin_name!r} could not add its "
-                    f"commands: {type(exc).__name__}: {exc}",
+                    "lamina: warning: plugins could not add their commands: "
+                    f"{type(exc).__name__}: {exc}\n  fix: run `lamina plugins` to see them; "
+                    "disable the one at fault with disable_plugins in lamina.toml",
                     file=sys.stderr,
                 )
-    return parser
+                return _core_parser()[0]
+        for plugin, error in failing:
+            _report_cli_plugin(plugins, plugin, error)
+            leave_out.append(plugin)
+        # the failed call may have added some commands already: start from a fresh parser
+        parser, subparsers = _core_parser()
+
+
+#: Environment variable that turns on tracing of every hook call (set by ``-vv``).
+TRACE_HOOKS_ENV = "LAMINA_TRACE_HOOKS"
 
 
 def _preparse(argv: Sequence[str]) -> argparse.Namespace:
-    pre = argparse.ArgumentParser(add_help=False)
+    """What must be known before the plugin manager is built: the config file (for
+    ``disable_plugins``) and the verbosity (``-vv`` traces hook calls)."""
+    pre = _SilentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config")
-    ns, _ = pre.parse_known_args(argv)
+    pre.add_argument("-v", "--verbose", action="count", default=0)
+    try:
+        ns, _ = pre.parse_known_args(argv)
+    except ValueError:  # e.g. --config without a value: the real parser says so, once
+        ns = argparse.Namespace(config=None, verbose=0)
     return ns
+
+
+class _SilentParser(argparse.ArgumentParser):
+    """Raises on bad usage instead of printing it: the full parser reports it."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
 
 
 def _plugin_manager(config_file: str | None) -> PluginManager:
@@ -139,10 +234,19 @@ def load_stack_from_args(args: argparse.Namespace) -> Stack:
 
 
 def _print_error(exc: BaseException, verbose: int) -> None:
+    """``lamina: error: MESSAGE`` (and its fix), once. Under ``-v`` the traceback comes
+    first, without its last line: that line would be the same message again."""
     if verbose:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        te = traceback.TracebackException.from_exception(exc)
+        lines = list(te.format())
+        last = list(te.format_exception_only())
+        if lines[-len(last):] == last:
+            lines = lines[: -len(last)]
+        sys.stderr.write("".join(lines))
+        print(f"lamina: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
     print(f"lamina: error: {exc}", file=sys.stderr)
 
 
@@ -174,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = 0
     try:
         pre = _preparse(args_list)
+        if pre.verbose >= 2:  # before the plugin manager exists, so it traces every call
+            os.environ[TRACE_HOOKS_ENV] = "1"
         plugins = _plugin_manager(pre.config)
         parser = build_parser(plugins)
         try:

@@ -2,5 +2,9 @@
 
 from lamina.client.client import Client, Run, StepResult, Task
 from lamina.client.diff import RunDiff, diff_runs
+from lamina.client.refs import LATEST, resolve_run, split_ref
 
-__all__ = ["Client", "Run", "RunDiff", "StepResult", "Task", "diff_runs"]
+__all__ = [
+    "LATEST", "Client", "Run", "RunDiff", "StepResult", "Task", "diff_runs", "resolve_run",
+    "split_ref",
+]

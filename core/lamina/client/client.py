@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from lamina.client.refs import resolve_run, split_ref
 from lamina.errors import LaminaError, RunNotFoundError
 
 if TYPE_CHECKING:
+    from lamina.cards import Card
     from lamina.client.diff import RunDiff
     from lamina.records import ArtifactRef, RunRecord, TaskRecord
     from lamina.stack import Stack
@@ -54,22 +56,8 @@ class Client:
 
     def run(self, ref: str) -> Run:
         """A run by id (or unique prefix), ``FLOW/latest`` (latest successful) or
-        ``latest`` (the newest run of any flow)."""
-        if ref == "latest":
-            runs = self.runs(limit=1)
-            if not runs:
-                raise RunNotFoundError("there are no runs yet", hint="lamina run FLOW.py")
-            return runs[0]
-        if ref.endswith("/latest"):
-            return self.latest_run(ref[: -len("/latest")])
-        try:
-            return Run(self, self.stack.metadata.get_run(ref))
-        except RunNotFoundError as err:
-            if "/" not in ref and ref in self.flows():
-                raise RunNotFoundError(
-                    f"'{ref}' is a flow, not a run", hint=f"its latest successful run: {ref}/latest"
-                ) from err
-            raise
+        ``latest`` (the newest run of any flow): see :func:`lamina.client.resolve_run`."""
+        return Run(self, resolve_run(self.stack.metadata, ref))
 
     def latest_run(self, flow: str, *, successful: bool = True) -> Run:
         """The newest (successful, by default) run of ``flow``."""
@@ -83,24 +71,15 @@ class Client:
         return runs[0]
 
     def get(self, ref: str) -> Run | StepResult | Task:
-        """``RUN``, ``RUN/STEP`` or ``RUN/STEP/INDEX`` (RUN may be ``FLOW/latest``)."""
-        parts = ref.split("/")
-        if len(parts) >= 2 and parts[1] == "latest":
-            parts = [f"{parts[0]}/latest", *parts[2:]]
-        run = self.run(parts[0])
-        if len(parts) == 1:
+        """``RUN``, ``RUN/STEP`` or ``RUN/STEP/INDEX`` (RUN may be ``FLOW/latest`` or
+        ``latest``)."""
+        run_ref, step, index = split_ref(ref)
+        run = self.run(run_ref)
+        if step is None:
             return run
-        step = run[parts[1]]
-        if len(parts) == 2:
-            return step
-        try:
-            index = int(parts[2])
-        except ValueError:
-            raise LaminaError(
-                f"task index {parts[2]!r} in {ref!r} is not a number",
-                hint=f"RUN/STEP/INDEX, e.g. {parts[0]}/{parts[1]}/0",
-            ) from None
-        return step[index]
+        if index is None:
+            return run[step]
+        return run[step][index]
 
     def diff(self, a: str, b: str) -> RunDiff:
         """What changed between two runs: params, code, artifacts, metrics, timings."""
@@ -160,6 +139,30 @@ class Run:
     @property
     def steps(self) -> list[str]:
         return list(self.record.steps)
+
+    def graph(self) -> dict[str, list[str]]:
+        """Each step and the steps it takes results from, as recorded with the run (its
+        manifest in the datastore), in the run's step order."""
+        from lamina.runtime.layout import run_manifest_key
+
+        manifest = self.client.stack.artifacts.get_json(run_manifest_key(self.id)) or {}
+        steps = manifest.get("steps") or {}
+        return {
+            name: sorted({src for src, _kind in (steps.get(name) or {}).get("inputs", {}).values()
+                          if src in steps})
+            for name in self.record.steps
+        }
+
+    def planned_tasks(self) -> dict[str, int]:
+        """How many tasks each launched step has; a step not launched yet is absent."""
+        from lamina.runtime.layout import step_plan_key
+
+        plans = {}
+        for step in self.record.steps:
+            plan = self.client.stack.artifacts.get_json(step_plan_key(self.id, step))
+            if plan is not None:
+                plans[step] = int(plan.get("count", 0))
+        return plans
 
     def tasks(self, step: str | None = None) -> list[Task]:
         return [Task(self, t) for t in self._tasks if step is None or t.step == step]
@@ -263,6 +266,20 @@ class LineageEntry:
     element: bool = False  # one element of ``task_id``'s list result, not the whole result
 
 
+@attrs.frozen
+class Attempt:
+    """One attempt of a task: its status, error and logs."""
+
+    number: int
+    status: str
+    error: str
+    traceback: str
+    started_at: float | None
+    finished_at: float | None
+    stdout: str
+    stderr: str
+
+
 class Task:
     """One task of a run: status, timings, logs, error, and its result."""
 
@@ -313,6 +330,32 @@ class Task:
     @property
     def stderr(self) -> str:
         return self._log(self.record.stderr_key)
+
+    def attempts(self) -> list[Attempt]:
+        """Every attempt of the task, first to last: a retried task's failed attempts
+        (kept with their logs) and the attempt its record holds."""
+        from lamina.runtime.layout import task_attempt_key
+
+        artifacts = self.run.client.stack.artifacts
+        out = []
+        for n in range(1, self.record.attempt):
+            data = artifacts.get_json(task_attempt_key(self.run.id, self.step, self.index, n))
+            if data is not None:
+                out.append(Attempt(n, data.get("status", "failed"), data.get("error", ""),
+                                   data.get("traceback", ""), data.get("started_at"),
+                                   data.get("finished_at"), self._log(data.get("stdout_key", "")),
+                                   self._log(data.get("stderr_key", ""))))
+        r = self.record
+        out.append(Attempt(r.attempt, r.status, r.error, r.traceback, r.started_at,
+                           r.finished_at, self.stdout, self.stderr))
+        return out
+
+    @property
+    def card(self) -> Card | None:
+        """The task's card (``current.card`` in the step, or a returned ``lamina.Card``)."""
+        from lamina.cards.store import load_task_card
+
+        return load_task_card(self.run.client.stack.artifacts, self.run.id, self.step, self.index)
 
     def lineage(self) -> list[LineageEntry]:
         """Every artifact this result was computed from, upstream to the flow's start,

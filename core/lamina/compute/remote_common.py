@@ -38,11 +38,21 @@ def task_command(
     python: str = "python",
 ) -> list[str]:
     """The container command of one task, or of a range of tasks: with ``index_env`` the
-    engine's position variable is added to ``first_index`` inside the task process."""
+    engine's position variable is added to ``first_index`` inside the task process.
+
+    The command carries the stack's datastore component and its recorded options
+    (``--datastore-spec``, from ``spec.datastore_spec``; secrets only as ``${VAR}``
+    references, which the task reads from its environment), so the task reads the run's
+    manifest through the stack's own datastore and rebuilds the run's stack from it. A
+    spec without it falls back to ``--datastore URL``."""
     index = spec.index if first_index is None else first_index
+    where = (
+        ["--datastore-spec", spec.datastore_spec] if spec.datastore_spec
+        else ["--datastore", spec.datastore_url]
+    )
     cmd = [
         python, "-m", "lamina", "task",
-        "--datastore", spec.datastore_url,
+        *where,
         "--run", spec.run_id,
         "--step", spec.step,
         "--index", str(index),

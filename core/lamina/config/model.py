@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from lamina.config.files import ConfigSource, read_secrets_file
+from lamina.config.paths import is_windows_path
 from lamina.config.secrets import deep_merge
 from lamina.errors import ConfigError, LaminaError
 from lamina.interfaces.component import LAYERS
@@ -99,7 +100,7 @@ def _component(
 ) -> ComponentConfig:
     keys = ("stacks", stack, layer)
     if isinstance(value, str):
-        if "://" in value:
+        if "://" in value or (layer == "datastore" and is_windows_path(value)):
             if layer != "datastore":
                 raise cfg.error(
                     keys,

@@ -18,17 +18,18 @@ from typing import Any
 
 import attrs
 
+from lamina.errors import OptionError
 from lamina.kernel.suggest import did_you_mean
 
-
-class OptionError(Exception):
-    """One wrong option: ``key`` is the offending option (None for the table itself)."""
-
-    def __init__(self, message: str, *, key: str | None = None, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.key = key
-        self.hint = hint
+__all__ = [
+    "OptionError",
+    "build_options",
+    "coerce",
+    "describe_type",
+    "field_types",
+    "option_docs",
+    "options_to_dict",
+]
 
 
 class _Mismatch(Exception):

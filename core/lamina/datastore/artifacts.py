@@ -95,6 +95,8 @@ class ArtifactStore:
         the highest priority that handles a value writes it.
     :param hooks: the plugin manager's hook relay (``pm.hook``); when given, the artifact
         lifecycle hooks are called.
+    :param stack: the stack this store belongs to, handed to the artifact hooks (None for a
+        store built by hand).
     :param verify_reads: re-hash each object before reading it, so corruption is reported
         rather than returned as a wrong value. Costs one sequential read of the file.
     """
@@ -105,11 +107,13 @@ class ArtifactStore:
         serializers: Iterable[Serializer],
         *,
         hooks: Any = None,
+        stack: Any = None,
         verify_reads: bool = True,
     ) -> None:
         self.datastore = datastore
         self.serializers = SerializerRegistry(serializers)
         self.hooks = hooks
+        self.stack = stack
         self.verify_reads = verify_reads
         self._put_blob = getattr(datastore, "put_blob", None)  # optional fast path
         self._local_blob_path = getattr(datastore, "local_blob_path", None)  # idem
@@ -126,13 +130,14 @@ class ArtifactStore:
         """
         try:
             if self.hooks is not None:
-                self.hooks.lamina_before_artifact_save(name=name, value=value)
+                self.hooks.lamina_before_artifact_save(name=name, value=value, stack=self.stack)
             ref, created = self._save(value, name)
         except BaseException as error:
             self._report(name, error)
             raise
         if self.hooks is not None:
-            self.hooks.lamina_after_artifact_save(name=name, ref=ref, created=created)
+            self.hooks.lamina_after_artifact_save(name=name, ref=ref, created=created,
+                                                  stack=self.stack)
         return ref, created
 
     def _save(self, value: Any, name: str) -> tuple[ArtifactRef, bool]:
@@ -247,7 +252,7 @@ class ArtifactStore:
             self._report(name, error)
             raise
         if self.hooks is not None:
-            self.hooks.lamina_after_artifact_load(ref=ref, value=value)
+            self.hooks.lamina_after_artifact_load(ref=ref, value=value, stack=self.stack)
         return value
 
     # -- raw blobs -----------------------------------------------------------------------
@@ -402,4 +407,4 @@ class ArtifactStore:
 
     def _report(self, name: str, error: BaseException) -> None:
         if self.hooks is not None and isinstance(error, Exception):
-            self.hooks.lamina_on_artifact_error(name=name, error=error)
+            self.hooks.lamina_on_artifact_error(name=name, error=error, stack=self.stack)

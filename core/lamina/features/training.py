@@ -5,6 +5,10 @@ records) exactly which feature definitions (version and fingerprint, and the def
 itself) and which source snapshots (content hash) it used, plus the entity rows as an
 artifact. ``lamina diff`` then shows when two runs trained on different features, and
 :func:`rebuild_training_set` recomputes the same table from the record.
+
+Which task a training set belongs to is read from the running task's context
+(:mod:`lamina.runtime.current`, a context variable), so two tasks running at once in one
+process (threads of a Dask worker) each record their own, in their own stack's datastore.
 """
 
 from __future__ import annotations
@@ -12,20 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamina.errors import FeatureStoreError
-
-_task: dict[str, Any] | None = None
-
-
-def enter(spec: Any) -> None:
-    """Called (by the builtin plugin's task hook) before a step runs in this process."""
-    global _task
-    _task = {"run_id": spec.run_id, "step": spec.step, "index": spec.index,
-             "datastore_url": spec.datastore_url}
-
-
-def leave() -> None:
-    global _task
-    _task = None
+from lamina.runtime.current import task_state
 
 
 def lineage_prefix(run_id: str) -> str:
@@ -38,10 +29,15 @@ def lineage_key(run_id: str, step: str, index: int) -> str:
 
 
 def get_store(stack: Any = None) -> Any:
-    """The feature store of ``stack`` (default: the project's stack), or the builtin
-    ``local`` store with default options when the stack configures none."""
+    """The feature store of ``stack`` (default: inside a task, the task's stack, the one
+    the run was launched on; elsewhere the project's stack), or the builtin ``local``
+    store with default options when the stack configures none."""
     from lamina.stack import load_stack
 
+    if stack is None:
+        state = task_state()
+        if state is not None and state.context is not None:
+            stack = state.context.stack
     stack = stack if stack is not None else load_stack()
     if stack.has("feature_store"):
         return stack.component("feature_store")
@@ -75,21 +71,19 @@ def training_set(
     resolved = store.resolve(features)
     table = store.historical(resolved, entities, timestamp_column=timestamp_column,
                              full_feature_names=full_feature_names)
-    if _task is not None:
-        _record(store, resolved, entities, features, timestamp_column, full_feature_names,
-                table.num_rows)
+    state = task_state()
+    if state is not None and state.context is not None:
+        _record(state.context, store, resolved, entities, features, timestamp_column,
+                full_feature_names, table.num_rows)
     return table.to_pandas() if as_pandas else table
 
 
-def _record(store: Any, resolved: Any, entities: Any, features: Any, timestamp_column: str,
-            full_feature_names: bool, rows: int) -> None:
+def _record(context: Any, store: Any, resolved: Any, entities: Any, features: Any,
+            timestamp_column: str, full_feature_names: bool, rows: int) -> None:
     from lamina.features import sources
-    from lamina.stack import Stack
 
-    task = _task
-    assert task is not None
-    stack = Stack.for_datastore_url(task["datastore_url"])
-    artifacts = stack.artifacts
+    task = {"run_id": context.run_id, "step": context.step, "index": context.index}
+    artifacts = context.artifacts  # the task's own datastore (its stack's component)
     if isinstance(entities, str):
         entity_ref: Any = {"url": entities}
     else:

@@ -30,8 +30,8 @@ class ComponentSpec:
     :param layer: which layer it implements.
     :param name: the name a stack uses (``plugin = "s3"``); unique per layer.
     :param config: an attrs class of the component's options. The stack's table is turned
-        into it (cattrs) and validated *before* ``factory`` runs, so a wrong option never
-        reaches the component's code.
+        into it (``build_options``: strict types, did-you-mean, file:line) and validated
+        *before* ``factory`` runs, so a wrong option never reaches the component's code.
     :param factory: ``factory(config, stack) -> component``. Import heavy dependencies
         inside it, never at the top of the plugin module, so ``lamina --help`` stays fast.
     :param description: one line for ``lamina plugins``.

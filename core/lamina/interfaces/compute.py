@@ -13,9 +13,11 @@ if TYPE_CHECKING:
 class Compute(Protocol):
     """Runs tasks. The orchestrator submits specs and polls for outcomes.
 
-    A remote backend launches ``python -m lamina task --datastore URL --run RUN --step S
-    --index I`` for each spec; the task writes its outcome to the datastore, and
-    :meth:`poll` reads it back. The local backend runs tasks in a pool of worker processes.
+    A remote backend launches ``python -m lamina task --datastore-spec JSON --run RUN
+    --step S --index I`` for each spec (the command
+    :func:`lamina.compute.remote_common.task_command` builds; the task runs on the run's
+    recorded stack); the task writes its outcome to the datastore, and :meth:`poll` reads
+    it back. The local backend runs tasks in a pool of worker processes.
     """
 
     #: How many tasks this backend wants in flight at once.

@@ -34,9 +34,13 @@ from lamina import hookspecs
 from lamina.errors import PluginError, PluginNotInstalledError
 from lamina.interfaces.component import LAYERS, ComponentSpec
 from lamina.kernel.defaults import DEFAULT_PLUGINS, ESSENTIAL_PLUGIN
-from lamina.kernel.entrypoints import entry_points, normalize_name
+from lamina.kernel.distributions import (
+    distribution_for,
+    distribution_for_scheme,
+    entry_points,
+    normalize_name,
+)
 from lamina.kernel.hookcalls import HookFailure, call_isolated, call_per_plugin
-from lamina.kernel.known import distribution_for, distribution_for_scheme
 from lamina.kernel.suggest import did_you_mean
 
 #: Entry-point group that announces plugins (``[project.entry-points.lamina]``).

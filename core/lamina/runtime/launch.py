@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamina.client.refs import resolve_run
+from lamina.config.recorded import datastore_spec, record_stack
 from lamina.errors import LaminaError, RunFailedError, RunInterruptedError
 from lamina.logs import get_logger
 from lamina.records import RunRecord
@@ -95,10 +97,12 @@ def launch_run(
     run_id = new_run_id()
     flow_file, code_files, code_hash = snapshot_code(flow, stack, artifacts)
     env = capture_environment(artifacts, flow_file_of(flow))
+    recorded_stack = record_stack(stack)
     record = record_run(
         stack, flow, graph, run_id, flow_file=flow_file, flow_path=flow_file_of(flow),
         code_files=code_files, code_hash=code_hash, env=env, tags=tags, pid=os.getpid(),
         orchestrator=stack.spec("orchestrator").name, resumed_from=resumed_from,
+        stack_record=recorded_stack,
     )
     step_code = record.step_code
     ctx = RunContext(
@@ -112,6 +116,7 @@ def launch_run(
         cache=cache,
         reuse=reuse or {},
         reused_from_run=resumed_from,
+        datastore_spec=datastore_spec(recorded_stack),
     )
     try:
         final = stack.orchestrator.run(ctx, stack)
@@ -156,11 +161,16 @@ def record_run(
     orchestrator: str,
     orchestrator_run_id: str = "",
     resumed_from: str = "",
+    stack_record: Mapping[str, Any] | None = None,
     **manifest_extra: Any,
 ) -> RunRecord:
     """Open a run: write its manifest to the datastore (what tasks anywhere read), create
     its record in the metadata store and call ``lamina_before_run``. One path for runs
-    launched here and runs an orchestrator starts (:func:`lamina.runtime.stepwise.start_run`)."""
+    launched here and runs an orchestrator starts (:func:`lamina.runtime.stepwise.start_run`).
+
+    The manifest records the stack (:func:`lamina.config.recorded.record_stack`, or
+    ``stack_record`` when the caller made it already), so that ``python -m lamina task``
+    rebuilds the run's own components, secrets re-read from its environment."""
     from lamina.versioning.code import function_code_hash
 
     step_code = {name: function_code_hash(step.fn) for name, step in flow.steps.items()}
@@ -186,7 +196,9 @@ def record_run(
     )
     manifest = run_manifest(
         run_id, flow, graph, step_code, flow_file=flow_file, flow_path=flow_path,
-        code_files=code_files, resumed_from=resumed_from, **manifest_extra,
+        code_files=code_files, resumed_from=resumed_from,
+        stack=dict(stack_record) if stack_record is not None else record_stack(stack),
+        **manifest_extra,
     )
     stack.artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
     stack.metadata.create_run(record)
@@ -259,7 +271,8 @@ def resume(
 ) -> Run:
     """Resume a failed, interrupted or crashed run: ``lamina.resume(run_id, alpha=0.2)``.
 
-    Starts a new run that reuses every successful task of ``run_id`` whose code, inputs
+    ``run_id`` is any run reference: an id or a unique prefix, ``latest`` (the newest run
+    of any flow) or ``FLOW/latest`` (the newest successful one). Starts a new run that reuses every successful task of ``run_id`` whose code, inputs
     and parameters are unchanged, and runs the rest. ``flow`` is needed only for a run
     launched from a notebook (it has no flow file to load). Keyword arguments change flow
     parameters.
@@ -268,7 +281,7 @@ def resume(
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
-    origin = stack.metadata.get_run(run_id)
+    origin = resolve_run(stack.metadata, run_id)
     if flow is None:
         if not origin.flow_file:
             raise LaminaError(

@@ -6,6 +6,8 @@ the foreach plan of its step, its upstream tasks' outcomes) is a record here:
 ``runs/RUN/run.json``                 the manifest: flow, params, code snapshot, steps
 ``runs/RUN/steps/STEP.json``          a launched step: task count, foreach elements
 ``runs/RUN/tasks/STEP/INDEX.json``    a task's latest outcome
+``runs/RUN/attempts/STEP/INDEX/N.json``  a failed attempt N of a task (its logs)
+``runs/RUN/cards/STEP/INDEX.json``    a task's card (lamina.cards)
 """
 
 from __future__ import annotations
@@ -25,3 +27,13 @@ def task_record_key(run_id: str, step: str, index: int) -> str:
 
 def task_records_prefix(run_id: str) -> str:
     return f"runs/{run_id}/tasks"
+
+
+def task_card_key(run_id: str, step: str, index: int) -> str:
+    """A task's card (``lamina.cards``), beside its outcome."""
+    return f"runs/{run_id}/cards/{step}/{index}.json"
+
+
+def task_attempt_key(run_id: str, step: str, index: int, attempt: int) -> str:
+    """The outcome of a failed attempt of a task (its logs, once it was retried)."""
+    return f"runs/{run_id}/attempts/{step}/{index}/{attempt}.json"

@@ -1,9 +1,12 @@
-"""``python -m lamina task --datastore URL --run RUN --step STEP [--index I]``.
+"""``python -m lamina task --datastore-spec JSON --run RUN --step STEP [--index I]``.
 
-The one entry point every remote compute backend launches. Given only the datastore it
-reads the run manifest, materializes the run's code snapshot (not whatever is on the
-machine's disk), resolves the task's inputs from its upstream tasks' outcome records,
-runs the step and writes the outcome back. Exit code 0 if the task succeeded.
+The one entry point every remote compute backend launches. Given only the datastore (the
+stack's datastore component and its recorded options; a bare ``--datastore URL`` is the
+fallback) it reads the run manifest, rebuilds the run's own stack from what the run
+recorded (every component, secrets re-read from the environment), materializes the run's
+code snapshot (not whatever is on the machine's disk), resolves the task's inputs from its
+upstream tasks' outcome records, runs the step and writes the outcome back. Exit code 0
+if the task succeeded.
 """
 
 from __future__ import annotations
@@ -11,16 +14,20 @@ from __future__ import annotations
 import hashlib
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.errors import ArtifactNotFoundError, LaminaError
+import attrs
+
+from lamina.errors import ArtifactNotFoundError, ConfigError, LaminaError
 from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
 from lamina.runtime.layout import run_manifest_key, step_plan_key, task_record_key
 
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
     from lamina.flow.flow import Flow
+    from lamina.stack import Stack
 
 
 def read_manifest(artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
@@ -30,8 +37,8 @@ def read_manifest(artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
     if manifest is None:
         raise ArtifactNotFoundError(
             f"run {run_id} has no manifest in the datastore at {artifacts.datastore.url}",
-            hint="check --datastore and --run: the task must see the datastore the run was "
-            "launched with",
+            hint="check --datastore-spec (or --datastore) and --run: the task must see the "
+            "datastore the run was launched with",
         )
     return manifest
 
@@ -143,19 +150,79 @@ def build_spec(
     )
 
 
-def run_remote_task(datastore_url: str, run_id: str, step: str, index: int = 0, attempt: int = 1) -> TaskOutcome:
-    """Run one task from what is in the datastore; return its (recorded) outcome."""
-    from lamina.runtime.task import execute_task
+def task_stack(
+    run_id: str,
+    *,
+    datastore_spec: str = "",
+    datastore_url: str = "",
+    env: Mapping[str, str] | None = None,
+    plugins: Any = None,
+) -> tuple[Stack, dict[str, Any]]:
+    """The run's own stack, rebuilt from its manifest, and the manifest: what a process
+    given only the task command runs a task on.
+
+    The manifest is read through the datastore the command names: ``datastore_spec`` (the
+    stack's datastore component and its recorded options, what the launcher passes as
+    ``--datastore-spec``), or, as the fallback, ``datastore_url`` served by the plain
+    component for its scheme. Then every component is rebuilt from the stack the run
+    recorded, the datastore included, so a task never bypasses the stack's own datastore
+    plugin. A run recorded before stacks were recorded runs on the URL's stack.
+
+    :raises lamina.errors.ConfigError: neither datastore was given, or a recorded
+        datastore option cannot be rebuilt here (a secret not recorded, a variable unset).
+    """
+    from lamina.config.recorded import parse_datastore_spec
+    from lamina.kernel.pluginmanager import PluginManager
     from lamina.stack import Stack
 
-    stack = Stack.for_datastore_url(datastore_url)
-    artifacts = stack.artifacts
-    manifest = read_manifest(artifacts, run_id)
-    flow = load_snapshot_flow(artifacts, manifest)
-    if step not in flow.steps:
-        raise LaminaError(
-            f"flow '{flow.name}' of run {run_id} has no step '{step}'",
-            hint=f"steps: {', '.join(flow.steps)}",
+    plugins = plugins or PluginManager()
+    if datastore_spec:
+        boot = Stack.from_manifest(parse_datastore_spec(datastore_spec), env=env, plugins=plugins)
+    elif datastore_url:
+        boot = Stack.for_datastore_url(datastore_url, env=env, plugins=plugins)
+    else:
+        raise ConfigError(
+            "a task needs the run's datastore: neither --datastore-spec nor --datastore "
+            "was given",
+            hint="launch tasks with the command lamina.compute.remote_common.task_command "
+            "builds (it passes --datastore-spec)",
         )
-    spec = build_spec(artifacts, manifest, step, index, attempt)
-    return execute_task(spec, flow.steps[step].fn, artifacts, stack.hook)
+    manifest = read_manifest(boot.artifacts, run_id)
+    record = manifest.get("stack")
+    if not record:  # a run recorded before its stack was
+        return boot, manifest
+    boot.close()
+    return Stack.from_manifest(record, env=env, plugins=plugins), manifest
+
+
+def run_remote_task(
+    datastore_url: str,
+    run_id: str,
+    step: str,
+    index: int = 0,
+    attempt: int = 1,
+    *,
+    datastore_spec: str = "",
+) -> TaskOutcome:
+    """Run one task from what is in the datastore; return its (recorded) outcome.
+
+    The task runs on the run's own stack (:func:`task_stack`): ``datastore_spec`` says
+    how to reach the datastore; ``datastore_url`` alone is the fallback for a stack whose
+    datastore is the plain component for the URL's scheme.
+    """
+    from lamina.runtime.task import execute_task
+
+    stack, manifest = task_stack(run_id, datastore_spec=datastore_spec, datastore_url=datastore_url)
+    try:
+        artifacts = stack.artifacts
+        flow = load_snapshot_flow(artifacts, manifest)
+        if step not in flow.steps:
+            raise LaminaError(
+                f"flow '{flow.name}' of run {run_id} has no step '{step}'",
+                hint=f"steps: {', '.join(flow.steps)}",
+            )
+        spec = build_spec(artifacts, manifest, step, index, attempt)
+        spec = attrs.evolve(spec, datastore_spec=datastore_spec)
+        return execute_task(spec, flow.steps[step].fn, stack)
+    finally:
+        stack.close()

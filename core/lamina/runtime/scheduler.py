@@ -222,6 +222,7 @@ class Scheduler:
                 timeout=step.options.timeout,
                 resources=step.options.resources,
                 cache_key=key,
+                datastore_spec=ctx.datastore_spec,
             )
             if names:
                 self.element_text[(step_name, index)] = _element_repr(

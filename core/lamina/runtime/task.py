@@ -3,24 +3,28 @@ outcome. The same code runs in a local worker and in ``python -m lamina task``."
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import io
 import json
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamina.cards.context import begin_task_card, end_task_card
+from lamina.cards.store import save_task_card
 from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
 from lamina.runtime import current as current_module
-from lamina.runtime.layout import task_record_key
+from lamina.runtime.layout import task_attempt_key, task_record_key
 
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
+    from lamina.stack import Stack
 
 _LAMINA_DIR = str(Path(__file__).resolve().parents[1])
 
@@ -73,9 +77,11 @@ class _Tee(io.TextIOBase):
     def __init__(self, echo: Any | None) -> None:
         self.buffer_text = io.StringIO()
         self.echo = echo
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        self.buffer_text.write(text)
+        with self._lock:
+            self.buffer_text.write(text)
         if self.echo is not None:
             self.echo.write(text)
         return len(text)
@@ -83,6 +89,91 @@ class _Tee(io.TextIOBase):
     def flush(self) -> None:
         if self.echo is not None:
             self.echo.flush()
+
+    def text(self) -> str:
+        with self._lock:
+            return self.buffer_text.getvalue()
+
+
+class _Dispatch(io.TextIOBase):
+    """Installed as ``sys.stdout`` (``sys.stderr``) while tasks run: a write goes to the
+    capture of the task running in the writer's context (:mod:`lamina.runtime.current`),
+    and outside a task to the stream it replaced. ``contextlib.redirect_stdout`` would
+    swap the stream for the whole process, mixing the output of two concurrent tasks."""
+
+    def __init__(self, real: Any, which: str) -> None:
+        self.real = real
+        self.which = which
+
+    def _capture(self) -> _Tee | None:
+        state = current_module.task_state()
+        return getattr(state, self.which, None) if state is not None else None
+
+    def write(self, text: str) -> int:
+        tee = self._capture()
+        if tee is not None:
+            return tee.write(text)
+        return int(self.real.write(text) or 0)
+
+    def flush(self) -> None:
+        tee = self._capture()
+        if tee is not None:
+            tee.flush()
+        else:
+            self.real.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False if self._capture() is not None else bool(self.real.isatty())
+
+    def fileno(self) -> int:
+        if self._capture() is not None:
+            raise io.UnsupportedOperation("a task's captured output has no file descriptor")
+        return int(self.real.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.real, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.real, "errors", None)
+
+    def __getattr__(self, name: str) -> Any:  # buffer, mode, name... of the real stream
+        if self._capture() is not None:
+            raise AttributeError(f"a task's captured {self.which} has no attribute {name!r}")
+        return getattr(self.real, name)
+
+
+_CAPTURE_LOCK = threading.Lock()
+_capturing = 0
+
+
+def _install_capture() -> None:
+    """Put the dispatchers in place (once, however many tasks run at once)."""
+    global _capturing
+    with _CAPTURE_LOCK:
+        _capturing += 1
+        if not isinstance(sys.stdout, _Dispatch):
+            sys.stdout = _Dispatch(sys.stdout, "stdout")
+        if not isinstance(sys.stderr, _Dispatch):
+            sys.stderr = _Dispatch(sys.stderr, "stderr")
+
+
+def _remove_capture() -> None:
+    """Give the streams back when the last running task ended (unless someone replaced
+    them meanwhile: then theirs stays)."""
+    global _capturing
+    with _CAPTURE_LOCK:
+        _capturing -= 1
+        if _capturing:
+            return
+        if isinstance(sys.stdout, _Dispatch):
+            sys.stdout = sys.stdout.real
+        if isinstance(sys.stderr, _Dispatch):
+            sys.stderr = sys.stderr.real
 
 
 def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
@@ -104,31 +195,68 @@ def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
 def execute_task(
     spec: TaskSpec,
     fn: Callable[..., Any],
-    artifacts: ArtifactStore,
-    hooks: Any = None,
+    stack: Stack,
     *,
+    artifacts: ArtifactStore | None = None,
     echo_output: bool = False,
 ) -> TaskOutcome:
     """Run ``fn`` for ``spec`` and record the outcome in the datastore. Never raises for a
-    failure of the step: the failure is the outcome."""
+    failure of the step: the failure is the outcome.
+
+    The task runs in a copy of the caller's :mod:`contextvars` context, so
+    ``lamina.current``, the captured output and whatever a task hook sets in a context
+    variable are the task's own, even when several tasks run at once in one process.
+
+    :param stack: the stack the task runs on: its hooks are called, and task hooks get it
+        in their ``context`` (:class:`lamina.runtime.context.TaskContext`).
+    :param artifacts: the artifact store (default: ``stack.artifacts``).
+    :param echo_output: also write what the step prints to this process's streams.
+    """
+    store = artifacts if artifacts is not None else stack.artifacts
+    return contextvars.copy_context().run(_execute, spec, fn, store, stack, echo_output)
+
+
+def _execute(
+    spec: TaskSpec,
+    fn: Callable[..., Any],
+    artifacts: ArtifactStore,
+    stack: Stack,
+    echo_output: bool,
+) -> TaskOutcome:
+    from lamina.runtime.context import TaskContext
+
+    hooks = stack.hook
+    context = TaskContext(stack=stack, spec=spec, artifacts=artifacts)
     started = time.time()
-    out, err_stream = _Tee(sys.stdout if echo_output else None), _Tee(sys.stderr if echo_output else None)
+    real_out, real_err = _real(sys.stdout), _real(sys.stderr)
+    out, err_stream = _Tee(real_out if echo_output else None), _Tee(real_err if echo_output else None)
     output: ArtifactRef | None = None
     failure: BaseException | None = None
-    current_module.enter_task(spec.run_id, spec.flow, spec.step, spec.index, spec.attempt)
+    token = current_module.enter_task(
+        spec.run_id, spec.flow, spec.step, spec.index, spec.attempt, context=context
+    )
+    state = current_module.task_state(fallback=False)
+    card_token, value = begin_task_card(), None  # the task's card (lamina.cards)
     try:
-        if hooks is not None:
-            hooks.lamina_before_task(spec=spec)
+        hooks.lamina_before_task(spec=spec, context=context)
         kwargs = load_inputs(spec, artifacts)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err_stream):
+        assert state is not None
+        state.stdout, state.stderr = out, err_stream
+        _install_capture()
+        try:
             value = fn(**kwargs)
+        finally:
+            state.stdout = state.stderr = None
+            _remove_capture()
         output, _ = artifacts.save(value, name=spec.task_id)
     except Exception as exc:
         failure = exc
     finally:
-        metrics = current_module.leave_task()
-    stdout_key = artifacts.put_bytes(out.buffer_text.getvalue().encode()) if out.buffer_text.tell() else ""
-    stderr_text = err_stream.buffer_text.getvalue()
+        metrics = current_module.leave_task(token)
+        card = end_task_card(card_token)
+    out_text = out.text()
+    stdout_key = artifacts.put_bytes(out_text.encode()) if out_text else ""
+    stderr_text = err_stream.text()
     if failure is not None:
         stderr_text += format_user_traceback(failure)
     stderr_key = artifacts.put_bytes(stderr_text.encode()) if stderr_text else ""
@@ -153,13 +281,21 @@ def execute_task(
         host=socket.gethostname(),
         pid=os.getpid(),
     )
+    save_task_card(artifacts, spec, card, value)
+    if failure is not None:  # kept for its logs: the task's record holds the last attempt only
+        artifacts.put_json(task_attempt_key(spec.run_id, spec.step, spec.index, spec.attempt),
+                           outcome.to_dict())
     write_outcome(artifacts, outcome)
-    if hooks is not None:
-        if failure is None:
-            hooks.lamina_after_task(spec=spec, outcome=outcome)
-        else:
-            hooks.lamina_on_task_error(spec=spec, outcome=outcome, error=failure)
+    if failure is None:
+        hooks.lamina_after_task(spec=spec, outcome=outcome, context=context)
+    else:
+        hooks.lamina_on_task_error(spec=spec, outcome=outcome, error=failure, context=context)
     return outcome
+
+
+def _real(stream: Any) -> Any:
+    """The stream under the dispatcher, if it is installed."""
+    return stream.real if isinstance(stream, _Dispatch) else stream
 
 
 def write_outcome(artifacts: ArtifactStore, outcome: TaskOutcome, **extra: Any) -> None:

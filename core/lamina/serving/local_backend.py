@@ -17,6 +17,15 @@ from lamina.serving.errors import ServingError
 from lamina.serving.spec import Deployment
 
 
+def _stop_group(pid: int) -> None:
+    """SIGTERM to the server's process group (its workers too); on Windows, which has no
+    process groups of that kind, to the server process."""
+    if sys.platform == "win32":
+        os.kill(pid, signal.SIGTERM)
+    else:
+        os.killpg(pid, signal.SIGTERM)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -113,7 +122,7 @@ class LocalServingBackend:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                os.killpg(proc.pid, signal.SIGTERM)
+                _stop_group(proc.pid)
                 raise ServingError(f"deployment {deployment.name!r}: no answer on port {port} "
                                    "after 120 s", hint=f"see {log_file}")
             time.sleep(0.2)
@@ -133,15 +142,16 @@ class LocalServingBackend:
         pid = int(state["pid"])
         if _alive(pid):
             try:
-                os.killpg(pid, signal.SIGTERM)
+                _stop_group(pid)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + 30
             while _alive(pid) and time.monotonic() < deadline:
-                try:  # reap it if it is our child
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+                if sys.platform != "win32":
+                    try:  # reap it if it is our child
+                        os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
                 time.sleep(0.1)
         state_file.unlink(missing_ok=True)
 

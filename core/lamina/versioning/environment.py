@@ -13,6 +13,8 @@ import platform
 import socket
 import subprocess
 
+from lamina.kernel.distributions import installed_packages as _scan_installed
+
 GIT_TIMEOUT = 10.0  # seconds; a hung git (network filesystem, huge repo) must not hang a run
 
 
@@ -40,47 +42,9 @@ def hostname() -> str:
     return socket.gethostname()
 
 
-def _name_version(path: str) -> tuple[str, str]:
-    """``Name`` and ``Version`` from the header of a core-metadata file (read only up to
-    the first blank line: the email parser importlib.metadata uses costs ~1 s here)."""
-    name = version = ""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not line.strip():
-                    break
-                if line.startswith("Name:") and not name:
-                    name = line[5:].strip()
-                elif line.startswith("Version:") and not version:
-                    version = line[8:].strip()
-    except OSError:
-        pass
-    return name, version
-
-
 @functools.cache
 def _installed_packages() -> tuple[tuple[str, str], ...]:
-    import sys
-
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        try:
-            names = sorted(os.listdir(entry or "."))
-        except OSError:  # a zip file or a missing folder
-            continue
-        for fname in names:
-            if fname.endswith(".dist-info"):
-                meta = os.path.join(entry, fname, "METADATA")
-            elif fname.endswith(".egg-info"):
-                meta = os.path.join(entry, fname)
-                meta = os.path.join(meta, "PKG-INFO") if os.path.isdir(meta) else meta
-            else:
-                continue
-            name, version = _name_version(meta)
-            if name:
-                # the first distribution on sys.path wins, as it does for imports
-                found.setdefault(name, version)
-    return tuple(sorted(found.items(), key=lambda item: item[0].lower()))
+    return tuple(_scan_installed().items())
 
 
 def installed_packages() -> dict[str, str]:

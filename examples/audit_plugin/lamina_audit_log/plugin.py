@@ -27,12 +27,11 @@ import logging
 import os
 import re
 import socket
-import weakref
 from typing import Any
 
 import attrs
 
-from lamina.sdk import hookimpl
+from lamina.sdk import current, hookimpl
 
 #: The entry-point name the distribution registers this plugin under.
 PLUGIN_NAME = "audit"
@@ -98,22 +97,22 @@ def _user() -> str:
         return os.environ.get("USER", "unknown")
 
 
-# One audit log per stack (two stacks in one process may log to two files); events that
-# carry no stack (tasks, artifacts) go to the log of the stack loaded last in this process,
-# which in a worker or a remote task process is the stack that runs the task.
-_by_stack: weakref.WeakKeyDictionary[Any, AuditLog] = weakref.WeakKeyDictionary()
-_last: list[AuditLog] = []
+# One audit log per stack, kept on the stack itself (``stack.plugin_state``): two stacks in
+# one process log to their own files. Run, artifact and alert hooks get the stack; task
+# hooks get it through their ``context``. Events with no stack at all (a deployment, an
+# artifact store built by hand) use the running task's (``current.context``), else the
+# default path.
 
 
 def _log_for(stack: Any = None) -> AuditLog:
-    if stack is not None and stack in _by_stack:
-        return _by_stack[stack]
-    if _last:
-        return _last[-1]
-    path = os.environ.get(ENV_PATH) or DEFAULT_PATH
-    audit = AuditLog(os.path.abspath(path))
-    _last.append(audit)
-    return audit
+    if stack is None and current.context is not None:
+        stack = current.context.stack
+    if stack is not None:
+        state = stack.plugin_state(PLUGIN_NAME)
+        if "log" not in state:
+            lamina_configure(stack)
+        return state["log"]
+    return AuditLog(os.path.abspath(os.environ.get(ENV_PATH) or DEFAULT_PATH))
 
 
 def _task_fields(spec: Any) -> dict[str, Any]:
@@ -164,8 +163,7 @@ def lamina_configure(stack: Any) -> None:
     opts: AuditOptions = stack.plugin_options(PLUGIN_NAME)
     path = os.environ.get(ENV_PATH) or opts.path
     audit = AuditLog(stack.resolve_path(path), strict=opts.strict)
-    _by_stack[stack] = audit
-    _last[:] = [audit]
+    stack.plugin_state(PLUGIN_NAME)["log"] = audit
 
 
 # ---------------------------------------------------------------------- runs
@@ -192,13 +190,13 @@ def lamina_on_run_error(run: Any, error: BaseException, stack: Any) -> None:
 
 
 @hookimpl
-def lamina_before_task(spec: Any) -> None:
-    _log_for().write("task.started", **_task_fields(spec))
+def lamina_before_task(spec: Any, context: Any) -> None:
+    _log_for(context.stack).write("task.started", **_task_fields(spec))
 
 
 @hookimpl
-def lamina_after_task(spec: Any, outcome: Any) -> None:
-    _log_for().write(
+def lamina_after_task(spec: Any, outcome: Any, context: Any) -> None:
+    _log_for(context.stack).write(
         "task.succeeded",
         **_task_fields(spec),
         duration=outcome.finished_at - outcome.started_at,
@@ -207,8 +205,8 @@ def lamina_after_task(spec: Any, outcome: Any) -> None:
 
 
 @hookimpl
-def lamina_on_task_error(spec: Any, outcome: Any, error: BaseException) -> None:
-    _log_for().write(
+def lamina_on_task_error(spec: Any, outcome: Any, error: BaseException, context: Any) -> None:
+    _log_for(context.stack).write(
         "task.failed",
         **_task_fields(spec),
         error=f"{type(error).__name__}: {error}",
@@ -220,15 +218,15 @@ def lamina_on_task_error(spec: Any, outcome: Any, error: BaseException) -> None:
 
 
 @hookimpl
-def lamina_before_artifact_save(name: str, value: Any) -> None:
-    _log_for().write(
+def lamina_before_artifact_save(name: str, value: Any, stack: Any) -> None:
+    _log_for(stack).write(
         "artifact.saving", **_artifact_fields(name), type=type(value).__qualname__
     )
 
 
 @hookimpl
-def lamina_after_artifact_save(name: str, ref: Any, created: bool) -> None:
-    _log_for().write(
+def lamina_after_artifact_save(name: str, ref: Any, created: bool, stack: Any) -> None:
+    _log_for(stack).write(
         "artifact.saved",
         **_artifact_fields(name),
         key=ref.key,
@@ -239,15 +237,15 @@ def lamina_after_artifact_save(name: str, ref: Any, created: bool) -> None:
 
 
 @hookimpl
-def lamina_on_artifact_error(name: str, error: BaseException) -> None:
-    _log_for().write(
+def lamina_on_artifact_error(name: str, error: BaseException, stack: Any) -> None:
+    _log_for(stack).write(
         "artifact.failed", **_artifact_fields(name), error=f"{type(error).__name__}: {error}"
     )
 
 
 @hookimpl
-def lamina_after_artifact_load(ref: Any, value: Any) -> None:
-    _log_for().write("artifact.loaded", key=ref.key, serializer=ref.serializer, size=ref.size)
+def lamina_after_artifact_load(ref: Any, value: Any, stack: Any) -> None:
+    _log_for(stack).write("artifact.loaded", key=ref.key, serializer=ref.serializer, size=ref.size)
 
 
 # ---------------------------------------------------------------------- serving, monitoring
@@ -264,5 +262,6 @@ def lamina_prediction_logged(records: list[dict[str, Any]]) -> None:
 
 
 @hookimpl
-def lamina_alert(name: str, severity: str, message: str, details: dict[str, Any]) -> None:
-    _log_for().write("alert", name=name, severity=severity, message=message, details=details)
+def lamina_alert(name: str, severity: str, message: str, details: dict[str, Any],
+                 stack: Any) -> None:
+    _log_for(stack).write("alert", name=name, severity=severity, message=message, details=details)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from lamina.records import RunRecord, TaskSpec
-from lamina.stack import Stack
+from lamina.sdk import RunRecord, Stack, TaskContext, TaskSpec
 
 
 def test_lamina_discovers_the_plugin(tmp_path, monkeypatch):
@@ -25,9 +24,9 @@ def test_run_and_task_events_are_logged(tmp_path, monkeypatch):
     stack = Stack.load(cwd=tmp_path)
     run = RunRecord(run_id="r1", flow="f", status="running", started_at=time.time())
     stack.hook.lamina_before_run(run=run, stack=stack)
-    stack.hook.lamina_before_task(
-        spec=TaskSpec(run_id="r1", flow="f", step="s", index=0, attempt=1, datastore_url="")
-    )
+    spec = TaskSpec(run_id="r1", flow="f", step="s", index=0, attempt=1, datastore_url="")
+    context = TaskContext(stack=stack, spec=spec, artifacts=stack.artifacts)
+    stack.hook.lamina_before_task(spec=spec, context=context)
     events = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events] == ["run.started", "task.started"]
     assert events[1]["step"] == "s" and events[1]["index"] == 0

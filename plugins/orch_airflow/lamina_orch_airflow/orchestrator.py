@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.sdk import BackendUnreachableError, LaminaError
+from lamina.sdk import BackendUnreachableError, LaminaError, datastore_spec, record_stack
 from lamina_orch_airflow.mapping import dag_id_for, step_tasks
 from lamina_orch_airflow.render import DagSettings, PodSettings, render_bash, render_pods
 
@@ -92,6 +92,7 @@ class AirflowOrchestrator:
             code_hash=plan.code_hash,
             stack=plan.stack_name,
             datastore_url=plan.datastore_url,
+            datastore_spec=datastore_spec(record_stack(stack)),
             config_file=config_file,
             python=_pod_python(stack) if on_kubernetes else self.options.python,
             schedule=self.options.schedule,

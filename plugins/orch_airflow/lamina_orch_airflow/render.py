@@ -48,6 +48,9 @@ class DagSettings:
     max_active_tasks: int | None
     deployed_at: dt.datetime
     pods: PodSettings | None = None
+    #: the stack's datastore component and its recorded options (references, no secret):
+    #: tasks read the run through it, never through a datastore guessed from the URL
+    datastore_spec: str = ""
 
 
 def _kwargs(pairs: Sequence[tuple[str, Any]]) -> str:
@@ -118,6 +121,9 @@ def _constants(settings: DagSettings) -> str:
         f"STACK = {settings.stack!r}\n"
         f"CONFIG = {settings.config_file!r}\n"
         f"DATASTORE = {settings.datastore_url!r}\n"
+        f"DATASTORE_SPEC = {settings.datastore_spec!r}  # the stack's datastore (no secret)\n"
+        "WHERE = (\"--datastore-spec\", DATASTORE_SPEC) if DATASTORE_SPEC else "
+        "(\"--datastore\", DATASTORE)\n"
         f"PYTHON = {settings.python!r}\n"
     )
 
@@ -144,18 +150,18 @@ def run_lamina(*args: object) -> str:
 def step_command(step: str, run_id: str, index: int, attempt: int, *, prepare: bool = False) -> str:
     """The shell command of one task of `step`; a step without foreach first writes its plan."""
     command = shlex.join(lamina_command(
-        "task", "--datastore", DATASTORE, "--run", run_id, "--step", step,
+        "task", *WHERE, "--run", run_id, "--step", step,
         "--index", index, "--attempt", attempt,
     ))
     if prepare:
-        plan = lamina_command("stepwise", "prepare", "--datastore", DATASTORE, "--run", run_id, "--step", step)
+        plan = lamina_command("stepwise", "prepare", *WHERE, "--run", run_id, "--step", step)
         command = f"{shlex.join(plan)} && {command}"
     return command
 
 
 def prepare(step: str, run_id: str) -> list[int]:
     """Write the plan of a foreach step; its task indexes are what its tasks map over."""
-    count = run_lamina("stepwise", "prepare", "--datastore", DATASTORE, "--run", run_id, "--step", step)
+    count = run_lamina("stepwise", "prepare", *WHERE, "--run", run_id, "--step", step)
     return list(range(int(count)))
 
 '''
@@ -283,12 +289,12 @@ def lamina_args(*args: object) -> list[str]:
 def step_args(step: str, *, prepare: bool = False) -> list[str]:
     """`sh -c` arguments of one task of `step` (a step without foreach first writes its plan)."""
     task_args = lamina_args(
-        "task", "--datastore", DATASTORE, "--run", RUN_ID, "--step", step,
+        "task", *WHERE, "--run", RUN_ID, "--step", step,
         "--index", "{{ ti.map_index if ti.map_index >= 0 else 0 }}", "--attempt", "{{ ti.try_number }}",
     )
     command = shlex.join([PYTHON, *task_args])
     if prepare:
-        plan = lamina_args("stepwise", "prepare", "--datastore", DATASTORE, "--run", RUN_ID, "--step", step)
+        plan = lamina_args("stepwise", "prepare", *WHERE, "--run", RUN_ID, "--step", step)
         command = f"{shlex.join([PYTHON, *plan])} && {command}"
     return [command]
 
@@ -346,7 +352,7 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
             out.append(f'''
     prepare_{t.name} = KubernetesPodOperator(
         task_id={"prepare_" + t.name!r}, trigger_rule="none_failed", cmds=[PYTHON], do_xcom_push=True, **POD,
-        arguments=lamina_args("stepwise", "prepare", "--datastore", DATASTORE, "--run", RUN_ID,
+        arguments=lamina_args("stepwise", "prepare", *WHERE, "--run", RUN_ID,
                               "--step", {t.name!r}, "--xcom-file", XCOM),
     )
     step_{t.name} = KubernetesPodOperator.partial(

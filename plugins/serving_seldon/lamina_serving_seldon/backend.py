@@ -109,12 +109,12 @@ class SeldonBackend:
         return [{"name": n, "manifest": str(self.folder / f"{n}.yaml")} for n in self._names()]
 
     def check(self) -> str:
-        import jsonschema
+        from importlib.metadata import version
 
         kubectl = shutil.which("kubectl")
         if self.options.apply and kubectl is None:
             raise ServingError("serving.apply = true needs kubectl on PATH",
                                hint="install kubectl or set apply = false")
         return (f"seldon ({self.options.core_version}) in namespace {self.options.namespace}; "
-                f"manifests in {self.folder}; jsonschema {jsonschema.__version__}; "
+                f"manifests in {self.folder}; jsonschema {version('jsonschema')}; "
                 f"kubectl {'found' if kubectl else 'absent'}")

@@ -9,6 +9,9 @@ import json
 import sys
 from typing import Any
 
+#: How every command that takes a run names it (resolved by lamina.client.resolve_run).
+RUN_FORMS = "RUN is a run id, a unique prefix of one, FLOW/latest or latest"
+
 
 def _console() -> Any:
     from rich.console import Console
@@ -129,16 +132,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _run_json(run: Any) -> dict[str, Any]:
+    """``id`` (as ``Run.id``), then every field of the run record as stored."""
     import attrs
 
-    return attrs.asdict(run.record)
+    return {"id": run.id, **attrs.asdict(run.record)}
 
 
 def _task_json(task: Any) -> dict[str, Any]:
+    """``id`` (``RUN/STEP/INDEX``, as ``Task.id``), then every field of the task record,
+    with ``status`` as the Client reports it (``reused`` included)."""
     import attrs
 
-    data = attrs.asdict(task.record)
-    data["task_id"] = task.id
+    data = {"id": task.id, **attrs.asdict(task.record)}
     data["status"] = task.status
     return data
 
@@ -262,29 +267,29 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_runs)
 
     p = subparsers.add_parser("show", help="a run, a step or a task: status, timings, results, errors")
-    p.add_argument("ref", help="RUN, RUN/STEP or RUN/STEP/INDEX (RUN may be FLOW/latest or latest)")
+    p.add_argument("ref", help=f"RUN, RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS})")
     p.add_argument("--json", action="store_true", help="print the run record (or task records) as JSON")
     p.set_defaults(handler=cmd_show)
 
     p = subparsers.add_parser("logs", help="what a run's tasks printed")
-    p.add_argument("ref", help="RUN, RUN/STEP or RUN/STEP/INDEX")
+    p.add_argument("ref", help=f"RUN, RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS})")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--stdout", action="store_true", help="only standard output")
     group.add_argument("--stderr", action="store_true", help="only standard error")
     p.set_defaults(handler=cmd_logs)
 
     p = subparsers.add_parser("diff", help="what changed between two runs")
-    p.add_argument("run_a", help="the run to compare from (id, prefix, FLOW/latest)")
-    p.add_argument("run_b", help="the run to compare to")
+    p.add_argument("run_a", help=f"the run to compare from ({RUN_FORMS})")
+    p.add_argument("run_b", help="the run to compare to (the same forms)")
     p.add_argument("--json", action="store_true", help="print the differences as JSON")
     p.set_defaults(handler=cmd_diff)
 
     p = subparsers.add_parser("get", help="copy a step's stored result to a file")
-    p.add_argument("ref", help="RUN/STEP or RUN/STEP/INDEX")
+    p.add_argument("ref", help=f"RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS})")
     p.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
     p.set_defaults(handler=cmd_get)
 
     p = subparsers.add_parser("tag", help="add tags to a run")
-    p.add_argument("run", help="the run id (or a unique prefix, or FLOW/latest)")
+    p.add_argument("run", help=f"the run ({RUN_FORMS})")
     p.add_argument("tags", nargs="+", help="one or more tags")
     p.set_defaults(handler=cmd_tag)

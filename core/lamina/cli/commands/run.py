@@ -32,16 +32,19 @@ def parse_sets(flow: Any, pairs: list[str]) -> dict[str, Any]:
 
 
 def _run_and_show(start: Any) -> int:
-    """Run, then print the run; a failed run is printed too before its error surfaces."""
+    """Run, then print the run. A failed run's report already names each failed task,
+    where and why, and the ``lamina resume`` fix: the error is not printed a second time,
+    the exit status is 1."""
     from lamina.cli.commands.inspect import print_run
     from lamina.errors import RunFailedError
 
     try:
         run = start()
     except RunFailedError as err:
-        if err.run is not None:
-            print_run(err.run)
-        raise
+        if err.run is None:
+            raise
+        print_run(err.run)
+        return 1
     print_run(run)
     return 0
 
@@ -87,7 +90,8 @@ def register(subparsers: Any) -> None:
         description="Start a new run that reuses every successful task of RUN whose code, "
         "inputs and parameters are unchanged, and runs the rest.",
     )
-    r.add_argument("run", help="the run id (or a unique prefix)")
+    r.add_argument("run", help="the run to resume: its id, a unique prefix of it, latest (the "
+                   "newest run) or FLOW/latest (the flow's newest successful run)")
     r.add_argument("--flow", help="the flow file to use (default: the one the run was launched from)")
     r.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a flow parameter")
     r.add_argument("--tag", action="append", metavar="TAG", help="label the new run (repeatable)")

@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Resolve and validate the stack (builds no component) and print which "
         "installed distribution serves each layer, with its options (secrets masked).",
     )
+    _stack_name_argument(show)
     show.add_argument("--json", action="store_true", help="print JSON for tools")
     show.set_defaults(handler=run_show)
 
@@ -39,7 +40,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lamina_validate_stack), then build each component and call its check(). "
         "Exit status 1 if anything fails.",
     )
+    _stack_name_argument(check)
     check.set_defaults(handler=run_check)
+
+
+def _stack_name_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "stack_name", nargs="?", metavar="NAME",
+        help="the stack (the same as --stack NAME; default: $LAMINA_STACK, then "
+        "default_stack in the config)",
+    )
+
+
+def _load_named_stack(args: argparse.Namespace) -> Any:
+    """The stack named by ``NAME`` or ``--stack NAME`` (they must agree if both are
+    given), else the configured one."""
+    from lamina.cli.main import load_stack_from_args
+    from lamina.errors import ConfigError
+
+    name = getattr(args, "stack_name", None)
+    given = getattr(args, "stack", None)
+    if name and given and name != given:
+        raise ConfigError(
+            f"two stacks named: {name!r} and --stack {given!r}",
+            hint=f"name one: `lamina stack {args.stack_command} {name}`",
+        )
+    if name:
+        args.stack = name
+    return load_stack_from_args(args)
 
 
 def _written(comp: Any) -> str:
@@ -112,10 +140,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from lamina.cli.main import load_stack_from_args
     from lamina.cli.output import echo, format_value, print_json
 
-    stack = load_stack_from_args(args)
+    stack = _load_named_stack(args)
     layers = stack.describe()
     if args.json:
         print_json({
@@ -142,10 +169,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from lamina.cli.main import load_stack_from_args
     from lamina.cli.output import echo, status_mark
 
-    stack = load_stack_from_args(args)
+    stack = _load_named_stack(args)
     failed = False
     try:
         problems = stack.validate()

@@ -41,10 +41,12 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from lamina.runtime.remote import task_stack
     from lamina.runtime.stepwise import prepare_step, task_indexes
-    from lamina.stack import Stack
 
-    stack = Stack.for_datastore_url(args.datastore)
+    # the run's recorded stack, so foreach elements go through the stack's own datastore
+    stack, _ = task_stack(args.run, datastore_url=args.datastore or "",
+                          datastore_spec=args.datastore_spec or "")
     count = prepare_step(stack.artifacts, args.run, args.step)
     _write_xcom(args.xcom_file, task_indexes(count))
     print(f"step {args.step} of run {args.run}: {count} task(s)")
@@ -87,7 +89,11 @@ def register(subparsers: Any) -> None:
     s.set_defaults(handler=cmd_start)
 
     q = sub.add_parser("prepare", help="write a step's plan; prints its task count")
-    q.add_argument("--datastore", required=True, help="the run's datastore URL")
+    where = q.add_mutually_exclusive_group(required=True)
+    where.add_argument("--datastore-spec", metavar="JSON",
+                       help="the stack's datastore component and options, as the run recorded "
+                       "them (what the orchestrator passes)")
+    where.add_argument("--datastore", help="the run's datastore URL (the fallback)")
     q.add_argument("--run", required=True, help="run id")
     q.add_argument("--step", required=True, help="step name")
     q.add_argument("--xcom-file", help="also write the task indexes there as a JSON list")

@@ -1,4 +1,5 @@
-"""``lamina task``: run one task from the datastore (what remote compute launches)."""
+"""``lamina task``: run one task from the datastore (what remote compute launches), on the
+run's own stack rebuilt from its record."""
 
 from __future__ import annotations
 
@@ -25,7 +26,19 @@ def cmd_task(args: argparse.Namespace) -> int:
                 "JOB_COMPLETION_INDEX, a Batch array job's AWS_BATCH_JOB_ARRAY_INDEX)",
             )
         index += int(raw)
-    outcome = run_remote_task(args.datastore, args.run, args.step, index, args.attempt)
+    if not args.datastore and not args.datastore_spec:
+        from lamina.errors import ConfigError
+
+        raise ConfigError(
+            "lamina task: give the run's datastore with --datastore-spec JSON (what remote "
+            "backends pass) or --datastore URL",
+            hint="copy the command the backend launched (its --datastore-spec names the "
+            "stack's datastore component and options)",
+        )
+    outcome = run_remote_task(
+        args.datastore or "", args.run, args.step, index, args.attempt,
+        datastore_spec=args.datastore_spec or "",
+    )
     if outcome.status != "succeeded":
         print(
             f"task {outcome.task_id} failed at {outcome.location}: {outcome.error}\n{outcome.traceback}",
@@ -41,9 +54,22 @@ def register(subparsers: Any) -> None:
         "task",
         help="run one task of a run from the datastore (remote backends launch this)",
         description="Run one task given only the datastore: `python -m lamina task "
-        "--datastore URL --run RUN --step STEP --index I`.",
+        "--datastore-spec JSON --run RUN --step STEP --index I`. The task runs on the run's "
+        "own stack, rebuilt from what the run recorded (secrets re-read from the "
+        "environment).",
     )
-    p.add_argument("--datastore", required=True, help="the run's datastore URL")
+    p.add_argument(
+        "--datastore-spec", metavar="JSON",
+        help="the stack's datastore component and its recorded options, as the run's "
+        "launcher wrote them (e.g. '{\"component\":\"file\",\"options\":{\"url\":"
+        "\"/data/lamina\"}}'); secrets only as ${VAR}, read from this environment",
+    )
+    p.add_argument(
+        "--datastore", metavar="URL",
+        help="fallback: the run's datastore URL, served by the plain component for its "
+        "scheme (enough when the stack's datastore is that component); the rest of the "
+        "stack is still rebuilt from the run's record",
+    )
     p.add_argument("--run", required=True, help="run id")
     p.add_argument("--step", required=True, help="step name")
     p.add_argument("--index", type=int, default=0, help="task index (foreach element)")

@@ -1,0 +1,97 @@
+"""How a run is named, everywhere: one resolver for the Client, the CLI and ``resume``.
+
+A run reference is one of:
+
+* a run id, or a unique prefix of one (``20261127T0501577``);
+* ``FLOW/latest``: the newest **successful** run of flow ``FLOW``;
+* ``latest``: the newest run of any flow, whatever its status.
+
+A step or a task adds ``/STEP`` or ``/STEP/INDEX`` to it (``churn/latest/train/0``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lamina.errors import LaminaError, RunNotFoundError
+
+if TYPE_CHECKING:
+    from lamina.interfaces.metadata import MetadataStore
+    from lamina.records import RunRecord
+
+__all__ = ["LATEST", "resolve_run", "split_ref"]
+
+#: The word that stands for "the newest run" in a reference.
+LATEST = "latest"
+
+
+def split_ref(ref: str) -> tuple[str, str | None, int | None]:
+    """``(run reference, step or None, task index or None)`` of ``RUN[/STEP[/INDEX]]``,
+    where ``RUN`` may be ``FLOW/latest`` or ``latest``.
+
+    :raises LaminaError: an empty reference, too many parts, or an index that is not a
+        number.
+    """
+    parts = [p for p in ref.strip().split("/")]
+    if not ref.strip() or any(not p for p in parts):
+        raise LaminaError(
+            f"{ref!r} is not a run reference",
+            hint="RUN, RUN/STEP or RUN/STEP/INDEX; RUN is an id (or a unique prefix), "
+            "FLOW/latest or latest",
+        )
+    if len(parts) >= 2 and parts[1] == LATEST:  # FLOW/latest[/STEP[/INDEX]]
+        parts = [f"{parts[0]}/{LATEST}", *parts[2:]]
+    if len(parts) > 3:
+        raise LaminaError(
+            f"{ref!r} has too many parts",
+            hint=f"RUN/STEP/INDEX, e.g. {'/'.join(parts[:3])}",
+        )
+    run = parts[0]
+    step = parts[1] if len(parts) > 1 else None
+    index: int | None = None
+    if len(parts) == 3:
+        try:
+            index = int(parts[2])
+        except ValueError:
+            raise LaminaError(
+                f"task index {parts[2]!r} in {ref!r} is not a number",
+                hint=f"RUN/STEP/INDEX, e.g. {run}/{step}/0",
+            ) from None
+    return run, step, index
+
+
+def resolve_run(metadata: MetadataStore, ref: str) -> RunRecord:
+    """The run record that ``ref`` names: an id or a unique prefix of one,
+    ``FLOW/latest`` (the newest successful run of the flow) or ``latest`` (the newest run
+    of any flow).
+
+    :raises RunNotFoundError: no such run (the message says what exists), no run yet, a
+        flow with no successful run, or a flow name given where a run was expected.
+    """
+    ref = ref.strip()
+    if ref == LATEST:
+        runs = metadata.list_runs(None, limit=1)
+        if not runs:
+            raise RunNotFoundError("there are no runs yet", hint="lamina run FLOW.py")
+        return runs[0]
+    if ref.endswith(f"/{LATEST}") and ref.count("/") == 1:
+        flow = ref[: -len(LATEST) - 1]
+        runs = metadata.list_runs(flow, status="succeeded", limit=1)
+        if not runs:
+            known = ", ".join(metadata.list_flows()) or "none"
+            ran = metadata.list_runs(flow, limit=1)
+            hint = (
+                f"its newest run, {ran[0].run_id}, {ran[0].status}: name it by id"
+                if ran else f"flows with runs: {known}"
+            )
+            raise RunNotFoundError(f"flow '{flow}' has no successful run", hint=hint)
+        return runs[0]
+    try:
+        return metadata.get_run(ref)
+    except RunNotFoundError as err:
+        if "/" not in ref and ref in metadata.list_flows():
+            raise RunNotFoundError(
+                f"'{ref}' is a flow, not a run",
+                hint=f"its latest successful run: {ref}/{LATEST}",
+            ) from err
+        raise
