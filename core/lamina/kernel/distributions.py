@@ -250,6 +250,7 @@ KNOWN_COMPONENTS: Mapping[tuple[str, str], str] = types.MappingProxyType({
     ("compute", "dask"): "lamina-compute-dask",
     ("orchestrator", "airflow"): "lamina-orch-airflow",
     ("serving", "seldon"): "lamina-serving-seldon",
+    ("metadata", "postgres"): "lamina-metadata-postgres",
 })
 
 #: URL scheme -> the datastore distribution that serves it.

@@ -1,0 +1,1 @@
+"""lamina's metadata store on PostgreSQL (``metadata = { plugin = "postgres", url = ... }``)."""
