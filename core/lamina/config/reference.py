@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,23 @@ END = "<!-- END GENERATED OPTIONS -->"
 
 
 def _type_text(field: attrs.Attribute) -> str:
-    tp = field.type
-    if tp is None:
-        return ""
+    """The field's type as written, whether attrs still holds it as a string or some code
+    already resolved it (``attrs.resolve_types``): the page must not depend on that."""
+    return _type_name(field.type) if field.type is not None else ""
+
+
+def _type_name(tp: Any) -> str:
     if isinstance(tp, str):
         return tp
+    if tp is type(None):
+        return "None"
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin is not None and args:
+        if origin in (typing.Union, types.UnionType):
+            return " | ".join(_type_name(a) for a in args)
+        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
