@@ -91,6 +91,7 @@ if TYPE_CHECKING:
     from lamina.kernel.hookcalls import HookFailure
     from lamina.kernel.pluginmanager import BrokenPlugin, LoadedPlugin, PluginManager
     from lamina.logs import get_logger
+    from lamina.recordcodec import encode_field, process_alive
     from lamina.records import (
         ArtifactRef,
         Resources,
@@ -191,6 +192,9 @@ _EXPORTS = {
     "portable_name_problem": "lamina.config.paths",
     # composition: wrap a builtin (or any) component
     "DatastoreWrapper": "lamina.datastore.wrapper",
+    # what every metadata store shares, so that stores agree
+    "encode_field": "lamina.recordcodec",
+    "process_alive": "lamina.recordcodec",
     # object keys and hashing (content addressing)
     "check_object_key": "lamina.datastore.hashing",
     "is_object_key": "lamina.datastore.hashing",
@@ -290,6 +294,7 @@ __all__ = [
     "current",
     "datastore_spec",
     "deploy_flow",
+    "encode_field",
     "execute_task",
     "failure_outcome",
     "file_url_to_path",
@@ -311,6 +316,7 @@ __all__ = [
     "parse_index_ranges",
     "plain_env_validator",
     "portable_name_problem",
+    "process_alive",
     "read_attempt_outcome",
     "read_manifest",
     "record_stack",

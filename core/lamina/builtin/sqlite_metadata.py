@@ -27,6 +27,7 @@ from lamina.errors import (
     MetadataError,
     RunNotFoundError,
 )
+from lamina.recordcodec import encode_field, process_alive
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
 
 # Each migration brings the database from version N-1 to N. They only ever add (tables,
@@ -114,50 +115,10 @@ def _quote(column: str) -> str:
     return f'"{column}"'
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    raise TypeError(f"{type(value).__qualname__} is not JSON-serializable")
-
-
-_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, check_circular=False)
-
-
-def _dumps(value: Any, what: str) -> str:
-    if not value:
-        if isinstance(value, dict):
-            return "{}"
-        if isinstance(value, (list, tuple)):
-            return "[]"
-    try:
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise MetadataError(
-            f"cannot record {what}: {exc}",
-            hint="record plain values (str, int, float, bool, None, lists and dicts of them)",
-        ) from exc
-
-
 def _loads(text: str | None, empty: Any) -> Any:
     if not text or text == "{}" or text == "[]":
         return type(empty)()
     return json.loads(text)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):  # exists but belongs to someone else
-        return True
-    return True
 
 
 class SqliteMetadataStore:
@@ -304,7 +265,7 @@ class SqliteMetadataStore:
         for name in _RUN_COLUMNS:
             value = getattr(run, name)
             if name in _RUN_JSON:
-                value = _dumps(
+                value = encode_field(
                     list(value) if name == "steps" else value, f"{name} of run {run.run_id}"
                 )
             elif name == "git_dirty" and value is not None:
@@ -316,9 +277,9 @@ class SqliteMetadataStore:
     def _task_row(task: TaskRecord) -> list[Any]:
         row = list(_task_values(task))
         for position, name in _TASK_JSON_POSITIONS:
-            row[position] = _dumps(row[position], f"{name} of task {task.task_id}")
+            row[position] = encode_field(row[position], f"{name} of task {task.task_id}")
         if row[_OUTPUT_POSITION] is not None:
-            row[_OUTPUT_POSITION] = _dumps(
+            row[_OUTPUT_POSITION] = encode_field(
                 row[_OUTPUT_POSITION].to_dict(), f"output of task {task.task_id}"
             )
         return row
@@ -413,7 +374,7 @@ class SqliteMetadataStore:
                 run.status == "running"
                 and run.host == self._host
                 and run.pid > 0
-                and not _pid_alive(run.pid)
+                and not process_alive(run.pid)
             ):
                 runs[i] = attrs.evolve(run, status="crashed")
         return runs

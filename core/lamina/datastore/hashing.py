@@ -123,15 +123,16 @@ def _second_core_free() -> bool:
     threads took 1.32x and one thread 1.41x (the second thread finds idle moments); at
     load 7, 1.56x and 1.35x (each of the thousand hand-overs per GB waited for the other
     thread to get a core back)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux only
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
     if cores < 2:
         return False
+    loadavg = getattr(os, "getloadavg", None)  # not on Windows
+    if loadavg is None:
+        return True
     try:
-        return os.getloadavg()[0] <= 2 * cores
-    except (AttributeError, OSError):
+        return bool(loadavg()[0] <= 2 * cores)
+    except OSError:
         return True
 
 

@@ -40,6 +40,8 @@ from lamina.sdk import (
     RunNotFoundError,
     RunRecord,
     TaskRecord,
+    encode_field,
+    process_alive,
 )
 from lamina_metadata_postgres import migrations
 from lamina_metadata_postgres.server import Server, check_identifier, parse
@@ -82,36 +84,6 @@ def _quote(column: str) -> str:
     return f'"{column}"'
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    raise TypeError(f"{type(value).__qualname__} is not JSON-serializable")
-
-
-_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, check_circular=False)
-
-
-def _dumps(value: Any, what: str) -> str:
-    if not value:
-        if isinstance(value, dict):
-            return "{}"
-        if isinstance(value, (list, tuple)):
-            return "[]"
-    try:
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise MetadataError(
-            f"cannot record {what}: {exc}",
-            hint="record plain values (str, int, float, bool, None, lists and dicts of them)",
-        ) from exc
-
-
 def _decode_column(texts: list[str | None]) -> list[Any]:
     """Decode a column of JSON texts with one ``json.loads`` (``None`` stays ``None``)."""
     try:
@@ -124,16 +96,6 @@ def _decode_column(texts: list[str | None]) -> list[Any]:
             except ValueError:
                 out.append(None)
         return out
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):  # exists but belongs to someone else
-        return True
-    return True
 
 
 def _one_line(text: str) -> str:
@@ -511,7 +473,7 @@ class PostgresMetadataStore:
         for name in _RUN_COLUMNS:
             value = getattr(run, name, "")
             if name in _RUN_JSON:
-                value = _dumps(
+                value = encode_field(
                     list(value) if name == "steps" else value, f"{name} of run {run.run_id}"
                 )
             elif isinstance(value, str) and "\x00" in value:
@@ -576,7 +538,7 @@ class PostgresMetadataStore:
                 run.status == "running"
                 and run.host == self._host
                 and run.pid > 0
-                and not _pid_alive(run.pid)
+                and not process_alive(run.pid)
             ):
                 runs[i] = attrs.evolve(run, status="crashed")
         return runs
@@ -610,12 +572,12 @@ class PostgresMetadataStore:
             values = [getattr(task, name) for task in ordered]
             if name == "output":
                 values = [
-                    None if v is None else _dumps(v.to_dict(), f"output of task {t.task_id}")
+                    None if v is None else encode_field(v.to_dict(), f"output of task {t.task_id}")
                     for v, t in zip(values, ordered, strict=True)
                 ]
             elif name in _TASK_JSON:
                 values = [
-                    _dumps(v, f"{name} of task {t.task_id}")
+                    encode_field(v, f"{name} of task {t.task_id}")
                     for v, t in zip(values, ordered, strict=True)
                 ]
             elif name not in _TASK_TYPES and "\x00" in "".join(values):

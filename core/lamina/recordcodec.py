@@ -1,0 +1,75 @@
+"""What every metadata store shares, so that stores agree: how a record's structured fields
+(params, inputs, metrics...) become JSON text, and whether the process of a ``running`` run
+is still alive (a run whose process is gone reads as ``crashed``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from lamina.errors import MetadataError
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__qualname__} is not JSON-serializable")
+
+
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, check_circular=False)
+
+
+def encode_field(value: Any, what: str) -> str:
+    """``value`` as JSON text; paths, sets, dates and numpy scalars become plain values.
+
+    :param what: what is recorded, for the message (``params of run R``).
+    :raises lamina.errors.MetadataError: the value holds something JSON cannot record.
+    """
+    if not value:
+        if isinstance(value, dict):
+            return "{}"
+        if isinstance(value, (list, tuple)):
+            return "[]"
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MetadataError(
+            f"cannot record {what}: {exc}",
+            hint="record plain values (str, int, float, bool, None, lists and dicts of them)",
+        ) from exc
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host. Never signals it: on Windows, where
+    ``os.kill`` would end it, the process is opened and asked whether it has exited."""
+    if sys.platform == "win32":
+        return _windows_process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists but belongs to someone else
+        return True
+    return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    import ctypes
+
+    kernel32 = getattr(ctypes, "windll").kernel32  # noqa: B009 (absent off Windows)
+    synchronize, wait_timeout = 0x00100000, 0x00000102
+    handle = kernel32.OpenProcess(synchronize, False, pid)
+    if not handle:
+        return False
+    try:
+        return bool(kernel32.WaitForSingleObject(handle, 0) == wait_timeout)
+    finally:
+        kernel32.CloseHandle(handle)
