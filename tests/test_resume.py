@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proc_util import default_sigint
 
 import lamina
 from lamina.errors import RunFailedError
@@ -81,6 +82,7 @@ def _start_slow_run(project: Path, n: int = 16) -> subprocess.Popen:
         [sys.executable, "-m", "lamina", "run", str(FLOWS / "runtime_slow.py"), "--set", f"n={n}",
          "--set", "pause=0.3"],
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint,
     )
 
 

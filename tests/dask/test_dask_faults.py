@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from dask_util import ALLOWED_FAILURES, load_flow, load_stack, make_project, wait_until
+from proc_util import default_sigint
 
 from lamina.errors import RunFailedError
 
@@ -114,6 +115,7 @@ def test_ctrl_c_cancels_every_future(dask_cluster, tmp_path) -> None:
         [sys.executable, "-m", "lamina", "run", "dask_slow.py", "--set", "n=200",
          "--set", "delay=0.5"],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=default_sigint,
     )
     try:
         wait_until(lambda: _task_records(root, {}) >= 2, timeout=120)

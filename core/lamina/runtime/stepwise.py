@@ -191,7 +191,8 @@ def _scheduler_for(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Any:
 
     flow = load_snapshot_flow(artifacts, manifest)
     graph = flow.graph(coerce_params(flow, manifest["params"]))
-    stack = Stack.for_datastore_url(artifacts.datastore.url)
+    # the stack the artifacts belong to (the run's recorded one); a bare store gets the URL's
+    stack = artifacts.stack or Stack.for_datastore_url(artifacts.datastore.url)
     record = RunRecord(run_id=manifest["run_id"], flow=flow.name, status="running", started_at=0.0)
     ctx = RunContext(
         run_id=manifest["run_id"], flow=flow, graph=graph, stack=stack, artifacts=artifacts,
