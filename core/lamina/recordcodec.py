@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from lamina.errors import MetadataError
+
+if TYPE_CHECKING:
+    from lamina.records import RunRecord
 
 
 def _json_default(value: Any) -> Any:
@@ -73,3 +78,16 @@ def _windows_process_alive(pid: int) -> bool:
         return bool(kernel32.WaitForSingleObject(handle, 0) == wait_timeout)
     finally:
         kernel32.CloseHandle(handle)
+
+
+def with_crashed(runs: list[RunRecord], host: str) -> list[RunRecord]:
+    """``runs`` as a reader should see them: a ``running`` run started on ``host`` (this
+    machine) whose process is gone reads as ``crashed``. A run of another host is left as
+    recorded: its process cannot be checked from here."""
+    return [
+        attrs.evolve(run, status="crashed")
+        if run.status == "running" and run.host == host and run.pid > 0
+        and not process_alive(run.pid)
+        else run
+        for run in runs
+    ]

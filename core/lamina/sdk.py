@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     from lamina.kernel.hookcalls import HookFailure
     from lamina.kernel.pluginmanager import BrokenPlugin, LoadedPlugin, PluginManager
     from lamina.logs import get_logger
-    from lamina.recordcodec import encode_field, process_alive
+    from lamina.recordcodec import encode_field, process_alive, with_crashed
     from lamina.records import (
         ArtifactRef,
         Resources,
@@ -195,6 +195,7 @@ _EXPORTS = {
     # what every metadata store shares, so that stores agree
     "encode_field": "lamina.recordcodec",
     "process_alive": "lamina.recordcodec",
+    "with_crashed": "lamina.recordcodec",
     # object keys and hashing (content addressing)
     "check_object_key": "lamina.datastore.hashing",
     "is_object_key": "lamina.datastore.hashing",
@@ -327,6 +328,7 @@ __all__ = [
     "split_scheme",
     "task_command",
     "task_stack",
+    "with_crashed",
     "write_outcome",
 ]
 

@@ -19,15 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from lamina.errors import (
     BackendUnreachableError,
     ImmutableRunError,
     MetadataError,
     RunNotFoundError,
 )
-from lamina.recordcodec import encode_field, process_alive
+from lamina.recordcodec import encode_field, with_crashed
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
 
 # Each migration brings the database from version N-1 to N. They only ever add (tables,
@@ -369,15 +367,7 @@ class SqliteMetadataStore:
         get_tags = tags.get
         columns.insert(_TAGS_POSITION, [get_tags(rid, ()) for rid in columns[0]])
         runs = [RunRecord(*values) for values in zip(*columns, strict=True)]
-        for i, run in enumerate(runs):
-            if (
-                run.status == "running"
-                and run.host == self._host
-                and run.pid > 0
-                and not process_alive(run.pid)
-            ):
-                runs[i] = attrs.evolve(run, status="crashed")
-        return runs
+        return with_crashed(runs, self._host)
 
     def _resolve(self, conn: sqlite3.Connection, ref: str) -> str:
         """A run id from a full id or a unique prefix of one."""

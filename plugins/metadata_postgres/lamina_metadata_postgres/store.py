@@ -30,8 +30,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
-
 from lamina.sdk import (
     ArtifactRef,
     BackendUnreachableError,
@@ -41,7 +39,7 @@ from lamina.sdk import (
     RunRecord,
     TaskRecord,
     encode_field,
-    process_alive,
+    with_crashed,
 )
 from lamina_metadata_postgres import migrations
 from lamina_metadata_postgres.server import Server, check_identifier, parse
@@ -533,15 +531,7 @@ class PostgresMetadataStore:
         columns.insert(_TAGS_POSITION, [tuple(get_tags(rid, ())) for rid in columns[0]])
         fields = columns
         runs = [RunRecord(*values) for values in zip(*fields, strict=True)]
-        for i, run in enumerate(runs):
-            if (
-                run.status == "running"
-                and run.host == self._host
-                and run.pid > 0
-                and not process_alive(run.pid)
-            ):
-                runs[i] = attrs.evolve(run, status="crashed")
-        return runs
+        return with_crashed(runs, self._host)
 
     @staticmethod
     def _tasks_from_rows(rows: list[tuple[Any, ...]]) -> list[TaskRecord]:
