@@ -151,8 +151,15 @@ class ContainerEmulator:
         if index is not None:
             env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
         self.ran.append(container["command"])
-        subprocess.run(container["command"], env=env, cwd=self.workdir, capture_output=True,
-                       timeout=120)
+        try:
+            done = subprocess.run(container["command"], env=env, cwd=self.workdir,
+                                  capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired as exc:  # shown with the test's failure
+            print(f"emulated container timed out: {exc}", file=sys.stderr)
+            return
+        if done.returncode != 0:  # a failed container: its output is the diagnosis
+            print(f"emulated container exited {done.returncode}: {container['command']}\n"
+                  f"{done.stdout}{done.stderr}", file=sys.stderr)
 
 
 FLOW = '''\
