@@ -305,9 +305,9 @@ class Stack:
 
     def _configure_error(self, exc: Exception) -> LaminaError:
         """A ``lamina_configure`` that raised, blamed on its plugin and its config table."""
-        from lamina.kernel.hookcalls import call_order, culprit_from_traceback
+        from lamina.kernel.hookcalls import culprit_from_traceback, implementers
 
-        impl = culprit_from_traceback(call_order(self.hook.lamina_configure), exc)
+        impl = culprit_from_traceback(implementers(self.plugins.pm, "lamina_configure"), exc)
         name = impl.plugin_name if impl is not None else "?"
         keys = ("plugins", name)
         if isinstance(exc, LaminaError):

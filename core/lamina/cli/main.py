@@ -91,36 +91,6 @@ def _core_parser() -> tuple[argparse.ArgumentParser, Any]:
     return parser, subparsers
 
 
-def _cli_hook(plugins: PluginManager, leave_out: list[object]) -> Any:
-    """``lamina_cli_commands`` of every plugin but ``leave_out``, called by pluggy."""
-    if not leave_out:
-        return plugins.hook.lamina_cli_commands
-    return plugins.pm.subset_hook_caller("lamina_cli_commands", remove_plugins=leave_out)
-
-
-def _failing_cli_plugins(
-    plugins: PluginManager, leave_out: list[object]
-) -> list[tuple[object, BaseException]]:
-    """The plugins whose ``lamina_cli_commands`` raises: each plugin is called through
-    pluggy, on a scratch parser, together with those already found good (so that two
-    plugins adding the same command are caught too), in pluggy's own order."""
-    implementers = [impl.plugin for impl in plugins.hook.lamina_cli_commands.get_hookimpls()]
-    candidates = [p for p in reversed(implementers) if p not in leave_out]  # call order
-    good: list[object] = []
-    failing: list[tuple[object, BaseException]] = []
-    for plugin in candidates:
-        keep = [*good, plugin]
-        others = [p for p in implementers if not any(p is k for k in keep)]
-        caller = plugins.pm.subset_hook_caller("lamina_cli_commands", remove_plugins=others)
-        try:
-            caller(subparsers=_core_parser()[1])
-        except Exception as exc:
-            failing.append((plugin, exc))
-        else:
-            good.append(plugin)
-    return failing
-
-
 def _describe_plugin(plugins: PluginManager, plugin: object) -> tuple[str, str]:
     """(plugin name, "distribution version") of a registered plugin object."""
     name = str(plugins.pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin)))
@@ -151,29 +121,31 @@ def build_parser(plugins: PluginManager | None = None) -> argparse.ArgumentParse
     is reported once on stderr (its name, distribution and the ``disable_plugins`` fix)
     and left out; the other plugins' commands are still there.
     """
-    parser, subparsers = _core_parser()
     if plugins is None:
-        return parser
-    leave_out: list[object] = []
-    while True:
-        try:
-            _cli_hook(plugins, leave_out)(subparsers=subparsers)
-            return parser
-        except Exception as exc:
-            failing = _failing_cli_plugins(plugins, leave_out)
-            if not failing:  # no plugin fails on its own: leave them all out, say why
-                print(
-                    "lamina: warning: plugins could not add their commands: "
-                    f"{type(exc).__name__}: {exc}\n  fix: run `lamina plugins` to see them; "
-                    "disable the one at fault with disable_plugins in lamina.toml",
-                    file=sys.stderr,
-                )
-                return _core_parser()[0]
-        for plugin, error in failing:
-            _report_cli_plugin(plugins, plugin, error)
-            leave_out.append(plugin)
-        # the failed call may have added some commands already: start from a fresh parser
+        return _core_parser()[0]
+    from lamina.kernel.hookcalls import call_isolated
+
+    built: list[argparse.ArgumentParser] = []
+
+    def fresh() -> dict[str, Any]:
+        # a failed call may have added some commands already: each call gets a new parser
         parser, subparsers = _core_parser()
+        built.append(parser)
+        return {"subparsers": subparsers}
+
+    try:
+        _, failures = call_isolated(plugins.pm, "lamina_cli_commands", fresh)
+    except Exception as exc:  # no plugin fails on its own: leave them all out, say why
+        print(
+            "lamina: warning: plugins could not add their commands: "
+            f"{type(exc).__name__}: {exc}\n  fix: run `lamina plugins` to see them; "
+            "disable the one at fault with disable_plugins in lamina.toml",
+            file=sys.stderr,
+        )
+        return _core_parser()[0]
+    for failure in failures:
+        _report_cli_plugin(plugins, plugins.pm.get_plugin(failure.plugin), failure.error)
+    return built[-1]
 
 
 #: Environment variable that turns on tracing of every hook call (set by ``-vv``).

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import traceback as tb
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import CodeType, FrameType, TracebackType
 from typing import Any, Literal
 
@@ -57,10 +57,44 @@ def _frames(traceback: TracebackType | None) -> list[FrameType]:
     return frames
 
 
-def _runs_in(frame: FrameType, impl: pluggy.HookImpl) -> bool:
+@attrs.frozen
+class Implementer:
+    """A registered plugin implementing a hook, as pluggy's public calls describe it:
+    its name, the plugin object, the hook function and whether it wraps the others."""
+
+    plugin_name: str
+    plugin: object = attrs.field(eq=False, repr=False)
+    function: Any = attrs.field(eq=False, repr=False)
+    wrapper: bool = False
+    rank: tuple[int, int] = (1, 0)
+
+
+def implementers(
+    pm: pluggy.PluginManager, name: str, *, without: Sequence[object] = ()
+) -> list[Implementer]:
+    """The plugins implementing hook ``name`` (but ``without``), in the order pluggy calls
+    them: ``tryfirst`` first, then the others, then ``trylast``, the most recently
+    registered first within each; wrappers last. Read from pluggy's public registry
+    (``get_hookcallers``, ``parse_hookimpl_opts``); nothing is called."""
+    caller = getattr(pm.hook, name)
+    found = []
+    for position, (plugin_name, plugin) in enumerate(pm.list_name_plugin()):
+        if plugin is None or any(plugin is w for w in without):
+            continue
+        if not any(c is caller for c in pm.get_hookcallers(plugin) or ()):
+            continue
+        opts: dict[str, Any] = dict(pm.parse_hookimpl_opts(plugin, name) or {})
+        wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
+        order = 0 if opts.get("tryfirst") else 2 if opts.get("trylast") else 1
+        found.append(Implementer(plugin_name, plugin, getattr(plugin, name, None), wrapper,
+                                 (order, -position)))
+    return sorted(found, key=lambda i: (i.wrapper, i.rank))
+
+
+def _runs_in(frame: FrameType, impl: Implementer) -> bool:
     """Whether ``frame`` is a call of ``impl``'s function (for a method: on its instance,
     since every instance of one plugin class shares the code)."""
-    if frame.f_code is not _code_of(impl.function):
+    if impl.function is None or frame.f_code is not _code_of(impl.function):
         return False
     owner = getattr(impl.function, "__self__", None)
     if owner is None:
@@ -69,17 +103,7 @@ def _runs_in(frame: FrameType, impl: pluggy.HookImpl) -> bool:
     return bool(first) and frame.f_locals.get(first[0]) is owner
 
 
-def call_order(caller: pluggy.HookCaller) -> list[pluggy.HookImpl]:
-    """The implementations of a hook in the order pluggy calls them (wrappers last)."""
-    impls = caller.get_hookimpls()
-    plain = [i for i in impls if not (i.hookwrapper or i.wrapper)]
-    wrappers = [i for i in impls if i.hookwrapper or i.wrapper]
-    return [*reversed(plain), *reversed(wrappers)]
-
-
-def culprit_from_traceback(
-    impls: list[pluggy.HookImpl], exc: BaseException
-) -> pluggy.HookImpl | None:
+def culprit_from_traceback(impls: list[Implementer], exc: BaseException) -> Implementer | None:
     """The implementation among ``impls`` that raised ``exc``: the innermost frame of its
     traceback that is a hook function (a wrapper's frame encloses the implementation it
     wraps, so the innermost one is the one that raised)."""
@@ -89,9 +113,9 @@ def culprit_from_traceback(
 
 
 def _culprit(
-    pm: pluggy.PluginManager, name: str, impls: list[pluggy.HookImpl], exc: BaseException,
-    kwargs: dict[str, Any],
-) -> pluggy.HookImpl | None:
+    pm: pluggy.PluginManager, name: str, impls: list[Implementer], exc: BaseException,
+    kwargs: Callable[[], dict[str, Any]],
+) -> Implementer | None:
     """The implementation that raised ``exc``: from the traceback, else the first plugin
     that raises when called alone (a decorated function hides its code object)."""
     found = culprit_from_traceback(impls, exc)
@@ -100,7 +124,7 @@ def _culprit(
     for impl in impls:
         others = [i.plugin for i in impls if i.plugin is not impl.plugin]
         try:
-            pm.subset_hook_caller(name, remove_plugins=others)(**kwargs)
+            pm.subset_hook_caller(name, remove_plugins=others)(**kwargs())
         except Exception:
             return impl
     return None
@@ -109,7 +133,7 @@ def _culprit(
 def call_isolated(
     pm: pluggy.PluginManager,
     name: str,
-    kwargs: dict[str, Any],
+    kwargs: dict[str, Any] | Callable[[], dict[str, Any]],
     *,
     rerun: Literal["all", "rest"] = "all",
 ) -> tuple[list[Any], list[HookFailure]]:
@@ -121,7 +145,11 @@ def call_isolated(
         called yet (notifications: an alert already sent is not sent again). With ``rest``
         the results of the implementations called before the failure are lost; use it for
         hooks whose results are not used.
+    :param kwargs: the hook's arguments, or a function making them afresh for each call
+        (a hook that fills a fresh argparse parser, say, which a failed call left
+        half-filled).
     """
+    fresh = kwargs if callable(kwargs) else (lambda: kwargs)  # type: ignore[return-value]
     caller: Any = getattr(pm.hook, name)
     failures: list[HookFailure] = []
     removed: list[object] = []
@@ -129,10 +157,10 @@ def call_isolated(
         if removed:
             caller = pm.subset_hook_caller(name, remove_plugins=removed)
         try:
-            return list(caller(**kwargs)), failures
+            return list(caller(**fresh())), failures
         except Exception as exc:
-            impls = call_order(caller)
-            culprit = _culprit(pm, name, impls, exc, kwargs)
+            impls = implementers(pm, name, without=removed)
+            culprit = _culprit(pm, name, impls, exc, fresh)
             if culprit is None:
                 raise
             failures.append(HookFailure(
@@ -142,7 +170,7 @@ def call_isolated(
             if rerun == "rest":
                 position = impls.index(culprit)
                 removed.extend(i.plugin for i in impls[: position + 1]
-                               if not (i.hookwrapper or i.wrapper) or i is culprit)
+                               if not i.wrapper or i is culprit)
             else:
                 removed.append(culprit.plugin)
 
@@ -154,8 +182,7 @@ def call_per_plugin(
     pluggy's call order): (plugin name, its results, its failure or None). For collection
     hooks whose results must be credited to the plugin that offered them."""
     kwargs = kwargs or {}
-    caller = getattr(pm.hook, name)
-    impls = [i for i in call_order(caller) if not (i.hookwrapper or i.wrapper)]
+    impls = [i for i in implementers(pm, name) if not i.wrapper]
     out: list[tuple[str, list[Any], HookFailure | None]] = []
     for impl in impls:
         others = [i.plugin for i in impls if i.plugin is not impl.plugin]

@@ -557,12 +557,15 @@ class PluginManager:
         misspelled hook would otherwise never be called, silently.
         """
         found: list[tuple[str, str]] = []
-        for name, caller in vars(self.hook).items():
-            if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+        for plugin_name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # a blocked name
                 continue
-            for impl in caller.get_hookimpls():
-                if not impl.optionalhook:
-                    found.append((impl.plugin_name, name))
+            for caller in self.pm.get_hookcallers(plugin) or ():
+                if caller.has_spec():
+                    continue
+                opts: dict[str, Any] = dict(self.pm.parse_hookimpl_opts(plugin, caller.name) or {})
+                if not opts.get("optionalhook"):
+                    found.append((plugin_name, caller.name))
         return sorted(found)
 
     def undecorated_hooks(self) -> list[tuple[str, str]]:
