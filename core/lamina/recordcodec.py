@@ -1,6 +1,6 @@
 """What every metadata store shares, so that stores agree: how a record's structured fields
-(params, inputs, metrics...) become JSON text, and whether the process of a ``running`` run
-is still alive (a run whose process is gone reads as ``crashed``)."""
+(params, inputs, metrics...) become JSON text, when a ``running`` run reads as ``crashed``
+(its process is gone), and the order tasks are listed in."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import attrs
 from lamina.errors import MetadataError
 
 if TYPE_CHECKING:
-    from lamina.records import RunRecord
+    from lamina.records import RunRecord, TaskRecord
 
 
 def _json_default(value: Any) -> Any:
@@ -91,3 +91,10 @@ def with_crashed(runs: list[RunRecord], host: str) -> list[RunRecord]:
         else run
         for run in runs
     ]
+
+
+def in_step_order(tasks: list[TaskRecord], steps: list[str] | tuple[str, ...]) -> list[TaskRecord]:
+    """``tasks`` in the order every store lists them: by the run's step order (a step the
+    run does not name last, by name), then by index."""
+    order = {name: position for position, name in enumerate(steps)}
+    return sorted(tasks, key=lambda t: (order.get(t.step, len(order)), t.step, t.index))

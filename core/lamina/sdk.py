@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     from lamina.kernel.hookcalls import HookFailure
     from lamina.kernel.pluginmanager import BrokenPlugin, LoadedPlugin, PluginManager
     from lamina.logs import get_logger
-    from lamina.recordcodec import encode_field, process_alive, with_crashed
+    from lamina.recordcodec import encode_field, in_step_order, with_crashed
     from lamina.records import (
         ArtifactRef,
         Resources,
@@ -194,7 +194,7 @@ _EXPORTS = {
     "DatastoreWrapper": "lamina.datastore.wrapper",
     # what every metadata store shares, so that stores agree
     "encode_field": "lamina.recordcodec",
-    "process_alive": "lamina.recordcodec",
+    "in_step_order": "lamina.recordcodec",
     "with_crashed": "lamina.recordcodec",
     # object keys and hashing (content addressing)
     "check_object_key": "lamina.datastore.hashing",
@@ -302,6 +302,7 @@ __all__ = [
     "get_logger",
     "hookimpl",
     "hookspec",
+    "in_step_order",
     "is_absolute_path",
     "is_object_key",
     "is_windows_path",
@@ -317,7 +318,6 @@ __all__ = [
     "parse_index_ranges",
     "plain_env_validator",
     "portable_name_problem",
-    "process_alive",
     "read_attempt_outcome",
     "read_manifest",
     "record_stack",

@@ -25,7 +25,7 @@ from lamina.errors import (
     MetadataError,
     RunNotFoundError,
 )
-from lamina.recordcodec import encode_field, with_crashed
+from lamina.recordcodec import encode_field, in_step_order, with_crashed
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
 
 # Each migration brings the database from version N-1 to N. They only ever add (tables,
@@ -543,9 +543,7 @@ class SqliteMetadataStore:
                 args.append(step)
             rows = conn.execute(sql + ' ORDER BY step, "index"', args).fetchall()
             tasks = self._tasks_from_rows(rows)
-        order = {name: position for position, name in enumerate(steps)}
-        tasks.sort(key=lambda t: (order.get(t.step, len(order)), t.step, t.index))
-        return tasks
+        return in_step_order(tasks, steps)
 
     def find_cached(self, cache_key: str) -> TaskRecord | None:
         """The newest succeeded (or reused) task with this cache key, or None."""

@@ -39,6 +39,7 @@ from lamina.sdk import (
     RunRecord,
     TaskRecord,
     encode_field,
+    in_step_order,
     with_crashed,
 )
 from lamina_metadata_postgres import migrations
@@ -807,10 +808,7 @@ class PostgresMetadataStore:
             return json.loads(found[0] if found and found[0] else "[]"), rows
 
         steps, rows = self._call(f"list the tasks of run {run_id}", read)
-        tasks = self._tasks_from_rows(rows)
-        order = {name: position for position, name in enumerate(steps)}
-        tasks.sort(key=lambda t: (order.get(t.step, len(order)), t.step, t.index))
-        return tasks
+        return in_step_order(self._tasks_from_rows(rows), steps)
 
     def find_cached(self, cache_key: str) -> TaskRecord | None:
         """The newest succeeded (or reused) task with this cache key, or None."""
