@@ -200,6 +200,12 @@ class RunRecord:
     user: str = ""
     host: str = ""
     pid: int = 0
+    # Teams (lamina.namespaces): "user:alice" or "project:churn/branch:prod"; "" in
+    # records written before namespaces existed.
+    namespace: str = ""
+    project: str = ""
+    branch: str = ""
+    production: bool = False
     stack: str = ""
     datastore_url: str = ""
     flow_file: str = ""

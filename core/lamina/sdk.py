@@ -91,6 +91,7 @@ if TYPE_CHECKING:
     from lamina.kernel.hookcalls import HookFailure
     from lamina.kernel.pluginmanager import BrokenPlugin, LoadedPlugin, PluginManager
     from lamina.logs import get_logger
+    from lamina.namespaces import Branch
     from lamina.recordcodec import encode_field, in_step_order, with_crashed
     from lamina.records import (
         ArtifactRef,
@@ -131,6 +132,8 @@ _EXPORTS = {
     "TaskOutcome": "lamina.records",
     "TaskRecord": "lamina.records",
     "TaskSpec": "lamina.records",
+    # teams: which branch of a project a run or deployment belongs to
+    "Branch": "lamina.namespaces",
     # interfaces: one Protocol per layer, and how a plugin offers a component
     "LAYERS": "lamina.interfaces",
     "ComponentSpec": "lamina.interfaces",
@@ -239,6 +242,7 @@ __all__ = [
     "ArtifactRef",
     "ArtifactStore",
     "BackendUnreachableError",
+    "Branch",
     "BrokenPlugin",
     "BrokenPluginWarning",
     "ComponentSpec",

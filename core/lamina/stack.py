@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from lamina.datastore.artifacts import ArtifactStore
+    from lamina.namespaces import Branch
 
 #: Environment variable naming the stack to use (``--stack`` wins over it).
 STACK_ENV = "LAMINA_STACK"
@@ -114,6 +115,10 @@ class Stack:
         self._plugin_options: dict[str, Any] = {}
         self._plugin_state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
+        #: The branch this stack acts for (lamina.namespaces.Branch); set by whoever
+        #: launches or deploys (the CLI's --branch/--production, a Flow's project), read
+        #: by every layer that names what it deploys or writes (Branch.qualify).
+        self.branch: Branch | None = None
 
     # ------------------------------------------------------------------ loading
 

@@ -1,0 +1,74 @@
+"""Namespaces, projects and branches: who a run belongs to, and which copy of a deployed
+application a name refers to.
+
+A run without a project belongs to its user's namespace (``user:alice``). A flow with a
+project runs on a branch of it: the user's own branch by default, a named branch
+(``--branch NAME``) or production (``--production``), and its runs belong to
+``project:churn/branch:NAME``. Every layer that names something it deploys or writes
+(an orchestrator's job, a serving deployment, a feature materialization, a monitoring
+output) qualifies the name with :meth:`Branch.qualify`, so the same flow deployed from
+three branches runs side by side without touching the others.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from lamina.errors import ConfigError
+
+#: The branch name production runs use.
+PRODUCTION_BRANCH = "prod"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def check_name(value: str, what: str) -> str:
+    """``value`` if it is a valid project or branch name, else a :class:`ConfigError`
+    naming it: letters, digits, ``_``, ``.`` and ``-``, starting with a letter or digit,
+    at most 63 characters (so it fits a DNS label and an Airflow DAG id)."""
+    if not _NAME.match(value):
+        raise ConfigError(
+            f"{what} {value!r} is not a valid name",
+            hint="use letters, digits, '_', '.' and '-', starting with a letter or digit, "
+            "at most 63 characters",
+        )
+    return value
+
+
+@attrs.frozen
+class Branch:
+    """Where a run or a deployment lives: its user, and its project branch if any.
+
+    :param user: who acts (``LAMINA_USER``, else the login name).
+    :param project: the project, ``""`` when the flow has none.
+    :param name: the branch within the project (``""`` without a project).
+    :param production: True only for the production branch, chosen explicitly.
+    """
+
+    user: str
+    project: str = ""
+    name: str = ""
+    production: bool = False
+
+    @property
+    def namespace(self) -> str:
+        """The namespace runs of this branch are recorded in: ``user:alice`` without a
+        project, ``project:churn/branch:prod`` with one."""
+        if not self.project:
+            return f"user:{self.user}"
+        return f"project:{self.project}/branch:{self.name}"
+
+    def qualify(self, base: str, sep: str = ".") -> str:
+        """``base`` made unique to this branch: ``churn.alice.base`` (with ``sep``
+        between the parts); unchanged without a project, so single-user names stay as
+        they were."""
+        if not self.project:
+            return base
+        return sep.join((self.project, self.name, base))
+
+
+def user_namespace(user: str) -> str:
+    """The namespace of ``user``'s runs that have no project: ``user:NAME``."""
+    return f"user:{user}"
