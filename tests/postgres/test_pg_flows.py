@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lamina_metadata_postgres.migrations import SCHEMA_VERSION
 from lamina_metadata_postgres.store import PostgresMetadataStore
 
 import lamina
@@ -147,9 +148,9 @@ def test_metadata_migrate_command(project, pg_url, pg_schema):
     assert "lamina metadata migrate --stack team" in refused.stderr
     first = lamina_cli(project, "metadata", "migrate", "--stack", "team")
     assert first.returncode == 0, first.stderr
-    assert "migrated from version 0 to 1" in first.stdout
+    assert f"migrated from version 0 to {SCHEMA_VERSION}" in first.stdout
     again = lamina_cli(project, "metadata", "migrate", "--stack", "team")
-    assert "up to date (version 1)" in again.stdout
+    assert f"up to date (version {SCHEMA_VERSION})" in again.stdout
     assert lamina_cli(project, "runs", "--stack", "team").returncode == 0
     local = lamina_cli(project, "metadata", "migrate", "--stack", "local")
     assert local.returncode == 1 and "not postgres" in local.stderr

@@ -91,6 +91,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS tasks_by_cache_key ON tasks (cache_key) WHERE cache_key != ''",
     ),
+    (  # 2: teams: the namespace, project and branch of each run (lamina.namespaces)
+        "ALTER TABLE runs ADD COLUMN namespace TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN project TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN branch TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN production INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX IF NOT EXISTS runs_by_namespace ON runs (namespace, flow, run_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -100,6 +107,7 @@ _RUN_COLUMNS = tuple(a.name for a in RunRecord.__attrs_attrs__ if a.name != "tag
 _RUN_SELECT = ", ".join(f'"{c}"' for c in _RUN_COLUMNS)
 _RUN_JSON_POSITIONS = tuple((_RUN_COLUMNS.index(name), kind) for name, kind in _RUN_JSON.items())
 _GIT_DIRTY_POSITION = _RUN_COLUMNS.index("git_dirty")
+_PRODUCTION_POSITION = _RUN_COLUMNS.index("production")
 _TAGS_POSITION = [a.name for a in RunRecord.__attrs_attrs__].index("tags")
 _TASK_COLUMNS = tuple(a.name for a in TaskRecord.__attrs_attrs__)
 _task_values = operator.attrgetter(*_TASK_COLUMNS)
@@ -266,7 +274,7 @@ class SqliteMetadataStore:
                 value = encode_field(
                     list(value) if name == "steps" else value, f"{name} of run {run.run_id}"
                 )
-            elif name == "git_dirty" and value is not None:
+            elif name in ("git_dirty", "production") and value is not None:
                 value = int(value)
             row.append(value)
         return row
@@ -364,6 +372,7 @@ class SqliteMetadataStore:
         dirty = columns[_GIT_DIRTY_POSITION]
         if any(d is not None for d in dirty):
             columns[_GIT_DIRTY_POSITION] = [None if d is None else bool(d) for d in dirty]
+        columns[_PRODUCTION_POSITION] = [bool(p) for p in columns[_PRODUCTION_POSITION]]
         get_tags = tags.get
         columns.insert(_TAGS_POSITION, [get_tags(rid, ()) for rid in columns[0]])
         runs = [RunRecord(*values) for values in zip(*columns, strict=True)]

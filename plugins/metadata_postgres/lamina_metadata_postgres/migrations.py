@@ -77,6 +77,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS tasks_by_cache_key ON {s}.tasks (cache_key) "
         "WHERE cache_key <> ''",
     ),
+    (  # 2: teams: the namespace, project and branch of each run (lamina.namespaces)
+        "ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS namespace TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS project TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS branch TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS production BOOLEAN NOT NULL DEFAULT FALSE",
+        "CREATE INDEX IF NOT EXISTS runs_by_namespace ON {s}.runs (namespace, flow, run_id)",
+    ),
 )
 
 #: The version a database has once every migration above is applied.
