@@ -72,3 +72,46 @@ class Branch:
 def user_namespace(user: str) -> str:
     """The namespace of ``user``'s runs that have no project: ``user:NAME``."""
     return f"user:{user}"
+
+
+def user_branch_name(user: str) -> str:
+    """The branch a user's runs of a project go to by default: the user name made a
+    valid branch name (``Alice Smith`` -> ``Alice-Smith``), never the production one."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", user).strip("-._")[:63] or "user"
+    return f"user-{name}"[:63] if name == PRODUCTION_BRANCH else name
+
+
+def resolve_branch(
+    *, user: str, project: str | None, branch: str | None = None, production: bool = False
+) -> Branch:
+    """The branch a command acts for, from the project (config ``project =`` or
+    ``Flow(project=)``) and the ``--branch NAME`` / ``--production`` choice.
+
+    Without a project there is no branch: asking for one is an error, because a name
+    that silently meant nothing would deploy over someone else's.
+    """
+    if not project:
+        if branch or production:
+            flag = "--production" if production else f"--branch {branch}"
+            raise ConfigError(
+                f"{flag} needs a project, and this flow has none",
+                hint='set project = "NAME" at the top of lamina.toml, or Flow(..., project="NAME")',
+            )
+        return Branch(user=user)
+    check_name(project, "project")
+    if production:
+        if branch and branch != PRODUCTION_BRANCH:
+            raise ConfigError(
+                f"--production and --branch {branch} name two branches",
+                hint="production is its own branch: give one of them",
+            )
+        return Branch(user=user, project=project, name=PRODUCTION_BRANCH, production=True)
+    if branch:
+        check_name(branch, "branch")
+        if branch == PRODUCTION_BRANCH:
+            raise ConfigError(
+                f"branch {PRODUCTION_BRANCH!r} is production",
+                hint="deploying to production is explicit: use --production",
+            )
+        return Branch(user=user, project=project, name=branch)
+    return Branch(user=user, project=project, name=user_branch_name(user))

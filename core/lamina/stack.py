@@ -43,12 +43,13 @@ from lamina.interfaces.component import LAYERS, ComponentSpec
 from lamina.kernel.distributions import normalize_name
 from lamina.kernel.pluginmanager import PluginManager
 from lamina.kernel.suggest import did_you_mean
+from lamina.namespaces import Branch, resolve_branch
+from lamina.versioning.environment import current_user
 
 if TYPE_CHECKING:
     import pluggy
 
     from lamina.datastore.artifacts import ArtifactStore
-    from lamina.namespaces import Branch
 
 #: Environment variable naming the stack to use (``--stack`` wins over it).
 STACK_ENV = "LAMINA_STACK"
@@ -115,10 +116,11 @@ class Stack:
         self._plugin_options: dict[str, Any] = {}
         self._plugin_state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
-        #: The branch this stack acts for (lamina.namespaces.Branch); set by whoever
-        #: launches or deploys (the CLI's --branch/--production, a Flow's project), read
-        #: by every layer that names what it deploys or writes (Branch.qualify).
-        self.branch: Branch | None = None
+        #: The branch this stack acts for (lamina.namespaces.Branch): the user's own
+        #: branch of the config's project by default; the CLI's --branch/--production
+        #: (and a Flow's project) replace it. Every layer that names what it deploys or
+        #: writes reads it (Branch.qualify).
+        self.branch: Branch = resolve_branch(user=current_user(), project=self.config.project)
 
     # ------------------------------------------------------------------ loading
 

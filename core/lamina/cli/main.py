@@ -193,16 +193,40 @@ def plugins_from_args(args: argparse.Namespace) -> PluginManager:
     return pm
 
 
-def load_stack_from_args(args: argparse.Namespace) -> Stack:
+def add_branch_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--branch NAME`` and ``--production``, for every command that runs, deploys or
+    writes something a branch owns (see :mod:`lamina.namespaces`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--branch", metavar="NAME",
+        help="act for this branch of the project (default: your own branch)",
+    )
+    group.add_argument(
+        "--production", action="store_true",
+        help="act for the project's production branch (explicit, and recorded)",
+    )
+
+
+def load_stack_from_args(args: argparse.Namespace, *, project: str | None = None) -> Stack:
     """The stack chosen by ``--stack``/``--config`` (or their environment variables and
-    the config file), sharing this invocation's plugin manager."""
+    the config file), sharing this invocation's plugin manager. Its ``branch`` follows
+    ``--branch``/``--production`` when the command has them; ``project`` (a flow's own)
+    wins over the config's."""
+    from lamina.namespaces import resolve_branch
     from lamina.stack import Stack
 
-    return Stack.load(
+    stack = Stack.load(
         getattr(args, "stack", None),
         config_file=getattr(args, "config", None),
         plugins=plugins_from_args(args),
     )
+    branch, production = getattr(args, "branch", None), getattr(args, "production", False)
+    if branch or production or project:
+        stack.branch = resolve_branch(
+            user=stack.branch.user, project=project or stack.config.project,
+            branch=branch, production=production,
+        )
+    return stack
 
 
 def _print_error(exc: BaseException, verbose: int) -> None:

@@ -19,8 +19,9 @@ from lamina.config.secrets import deep_merge
 from lamina.errors import ConfigError, LaminaError
 from lamina.interfaces.component import LAYERS
 from lamina.kernel.suggest import did_you_mean
+from lamina.namespaces import check_name
 
-TOP_LEVEL_KEYS = ("default_stack", "required_plugins", "disable_plugins", "stacks", "plugins")
+TOP_LEVEL_KEYS = ("project", "default_stack", "required_plugins", "disable_plugins", "stacks", "plugins")
 STACK_EXTRA_KEYS = ("compute_overrides", "description")
 
 
@@ -51,6 +52,7 @@ class ProjectConfig:
     """A parsed config file (or the empty config when there is none)."""
 
     source: ConfigSource | None = None
+    project: str | None = None  # teams: runs and deployments live on branches of it
     default_stack: str | None = None
     required_plugins: tuple[str, ...] = ()
     disable_plugins: tuple[str, ...] = ()
@@ -196,6 +198,14 @@ def parse_config(source: ConfigSource | None, *, secrets: bool = True) -> Projec
     default = data.get("default_stack")
     if default is not None and not isinstance(default, str):
         raise cfg.error(("default_stack",), f"default_stack must be a string, got {_kind(default)}")
+    project = data.get("project")
+    if project is not None:
+        if not isinstance(project, str):
+            raise cfg.error(("project",), f"project must be a string, got {_kind(project)}")
+        try:
+            check_name(project, "project")
+        except LaminaError as err:
+            raise cfg.error(("project",), err.message, hint=err.hint) from None
     stacks_raw = data.get("stacks", {})
     if not isinstance(stacks_raw, dict):
         raise cfg.error(("stacks",), "stacks must be a table of [stacks.NAME] tables")
@@ -210,6 +220,7 @@ def parse_config(source: ConfigSource | None, *, secrets: bool = True) -> Projec
     stacks = {name: _stack(cfg, name, table) for name, table in stacks_raw.items()}
     return attrs.evolve(
         cfg,
+        project=project,
         default_stack=default,
         required_plugins=_string_list(cfg, data, "required_plugins"),
         disable_plugins=_string_list(cfg, data, "disable_plugins"),
