@@ -195,3 +195,18 @@ def test_a_run_resumed_from_an_engine_run_is_recorded_as_what_ran_it(project: Pa
     local_run = RunRecord(run_id="r2", flow="flaky", status="failed", started_at=0.0,
                           orchestrator="local", tags=("airflow-run:x", "mine"))
     assert carried_tags(local_run) == ["airflow-run:x", "mine"]
+
+
+def test_resume_of_a_run_whose_datastore_folder_is_not_here_says_so(project: Path) -> None:
+    from lamina.records import RunRecord
+
+    stack = lamina.Stack.load(None)
+    stack.metadata.create_run(RunRecord(
+        run_id="20261203T000000000-abcdef", flow="flaky", status="running", started_at=1.0,
+        flow_file="flow.py", datastore_url="/srv/elsewhere/.lamina"))
+    stack.metadata.finish_run("20261203T000000000-abcdef", status="failed", finished_at=2.0)
+    done = _lamina(project, "resume", "20261203T000000000-abcdef")
+    assert done.returncode == 1
+    assert "/srv/elsewhere/.lamina, which is not on this machine" in done.stderr, done.stderr
+    assert "--from STACK" in done.stderr
+    assert not Path("/srv/elsewhere").exists()

@@ -13,6 +13,7 @@ every object they name), so that ``lamina show`` and the Client read it locally 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.client.refs import resolve_run
-from lamina.errors import CorruptArtifactError, RunNotFoundError
+from lamina.errors import CorruptArtifactError, LaminaError, RunNotFoundError
 from lamina.runtime.layout import run_manifest_key
 
 if TYPE_CHECKING:
@@ -69,6 +70,13 @@ def open_origin(run_id: str, origin: Stack) -> Origin:
     recorded = record.datastore_url
     if recorded and recorded.rstrip("/") != origin.datastore.url.rstrip("/"):
         # the run ran on another datastore than this stack's: open the one it recorded
+        local = recorded.removeprefix("file://")
+        if "://" not in local and not os.path.isdir(local):
+            raise LaminaError(
+                f"run {record.run_id} keeps its results in the folder {recorded}, which is "
+                f"not on this machine (stack '{origin.name}' uses {origin.datastore.url})",
+                hint="resume or pull from a stack whose datastore is the run's: --from STACK",
+            )
         artifacts = Stack.for_datastore_url(recorded, cwd=origin.project_root).artifacts
     manifest = artifacts.get_json(run_manifest_key(record.run_id)) or {}
     return Origin(stack=origin, record=record, artifacts=artifacts, manifest=manifest)
