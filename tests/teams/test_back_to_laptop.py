@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,17 +30,17 @@ def config(bucket: str, endpoint: str, pg_url: str, pg_schema: str) -> str:
     )
 
 
-@pytest.fixture
-def failed_in_production(tmp_path: Path, moto, pg_url: str, pg_schema: str) -> dict:
+@pytest.fixture(scope="module")
+def production(tmp_path_factory, moto, pg_server, pg_database) -> Iterator[dict]:
     """A run of ``backhome`` that failed on the team stack, launched by alice from a
-    production folder whose flow file is then gone (it ran on another machine); the
-    laptop is bob's folder with the same stacks and no flow file."""
+    production folder whose flow file is then gone (it ran on another machine)."""
+    tmp_path = tmp_path_factory.mktemp("team")
+    pg_url, pg_schema = pg_server.url(pg_database), f"t_{uuid.uuid4().hex[:10]}"
     toml = config(moto.make_bucket(), moto.endpoint, pg_url, pg_schema)
     env = {**clean_aws_env(tmp_path), **moto.env()}
-    prod, laptop = tmp_path / "prod", tmp_path / "laptop"
-    for folder in (prod, laptop):
-        folder.mkdir()
-        (folder / "lamina.toml").write_text(toml)
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    (prod / "lamina.toml").write_text(toml)
     shutil.copyfile(FLOW, prod / "flow.py")
     outage, marks = tmp_path / "outage", tmp_path / "marks"
     outage.write_text("down")
@@ -53,8 +55,19 @@ def failed_in_production(tmp_path: Path, moto, pg_url: str, pg_schema: str) -> d
     store.close()
     assert origin.status == "failed" and origin.user == "alice"
     assert marks.read_text().split() == [str(i) for i in range(6)]
-    return {"laptop": laptop, "env": {**env, "LAMINA_USER": "bob"}, "origin": origin,
-            "marks": marks, "pg_url": pg_url, "pg_schema": pg_schema}
+    yield {"toml": toml, "env": {**env, "LAMINA_USER": "bob"}, "origin": origin,
+           "marks": marks, "pg_url": pg_url, "pg_schema": pg_schema}
+    with pg_server.connect(pg_database) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{pg_schema}" CASCADE')
+
+
+@pytest.fixture
+def failed_in_production(production: dict, tmp_path: Path) -> dict:
+    """The production run, and bob's laptop: a folder with the same stacks, no flow file."""
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    (laptop / "lamina.toml").write_text(production["toml"])
+    return {**production, "laptop": laptop}
 
 
 def test_a_failed_production_run_is_resumed_on_the_laptop(failed_in_production: dict,
