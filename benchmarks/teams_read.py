@@ -50,7 +50,7 @@ from runtime_foreach import LAMINA_FLOW
 IMPORTS = """
 import importlib
 import lamina, lamina.client, lamina.stack, lamina.builtin.sqlite_metadata
-import lamina.datastore.artifacts, lamina_metadata_postgres.store, psycopg, pickle
+import lamina.datastore.artifacts, lamina_metadata_postgres.store, psycopg
 from lamina.kernel.defaults import DEFAULT_PLUGINS
 from lamina.kernel.distributions import entry_points
 for _name, _module in DEFAULT_PLUGINS:      # the plugins' modules: imports, not timed
