@@ -138,3 +138,75 @@ def test_ctrl_c_stops_cleanly_and_the_run_is_resumable(project: Path) -> None:
     result = _lamina(project, "resume", run.id)
     assert result.returncode == 0, result.stderr
     assert lamina.Client().latest_run("slow")["total"].value == sum(i * 10 for i in range(16))
+
+
+def test_resume_set_parses_by_the_flow_annotations_without_flow(project: Path) -> None:
+    flow_file = project / "typed.py"
+    flow_file.write_text((FLOWS / "resume_typed.py").read_text())
+    flag = project / "flag"
+    flag.write_text("set")
+    first = _lamina(project, "run", "typed.py", "--set", f"flag={flag}")
+    assert first.returncode == 1
+    origin = lamina.Client().runs("typed")[0]
+    flag.unlink()
+    resumed = _lamina(project, "resume", origin.id, "--set", "delay=0")
+    assert resumed.returncode == 0, resumed.stderr
+    run = lamina.Client().latest_run("typed")
+    assert run.record.resumed_from == origin.id
+    delay = run.record.params["delay"]
+    assert delay == 0.0 and isinstance(delay, float), "the float parameter keeps its type"
+    # the same parameters typed on `lamina run --cache`: every task is a cache hit
+    cached = _lamina(project, "run", "typed.py", "--set", f"flag={flag}", "--set", "delay=0",
+                     "--cache")
+    assert cached.returncode == 0, cached.stderr
+    again = lamina.Client().latest_run("typed")
+    assert again.id != run.id
+    assert all(t.record.reused_from for t in again.tasks()), [t.record for t in again.tasks()]
+
+
+def test_resume_set_types_an_unannotated_parameter_like_the_recorded_value() -> None:
+    from lamina.cli.commands.run import typed_like_recorded
+
+    recorded = {"rate": 0.5, "count": 3, "name": "a"}
+    typed = typed_like_recorded({"rate": 0, "count": 4, "name": 7}, recorded, None)
+    assert typed == {"rate": 0.0, "count": 4, "name": 7}
+    assert isinstance(typed["rate"], float) and isinstance(typed["count"], int)
+
+
+def test_a_run_resumed_from_an_engine_run_is_recorded_as_what_ran_it(project: Path) -> None:
+    from lamina.records import RunRecord
+    from lamina.runtime.launch import carried_tags
+
+    (project / "dags").mkdir()
+    (project / "lamina.toml").write_text(
+        '[stacks.af]\norchestrator = { plugin = "airflow", dags_folder = "dags" }\n')
+    flag = project / "broken.flag"
+    flag.write_text("bug")
+    flow = load_flow_file(FLOWS / "runtime_flaky.py")
+    with pytest.raises(RunFailedError) as err:
+        flow.run(stack="af", flag=str(flag), runs=str(project / "runs.txt"))
+    # `lamina run`/`resume` on a stack whose orchestrator compiles for Airflow run here
+    assert err.value.run.record.orchestrator == "local"
+    engine_run = RunRecord(run_id="r1", flow="flaky", status="failed", started_at=0.0,
+                           orchestrator="airflow",
+                           tags=("airflow-dag:flaky", "airflow-run:manual__1", "mine",
+                                 "airflow-notes"))
+    assert carried_tags(engine_run) == ["mine", "airflow-notes"]
+    local_run = RunRecord(run_id="r2", flow="flaky", status="failed", started_at=0.0,
+                          orchestrator="local", tags=("airflow-run:x", "mine"))
+    assert carried_tags(local_run) == ["airflow-run:x", "mine"]
+
+
+def test_resume_of_a_run_whose_datastore_folder_is_not_here_says_so(project: Path) -> None:
+    from lamina.records import RunRecord
+
+    stack = lamina.Stack.load(None)
+    stack.metadata.create_run(RunRecord(
+        run_id="20261203T000000000-abcdef", flow="flaky", status="running", started_at=1.0,
+        flow_file="flow.py", datastore_url="/srv/elsewhere/.lamina"))
+    stack.metadata.finish_run("20261203T000000000-abcdef", status="failed", finished_at=2.0)
+    done = _lamina(project, "resume", "20261203T000000000-abcdef")
+    assert done.returncode == 1
+    assert "/srv/elsewhere/.lamina, which is not on this machine" in done.stderr, done.stderr
+    assert "--from STACK" in done.stderr
+    assert not Path("/srv/elsewhere").exists()

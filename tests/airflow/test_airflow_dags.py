@@ -128,6 +128,9 @@ def test_lamina_resume_completes_the_airflow_run_locally(wide: dict) -> None:
     assert resumed["check"].value == 3 * sum(i * i for i in range(50))
     reused = [t for t in resumed.tasks() if t.record.reused_from]
     assert len(reused) >= 52  # items, the 50 squares and total come from the Airflow run
+    # recorded as what ran it (here, not Airflow), without the Airflow run's own labels
+    assert resumed.record.orchestrator == "local" and not resumed.record.orchestrator_run_id
+    assert not [t for t in resumed.record.tags if t.startswith(("airflow-run:", "airflow-dag:"))]
     assert resumed.record.resumed_from == origin.id
     diff = Client(_stack(project)).diff(origin.id, resumed.id)  # `lamina diff` across engines
     assert diff.code_files == [] and diff.step_code == [] and diff.params == []

@@ -112,6 +112,12 @@ def test_a_server_stopped_mid_run_fails_clearly_and_the_run_resumes(project, thr
     run = lamina.Client("team").latest_run("pgsquare")
     assert run.record.resumed_from == failed.run_id
     assert run["total"].value == sum(i * i for i in range(16))
+    # the same result as a run the server never left: the same artifacts, byte for byte
+    clean = lamina_cli(project, "run", str(FLOW), "--stack", "local", "--set", "n=16")
+    assert clean.returncode == 0, clean.stderr
+    reference = lamina.Client("local").latest_run("pgsquare")
+    for step in ("numbers", "square", "total"):
+        assert ([t.ref.key for t in run[step]] == [t.ref.key for t in reference[step]]), step
 
 
 def test_a_server_restarted_mid_run_is_waited_for_and_the_run_succeeds(project,

@@ -191,6 +191,27 @@ class Run:
 
         return diff_runs(self, other if isinstance(other, Run) else self.client.run(other))
 
+    def resume(self, *, stack: Stack | str | None = None, **kwargs: Any) -> Run:
+        """Resume this run on ``stack`` (default: this client's stack), reusing its
+        successful tasks: ``Client("team").run(id).resume(stack="local")`` brings a
+        production run back to the laptop. The new run is recorded on ``stack`` with
+        ``resumed_from`` set to this run. Other keyword arguments are those of
+        :func:`lamina.resume` (``flow=``, ``tags=``, ``snapshot=``, flow parameters)."""
+        from lamina.runtime.launch import resume
+
+        target = self.client.stack if stack is None else stack
+        return resume(self.id, stack=target, origin=self.client.stack, **kwargs)
+
+    def pull(self, stack: Stack | str | None = None) -> Run:
+        """Copy this run (records, code snapshot, results) into ``stack`` (default: the
+        configured one) and return it as read there: ``lamina pull RUN --from STACK``."""
+        from lamina.runtime.pull import pull_run
+        from lamina.stack import resolve_stack
+
+        target = resolve_stack(stack)
+        pull_run(self.id, origin=self.client.stack, stack=target)
+        return Client(target).run(self.id)
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.record.params.items())
         return (

@@ -10,7 +10,13 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Orchestrator(Protocol):
-    """Drives a run: decides which tasks are ready and hands them to compute."""
+    """Drives a run: decides which tasks are ready and hands them to compute.
+
+    An orchestrator whose ``run`` drives lamina's in-process scheduler (an engine that
+    only compiles flows for itself, such as Airflow) sets the class attribute
+    ``runs_as = "local"``: runs it executes here are recorded as local runs, not as runs
+    of the engine.
+    """
 
     def run(self, plan: Any, stack: Any) -> RunRecord:
         """Execute ``plan`` (a :class:`lamina.flow.RunPlan`) to the end and return the

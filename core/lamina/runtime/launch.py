@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.client.refs import resolve_run
 from lamina.config.recorded import datastore_spec, record_stack
 from lamina.errors import LaminaError, RunFailedError, RunInterruptedError
 from lamina.logs import get_logger
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from lamina.client import Run
     from lamina.datastore.artifacts import ArtifactStore
     from lamina.flow.flow import Flow
+    from lamina.runtime.pull import Origin
     from lamina.stack import Stack
 
 log = get_logger("lamina.run")
@@ -101,7 +101,7 @@ def launch_run(
     record = record_run(
         stack, flow, graph, run_id, flow_file=flow_file, flow_path=flow_file_of(flow),
         code_files=code_files, code_hash=code_hash, env=env, tags=tags, pid=os.getpid(),
-        orchestrator=stack.spec("orchestrator").name, resumed_from=resumed_from,
+        orchestrator=running_orchestrator(stack), resumed_from=resumed_from,
         stack_record=recorded_stack,
     )
     step_code = record.step_code
@@ -143,6 +143,13 @@ def launch_run(
     if raise_on_failure:
         raise error
     return run
+
+
+def running_orchestrator(stack: Stack) -> str:
+    """The orchestrator recorded on a run ``stack`` launches here: the stack's, unless
+    its ``run`` drives the in-process scheduler (an engine that only compiles, such as
+    Airflow, sets ``runs_as = "local"``): a run is recorded with what actually ran it."""
+    return str(getattr(stack.orchestrator, "runs_as", "") or stack.spec("orchestrator").name)
 
 
 def record_run(
@@ -263,48 +270,88 @@ def resume(
     run_id: str,
     *,
     stack: Stack | str | None = None,
+    origin: Stack | str | None = None,
     flow: Flow | None = None,
     tags: tuple[str, ...] = (),
     cache: bool = True,
     raise_on_failure: bool = True,
+    snapshot: bool = False,
     **params: Any,
 ) -> Run:
     """Resume a failed, interrupted or crashed run: ``lamina.resume(run_id, alpha=0.2)``.
 
     ``run_id`` is any run reference: an id or a unique prefix, ``latest`` (the newest run
-    of any flow) or ``FLOW/latest`` (the newest successful one). Starts a new run that reuses every successful task of ``run_id`` whose code, inputs
-    and parameters are unchanged, and runs the rest. ``flow`` is needed only for a run
-    launched from a notebook (it has no flow file to load). Keyword arguments change flow
-    parameters.
+    of any flow) or ``FLOW/latest`` (the newest successful one). Starts a new run that
+    reuses every successful task of ``run_id`` whose code, inputs and parameters are
+    unchanged, and runs the rest. Keyword arguments change flow parameters.
+
+    :param stack: where the new run runs and is recorded (default: the configured stack).
+    :param origin: the stack whose metadata store holds ``run_id`` when it ran elsewhere
+        (production back to the laptop: ``resume(run, origin="team", stack="local")``);
+        its results and code snapshot are read from the datastore the run recorded, and
+        the results the new run reuses are copied into ``stack``'s datastore.
+    :param flow: the flow to run; by default the run's flow file in this project when
+        it is there (a fix made since is picked up), else the run's code snapshot. A run
+        launched from a notebook has neither: pass its flow.
+    :param snapshot: load the flow from the run's code snapshot even when the file is here.
     """
-    from lamina.flow.loader import load_flow_file
+    from lamina.runtime.pull import copy_objects, open_origin
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
-    origin = resolve_run(stack.metadata, run_id)
+    found = open_origin(run_id, stack if origin is None else resolve_stack(origin))
     if flow is None:
-        if not origin.flow_file:
-            raise LaminaError(
-                f"run {origin.run_id} was launched from a notebook and has no flow file to load",
-                hint="resume from Python, where the flow is defined: lamina.resume(run_id, flow=flow)",
-            )
-        manifest = stack.artifacts.get_json(run_manifest_key(origin.run_id)) or {}
-        path = Path(manifest.get("flow_path") or Path(stack.project_root) / origin.flow_file)
-        if not path.is_file():
-            raise LaminaError(
-                f"the flow file of run {origin.run_id} ({path}) is gone",
-                hint="run `lamina resume` from the project where the flow was launched",
-            )
-        flow = load_flow_file(str(path))
-    merged = dict(origin.params)
+        flow = resume_flow(found, stack, snapshot=snapshot)
+    merged = dict(found.record.params)
     merged.update(params)
+    reuse = previous_outcomes(found.artifacts, found.record.run_id)
+    if found.artifacts.datastore.url.rstrip("/") != stack.datastore.url.rstrip("/"):
+        copy_objects(found.artifacts, stack.artifacts,
+                     (o["output"]["key"] for o in reuse.values()))
     return launch_run(
         flow,
         stack=stack,
         params=merged,
-        tags=tuple(dict.fromkeys((*origin.tags, *tags))),
+        tags=tuple(dict.fromkeys((*carried_tags(found.record), *tags))),
         cache=cache,
         raise_on_failure=raise_on_failure,
-        reuse=previous_outcomes(stack.artifacts, origin.run_id),
-        resumed_from=origin.run_id,
+        reuse=reuse,
+        resumed_from=found.record.run_id,
     )
+
+
+def carried_tags(origin: RunRecord) -> list[str]:
+    """The tags a resumed run takes over from ``origin``: all but the engine's own labels
+    of the run it made (``airflow-dag:...``, ``airflow-run:...`` for a run an Airflow
+    DAG started), which describe that engine's run, not the new one."""
+    engine = origin.orchestrator
+    if not engine or engine == "local":
+        return list(origin.tags)
+    return [t for t in origin.tags if not (t.startswith(f"{engine}-") and ":" in t)]
+
+
+def resume_flow(found: Origin, stack: Stack, *, snapshot: bool = False) -> Flow:
+    """The flow a resume of ``found`` runs: the run's flow file in this project when it is
+    there (unless ``snapshot``), else the run's code snapshot from its datastore."""
+    from lamina.flow.loader import load_flow_file
+    from lamina.runtime.remote import load_snapshot_flow
+
+    record = found.record
+    if not record.flow_file:
+        raise LaminaError(
+            f"run {record.run_id} was launched from a notebook and has no flow file to load",
+            hint="resume from Python, where the flow is defined: lamina.resume(run_id, flow=flow)",
+        )
+    if not snapshot:
+        for path in (found.manifest.get("flow_path") or "",
+                     str(Path(stack.project_root) / record.flow_file)):
+            if path and Path(path).is_file():
+                return load_flow_file(path)
+    if not found.manifest.get("code_files"):
+        raise LaminaError(
+            f"the flow file of run {record.run_id} ({record.flow_file}) is not in this "
+            f"project and its code snapshot is not in {found.artifacts.datastore.url}",
+            hint="run `lamina resume` from the project where the flow was launched, or "
+            "name the stack the run ran on: --from STACK",
+        )
+    return load_snapshot_flow(found.artifacts, {**found.manifest, "run_id": record.run_id})

@@ -44,6 +44,13 @@ def _in_virtualenv(path: Path, root: Path) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=8192)
+def _resolved(filename: str) -> str:
+    """``filename`` with its symlinks resolved; a module's file does not move while the
+    process runs, and resolving hundreds of them per run cost a tenth of a second."""
+    return str(Path(filename).resolve())
+
+
 def local_modules(entry_file: str, root: str) -> list[str]:
     """The files of the run's code snapshot: the flow file plus every imported module whose
     source lives under ``root`` (the project), outside site-packages, virtual environments
@@ -54,6 +61,7 @@ def local_modules(entry_file: str, root: str) -> list[str]:
     snapshot is source).
     """
     root_path = Path(root).resolve()
+    inside = os.path.join(str(root_path), "")
     files = {str(Path(entry_file).resolve())}
     for name, module in list(sys.modules.items()):
         top = name.partition(".")[0]
@@ -62,9 +70,10 @@ def local_modules(entry_file: str, root: str) -> list[str]:
         filename = getattr(module, "__file__", None)
         if not filename or not filename.endswith(".py"):
             continue
-        path = Path(filename).resolve()
-        if root_path not in path.parents:
+        resolved = _resolved(filename)
+        if not resolved.startswith(inside):
             continue
+        path = Path(resolved)
         relative_parts = path.relative_to(root_path).parts
         if _EXCLUDED_PARTS.intersection(relative_parts) or _in_virtualenv(path, root_path):
             continue

@@ -29,6 +29,9 @@ class AirflowOrchestrator:
     Airflow run is reproduced on a laptop (``lamina resume RUN``).
     """
 
+    #: ``run`` drives the in-process scheduler: such runs are recorded as local ones.
+    runs_as = "local"
+
     def __init__(self, options: AirflowOptions, stack: Any = None) -> None:
         self.options = options
         self._stack = stack

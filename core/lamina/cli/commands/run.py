@@ -61,20 +61,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def typed_like_recorded(values: dict[str, Any], recorded: dict[str, Any],
+                        flow: Any) -> dict[str, Any]:
+    """``--set`` values of parameters the flow does not annotate, typed like the value the
+    run recorded: ``delay=0`` stays ``0.0`` for a parameter recorded as a float."""
+    from lamina.flow.graph import NO_ANNOTATION, flow_parameters
+
+    known = flow_parameters(flow) if flow is not None else {}
+    typed = dict(values)
+    for name, value in values.items():
+        fp = known.get(name)
+        if fp is not None and fp.annotation is not NO_ANNOTATION:
+            continue
+        before = recorded.get(name)
+        if isinstance(before, float) and isinstance(value, int) and not isinstance(value, bool):
+            typed[name] = float(value)
+    return typed
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from lamina.cli.main import load_stack_from_args
     from lamina.flow.loader import load_flow_file
-    from lamina.runtime.launch import resume
+    from lamina.runtime.launch import resume, resume_flow
+    from lamina.runtime.pull import open_origin
+    from lamina.stack import Stack
 
     stack = load_stack_from_args(args)
-    flow = load_flow_file(args.flow) if args.flow else None
-    params = parse_sets(flow, args.set or [])
+    origin = stack
+    if args.origin:
+        origin = Stack.load(args.origin, config_file=getattr(args, "config", None),
+                            plugins=stack.plugins)
+    found = open_origin(args.run, origin)
+    if args.flow:
+        flow = load_flow_file(args.flow)
+    else:  # typed --set values need the flow's annotations: load it before parsing
+        flow = resume_flow(found, stack, snapshot=args.snapshot)
+    params = typed_like_recorded(parse_sets(flow, args.set or []), found.record.params, flow)
     return _run_and_show(
         lambda: resume(
-            args.run, stack=stack, flow=flow, tags=tuple(args.tag or ()),
-            cache=not args.no_cache, **params,
+            found.record.run_id, stack=stack, origin=origin, flow=flow,
+            tags=tuple(args.tag or ()), cache=not args.no_cache, **params,
         )
     )
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from lamina.cli.commands.inspect import _console
+    from lamina.cli.main import load_stack_from_args
+    from lamina.runtime.pull import pull_run
+    from lamina.stack import Stack
+
+    target = load_stack_from_args(args)
+    origin = Stack.load(args.origin, config_file=getattr(args, "config", None),
+                        plugins=target.plugins)
+    report = pull_run(args.run, origin=origin, stack=target)
+    _console().print(escape(f"{report} (from stack '{origin.name}' into '{target.name}')"))
+    return 0
 
 
 def register(subparsers: Any) -> None:
@@ -96,4 +140,20 @@ def register(subparsers: Any) -> None:
     r.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a flow parameter")
     r.add_argument("--tag", action="append", metavar="TAG", help="label the new run (repeatable)")
     r.add_argument("--no-cache", action="store_true", help="do not reuse results of other runs")
+    r.add_argument("--from", dest="origin", metavar="STACK",
+                   help="the stack whose metadata store holds RUN when it ran elsewhere "
+                   "(production back to the laptop: --from team --stack local)")
+    r.add_argument("--snapshot", action="store_true",
+                   help="run the run's code snapshot even when its flow file is here")
     r.set_defaults(handler=cmd_resume)
+
+    pl = subparsers.add_parser(
+        "pull", help="copy a run from another stack into this one",
+        description="Copy RUN from stack --from (its record, task records, datastore "
+        "records, code snapshot and results) into the stack chosen by --stack, run id "
+        "kept, so that `lamina show` and the Client read it here. Idempotent.",
+    )
+    pl.add_argument("run", help="the run to copy (an id, a unique prefix, latest or FLOW/latest)")
+    pl.add_argument("--from", dest="origin", metavar="STACK", required=True,
+                    help="the stack the run was recorded on")
+    pl.set_defaults(handler=cmd_pull)
