@@ -7,7 +7,9 @@ Layout (a fixed contract; the monitoring layer reads it)::
 
 A prediction part has one row per prediction row, with the columns ``request_id`` string,
 ``timestamp`` timestamp[us, UTC], ``deployment``, ``variant``, ``model`` (the resolved
-``FLOW/RUN/STEP``) strings, ``latency_ms`` float64, ``status`` int32, then ``in.<name>``
+``FLOW/RUN/STEP``) strings, ``latency_ms`` float64, ``status`` int32, ``key`` string (the
+request's sticky-key value, null without one; absent from parts written before it
+existed), then ``in.<name>``
 per input field and ``out.<name>`` per output field of the recorded schema. A request that
 failed (4xx/5xx) is one row with null inputs and outputs. An outcome part has
 ``request_id``, ``timestamp`` and ``outcome`` float64.
@@ -40,7 +42,9 @@ log = logging.getLogger(__name__)
 PREDICTIONS = "predictions"
 OUTCOMES = "outcomes"
 #: The fixed leading columns of a prediction part, in order.
-FIXED_COLUMNS = ("request_id", "timestamp", "deployment", "variant", "model", "latency_ms", "status")
+FIXED_COLUMNS = (
+    "request_id", "timestamp", "deployment", "variant", "model", "latency_ms", "status", "key",
+)
 
 
 def _arrow_type(field: Field) -> pa.DataType:
@@ -66,6 +70,7 @@ def prediction_schema(inputs: Sequence[Field] = (), outputs: Sequence[Field] = (
         pa.field("model", pa.string()),
         pa.field("latency_ms", pa.float64()),
         pa.field("status", pa.int32()),
+        pa.field("key", pa.string()),
     ]
     cols += [pa.field(f"in.{f.name}", _arrow_type(f)) for f in inputs]
     cols += [pa.field(f"out.{f.name}", _arrow_type(f)) for f in outputs]
@@ -129,7 +134,7 @@ def build_prediction_table(
     deployment: str, entries: Sequence[tuple], inputs: Sequence[Field], outputs: Sequence[Field]
 ) -> pa.Table:
     """A prediction part from buffered entries ``(request_id, ts_us, variant, model,
-    latency_ms, status, rows, inputs_or_None, outputs_or_None)``."""
+    latency_ms, status, rows, inputs_or_None, outputs_or_None[, key])``."""
     import numpy as np
     import pyarrow as pa
 
@@ -154,6 +159,7 @@ def build_prediction_table(
         pa.array(repeat([e[3] for e in entries]), pa.string()),
         pa.array(np.repeat(np.asarray([e[4] for e in entries], dtype=np.float64), rep)),
         pa.array(np.repeat(np.asarray([e[5] for e in entries], dtype=np.int32), rep)),
+        pa.array(repeat([e[9] if len(e) > 9 else None for e in entries]), pa.string()),
     ]
     for f in inputs:
         arrays.append(_column(f, [None if e[7] is None else e[7].get(f.name) for e in entries], counts))
@@ -224,11 +230,13 @@ class PredictionLogWriter:
     def record(
         self, request_id: str, ts_us: int, variant: str, model: str, latency_ms: float,
         status: int, rows: int, inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None,
+        *, key: str | None = None,
     ) -> None:
-        """Queue one request (called on the request path: an append, nothing more)."""
+        """Queue one request (called on the request path: an append, nothing more).
+        ``key`` is the request's sticky-key value, which experiments count units by."""
         with self._lock:
             self._entries.append((request_id, ts_us, variant, model, latency_ms, status, rows,
-                                  inputs, outputs))
+                                  inputs, outputs, key))
             self._pending_rows += rows or 1
             if self._pending_rows >= self.flush_rows:
                 self._wake.set()
