@@ -130,3 +130,22 @@ def test_cuped_with_a_covariate_of_correlation_06_cuts_the_variance_by_30_percen
     print(f"CUPED variance reduction at correlation {rho}: {reduction:.1%}")
     assert reduction >= 0.30
     assert np.mean(adjusted) == pytest.approx(0.05, abs=0.01)  # still unbiased
+
+
+@pytest.mark.parametrize(("diff", "var", "tau2"), [(0.01, 1e-4, 4e-4), (-0.3, 0.02, 0.005),
+                                                   (0.0, 1.0, 3.0)])
+def test_the_mixture_likelihood_ratio_is_the_published_integral(diff, var, tau2) -> None:
+    """Lambda = integral of N(d; theta, V) N(theta; 0, tau2) dtheta / N(d; 0, V), computed
+    numerically (Johari et al. 2017, eq. for the normal mixture), against the closed form."""
+    from scipy import integrate
+
+    sd = np.sqrt(var)
+    numerator, _err = integrate.quad(
+        lambda t: sps.norm.pdf(diff, t, sd) * sps.norm.pdf(t, 0, np.sqrt(tau2)),
+        -20 * np.sqrt(tau2 + var), 20 * np.sqrt(tau2 + var), points=[diff, 0.0], limit=200)
+    expected = numerator / sps.norm.pdf(diff, 0, sd)
+    assert sequential.likelihood_ratio(diff, var, tau2) == pytest.approx(expected, rel=1e-6)
+    # the confidence sequence is exactly the set of differences the test does not reject
+    half = sequential.half_width(var, tau2, ALPHA)
+    at_edge = sequential.likelihood_ratio(half, var, tau2)
+    assert at_edge == pytest.approx(1 / ALPHA, rel=1e-9)
