@@ -137,6 +137,8 @@ def test_a_mirror_never_takes_the_outcome_of_a_request(project) -> None:
     log_outcomes(stack, "mir", {f"m{i}": float(i % 3 == 0) for i in range(20)})
     report = ab_report(stack, "mir")
     by_name = {v.variant: v for v in report.variants}
-    assert "mirror" not in by_name  # its answers came second: never credited
+    # its answers came second: never credited (a log without a recorded design may still
+    # list it as a variant, with no outcome)
+    assert "mirror" not in by_name or by_name["mirror"].n == 0
     assert by_name["a"].n == 10 and by_name["b"].n == 10
     assert [c.variant for c in report.comparisons] == ["b"]

@@ -153,62 +153,60 @@ class ABReport:
 # --------------------------------------------------------------------------- reading
 
 
-def _requests(preds: pa.Table, mirrors: set[str]) -> pa.Table:
-    """One row per answered request (``request_id``, ``variant``, ``timestamp``, ``key``):
-    mirror rows dropped, and a request logged twice credited to its first answer."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+@attrs.frozen
+class _Requests:
+    """The answered requests, one entry per logged row of a request's first answer:
+    variant code, day and sticky-key code (-1 without a key) per row."""
 
-    table = preds.select(["request_id", "variant", "timestamp", "key"])
-    if mirrors:
-        table = table.filter(pc.invert(pc.is_in(table["variant"], pa.array(sorted(mirrors)))))
-    if table.num_rows and pc.count_distinct(table["request_id"]).as_py() < table.num_rows:
-        table = table.sort_by("timestamp")
-        table = table.group_by("request_id", use_threads=False).aggregate(
-            [("variant", "first"), ("timestamp", "first"), ("key", "first")]
-        )
-        table = table.rename_columns(["request_id", "variant", "timestamp", "key"])
-    return table
-
-
-def _latest_outcomes(outcomes: pa.Table) -> pa.Table:
-    """One outcome per request: the latest posted."""
-    import pyarrow.compute as pc
-
-    table = outcomes.select(["request_id", "timestamp", "outcome"])
-    if table.num_rows and pc.count_distinct(table["request_id"]).as_py() < table.num_rows:
-        table = table.sort_by("timestamp").group_by("request_id", use_threads=False).aggregate(
-            [("outcome", "last")]
-        ).rename_columns(["request_id", "outcome"])
-    return table.select(["request_id", "outcome"])
+    ids: pa.ChunkedArray
+    codes: np.ndarray
+    days: np.ndarray
+    key_codes: np.ndarray
+    keys: pa.Array  # the distinct sticky keys, indexed by key_codes
+    first: np.ndarray  # True on the first row of each request (a request may log N rows)
+    names: list[str]
 
 
 @attrs.frozen
 class _Units:
-    """One metric's values, one per unit, with each unit's variant and day."""
+    """One metric's values, one per unit, with each unit's variant, day and key."""
 
     codes: np.ndarray  # variant index per value
     days: np.ndarray  # day index per value (0 = the first day of the log)
     values: np.ndarray
-    keys: pa.ChunkedArray | None
+    key_codes: np.ndarray  # -1 where the unit has no sticky key
+    keys: pa.Array
     requests: np.ndarray  # distinct requests per variant
 
 
-def _units(table: pa.Table, column: str, names: list[str], t0: int, requests: np.ndarray) -> _Units:
+def _requests(preds: pa.Table, mirrors: set[str]) -> _Requests:
+    """Answered requests from the log, mirror rows dropped. A request answered twice
+    without a recorded design (an old log with a mirror) is credited to its first
+    answer: the first row in log order, which is the answer sent to the client."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = table.filter(pc.is_valid(table[column]))
-    codes = pc.index_in(table["variant"], value_set=pa.array(names)).to_numpy(zero_copy_only=False)
-    ts = table["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
-    values = table[column].cast(pa.float64()).to_numpy(zero_copy_only=False)
-    return _Units(codes.astype(np.int64), (ts - t0) // DAY_US, values,
-                  table["key"] if "key" in table.column_names else None, requests)
+    if mirrors:
+        preds = preds.filter(pc.invert(pc.is_in(preds["variant"], pa.array(sorted(mirrors)))))
+    ids = preds["request_id"]
+    names = sorted(pc.unique(preds["variant"]).to_pylist())
+    codes = pc.index_in(preds["variant"], value_set=pa.array(names, pa.string())).to_numpy(
+        zero_copy_only=False).astype(np.int64)
+    ts = preds["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    t0 = int(ts.min()) if ts.size else 0
+    encoded = pc.dictionary_encode(preds["key"].combine_chunks())
+    key_codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    # the rows of one request are logged together: the first of a run of equal ids
+    first = np.ones(len(ids), dtype=bool)
+    if len(ids) > 1:
+        flat = ids.combine_chunks()
+        first[1:] = pc.not_equal(flat[1:], flat[:-1]).to_numpy(zero_copy_only=False)
+    return _Requests(ids, codes, (ts - t0) // DAY_US, key_codes, encoded.dictionary, first, names)
 
 
 def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, start: Any,
-          end: Any) -> tuple[dict[str, _Units], list[str], pa.Table, dict[str, Any] | None]:
+          end: Any) -> tuple[dict[str, _Units], _Requests, dict[str, Any] | None]:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -218,7 +216,9 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
 
     store = _stack(stack).datastore
     design = latest_design(store, deployment)
-    preds = read_prediction_log(stack, deployment, start, end)
+    columns = ["request_id", "timestamp", "variant", "status", "key"]
+    columns += [m.name for m in experiment.metrics if m.name != "outcome"]
+    preds = read_prediction_log(stack, deployment, start, end, columns=columns)
     if preds.num_rows == 0:
         raise ServingError(f"deployment {deployment!r} has no logged predictions"
                            + (" in that time window" if start or end else ""),
@@ -227,44 +227,56 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
     if "key" not in preds.column_names:  # logged before keys were
         preds = preds.append_column("key", pa.nulls(preds.num_rows, pa.string()))
     mirrors = {design["mirror"]} if design and design.get("mirror") else set()
-    requests = _requests(preds, mirrors)
-    names = sorted(set(pc.unique(requests["variant"]).to_pylist()))
-    if not names:
+    req = _requests(preds, mirrors)
+    if not req.names:
         raise ServingError(f"deployment {deployment!r} answered no request successfully",
-                           hint="look at its log: lamina serve logs / the prediction log's status")
-    t0 = int(pc.min(requests["timestamp"]).cast(pa.int64()).as_py())
-    codes = pc.index_in(requests["variant"], value_set=pa.array(names)).to_numpy(zero_copy_only=False)
-    per_variant = np.bincount(codes, minlength=len(names))
+                           hint="look at its log: the prediction log's status column")
+    per_variant = np.bincount(req.codes[req.first], minlength=len(req.names))
     out: dict[str, _Units] = {}
     for spec in experiment.metrics:
         if spec.name in out:
             continue
         if spec.name == "outcome":
-            outcomes = _latest_outcomes(read_outcomes(stack, deployment, start, None))
-            joined = requests.join(outcomes, "request_id", join_type="inner", use_threads=True)
-            out[spec.name] = _units(joined, "outcome", names, t0, per_variant)
+            outcomes = read_outcomes(stack, deployment, start, None)
+            # one hash over the request ids; index_in gives each outcome its request's
+            # first row, so a request answered twice is credited once, to its first answer
+            rows = pc.index_in(outcomes["request_id"], value_set=req.ids.combine_chunks())
+            rows = rows.to_numpy(zero_copy_only=False)
+            values = outcomes["outcome"].to_numpy(zero_copy_only=False)
+            found = ~np.isnan(rows) if rows.dtype.kind == "f" else np.ones(len(rows), bool)
+            rows = np.where(found, np.nan_to_num(rows), 0).astype(np.int64)[found]
+            values = values[found]
+            if len(rows) and np.bincount(rows).max() > 1:  # an outcome posted again
+                ts = outcomes["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)[found]
+                order = np.lexsort((ts, rows))  # by request, then time: keep each last
+                last = np.append(rows[order][1:] != rows[order][:-1], True)
+                rows, values = rows[order][last], values[order][last]
+            out[spec.name] = _Units(req.codes[rows], req.days[rows], values.astype(float),
+                                    req.key_codes[rows], req.keys, per_variant)
             continue
-        if spec.name not in preds.column_names or spec.name in ("request_id", "variant"):
-            numeric = [c for c, t in zip(preds.column_names, preds.schema.types, strict=True)
-                       if pa.types.is_integer(t) or pa.types.is_floating(t)]
+        if spec.name not in preds.column_names or spec.name in ("request_id", "variant", "key"):
+            full = read_prediction_log(stack, deployment, start, end).schema
+            numeric = [f.name for f in full
+                       if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
             raise ServingError(f"metric {spec.name!r} is neither 'outcome' nor a column of the "
                                f"prediction log of {deployment!r}",
                                hint=f"numeric columns: {', '.join(numeric)}")
-        rows = preds.select(["variant", "timestamp", "key", spec.name])
+        column = preds[spec.name]
         if mirrors:
-            rows = rows.filter(pc.invert(pc.is_in(rows["variant"], pa.array(sorted(mirrors)))))
-        out[spec.name] = _units(rows, spec.name, names, t0, per_variant)
-    return out, names, requests, design
+            column = column.filter(pc.invert(pc.is_in(preds["variant"], pa.array(sorted(mirrors)))))
+        valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)[valid]
+        out[spec.name] = _Units(req.codes[valid], req.days[valid], values,
+                                req.key_codes[valid], req.keys, per_variant)
+    return out, req, design
 
 
-def _covariate_values(covariate: Covariate, keys: pa.ChunkedArray | None) -> np.ndarray:
-    """The covariate of each unit, nan where its key has none (or the log has no keys)."""
+def _covariate_values(covariate: Covariate, units: _Units) -> np.ndarray:
+    """The covariate of each unit, nan where its key has none."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if keys is None:
-        return np.full(0, np.nan)
     source = covariate.source
     if isinstance(source, pa.Table):
         table = source
@@ -280,7 +292,7 @@ def _covariate_values(covariate: Covariate, keys: pa.ChunkedArray | None) -> np.
             else:
                 import pyarrow.parquet as pq
 
-                table = pq.read_table(path)
+                table = pq.ParquetFile(path).read()
         except (OSError, pa.ArrowInvalid) as err:
             raise ServingError(f"covariate file {path}: {err}",
                                hint="a Parquet or CSV file with the key and value columns") from None
@@ -288,41 +300,40 @@ def _covariate_values(covariate: Covariate, keys: pa.ChunkedArray | None) -> np.
         if col not in table.column_names:
             raise ServingError(f"covariate: no column {col!r}",
                                hint=f"columns are: {', '.join(table.column_names)}")
-    lookup = table.select([covariate.key, covariate.column]).rename_columns(["k", "x"])
-    lookup = lookup.set_column(0, "k", pc.cast(lookup["k"], pa.string()))
-    idx = pc.index_in(keys, value_set=lookup["k"]).to_numpy(zero_copy_only=False)
-    xs = lookup["x"].cast(pa.float64()).to_numpy(zero_copy_only=False)
+    lookup_keys = pc.cast(table[covariate.key], pa.string())
+    xs = table[covariate.column].cast(pa.float64()).to_numpy(zero_copy_only=False)
+    # the covariate of each distinct sticky key, then of each unit through its key code
+    idx = pc.index_in(units.keys, value_set=lookup_keys.combine_chunks()).to_numpy(
+        zero_copy_only=False)
+    per_key = np.full(len(units.keys) + 1, np.nan)  # the last entry: units without a key
     found = ~np.isnan(idx) if idx.dtype.kind == "f" else np.ones(len(idx), bool)
-    out = np.full(len(idx), np.nan)
-    safe = np.where(found, np.nan_to_num(idx), 0).astype(np.int64)
-    out[found] = xs[safe[found]]
-    return out
+    per_key[:-1][found] = xs[np.nan_to_num(idx[found]).astype(np.int64)]
+    return per_key[units.key_codes]
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def _sample_ratio(requests: pa.Table, names: list[str], design: dict[str, Any] | None,
+def _sample_ratio(req: _Requests, design: dict[str, Any] | None,
                   experiment: Experiment) -> SampleRatioCheck:
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     from lamina.serving.experiment import design_weights
     from lamina.statistics.classical import chi_square_gof
 
-    keyed = requests.filter(pc.is_valid(requests["key"]))
-    if keyed.num_rows and keyed.num_rows >= requests.num_rows / 2:
+    names = req.names
+    keyed = req.key_codes >= 0
+    if keyed.any() and keyed.sum() >= req.first.sum() / 2:
         unit = "sticky keys"
-        pairs = keyed.group_by(["variant", "key"]).aggregate([]).column("variant")
-        codes = pc.index_in(pairs, value_set=pa.array(names)).to_numpy(zero_copy_only=False)
+        seen = np.zeros((len(names), len(req.keys)), dtype=bool)
+        seen[req.codes[keyed], req.key_codes[keyed]] = True
+        counts = seen.sum(axis=1)
     else:
         unit = "requests"
-        codes = pc.index_in(requests["variant"], value_set=pa.array(names)).to_numpy(
-            zero_copy_only=False)
+        counts = np.bincount(req.codes[req.first], minlength=len(names))
     weights = dict(experiment.weights) if experiment.weights else design_weights(design, names)
     all_names = list(names) + [w for w in (weights or {}) if w not in names]
-    counts = np.bincount(codes.astype(np.int64), minlength=len(all_names))
+    counts = np.concatenate([counts, np.zeros(len(all_names) - len(names), dtype=counts.dtype)])
     observed = {n: int(c) for n, c in zip(all_names, counts, strict=True)}
     if not weights:
         return SampleRatioCheck(unit, observed, {}, math.nan, math.nan, None)
@@ -342,8 +353,8 @@ def _metric(spec: MetricSpec, units: _Units, names: list[str], control: str,
 
     y = units.values
     reduction = None
-    if experiment.covariate is not None and units.keys is not None and y.size:
-        x = _covariate_values(experiment.covariate, units.keys)
+    if experiment.covariate is not None and y.size:
+        x = _covariate_values(experiment.covariate, units)
         if np.isfinite(x).any():
             adjusted, _theta = cuped_adjust(x, y)
             var_y = float(np.var(y))
@@ -488,7 +499,8 @@ def ab_report(
         experiment = attrs.evolve(experiment, primary=attrs.evolve(experiment.primary, name=metric))
     if alpha is not None:
         experiment = attrs.evolve(experiment, alpha=alpha)
-    units, names, requests, design = _read(stack, deployment, experiment, start, end)
+    units, req, design = _read(stack, deployment, experiment, start, end)
+    names = req.names
     control = control or experiment.control or names[0]
     if control not in names:
         raise ServingError(f"control variant {control!r} has no logged predictions",
@@ -502,7 +514,7 @@ def ab_report(
     results = [_metric(spec, units[spec.name], names, control, experiment, days)
                for spec in experiment.metrics]
     metrics = tuple(_adjust_secondaries(results, experiment.alpha))
-    srm = _sample_ratio(requests, names, design, experiment)
+    srm = _sample_ratio(req, design, experiment)
     return ABReport(deployment, experiment.method, experiment.alpha, srm, metrics,
                     decide(srm, metrics, experiment.method), days)
 

@@ -372,7 +372,7 @@ def _as_utc(value: Any) -> dt.datetime | None:
 
 
 def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end: Any,
-          empty: pa.Schema) -> pa.Table:
+          empty: pa.Schema, columns: Sequence[str] | None = None) -> pa.Table:
     import io
 
     import pyarrow as pa
@@ -394,10 +394,16 @@ def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end
         data = store.get_record(key)
         if data is not None:
             # parts are small: no Arrow thread pools (a pool thread still alive at process
-            # exit can abort the interpreter, apache/arrow#34314)
-            tables.append(pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False))
+            # exit can abort the interpreter, apache/arrow#34314); ParquetFile, not
+            # read_table, which imports pyarrow.dataset (and pandas) on first use
+            part = pq.ParquetFile(io.BytesIO(data), pre_buffer=False)
+            wanted = None if columns is None else [
+                c for c in columns if c in part.schema_arrow.names]
+            tables.append(part.read(columns=wanted, use_threads=False))
     if not tables:
-        return empty.empty_table()
+        table = empty.empty_table()
+        return table if columns is None else table.select(
+            [c for c in columns if c in table.column_names])
     table = pa.concat_tables(tables, promote_options="default")
     if lo is not None:
         table = table.filter(pc.greater_equal(table["timestamp"], pa.scalar(lo, table["timestamp"].type)))
@@ -407,12 +413,16 @@ def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end
 
 
 def read_prediction_log(
-    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None
+    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None,
+    *, columns: Sequence[str] | None = None,
 ) -> pa.Table:
     """The logged predictions of ``deployment`` with ``start <= timestamp < end`` (datetimes
     or ISO strings, UTC when naive), in write order of the parts. Parts of variants with
-    other fields are united (missing columns are null)."""
-    return _read(PREDICTIONS, stack, deployment, start, end, prediction_schema())
+    other fields are united (missing columns are null). ``columns`` reads only those
+    (``timestamp`` is read too when a window is given)."""
+    if columns is not None and (start is not None or end is not None):
+        columns = [*columns, "timestamp"] if "timestamp" not in columns else columns
+    return _read(PREDICTIONS, stack, deployment, start, end, prediction_schema(), columns)
 
 
 def read_outcomes(
