@@ -206,10 +206,12 @@ class InferenceApp:
             return self._fail(variant, rid, ts_us, t0, 400, err, "body")
         raw_id = request.get("id")
         rid = str(raw_id) if raw_id is not None else uuid.uuid4().hex
+        key = None
         if version is not None:
             variant = self.by_name[version]
         else:
-            variant = self.variants[self.router.choose(self._sticky_value(scope, request))]
+            key = self._sticky_value(scope, request)
+            variant = self.variants[self.router.choose(key)]
         try:
             columns, rows, matrix = decode_inputs(variant.model.schema, request.get("inputs"))
             result = variant.predict(variant.model.prepare(columns, matrix))
@@ -246,7 +248,7 @@ class InferenceApp:
         latency = time.perf_counter() - t0
         if self.writer is not None:
             self.writer.record(rid, ts_us, variant.name, variant.ref, latency * 1000.0, 200,
-                               rows, columns, outputs)
+                               rows, columns, outputs, key=key)
         if self.metrics is not None:
             self.metrics.observe(variant.name, 200, latency, rows)
         return 200, payload, [*_JSON, (VARIANT_HEADER.encode(), variant.name.encode()),
@@ -352,6 +354,9 @@ def build_app(
         writer = PredictionLogWriter(stack.datastore, deployment.name, schemas,
                                      flush_seconds=flush_seconds, flush_rows=flush_rows,
                                      hook=stack.hook)
+        from lamina.serving.experiment import record_design
+
+        record_design(stack.datastore, deployment)
     server_metrics = None
     if metrics:
         from lamina.serving.metrics import ServerMetrics
