@@ -183,6 +183,11 @@ class Run:
         self.client.stack.metadata.add_tags(self.id, list(tags))
         self.record = self.client.stack.metadata.get_run(self.id)
 
+    def remove_tags(self, *tags: str) -> None:
+        """Take labels off the run (a tag it does not have is ignored)."""
+        self.client.stack.metadata.remove_tags(self.id, list(tags))
+        self.record = self.client.stack.metadata.get_run(self.id)
+
     def failed_tasks(self) -> list[Task]:
         return [t for t in self.tasks() if t.status == "failed"]
 

@@ -54,6 +54,8 @@ class Flow:
         *,
         foreach: str | Iterable[str] | None = None,
         retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 2.0,
         timeout: float | None = None,
         cpu: float | None = None,
         memory: int | None = None,
@@ -70,6 +72,8 @@ class Flow:
         *,
         foreach: str | Iterable[str] | None = None,
         retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 2.0,
         timeout: float | None = None,
         cpu: float | None = None,
         memory: int | None = None,
@@ -83,6 +87,9 @@ class Flow:
         :param foreach: step name(s) to fan out over; the parameter of the same name
             receives one element per task. Several names: their product.
         :param retries: extra attempts after a failure.
+        :param retry_delay: seconds before the first retry (0: at once).
+        :param retry_backoff: each later retry waits this many times longer (2: doubling;
+            1: the same delay every time).
         :param timeout: seconds an attempt may run before it is stopped.
         :param cpu: cores asked of the compute backend.
         :param memory: MiB asked of the compute backend.
@@ -100,6 +107,8 @@ class Flow:
             options = StepOptions(
                 foreach=foreach_names,
                 retries=retries,
+                retry_delay=retry_delay,
+                retry_backoff=retry_backoff,
                 timeout=timeout,
                 resources=Resources(cpu=cpu, memory=memory, gpu=gpu),
                 cache=cache,
