@@ -185,3 +185,40 @@ def test_a_required_choice_parameter_is_refused_when_missing() -> None:
     with pytest.raises(ParameterError, match="has no default and was not set"):
         flow.run()
     assert flow.run(mode="b")["pick"].value == "b"
+
+
+def test_catch_turns_a_failure_into_a_value_the_join_can_count(project: Path) -> None:
+    from lamina import Failed
+
+    flow = Flow("catching")
+
+    @flow.step
+    def items() -> list[int]:
+        return [1, 2, 3, 4]
+
+    @flow.step(foreach="items", catch=True, retries=1)
+    def square(items: int) -> int:
+        if items % 2 == 0:
+            raise ValueError(f"even {items}")
+        return items * items
+
+    @flow.step
+    def summary(square: list) -> dict:
+        return {"ok": [s for s in square if s],
+                "failed": [f.message for f in square if isinstance(f, Failed)]}
+
+    run = flow.run()
+    assert run.status == "succeeded"
+    assert run["summary"].value == {"ok": [1, 9], "failed": ["ValueError: even 2",
+                                                             "ValueError: even 4"]}
+    caught = run.caught_tasks()
+    assert [(t.index, t.status, t.record.attempt) for t in caught] == [(1, "caught", 2),
+                                                                        (3, "caught", 2)]
+    value = caught[0].value
+    assert isinstance(value, Failed) and not value
+    assert (value.error_type, value.attempt) == ("ValueError", 2)
+    assert "raise ValueError" in value.traceback
+    assert Path(value.location.rsplit(":", 1)[0]).name == "test_authoring.py"
+    assert run.failed_tasks() == []
+    shown = _cli(project, "show", f"{run.id}/square")
+    assert shown.returncode == 0 and shown.stdout.count(" caught ") == 2

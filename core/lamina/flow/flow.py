@@ -62,6 +62,7 @@ class Flow:
         gpu: int | None = None,
         cache: bool | None = None,
         compute: str | None = None,
+        catch: bool = False,
         name: str | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -80,6 +81,7 @@ class Flow:
         gpu: int | None = None,
         cache: bool | None = None,
         compute: str | None = None,
+        catch: bool = False,
         name: str | None = None,
     ) -> Any:
         """Register a function as a step; use bare (``@flow.step``) or with options.
@@ -96,6 +98,9 @@ class Flow:
         :param gpu: GPUs asked of the compute backend.
         :param cache: reuse an earlier identical task's result (None: the run decides).
         :param compute: name of another compute component of the stack for this step.
+        :param catch: a task that still fails after its retries yields a
+            :class:`lamina.Failed` value (downstream steps receive it) instead of failing
+            the run; the run succeeds and ``show`` lists the caught failures.
         :param name: the step's name if not the function's name.
         :return: the function itself, unchanged.
         """
@@ -113,6 +118,7 @@ class Flow:
                 resources=Resources(cpu=cpu, memory=memory, gpu=gpu),
                 cache=cache,
                 compute=compute,
+                catch=catch,
             )
         except (TypeError, ValueError) as err:
             raise FlowDefinitionError(f"flow '{self.name}': bad step option: {err}") from err

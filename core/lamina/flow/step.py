@@ -37,6 +37,8 @@ class StepOptions:
     :param cache: reuse the result of an earlier task with the same code, inputs and
         parameters (None: follow the run's ``cache`` setting).
     :param compute: run this step on another compute component of the stack (``"k8s"``).
+    :param catch: a task that still fails after its retries yields a
+        :class:`~lamina.flow.failed.Failed` value instead of failing the run.
     """
 
     foreach: tuple[str, ...] = ()
@@ -47,6 +49,7 @@ class StepOptions:
     resources: Resources = attrs.field(factory=Resources)
     cache: bool | None = None
     compute: str | None = None
+    catch: bool = False
 
 
 @attrs.frozen

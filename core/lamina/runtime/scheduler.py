@@ -349,6 +349,9 @@ class Scheduler:
             else:
                 self.computes[step.options.compute].submit(retry)
             return
+        if step.options.catch:
+            self._caught(outcome)
+            return
         record = self._record(outcome)
         self.failed += 1
         self.failures.append(record)
@@ -356,6 +359,20 @@ class Scheduler:
         log.error(
             "task failed", task=outcome.task_id, error=outcome.error, location=outcome.location
         )
+
+    def _caught(self, outcome: TaskOutcome) -> None:
+        """A failure in a ``catch=True`` step: its result becomes a ``Failed`` value, the
+        task is recorded as ``caught`` (error and traceback kept), and the flow goes on."""
+        from lamina.flow.failed import Failed
+
+        failed = Failed(step=outcome.step, index=outcome.index, attempt=outcome.attempt,
+                        error_type=outcome.error_type, message=outcome.error,
+                        location=outcome.location, traceback=outcome.traceback)
+        ref, _new = self.ctx.artifacts.save(
+            failed, name=f"{outcome.run_id}/{outcome.step}/{outcome.index}")
+        log.warning("task failed, caught", task=outcome.task_id, error=outcome.error,
+                    location=outcome.location)
+        self._succeeded(attrs.evolve(outcome, status="caught", output=ref))
 
     def _succeeded(self, outcome: TaskOutcome, reused_from: str = "") -> None:
         self._record(outcome, reused_from=reused_from)

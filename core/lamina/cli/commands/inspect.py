@@ -39,6 +39,7 @@ def _client(args: argparse.Namespace) -> Any:
 
 _STATUS_STYLE = {
     "succeeded": "green", "reused": "cyan", "failed": "red", "running": "yellow",
+    "caught": "yellow",
     "interrupted": "magenta", "crashed": "red",
 }
 
