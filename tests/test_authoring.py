@@ -222,3 +222,24 @@ def test_catch_turns_a_failure_into_a_value_the_join_can_count(project: Path) ->
     assert run.failed_tasks() == []
     shown = _cli(project, "show", f"{run.id}/square")
     assert shown.returncode == 0 and shown.stdout.count(" caught ") == 2
+
+
+def test_after_orders_steps_that_pass_no_result(project: Path) -> None:
+    flow = Flow("ordered")
+    table = project / "table.txt"
+
+    @flow.step
+    def write() -> None:
+        table.write_text("rows")
+
+    @flow.step(after="write")
+    def read() -> str:
+        return table.read_text()
+
+    assert flow.run()["read"].value == "rows"
+    assert flow.graph().upstream("read") == ["write"]
+    bad = Flow("bad")
+    bad.step(name="write")(lambda: 1)
+    bad.step(after="wirte", name="x")(lambda: 2)
+    with pytest.raises(FlowDefinitionError, match=r"after='wirte' names no step \(did you mean 'write'"):
+        bad.run()

@@ -63,6 +63,7 @@ class Flow:
         cache: bool | None = None,
         compute: str | None = None,
         catch: bool = False,
+        after: str | Iterable[str] | None = None,
         name: str | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -82,6 +83,7 @@ class Flow:
         cache: bool | None = None,
         compute: str | None = None,
         catch: bool = False,
+        after: str | Iterable[str] | None = None,
         name: str | None = None,
     ) -> Any:
         """Register a function as a step; use bare (``@flow.step``) or with options.
@@ -101,6 +103,8 @@ class Flow:
         :param catch: a task that still fails after its retries yields a
             :class:`lamina.Failed` value (downstream steps receive it) instead of failing
             the run; the run succeeds and ``show`` lists the caught failures.
+        :param after: step name(s) that must finish before this step starts, when it
+            takes none of their results (a table written by one step, read by another).
         :param name: the step's name if not the function's name.
         :return: the function itself, unchanged.
         """
@@ -119,6 +123,7 @@ class Flow:
                 cache=cache,
                 compute=compute,
                 catch=catch,
+                after=(after,) if isinstance(after, str) else tuple(after or ()),
             )
         except (TypeError, ValueError) as err:
             raise FlowDefinitionError(f"flow '{self.name}': bad step option: {err}") from err

@@ -139,6 +139,15 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
                 candidates.setdefault(p.name, []).append((step, p))
         inputs[step.name] = wired
         step_params[step.name] = tuple(own)
+        for before in step.options.after:
+            if before not in flow.steps or before == step.name:
+                raise FlowDefinitionError(
+                    f"step '{step.name}' ({step.where}): after={before!r} names "
+                    + ("the step itself" if before == step.name else
+                       f"no step{_suggest(before, flow.steps)}. Steps: {', '.join(flow.steps)}"),
+                    hint="after takes the names of steps that must finish first",
+                )
+            dag.add_edge(before, step.name)
 
     _check_cycles(flow, dag)
     flow_params = _flow_params(candidates)

@@ -37,6 +37,8 @@ class StepOptions:
     :param cache: reuse the result of an earlier task with the same code, inputs and
         parameters (None: follow the run's ``cache`` setting).
     :param compute: run this step on another compute component of the stack (``"k8s"``).
+    :param after: steps that must finish before this one starts, though it takes none of
+        their results (an ordering-only dependency).
     :param catch: a task that still fails after its retries yields a
         :class:`~lamina.flow.failed.Failed` value instead of failing the run.
     """
@@ -50,6 +52,7 @@ class StepOptions:
     cache: bool | None = None
     compute: str | None = None
     catch: bool = False
+    after: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -66,6 +66,8 @@ def _options(step: Any) -> str:
         parts.append("cache" if o.cache else "no cache")
     if o.compute:
         parts.append(f"compute {o.compute}")
+    if getattr(o, "catch", False):
+        parts.append("catch")
     return ", ".join(parts)
 
 
@@ -88,6 +90,8 @@ def graph_text(flow: Any) -> str:
         for param, inp in graph.inputs[name].items():
             lines.append(f"      <- {inp.source}: {kinds[inp.kind]}"
                          + (f" (as {param})" if param != inp.source else ""))
+        for before in step.options.after:
+            lines.append(f"      <- {before}: finished first (after=, no result passed)")
         if graph.step_params[name]:
             lines.append(f"      parameters: {', '.join(graph.step_params[name])}")
     lines.append("")
