@@ -614,7 +614,8 @@ class LocalFeatureStore:
                 rows = con.execute(sql).fetchall()
             nk = len(view.join_keys)
             payload = [(tuple(r[:nk]), *r[nk:]) for r in rows]
-            self.online.write(self._online_table(view, version), view.feature_names, payload)
+            self.online.write(self._online_table(view, version), view.feature_names, payload,
+                              ttl_seconds=view.ttl_seconds)
             self.registry.record_materialization(name, version.fingerprint, start_us, end_us,
                                                  len(payload))
             written[name] = len(payload)
