@@ -53,6 +53,10 @@ class Variant:
     weight: float = 100.0
 
 
+def _str_tuple(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class Deployment:
     """What a serving backend deploys. Weights are percentages summing to 100."""
@@ -65,7 +69,7 @@ class Deployment:
     options: Mapping[str, Any] = attrs.field(factory=dict)
     #: Features looked up by entity key before predicting (a feature service's name, or
     #: ``view:feature`` names): requests then carry the keys, not the features.
-    features: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    features: tuple[str, ...] = attrs.field(default=(), converter=lambda v: _str_tuple(v))
 
     def __attrs_post_init__(self) -> None:
         check_name(self.name, "deployment name")
