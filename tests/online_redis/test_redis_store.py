@@ -125,3 +125,14 @@ def test_a_value_of_an_unsupported_type_is_named(redis_url: str, redis_prefix: s
     with pytest.raises(FeatureStoreError, match=r"table .t__v1., feature .f.: cannot write a value of type object"):
         store.write("t__v1", ["f"], [((1,), 1, 1, object())])
     store.close()
+
+
+def test_without_the_plugin_the_error_names_the_distribution(tmp_path: Path) -> None:
+    from lamina.features import LocalFeatureStore
+    from lamina.features.options import FeatureStoreOptions
+
+    # a store built without a stack knows only the builtin sqlite online store
+    store = LocalFeatureStore(FeatureStoreOptions(online_store="redis"), root=tmp_path)
+    with pytest.raises(FeatureStoreError, match="online store 'redis' is not offered") as err:
+        store.online  # noqa: B018
+    assert err.value.hint == "pip install lamina-online-redis"
