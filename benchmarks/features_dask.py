@@ -47,12 +47,24 @@ def worker_single(entities: str, features: str, out: str) -> dict:
     return {"seconds": seconds, "rss_mib": rss, "rows": table.num_rows}
 
 
+#: Each worker's memory limit: Dask spills held partition pieces to disk past 60% of it
+#: (its standard behaviour); pausing and terminating are off, so a join is never killed.
+WORKER_MEMORY = "700MB"
+SPILL_ENV = {
+    "DASK_DISTRIBUTED__WORKER__MEMORY__TARGET": "0.5",
+    "DASK_DISTRIBUTED__WORKER__MEMORY__SPILL": "0.6",
+    "DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE": "False",
+    "DASK_DISTRIBUTED__WORKER__MEMORY__TERMINATE": "False",
+}
+
+
 def start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen]]:
     from envs_util import free_port, wait_for_port
 
     bin_dir = Path(sys.executable).parent
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
+    env.update(SPILL_ENV)
     procs = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1",
                                "--port", str(port), "--no-dashboard"], cwd=folder, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -61,7 +73,7 @@ def start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen]]:
     for name in ("w1", "w2"):
         procs.append(subprocess.Popen(
             [str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
-             "--name", name, "--host", "127.0.0.1", "--memory-limit", "0"],
+             "--name", name, "--host", "127.0.0.1", "--memory-limit", WORKER_MEMORY],
             cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return address, procs
 
@@ -109,7 +121,8 @@ def render(r: dict) -> str:
         f"{' --quick' if r['quick'] else ''}`. {r['entities']:,} entity rows x "
         f"{r['sources']:,} source rows (10,000 keys, 5 float features, created time, 12 h "
         "TTL). The Dask side: a `dask scheduler` and two `dask worker` processes, one thread "
-        f"each, on the same 2 cores; {d['partitions']} key-hash partitions. One run per side "
+        f"each, on the same 2 cores, memory limit {WORKER_MEMORY} each (Dask spills held "
+        f"pieces to disk past 60% of it); {d['partitions']} key-hash partitions. One run per side "
         "on a machine shared with other work: the times are noisy.",
         "",
         "| engine | wall time (s) | peak RSS (MiB) |",

@@ -208,8 +208,8 @@ def render(results: dict) -> str:
     lines = [
         "## Feature store: online lookup on Redis (lamina vs Feast)",
         "",
-        f"Machine: {results['machine']}. Command: `python benchmarks/online_redis.py"
-        f"{' --quick' if results['quick'] else ''}`. {results['keys']:,} keys x 5 float "
+        f"Machine: {results['machine']}. Command: `{results['command']}`. "
+        f"{results['keys']:,} keys x 5 float "
         f"features materialized into one Redis {results['redis']} server; the median of "
         f"{results['calls']} calls of `get_online_features` for the same 100 keys, TTL "
         f"applied, per round; {results['rounds']} round(s), the two sides alternating, each "
@@ -279,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             return {**runs[0], "median_ms": statistics.median(r["median_ms"] for r in runs),
                     "materialize_s": statistics.median(r["materialize_s"] for r in runs)}
 
-        results = {"quick": args.quick, "keys": keys, "calls": calls, "rounds": rounds,
+        command = " ".join(["python benchmarks/online_redis.py",
+                            *(a for a in (argv if argv is not None else sys.argv[1:])
+                              if not a.startswith("--doc") and "/" not in a)])
+        results = {"quick": args.quick, "command": command, "keys": keys, "calls": calls, "rounds": rounds,
                    "machine": machine_line(), "redis": version,
                    "lamina": median(lamina_runs),
                    "feast": median(feast_runs) if feast_runs else None,

@@ -33,7 +33,9 @@ from lamina_features_dask.hashing import split
 #: The column holding each training row's position among the entity rows.
 ROW = "__lamina_row"
 #: Rows per read task (row groups are grouped up to about this many).
-CHUNK_ROWS = 2_000_000
+CHUNK_ROWS = 1_000_000
+#: Source rows per partition the default partition count aims at.
+PARTITION_ROWS = 1_000_000
 
 
 @attrs.frozen
@@ -284,7 +286,7 @@ def training_set(
     :param features: ``["view:feature", ...]``, a FeatureService or its name. The views
         must share their join keys (one entity).
     :param client: a ``distributed.Client``; else one is opened to ``scheduler``.
-    :param partitions: key-hash partitions (default: enough for about 2 million source
+    :param partitions: key-hash partitions (default: enough for about a million source
         rows each, at least twice the workers).
     :param datastore: where the parts go (default: the store's stack's datastore); it
         must reach the workers (a shared folder or S3).
@@ -342,7 +344,7 @@ def _run(store: Any, entities: Any, features: Any, client: Any, partitions: int 
     if partitions is None:
         workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
         biggest = max(sum(c.rows for c in found) for found in source_chunks)
-        partitions = max(2 * workers, math.ceil(biggest / CHUNK_ROWS))
+        partitions = max(2 * workers, math.ceil(biggest / PARTITION_ROWS))
     entity_parts, _, entity_columns = _entity_pieces(
         entities, keys, partitions, client, storage_options)
     outputs = _outputs(resolved, full_feature_names, entity_columns)
