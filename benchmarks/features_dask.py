@@ -58,7 +58,7 @@ SPILL_ENV = {
 }
 
 
-def start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen]]:
+def start_cluster(folder: Path, memory: str) -> tuple[str, list[subprocess.Popen]]:
     from envs_util import free_port, wait_for_port
 
     bin_dir = Path(sys.executable).parent
@@ -73,18 +73,19 @@ def start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen]]:
     for name in ("w1", "w2"):
         procs.append(subprocess.Popen(
             [str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
-             "--name", name, "--host", "127.0.0.1", "--memory-limit", WORKER_MEMORY],
+             "--name", name, "--host", "127.0.0.1", "--memory-limit", memory],
             cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return address, procs
 
 
-def run_dask(entities: Path, features: Path, folder: Path) -> tuple[dict, object]:
+def run_dask(entities: Path, features: Path, folder: Path, memory: str,
+             partitions: int | None, chunk_rows: int) -> tuple[dict, object]:
     from distributed import Client
     from lamina_features_dask import training_set
 
     from lamina.builtin.file_datastore import FileDatastore
 
-    address, procs = start_cluster(folder)
+    address, procs = start_cluster(folder, memory)
     try:
         with Client(address, set_as_default=False, timeout=120) as client:
             client.wait_for_workers(2, timeout=120)
@@ -95,7 +96,8 @@ def run_dask(entities: Path, features: Path, folder: Path) -> tuple[dict, object
                 m.__enter__()
             try:
                 result = training_set(store, str(entities), [f"stats:{f}" for f in FEATURES],
-                                      client=client,
+                                      client=client, partitions=partitions,
+                                      chunk_rows=chunk_rows,
                                       datastore=FileDatastore(str(folder / "datastore")))
             finally:
                 for m in monitors:
@@ -103,6 +105,7 @@ def run_dask(entities: Path, features: Path, folder: Path) -> tuple[dict, object
             store.close()  # type: ignore[attr-defined]
         table = result.read()
         return {"seconds": result.seconds, "partitions": result.partitions,
+                "memory": memory, "chunk_rows": chunk_rows,
                 "worker_rss_mib": [m.peak_root / 2**20 for m in monitors],
                 "rows": result.rows}, table
     finally:
@@ -117,12 +120,12 @@ def render(r: dict) -> str:
     return "\n".join([
         "## Feature store: the offline join on Dask vs one machine",
         "",
-        f"Machine: {r['machine']}. Command: `python benchmarks/features_dask.py"
-        f"{' --quick' if r['quick'] else ''}`. {r['entities']:,} entity rows x "
+        f"Machine: {r['machine']}. Command: `{r['command']}`. {r['entities']:,} entity rows x "
         f"{r['sources']:,} source rows (10,000 keys, 5 float features, created time, 12 h "
         "TTL). The Dask side: a `dask scheduler` and two `dask worker` processes, one thread "
-        f"each, on the same 2 cores, memory limit {WORKER_MEMORY} each (Dask spills held "
-        f"pieces to disk past 60% of it); {d['partitions']} key-hash partitions. One run per side "
+        f"each, on the same 2 cores, memory limit {d['memory']} each (Dask spills held "
+        f"pieces to disk past 60% of it); {d['partitions']} key-hash partitions, read chunks "
+        f"of about {d['chunk_rows']:,} rows. One run per side "
         "on a machine shared with other work: the times are noisy.",
         "",
         "| engine | wall time (s) | peak RSS (MiB) |",
@@ -142,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 x 100,000 rows")
     parser.add_argument("--entities", type=int, default=1_000_000)
     parser.add_argument("--sources", type=int, default=10_000_000)
+    parser.add_argument("--worker-memory", default=WORKER_MEMORY)
+    parser.add_argument("--partitions", type=int, default=None)
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--data", default=str(REPO / ".cache" / "bench-features"))
     parser.add_argument("--doc", default=None)
     parser.add_argument("--worker", nargs=3, metavar=("ENTITIES", "FEATURES", "OUT"))
@@ -161,14 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         if proc.returncode != 0:
             raise RuntimeError(f"single-machine worker failed:\n{proc.stderr[-3000:]}")
         single = json.loads(proc.stdout.strip().splitlines()[-1])
-        dask, table = run_dask(entities, features, folder)
+        dask, table = run_dask(entities, features, folder, args.worker_memory,
+                               args.partitions, args.chunk_rows)
         import pyarrow.parquet as pq
 
         want = pq.read_table(out)
         equal = (table.column_names == want.column_names  # type: ignore[attr-defined]
                  and all(table.column(c).equals(want.column(c))  # type: ignore[attr-defined]
                          for c in want.column_names))
-    results = {"quick": args.quick, "entities": n_ent, "sources": n_src,
+    command = " ".join(["python benchmarks/features_dask.py",
+                        *(a for a in (argv if argv is not None else sys.argv[1:])
+                          if not a.startswith(("--doc", "--data")) and "/" not in a)])
+    results = {"quick": args.quick, "command": command, "entities": n_ent, "sources": n_src,
                "machine": machine_line(), "single": single, "dask": dask, "equal": equal}
     markdown = render(results)
     print(markdown)

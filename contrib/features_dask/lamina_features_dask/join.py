@@ -218,14 +218,15 @@ def _source_url(view: Any, root: Any) -> str:
 
 
 def _entity_pieces(entities: Any, keys: Sequence[str], partitions: int, client: Any,
-                   storage_options: Mapping[str, Any]) -> tuple[list[list[Any]], int, list[str]]:
+                   storage_options: Mapping[str, Any], chunk_rows: int
+                   ) -> tuple[list[list[Any]], int, list[str]]:
     """(per partition, the futures of its entity pieces; the entity row count; the
     entity columns)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if isinstance(entities, str):
-        found = chunks(entities, storage_options)
+        found = chunks(entities, storage_options, chunk_rows)
         if not found:
             raise FeatureStoreError(f"entity rows {entities!r}: no Parquet files there",
                                     hint="pass a Parquet path or URL, or an Arrow table")
@@ -273,6 +274,7 @@ def training_set(
     full_feature_names: bool = False,
     datastore: Any = None,
     storage_options: Mapping[str, Any] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> DaskTrainingSet:
     """A point-in-time-correct training set computed on a Dask cluster.
 
@@ -292,6 +294,8 @@ def training_set(
         must reach the workers (a shared folder or S3).
     :param storage_options: fsspec options for ``s3://`` sources (endpoint, keys); by
         default fsspec's environment (``AWS_*``, ``FSSPEC_S3_*``).
+    :param chunk_rows: rows per read task (row groups grouped up to about this many):
+        smaller chunks, smaller peaks on the workers.
     """
     t0 = time.perf_counter()
     storage_options = dict(storage_options or {})
@@ -312,7 +316,7 @@ def training_set(
         client = Client(scheduler, set_as_default=False)
     try:
         return _run(store, entities, features, client, partitions, timestamp_column,
-                    full_feature_names, datastore, storage_options, t0)
+                    full_feature_names, datastore, storage_options, t0, chunk_rows)
     finally:
         if own:
             client.close()
@@ -320,7 +324,7 @@ def training_set(
 
 def _run(store: Any, entities: Any, features: Any, client: Any, partitions: int | None,
          timestamp_column: str, full_feature_names: bool, datastore: Any,
-         storage_options: dict[str, Any], t0: float) -> DaskTrainingSet:
+         storage_options: dict[str, Any], t0: float, chunk_rows: int) -> DaskTrainingSet:
     from pathlib import Path
 
     resolved = store.resolve(features)
@@ -336,7 +340,7 @@ def _run(store: Any, entities: Any, features: Any, client: Any, partitions: int 
     source_chunks = []
     for r in resolved:
         url = _source_url(r.view, root)
-        found = chunks(url, storage_options)
+        found = chunks(url, storage_options, chunk_rows)
         if not found:
             raise FeatureStoreError(f"feature view {r.view.name!r}: no Parquet files at {url}",
                                     hint="check the view's source path or URL")
@@ -346,7 +350,7 @@ def _run(store: Any, entities: Any, features: Any, client: Any, partitions: int 
         biggest = max(sum(c.rows for c in found) for found in source_chunks)
         partitions = max(2 * workers, math.ceil(biggest / PARTITION_ROWS))
     entity_parts, _, entity_columns = _entity_pieces(
-        entities, keys, partitions, client, storage_options)
+        entities, keys, partitions, client, storage_options, chunk_rows)
     outputs = _outputs(resolved, full_feature_names, entity_columns)
     views = []
     source_split = []
