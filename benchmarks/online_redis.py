@@ -30,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+from features_pit import _online_timing as _timing  # noqa: E402
 from report import machine_line, write_section  # noqa: E402
 
 FEATURES = [f"f{i}" for i in range(5)]
@@ -52,15 +53,6 @@ def make_source(path: Path, keys: int) -> None:
         "created": pa.array(when, pa.timestamp("us")),
         **{f: rng.random(keys) for f in FEATURES},
     }), path)
-
-
-def _timing(call: object, n: int) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()  # type: ignore[operator]
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 def sample_rows(keys: int) -> list[dict]:
