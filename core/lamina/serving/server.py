@@ -26,6 +26,7 @@ from lamina.serving.schema import decode_inputs, encode_outputs
 from lamina.serving.spec import Deployment
 
 if TYPE_CHECKING:
+    from lamina.serving.features import FeatureLookup
     from lamina.serving.metrics import ServerMetrics
     from lamina.serving.prediction_log import PredictionLogWriter
     from lamina.stack import Stack
@@ -68,9 +69,12 @@ class InferenceApp:
         mirror: LiveVariant | None = None,
         writer: PredictionLogWriter | None = None,
         metrics: ServerMetrics | None = None,
+        lookup: FeatureLookup | None = None,
     ) -> None:
         from lamina import __version__
 
+        #: completes requests of entity keys with online features (``features`` option)
+        self.lookup = lookup
         self.deployment = deployment
         self.name = deployment.name
         self.variants = variants
@@ -213,7 +217,10 @@ class InferenceApp:
             key = self._sticky_value(scope, request)
             variant = self.variants[self.router.choose(key)]
         try:
-            columns, rows, matrix = decode_inputs(variant.model.schema, request.get("inputs"))
+            inputs = request.get("inputs")
+            if self.lookup is not None:
+                inputs = request["inputs"] = self.lookup.complete(inputs, variant.model.schema)
+            columns, rows, matrix = decode_inputs(variant.model.schema, inputs)
             result = variant.predict(variant.model.prepare(columns, matrix))
             outputs = encode_outputs(variant.model.schema, result, rows)
         except PayloadError as exc:
@@ -275,7 +282,10 @@ class InferenceApp:
         request = json.loads(body)
         rid = str(request.get("id") or uuid.uuid4().hex)
         try:
-            columns, rows, matrix = decode_inputs(mirror.model.schema, request.get("inputs"))
+            inputs = request.get("inputs")
+            if self.lookup is not None:
+                inputs = self.lookup.complete(inputs, mirror.model.schema)
+            columns, rows, matrix = decode_inputs(mirror.model.schema, inputs)
             outputs = encode_outputs(mirror.model.schema,
                                      mirror.predict(mirror.model.prepare(columns, matrix)), rows)
             status = 200
@@ -362,7 +372,14 @@ def build_app(
         from lamina.serving.metrics import ServerMetrics
 
         server_metrics = ServerMetrics(deployment.name)
-    return InferenceApp(deployment, variants, mirror=mirror, writer=writer, metrics=server_metrics)
+    lookup = None
+    if deployment.features:
+        from lamina.features.training import get_store
+        from lamina.serving.features import FeatureLookup
+
+        lookup = FeatureLookup(get_store(stack), deployment.features)
+    return InferenceApp(deployment, variants, mirror=mirror, writer=writer, metrics=server_metrics,
+                        lookup=lookup)
 
 
 def bind(host: str, port: int) -> socket.socket:

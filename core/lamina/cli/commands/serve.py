@@ -37,10 +37,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise DeploymentError(f"{target} already names the variants and the mirror",
                                   hint="edit the spec file, or serve MODEL_REF with --variant")
         deployment = attrs.evolve(deployment, name=args.name or deployment.name,
-                                  sticky_key=args.sticky_key or deployment.sticky_key)
+                                  sticky_key=args.sticky_key or deployment.sticky_key,
+                                  features=tuple(args.features) or deployment.features)
     else:
         deployment = deployment_from_options(
-            target, args.variant, name=args.name, sticky_key=args.sticky_key, mirror=args.mirror)
+            target, args.variant, name=args.name, sticky_key=args.sticky_key, mirror=args.mirror,
+            features=args.features)
     port = args.port if args.port is not None else (deployment.port or 8080)
     stack = load_stack_from_args(args)
 
@@ -48,7 +50,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         split = ", ".join(f"{v.name}={v.model}:{v.weight:g}%" for v in deployment.variants)
         print(f"serving {deployment.name} at {url} ({split})"
               + (f", sticky by {deployment.sticky_key}" if deployment.sticky_key else "")
-              + (f", mirror {deployment.mirror.model}" if deployment.mirror else ""), flush=True)
+              + (f", mirror {deployment.mirror.model}" if deployment.mirror else "")
+              + (f", features {', '.join(deployment.features)} looked up by key"
+                 if deployment.features else ""), flush=True)
         print(f"  infer: POST {url}/infer   metrics: GET {url.split('/v2/')[0]}/metrics   "
               "stop: Ctrl-C", file=sys.stderr, flush=True)
 
@@ -76,6 +80,11 @@ def register(subparsers: Any) -> None:
                    "request's parameters (e.g. user-id)")
     p.add_argument("--mirror", metavar="REF",
                    help="also send every request to this model; its answers are only logged")
+    p.add_argument("--features", action="append", default=[],
+                   metavar="SERVICE|VIEW:FEATURE",
+                   help="look these features up in the stack's online store by the request's "
+                   "entity keys before predicting (a feature service, or repeat view:feature): "
+                   "requests then carry ids, not features")
     p.add_argument("--name", help="the deployment (V2 model) name; default: the flow name")
     p.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: 8080)")
