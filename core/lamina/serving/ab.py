@@ -57,7 +57,9 @@ class ABReport:
     alpha: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, recurse=True)
+        """The report as plain data, JSON-safe: an undefined number (the spread of one
+        value, a test without variance) is None, never NaN or infinity."""
+        return attrs.asdict(self, recurse=True, value_serializer=_finite_or_none)
 
     def __str__(self) -> str:
         lines = [f"A/B report: deployment {self.deployment}, metric {self.metric}"
@@ -69,11 +71,19 @@ class ABReport:
             lines.append(f"{v.variant:<12} {v.requests:>9} {v.n:>8} {mean:>10} {ci:>23}")
         for c in self.comparisons:
             verdict = "significant" if c.p_value < self.alpha else "not significant"
-            rel = f" ({c.relative:+.1%})" if not math.isnan(c.relative) else ""
+            rel = f" ({c.relative:+.1%})" if math.isfinite(c.relative) else ""
+            stat = (f"{c.statistic:.3f}" if math.isfinite(c.statistic)
+                    else "undefined (no variance in either variant)")
             lines.append(f"{c.variant} vs {c.control}: difference {c.difference:+.4g}{rel}, "
-                         f"{c.test} = {c.statistic:.3f}, p = {c.p_value:.3g} "
+                         f"{c.test} = {stat}, p = {c.p_value:.3g} "
                          f"({verdict} at {self.alpha:g})")
         return "\n".join(lines)
+
+
+def _finite_or_none(instance: Any, attribute: Any, value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _summary(name: str, requests: int, values: list[float], binary: bool) -> VariantSummary:
@@ -130,8 +140,8 @@ def ab_report(
                 answered[rid] = (ts, v)
         for rid, (_, v) in answered.items():
             value = latest.get(rid)
-            if value is not None:
-                values[v].append(value)
+            if value is not None and math.isfinite(value):  # logs from before outcomes
+                values[v].append(value)                      # were checked may hold NaN
     else:
         if metric not in preds.column_names:
             numeric = [c for c, t in zip(preds.column_names, preds.schema.types, strict=True)
@@ -141,7 +151,7 @@ def ab_report(
                                hint=f"numeric columns: {', '.join(numeric)}")
         col = preds[metric].to_pylist()
         for x, v in zip(col, variants_col, strict=True):
-            if x is not None:
+            if x is not None and math.isfinite(float(x)):
                 values[v].append(float(x))
     every = [x for vs in values.values() for x in vs]
     if not every:

@@ -282,6 +282,14 @@ def _flatten(data: list[Any], shape: list[int], where: str, name: str) -> list[A
     return flat
 
 
+def _checked_shape(shape: Any, where: str, name: str) -> list[int]:
+    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
+            or not all(type(d) is int and d >= 0 for d in shape)):
+        raise PayloadError(f"{where}: shape must be a list of at most {MAX_DIMS} non-negative "
+                           f"integers, got {shape!r}", field=name)
+    return shape
+
+
 def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str) -> Any:
     """The tensor's data as a numpy array of the field's dtype, shaped ``[N, *shape]``.
 
@@ -302,11 +310,7 @@ def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str) -> Any:
             f"{where}: datatype {datatype} cannot feed field {field.name!r} of datatype "
             f"{field.datatype}", field=name, hint=f"send {field.datatype}",
         )
-    shape = tensor.get("shape")
-    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
-            or not all(type(d) is int and d >= 0 for d in shape)):
-        raise PayloadError(f"{where}: shape must be a list of at most {MAX_DIMS} non-negative "
-                           f"integers, got {shape!r}", field=name)
+    shape = _checked_shape(tensor.get("shape"), where, name)
     if not shape:
         raise PayloadError(f"{where}: shape [] has no batch dimension", field=name,
                            hint=f"send shape [N{''.join(f', {d}' for d in field.shape)}]")
@@ -387,16 +391,15 @@ def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any
         len(inputs) == 1
         and inputs[0]["name"] not in names
         and schema.matrix_form
-        and isinstance(inputs[0].get("shape"), list)
-        and len(inputs[0]["shape"]) == 2
     ):
         t = inputs[0]
         first = schema.inputs[0]
         width = len(schema.inputs)
-        if t["shape"][1] != width:
+        shape = _checked_shape(t.get("shape"), f"input {t['name']!r}", t["name"])
+        if len(shape) != 2 or shape[1] != width:
             raise PayloadError(
-                f"input {t['name']!r}: shape {t['shape']} has {t['shape'][1]} columns, the "
-                f"model takes {width} ({', '.join(names)})", field=t["name"],
+                f"input {t['name']!r}: shape {shape} is not [N, {width}]: the model takes "
+                f"{width} inputs ({', '.join(names)}), one per column", field=t["name"],
                 hint=f"send shape [N, {width}]",
             )
         matrix = _tensor_array(

@@ -17,7 +17,6 @@ import asyncio
 import hmac
 import json
 import logging
-import math
 import socket
 import sys
 import time
@@ -30,6 +29,7 @@ import attrs
 from lamina.serving.errors import PayloadError, PortInUseError, ServingError
 from lamina.serving.model import Model, resolve_model
 from lamina.serving.options import ServerLimits
+from lamina.serving.prediction_log import outcome_problem
 from lamina.serving.router import Router
 from lamina.serving.schema import decode_inputs, decode_outputs_request, encode_outputs
 from lamina.serving.spec import Deployment
@@ -437,18 +437,13 @@ class InferenceApp:
                 return _error(400, f"outcomes[{i}].request_id must be a non-empty string",
                               field=f"outcomes[{i}].request_id")
             value = item.get("outcome")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return _error(400, f"outcomes[{i}].outcome must be a number, got {value!r}",
-                              field=f"outcomes[{i}].outcome")
-            try:
-                number = float(value)
-            except OverflowError:
-                number = math.inf
-            if not math.isfinite(number):
-                return _error(400, f"outcomes[{i}].outcome must be a finite number, got "
-                              f"{value!r}", field=f"outcomes[{i}].outcome",
+            problem = outcome_problem(value)
+            if problem:
+                return _error(400, f"outcomes[{i}].outcome {problem}",
+                              field=f"outcomes[{i}].outcome",
                               hint="send a finite number (NaN and Infinity would poison the "
                               "A/B report)")
+            number = float(value)  # type: ignore[arg-type]
             rows.append((item["request_id"], now, number))
         if self.writer is None:
             return _error(503, "this server keeps no prediction log", field="outcomes")
