@@ -342,21 +342,21 @@ def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str) -> Any:
                 if t is type(None) else f"{datatype} takes {_RULES[kind]}")
         raise PayloadError(f"{where}: data[{index}] is {_word(t)} ({flat[index]!r}): {rule}",
                            field=name, hint=f"send {field.datatype} values")
-    dtype = V2_TO_NUMPY[field.datatype]
+    if kind == "i" and flat:
+        # the declared datatype's range (an INT8 tensor holds -128..127), on the exact ints
+        info = np.iinfo(V2_TO_NUMPY[datatype])
+        low, high = min(flat), max(flat)
+        if low < info.min or high > info.max:
+            raise PayloadError(f"{where}: value {low if low < info.min else high} is out of "
+                               f"the {datatype} range [{info.min}, {info.max}]",
+                               field=name, hint=f"send {datatype} values")
     try:
-        arr = np.asarray(flat, dtype=dtype)
+        with np.errstate(over="ignore"):
+            arr = np.asarray(flat, dtype=V2_TO_NUMPY[field.datatype])
     except (ValueError, TypeError, OverflowError) as exc:
         raise PayloadError(f"{where}: a value does not fit {field.datatype}: {exc}",
                            field=name, hint=f"send {field.datatype} values") from None
-    if kind == "i" and arr.size:
-        # the declared datatype's range too (an INT8 tensor holds -128..127)
-        info = np.iinfo(V2_TO_NUMPY[datatype])
-        low, high = arr.min(), arr.max()
-        if int(low) < info.min or int(high) > info.max:
-            raise PayloadError(f"{where}: value {int(low) if int(low) < info.min else int(high)}"
-                               f" is out of the {datatype} range [{info.min}, {info.max}]",
-                               field=name, hint=f"send {datatype} values")
-    elif field.kind == "f" and not nan_ok and arr.size and not np.isfinite(arr).all():
+    if field.kind == "f" and not nan_ok and arr.size and not np.isfinite(arr).all():
         index = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise PayloadError(
             f"{where}: data[{index}] is {flat[index]!r}, not a finite {field.datatype} value "
