@@ -104,7 +104,7 @@ def _tensor(t: dict, field: Field) -> np.ndarray:
                 if not mine.min <= v <= mine.max:
                     raise Refused(name)
             out.append(v)
-        elif kind == "b" and isinstance(v, bool) or kind == "s" and isinstance(v, str):
+        elif (kind == "b" and isinstance(v, bool)) or (kind == "s" and isinstance(v, str)):
             out.append(v)
         else:
             raise Refused(name)
@@ -129,7 +129,9 @@ def reference(schema: Schema, inputs: Any) -> tuple[dict[str, np.ndarray], int]:
             raise Refused(t["name"])
         seen.add(t["name"])
     names = [f.name for f in schema.inputs]
-    if len(inputs) == 1 and inputs[0]["name"] not in names and schema.matrix_form:
+    shape0 = inputs[0].get("shape")
+    if len(inputs) == 1 and inputs[0]["name"] not in names and schema.matrix_form and not (
+            isinstance(shape0, list) and len(shape0) != 2):
         t = inputs[0]
         shape = t.get("shape")
         width = len(names)
@@ -191,6 +193,16 @@ SCALARS = st.one_of(
 )
 
 
+#: Values that do not belong in a tensor of each kind (NaN and null only where not allowed).
+BAD = {
+    "f": st.one_of(st.booleans(), st.none(), st.sampled_from(["nan", " 1_0 ", "1"]),
+                   st.sampled_from([math.nan, math.inf, -math.inf, 1e39]),
+                   st.integers(2**1024, 2**1100)),
+    "i": st.one_of(st.booleans(), st.none(), st.floats(-300, 300), st.text(max_size=2),
+                   st.one_of(st.integers(128, 2**70), st.integers(-(2**70), -1))),
+    "b": st.one_of(st.integers(0, 1), st.none(), st.text(max_size=2), st.floats()),
+    "s": st.one_of(st.integers(), st.booleans(), st.none(), st.floats()),
+}
 GOOD = {"f": st.one_of(st.floats(-1e6, 1e6), st.integers(-1000, 1000)),
         "i": st.integers(0, 127), "b": st.booleans(), "s": st.text(max_size=4)}
 
@@ -198,27 +210,24 @@ GOOD = {"f": st.one_of(st.floats(-1e6, 1e6), st.integers(-1000, 1000)),
 @st.composite
 def tensor(draw: Any, field: Field, rows: int, clean: bool,
            matrix_width: int | None = None) -> dict:
-    """A tensor for ``field``: valid when ``clean``, else maybe with a few things wrong."""
+    """A tensor for ``field``: valid when ``clean``, else with one thing wrong."""
     row_shape = (matrix_width,) if matrix_width else field.shape
     shape: Any = [rows, *row_shape]
-    clean = clean or draw(st.booleans())
     name, datatype = field.name, field.datatype
     if matrix_width:
         name = draw(st.sampled_from(["input-0", "x", "f0", "zz"]))
-    value = GOOD[field.kind] if clean else st.one_of(GOOD[field.kind], SCALARS)
-    if not clean and draw(st.integers(0, 3)) == 0:
-        name = draw(st.sampled_from([field.name, "zz", "f0", "n"]))
-    if not clean and draw(st.integers(0, 3)) == 0:
-        datatype = draw(st.sampled_from([*V2_TO_NUMPY, "FP99", 7, None]))
-    elif field.kind == "f":  # any datatype that may feed the field
+    if field.kind == "f":  # any datatype that may feed the field
         datatype = draw(st.sampled_from([datatype, "FP32", "FP64"]))
-    values = draw(st.lists(value, min_size=math.prod(shape), max_size=math.prod(shape)))
-    if field.kind == "f" and clean and datatype != field.datatype:
+    values = draw(st.lists(GOOD[field.kind], min_size=math.prod(shape),
+                           max_size=math.prod(shape)))
+    if field.kind == "f" and datatype != field.datatype:
         values = [float(v) for v in values]
+    mutation = 0 if clean else draw(st.sampled_from([1, 2, 3, 4, 5, 6, 6, 6, 6, 6, 7, 8]))
+    if mutation == 6 and values:  # one bad value among good ones: the commonest slip
+        values[draw(st.integers(0, len(values) - 1))] = draw(BAD[KIND.get(datatype, "f")])
     data: Any = values
     if len(shape) > 1 and draw(st.booleans()):  # nested as the shape
         data = np.array(values, dtype=object).reshape(shape).tolist()
-    mutation = 0 if clean else draw(st.integers(0, 6))
     if mutation == 1:
         shape = draw(st.lists(st.one_of(st.integers(-1, 5), st.booleans(), st.floats(0, 3)),
                               max_size=4))
@@ -231,6 +240,10 @@ def tensor(draw: Any, field: Field, rows: int, clean: bool,
         data = [values[:1], values[1:]]
     elif mutation == 5:
         data = values + values[:1]
+    elif mutation == 7:
+        name = draw(st.sampled_from([field.name, "zz", "f0", "n"]))
+    elif mutation == 8:
+        datatype = draw(st.sampled_from([*V2_TO_NUMPY, "FP99", 7, None]))
     return {"name": name, "datatype": datatype, "shape": shape, "data": data}
 
 
@@ -239,13 +252,15 @@ def request_inputs(draw: Any) -> tuple[str, Any]:
     key = draw(st.sampled_from(sorted(SCHEMAS)))
     schema = SCHEMAS[key]
     rows = draw(st.integers(1, 3))
-    clean = draw(st.booleans())  # half of the requests are valid
+    clean = draw(st.booleans())  # half of the requests are valid, half have one fault
     if schema.matrix_form and draw(st.booleans()):
         first = schema.inputs[0]
         inputs = [draw(tensor(first, rows, clean, matrix_width=len(schema.inputs)))]
     else:
-        inputs = [draw(tensor(f, rows if clean or draw(st.integers(0, 9)) else rows + 1, clean))
-                  for f in schema.inputs]
+        faulty = -1 if clean else draw(st.integers(0, len(schema.inputs) - 1))
+        inputs = [draw(tensor(f, rows if i != faulty or draw(st.integers(0, 9)) else rows + 1,
+                              i != faulty))
+                  for i, f in enumerate(schema.inputs)]
         inputs = draw(st.permutations(inputs))
         if not clean and draw(st.integers(0, 6)) == 0 and inputs:
             inputs = [*inputs, inputs[0]]  # a repeated name

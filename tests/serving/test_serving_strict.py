@@ -122,7 +122,7 @@ def test_the_signature_records_allow_nan_and_old_pickles_load() -> None:
     ([1.0, 4], [1, 2, 3, 4], "non-negative integers"),
     ("1,4", [1, 2, 3, 4], "non-negative integers"),
     ([0, 4], [], "the batch is empty"),
-    ([], [], "is not [N, 4]"),
+    ([], [], "'x' is not an input of the model"),
     ([2, 2], [1, 2, 3, 4], "is not [N, 4]"),
     ([1, 4], [[1, 2], [3, 4]], "does not follow the shape"),
     ([1, 4], [[1, 2, 3, [4]]], "data[3] is a list"),

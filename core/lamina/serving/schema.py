@@ -391,6 +391,8 @@ def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any
         len(inputs) == 1
         and inputs[0]["name"] not in names
         and schema.matrix_form
+        # the [N, F] form: a 2-D shape (or one too broken to tell)
+        and not (isinstance(inputs[0].get("shape"), list) and len(inputs[0]["shape"]) != 2)
     ):
         t = inputs[0]
         first = schema.inputs[0]
