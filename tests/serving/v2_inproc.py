@@ -32,11 +32,17 @@ def row_sum(x: Any) -> Any:
 
 def make_app(schema: Schema = SUM4, predict: Any = row_sum, *, input: str = "array",
              writer: PredictionLogWriter | None = None, limits: ServerLimits | None = None,
-             token: str | None = None, name: str = "m") -> InferenceApp:
+             token: str | None = None, name: str = "m", metrics: bool = False) -> InferenceApp:
     model = Model(None, predict=predict, schema=schema, input=input)
     deployment = Deployment(name, (Variant("default", f"{name}/run/model", 100.0),))
     live = LiveVariant("default", f"{name}/run/model", model, model.bind())
-    return InferenceApp(deployment, [live], writer=writer, limits=limits, token=token)
+    server_metrics = None
+    if metrics:
+        from lamina.serving.metrics import ServerMetrics
+
+        server_metrics = ServerMetrics(name)
+    return InferenceApp(deployment, [live], writer=writer, limits=limits, token=token,
+                        metrics=server_metrics)
 
 
 def call(app: InferenceApp, method: str, path: str, body: bytes | str | Any = b"",

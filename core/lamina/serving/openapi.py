@@ -5,9 +5,10 @@ the server's own fuzz suite runs schemathesis against it."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from lamina.serving.schema import V2_TO_NUMPY
+from lamina.serving.schema import V2_TO_NUMPY, Schema
 
 _ERROR = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "string"}, "field": {"type": "string"}, "id": {"type": "string"},
@@ -96,10 +97,23 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(words[c], "Error") for c in codes}
 
 
-def openapi_document(model: str, versions: list[str], *, token: bool = False,
-                     metrics: bool = True) -> dict[str, Any]:
+_ZERO = {"f": 0.0, "i": 0, "b": False, "s": ""}
+
+
+def example_request(schema: Schema) -> dict[str, Any]:
+    """A valid one-row inference request for ``schema`` (zeros): the document's example."""
+    return {"inputs": [
+        {"name": f.name, "datatype": f.datatype, "shape": [1, *f.shape],
+         "data": [_ZERO[f.kind]] * math.prod(f.shape)}
+        for f in schema.inputs
+    ]}
+
+
+def openapi_document(model: str, versions: list[str], *, schema: Schema | None = None,
+                     token: bool = False, metrics: bool = True) -> dict[str, Any]:
     """The OpenAPI 3.0 document of a server serving ``model`` with ``versions`` (variants).
 
+    :param schema: the model's schema, for a valid example request.
     :param token: whether the server needs a bearer token (then every route but the health
         checks declares it).
     """
@@ -110,7 +124,8 @@ def openapi_document(model: str, versions: list[str], *, token: bool = False,
     infer: dict[str, Any] = {
         "summary": "predict (the Open Inference Protocol's infer)",
         "requestBody": {"required": True, "content": {"application/json": {
-            "schema": _ref("InferenceRequest")}}},
+            "schema": _ref("InferenceRequest"),
+            **({"example": example_request(schema)} if schema is not None else {})}}},
         "responses": {"200": _json("the model's outputs", "InferenceResponse"),
                       **_errors(400, 408, 413, *auth)},
     }
@@ -136,7 +151,8 @@ def openapi_document(model: str, versions: list[str], *, token: bool = False,
         f"{base}/outcomes": {"post": {
             "summary": "log outcomes of answered requests (the A/B report reads them)",
             "requestBody": {"required": True, "content": {"application/json": {
-                "schema": _ref("Outcomes")}}},
+                "schema": _ref("Outcomes"),
+                "example": {"outcomes": [{"request_id": "r-1", "outcome": 1}]}}}},
             "responses": {"200": _json("how many were accepted", "Accepted"),
                           **_errors(400, 408, 413, 503, *auth)}}},
         "/v2/openapi.json": {"get": {"summary": "this document",

@@ -284,6 +284,7 @@ class InferenceApp:
             from lamina.serving.openapi import openapi_document
 
             self._openapi = _dumps(openapi_document(self.name, list(self.by_name),
+                                                    schema=self.variants[0].model.schema,
                                                     token=self._bearer is not None,
                                                     metrics=self.metrics is not None))
         return self._openapi
