@@ -14,17 +14,7 @@ _ERROR = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "string"}, "field": {"type": "string"}, "id": {"type": "string"},
     "hint": {"type": "string"}}}
 _OBJECT = {"type": "object", "additionalProperties": True}
-_TENSOR_IN = {
-    "type": "object", "required": ["name", "datatype", "shape", "data"],
-    "properties": {
-        "name": {"type": "string"},
-        "datatype": {"type": "string", "enum": list(V2_TO_NUMPY)},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "data": {"type": "array"},
-        "parameters": _OBJECT,
-    },
-}
-_TENSOR_OUT = {
+_TENSOR_OUT: dict[str, Any] = {
     "type": "object", "required": ["name", "datatype", "shape", "data"],
     "properties": {
         "name": {"type": "string"},
@@ -33,6 +23,7 @@ _TENSOR_OUT = {
         "data": {"type": "array"},
     },
 }
+_TENSOR_IN = {**_TENSOR_OUT, "properties": {**_TENSOR_OUT["properties"], "parameters": _OBJECT}}
 _METADATA_TENSOR = {"type": "object", "required": ["name", "datatype", "shape"],
                     "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
                                    "shape": {"type": "array", "items": {"type": "integer"}},

@@ -9,6 +9,7 @@ send) is accepted as well, column ``i`` being field ``i``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -154,12 +155,24 @@ class Schema:
                 raise SchemaError(f"{what} field names repeat: {', '.join(sorted(dup))}",
                                   hint="give every field its own name")
 
-    @property
+    @functools.cached_property
     def matrix_form(self) -> bool:
         """Whether the inputs are scalars of one datatype (a ``[N, F]`` tensor fits)."""
         return all(f.shape == () for f in self.inputs) and len(
             {f.datatype for f in self.inputs}
         ) == 1
+
+    @functools.cached_property
+    def input_names(self) -> list[str]:
+        """The input field names, in order."""
+        return [f.name for f in self.inputs]
+
+    @functools.cached_property
+    def matrix_field(self) -> Field:
+        """The row field of the ``[N, F]`` form (NaN allowed only when every input allows it)."""
+        first = self.inputs[0]
+        return Field(first.name, first.datatype, (len(self.inputs),),
+                     allow_nan=all(f.allow_nan for f in self.inputs))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -290,7 +303,8 @@ def _checked_shape(shape: Any, where: str, name: str) -> list[int]:
     return shape
 
 
-def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str) -> Any:
+def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str,
+                  name: str | None = None) -> Any:
     """The tensor's data as a numpy array of the field's dtype, shaped ``[N, *shape]``.
 
     Strict: a value must have the JSON type of the declared datatype (no booleans or
@@ -299,7 +313,7 @@ def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str) -> Any:
     """
     import numpy as np
 
-    name = field.name
+    name = name or field.name
     datatype = tensor.get("datatype")
     if not isinstance(datatype, str) or datatype not in _KIND:
         raise PayloadError(f"{where}: datatype {datatype!r} is not a V2 datatype",
@@ -307,7 +321,7 @@ def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str) -> Any:
     kind = _KIND[datatype]
     if kind not in _ACCEPTS[field.kind]:
         raise PayloadError(
-            f"{where}: datatype {datatype} cannot feed field {field.name!r} of datatype "
+            f"{where}: datatype {datatype} cannot feed field {name!r} of datatype "
             f"{field.datatype}", field=name, hint=f"send {field.datatype}",
         )
     shape = _checked_shape(tensor.get("shape"), where, name)
@@ -386,7 +400,7 @@ def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any
             raise PayloadError(f"input {t['name']!r} appears twice in \"inputs\"",
                                field=t["name"], hint="send each input once")
         by_name[t["name"]] = t
-    names = [f.name for f in schema.inputs]
+    names = schema.input_names
     if (
         len(inputs) == 1
         and inputs[0]["name"] not in names
@@ -395,7 +409,6 @@ def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any
         and not (isinstance(inputs[0].get("shape"), list) and len(inputs[0]["shape"]) != 2)
     ):
         t = inputs[0]
-        first = schema.inputs[0]
         width = len(schema.inputs)
         shape = _checked_shape(t.get("shape"), f"input {t['name']!r}", t["name"])
         if len(shape) != 2 or shape[1] != width:
@@ -404,10 +417,7 @@ def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any
                 f"{width} inputs ({', '.join(names)}), one per column", field=t["name"],
                 hint=f"send shape [N, {width}]",
             )
-        matrix = _tensor_array(
-            t, Field(t["name"], first.datatype, (width,),
-                     allow_nan=all(f.allow_nan for f in schema.inputs)),
-            f"input {t['name']!r}")
+        matrix = _tensor_array(t, schema.matrix_field, f"input {t['name']!r}", t["name"])
         split = {f.name: matrix[:, i] for i, f in enumerate(schema.inputs)}
         return split, matrix.shape[0], matrix
     unknown = [n for n in by_name if n not in names]
