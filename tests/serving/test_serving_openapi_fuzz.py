@@ -72,7 +72,7 @@ def test_every_declared_operation_answers_as_declared(server, mode) -> None:
         if mode is GenerationMode.NEGATIVE and not (operation.body or operation.path_parameters):
             continue  # nothing in the request to make invalid
 
-        @settings(max_examples=20, derandomize=True, database=None, deadline=None,
+        @settings(max_examples=15, derandomize=True, database=None, deadline=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case) -> None:

@@ -276,7 +276,11 @@ class InferenceApp:
                                      f"{self.name}/infer, /v2/openapi.json, /metrics")
         await _respond(send, status, payload, headers)
         if self.mirror is not None and request is not None and status == 200:
-            self._shadow(request)
+            if len(body) > self.limits.inline_parse_bytes:  # a big one: off the loop too
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._shadow,
+                                                                 request)
+            else:
+                self._shadow(request)
 
     def openapi(self) -> bytes:
         """The OpenAPI document of the routes this server answers."""
