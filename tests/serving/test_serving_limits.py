@@ -82,10 +82,11 @@ def _closed_by_server(sock: socket.socket) -> bytes:
         data += chunk
 
 
-def test_idle_header_and_body_timeouts_close_slow_connections() -> None:
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_idle_header_and_body_timeouts_close_slow_connections(http) -> None:
     limits = ServerLimits(idle_timeout=0.3, header_timeout=0.3, body_timeout=0.3)
     app = make_app(limits=limits)
-    with live(app) as base:
+    with live(app, http) as base:
         port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as silent:
             assert _closed_by_server(silent) == b""

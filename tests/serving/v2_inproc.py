@@ -79,12 +79,19 @@ def infer(app: InferenceApp, body: Any) -> tuple[int, Any]:
 
 
 @contextmanager
-def live(app: InferenceApp) -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port (in a thread); yields the base URL."""
+def live(app: InferenceApp, http: str = "auto") -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port (in a thread); yields the base URL.
+
+    :param http: ``"h11"`` serves with uvicorn's h11 protocol instead of httptools.
+    """
     import uvicorn
+
+    from lamina.serving.protocol import protocol_class
 
     port = free_port()
     config = server_config(app, app.limits)
+    if http == "h11":
+        config.http = protocol_class(app.limits.header_timeout, "h11")
     config.host, config.port = "127.0.0.1", port
     config.lifespan = "off"
     server = uvicorn.Server(config)

@@ -43,9 +43,11 @@ class _Timeouts:
             self.transport.close()
 
 
-def protocol_class(header_timeout: float) -> type[asyncio.Protocol]:
-    """The uvicorn HTTP protocol to serve with: httptools when installed, else h11, with
-    the idle timer from the first byte and the header timeout."""
+def protocol_class(header_timeout: float, http: str = "auto") -> type[asyncio.Protocol]:
+    """The uvicorn HTTP protocol to serve with: httptools when installed (or ``http="h11"``
+    asks for h11), else h11, with the idle timer from the first byte and the header timeout."""
+    if http == "h11":
+        return _h11_class(header_timeout)
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
