@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -47,6 +47,7 @@ VARIANT_HEADER = "lamina-variant"
 MODEL_HEADER = "lamina-model"
 
 _JSON = [(b"content-type", b"application/json")]
+_T = TypeVar("_T")
 
 
 @attrs.define
@@ -264,16 +265,10 @@ class InferenceApp:
             elif len(rest) > 1:
                 status, payload = _error(404, f"no route {method} {path}")
             elif action == "infer" and method == "POST":
-                if len(body) > self.limits.inline_parse_bytes:
-                    # a big body parses and predicts in a worker thread: the loop stays free
-                    if self._pool is None:
-                        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lamina-infer")
-                    status, payload, headers, request = await asyncio.get_running_loop(
-                    ).run_in_executor(self._pool, self._infer, scope, body, version)
-                else:
-                    status, payload, headers, request = self._infer(scope, body, version)
+                status, payload, headers, request = await self._run(
+                    len(body), self._infer, scope, body, version)
             elif action == "outcomes" and method == "POST":
-                status, payload = self._outcomes(body)
+                status, payload = await self._run(len(body), self._outcomes, body)
             elif action == "" and method == "GET":
                 status, payload = 200, self._model_meta
             elif action == "ready" and method == "GET":
@@ -294,11 +289,16 @@ class InferenceApp:
                                      f"{self.name}/infer, /v2/openapi.json, /metrics")
         await _respond(send, status, payload, headers)
         if self.mirror is not None and request is not None and status == 200:
-            if len(body) > self.limits.inline_parse_bytes:  # a big one: off the loop too
-                await asyncio.get_running_loop().run_in_executor(self._pool, self._shadow,
-                                                                 request)
-            else:
-                self._shadow(request)
+            await self._run(len(body), self._shadow, request)
+
+    async def _run(self, size: int, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on the event loop for a body of up to ``inline_parse_bytes``, else
+        in the worker thread (one at a time), so a big body never holds the loop."""
+        if size <= self.limits.inline_parse_bytes:
+            return fn(*args)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="lamina-infer")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def openapi(self) -> bytes:
         """The OpenAPI document of the routes this server answers."""
