@@ -27,6 +27,8 @@ MIXED = Schema([Field("n", "INT8"), Field("ok", "BOOL"), Field("v", "FP32", (2,)
                [Field("predict", "FP64"), Field("score", "FP32", (2,))])
 TOKEN = "fuzz-token"
 
+pytestmark = pytest.mark.slow
+
 
 def _predict(x: dict) -> dict:
     rows = len(x["n"])
