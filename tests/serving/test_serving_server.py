@@ -77,7 +77,7 @@ def test_one_tensor_per_feature_is_accepted(single) -> None:
                      {"name": "sepal_width", "datatype": "FP64", "shape": [1], "data": [1]},
                      {"name": "petal_length", "datatype": "FP64", "shape": [1], "data": [1]},
                      {"name": "petal_width", "datatype": "FP64", "shape": [1], "data": [1]}]},
-         "sepal_length", "not FP64"),
+         "sepal_length", "FP64 takes numbers"),
         ({"inputs": [{"name": "sepal_length", "datatype": "FP64", "shape": [2], "data": [1, 2]},
                      {"name": "sepal_width", "datatype": "FP64", "shape": [1], "data": [1]},
                      {"name": "petal_length", "datatype": "FP64", "shape": [1], "data": [1]},

@@ -32,6 +32,7 @@ _EXPORTS = {
     "deploy": "lamina.serving.deployment",
     "deploy_from_file": "lamina.serving.deployment",
     "serve": "lamina.serving.server",
+    "ServerLimits": "lamina.serving.options",
     "build_app": "lamina.serving.server",
     "read_prediction_log": "lamina.serving.prediction_log",
     "read_outcomes": "lamina.serving.prediction_log",

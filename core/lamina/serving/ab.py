@@ -144,10 +144,18 @@ class ABReport:
         return self.metrics[0].comparisons
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, recurse=True)
+        """The report as plain data, JSON-safe: an undefined number (the spread of one
+        value, a test without variance) is None, never NaN or infinity."""
+        return attrs.asdict(self, recurse=True, value_serializer=_finite_or_none)
 
     def __str__(self) -> str:
         return render_text(self)
+
+
+def _finite_or_none(instance: Any, attribute: Any, value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # --------------------------------------------------------------------------- reading
@@ -244,6 +252,7 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
             rows = rows.to_numpy(zero_copy_only=False)
             values = outcomes["outcome"].to_numpy(zero_copy_only=False)
             found = ~np.isnan(rows) if rows.dtype.kind == "f" else np.ones(len(rows), bool)
+            found &= np.isfinite(values)  # logs from before outcomes were checked may hold NaN
             rows = np.where(found, np.nan_to_num(rows), 0).astype(np.int64)[found]
             values = values[found]
             if len(rows) and np.bincount(rows).max() > 1:  # an outcome posted again
@@ -265,7 +274,9 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
         if mirrors:
             column = column.filter(pc.invert(pc.is_in(preds["variant"], pa.array(sorted(mirrors)))))
         valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
-        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)[valid]
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        valid &= np.isfinite(values)  # a null or a non-finite value is no measurement
+        values = values[valid]
         out[spec.name] = _Units(req.codes[valid], req.days[valid], values,
                                 req.key_codes[valid], req.keys, per_variant)
     return out, req, design
@@ -522,8 +533,9 @@ def ab_report(
 # --------------------------------------------------------------------------- text
 
 
-def _num(x: float, fmt: str = ".4g") -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+def _num(x: float | None, fmt: str = ".4g") -> str:
+    """A number as text, ``-`` where it is undefined (nan, infinite)."""
+    return "-" if x is None or not math.isfinite(x) else format(x, fmt)
 
 
 def render_text(report: ABReport) -> str:
@@ -559,7 +571,7 @@ def render_text(report: ABReport) -> str:
             lines.append(
                 f"  {c.variant} vs {c.control}: difference {c.difference:+.4g}{rel}, "
                 f"interval [{c.ci_low:+.4g}, {c.ci_high:+.4g}], p = {c.p_value:.3g}{adj} "
-                f"({verdict}); fixed-horizon {c.test} = {c.statistic:.3f}, "
+                f"({verdict}); fixed-horizon {c.test} = {_num(c.statistic, '.3f')}, "
                 f"p = {c.fixed_p_value:.3g}")
     d = report.decision
     lines.append("")

@@ -331,6 +331,29 @@ def _stack(stack: Stack | str | None) -> Stack:
     return resolve_stack(stack)
 
 
+#: The largest outcome magnitude taken: beyond it the A/B report's sums would overflow.
+MAX_OUTCOME = 1e15
+
+
+def outcome_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an outcome (None when it can): a number (not a boolean),
+    finite, at most :data:`MAX_OUTCOME` in magnitude."""
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return f"is not a number: {value!r}"
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        return f"is not a finite number: {value!r}"
+    if abs(number) > MAX_OUTCOME:
+        return f"is {value!r}, beyond the largest outcome taken ({MAX_OUTCOME:g})"
+    return None
+
+
 def log_outcomes(
     stack: Stack | str | None,
     deployment: str,
@@ -351,11 +374,11 @@ def log_outcomes(
     now = _now_us()
     rows = []
     for rid, value in pairs:
-        try:
-            rows.append((str(rid), now, float(value)))
-        except (TypeError, ValueError):
-            raise ServingError(f"outcome of request {rid!r} is not a number: {value!r}",
-                               hint="outcomes are numbers (1/0 for conversions)") from None
+        problem = outcome_problem(value)
+        if problem:
+            raise ServingError(f"outcome of request {rid!r} {problem}",
+                               hint="outcomes are finite numbers (1/0 for conversions)")
+        rows.append((str(rid), now, float(value)))
     return write_outcomes(_stack(stack).datastore, deployment, rows)
 
 
