@@ -202,4 +202,4 @@ def test_the_ab_report_shows_no_inf_or_nan(project) -> None:
     (variant,) = report.variants
     assert variant.n == 6 and variant.mean == pytest.approx(2.5)
     assert all(v is None or not isinstance(v, float) or math.isfinite(v)
-               for v in report.to_dict()["variants"][0].values())
+               for v in report.to_dict()["metrics"][0]["variants"][0].values())
