@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     flow = load_flow_file(args.flow)
     params = parse_sets(flow, args.set or [])
-    stack = load_stack_from_args(args)
+    stack = load_stack_from_args(args, project=flow.project or None)
     return _run_and_show(
         lambda: flow.run(stack=stack, tags=args.tag or (), cache=args.cache, **params)
     )
@@ -78,11 +78,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from lamina.cli.main import add_branch_arguments
+
     p = subparsers.add_parser("run", help="run a flow on the stack", description="Run a flow file.")
     p.add_argument("flow", help="FLOW.py (or FLOW.py:variable when the file holds several flows)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a flow parameter")
     p.add_argument("--tag", action="append", metavar="TAG", help="label the run (repeatable)")
     p.add_argument("--cache", action="store_true", help="reuse results of identical earlier tasks")
+    add_branch_arguments(p)
     p.set_defaults(handler=cmd_run)
 
     r = subparsers.add_parser(
