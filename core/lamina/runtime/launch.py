@@ -337,7 +337,9 @@ def resume(
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
-    origin = resolve_run(stack.metadata, run_id)
+    # latest / FLOW/latest in the resuming user's namespace; a run named by id anywhere
+    origin = resolve_run(stack.metadata, run_id, namespace=stack.branch.namespace,
+                         by_id_anywhere=True)
     if flow is None:
         if not origin.flow_file:
             raise LaminaError(

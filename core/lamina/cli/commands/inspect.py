@@ -13,12 +13,13 @@ from typing import Any
 RUN_FORMS = "RUN is a run id, a unique prefix of one, FLOW/latest or latest"
 
 
-def _console() -> Any:
+def _console(*, stderr: bool = False) -> Any:
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, stderr=stderr)
     if not console.is_terminal:  # piped: do not squeeze tables into 80 columns
-        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
+        console = Console(highlight=False, soft_wrap=True, stderr=stderr,
+                          width=max(console.width, 200))
     return console
 
 
@@ -130,8 +131,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     where = ("every namespace" if client.namespace is None
              else f"namespace {client.namespace} (--all for every namespace)")
     if runs:
-        console.print(f"[dim]{escape(where)}[/]")
         console.print(table)
+        # which runs these are, on stderr: the table stays the whole of stdout for scripts
+        _console(stderr=True).print(f"[dim]{escape(where)}[/]")
         return 0
     filters = [
         f for f in (args.flow, args.status and f"--status {args.status}",
