@@ -63,7 +63,8 @@ class Client:
     A run named by id that lives in another namespace raises
     :class:`lamina.errors.OtherNamespaceError` naming both namespaces.
 
-    :param stack: a :class:`lamina.Stack`, a stack name, or None for the default stack.
+    :param stack: a :class:`lamina.Stack`, a stack name, or None for the default stack
+        (inside a step: the stack the task runs on).
     :param namespace: the namespace to read; None for all.
     :param project: read the current user's own branch of this project by default.
     """
@@ -72,9 +73,11 @@ class Client:
         self, stack: Stack | str | None = None, *, namespace: str | None = DEFAULT,
         project: str | None = None,
     ) -> None:
+        from lamina.runtime.current import current
         from lamina.stack import resolve_stack
 
-        self.stack = resolve_stack(stack)
+        context = current.context if stack is None else None
+        self.stack = context.stack if context is not None else resolve_stack(stack)
         self._chosen = namespace is not DEFAULT and namespace is not None
         if namespace is DEFAULT:
             namespace = scope.default_namespace(self.stack, project)
