@@ -220,18 +220,22 @@ def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--all", action="store_true", help="read runs of every namespace")
 
 
+def namespace_from_args(args: argparse.Namespace) -> Any:
+    """The namespace ``--namespace``/``--all`` chose: a name, None for every namespace,
+    or :data:`lamina.client.client.DEFAULT` (the user's own)."""
+    from lamina.client.client import DEFAULT
+
+    if getattr(args, "all", False):
+        return None
+    return getattr(args, "namespace", None) or DEFAULT
+
+
 def client_from_args(args: argparse.Namespace) -> Client:
     """The Client of the stack chosen by the arguments, reading the namespace
     ``--namespace``/``--all`` chose (default: the user's own)."""
     from lamina.client import Client
-    from lamina.client.client import DEFAULT
 
-    namespace: str | None = DEFAULT
-    if getattr(args, "all", False):
-        namespace = None
-    elif getattr(args, "namespace", None):
-        namespace = args.namespace
-    return Client(load_stack_from_args(args), namespace=namespace)
+    return Client(load_stack_from_args(args), namespace=namespace_from_args(args))
 
 
 def load_stack_from_args(args: argparse.Namespace, *, project: str | None = None) -> Stack:
