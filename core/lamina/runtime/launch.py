@@ -173,7 +173,7 @@ def _launch(
         )
         stack.hook.lamina_on_run_error(run=stack.metadata.get_run(run_id), error=err, stack=stack)
         raise
-    run = Client(stack, namespace=None).run(run_id)
+    run = Client(stack, namespace=stack.branch.namespace).run(run_id)
     log.info("run finished", flow=flow.name, run=run_id, status=final.status)
     if final.status == "succeeded":
         stack.hook.lamina_after_run(run=final, stack=stack)
