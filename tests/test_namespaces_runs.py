@@ -295,3 +295,15 @@ def test_an_orchestrated_run_records_the_branch_it_was_deployed_from(tmp_path, m
     other = engine.metadata.get_run(
         start_run(engine, flow="ns-current", deployment_id=mine.deployment_id))
     assert other.namespace == "project:churn/branch:alice" and not other.production
+
+
+def test_bad_projects_and_branches_are_named_before_anything_runs(tmp_path, monkeypatch) -> None:
+    from lamina import Flow
+
+    with pytest.raises(ConfigError, match="project 'my project' is not a valid name"):
+        Flow("f", project="my project")
+    flow = load(write(tmp_path, "source.py", SOURCE))  # no project
+    stack = as_user(monkeypatch, "alice", tmp_path)
+    with pytest.raises(ConfigError, match="--production needs a project"):
+        flow.run(stack=stack, production=True)
+    assert stack.metadata.list_runs() == []  # nothing was recorded
