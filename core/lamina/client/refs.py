@@ -87,7 +87,7 @@ def no_run_error(
                     f"Client(namespace={elsewhere[0]!r}) or --namespace {elsewhere[0]}")
         else:
             known = ", ".join(scope.list_flows(metadata, namespace=namespace)) or "none"
-            hint = f"flows with runs{_in(namespace)}: {known}"
+            hint = f"flows with runs: {known}"
     return RunNotFoundError(f"flow '{flow}' has no {what}{_in(namespace)}", hint=hint)
 
 
