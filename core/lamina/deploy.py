@@ -17,6 +17,7 @@ serving deployment spec, handed to the serving layer.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.errors import LaminaError
+from lamina.namespaces import Branch, branch_to_dict
 
 if TYPE_CHECKING:
     from lamina.flow.flow import Flow
@@ -69,6 +71,7 @@ class DeploymentPlan:
     stack_name: str
     git_commit: str = ""
     git_dirty: bool | None = None
+    branch: dict[str, Any] | None = None  # lamina.namespaces.branch_to_dict of the deployer's
 
     @property
     def params(self) -> Mapping[str, FlowParam]:
@@ -87,6 +90,8 @@ class DeploymentPlan:
             "stack": self.stack_name,
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
+            "branch": self.branch,
+            "deployed_at": time.time(),
         }
 
 
@@ -103,7 +108,7 @@ class _HashOnly:
 def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> DeploymentPlan:
     """Validate ``flow`` and snapshot its code for ``stack`` (uploaded to the stack's
     datastore unless ``upload`` is False, as in a dry run)."""
-    from lamina.runtime.launch import flow_file_of, snapshot_code
+    from lamina.runtime.launch import flow_file_of, run_branch, snapshot_code
 
     placeholders = {n: None for n, p in _flow_params(flow).items() if p.required}
     graph = flow.graph(placeholders)
@@ -117,12 +122,13 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
     from lamina.versioning.environment import git_state
 
     store: Any = stack.artifacts if upload else _HashOnly()
+    branch = run_branch(flow, stack)  # the flow's own project wins over the config's
     commit, dirty = git_state(os.path.dirname(flow_path))
     flow_file, code_files, code_hash = snapshot_code(flow, stack, store)
     plan = DeploymentPlan(
         flow=flow,
         graph=graph,
-        deployment_id=code_hash[:16],
+        deployment_id=_deployment_id(code_hash, branch),
         code_hash=code_hash,
         code_files=code_files,
         flow_file=flow_file,
@@ -132,10 +138,22 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
         stack_name=stack.name,
         git_commit=commit,
         git_dirty=dirty,
+        branch=branch_to_dict(branch),
     )
     if upload:
         stack.artifacts.put_json(deployment_record_key(flow.name, plan.deployment_id), plan.record())
     return plan
+
+
+def _deployment_id(code_hash: str, branch: Branch) -> str:
+    """The snapshot's id: its code hash, made unique to the branch it is deployed from
+    when the flow has a project (the same code deployed from ``prod`` and ``alice`` gets
+    two records, each naming its own branch)."""
+    if not branch.project:
+        return code_hash[:16]
+    from lamina.datastore.hashing import bytes_digest
+
+    return bytes_digest(f"{code_hash}|{branch.namespace}".encode())[:16]
 
 
 def _flow_params(flow: Flow) -> dict[str, FlowParam]:

@@ -137,6 +137,15 @@ class RunNotFoundError(MetadataError):
     """No run, step or task matches the reference given."""
 
 
+class NamespaceNotFoundError(RunNotFoundError):
+    """A namespace was named (``Client(namespace=)``, ``--namespace``) that has no runs."""
+
+
+class OtherNamespaceError(RunNotFoundError):
+    """A run named by id lives in another namespace than the reader's: the message names
+    both, and the hint how to read it (``Client(namespace=...)``, ``--namespace``)."""
+
+
 class ImmutableRunError(MetadataError):
     """Something tried to change a finished run (only tags may be added)."""
 

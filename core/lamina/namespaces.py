@@ -115,3 +115,49 @@ def resolve_branch(
             )
         return Branch(user=user, project=project, name=branch)
     return Branch(user=user, project=project, name=user_branch_name(user))
+
+
+#: The prefix of a user's namespace, and of a project branch's.
+USER_PREFIX = "user:"
+PROJECT_PREFIX = "project:"
+
+
+def record_namespace(namespace: str, user: str) -> str:
+    """The namespace a run record belongs to: its own, or for a record written before
+    namespaces existed (``namespace == ""``) its user's (``user:NAME``)."""
+    return namespace or user_namespace(user)
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if it is well formed (``user:NAME`` or
+    ``project:PROJECT/branch:BRANCH``), else a :class:`ConfigError` naming it."""
+    if namespace.startswith(USER_PREFIX) and len(namespace) > len(USER_PREFIX):
+        return namespace
+    match = re.match(r"^project:([^/]+)/branch:(.+)$", namespace)
+    if match:
+        check_name(match.group(1), "project")
+        check_name(match.group(2), "branch")
+        return namespace
+    raise ConfigError(
+        f"namespace {namespace!r} is not a namespace",
+        hint="user:NAME or project:PROJECT/branch:BRANCH (None, or --all, for every namespace)",
+    )
+
+
+def branch_to_dict(branch: Branch) -> dict[str, object]:
+    """``branch`` as the JSON a run manifest and a deployment record carry."""
+    return {
+        "user": branch.user, "project": branch.project, "name": branch.name,
+        "production": branch.production, "namespace": branch.namespace,
+    }
+
+
+def branch_from_dict(data: object) -> Branch | None:
+    """The :class:`Branch` :func:`branch_to_dict` wrote, or None for a record without
+    one (written before branches were recorded)."""
+    if not isinstance(data, dict) or not data.get("user"):
+        return None
+    return Branch(
+        user=str(data["user"]), project=str(data.get("project") or ""),
+        name=str(data.get("name") or ""), production=bool(data.get("production")),
+    )

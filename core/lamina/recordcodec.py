@@ -98,3 +98,22 @@ def in_step_order(tasks: list[TaskRecord], steps: list[str] | tuple[str, ...]) -
     run does not name last, by name), then by index."""
     order = {name: position for position, name in enumerate(steps)}
     return sorted(tasks, key=lambda t: (order.get(t.step, len(order)), t.step, t.index))
+
+
+#: The namespace of each run row, with the rule for rows written before namespaces
+#: (``namespace = ''``: the run belongs to ``user:<its user>``), as SQL both stores speak.
+NAMESPACE_OF_ROW = "CASE WHEN namespace = '' THEN 'user:' || \"user\" ELSE namespace END"
+
+
+def namespace_condition(namespace: str, mark: str = "?") -> tuple[str, list[str]]:
+    """The SQL condition (and its arguments, ``mark`` as the placeholder) that selects
+    the runs of ``namespace`` in a ``runs`` table, answered from the
+    ``runs_by_namespace`` index: ``namespace = ?``, plus, for a user's namespace, that
+    user's runs recorded before namespaces (``namespace = ''``)."""
+    from lamina.namespaces import USER_PREFIX
+
+    if namespace.startswith(USER_PREFIX):
+        user = namespace[len(USER_PREFIX):]
+        return (f"(namespace = {mark} OR (namespace = '' AND \"user\" = {mark}))",
+                [namespace, user])
+    return f"namespace = {mark}", [namespace]

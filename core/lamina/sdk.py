@@ -93,7 +93,13 @@ if TYPE_CHECKING:
     from lamina.kernel.pluginmanager import BrokenPlugin, LoadedPlugin, PluginManager
     from lamina.logs import get_logger
     from lamina.namespaces import Branch
-    from lamina.recordcodec import encode_field, in_step_order, with_crashed
+    from lamina.recordcodec import (
+        NAMESPACE_OF_ROW,
+        encode_field,
+        in_step_order,
+        namespace_condition,
+        with_crashed,
+    )
     from lamina.records import (
         ArtifactRef,
         Resources,
@@ -200,6 +206,8 @@ _EXPORTS = {
     # what every metadata store shares, so that stores agree
     "encode_field": "lamina.recordcodec",
     "in_step_order": "lamina.recordcodec",
+    "namespace_condition": "lamina.recordcodec",
+    "NAMESPACE_OF_ROW": "lamina.recordcodec",
     "with_crashed": "lamina.recordcodec",
     # object keys and hashing (content addressing)
     "check_object_key": "lamina.datastore.hashing",
@@ -240,6 +248,7 @@ _EXPORTS = {
 
 __all__ = [
     "LAYERS",
+    "NAMESPACE_OF_ROW",
     "ArtifactNotFoundError",
     "ArtifactRef",
     "ArtifactStore",
@@ -317,6 +326,7 @@ __all__ = [
     "load_flow_file",
     "load_snapshot_flow",
     "local_path",
+    "namespace_condition",
     "new_run_id",
     "object_key",
     "option_docs",

@@ -127,6 +127,7 @@ class StackRecipe:
     autoload: bool
     disabled: tuple[str, ...]
     extra_plugins: tuple[tuple[str, Any], ...]
+    branch: Any = None  # lamina.namespaces.Branch: the run's, so the worker's stack has it
 
     @classmethod
     def of(cls, stack: Stack) -> StackRecipe:
@@ -147,6 +148,7 @@ class StackRecipe:
             autoload=pm.autoload,
             disabled=tuple(pm.disabled),
             extra_plugins=extra,
+            branch=stack.branch,
         )
 
     def build(self) -> Stack:
@@ -160,6 +162,8 @@ class StackRecipe:
         )
         stack.stack_config = self.stack_config
         stack._resolved.update(self.resolved)
+        if self.branch is not None:
+            stack.branch = self.branch
         stack._configure_plugins()
         return stack
 

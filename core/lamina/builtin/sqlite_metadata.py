@@ -25,7 +25,13 @@ from lamina.errors import (
     MetadataError,
     RunNotFoundError,
 )
-from lamina.recordcodec import encode_field, in_step_order, with_crashed
+from lamina.recordcodec import (
+    NAMESPACE_OF_ROW,
+    encode_field,
+    in_step_order,
+    namespace_condition,
+    with_crashed,
+)
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
 
 # Each migration brings the database from version N-1 to N. They only ever add (tables,
@@ -516,10 +522,17 @@ class SqliteMetadataStore:
         status: str | None = None,
         tag: str | None = None,
         limit: int | None = None,
+        namespace: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally of one flow, with one status or carrying a tag.
+        """Runs, newest first, optionally of one flow, with one status, carrying a tag or
+        in one namespace (a record without one belongs to ``user:<its user>``).
         ``status="crashed"`` finds running runs whose process is gone."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
+        if namespace is not None:
+            condition, values = namespace_condition(namespace)
+            where.append(condition)
+            args.extend(values)
         if flow is not None:
             where.append("flow = ?")
             args.append(flow)
@@ -578,10 +591,22 @@ class SqliteMetadataStore:
             ).fetchone()
             return self._task_from_row(row) if row else None
 
-    def list_flows(self) -> list[str]:
-        """Names of the flows that have runs, sorted."""
+    def list_flows(self, *, namespace: str | None = None) -> list[str]:
+        """Names of the flows that have runs (in ``namespace``, if given), sorted."""
+        sql, args = "SELECT DISTINCT flow FROM runs", list[str]()
+        if namespace is not None:
+            condition, args = namespace_condition(namespace)
+            sql += f" WHERE {condition}"
         with self._read() as conn:
-            return [r[0] for r in conn.execute("SELECT DISTINCT flow FROM runs ORDER BY flow")]
+            return [r[0] for r in conn.execute(sql + " ORDER BY flow", args)]
+
+    def list_namespaces(self) -> list[str]:
+        """The namespaces that have runs, sorted (a record without one counts in
+        ``user:<its user>``)."""
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(
+                f"SELECT DISTINCT {NAMESPACE_OF_ROW} AS ns FROM runs ORDER BY ns"
+            )]
 
     def check(self) -> str:
         """Open (creating if needed), take the write lock once, count runs: a one-line

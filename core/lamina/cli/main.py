@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from lamina.client import Client
     from lamina.kernel.pluginmanager import PluginManager
     from lamina.stack import Stack
 
@@ -205,6 +206,36 @@ def add_branch_arguments(parser: argparse.ArgumentParser) -> None:
         "--production", action="store_true",
         help="act for the project's production branch (explicit, and recorded)",
     )
+
+
+def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--namespace NS`` and ``--all``, for every command that reads runs (see
+    :class:`lamina.client.Client`): the default is your own namespace."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--namespace", metavar="NS",
+        help="read runs of this namespace (user:NAME or project:P/branch:B; "
+        "default: your own)",
+    )
+    group.add_argument("--all", action="store_true", help="read runs of every namespace")
+
+
+def namespace_from_args(args: argparse.Namespace) -> Any:
+    """The namespace ``--namespace``/``--all`` chose: a name, None for every namespace,
+    or :data:`lamina.client.client.DEFAULT` (the user's own)."""
+    from lamina.client.client import DEFAULT
+
+    if getattr(args, "all", False):
+        return None
+    return getattr(args, "namespace", None) or DEFAULT
+
+
+def client_from_args(args: argparse.Namespace) -> Client:
+    """The Client of the stack chosen by the arguments, reading the namespace
+    ``--namespace``/``--all`` chose (default: the user's own)."""
+    from lamina.client import Client
+
+    return Client(load_stack_from_args(args), namespace=namespace_from_args(args))
 
 
 def load_stack_from_args(args: argparse.Namespace, *, project: str | None = None) -> Stack:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lamina.client.refs import resolve_run, split_ref
+from lamina.client import scope
+from lamina.client.refs import no_run_error, resolve_run, split_ref
 from lamina.errors import LaminaError, RunNotFoundError
+from lamina.namespaces import check_namespace
 
 if TYPE_CHECKING:
     from lamina.cards import Card
@@ -29,46 +31,113 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
+class _Default:
+    """``Client(namespace=DEFAULT)``: the reader's own namespace (see :class:`Client`)."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+
 class Client:
-    """Runs of a stack's metadata store (the configured default stack if none).
+    """Runs of a stack's metadata store (the configured default stack if none), in one
+    namespace.
 
     >>> client = Client()
     >>> run = client.latest_run("churn")     # latest successful run
     >>> run["best"].value                    # a step's result, loaded
+
+    A Client reads one namespace (see :mod:`lamina.namespaces`), so ``latest_run``,
+    ``runs`` and ``flows`` never return a colleague's run by accident:
+
+    - by default the current user's: the namespace of the run a task belongs to when
+      called inside a step; otherwise ``user:NAME``, or with ``project=`` (or the
+      config's ``project``) the user's own branch of the project,
+      ``project:churn/branch:NAME``;
+    - ``Client(namespace="user:bob")`` or ``Client(namespace="project:churn/branch:prod")``
+      reads another (a namespace without runs is an error naming the closest one);
+    - ``Client(namespace=None)`` reads every namespace.
+
+    A run named by id that lives in another namespace raises
+    :class:`lamina.errors.OtherNamespaceError` naming both namespaces.
+
+    :param stack: a :class:`lamina.Stack`, a stack name, or None for the default stack
+        (inside a step: the stack the task runs on).
+    :param namespace: the namespace to read; None for all.
+    :param project: read the current user's own branch of this project by default.
     """
 
-    def __init__(self, stack: Stack | str | None = None) -> None:
+    def __init__(
+        self, stack: Stack | str | None = None, *, namespace: str | None = DEFAULT,
+        project: str | None = None,
+    ) -> None:
+        from lamina.runtime.current import current
         from lamina.stack import resolve_stack
 
-        self.stack = resolve_stack(stack)
+        context = current.context if stack is None else None
+        self.stack = context.stack if context is not None else resolve_stack(stack)
+        self._chosen = namespace is not DEFAULT and namespace is not None
+        if namespace is DEFAULT:
+            namespace = scope.default_namespace(self.stack, project)
+        elif namespace is not None:
+            check_namespace(namespace)
+        #: The namespace this Client reads (None: every namespace).
+        self.namespace: str | None = namespace
+
+    def _nothing_found(self) -> None:
+        """A namespace chosen explicitly that answers nothing may not exist: say so."""
+        if self._chosen and self.namespace is not None:
+            scope.require_namespace(self.stack.metadata, self.namespace)
+
+    def namespaces(self) -> list[str]:
+        """The namespaces that have runs (whatever this Client reads)."""
+        return scope.list_namespaces(self.stack.metadata)
 
     def flows(self) -> list[str]:
-        """Names of flows that have runs."""
-        return self.stack.metadata.list_flows()
+        """Names of flows that have runs in this Client's namespace."""
+        flows = scope.list_flows(self.stack.metadata, namespace=self.namespace)
+        if not flows:
+            self._nothing_found()
+        return flows
 
     def runs(
         self, flow: str | None = None, *, status: str | None = None, tag: str | None = None,
         limit: int | None = None,
     ) -> list[Run]:
-        """Runs, newest first, optionally of one flow, with a status or a tag."""
-        records = self.stack.metadata.list_runs(flow, status=status, tag=tag, limit=limit)
+        """Runs in this Client's namespace, newest first, optionally of one flow, with a
+        status or a tag."""
+        records = scope.list_runs(
+            self.stack.metadata, flow, namespace=self.namespace, status=status, tag=tag,
+            limit=limit,
+        )
+        if not records:
+            self._nothing_found()
         return [Run(self, r) for r in records]
 
     def run(self, ref: str) -> Run:
         """A run by id (or unique prefix), ``FLOW/latest`` (latest successful) or
-        ``latest`` (the newest run of any flow): see :func:`lamina.client.resolve_run`."""
-        return Run(self, resolve_run(self.stack.metadata, ref))
+        ``latest`` (the newest run of any flow), in this Client's namespace: see
+        :func:`lamina.client.resolve_run`."""
+        try:
+            record = resolve_run(self.stack.metadata, ref, namespace=self.namespace)
+        except RunNotFoundError:
+            self._nothing_found()
+            raise
+        return Run(self, record)
 
     def latest_run(self, flow: str, *, successful: bool = True) -> Run:
-        """The newest (successful, by default) run of ``flow``."""
-        runs = self.runs(flow, status="succeeded" if successful else None, limit=1)
+        """The newest (successful, by default) run of ``flow`` in this Client's
+        namespace."""
+        runs = scope.list_runs(
+            self.stack.metadata, flow, namespace=self.namespace,
+            status="succeeded" if successful else None, limit=1,
+        )
         if not runs:
-            known = ", ".join(self.flows()) or "none"
-            what = "successful run" if successful else "run"
-            raise RunNotFoundError(
-                f"flow '{flow}' has no {what}", hint=f"flows with runs: {known}"
-            )
-        return runs[0]
+            self._nothing_found()
+            raise no_run_error(self.stack.metadata, flow, self.namespace, successful=successful)
+        return Run(self, runs[0])
 
     def get(self, ref: str) -> Run | StepResult | Task:
         """``RUN``, ``RUN/STEP`` or ``RUN/STEP/INDEX`` (RUN may be ``FLOW/latest`` or
@@ -88,7 +157,7 @@ class Client:
         return diff_runs(self.run(a), self.run(b))
 
     def __repr__(self) -> str:
-        return f"Client(stack={self.stack.name!r})"
+        return f"Client(stack={self.stack.name!r}, namespace={self.namespace!r})"
 
 
 class Run:
@@ -104,6 +173,15 @@ class Run:
     params = property(lambda self: dict(self.record.params))
     tags = property(lambda self: tuple(self.record.tags))
     user = property(lambda self: self.record.user)
+    project = property(lambda self: self.record.project)
+    branch = property(lambda self: self.record.branch)
+    production = property(lambda self: self.record.production)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace the run belongs to (its user's, for a run recorded before
+        namespaces)."""
+        return scope.run_namespace(self.record)
     started_at = property(lambda self: self.record.started_at)
     finished_at = property(lambda self: self.record.finished_at)
     duration = property(lambda self: self.record.duration)

@@ -7,12 +7,17 @@ A run reference is one of:
 * ``latest``: the newest run of any flow, whatever its status.
 
 A step or a task adds ``/STEP`` or ``/STEP/INDEX`` to it (``churn/latest/train/0``).
+
+``latest`` and ``FLOW/latest`` are looked up in the reader's namespace only; a run named
+by id from another namespace is an :class:`lamina.errors.OtherNamespaceError` naming
+both (see :mod:`lamina.client.scope`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lamina.client import scope
 from lamina.errors import LaminaError, RunNotFoundError
 
 if TYPE_CHECKING:
@@ -60,34 +65,63 @@ def split_ref(ref: str) -> tuple[str, str | None, int | None]:
     return run, step, index
 
 
-def resolve_run(metadata: MetadataStore, ref: str) -> RunRecord:
+def _in(namespace: str | None) -> str:
+    return "" if namespace is None else f" in namespace {namespace!r}"
+
+
+def no_run_error(
+    metadata: MetadataStore, flow: str, namespace: str | None, *, successful: bool = True,
+) -> RunNotFoundError:
+    """The error for a flow without a (successful) run in ``namespace``: its newest run
+    there if any, else the namespaces where the flow has runs, else the flows that do."""
+    what = "successful run" if successful else "run"
+    ran = scope.list_runs(metadata, flow, namespace=namespace, limit=1)
+    if ran and successful:
+        hint = f"its newest run, {ran[0].run_id}, {ran[0].status}: name it by id"
+    else:
+        elsewhere = [] if namespace is None else sorted(
+            {scope.run_namespace(r) for r in metadata.list_runs(flow, limit=50)}
+        )
+        if elsewhere:
+            hint = (f"it has runs in {', '.join(elsewhere[:5])}: read there with "
+                    f"Client(namespace={elsewhere[0]!r}) or --namespace {elsewhere[0]}")
+        else:
+            known = ", ".join(scope.list_flows(metadata, namespace=namespace)) or "none"
+            hint = f"flows with runs: {known}"
+    return RunNotFoundError(f"flow '{flow}' has no {what}{_in(namespace)}", hint=hint)
+
+
+def resolve_run(
+    metadata: MetadataStore, ref: str, *, namespace: str | None = None,
+    by_id_anywhere: bool = False,
+) -> RunRecord:
     """The run record that ``ref`` names: an id or a unique prefix of one,
     ``FLOW/latest`` (the newest successful run of the flow) or ``latest`` (the newest run
     of any flow).
 
+    :param namespace: where ``latest`` and ``FLOW/latest`` are looked up, and where a run
+        named by id must be (None: every namespace).
+    :param by_id_anywhere: accept a run named by id from any namespace (what ``resume``
+        does: naming a run by id is explicit).
     :raises RunNotFoundError: no such run (the message says what exists), no run yet, a
         flow with no successful run, or a flow name given where a run was expected.
+    :raises lamina.errors.OtherNamespaceError: a run named by id is in another namespace.
     """
     ref = ref.strip()
     if ref == LATEST:
-        runs = metadata.list_runs(None, limit=1)
+        runs = scope.list_runs(metadata, None, namespace=namespace, limit=1)
         if not runs:
-            raise RunNotFoundError("there are no runs yet", hint="lamina run FLOW.py")
+            raise RunNotFoundError(f"there are no runs{_in(namespace)} yet",
+                                   hint="lamina run FLOW.py")
         return runs[0]
     if ref.endswith(f"/{LATEST}") and ref.count("/") == 1:
         flow = ref[: -len(LATEST) - 1]
-        runs = metadata.list_runs(flow, status="succeeded", limit=1)
+        runs = scope.list_runs(metadata, flow, namespace=namespace, status="succeeded", limit=1)
         if not runs:
-            known = ", ".join(metadata.list_flows()) or "none"
-            ran = metadata.list_runs(flow, limit=1)
-            hint = (
-                f"its newest run, {ran[0].run_id}, {ran[0].status}: name it by id"
-                if ran else f"flows with runs: {known}"
-            )
-            raise RunNotFoundError(f"flow '{flow}' has no successful run", hint=hint)
+            raise no_run_error(metadata, flow, namespace)
         return runs[0]
     try:
-        return metadata.get_run(ref)
+        record = metadata.get_run(ref)
     except RunNotFoundError as err:
         if "/" not in ref and ref in metadata.list_flows():
             raise RunNotFoundError(
@@ -95,3 +129,4 @@ def resolve_run(metadata: MetadataStore, ref: str) -> RunRecord:
                 hint=f"its latest successful run: {ref}/{LATEST}",
             ) from err
         raise
+    return scope.check_run_namespace(record, None if by_id_anywhere else namespace)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from lamina.errors import FlowDefinitionError
 from lamina.flow.step import Step, StepOptions, make_step
+from lamina.namespaces import check_name
 from lamina.records import Resources
 
 if TYPE_CHECKING:
@@ -32,7 +33,14 @@ class Flow:
     ...     return [1, 2, 3]
     """
 
-    def __init__(self, name: str, *, description: str = "") -> None:
+    def __init__(self, name: str, *, description: str = "", project: str | None = None) -> None:
+        """:param name: the flow's name (letters, digits, ``-``, ``_``, ``.``).
+        :param description: one line shown by the CLI and the UI.
+        :param project: the project the flow belongs to (wins over ``project =`` in
+            lamina.toml): its runs go to a branch of it, ``project:NAME/branch:...``
+            (see :mod:`lamina.namespaces`)."""
+        if project is not None:
+            check_name(project, "project")
         if not name or not all(c.isalnum() or c in "-_." for c in name):
             raise FlowDefinitionError(
                 f"flow name {name!r} must be non-empty and use letters, digits, '-', '_', '.'",
@@ -40,6 +48,7 @@ class Flow:
             )
         self.name = name
         self.description = description
+        self.project = project or ""
         self.steps: dict[str, Step] = {}
 
     # -- authoring ---------------------------------------------------------------------
@@ -166,6 +175,8 @@ class Flow:
         tags: Iterable[str] = (),
         cache: bool = False,
         raise_on_failure: bool = True,
+        branch: str | None = None,
+        production: bool = False,
         **params: Any,
     ) -> Run:
         """Run the flow on a stack (the embedded default if none) and return the finished
@@ -178,6 +189,10 @@ class Flow:
             not say otherwise.
         :param raise_on_failure: raise :class:`lamina.errors.RunFailedError` (which holds
             the run) if a task failed; with False return the failed run.
+        :param branch: run on this branch of the flow's project (default: your own
+            branch; needs a project, ``Flow(..., project=)`` or the config's).
+        :param production: run on the project's production branch (explicit, recorded
+            with who and when).
         """
         from lamina.runtime.launch import launch_run
 
@@ -188,6 +203,8 @@ class Flow:
             tags=tuple(tags),
             cache=cache,
             raise_on_failure=raise_on_failure,
+            branch=branch,
+            production=production,
         )
 
     def __repr__(self) -> str:

@@ -11,7 +11,14 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class MetadataStore(Protocol):
-    """Where runs are indexed and queried. Safe for several processes at once."""
+    """Where runs are indexed and queried. Safe for several processes at once.
+
+    Namespaces (teams): ``list_runs`` and ``list_flows`` take ``namespace=`` (None: every
+    namespace), and a store lists the namespaces that have runs with
+    ``list_namespaces()``. A record whose ``namespace`` is empty (written before
+    namespaces) belongs to ``user:<its user>``. Both are optional for a store written
+    before them: the Client then filters in Python (slower, same answers).
+    """
 
     def create_run(self, run: RunRecord) -> None:
         """Record a new run (status ``running``). Run ids are unique; a duplicate raises."""
@@ -34,9 +41,9 @@ class MetadataStore(Protocol):
 
     def list_runs(
         self, flow: str | None = None, *, status: str | None = None, tag: str | None = None,
-        limit: int | None = None,
+        limit: int | None = None, namespace: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first."""
+        """Runs, newest first; ``namespace`` keeps one namespace's runs (see above)."""
 
     def list_tasks(self, run_id: str, step: str | None = None) -> list[TaskRecord]:
         """A run's tasks ordered by step order then index."""
@@ -44,8 +51,8 @@ class MetadataStore(Protocol):
     def find_cached(self, cache_key: str) -> TaskRecord | None:
         """The newest successful task with this cache key, if any."""
 
-    def list_flows(self) -> list[str]:
-        """Names of the flows that have runs."""
+    def list_flows(self, *, namespace: str | None = None) -> list[str]:
+        """Names of the flows that have runs (in ``namespace``, if given), sorted."""
 
     def check(self) -> str:
         """Open the store and run a trivial query; a one-line summary or

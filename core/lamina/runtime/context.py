@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
     from lamina.flow.flow import Flow
     from lamina.flow.graph import FlowGraph
+    from lamina.namespaces import Branch
     from lamina.records import RunRecord, TaskSpec
     from lamina.stack import Stack
 
@@ -93,6 +94,26 @@ class TaskContext:
     def attempt(self) -> int:
         """The attempt number (1, then 2... on retries)."""
         return self.spec.attempt
+
+    @property
+    def task_id(self) -> str:
+        """``RUN/STEP/INDEX``."""
+        return self.spec.task_id
+
+    @property
+    def branch(self) -> Branch:
+        """The branch of the task's run (:class:`lamina.namespaces.Branch`: its user,
+        project, branch and production flag; ``.namespace`` is the run's namespace), as
+        the run's manifest recorded it; the stack's for a run recorded before branches."""
+        from lamina.namespaces import branch_from_dict
+
+        recorded = branch_from_dict(self.manifest().get("branch"))
+        return recorded if recorded is not None else self.stack.branch
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of the task's run."""
+        return self.branch.namespace
 
     def manifest(self) -> dict[str, Any]:
         """The run's manifest from the datastore: flow, parameters, steps, code snapshot

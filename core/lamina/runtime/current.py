@@ -43,6 +43,34 @@ class TaskState:
     context: TaskContext | None = None
     stdout: Any = None
     stderr: Any = None
+    run_info: dict[str, Any] | None = None  # the run's namespace, branch, user, tags
+
+
+def run_info(state: TaskState) -> dict[str, Any] | None:
+    """Where the task's run lives (``namespace``, ``project``, ``branch``,
+    ``production``, ``user``, ``tags``), read once per task from the run's manifest (or,
+    for a run recorded before branches, its record); None outside a task."""
+    if state.run_info is not None or state.context is None:
+        return state.run_info
+    from lamina.namespaces import branch_from_dict, record_namespace
+
+    manifest = state.context.manifest()
+    branch = branch_from_dict(manifest.get("branch"))
+    if branch is not None:
+        info: dict[str, Any] = {
+            "namespace": branch.namespace, "project": branch.project, "branch": branch.name,
+            "production": branch.production, "user": manifest.get("user") or branch.user,
+            "tags": tuple(manifest.get("tags") or ()),
+        }
+    else:
+        record = state.context.run()
+        info = {
+            "namespace": record_namespace(record.namespace, record.user),
+            "project": record.project, "branch": record.branch,
+            "production": record.production, "user": record.user, "tags": record.tags,
+        }
+    state.run_info = info
+    return info
 
 
 _STATE: contextvars.ContextVar[TaskState | None] = contextvars.ContextVar(
@@ -78,8 +106,18 @@ def _outside() -> TaskState:
 
 
 class _Current:
-    """Where the running step is (``run_id``, ``flow``, ``step``, ``index``, ``attempt``)
-    and the metrics it logged; every attribute is None outside a task."""
+    """Where the running step is (``run_id``, ``flow``, ``step``, ``index``, ``attempt``,
+    ``task_id``), whose run it is (``namespace``, ``project``, ``branch``,
+    ``is_production``, ``user``, ``tags``) and the metrics it logged; every attribute is
+    None outside a task."""
+
+    @staticmethod
+    def _info(key: str) -> Any:
+        state = task_state()
+        if state is None:
+            return None
+        info = run_info(state)
+        return None if info is None else info[key]
 
     @property
     def run_id(self) -> str | None:
@@ -105,6 +143,46 @@ class _Current:
     def attempt(self) -> int | None:
         state = task_state()
         return state.attempt if state else None
+
+    @property
+    def task_id(self) -> str | None:
+        """``RUN/STEP/INDEX``: the task's address (``lamina show`` takes it)."""
+        state = task_state()
+        if state is None or state.run_id is None:
+            return None
+        return f"{state.run_id}/{state.step}/{state.index}"
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace of the task's run (``user:alice``,
+        ``project:churn/branch:prod``): where a Client created in the step reads."""
+        return self._info("namespace")  # type: ignore[no-any-return]
+
+    @property
+    def project(self) -> str | None:
+        """The run's project (``""`` for a flow without one)."""
+        return self._info("project")  # type: ignore[no-any-return]
+
+    @property
+    def branch(self) -> str | None:
+        """The run's branch of its project (``""`` without a project)."""
+        return self._info("branch")  # type: ignore[no-any-return]
+
+    @property
+    def is_production(self) -> bool | None:
+        """Whether the run is a production run (``--production``)."""
+        return self._info("production")  # type: ignore[no-any-return]
+
+    @property
+    def user(self) -> str | None:
+        """Who launched the run."""
+        return self._info("user")  # type: ignore[no-any-return]
+
+    @property
+    def tags(self) -> tuple[str, ...] | None:
+        """The tags the run was launched with."""
+        value = self._info("tags")
+        return None if value is None else tuple(value)
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.config.recorded import datastore_spec, record_stack
 from lamina.errors import LaminaError, RunFailedError, RunInterruptedError
 from lamina.logs import get_logger
+from lamina.namespaces import Branch, branch_to_dict, resolve_branch
 from lamina.records import RunRecord
 from lamina.runtime.context import RunContext
 from lamina.runtime.layout import run_manifest_key, task_records_prefix
@@ -69,6 +70,21 @@ def capture_environment(artifacts: ArtifactStore, flow_file: str) -> dict[str, A
     }
 
 
+def run_branch(
+    flow: Flow, stack: Stack, *, branch: str | None = None, production: bool = False
+) -> Branch:
+    """The branch a run of ``flow`` on ``stack`` belongs to: the stack's own
+    (``stack.branch``: the CLI's ``--branch``/``--production``, else the user's own branch
+    of the config's project) unless the flow has a project of its own (``Flow(...,
+    project=)`` wins over the config's) or ``branch``/``production`` choose another."""
+    project = flow.project or stack.branch.project
+    if branch is None and not production and project == stack.branch.project:
+        return stack.branch
+    return resolve_branch(
+        user=stack.branch.user, project=project, branch=branch, production=production
+    )
+
+
 def launch_run(
     flow: Flow,
     *,
@@ -79,13 +95,41 @@ def launch_run(
     raise_on_failure: bool = True,
     reuse: dict[str, dict[str, Any]] | None = None,
     resumed_from: str = "",
+    branch: str | None = None,
+    production: bool = False,
 ) -> Run:
-    """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`."""
-    from lamina.client import Client
+    """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`.
+
+    The run is recorded in the namespace of its branch (:func:`run_branch`); while it
+    runs, ``stack.branch`` is that branch, so every layer a step touches names what it
+    writes for it."""
     from lamina.stack import resolve_stack
-    from lamina.versioning.ids import new_run_id
 
     stack = resolve_stack(stack)
+    chosen = run_branch(flow, stack, branch=branch, production=production)
+    previous, stack.branch = stack.branch, chosen
+    try:
+        return _launch(flow, stack, params=params, tags=tags, cache=cache,
+                       raise_on_failure=raise_on_failure, reuse=reuse,
+                       resumed_from=resumed_from)
+    finally:
+        stack.branch = previous
+
+
+def _launch(
+    flow: Flow,
+    stack: Stack,
+    *,
+    params: Mapping[str, Any] | None,
+    tags: tuple[str, ...],
+    cache: bool,
+    raise_on_failure: bool,
+    reuse: dict[str, dict[str, Any]] | None,
+    resumed_from: str,
+) -> Run:
+    from lamina.client import Client
+    from lamina.versioning.ids import new_run_id
+
     graph = flow.graph(dict(params or {}))
     problems = stack.validate(for_run=True)
     if problems:
@@ -129,7 +173,7 @@ def launch_run(
         )
         stack.hook.lamina_on_run_error(run=stack.metadata.get_run(run_id), error=err, stack=stack)
         raise
-    run = Client(stack).run(run_id)
+    run = Client(stack, namespace=stack.branch.namespace).run(run_id)
     log.info("run finished", flow=flow.name, run=run_id, status=final.status)
     if final.status == "succeeded":
         stack.hook.lamina_after_run(run=final, stack=stack)
@@ -169,6 +213,7 @@ def record_run(
     orchestrator_run_id: str = "",
     resumed_from: str = "",
     stack_record: Mapping[str, Any] | None = None,
+    branch: Branch | None = None,
     **manifest_extra: Any,
 ) -> RunRecord:
     """Open a run: write its manifest to the datastore (what tasks anywhere read), create
@@ -177,9 +222,15 @@ def record_run(
 
     The manifest records the stack (:func:`lamina.config.recorded.record_stack`, or
     ``stack_record`` when the caller made it already), so that ``python -m lamina task``
-    rebuilds the run's own components, secrets re-read from its environment."""
+    rebuilds the run's own components, secrets re-read from its environment.
+
+    The run belongs to ``branch`` (default ``stack.branch``): its record carries the
+    namespace, project, branch and production flag, and its manifest the branch and
+    tags, so every task (``lamina.current``) and every reader knows where it lives."""
     from lamina.versioning.code import function_code_hash
 
+    branch = branch if branch is not None else stack.branch
+    run_tags = tuple(dict.fromkeys(tags))
     step_code = {name: function_code_hash(step.fn) for name, step in flow.steps.items()}
     record = RunRecord(
         run_id=run_id,
@@ -187,8 +238,12 @@ def record_run(
         status="running",
         started_at=time.time(),
         params=dict(graph.params),
-        tags=tuple(dict.fromkeys(tags)),
+        tags=run_tags,
         pid=pid,
+        namespace=branch.namespace,
+        project=branch.project,
+        branch=branch.name,
+        production=branch.production,
         stack=stack.name,
         datastore_url=stack.datastore.url,
         flow_file=flow_file,
@@ -205,12 +260,13 @@ def record_run(
         run_id, flow, graph, step_code, flow_file=flow_file, flow_path=flow_path,
         code_files=code_files, resumed_from=resumed_from,
         stack=dict(stack_record) if stack_record is not None else record_stack(stack),
+        branch=branch_to_dict(branch), tags=list(run_tags), user=record.user,
         **manifest_extra,
     )
     stack.artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
     stack.metadata.create_run(record)
     log.info("run started", flow=flow.name, run=run_id, stack_name=stack.name,
-             **manifest_extra)
+             namespace=branch.namespace, **manifest_extra)
     stack.hook.lamina_before_run(run=record, stack=stack)
     return record
 
@@ -299,7 +355,10 @@ def resume(
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
-    found = open_origin(run_id, stack if origin is None else resolve_stack(origin))
+    # latest / FLOW/latest: in the resuming user's namespace on the same stack, in every
+    # namespace of another (--from) stack; a run named by id is found anywhere
+    found = open_origin(run_id, stack if origin is None else resolve_stack(origin),
+                        namespace=stack.branch.namespace if origin is None else None)
     if flow is None:
         flow = resume_flow(found, stack, snapshot=snapshot)
     merged = dict(found.record.params)

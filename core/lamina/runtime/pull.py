@@ -49,16 +49,17 @@ class Origin:
         return self.artifacts is not self.stack.artifacts
 
 
-def open_origin(run_id: str, origin: Stack) -> Origin:
+def open_origin(run_id: str, origin: Stack, *, namespace: str | None = None) -> Origin:
     """Find run ``run_id`` (any run reference) in ``origin``'s metadata store and open the
-    datastore it ran on.
+    datastore it ran on. ``latest`` and ``FLOW/latest`` look in ``namespace`` (None: every
+    namespace); a run named by id is found in any namespace.
 
     :raises RunNotFoundError: no such run in the origin stack's metadata store.
     """
     from lamina.stack import Stack
 
     try:
-        record = resolve_run(origin.metadata, run_id)
+        record = resolve_run(origin.metadata, run_id, namespace=namespace, by_id_anywhere=True)
     except RunNotFoundError as err:
         raise RunNotFoundError(
             f"{err.message} (in the metadata store of stack '{origin.name}')",

@@ -166,13 +166,15 @@ def task_stack(
     ``--datastore-spec``), or, as the fallback, ``datastore_url`` served by the plain
     component for its scheme. Then every component is rebuilt from the stack the run
     recorded, the datastore included, so a task never bypasses the stack's own datastore
-    plugin. A run recorded before stacks were recorded runs on the URL's stack.
+    plugin. A run recorded before stacks were recorded runs on the URL's stack. The
+    stack's ``branch`` is the run's (from the manifest).
 
     :raises lamina.errors.ConfigError: neither datastore was given, or a recorded
         datastore option cannot be rebuilt here (a secret not recorded, a variable unset).
     """
     from lamina.config.recorded import parse_datastore_spec
     from lamina.kernel.pluginmanager import PluginManager
+    from lamina.namespaces import branch_from_dict
     from lamina.stack import Stack
 
     plugins = plugins or PluginManager()
@@ -190,9 +192,14 @@ def task_stack(
     manifest = read_manifest(boot.artifacts, run_id)
     record = manifest.get("stack")
     if not record:  # a run recorded before its stack was
-        return boot, manifest
-    boot.close()
-    return Stack.from_manifest(record, env=env, plugins=plugins), manifest
+        stack = boot
+    else:
+        boot.close()
+        stack = Stack.from_manifest(record, env=env, plugins=plugins)
+    branch = branch_from_dict(manifest.get("branch"))
+    if branch is not None:  # the run's branch: every layer a task touches names for it
+        stack.branch = branch
+    return stack, manifest
 
 
 def run_remote_task(

@@ -99,7 +99,12 @@ def start_run(
     :param tags: labels recorded with the run (the engine's DAG and run ids...).
     :param orchestrator: the engine's name, recorded on the run.
     :param orchestrator_run_id: the engine's id of this run.
+
+    The run belongs to the branch the flow was deployed from (the deployment record's
+    ``branch``), so a DAG deployed with ``--production`` records production runs whoever
+    the engine runs as; a deployment recorded before branches uses ``stack.branch``.
     """
+    from lamina.namespaces import branch_from_dict
     from lamina.runtime.launch import capture_environment, record_run
     from lamina.runtime.remote import load_snapshot_flow
     from lamina.versioning.ids import new_run_id
@@ -118,7 +123,7 @@ def start_run(
         code_hash=deployment["code_hash"], env=env, tags=tags,
         pid=0,  # no local process drives the run: never report it as crashed
         orchestrator=orchestrator, orchestrator_run_id=orchestrator_run_id,
-        deployment_id=deployment_id,
+        deployment_id=deployment_id, branch=branch_from_dict(deployment.get("branch")),
     )
     return run_id
 

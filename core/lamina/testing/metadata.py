@@ -36,7 +36,8 @@ def make_run(flow: str = "conformance", **changes: Any) -> RunRecord:
         stack="local", datastore_url="file:///data/.lamina", flow_file="flow.py",
         code_hash="c0de", code_files={"flow.py": "a" * 64}, step_code={"train": "b" * 64},
         python_version="3.11.7", packages_key="d" * 64, git_commit="abc123", git_dirty=True,
-        orchestrator="local", steps=STEPS,
+        orchestrator="local", steps=STEPS, namespace="project:churn/branch:prod",
+        project="churn", branch="prod", production=True,
     )
     values.update(changes)
     return RunRecord(**values)
@@ -82,6 +83,10 @@ class MetadataSuite:
     - ``find_cached`` returns the newest ``succeeded`` or ``reused`` task with the key,
       never a failed one; the empty key finds nothing.
     - ``list_flows`` is sorted and has each flow once.
+    - Namespaces: ``list_runs(namespace=NS)`` and ``list_flows(namespace=NS)`` keep the
+      runs of one namespace (combined with the other filters); a record with an empty
+      ``namespace`` (written before namespaces) belongs to ``user:<its user>``.
+      ``list_namespaces()`` names every namespace that has runs, sorted, each once.
     - Several threads may use one store object at once.
     - ``check`` returns a non-empty one-line summary, or raises
       :class:`lamina.errors.BackendUnreachableError` with a hint when the store cannot be
@@ -212,6 +217,48 @@ class MetadataSuite:
         assert ids(limit=2) == [a3.run_id, a2.run_id]
         assert ids(flow="gamma") == []
         assert metadata_store.list_flows() == ["alpha", "beta"]
+
+    def test_runs_are_filtered_by_namespace(self, metadata_store: Any) -> None:
+        mine = make_run("alpha", user="alice", namespace="user:alice", project="", branch="",
+                        production=False)
+        older = make_run("beta", user="alice", namespace="", project="", branch="",
+                         production=False)  # recorded before namespaces: alice's
+        bobs = make_run("alpha", user="bob", namespace="user:bob", project="", branch="",
+                        production=False)
+        prod = make_run("alpha", user="alice")  # project:churn/branch:prod
+        branch = make_run("alpha", user="bob", namespace="project:churn/branch:bob",
+                          branch="bob", production=False)
+        carols = make_run("gamma", user="carol", namespace="", project="", branch="",
+                          production=False)
+        for run in (mine, older, bobs, prod, branch, carols):
+            metadata_store.create_run(run)
+        metadata_store.finish_run(mine.run_id, status="succeeded", finished_at=time.time())
+
+        def ids(**query: Any) -> list[str]:
+            return [r.run_id for r in metadata_store.list_runs(**query)]
+
+        assert ids(namespace="user:alice") == [older.run_id, mine.run_id]
+        assert ids(namespace="user:bob") == [bobs.run_id]
+        assert ids(namespace="user:carol") == [carols.run_id]
+        assert ids(namespace="project:churn/branch:prod") == [prod.run_id]
+        assert ids(namespace="project:churn/branch:bob") == [branch.run_id]
+        assert ids(namespace="user:nobody") == []
+        assert ids(namespace="user:alice", flow="alpha") == [mine.run_id]
+        assert ids(namespace="user:alice", status="succeeded") == [mine.run_id]
+        assert ids(namespace="user:alice", limit=1) == [older.run_id]
+        assert ids(namespace="user:alice", tag="nightly", flow="beta") == [older.run_id]
+        assert len(ids()) == 6  # no namespace: every run
+        assert metadata_store.list_flows(namespace="user:alice") == ["alpha", "beta"]
+        assert metadata_store.list_flows(namespace="user:carol") == ["gamma"]
+        assert metadata_store.list_flows(namespace="user:nobody") == []
+        assert metadata_store.list_namespaces() == [
+            "project:churn/branch:bob", "project:churn/branch:prod", "user:alice",
+            "user:bob", "user:carol",
+        ]
+        got = metadata_store.get_run(prod.run_id)
+        assert (got.namespace, got.project, got.branch, got.production) == (
+            "project:churn/branch:prod", "churn", "prod", True
+        )
 
     def test_a_running_run_whose_process_is_gone_reads_as_crashed(
         self, metadata_store: Any

@@ -16,6 +16,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from lamina.client.client import DEFAULT
 from lamina.errors import LaminaError, RunNotFoundError
 from lamina.ui import views
 
@@ -81,11 +82,15 @@ def _templates() -> Any:
     return env
 
 
-def create_app(stack: Stack | str | None = None, *, token: str | None = None) -> Starlette:
+def create_app(
+    stack: Stack | str | None = None, *, token: str | None = None, namespace: Any = DEFAULT,
+) -> Starlette:
     """The UI as an ASGI app over ``stack`` (the configured default if None).
 
     :param token: when set, every request must carry it (``?token=...`` once, then a
         cookie; or ``Authorization: Bearer ...``).
+    :param namespace: the runs shown: the user's own namespace by default, a namespace
+        (``user:bob``), or None for every namespace (see :class:`lamina.client.Client`).
     """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -94,7 +99,7 @@ def create_app(stack: Stack | str | None = None, *, token: str | None = None) ->
 
     from lamina.client import Client
 
-    client = Client(stack)
+    client = Client(stack, namespace=namespace)
     ui = _UI(client, _templates())
     static = StaticFiles(directory=str(resources.files("lamina.ui").joinpath("static")))
     vendor = StaticFiles(directory=str(resources.files("lamina.cards").joinpath("vendor")))

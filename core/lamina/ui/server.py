@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lamina.client.client import DEFAULT
 from lamina.errors import LaminaError
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ def loopback(host: str) -> bool:
         return False
 
 
-def create_app(stack: Stack | str | None = None, *, token: str | None = None) -> Starlette:
+def create_app(
+    stack: Stack | str | None = None, *, token: str | None = None, namespace: Any = DEFAULT,
+) -> Starlette:
     """The UI as an ASGI app over ``stack`` (see :func:`lamina.ui.app.create_app`)."""
     _require_ui_libraries("starlette", "jinja2")
     from lamina.ui.app import create_app as build
 
-    return build(stack, token=token)
+    return build(stack, token=token, namespace=namespace)
 
 
 def serve(
@@ -56,6 +59,7 @@ def serve(
     port: int = 8765,
     token: str | None = None,
     on_ready: Callable[[str], None] | None = None,
+    namespace: Any = DEFAULT,
     warn: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the UI until interrupted (blocks).
@@ -77,7 +81,7 @@ def serve(
                 "or --token '' for none)")
         elif token == "":
             say("no access token (--token ''): the UI is open to anyone who can connect")
-    app = create_app(stack, token=token or None)
+    app = create_app(stack, token=token or None, namespace=namespace)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from lamina.client import scope
 from lamina.errors import LaminaError
 
 if TYPE_CHECKING:
@@ -99,8 +100,9 @@ def list_runs(client: Client, f: RunFilter) -> tuple[list[RunRecord], bool]:
     metadata = client.stack.metadata
     store_side = not f.user and not f.since and f.sort == "newest"
     want = f.page * RUNS_PAGE + 1
-    records = metadata.list_runs(f.flow or None, status=f.status or None, tag=f.tag or None,
-                                 limit=want if store_side else None)
+    records = scope.list_runs(metadata, f.flow or None, namespace=client.namespace,
+                              status=f.status or None, tag=f.tag or None,
+                              limit=want if store_side else None)
     if not store_side:
         since = parse_since(f.since) if f.since else None
         records = [r for r in records

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lamina.sdk import (
+    NAMESPACE_OF_ROW,
     ArtifactRef,
     BackendUnreachableError,
     ImmutableRunError,
@@ -40,6 +41,7 @@ from lamina.sdk import (
     TaskRecord,
     encode_field,
     in_step_order,
+    namespace_condition,
     with_crashed,
 )
 from lamina_metadata_postgres import migrations
@@ -768,12 +770,18 @@ class PostgresMetadataStore:
         status: str | None = None,
         tag: str | None = None,
         limit: int | None = None,
+        namespace: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally of one flow, with one status or carrying a tag.
+        """Runs, newest first, optionally of one flow, with one status, carrying a tag or
+        in one namespace (a record without one belongs to ``user:<its user>``).
         ``status="crashed"`` finds running runs whose process (on this host) is gone."""
         s = self._sql["s"]
         where: list[str] = []
         args: list[Any] = []
+        if namespace is not None:
+            condition, values = namespace_condition(namespace, "%s")
+            where.append(condition)
+            args.extend(values)
         if flow is not None:
             where.append("flow = %s")
             args.append(flow)
@@ -841,17 +849,28 @@ class PostgresMetadataStore:
         rows = self._call("look up a cached task", find)
         return self._tasks_from_rows(rows)[0] if rows else None
 
-    def list_flows(self) -> list[str]:
-        """Names of the flows that have runs, sorted."""
+    def list_flows(self, *, namespace: str | None = None) -> list[str]:
+        """Names of the flows that have runs (in ``namespace``, if given), sorted."""
+        sql, args = f"SELECT DISTINCT flow FROM {self._sql['s']}.runs", list[str]()
+        if namespace is not None:
+            condition, args = namespace_condition(namespace, "%s")
+            sql += f" WHERE {condition}"
 
         def read(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
-            return [
-                r[0] for r in conn.execute(
-                    f"SELECT DISTINCT flow FROM {self._sql['s']}.runs ORDER BY flow"
-                )
-            ]
+            return [r[0] for r in conn.execute(sql + " ORDER BY flow", args)]
 
         return self._call("list flows", read)
+
+    def list_namespaces(self) -> list[str]:
+        """The namespaces that have runs, sorted (a record without one counts in
+        ``user:<its user>``)."""
+        sql = (f"SELECT DISTINCT {NAMESPACE_OF_ROW} AS ns FROM {self._sql['s']}.runs "
+               "ORDER BY ns")
+
+        def read(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+            return [r[0] for r in conn.execute(sql)]
+
+        return self._call("list namespaces", read)
 
     def check(self) -> str:
         """Connect (creating or migrating the schema if allowed), count runs: a one-line

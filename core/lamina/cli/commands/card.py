@@ -9,11 +9,11 @@ from typing import Any
 def cmd_card(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lamina.cli.main import load_stack_from_args
-    from lamina.client import Client, StepResult, Task
+    from lamina.cli.main import client_from_args
+    from lamina.client import StepResult, Task
     from lamina.errors import LaminaError
 
-    client = Client(load_stack_from_args(args))
+    client = client_from_args(args)
     target = client.get(args.ref)
     if isinstance(target, StepResult):
         if len(target.tasks) != 1:
@@ -46,6 +46,8 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from lamina.cli.main import add_namespace_arguments
+
     p = subparsers.add_parser(
         "card",
         help="write a task's card to a standalone HTML file (opens offline)",
@@ -57,4 +59,5 @@ def register(subparsers: Any) -> None:
                    "with one task)")
     p.add_argument("-o", "--output", default="card.html",
                    help="the file to write (default: card.html; '-' for stdout)")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_card)

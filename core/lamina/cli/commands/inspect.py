@@ -13,12 +13,13 @@ from typing import Any
 RUN_FORMS = "RUN is a run id, a unique prefix of one, FLOW/latest or latest"
 
 
-def _console() -> Any:
+def _console(*, stderr: bool = False) -> Any:
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, stderr=stderr)
     if not console.is_terminal:  # piped: do not squeeze tables into 80 columns
-        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
+        console = Console(highlight=False, soft_wrap=True, stderr=stderr,
+                          width=max(console.width, 200))
     return console
 
 
@@ -31,10 +32,9 @@ def _secs(value: float | None) -> str:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from lamina.cli.main import load_stack_from_args
-    from lamina.client import Client
+    from lamina.cli.main import client_from_args
 
-    return Client(load_stack_from_args(args))
+    return client_from_args(args)
 
 
 _STATUS_STYLE = {
@@ -58,6 +58,7 @@ def _describe_ref(ref: Any) -> str:
 
 def print_run(run: Any, console: Any = None) -> None:
     """The run, its steps and, for failures, where and why."""
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or _console()
@@ -67,6 +68,8 @@ def print_run(run: Any, console: Any = None) -> None:
         f"  started {_when(r.started_at)}  duration {_secs(r.duration)}  user {r.user}@{r.host}"
         f"  stack {r.stack}"
     )
+    console.print(f"  namespace {escape(run.namespace)}"
+                  + ("  [bold]production[/]" if r.production else ""))
     if r.params:
         console.print("  params " + ", ".join(f"{k}={v!r}" for k, v in r.params.items()))
     if r.tags:
@@ -103,32 +106,45 @@ def print_run(run: Any, console: Any = None) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
-    runs = _client(args).runs(args.flow, status=args.status, tag=args.tag, limit=args.limit)
+    client = _client(args)
+    runs = client.runs(args.flow, status=args.status, tag=args.tag, limit=args.limit)
     if args.json:
         print(json.dumps([_run_json(r) for r in runs], indent=2, default=str))
         return 0
     table = Table(box=None, pad_edge=False)
-    for col in ("run", "flow", "status", "started", "duration", "user", "params", "tags"):
+    columns = ["run", "flow", "status", "started", "duration", "user", "params", "tags"]
+    if client.namespace is None:
+        columns.insert(1, "namespace")
+    for col in columns:
         table.add_column(col)
     for run in runs:
         r = run.record
         params = ", ".join(f"{k}={v!r}" for k, v in r.params.items())
-        table.add_row(r.run_id, r.flow, _status(r.status), _when(r.started_at), _secs(r.duration),
-                      r.user, params[:60], ",".join(r.tags))
+        row = [r.run_id, escape(r.flow), _status(r.status), _when(r.started_at),
+               _secs(r.duration), escape(r.user), escape(params[:60]), escape(",".join(r.tags))]
+        if client.namespace is None:
+            row.insert(1, escape(run.namespace) + (" [bold]production[/]" if r.production else ""))
+        table.add_row(*row)
     console = _console()
+    where = ("every namespace" if client.namespace is None
+             else f"namespace {client.namespace} (--all for every namespace)")
     if runs:
         console.print(table)
+        # which runs these are, on stderr: the table stays the whole of stdout for scripts
+        _console(stderr=True).print(f"[dim]{escape(where)}[/]")
         return 0
     filters = [
         f for f in (args.flow, args.status and f"--status {args.status}",
                     args.tag and f"--tag {args.tag}") if f
     ]
     if filters:
-        console.print(f"no runs match {' '.join(filters)}: lamina runs lists them all", markup=False)
+        console.print(f"no runs match {' '.join(filters)} in {where}: lamina runs lists them all",
+                      markup=False)
     else:
-        console.print("no runs yet: lamina run FLOW.py", markup=False)
+        console.print(f"no runs yet in {where}: lamina run FLOW.py", markup=False)
     return 0
 
 
@@ -269,18 +285,22 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from lamina.cli.main import add_namespace_arguments
+
     p = subparsers.add_parser("runs", help="list runs, newest first")
     p.add_argument("flow", nargs="?", help="only runs of this flow")
     p.add_argument("--status", help="succeeded, failed, running, interrupted, crashed")
     p.add_argument("--tag", help="only runs with this tag")
     p.add_argument("--limit", type=int, default=20, help="at most this many runs (default: 20)")
     p.add_argument("--json", action="store_true", help="print the run records as JSON")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_runs)
 
     p = subparsers.add_parser("show", help="a run, a step or a task: status, timings, results, errors")
     p.add_argument("ref", help=f"RUN, RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS}); or FLOW.py "
                    "for the flow's steps, edges and parameters without running it")
     p.add_argument("--json", action="store_true", help="print the run record (or task records) as JSON")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_show)
 
     p = subparsers.add_parser("logs", help="what a run's tasks printed")
@@ -288,21 +308,25 @@ def register(subparsers: Any) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--stdout", action="store_true", help="only standard output")
     group.add_argument("--stderr", action="store_true", help="only standard error")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_logs)
 
     p = subparsers.add_parser("diff", help="what changed between two runs")
     p.add_argument("run_a", help=f"the run to compare from ({RUN_FORMS})")
     p.add_argument("run_b", help="the run to compare to (the same forms)")
     p.add_argument("--json", action="store_true", help="print the differences as JSON")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_diff)
 
     p = subparsers.add_parser("get", help="copy a step's stored result to a file")
     p.add_argument("ref", help=f"RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS})")
     p.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_get)
 
     p = subparsers.add_parser("tag", help="add tags to a run (or remove them)")
     p.add_argument("run", help=f"the run ({RUN_FORMS})")
     p.add_argument("tags", nargs="+", help="one or more tags")
     p.add_argument("--remove", action="store_true", help="remove these tags instead")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_tag)

@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise LaminaError("lamina run needs a flow file", hint="lamina run flow.py")
     flow = load_flow_file(args.flow)
     params = parse_sets(flow, args.set or [])
-    stack = load_stack_from_args(args)
+    stack = load_stack_from_args(args, project=flow.project or None)
     return _run_and_show(
         lambda: flow.run(stack=stack, tags=args.tag or (), cache=args.cache, **params)
     )
@@ -136,6 +136,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from lamina.cli.main import add_branch_arguments
+
     p = subparsers.add_parser("run", help="run a flow on the stack", description="Run a flow file.",
                               add_help=False)
     p.add_argument("-h", "--help", action="store_true",
@@ -145,6 +147,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a flow parameter")
     p.add_argument("--tag", action="append", metavar="TAG", help="label the run (repeatable)")
     p.add_argument("--cache", action="store_true", help="reuse results of identical earlier tasks")
+    add_branch_arguments(p)
     p.set_defaults(handler=cmd_run, parser=p)
 
     r = subparsers.add_parser(

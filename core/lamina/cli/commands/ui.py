@@ -9,7 +9,7 @@ from typing import Any
 def cmd_ui(args: argparse.Namespace) -> int:
     import os
 
-    from lamina.cli.main import load_stack_from_args
+    from lamina.cli.main import load_stack_from_args, namespace_from_args
     from lamina.ui import serve
 
     stack = load_stack_from_args(args)
@@ -18,11 +18,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"lamina ui: {url}   (stack {stack.name}; Ctrl-C stops)", flush=True)
 
-    serve(stack, host=args.host, port=args.port, token=token, on_ready=ready)
+    serve(stack, host=args.host, port=args.port, token=token, on_ready=ready,
+          namespace=namespace_from_args(args))
     return 0
 
 
 def register(subparsers: Any) -> None:
+    from lamina.cli.main import add_namespace_arguments
+
     p = subparsers.add_parser(
         "ui",
         help="browse runs, steps, logs, artifacts and cards in a web browser",
@@ -37,4 +40,5 @@ def register(subparsers: Any) -> None:
     p.add_argument("--token", default=None,
                    help="require this access token (default: $LAMINA_UI_TOKEN; on a "
                    "non-loopback address one is made up; '' for none)")
+    add_namespace_arguments(p)
     p.set_defaults(handler=cmd_ui)
