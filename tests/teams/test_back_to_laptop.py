@@ -108,16 +108,18 @@ def test_pull_copies_the_run_then_a_notebook_resumes_it(failed_in_production: di
     again = lamina(laptop, env, "pull", origin.run_id, "--from", "team", "--stack", "local")
     assert again.returncode == 0 and "record already here" in again.stdout, again.stdout
     assert "0 datastore records and 0 objects copied" in again.stdout
-    shown = lamina(laptop, env, "show", origin.run_id, "--stack", "local", "--json")
+    # alice's run, pulled by bob: read in her namespace
+    shown = lamina(laptop, env, "show", origin.run_id, "--stack", "local", "--json",
+                   "--namespace", "user:alice")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["status"] == "failed"
 
     monkeypatch.chdir(laptop)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    pulled = lam.Client("local").run(origin.run_id)
+    pulled = lam.Client("local", namespace="user:alice").run(origin.run_id)
     assert pulled["square"].value == [i * i for i in range(6)]  # read from the laptop
-    resumed = lam.Client("team").run(origin.run_id).resume(stack="local", scale=2)
+    resumed = lam.Client("team", namespace=None).run(origin.run_id).resume(stack="local", scale=2)
     assert resumed.record.resumed_from == origin.run_id
     assert resumed["total"].value == 110.0 and resumed.record.params["scale"] == 2
     assert failed_in_production["marks"].read_text().split() == [str(i) for i in range(6)]
