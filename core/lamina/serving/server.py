@@ -339,10 +339,14 @@ def build_app(
     flush_rows: int = 20_000,
     metrics: bool = True,
 ) -> InferenceApp:
-    """The ASGI app of a deployment, models loaded, prediction log writer started."""
+    """The ASGI app of a deployment, models loaded, prediction log writer started. The
+    deployment is served for the stack's branch (its name qualified by it, see
+    :func:`lamina.serving.deployment.for_branch`), so is its prediction log."""
+    from lamina.serving.deployment import for_branch
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
+    deployment = for_branch(deployment, stack.branch)
     variants, mirror = load_variants(stack, deployment)
     writer = None
     if log_predictions:
@@ -396,12 +400,20 @@ def serve(
     reference or a busy port fails at once with a :class:`ServingError`.
 
     :param on_ready: called with the URL once the server accepts requests.
+
+    The deployment is served for the stack's branch: on a project's branch its name (the
+    URL's model name and the prediction log's folder) is qualified by the branch.
     """
     try:
         import uvicorn
     except ImportError:
         raise ServingError("the local model server needs uvicorn",
                            hint="pip install 'lamina[serving]'") from None
+    from lamina.serving.deployment import for_branch
+    from lamina.stack import resolve_stack
+
+    stack = resolve_stack(stack)
+    deployment = for_branch(deployment, stack.branch)
     app = build_app(deployment, stack, log_predictions=log_predictions,
                     flush_seconds=flush_seconds, flush_rows=flush_rows)
     try:

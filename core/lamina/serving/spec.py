@@ -55,7 +55,12 @@ class Variant:
 
 @attrs.frozen
 class Deployment:
-    """What a serving backend deploys. Weights are percentages summing to 100."""
+    """What a serving backend deploys. Weights are percentages summing to 100.
+
+    ``deployed`` is who deployed it, when and for which branch
+    (``deployed_by``, ``deployed_at``, ``project``, ``branch``, ``namespace``,
+    ``production``), set with the branch-qualified name by
+    :func:`lamina.serving.deployment.for_branch`; empty until then."""
 
     name: str
     variants: tuple[Variant, ...]
@@ -63,6 +68,7 @@ class Deployment:
     mirror: Variant | None = None
     port: int | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    deployed: Mapping[str, Any] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         check_name(self.name, "deployment name")
@@ -99,7 +105,8 @@ class Deployment:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "deployment") -> Deployment:
         """Build from a spec table; unknown keys are errors (a typo must not be ignored)."""
-        allowed = {"name", "variants", "sticky_key", "mirror", "shadow", "port", "options"}
+        allowed = {"name", "variants", "sticky_key", "mirror", "shadow", "port", "options",
+                   "deployed"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise DeploymentError(f"{where}: unknown key {unknown[0]!r}",
@@ -136,6 +143,7 @@ class Deployment:
             sticky_key=data.get("sticky_key"), mirror=mirror_v,
             port=int(port) if port is not None else None,
             options=dict(data.get("options") or {}),
+            deployed=dict(data.get("deployed") or {}),
         )
 
 

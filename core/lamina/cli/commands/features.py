@@ -50,11 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "FeatureService objects at module level")
     apply.set_defaults(handler=run_apply)
 
-    mat = sub.add_parser("materialize", help="load the newest values into the online store")
+    mat = sub.add_parser(
+        "materialize", help="load the newest values into the online store",
+        description="Load the newest values into the online store. On a project's branch "
+        "(your own by default, --branch NAME, --production) they go to that branch's own "
+        "online tables, which only that branch's lookups read.")
     mat.add_argument("end", help="end of the window (ISO time, exclusive)")
     mat.add_argument("--start", help="start of the window (ISO time); default: "
                      "incremental, from where the last materialization of each view ended")
     mat.add_argument("--view", action="append", help="only this view (repeatable)")
+    from lamina.cli.main import add_branch_arguments
+
+    add_branch_arguments(mat)
     mat.set_defaults(handler=run_materialize)
 
 
