@@ -116,7 +116,8 @@ def test_online_tables_and_materializations_are_per_branch(project: Path) -> Non
 
 
 def test_monitoring_targets_and_reports_are_the_branchs(project: Path) -> None:
-    from lamina.monitoring.api import for_branch as monitored, report_file_name
+    from lamina.monitoring.api import for_branch as monitored
+    from lamina.monitoring.api import report_file_name
 
     stack = Stack.load(cwd=project, env={})
     stack.branch = ALICE

@@ -29,7 +29,7 @@ def _lamina(project: Path, user: str, *args: str) -> str:
 
 
 def test_two_branches_serve_side_by_side_with_their_own_logs(trained) -> None:
-    project, ref_a, ref_b = trained
+    project, ref_a, _ = trained
     (project / "teams.toml").write_text('project = "iris"\n')
     spec = project / "branches.toml"
     spec.write_text(f'name = "clf"\n[[variants]]\nname = "main"\nmodel = "{ref_a}"\n')
