@@ -122,6 +122,7 @@ def test_monitoring_targets_and_reports_are_the_branchs(project: Path) -> None:
     stack = Stack.load(cwd=project, env={})
     stack.branch = ALICE
     assert monitored(stack, "movies") == "churn-alice-movies"
+    assert monitored(stack, "churn-alice-movies") == "churn-alice-movies"  # given in full
     assert monitored(stack, "log:movies") == "log:churn-alice-movies"
     for kept in ("movies/latest/model", "ref.parquet", ""):
         assert monitored(stack, kept) == kept

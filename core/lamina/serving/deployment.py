@@ -36,10 +36,14 @@ def for_branch(deployment: Deployment, branch: Branch) -> Deployment:
 
 
 def qualified_name(stack: Stack, name: str) -> str:
-    """The name deployment ``name`` has on the stack's branch (what ``--stop NAME`` and
-    ``lamina monitor NAME`` look for)."""
+    """The name deployment ``name`` has on the stack's branch (what ``--stop NAME``,
+    ``lamina ab report NAME`` and ``lamina monitor NAME`` look for): ``churn-alice-NAME``;
+    a name that already carries the branch's prefix is kept as it is."""
     from lamina.branch_records import dns_label
 
+    prefix = dns_label(stack.branch, "x")[:-1]
+    if stack.branch.project and name.startswith(prefix):
+        return name
     return dns_label(stack.branch, name, "deployment name")
 
 

@@ -13,8 +13,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from lamina.cli.main import load_stack_from_args
     from lamina.serving.ab import ab_report
+    from lamina.serving.deployment import qualified_name
 
-    report = ab_report(load_stack_from_args(args), args.deployment, metric=args.metric,
+    stack = load_stack_from_args(args)
+    report = ab_report(stack, qualified_name(stack, args.deployment), metric=args.metric,
                        control=args.control, start=args.start, end=args.end, alpha=args.alpha)
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report)
     return 0
@@ -31,7 +33,8 @@ def register(subparsers: Any) -> None:
         "column of the prediction log): counts, means with 95% confidence intervals, and "
         "a two-proportion z-test (0/1 outcomes) or Welch's t-test against the control.",
     )
-    r.add_argument("deployment", help="the deployment name")
+    r.add_argument("deployment", help="the deployment name (on a project's branch: the "
+                   "branch's deployment of that name, churn-alice-NAME)")
     r.add_argument("--metric", default="outcome",
                    help="`outcome` (default) or a numeric prediction-log column (latency_ms)")
     r.add_argument("--control", help="the variant the others are compared with "
@@ -40,5 +43,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("--end", help="only requests before this time (ISO, UTC)")
     r.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     r.add_argument("--json", action="store_true", help="print JSON")
+    from lamina.cli.main import add_branch_arguments
+
+    add_branch_arguments(r)
     r.set_defaults(handler=cmd_report)
     p.set_defaults(handler=show_help(p))

@@ -23,7 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         backend = serving_backend(stack)
         running = backend.list_deployments()
         if args.stop:
-            # the name as given when it runs (a qualified name), else the branch's
+            # the name as given when it runs (a bare name without a project), else the branch's
             name = args.stop if any(d["name"] == args.stop for d in running) else (
                 qualified_name(stack, args.stop))
             backend.undeploy(name)
