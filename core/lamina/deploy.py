@@ -17,7 +17,6 @@ serving deployment spec, handed to the serving layer.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.errors import LaminaError
-from lamina.namespaces import Branch, branch_to_dict
 
 if TYPE_CHECKING:
     from lamina.flow.flow import Flow
@@ -57,6 +55,10 @@ class DeploymentPlan:
     :param datastore_url: the stack's datastore, as the tasks must see it.
     :param config_file: the config file that defines the stack (absolute), or "".
     :param stack_name: the stack's name.
+    :param deployed: who deployed, when, for which branch
+        (:func:`lamina.branch_records.deployed_stamp`): ``deployed_by``, ``deployed_at``,
+        ``project``, ``branch``, ``namespace``, ``production``. Runs the engine starts
+        from this deployment are recorded on that branch.
     """
 
     flow: Flow
@@ -71,7 +73,7 @@ class DeploymentPlan:
     stack_name: str
     git_commit: str = ""
     git_dirty: bool | None = None
-    branch: dict[str, Any] | None = None  # lamina.namespaces.branch_to_dict of the deployer's
+    deployed: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def params(self) -> Mapping[str, FlowParam]:
@@ -90,8 +92,7 @@ class DeploymentPlan:
             "stack": self.stack_name,
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
-            "branch": self.branch,
-            "deployed_at": time.time(),
+            **self.deployed,
         }
 
 
@@ -107,7 +108,11 @@ class _HashOnly:
 
 def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> DeploymentPlan:
     """Validate ``flow`` and snapshot its code for ``stack`` (uploaded to the stack's
-    datastore unless ``upload`` is False, as in a dry run)."""
+    datastore unless ``upload`` is False, as in a dry run).
+
+    The deployment belongs to ``stack.branch``: its id is qualified by the branch
+    (``churn.alice.1a2b...``, the bare code hash without a project), so each branch keeps
+    its own deployment record of the same code, stamped with who deployed it and when."""
     from lamina.runtime.launch import flow_file_of, run_branch, snapshot_code
 
     placeholders = {n: None for n, p in _flow_params(flow).items() if p.required}
@@ -119,6 +124,7 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
             "flow file can be deployed",
             hint="move the flow into a .py file and run `lamina deploy FLOW.py`",
         )
+    from lamina.branch_records import deployed_stamp
     from lamina.versioning.environment import git_state
 
     store: Any = stack.artifacts if upload else _HashOnly()
@@ -128,7 +134,7 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
     plan = DeploymentPlan(
         flow=flow,
         graph=graph,
-        deployment_id=_deployment_id(code_hash, branch),
+        deployment_id=branch.qualify(code_hash[:16], "."),
         code_hash=code_hash,
         code_files=code_files,
         flow_file=flow_file,
@@ -138,22 +144,11 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
         stack_name=stack.name,
         git_commit=commit,
         git_dirty=dirty,
-        branch=branch_to_dict(branch),
+        deployed=deployed_stamp(branch),
     )
     if upload:
         stack.artifacts.put_json(deployment_record_key(flow.name, plan.deployment_id), plan.record())
     return plan
-
-
-def _deployment_id(code_hash: str, branch: Branch) -> str:
-    """The snapshot's id: its code hash, made unique to the branch it is deployed from
-    when the flow has a project (the same code deployed from ``prod`` and ``alice`` gets
-    two records, each naming its own branch)."""
-    if not branch.project:
-        return code_hash[:16]
-    from lamina.datastore.hashing import bytes_digest
-
-    return bytes_digest(f"{code_hash}|{branch.namespace}".encode())[:16]
 
 
 def _flow_params(flow: Flow) -> dict[str, FlowParam]:
@@ -162,15 +157,78 @@ def _flow_params(flow: Flow) -> dict[str, FlowParam]:
     return flow_parameters(flow)
 
 
-def _is_flow_target(target: str) -> bool:
+def is_flow_target(target: str) -> bool:
+    """Whether ``target`` names a flow file (``FLOW.py``, ``FLOW.py:variable``) rather
+    than a deployment spec."""
     path = target.split(":", 1)[0] if not os.path.exists(target) else target
     return path.endswith(".py")
+
+
+@attrs.frozen
+class Deployed:
+    """What a deploy did: where the result went (a DAG file, an endpoint; with
+    ``dry_run`` the text that would be deployed) and the deployment's stamp (who, when,
+    which branch: :func:`lamina.branch_records.deployed_stamp`)."""
+
+    where: str
+    stamp: Mapping[str, Any]
+
+
+def flow_project(flow: Flow) -> str | None:
+    """The flow's own project (``Flow(..., project=)``), or None: it wins over the
+    config's ``project``."""
+    return getattr(flow, "project", None) or None
+
+
+def _branch_for_flow(flow: Flow, stack: Stack) -> None:
+    """Make ``stack.branch`` a branch of the flow's own project when the caller chose
+    none of it (a stack loaded for the config's project, or without one)."""
+    from lamina.namespaces import resolve_branch
+
+    project = flow_project(flow)
+    if project and stack.branch.project != project:
+        stack.branch = resolve_branch(user=stack.branch.user, project=project)
+
+
+def deploy_target(target: str | os.PathLike[str] | Flow, stack: Stack, *,
+                  dry_run: bool = False) -> Deployed:
+    """:func:`deploy`, returning the deployment's stamp as well; ``target`` may be a
+    :class:`lamina.Flow` already loaded. The deployment belongs to ``stack.branch``."""
+    from lamina.flow.flow import Flow
+
+    if not isinstance(target, Flow) and is_flow_target(os.fspath(target)):
+        from lamina.flow.loader import load_flow_file
+
+        target = load_flow_file(os.fspath(target))
+    if isinstance(target, Flow):
+        _branch_for_flow(target, stack)
+        plan = build_deployment_plan(target, stack, upload=not dry_run)
+        return Deployed(stack.orchestrator.deploy(plan, stack, dry_run=dry_run), plan.deployed)
+    text = os.fspath(target)
+    if not Path(text).is_file():
+        raise LaminaError(
+            f"deployment target {text!r} is not a file",
+            hint="pass a flow file (FLOW.py) or a deployment spec (deploy.toml)",
+        )
+    try:
+        from lamina.serving.deployment import deploy as serving_deploy
+        from lamina.serving.deployment import for_branch
+        from lamina.serving.spec import load_spec
+    except ImportError as err:
+        raise LaminaError(
+            f"cannot deploy {text!r}: this lamina has no serving deployments "
+            f"(lamina.serving.deployment could not be imported: {err})",
+            hint="deploy a flow file (FLOW.py), or install a lamina with the serving layer",
+        ) from None
+    deployment = for_branch(load_spec(text), stack.branch)
+    return Deployed(serving_deploy(deployment, stack, dry_run=dry_run), deployment.deployed)
 
 
 def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
            dry_run: bool = False) -> str:
     """Deploy a flow file to the stack's orchestrator, or a deployment spec (any other
-    file, e.g. ``deploy.toml``) to its serving layer.
+    file, e.g. ``deploy.toml``) to its serving layer, for the stack's branch
+    (``stack.branch``: names are qualified by it, see :mod:`lamina.namespaces`).
 
     Returns where the result went (a DAG file's path, an endpoint), or with ``dry_run``
     the text that would be deployed, having written nothing.
@@ -183,25 +241,4 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
     """
     from lamina.stack import resolve_stack
 
-    text = os.fspath(target)
-    resolved = resolve_stack(stack)
-    if _is_flow_target(text):
-        from lamina.flow.loader import load_flow_file
-
-        flow = load_flow_file(text)
-        plan = build_deployment_plan(flow, resolved, upload=not dry_run)
-        return resolved.orchestrator.deploy(plan, resolved, dry_run=dry_run)
-    if not Path(text).is_file():
-        raise LaminaError(
-            f"deployment target {text!r} is not a file",
-            hint="pass a flow file (FLOW.py) or a deployment spec (deploy.toml)",
-        )
-    try:
-        from lamina.serving.deployment import deploy_from_file
-    except ImportError as err:
-        raise LaminaError(
-            f"cannot deploy {text!r}: this lamina has no serving deployments "
-            f"(lamina.serving.deployment could not be imported: {err})",
-            hint="deploy a flow file (FLOW.py), or install a lamina with the serving layer",
-        ) from None
-    return deploy_from_file(text, resolved, dry_run=dry_run)
+    return deploy_target(target, resolve_stack(stack), dry_run=dry_run).where

@@ -662,7 +662,9 @@ class Stack:
         component. Only the datastore is checked at once: another layer that cannot be
         rebuilt here (plugin not installed, a secret not recorded, a variable not set)
         fails with that message when the task first uses it. A recorded
-        ``[plugins.NAME]`` table whose plugin is not installed here is a warning.
+        ``[plugins.NAME]`` table whose plugin is not installed here is a warning. The
+        recorded branch (if any) becomes :attr:`branch`: the task acts for the branch
+        that launched the run.
 
         :param record: a stack record, or one holding only ``components.datastore``
             (:func:`lamina.config.recorded.parse_datastore_spec`) to read the manifest.
@@ -705,6 +707,9 @@ class Stack:
             except (LaminaError, OptionError) as exc:
                 stack._problems.append(f"the run's stack {stack.name!r}, {what}: {exc}")
         stack._configure_plugins()
+        from lamina.branch_records import branch_from_record
+
+        stack.branch = branch_from_record(record.get("branch")) or stack.branch
         return stack
 
     def _recorded_component(self, layer: str, entry: Mapping[str, Any]) -> ResolvedComponent:

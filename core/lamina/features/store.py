@@ -579,14 +579,24 @@ class LocalFeatureStore:
 
     # ------------------------------------------------------------------ online
 
+    def _for_branch(self, name: str, sep: str) -> str:
+        """``name`` qualified by the stack's branch (unchanged without a project): each
+        branch of a project materializes into its own online tables and keeps its own
+        materialization history, so one branch never serves another's values."""
+        branch = getattr(self.stack, "branch", None)
+        return name if branch is None else str(branch.qualify(name, sep))
+
     def _online_table(self, view: d.FeatureView, version: Version) -> str:
-        return f"{view.name}__{version.fingerprint[:12]}"
+        return self._for_branch(f"{view.name}__{version.fingerprint[:12]}", "__")
 
     def materialize(self, start: Any, end: Any, views: Sequence[str] | None = None
                     ) -> dict[str, int]:
         """Load, per view and entity key, the newest row with event time in
         ``[start, end)`` into the online store (an older stored row is replaced, a newer
-        one kept). ``start=None`` means from the beginning. Returns rows written per view."""
+        one kept). ``start=None`` means from the beginning. Returns rows written per view.
+
+        On a project's branch (``stack.branch``) the values go to the branch's own online
+        tables (``churn__alice__VIEW__FINGERPRINT``), which only lookups on that branch read."""
         from lamina.features import engine, sources
 
         start_us = None if start is None else to_micros(start, "start")
@@ -619,7 +629,8 @@ class LocalFeatureStore:
             payload = [(tuple(r[:nk]), *r[nk:]) for r in rows]
             self.online.write(self._online_table(view, version), view.feature_names, payload,
                               ttl_seconds=view.ttl_seconds)
-            self.registry.record_materialization(name, version.fingerprint, start_us, end_us,
+            self.registry.record_materialization(self._for_branch(name, "."),
+                                                 version.fingerprint, start_us, end_us,
                                                  len(payload))
             written[name] = len(payload)
         return written
@@ -633,7 +644,8 @@ class LocalFeatureStore:
         written: dict[str, int] = {}
         for name in names:
             version = self.registry.get("feature_view", name)
-            last = self.registry.last_materialized(name, version.fingerprint)
+            last = self.registry.last_materialized(self._for_branch(name, "."),
+                                                   version.fingerprint)
             start = None if last is None else last / 1_000_000
             written.update(self.materialize(start, end, [name]))
         return written

@@ -40,6 +40,10 @@ def monitor(
     :param end: ISO time; default now.
     :param window: ``30m``, ``12h``, ``1d``...; default the stack's monitoring ``window``.
     :param prediction: the ``out.*`` column holding the prediction, when there are several.
+
+    On a project's branch (``stack.branch``) a deployment's name (``target``, and
+    ``log:DEPLOYMENT`` sources) means the branch's deployment (``churn-alice-NAME``),
+    whose prediction log is the branch's own; the monitoring run is the branch's too.
     """
     from lamina.monitoring.template import flow
     from lamina.stack import resolve_stack
@@ -49,6 +53,8 @@ def monitor(
                           hint="lamina monitor DEPLOYMENT, or lamina monitor FLOW/RUN/STEP")
     resolved = resolve_stack(stack)
     name = stack if isinstance(stack, str) else (resolved.name if stack is not None else "")
+    target = for_branch(resolved, target)
+    reference, current = for_branch(resolved, reference), for_branch(resolved, current)
     return flow.run(
         stack=resolved, tags=("monitoring", f"monitor:{target}", *tags),
         target=target, reference=reference, current=current, start=start, end=end,
@@ -56,10 +62,36 @@ def monitor(
     )
 
 
+def for_branch(stack: Stack, source: str) -> str:
+    """A deployment name (or a ``log:DEPLOYMENT`` source) as the stack's branch names it
+    (``churn-alice-NAME``, unchanged without a project); a model reference
+    (``FLOW/RUN/STEP``) or a file is returned as it is."""
+    from lamina.monitoring.sources import LOG_PREFIX
+    from lamina.serving.deployment import qualified_name
+
+    if source.startswith(LOG_PREFIX):
+        return LOG_PREFIX + qualified_name(stack, source[len(LOG_PREFIX):])
+    if not source or "/" in source or "." in source:
+        return source
+    return qualified_name(stack, source)
+
+
+def report_file_name(run: Run) -> str:
+    """The report's file name: the run id, qualified by the run's project branch
+    (``churn.alice.RUN.html``), so each branch's reports sit apart."""
+    from lamina.namespaces import Branch
+
+    record = run.record
+    branch = Branch(user=record.user or "", project=getattr(record, "project", "") or "",
+                    name=getattr(record, "branch", "") or "")
+    return f"{branch.qualify(run.id, '.')}.html"
+
+
 def report_path(run: Run | str, *, stack: Stack | str | None = None,
                 directory: str | Path | None = None) -> Path:
     """The HTML report of a monitoring run as a file (written from the run's ``html``
-    artifact on first use): ``<project>/.lamina/reports/<RUN>.html`` by default."""
+    artifact on first use): ``<project>/.lamina/reports/<RUN>.html`` by default
+    (``churn.alice.<RUN>.html`` for a run of a project's branch)."""
     from lamina.client import Client
 
     if isinstance(run, str):
@@ -70,7 +102,7 @@ def report_path(run: Run | str, *, stack: Stack | str | None = None,
     html = run["html"].value
     folder = Path(directory) if directory else run.client.stack.project_root / ".lamina" / "reports"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run.id}.html"
+    path = folder / report_file_name(run)
     if not path.exists() or path.read_text(encoding="utf-8") != html:
         tmp = path.with_suffix(".html.tmp")
         tmp.write_text(html, encoding="utf-8")

@@ -100,17 +100,19 @@ def start_run(
     :param orchestrator: the engine's name, recorded on the run.
     :param orchestrator_run_id: the engine's id of this run.
 
-    The run belongs to the branch the flow was deployed from (the deployment record's
-    ``branch``), so a DAG deployed with ``--production`` records production runs whoever
-    the engine runs as; a deployment recorded before branches uses ``stack.branch``.
+    The run is recorded on the branch the deployment was made for (its record's
+    ``project``/``branch``/``production``/``deployed_by``): ``stack.branch`` is set from
+    it, and the run's manifest carries it to every task.
     """
-    from lamina.namespaces import branch_from_dict
+    from lamina.branch_records import branch_from_record
     from lamina.runtime.launch import capture_environment, record_run
     from lamina.runtime.remote import load_snapshot_flow
     from lamina.versioning.ids import new_run_id
 
     artifacts = stack.artifacts
     deployment = load_deployment(artifacts, flow, deployment_id)
+    # the run belongs to the branch that deployed it, not to whoever the engine runs as
+    stack.branch = branch_from_record(deployment) or stack.branch
     loaded = load_snapshot_flow(artifacts, {**deployment, "run_id": f"deployment {deployment_id}"})
     graph = loaded.graph(coerce_params(loaded, params or {}))
     run_id = new_run_id()
@@ -123,7 +125,7 @@ def start_run(
         code_hash=deployment["code_hash"], env=env, tags=tags,
         pid=0,  # no local process drives the run: never report it as crashed
         orchestrator=orchestrator, orchestrator_run_id=orchestrator_run_id,
-        deployment_id=deployment_id, branch=branch_from_dict(deployment.get("branch")),
+        deployment_id=deployment_id, branch=stack.branch,
     )
     return run_id
 

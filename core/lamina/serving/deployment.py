@@ -1,4 +1,9 @@
-"""Hand a deployment to the stack's serving backend (what ``lamina deploy SPEC`` calls)."""
+"""Hand a deployment to the stack's serving backend (what ``lamina deploy SPEC`` calls).
+
+A deployment belongs to the stack's branch (``stack.branch``): its name is qualified by
+it (``churn-alice-movies``), so are its prediction log (``predictions/<name>/``) and
+everything the backend creates from the name, and it is stamped with who deployed it and
+when (``Deployment.deployed``)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,38 @@ from typing import TYPE_CHECKING, Any
 from lamina.serving.spec import Deployment, load_spec
 
 if TYPE_CHECKING:
+    from lamina.namespaces import Branch
     from lamina.stack import Stack
+
+
+def for_branch(deployment: Deployment, branch: Branch) -> Deployment:
+    """``deployment`` as ``branch`` deploys it: the name qualified for the branch as a
+    DNS label (``churn-alice-movies``; unchanged without a project) and ``deployed``
+    stamped (who, when, which branch, production or not). A deployment already stamped
+    is returned as it is, so a spec handed on to a server process is not qualified twice.
+    """
+    import attrs
+
+    from lamina.branch_records import deployed_stamp, dns_label
+
+    if deployment.deployed:
+        return deployment
+    return attrs.evolve(
+        deployment, name=dns_label(branch, deployment.name, "deployment name"),
+        deployed=deployed_stamp(branch),
+    )
+
+
+def qualified_name(stack: Stack, name: str) -> str:
+    """The name deployment ``name`` has on the stack's branch (what ``--stop NAME``,
+    ``lamina ab report NAME`` and ``lamina monitor NAME`` look for): ``churn-alice-NAME``;
+    a name that already carries the branch's prefix is kept as it is."""
+    from lamina.branch_records import dns_label
+
+    prefix = dns_label(stack.branch, "x")[:-1]
+    if stack.branch.project and name.startswith(prefix):
+        return name
+    return dns_label(stack.branch, name, "deployment name")
 
 
 def serving_backend(stack: Stack) -> Any:
@@ -23,11 +59,14 @@ def serving_backend(stack: Stack) -> Any:
 
 
 def deploy(deployment: Deployment, stack: Stack | str | None = None, *, dry_run: bool = False) -> str:
-    """Deploy with the stack's serving backend; return the endpoint (or, with ``dry_run``,
-    what would be deployed)."""
+    """Deploy with the stack's serving backend for the stack's branch (see
+    :func:`for_branch`); return the endpoint (or, with ``dry_run``, what would be
+    deployed)."""
     from lamina.stack import resolve_stack
 
-    return serving_backend(resolve_stack(stack)).deploy(deployment, dry_run=dry_run)
+    resolved = resolve_stack(stack)
+    deployment = for_branch(deployment, resolved.branch)
+    return serving_backend(resolved).deploy(deployment, dry_run=dry_run)
 
 
 def deploy_from_file(path: str | Path, stack: Stack | str | None, *, dry_run: bool = False) -> str:

@@ -520,14 +520,18 @@ def build_app(
     limits: ServerLimits | None = None,
     token: str | None = None,
 ) -> InferenceApp:
-    """The ASGI app of a deployment, models loaded, prediction log writer started.
+    """The ASGI app of a deployment, models loaded, prediction log writer started. The
+    deployment is served for the stack's branch (its name qualified by it, see
+    :func:`lamina.serving.deployment.for_branch`), so is its prediction log.
 
     :param limits: what one request may cost (see :class:`InferenceApp`).
     :param token: the bearer token every route but the health checks needs (None: none).
     """
+    from lamina.serving.deployment import for_branch
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
+    deployment = for_branch(deployment, stack.branch)
     variants, mirror = load_variants(stack, deployment)
     writer = None
     if log_predictions:
@@ -634,6 +638,9 @@ def serve(
     :param token: when set, every route but ``/v2/health/*`` needs ``Authorization:
         Bearer TOKEN``.
     :param warn: called with each warning (binding beyond loopback); default: stderr.
+
+    The deployment is served for the stack's branch: on a project's branch its name (the
+    URL's model name and the prediction log's folder) is qualified by the branch.
     """
     try:
         import uvicorn
@@ -645,6 +652,11 @@ def serve(
                                       flush=True))
     for line in exposure_warnings(host, token):
         say(line)
+    from lamina.serving.deployment import for_branch
+    from lamina.stack import resolve_stack
+
+    stack = resolve_stack(stack)
+    deployment = for_branch(deployment, stack.branch)
     app = build_app(deployment, stack, log_predictions=log_predictions,
                     flush_seconds=flush_seconds, flush_rows=flush_rows, limits=limits,
                     token=token)

@@ -59,7 +59,12 @@ def _str_tuple(values: Sequence[str]) -> tuple[str, ...]:
 
 @attrs.frozen
 class Deployment:
-    """What a serving backend deploys. Weights are percentages summing to 100."""
+    """What a serving backend deploys. Weights are percentages summing to 100.
+
+    ``deployed`` is who deployed it, when and for which branch
+    (``deployed_by``, ``deployed_at``, ``project``, ``branch``, ``namespace``,
+    ``production``), set with the branch-qualified name by
+    :func:`lamina.serving.deployment.for_branch`; empty until then."""
 
     name: str
     variants: tuple[Variant, ...]
@@ -70,6 +75,7 @@ class Deployment:
     #: Features looked up by entity key before predicting (a feature service's name, or
     #: ``view:feature`` names): requests then carry the keys, not the features.
     features: tuple[str, ...] = attrs.field(default=(), converter=lambda v: _str_tuple(v))
+    deployed: Mapping[str, Any] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         check_name(self.name, "deployment name")
@@ -107,7 +113,7 @@ class Deployment:
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "deployment") -> Deployment:
         """Build from a spec table; unknown keys are errors (a typo must not be ignored)."""
         allowed = {"name", "variants", "sticky_key", "mirror", "shadow", "port", "options",
-                   "features"}
+                   "features", "deployed"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise DeploymentError(f"{where}: unknown key {unknown[0]!r}",
@@ -145,6 +151,7 @@ class Deployment:
             port=int(port) if port is not None else None,
             options=dict(data.get("options") or {}),
             features=_features(data.get("features"), where),
+            deployed=dict(data.get("deployed") or {}),
         )
 
 

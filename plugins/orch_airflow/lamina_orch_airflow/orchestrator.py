@@ -51,8 +51,8 @@ class AirflowOrchestrator:
         if self.options.airflow_python:
             from lamina_orch_airflow.validate import check_with_airflow
 
-            check_with_airflow(text, self.options.airflow_python, self.dag_id(plan.flow.name))
-        target = folder / f"{self.dag_id(plan.flow.name)}.py"
+            check_with_airflow(text, self.options.airflow_python, self.dag_id(plan.flow.name, stack))
+        target = folder / f"{self.dag_id(plan.flow.name, stack)}.py"
         fd, staged = tempfile.mkstemp(dir=folder, prefix=".lamina-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as handle:
@@ -71,8 +71,13 @@ class AirflowOrchestrator:
 
     # -- the DAG --------------------------------------------------------------------------
 
-    def dag_id(self, flow: str) -> str:
-        return dag_id_for(self.options.dag_id_prefix, flow)
+    def dag_id(self, flow: str, stack: Any = None) -> str:
+        """The DAG id of ``flow``: the prefix and the flow's name qualified by the stack's
+        branch (``churn.alice.movies``; the bare name without a project), so the same flow
+        deployed from several branches gives one DAG each."""
+        branch = getattr(stack, "branch", None)
+        name = branch.qualify(flow, ".") if branch is not None else flow
+        return dag_id_for(self.options.dag_id_prefix, name)
 
     def render(self, plan: DeploymentPlan, stack: Any) -> str:
         """The DAG file's text for ``plan`` on ``stack``."""
@@ -88,7 +93,7 @@ class AirflowOrchestrator:
                 "options to the file the Airflow workers read)",
             )
         settings = DagSettings(
-            dag_id=self.dag_id(plan.flow.name),
+            dag_id=self.dag_id(plan.flow.name, stack),
             flow=plan.flow.name,
             flow_file=plan.flow_file,
             deployment_id=plan.deployment_id,
@@ -99,7 +104,9 @@ class AirflowOrchestrator:
             config_file=config_file,
             python=_pod_python(stack) if on_kubernetes else self.options.python,
             schedule=self.options.schedule,
-            tags=tuple(self.options.tags),
+            tags=(*self.options.tags, *_branch_tags(plan.deployed)),
+            deployed_by=str(plan.deployed.get("deployed_by", "")),
+            branch=_branch_text(plan.deployed),
             retry_delay=self.options.retry_delay,
             pool=self.options.pool,
             max_active_tasks=self.options.max_active_tasks,
@@ -127,6 +134,23 @@ class AirflowOrchestrator:
                 "(`airflow config get-value core dags_folder`)",
             )
         return folder
+
+
+def _branch_tags(stamp: Any) -> tuple[str, ...]:
+    """Airflow tags saying which project branch a DAG belongs to (none without one)."""
+    if not stamp.get("project"):
+        return ()
+    tags = [f"project:{stamp['project']}", f"branch:{stamp.get('branch', '')}"]
+    if stamp.get("production"):
+        tags.append("production")
+    return tuple(tags)
+
+
+def _branch_text(stamp: Any) -> str:
+    if not stamp.get("project"):
+        return ""
+    kind = "production branch" if stamp.get("production") else "branch"
+    return f"{kind} {stamp.get('branch', '')} of project {stamp['project']}"
 
 
 def _pod_python(stack: Any) -> str:

@@ -62,9 +62,10 @@ def _guardrail(text: str) -> Any:
 def _report(args: argparse.Namespace) -> Any:
     from lamina.cli.main import load_stack_from_args
     from lamina.serving.ab import ab_report
+    from lamina.serving.deployment import qualified_name
 
     stack = load_stack_from_args(args)
-    return stack, ab_report(stack, args.deployment, start=args.start, end=args.end,
+    return stack, ab_report(stack, qualified_name(stack, args.deployment), start=args.start, end=args.end,
                             experiment=_experiment(args))
 
 
@@ -85,6 +86,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from lamina.serving.deployment import qualified_name
     from lamina.serving.errors import ServingError
     from lamina.serving.experiment import record_decision
     from lamina.versioning.environment import current_user
@@ -109,7 +111,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
         "forced": overridden, "user": current_user(), "at": time.time(),
         "report": report.to_dict(),
     }
-    record_decision(stack.datastore, args.deployment, decision)
+    record_decision(stack.datastore, qualified_name(stack, args.deployment), decision)
     print(json.dumps({k: v for k, v in decision.items() if k != "report"}, indent=2,
                      default=str) if args.json else
           f"recorded: {action}" + (f" {variant}" if variant else "")
@@ -123,9 +125,11 @@ def cmd_decisions(args: argparse.Namespace) -> int:
     import json
 
     from lamina.cli.main import load_stack_from_args
+    from lamina.serving.deployment import qualified_name
     from lamina.serving.experiment import decisions
 
-    found = decisions(load_stack_from_args(args).datastore, args.deployment)
+    stack = load_stack_from_args(args)
+    found = decisions(stack.datastore, qualified_name(stack, args.deployment))
     if args.json:
         print(json.dumps([{k: v for k, v in d.items() if k != "report"} for d in found],
                          indent=2, default=str))
@@ -140,7 +144,11 @@ def cmd_decisions(args: argparse.Namespace) -> int:
 
 
 def _report_arguments(r: argparse.ArgumentParser) -> None:
-    r.add_argument("deployment", help="the deployment name")
+    from lamina.cli.main import add_branch_arguments
+
+    r.add_argument("deployment", help="the deployment name (on a project's branch: the "
+                   "branch's deployment of that name, churn-alice-NAME)")
+    add_branch_arguments(r)
     r.add_argument("--experiment", metavar="FILE",
                    help="an experiment file: metrics, method, weights, covariate (TOML)")
     r.add_argument("--metric", help="the primary metric: `outcome` (default) or a numeric "
@@ -171,6 +179,8 @@ def _report_arguments(r: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
+    from lamina.cli.main import add_branch_arguments
+
     p = subparsers.add_parser("ab", help="A/B experiments on a deployment's variants",
                               description="A/B experiments over the prediction and outcome logs.")
     sub = p.add_subparsers(dest="ab_command", metavar="COMMAND", title="commands")
@@ -200,6 +210,7 @@ def register(subparsers: Any) -> None:
     d.set_defaults(handler=cmd_decide)
     h = sub.add_parser("decisions", help="the decisions recorded for a deployment")
     h.add_argument("deployment", help="the deployment name")
+    add_branch_arguments(h)
     h.add_argument("--json", action="store_true", help="print JSON")
     h.set_defaults(handler=cmd_decisions)
     p.set_defaults(handler=show_help(p))

@@ -50,7 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "FeatureService objects at module level")
     apply.set_defaults(handler=run_apply)
 
-    mat = sub.add_parser("materialize", help="load the newest values into the online store")
+    mat = sub.add_parser(
+        "materialize", help="load the newest values into the online store",
+        description="Load the newest values into the online store. On a project's branch "
+        "(your own by default, --branch NAME, --production) they go to that branch's own "
+        "online tables, which only that branch's lookups read.")
     mat.add_argument("end", nargs="?", help="end of the window (ISO time, exclusive); "
                      "with --incremental, default: when the flow's step runs")
     mat.add_argument("--start", help="start of the window (ISO time); default: "
@@ -65,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "(default: materialize_features.py in the project)")
     mat.add_argument("--write-only", action="store_true",
                      help="with --incremental: write the flow file, do not run it")
+    from lamina.cli.main import add_branch_arguments
+
+    add_branch_arguments(mat)
     mat.set_defaults(handler=run_materialize)
 
 

@@ -77,7 +77,9 @@ def register(subparsers: Any) -> None:
         description="`lamina monitor DEPLOYMENT` compares the deployment's prediction log "
         "over a window with the training set of its model; `lamina monitor FLOW/RUN/STEP "
         "--current SRC` compares any data with a model's training set. The work runs as a "
-        "versioned flow; `lamina monitor report RUN` prints (or --open's) its HTML report.",
+        "versioned flow; `lamina monitor report RUN` prints (or --open's) its HTML report. On "
+        "a project's branch (your own by default, --branch NAME, --production) DEPLOYMENT "
+        "is that branch's deployment (churn-alice-DEPLOYMENT) and its prediction log.",
     )
     p.add_argument("words", nargs="+", metavar="TARGET",
                    help="DEPLOYMENT, FLOW/RUN/STEP, or: report RUN")
@@ -98,4 +100,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--open", action="store_true", help="(report) open the report in a browser")
     p.add_argument("--dir", metavar="DIR", help="(report) where to write the HTML file "
                    "(default: .lamina/reports in the project)")
+    from lamina.cli.main import add_branch_arguments
+
+    add_branch_arguments(p)
     p.set_defaults(handler=cmd_monitor)

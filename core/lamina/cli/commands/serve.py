@@ -12,20 +12,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lamina.cli.main import load_stack_from_args
+    from lamina.serving.deployment import for_branch
     from lamina.serving.options import DEFAULT_MAX_BODY, ServerLimits
     from lamina.serving.server import serve
     from lamina.serving.spec import deployment_from_options, load_spec
 
     if args.list or args.stop:
-        from lamina.serving.deployment import serving_backend
+        from lamina.serving.deployment import qualified_name, serving_backend
 
-        backend = serving_backend(load_stack_from_args(args))
+        stack = load_stack_from_args(args)
+        backend = serving_backend(stack)
+        running = backend.list_deployments()
         if args.stop:
-            backend.undeploy(args.stop)
-            print(f"stopped {args.stop}")
+            # the name as given when it runs (a bare name without a project), else the branch's
+            name = args.stop if any(d["name"] == args.stop for d in running) else (
+                qualified_name(stack, args.stop))
+            backend.undeploy(name)
+            print(f"stopped {name}")
         else:
-            for d in backend.list_deployments():
-                print(f"{d['name']}\t{d.get('url', d.get('manifest', ''))}")
+            for d in running:
+                deployed = (d.get("deployment") or {}).get("deployed") or {}
+                print(f"{d['name']}\t{d.get('url', d.get('manifest', ''))}\t"
+                      f"{deployed.get('namespace', '')}")
         return 0
     target = args.target
     if target and (target.endswith((".toml", ".json")) or Path(target).is_file()):
@@ -46,6 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             features=args.features)
     port = args.port if args.port is not None else (deployment.port or 8080)
     stack = load_stack_from_args(args)
+    deployment = for_branch(deployment, stack.branch)
 
     def ready(url: str) -> None:
         split = ", ".join(f"{v.name}={v.model}:{v.weight:g}%" for v in deployment.variants)
@@ -95,7 +104,9 @@ def register(subparsers: Any) -> None:
         description="Serve a model of a run over the Open Inference Protocol (V2): "
         "`lamina serve FLOW[/RUN[/STEP]]`, or an A/B split: `lamina serve --variant "
         "a=REF_A:80 --variant b=REF_B:20`, or a deployment spec file (TOML). Every request "
-        "is logged to predictions/<deployment>/ in the stack's datastore.",
+        "is logged to predictions/<deployment>/ in the stack's datastore. On a project's "
+        "branch (--branch NAME, --production) the deployment's name, and so its log, is "
+        "qualified by the branch: churn-alice-NAME.",
     )
     p.add_argument("target", nargs="?", metavar="MODEL_REF|SPEC",
                    help="FLOW, FLOW/RUN or FLOW/RUN/STEP (RUN may be `latest`), or a "
@@ -134,4 +145,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--list", action="store_true",
                    help="list the deployments the stack's serving backend runs (lamina deploy)")
     p.add_argument("--stop", metavar="NAME", help="stop a deployment started by lamina deploy")
+    from lamina.cli.main import add_branch_arguments
+
+    add_branch_arguments(p)
     p.set_defaults(handler=cmd_serve)
