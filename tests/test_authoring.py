@@ -243,3 +243,21 @@ def test_after_orders_steps_that_pass_no_result(project: Path) -> None:
     bad.step(after="wirte", name="x")(lambda: 2)
     with pytest.raises(FlowDefinitionError, match=r"after='wirte' names no step \(did you mean 'write'"):
         bad.run()
+
+
+def test_typo_distance_counts_swaps_and_spares_different_words() -> None:
+    from lamina.flow.graph import edit_distance
+
+    assert edit_distance("fetaures", "features") == 1  # two letters swapped
+    assert edit_distance("featres", "features") == 1
+    flow = Flow("words")
+
+    @flow.step
+    def sales() -> list[float]:
+        return [1.0, 2.0]
+
+    @flow.step
+    def total(sales: list[float], scale: float = 1.5) -> float:  # a word, not a typo
+        return sum(sales) * scale
+
+    assert flow.run()["total"].value == 4.5

@@ -170,25 +170,31 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
 
 
 def edit_distance(a: str, b: str, limit: int = 2) -> int:
-    """Levenshtein distance of ``a`` and ``b``, or ``limit + 1`` once it exceeds ``limit``."""
+    """Edit distance of ``a`` and ``b`` counting a swap of two neighbouring letters as one
+    edit (optimal string alignment), or ``limit + 1`` once it exceeds ``limit``."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    before: list[int] = []
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
         if min(current) > limit:
             return limit + 1
-        previous = current
+        before, previous = previous, current
     return min(previous[-1], limit + 1)
 
 
 def _typo_limit(a: str, b: str) -> int:
     """How many edits still look like a typo: none between very short names (``n`` and
-    ``xs`` are different words), one up to four letters, two beyond."""
+    ``xs`` are different words), one up to seven letters (``featres``, but not ``scale``
+    next to ``sales``), two beyond."""
     shorter = min(len(a), len(b))
-    return 0 if shorter < 3 else 1 if shorter <= 4 else 2
+    return 0 if shorter < 3 else 1 if shorter <= 7 else 2
 
 
 def _check_misspelled_inputs(flow: Flow, flow_params: Mapping[str, FlowParam]) -> None:

@@ -184,7 +184,10 @@ def resolve_model(stack: Stack, ref: str) -> LoadedModel:
     run_ref = parts[1] if len(parts) > 1 else "latest"
     client = Client(stack)
     try:
-        run = client.latest_run(flow) if run_ref == "latest" else client.run(run_ref)
+        # latest: in the stack's namespace; a run named by id: in any namespace (promoting
+        # a run trained on someone's branch to production is naming it by id)
+        run = (client.latest_run(flow) if run_ref == "latest"
+               else Client(client.stack, namespace=None).run(run_ref))
     except RunNotFoundError as exc:
         flows = client.flows()
         raise ModelRefError(
