@@ -55,6 +55,10 @@ class DeploymentPlan:
     :param datastore_url: the stack's datastore, as the tasks must see it.
     :param config_file: the config file that defines the stack (absolute), or "".
     :param stack_name: the stack's name.
+    :param stack_record: the stack as a run records it (:func:`lamina.sdk.record_stack`:
+        options as written, ``${VAR}`` kept, secrets left out): what an engine's own
+        processes rebuild the stack from, so they never need the deploying machine's
+        config file.
     """
 
     flow: Flow
@@ -69,6 +73,7 @@ class DeploymentPlan:
     stack_name: str
     git_commit: str = ""
     git_dirty: bool | None = None
+    stack_record: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def params(self) -> Mapping[str, FlowParam]:
@@ -87,6 +92,7 @@ class DeploymentPlan:
             "stack": self.stack_name,
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
+            "stack_record": dict(self.stack_record),
         }
 
 
@@ -103,6 +109,7 @@ class _HashOnly:
 def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> DeploymentPlan:
     """Validate ``flow`` and snapshot its code for ``stack`` (uploaded to the stack's
     datastore unless ``upload`` is False, as in a dry run)."""
+    from lamina.config.recorded import record_stack
     from lamina.runtime.launch import flow_file_of, snapshot_code
 
     placeholders = {n: None for n, p in _flow_params(flow).items() if p.required}
@@ -132,6 +139,7 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
         stack_name=stack.name,
         git_commit=commit,
         git_dirty=dirty,
+        stack_record=record_stack(stack),
     )
     if upload:
         stack.artifacts.put_json(deployment_record_key(flow.name, plan.deployment_id), plan.record())

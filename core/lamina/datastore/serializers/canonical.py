@@ -57,7 +57,8 @@ class CanonicalUnpickler(pickle._Unpickler):
     """An unpickler that returns one object for all equal strings, bytes and tuples of
     atoms in a stream (the pure-Python unpickler, whose opcodes can be extended)."""
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    stack: list[Any]
 
     def __init__(self, file: IO[bytes], *, buffers: Any = None) -> None:
         super().__init__(file, buffers=buffers)
@@ -71,9 +72,9 @@ class CanonicalUnpickler(pickle._Unpickler):
 
 
 def _sharing(opcode: bytes) -> None:
-    load = pickle._Unpickler.dispatch[opcode[0]]
+    load = pickle._Unpickler.dispatch[opcode[0]]  # type: ignore[attr-defined]
 
-    def load_shared(self: CanonicalUnpickler) -> None:
+    def load_shared(self: Any) -> None:
         load(self)
         self._share_top()
 
