@@ -195,3 +195,50 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
             hint="deploy a flow file (FLOW.py), or install a lamina with the serving layer",
         ) from None
     return deploy_from_file(text, resolved, dry_run=dry_run)
+
+
+#: The run id shown in rendered submissions: a real run gets its own at start.
+RENDER_RUN_ID = "RUN_ID"
+
+
+def render_tasks(target: str | os.PathLike[str], *, stack: Stack | str | None = None) -> str:
+    """The exact manifests or API requests the stack's compute would submit for the first
+    task of each step of a flow, without reaching the backend (``lamina render``): the
+    Kubernetes Jobs of the k8s compute, the AWS Batch job definitions and submissions...
+    Printed as a YAML stream of JSON documents (``kubernetes-validate`` and ``kubectl``
+    read it). The run id is the placeholder ``RUN_ID``; a foreach step shows its task 0
+    (a real run covers its indexes in as few Jobs as ``max_in_flight`` allows).
+
+    :raises lamina.errors.LaminaError: the stack's compute renders nothing (the local
+        pool runs tasks in processes here: there is nothing to submit).
+    """
+    import json
+
+    from lamina.config.recorded import datastore_spec, record_stack
+    from lamina.flow.loader import load_flow_file
+    from lamina.interfaces.compute import RendersTasks
+    from lamina.records import TaskSpec
+    from lamina.stack import resolve_stack
+
+    resolved = resolve_stack(stack)
+    compute = resolved.compute
+    if not isinstance(compute, RendersTasks):
+        raise LaminaError(
+            f"stack {resolved.name!r}: its compute {resolved.spec('compute').name!r} runs "
+            "tasks here and submits nothing to render",
+            hint="render with a stack whose compute is remote (k8s, batch), e.g. "
+            "`lamina render FLOW.py --stack prod`",
+        )
+    flow = load_flow_file(os.fspath(target))
+    plan = build_deployment_plan(flow, resolved, upload=False)
+    where = datastore_spec(record_stack(resolved))
+    docs: list[dict[str, Any]] = []
+    for name in plan.graph.order:
+        opts = flow.steps[name].options
+        spec = TaskSpec(
+            run_id=RENDER_RUN_ID, flow=flow.name, step=name, index=0, attempt=1,
+            datastore_url=plan.datastore_url, timeout=opts.timeout,
+            resources=opts.resources, datastore_spec=where,
+        )
+        docs.extend(compute.render_tasks([spec]))
+    return "\n".join(f"---\n{json.dumps(doc, indent=2)}" for doc in docs) + "\n"

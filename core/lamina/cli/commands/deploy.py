@@ -16,6 +16,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from lamina.cli.main import load_stack_from_args
+    from lamina.deploy import render_tasks
+
+    print(render_tasks(args.flow, stack=load_stack_from_args(args)), end="")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "deploy",
@@ -29,3 +37,15 @@ def register(subparsers: Any) -> None:
         help="print what would be deployed (the DAG file) and write nothing",
     )
     p.set_defaults(handler=cmd_deploy)
+
+    r = subparsers.add_parser(
+        "render",
+        help="print the Jobs / requests the stack's compute would submit for a flow",
+        description="Print, without reaching the backend, the exact manifests or API "
+        "requests the stack's compute would submit for the first task of each step "
+        "(Kubernetes Jobs, AWS Batch job definitions and submissions), as a YAML stream "
+        "that kubernetes-validate and kubectl read. `lamina deploy --dry-run` shows the "
+        "orchestrator's side (the Airflow DAG with its pods).",
+    )
+    r.add_argument("flow", help="FLOW.py (FLOW.py:variable)")
+    r.set_defaults(handler=cmd_render)
