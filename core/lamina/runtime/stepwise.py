@@ -192,7 +192,7 @@ def prepare_step(artifacts: ArtifactStore, run_id: str, step: str) -> int:
 
 
 def _shown(value: Any) -> str:
-    return value if isinstance(value, str) and value.startswith("<") else repr(value)
+    return repr(value)  # an ElementText's repr is its text
 
 
 def _scheduler_for(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Any:

@@ -221,6 +221,9 @@ def render_bash(settings: DagSettings, tasks: list[StepTask], plan: Any, default
     @task(task_id="lamina_finish", trigger_rule="all_done")
     def lamina_finish(lamina_run: str) -> None:
         """Record every task's outcome in lamina and close the run; fail if the run failed."""
+        if not lamina_run:  # lamina_start failed first: its log has the cause
+            raise RuntimeError("no lamina run to close: lamina_start failed before it "
+                               "recorded one; see its log for the cause")
         run_lamina("--config", CONFIG, "--stack", STACK, "stepwise", "finish", "--run", lamina_run)
 
 ''')

@@ -63,8 +63,17 @@ def cmd_finish(args: argparse.Namespace) -> int:
     import sys
 
     from lamina.cli.main import load_stack_from_args
+    from lamina.errors import LaminaError
     from lamina.runtime.remote import task_stack
     from lamina.runtime.stepwise import finish_run
+
+    if args.run in ("", "None", "null"):  # the engine's start task failed before a run existed
+        raise LaminaError(
+            "no lamina run to close: the start task failed before it recorded one, so no "
+            "step ran",
+            hint="read the start task's log for the cause (e.g. a flow parameter in the "
+            "trigger's conf that the flow does not have), fix it and trigger again",
+        )
 
     if args.datastore_spec:  # an engine's process (a pod): the run's recorded stack
         stack, _ = task_stack(args.run, datastore_spec=args.datastore_spec)

@@ -3,33 +3,37 @@
 Why: artifacts are addressed by the hash of their bytes, and pickle's bytes depend on
 *object identity*, not only on the value. Pickle writes an object the first time it sees it
 and a back-reference (``BINGET``) every later time, keyed by ``id()``. Two equal strings
-that happen to be one object in one process (a literal in the code, an interned name) and
-two objects in another (each read from the datastore) therefore pickle to different bytes:
-a dict holding a fitted model and its config hashed differently locally and on Airflow,
-``lamina diff`` reported a change that was none, and cache keys downstream stopped matching.
+that happen to be one object in one process (a literal in the code, an interned name, a
+one-letter string) and two objects in another (each read from the datastore) therefore
+pickle to different bytes: a dict holding a fitted model and its config hashed differently
+locally and on Airflow, ``lamina diff`` reported a change that was none, and cache keys
+downstream stopped matching.
 
-The fix is a normal form for the identity of immutable atoms. The value is pickled once
-with big buffers (numpy arrays and the like) passed out of band, so nothing big is copied;
-that stream is read back by an unpickler that makes every equal ``str``, ``bytes`` and
-tuple of such atoms one object (:class:`CanonicalUnpickler`); the result is pickled again.
-In the canonical value equal atoms are always shared, so the back-references, and with them
-the bytes, no longer depend on the history of the process. Sharing of mutable objects (two
-references to one list) is part of the value and is kept as it is.
+The fix is a memo keyed by *value* for immutable atoms: :class:`CanonicalPickler` (the
+pure-Python pickler with cloudpickle's reductions) writes every equal ``str``, ``bytes`` and
+tuple of such atoms once and refers back to it after, whichever objects hold them,
+including the strings an object's ``__reduce__`` makes up while it is being pickled. Sharing
+of mutable objects (two references to one list) is part of the value and is kept as it
+is. Big buffers (numpy arrays) are written straight from their memory, never copied.
 
 Limits, documented in ``docs/artifacts.md``: a ``set`` or ``frozenset`` of strings is
 written in its iteration order, which depends on the process's string hashing
 (``PYTHONHASHSEED``), so return a sorted list or tuple where the hash must be stable; a value
-whose own ``__reduce__`` is not deterministic (it writes a timestamp, a random id) stays so.
+whose own ``__reduce__`` is not deterministic (it writes a timestamp, a random id) stays so;
+the pure-Python pickler follows about a quarter of the nesting depth the C one does.
 """
 
 from __future__ import annotations
 
-import io
 import pickle
 from typing import IO, Any
 
 #: Types a pickle stream holds by value: canonical when they are equal.
 _ATOM_TYPES = (str, bytes, int, float, bool, complex, type(None))
+#: Types whose objects pickle memoizes, and which are shared by value here.
+_SHARED_TYPES = (str, bytes, tuple)
+#: In-band buffers at least this big are written from their memory, not copied first.
+_LARGE_BUFFER = 64 * 1024
 
 
 def _atom_key(value: Any) -> Any:
@@ -53,57 +57,64 @@ def _atom_key(value: Any) -> Any:
     return None
 
 
-class CanonicalUnpickler(pickle._Unpickler):
-    """An unpickler that returns one object for all equal strings, bytes and tuples of
-    atoms in a stream (the pure-Python unpickler, whose opcodes can be extended)."""
-
-    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
-    stack: list[Any]
-
-    def __init__(self, file: IO[bytes], *, buffers: Any = None) -> None:
-        super().__init__(file, buffers=buffers)
-        self._atoms: dict[Any, Any] = {}
-
-    def _share_top(self) -> None:
-        value = self.stack[-1]
-        key = _atom_key(value)
-        if key is not None:
-            self.stack[-1] = self._atoms.setdefault(key, value)
-
-
-def _sharing(opcode: bytes) -> None:
-    load = pickle._Unpickler.dispatch[opcode[0]]  # type: ignore[attr-defined]
-
-    def load_shared(self: Any) -> None:
-        load(self)
-        self._share_top()
-
-    CanonicalUnpickler.dispatch[opcode[0]] = load_shared
-
-
-for _name in (
-    "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
-    "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
-    "EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3",
-):
-    _sharing(getattr(pickle, _name))
-
-
-def canonical_value(value: Any, *, protocol: int) -> Any:
-    """``value`` rebuilt through a pickle round trip with equal atoms shared. Big buffers
-    (protocol 5 ``PickleBuffer``) are passed out of band: the rebuilt arrays are views of
-    the original memory, never copies."""
+def _pickler_class() -> type:
+    """The canonical pickler: Python's own pickler, taught cloudpickle's reductions
+    (functions and classes defined in ``__main__`` or a notebook are pickled by value)."""
     import cloudpickle
 
-    if type(value) in _ATOM_TYPES:
-        return value  # one atom: nothing to share
-    buffers: list[pickle.PickleBuffer] = []
-    stream = cloudpickle.dumps(value, protocol=protocol, buffer_callback=buffers.append)
-    return CanonicalUnpickler(io.BytesIO(stream), buffers=buffers).load()
+    base: Any = cloudpickle.Pickler
+    python_pickler: Any = pickle._Pickler  # type: ignore[attr-defined]
+
+    class CanonicalPickler(python_pickler):  # type: ignore[misc,valid-type]
+        dispatch = dict(python_pickler.dispatch)
+        dispatch_table = base.dispatch_table
+        reducer_override = base.reducer_override
+        _function_reduce = base._function_reduce
+        _dynamic_function_reduce = base._dynamic_function_reduce
+        _function_getnewargs = base._function_getnewargs
+
+        def __init__(self, file: IO[bytes], protocol: int) -> None:
+            super().__init__(file, protocol=protocol)
+            self.globals_ref: dict[int, Any] = {}
+            self._atoms: dict[Any, Any] = {}
+
+        def save(self, obj: Any, save_persistent_id: bool = True) -> None:
+            if type(obj) in _SHARED_TYPES:
+                key = _atom_key(obj)
+                if key is not None:
+                    obj = self._atoms.setdefault(key, obj)  # kept alive: its id is stable
+            super().save(obj, save_persistent_id)
+
+        def save_picklebuffer(self, obj: pickle.PickleBuffer) -> None:
+            with obj.raw() as view:
+                if view.nbytes < _LARGE_BUFFER:
+                    python_pickler.save_picklebuffer(self, obj)
+                    return
+                size = view.nbytes.to_bytes(8, "little")
+                opcode = pickle.BINBYTES8 if view.readonly else pickle.BYTEARRAY8
+                self._write_large_bytes(opcode + size, view)
+            self.memoize(obj)
+
+        dispatch[pickle.PickleBuffer] = save_picklebuffer
+
+    return CanonicalPickler
+
+
+_PICKLER: type | None = None
 
 
 def canonical_dump(value: Any, file: IO[bytes], *, protocol: int) -> None:
     """Write the canonical pickle of ``value`` to ``file``: equal values, equal bytes."""
-    import cloudpickle
+    global _PICKLER
+    if _PICKLER is None:
+        _PICKLER = _pickler_class()
+    _PICKLER(file, protocol).dump(value)
 
-    cloudpickle.dump(canonical_value(value, protocol=protocol), file, protocol=protocol)
+
+def canonical_dumps(value: Any, *, protocol: int) -> bytes:
+    """The canonical pickle of ``value`` as bytes (see :func:`canonical_dump`)."""
+    import io
+
+    out = io.BytesIO()
+    canonical_dump(value, out, protocol=protocol)
+    return out.getvalue()

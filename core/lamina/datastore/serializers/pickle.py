@@ -18,19 +18,11 @@ class CloudpickleSerializer:
 
     def dump(self, value: Any, file: IO[bytes]) -> dict[str, Any]:
         """Write the canonical pickle of ``value`` (see :mod:`.canonical`): the same value
-        gives the same bytes, so the same hash, in every process. A value that cannot be
-        read back here (its class's ``__reduce__`` fails on load) is written as pickled."""
-        import cloudpickle
+        gives the same bytes, so the same hash, in every process and machine."""
+        from lamina.datastore.serializers.canonical import canonical_dump
 
-        from lamina.datastore.serializers.canonical import canonical_value
-
-        try:
-            value = canonical_value(value, protocol=PROTOCOL)
-            canonical = True
-        except Exception:  # a value pickle can write but not read back
-            canonical = False
-        cloudpickle.dump(value, file, protocol=PROTOCOL)
-        return {"protocol": PROTOCOL, "canonical": canonical}
+        canonical_dump(value, file, protocol=PROTOCOL)
+        return {"protocol": PROTOCOL}
 
     def load(self, path: str) -> Any:
         import pickle
