@@ -128,6 +128,7 @@ def launch_run(
             run_id, status="failed", finished_at=time.time(), error=f"{type(err).__name__}: {err}"
         )
         stack.hook.lamina_on_run_error(run=stack.metadata.get_run(run_id), error=err, stack=stack)
+        _attach_run(err, stack, run_id)
         raise
     run = Client(stack).run(run_id)
     log.info("run finished", flow=flow.name, run=run_id, status=final.status)
@@ -308,3 +309,14 @@ def resume(
         reuse=previous_outcomes(stack.artifacts, origin.run_id),
         resumed_from=origin.run_id,
     )
+
+
+def _attach_run(err: BaseException, stack: Stack, run_id: str) -> None:
+    """Hang the run an error ended on the error (``err.lamina_run``), so a caller can show
+    it: the CLI prints the run's summary before the one line of the cause."""
+    from lamina.client import Client
+
+    try:
+        err.lamina_run = Client(stack).run(run_id)  # type: ignore[attr-defined]
+    except Exception:  # the metadata store is down too: the cause alone is shown
+        pass

@@ -96,7 +96,16 @@ def print_run(run: Any, console: Any = None) -> None:
         if t.record.traceback:
             console.print(t.record.traceback.rstrip(), markup=False)
     if run.status == "failed":
-        console.print(f"\nfix the step, then: [bold]lamina resume {r.run_id}[/]")
+        from rich.markup import escape
+
+        failed = run.failed_tasks()
+        outside = [t for t in failed if t.record.exit_reason == "backend"]
+        if r.error and (not failed or outside):
+            # the cause is not a step's: a backend (the datastore...) failed under the run
+            console.print(f"\n[red bold]run failed[/]: {escape(r.error)}")
+            console.print(f"\nfix the cause, then: [bold]lamina resume {r.run_id}[/]")
+        else:
+            console.print(f"\nfix the step, then: [bold]lamina resume {r.run_id}[/]")
     elif run.status in ("interrupted", "crashed"):
         console.print(f"\ncontinue with: [bold]lamina resume {r.run_id}[/]")
 
