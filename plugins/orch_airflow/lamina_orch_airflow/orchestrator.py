@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from lamina.sdk import (
     PodCompute,
     Resources,
     datastore_spec,
+    get_logger,
     record_stack,
 )
 from lamina_orch_airflow.mapping import dag_id_for, step_tasks
@@ -23,6 +25,8 @@ from lamina_orch_airflow.render import DagSettings, PodSettings, render_bash, re
 if TYPE_CHECKING:
     from lamina.sdk import DeploymentPlan, RunRecord
     from lamina_orch_airflow.plugin import AirflowOptions
+
+log = get_logger("lamina.orchestrator.airflow")
 
 #: The compute component whose stacks get KubernetesPodOperator tasks.
 KUBERNETES_COMPUTE = "k8s"
@@ -50,6 +54,7 @@ class AirflowOrchestrator:
     def deploy(self, plan: DeploymentPlan, stack: Any, *, dry_run: bool = False) -> str:
         text = self.render(plan, stack)
         if dry_run:
+            self._warn_if_stale(plan, stack)
             return text
         folder = self._dags_folder(stack)
         if self.options.airflow_python:
@@ -66,6 +71,28 @@ class AirflowOrchestrator:
             if os.path.exists(staged):
                 os.unlink(staged)
         return str(target)
+
+    def deployed_snapshot(self, plan: DeploymentPlan, stack: Any) -> str:
+        """The deployment id (code snapshot) of the DAG file in the dags folder now, or ""
+        when there is none."""
+        raw = self.options.dags_folder
+        if not raw:
+            return ""
+        folder = Path(stack.resolve_path(raw) if stack is not None else raw).expanduser()
+        target = folder / f"{self.dag_id(plan.flow.name)}.py"
+        if not target.is_file():
+            return ""
+        found = re.search(r"^DEPLOYMENT = '([^']*)'", target.read_text(), re.MULTILINE)
+        return found.group(1) if found else ""
+
+    def _warn_if_stale(self, plan: DeploymentPlan, stack: Any) -> None:
+        deployed = self.deployed_snapshot(plan, stack)
+        if deployed and deployed != plan.deployment_id:
+            log.warning(
+                f"the DAG {self.dag_id(plan.flow.name)} in the dags folder runs code snapshot "
+                f"{deployed}; the flow here is snapshot {plan.deployment_id}: runs keep "
+                "executing the old code until you deploy without --dry-run"
+            )
 
     def check(self) -> str:
         folder = self._dags_folder(self._stack)

@@ -157,16 +157,33 @@ def _task_json(task: Any) -> dict[str, Any]:
     return data
 
 
+def _print_stale_note(stack: Any, record: Any, console: Any) -> None:
+    """Say so when the flow file here no longer holds the code the run executed."""
+    from rich.markup import escape
+
+    from lamina.errors import LaminaError
+    from lamina.runtime.launch import stale_code_note
+
+    try:
+        note = stale_code_note(stack, record)
+    except (LaminaError, OSError):  # the datastore cannot be read: the run is shown anyway
+        return
+    if note:
+        console.print(f"\n[yellow]note[/]: {escape(note)}")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from lamina.client import Run, StepResult
 
-    target = _client(args).get(args.ref)
+    client = _client(args)
+    target = client.get(args.ref)
     console = _console()
     if isinstance(target, Run):
         if args.json:
             print(json.dumps(_run_json(target), indent=2, default=str))
         else:
             print_run(target, console)
+            _print_stale_note(client.stack, target.record, console)
         return 0
     tasks = target.tasks if isinstance(target, StepResult) else [target]
     if args.json:
