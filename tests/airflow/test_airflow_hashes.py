@@ -33,30 +33,21 @@ flow = Flow("same")
 
 
 @flow.step
-def data() -> dict:
-    X = np.arange(40, dtype=float).reshape(20, 2)
-    return {"X": X, "y": np.array([0, 1] * 10), "name": "toy"}
-
-
-@flow.step
 def grid() -> list:
     return [{"C": 0.5, "solver": "lbfgs"}, {"C": 2.0, "solver": "lbfgs"}]
 
 
 @flow.step(foreach="grid")
-def fit(data: dict, grid: dict) -> dict:
-    model = LogisticRegression(C=grid["C"], solver=grid["solver"]).fit(data["X"], data["y"])
-    return {"model": model, "config": grid, "score": float(model.score(data["X"], data["y"]))}
+def fit(grid: dict) -> dict:
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    model = LogisticRegression(C=grid["C"], solver=grid["solver"]).fit(X, np.array([0, 1] * 10))
+    return {"model": model, "config": grid, "score": float(model.score(X, [0, 1] * 10))}
 
 
 @flow.step
-def best(fit: list) -> dict:
-    return max(fit, key=lambda f: (f["score"], f["config"]["C"]))
-
-
-@flow.step
-def summary(best: dict, label: str = "run") -> tuple:
-    return (label, best["config"]["solver"], best["model"].coef_)
+def best(fit: list, label: str = "run") -> dict:
+    top = max(fit, key=lambda f: (f["score"], f["config"]["C"]))
+    return {**top, "label": label, "arrays": (top["model"].coef_, top["model"].intercept_)}
 '''
 
 
@@ -114,7 +105,7 @@ def test_local_dask_and_airflow_runs_hash_every_artifact_alike(
         "LogisticRegression")
 
     for other in (dask_run, airflow_run):
-        diff = _lamina(project, "diff", local_run.id, other.id, "--json")
+        diff = _lamina(project, "diff", local_run.id, other.id, "--json", "--stack", "local")
         assert diff.returncode == 0, diff.stderr
         assert json.loads(diff.stdout)["artifacts"] == []
 
