@@ -95,6 +95,13 @@ def test_mutable_sharing_is_kept_and_big_buffers_round_trip() -> None:
     assert pickle.loads(canonical_dumps(lambda x: x + 1, protocol=5))(1) == 2  # cloudpickle's
 
 
-@pytest.mark.parametrize("value", [{"a": {1, 2}}, [b"x", b"x"], {"k": ("a", ("b",))}, 5, "s"])
+@pytest.mark.parametrize("value", [
+    {"a": {1, 2}}, [b"x", b"x"], {"k": ("a", ("b",))}, 5, "s",
+    # long lists of numbers are written in bulk: every kind of number, and 1000-item batches
+    [1, 2.5, True, False, None, 2**70, -(2**40), 300, 70000, -1, -0.0] * 200,
+])
 def test_canonical_values_round_trip(value: object) -> None:
-    assert pickle.loads(canonical_dumps(value, protocol=5)) == value
+    data = canonical_dumps(value, protocol=5)
+    back = pickle.loads(data)
+    assert repr(back) == repr(value)
+    assert canonical_dumps(back, protocol=5) == data

@@ -57,6 +57,39 @@ def _atom_key(value: Any) -> Any:
     return None
 
 
+#: Lists of at least this many numbers are written in bulk (the per-item path of the
+#: pure-Python pickler costs microseconds an item).
+_BULK_MIN = 32
+_NUMBERS = (int, float, bool, type(None))
+
+
+def _number_ops(items: list[Any]) -> bytes:
+    """The opcodes of ``items`` (exact ints, floats, bools, None), as pickle writes them."""
+    import struct
+
+    out: list[bytes] = []
+    for x in items:
+        kind = type(x)
+        if kind is float:
+            out.append(pickle.BINFLOAT + struct.pack(">d", x))
+        elif kind is bool:
+            out.append(pickle.NEWTRUE if x else pickle.NEWFALSE)
+        elif x is None:
+            out.append(pickle.NONE)
+        elif 0 <= x <= 0xFF:
+            out.append(pickle.BININT1 + struct.pack("<B", x))
+        elif 0 <= x <= 0xFFFF:
+            out.append(pickle.BININT2 + struct.pack("<H", x))
+        elif -0x80000000 <= x <= 0x7FFFFFFF:
+            out.append(pickle.BININT + struct.pack("<i", x))
+        else:
+            encoded = pickle.encode_long(x)  # type: ignore[attr-defined]
+            size = len(encoded)
+            out.append(pickle.LONG1 + struct.pack("<B", size) + encoded if size < 256
+                       else pickle.LONG4 + struct.pack("<i", size) + encoded)
+    return b"".join(out)
+
+
 def _pickler_class() -> type:
     """The canonical pickler: Python's own pickler, taught cloudpickle's reductions
     (functions and classes defined in ``__main__`` or a notebook are pickled by value)."""
@@ -96,6 +129,21 @@ def _pickler_class() -> type:
             self.memoize(obj)
 
         dispatch[pickle.PickleBuffer] = save_picklebuffer
+
+        def save_list(self, obj: list[Any]) -> None:
+            if len(obj) < _BULK_MIN or not all(type(x) in _NUMBERS for x in obj):
+                python_pickler.save_list(self, obj)
+                return
+            self.write(pickle.EMPTY_LIST)
+            self.memoize(obj)
+            for start in range(0, len(obj), 1000):  # the batches pickle itself writes
+                chunk = obj[start:start + 1000]
+                if len(chunk) == 1:
+                    self.write(_number_ops(chunk) + pickle.APPEND)
+                else:
+                    self.write(pickle.MARK + _number_ops(chunk) + pickle.APPENDS)
+
+        dispatch[list] = save_list
 
     return CanonicalPickler
 
