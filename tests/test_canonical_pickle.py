@@ -93,6 +93,11 @@ def test_mutable_sharing_is_kept_and_big_buffers_round_trip() -> None:
     assert (back["w"] == big).all() and (back["r"] == big).all()
     assert back["w"].flags.writeable and not back["r"].flags.writeable
     assert pickle.loads(canonical_dumps(lambda x: x + 1, protocol=5))(1) == 2  # cloudpickle's
+    # small and empty buffers too (two empty arrays: one empty bytes object in Python)
+    small = {"e1": np.zeros(0), "e2": np.zeros(0), "s": np.arange(3), "ro": frozen[:3]}
+    back = pickle.loads(canonical_dumps(small, protocol=5))
+    assert back["e1"].shape == back["e2"].shape == (0,) and back["s"].tolist() == [0, 1, 2]
+    assert back["ro"].tolist() == [0.0, 1.0, 2.0]
 
 
 @pytest.mark.parametrize("value", [

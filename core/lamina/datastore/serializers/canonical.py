@@ -119,13 +119,23 @@ def _pickler_class() -> type:
             super().save(obj, save_persistent_id)
 
         def save_picklebuffer(self, obj: pickle.PickleBuffer) -> None:
+            # Python's own version memoizes a temporary bytes object: two empty buffers
+            # are then one object (b"" is a singleton) and its memo check fails. Here the
+            # bytes are written from the buffer's memory and the buffer is memoized.
             with obj.raw() as view:
-                if view.nbytes < _LARGE_BUFFER:
-                    python_pickler.save_picklebuffer(self, obj)
-                    return
-                size = view.nbytes.to_bytes(8, "little")
-                opcode = pickle.BINBYTES8 if view.readonly else pickle.BYTEARRAY8
-                self._write_large_bytes(opcode + size, view)
+                size = view.nbytes
+                if not view.readonly:
+                    header = pickle.BYTEARRAY8 + size.to_bytes(8, "little")
+                elif size < 256:
+                    header = pickle.SHORT_BINBYTES + size.to_bytes(1, "little")
+                elif size <= 0xFFFFFFFF:
+                    header = pickle.BINBYTES + size.to_bytes(4, "little")
+                else:
+                    header = pickle.BINBYTES8 + size.to_bytes(8, "little")
+                if size >= _LARGE_BUFFER:
+                    self._write_large_bytes(header, view)
+                else:
+                    self.write(header + view.tobytes())
             self.memoize(obj)
 
         dispatch[pickle.PickleBuffer] = save_picklebuffer
