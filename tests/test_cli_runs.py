@@ -350,3 +350,17 @@ def test_a_run_with_required_parameter_set(tmp_path: Path) -> None:
     (run_id,) = run_ids(tmp_path)
     record = json.loads(lamina_ok(tmp_path, "show", run_id, "--json"))
     assert record["params"] == {"alpha": 0.5, "count": 3}
+
+
+def test_show_prints_a_dict_element_readably(tmp_path: Path) -> None:
+    (tmp_path / "grid.py").write_text(
+        "from lamina import Flow\n\nflow = Flow('grid')\n\n\n@flow.step\n"
+        "def grid() -> list:\n"
+        "    return [{'lr': 0.1, 'depth': 3}, {'lr': 0.01, 'depth': 3, 'name': 'x' * 80}]\n\n\n"
+        "@flow.step(foreach='grid')\ndef fit(grid: dict) -> float:\n    return grid['lr']\n"
+    )
+    lamina_ok(tmp_path, "run", "grid.py")
+    out = lamina_ok(tmp_path, "show", "latest/fit")
+    assert "element grid={'lr': 0.1, 'depth': 3}\n" in out
+    assert "element grid={'lr': 0.01, 'depth': 3, 'name': 'xxx" in out and " ...\n" in out
+    assert "<dict>" not in out

@@ -59,6 +59,10 @@ class DeploymentPlan:
         (:func:`lamina.branch_records.deployed_stamp`): ``deployed_by``, ``deployed_at``,
         ``project``, ``branch``, ``namespace``, ``production``. Runs the engine starts
         from this deployment are recorded on that branch.
+    :param stack_record: the stack as a run records it (:func:`lamina.sdk.record_stack`:
+        options as written, ``${VAR}`` kept, secrets left out): what an engine's own
+        processes rebuild the stack from, so they never need the deploying machine's
+        config file.
     """
 
     flow: Flow
@@ -74,6 +78,7 @@ class DeploymentPlan:
     git_commit: str = ""
     git_dirty: bool | None = None
     deployed: Mapping[str, Any] = attrs.field(factory=dict)
+    stack_record: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def params(self) -> Mapping[str, FlowParam]:
@@ -93,6 +98,7 @@ class DeploymentPlan:
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
             **self.deployed,
+            "stack_record": dict(self.stack_record),
         }
 
 
@@ -113,6 +119,7 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
     The deployment belongs to ``stack.branch``: its id is qualified by the branch
     (``churn.alice.1a2b...``, the bare code hash without a project), so each branch keeps
     its own deployment record of the same code, stamped with who deployed it and when."""
+    from lamina.config.recorded import record_stack
     from lamina.runtime.launch import flow_file_of, run_branch, snapshot_code
 
     placeholders = {n: None for n, p in _flow_params(flow).items() if p.required}
@@ -145,6 +152,7 @@ def build_deployment_plan(flow: Flow, stack: Stack, *, upload: bool = True) -> D
         git_commit=commit,
         git_dirty=dirty,
         deployed=deployed_stamp(branch),
+        stack_record=record_stack(stack),
     )
     if upload:
         stack.artifacts.put_json(deployment_record_key(flow.name, plan.deployment_id), plan.record())
@@ -242,3 +250,50 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
     from lamina.stack import resolve_stack
 
     return deploy_target(target, resolve_stack(stack), dry_run=dry_run).where
+
+
+#: The run id shown in rendered submissions: a real run gets its own at start.
+RENDER_RUN_ID = "RUN_ID"
+
+
+def render_tasks(target: str | os.PathLike[str], *, stack: Stack | str | None = None) -> str:
+    """The exact manifests or API requests the stack's compute would submit for the first
+    task of each step of a flow, without reaching the backend (``lamina render``): the
+    Kubernetes Jobs of the k8s compute, the AWS Batch job definitions and submissions...
+    Printed as a YAML stream of JSON documents (``kubernetes-validate`` and ``kubectl``
+    read it). The run id is the placeholder ``RUN_ID``; a foreach step shows its task 0
+    (a real run covers its indexes in as few Jobs as ``max_in_flight`` allows).
+
+    :raises lamina.errors.LaminaError: the stack's compute renders nothing (the local
+        pool runs tasks in processes here: there is nothing to submit).
+    """
+    import json
+
+    from lamina.config.recorded import datastore_spec, record_stack
+    from lamina.flow.loader import load_flow_file
+    from lamina.interfaces.compute import RendersTasks
+    from lamina.records import TaskSpec
+    from lamina.stack import resolve_stack
+
+    resolved = resolve_stack(stack)
+    compute = resolved.compute
+    if not isinstance(compute, RendersTasks):
+        raise LaminaError(
+            f"stack {resolved.name!r}: its compute {resolved.spec('compute').name!r} runs "
+            "tasks here and submits nothing to render",
+            hint="render with a stack whose compute is remote (k8s, batch), e.g. "
+            "`lamina render FLOW.py --stack prod`",
+        )
+    flow = load_flow_file(os.fspath(target))
+    plan = build_deployment_plan(flow, resolved, upload=False)
+    where = datastore_spec(record_stack(resolved))
+    docs: list[dict[str, Any]] = []
+    for name in plan.graph.order:
+        opts = flow.steps[name].options
+        spec = TaskSpec(
+            run_id=RENDER_RUN_ID, flow=flow.name, step=name, index=0, attempt=1,
+            datastore_url=plan.datastore_url, timeout=opts.timeout,
+            resources=opts.resources, datastore_spec=where,
+        )
+        docs.extend(compute.render_tasks([spec]))
+    return "\n".join(f"---\n{json.dumps(doc, indent=2)}" for doc in docs) + "\n"

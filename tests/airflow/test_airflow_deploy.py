@@ -26,7 +26,11 @@ PARSE_TIME_IMPORTS = {"__future__", "json", "shlex", "subprocess", "sys", "datet
 
 def _project(root: Path, orchestrator: str = "", compute: str = "", flow: str = FLOW) -> Path:
     (root / "dags").mkdir(exist_ok=True)
-    lines = ["[stacks.af]", 'datastore = "file://.lamina"',
+    # pods need stores they can reach: a shared datastore and metadata store
+    stores = (['datastore = { plugin = "s3", url = "s3://ml/lamina" }',
+               'metadata = { plugin = "postgres", url = "postgresql://lamina@db/lamina" }']
+              if compute else ['datastore = "file://.lamina"'])
+    lines = ["[stacks.af]", *stores,
              f'orchestrator = {{ plugin = "airflow", dags_folder = "dags"{orchestrator} }}']
     if compute:
         lines.append(f"compute = {{ {compute} }}")
@@ -150,7 +154,7 @@ def test_kubernetes_compute_gets_pod_operators(project: Path) -> None:
     assert _imports(text) <= PARSE_TIME_IMPORTS
     assert "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator" in text
     assert "'namespace': 'ml'" in text and "'image': 'registry/ml:7'" in text
-    assert "'service_account_name': 'runner'" in text
+    assert "'serviceAccountName': 'runner'" in text  # in POD_TEMPLATE, from the compute
     assert ("k8s.V1ResourceRequirements(requests={'cpu': '2', 'memory': '4096Mi'}, "
             "limits={'memory': '4096Mi', 'nvidia.com/gpu': '1'})") in text
     assert "step_sales.expand(labels=indexes_sales.output.map(index_labels))" in text
@@ -200,7 +204,7 @@ def test_pod_commands_render_to_the_task_command(project: Path) -> None:
     argv = shlex.split(jinja2.Template(command).render(ti=TaskInstance))
     stack = load_stack("af")
     spec = datastore_spec(record_stack(stack))  # the stack's datastore, never a guessed URL
-    assert json.loads(spec)["component"] == "file" and "${" not in spec
+    assert json.loads(spec)["component"] == "s3" and "${" not in spec
     assert argv == ["python", "-m", "lamina", "task", "--datastore-spec", spec,
                     "--run", "20261127T000000000-abcdef", "--step", "sales", "--index", "4",
                     "--attempt", "2"]

@@ -355,9 +355,12 @@ _PARENT_ENDS_LOCK = threading.Lock()
 
 @attrs.frozen
 class _SetupFailed:
-    """Sent instead of an outcome by a worker that could not load its run."""
+    """Sent instead of an outcome by a worker that could not load its run (``setup``), or
+    whose task's machinery failed outside the step (``backend``: the datastore cannot be
+    reached while the task reads its inputs or writes its result)."""
 
     error: str
+    reason: str = "setup"
 
 
 def _watch_lifeline(lifeline: Connection) -> None:
@@ -409,7 +412,13 @@ def _worker_main(conn: Connection, lifeline: Connection, setup: Any) -> None:
                 conn.send(_SetupFailed(failed or f"the flow the worker loaded has no step "
                                        f"{spec.step!r}; it has: {', '.join(fns)}"))
                 continue
-            conn.send(execute_task(spec, fn, stack, artifacts=artifacts))
+            try:
+                outcome = execute_task(spec, fn, stack, artifacts=artifacts)
+            except Exception as err:  # not the step's: it reports its own errors
+                # one line to the runtime, not a traceback dump on the terminal
+                conn.send(_SetupFailed(f"{type(err).__name__}: {err}", reason="backend"))
+                continue
+            conn.send(outcome)
     conn.close()
 
 
@@ -632,8 +641,9 @@ class LocalCompute:
             spec = worker.finished_head()
             if isinstance(outcome, _SetupFailed):
                 outcome = self._synthetic_failure(
-                    spec, worker, "setup",
-                    f"the worker could not load the run ({self.start_method}): {outcome.error}",
+                    spec, worker, outcome.reason,
+                    f"the worker could not load the run ({self.start_method}): {outcome.error}"
+                    if outcome.reason == "setup" else outcome.error,
                 )
             took = outcome.finished_at - outcome.started_at
             avg = self._task_seconds
@@ -690,7 +700,8 @@ class LocalCompute:
             started_at=worker.started,
             finished_at=time.time(),
             error=f"{reason}: {message}",
-            error_type={"timeout": "TaskTimeout", "setup": "WorkerSetupError"}.get(
+            error_type={"timeout": "TaskTimeout", "setup": "WorkerSetupError",
+                        "backend": "BackendError"}.get(
                 reason, "WorkerDied"
             ),
             location=step.where,

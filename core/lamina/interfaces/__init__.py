@@ -6,7 +6,7 @@ to components only through these Protocols; it never knows which plugin it holds
 """
 
 from lamina.interfaces.component import LAYERS, ComponentSpec, Layer
-from lamina.interfaces.compute import Compute
+from lamina.interfaces.compute import Compute, PodCompute, RendersTasks
 from lamina.interfaces.datastore import Datastore
 from lamina.interfaces.feature_store import FeatureStore
 from lamina.interfaces.metadata import MetadataStore
@@ -25,6 +25,8 @@ __all__ = [
     "MetadataStore",
     "Monitor",
     "Orchestrator",
+    "PodCompute",
+    "RendersTasks",
     "Serializer",
     "ServingBackend",
 ]

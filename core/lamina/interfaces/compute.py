@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from lamina.records import TaskOutcome, TaskSpec
+    from lamina.records import Resources, TaskOutcome, TaskSpec
 
 
 @runtime_checkable
@@ -45,3 +45,37 @@ class Compute(Protocol):
     def check(self) -> str:
         """Reach the backend; return a one-line summary or raise
         :class:`lamina.errors.BackendUnreachableError`."""
+
+
+@runtime_checkable
+class PodCompute(Protocol):
+    """A compute whose tasks run as Kubernetes pods. An orchestrator that runs tasks on
+    such a compute (an Airflow ``KubernetesPodOperator``) takes the pod from
+    :meth:`pod_manifest` rather than re-deriving it from the options, so every option the
+    compute knows (env, secrets, pull secrets, placement, service account...) reaches
+    every pod.
+    """
+
+    def pod_manifest(
+        self,
+        *,
+        name: str,
+        command: list[str] | None = None,
+        resources: Resources | None = None,
+        timeout: float | None = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A whole ``v1/Pod`` manifest (plain dicts) as this compute would run a task:
+        ``command`` None leaves the container's command to the caller; ``resources`` and
+        ``timeout`` are a step's."""
+
+
+@runtime_checkable
+class RendersTasks(Protocol):
+    """A compute that can show, without reaching its backend, the exact requests it would
+    submit (``lamina render``)."""
+
+    def render_tasks(self, specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
+        """The manifests or API requests that submitting ``specs`` would send, in order
+        (Kubernetes Jobs, AWS Batch job definitions and submissions...)."""

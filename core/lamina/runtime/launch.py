@@ -40,17 +40,51 @@ def flow_file_of(flow: Flow) -> str:
 def snapshot_code(flow: Flow, stack: Stack, artifacts: ArtifactStore) -> tuple[str, dict[str, str], str]:
     """Store the flow file and the local modules it imports; return (relative flow file,
     {relative path: object key}, code hash)."""
-    from lamina.versioning.code import code_hash, local_modules, snapshot_files
+    from lamina.versioning.code import code_hash
 
     flow_file = flow_file_of(flow)
     if not flow_file:
         return "", {}, ""
-    root = str(stack.project_root)
-    if not flow_file.startswith(root.rstrip(os.sep) + os.sep):
-        root = os.path.dirname(flow_file)
-    sources = snapshot_files(local_modules(flow_file, root), root)
+    root, sources = code_sources(flow_file, str(stack.project_root))
     files = {rel: artifacts.put_bytes(data) for rel, data in sorted(sources.items())}
     return os.path.relpath(flow_file, root), files, code_hash(files)
+
+
+def code_sources(flow_file: str, project_root: str) -> tuple[str, dict[str, bytes]]:
+    """The snapshot root and the files of a flow's code snapshot (the flow file and the
+    local modules it imports), by path relative to that root."""
+    from lamina.versioning.code import local_modules, snapshot_files
+
+    root = project_root
+    if not flow_file.startswith(root.rstrip(os.sep) + os.sep):
+        root = os.path.dirname(flow_file)
+    return root, snapshot_files(local_modules(flow_file, root), root)
+
+
+def stale_code_note(stack: Stack, run: RunRecord) -> str:
+    """A one-line note when the flow file here no longer holds the code ``run`` executed
+    (its code snapshot), saying that a deployed flow keeps running its snapshot until it is
+    deployed again; "" when they match or the flow file is not here."""
+    from lamina.datastore.hashing import bytes_digest
+    from lamina.versioning.code import code_hash
+
+    if not run.code_hash or not run.flow_file:
+        return ""
+    manifest = stack.artifacts.get_json(run_manifest_key(run.run_id)) or {}
+    path = manifest.get("flow_path") or str(Path(stack.project_root) / run.flow_file)
+    if not Path(path).is_file():
+        return ""
+    _, sources = code_sources(path, str(stack.project_root))
+    here = code_hash({rel: bytes_digest(data) for rel, data in sorted(sources.items())})
+    if here == run.code_hash:
+        return ""
+    note = (f"the flow's code here ({path}, {here[:12]}) differs from the snapshot run "
+            f"{run.run_id} executed ({run.code_hash[:12]})")
+    deployed = manifest.get("deployment_id")
+    if deployed:
+        note += (f"; the deployed flow ({run.orchestrator or 'its engine'}) keeps running "
+                 f"snapshot {deployed} until you `lamina deploy` it again")
+    return note
 
 
 def capture_environment(artifacts: ArtifactStore, flow_file: str) -> dict[str, Any]:
@@ -172,6 +206,7 @@ def _launch(
             run_id, status="failed", finished_at=time.time(), error=f"{type(err).__name__}: {err}"
         )
         stack.hook.lamina_on_run_error(run=stack.metadata.get_run(run_id), error=err, stack=stack)
+        _attach_run(err, stack, run_id)
         raise
     run = Client(stack, namespace=stack.branch.namespace).run(run_id)
     log.info("run finished", flow=flow.name, run=run_id, status=final.status)
@@ -361,6 +396,9 @@ def resume(
                         namespace=stack.branch.namespace if origin is None else None)
     if flow is None:
         flow = resume_flow(found, stack, snapshot=snapshot)
+        note = stale_code_note(stack, found.record) if origin is None else ""
+        if note:
+            log.warning(note)
     merged = dict(found.record.params)
     merged.update(params)
     reuse = previous_outcomes(found.artifacts, found.record.run_id)
@@ -414,3 +452,14 @@ def resume_flow(found: Origin, stack: Stack, *, snapshot: bool = False) -> Flow:
             "name the stack the run ran on: --from STACK",
         )
     return load_snapshot_flow(found.artifacts, {**found.manifest, "run_id": record.run_id})
+
+
+def _attach_run(err: BaseException, stack: Stack, run_id: str) -> None:
+    """Hang the run an error ended on the error (``err.lamina_run``), so a caller can show
+    it: the CLI prints the run's summary before the one line of the cause."""
+    from lamina.client import Client
+
+    try:
+        err.lamina_run = Client(stack).run(run_id)  # type: ignore[attr-defined]
+    except Exception:  # the metadata store is down too: the cause alone is shown
+        pass

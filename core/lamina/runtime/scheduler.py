@@ -268,7 +268,8 @@ class Scheduler:
         for name in step.options.foreach:
             source = ctx.flow.steps[name]
             if source.options.foreach:  # fan out over another foreach's results
-                out[name] = [(ref, f"<{name}[{i}]>") for i, ref in enumerate(self.results[name])]  # type: ignore[misc]
+                out[name] = [(ref, ElementText(f"<{name}[{i}]>"))  # type: ignore[misc]
+                             for i, ref in enumerate(self.results[name])]
                 continue
             ref = self.results[name][0]
             assert ref is not None
@@ -291,7 +292,7 @@ class Scheduler:
             refs = []
             for i, item in enumerate(items):
                 element_ref, _ = ctx.artifacts.save(item, name=f"{ctx.run_id}/{name}/element/{i}")
-                refs.append((element_ref, item if _short(item) else f"<{type(item).__name__}>"))
+                refs.append((element_ref, element_text(item)))
             out[name] = refs
         return out
 
@@ -448,3 +449,29 @@ class Scheduler:
 
 def _short(value: Any) -> bool:
     return isinstance(value, int | float | str | bool) and len(repr(value)) <= 60
+
+
+#: How long the text of one foreach element may get in a task's record.
+SHOWN_MAX = 60
+
+
+class ElementText(str):
+    """The text that stands for a foreach element that is not a short scalar: shown as it
+    is (its repr has no quotes), e.g. ``{'lr': 0.1, 'depth': 3}`` or ``<ndarray>``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def element_text(value: Any) -> Any:
+    """How a foreach element is shown in its task's record: a short scalar as itself; a
+    dict, list or tuple as its repr (cut at :data:`SHOWN_MAX` characters); anything else
+    as ``<TYPE>``."""
+    if _short(value):
+        return value
+    if isinstance(value, dict | list | tuple):
+        text = repr(value)
+        return ElementText(text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 4] + " ...")
+    return ElementText(f"<{type(value).__name__}>")

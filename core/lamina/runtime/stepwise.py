@@ -57,6 +57,19 @@ def load_deployment(artifacts: ArtifactStore, flow: str, deployment_id: str) -> 
     return record
 
 
+def deployment_stack(datastore_spec: str, flow: str, deployment_id: str) -> Stack:
+    """The stack a deployment recorded, rebuilt from the datastore the engine's task
+    names (``--datastore-spec``): how a process of the engine (a Kubernetes pod) starts a
+    run without the deploying machine's config file. A deployment recorded before stacks
+    were recorded runs on its datastore's stack."""
+    from lamina.config.recorded import parse_datastore_spec
+    from lamina.stack import Stack
+
+    boot = Stack.from_manifest(parse_datastore_spec(datastore_spec))
+    record = load_deployment(boot.artifacts, flow, deployment_id).get("stack_record")
+    return Stack.from_manifest(record, plugins=boot.plugins) if record else boot
+
+
 def coerce_params(flow: Flow, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters from an engine (JSON values, or strings typed in a UI form) parsed by
     each parameter's annotation, as ``--set`` does."""
@@ -186,7 +199,7 @@ def prepare_step(artifacts: ArtifactStore, run_id: str, step: str) -> int:
 
 
 def _shown(value: Any) -> str:
-    return value if isinstance(value, str) and value.startswith("<") else repr(value)
+    return repr(value)  # an ElementText's repr is its text
 
 
 def _scheduler_for(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ by status. A finished task is settled: its outcome record wins; without one, Bat
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lamina.sdk import (
@@ -18,6 +19,7 @@ from lamina.sdk import (
     LaminaError,
     QueuedRemoteCompute,
     RemoteJob,
+    contiguous_batches,
     get_logger,
     settle,
 )
@@ -210,6 +212,22 @@ class BatchCompute(QueuedRemoteCompute):
         log.info("job definition registered", name=name, revision=made.get("revision"))
         self._definitions[digest] = made["jobDefinitionArn"]
         return made["jobDefinitionArn"]
+
+    def render_tasks(self, specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
+        """The requests submitting ``specs`` would send, without calling AWS
+        (``lamina.sdk.RendersTasks``): per step its ``register_job_definition`` request
+        (sent only when no ACTIVE revision has the same content hash) and each
+        ``submit_job`` request, whose ``jobDefinition`` is the name the definition gets."""
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for batch in contiguous_batches(specs, self.options.array_size_limit):
+            definition = job_definition(self.options, batch[0])
+            if definition["jobDefinitionName"] not in seen:
+                seen.add(definition["jobDefinitionName"])
+                out.append({"request": "RegisterJobDefinition", **definition})
+            submit = submit_request(self.options, batch, definition["jobDefinitionName"])
+            out.append({"request": "SubmitJob", **submit})
+        return out
 
     def _batch_limit(self, room: int) -> int:
         return min(room, self.options.array_size_limit)

@@ -18,12 +18,14 @@ and fails its task after ``schedule_timeout`` seconds, or else after the step's 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lamina.sdk import (
     LaminaError,
     QueuedRemoteCompute,
     RemoteJob,
+    contiguous_batches,
     get_logger,
     parse_index_ranges,
     read_attempt_outcome,
@@ -35,6 +37,7 @@ from lamina_compute_k8s.manifest import (
     RUN_LABEL,
     build_job,
     label_value,
+    pod_manifest,
 )
 from lamina_compute_k8s.pending import (
     describe,
@@ -156,6 +159,31 @@ class K8sCompute(QueuedRemoteCompute):
 
             self._api = KubeApi(self.options)
         return self._api
+
+    # -- what is submitted, without a cluster ---------------------------------------------
+
+    def pod_manifest(
+        self,
+        *,
+        name: str,
+        command: list[str] | None = None,
+        resources: Any = None,
+        timeout: float | None = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The ``v1/Pod`` of a task on this compute (the same pod spec as its Jobs'), for
+        an orchestrator that runs tasks on it (``lamina.sdk.PodCompute``)."""
+        return pod_manifest(
+            self.options, name=name, labels=labels, annotations=annotations,
+            command=command, resources=resources, timeout=timeout,
+        )
+
+    def render_tasks(self, specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
+        """The Jobs that submitting ``specs`` would create: one Indexed Job per range of
+        consecutive indexes of a step and attempt (``lamina.sdk.RendersTasks``)."""
+        return [build_job(self.options, batch)
+                for batch in contiguous_batches(specs, self.options.max_in_flight)]
 
     # -- Compute protocol -----------------------------------------------------------------
 

@@ -46,19 +46,19 @@ def _quantity_cpu(cpu: float) -> str:
     return f"{millis // 1000}" if millis % 1000 == 0 else f"{millis}m"
 
 
-def container_resources(spec: TaskSpec, options: K8sComputeOptions) -> dict[str, Any]:
-    """Requests and limits from the step's resources. Memory is both requested and
-    limited, so a task that outgrows it is OOMKilled (and reported so) rather than starving
-    its neighbours; CPU is requested, not limited (no throttling)."""
-    res = spec.resources
+def resource_requirements(resources: Any, options: K8sComputeOptions) -> dict[str, Any]:
+    """A container's requests and limits from a step's resources (``cpu``, ``memory`` in
+    MiB, ``gpu``). Memory is both requested and limited, so a task that outgrows it is
+    OOMKilled (and reported so) rather than starving its neighbours; CPU is requested, not
+    limited (no throttling)."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
-    if res.cpu:
-        requests["cpu"] = _quantity_cpu(res.cpu)
-    if res.memory:
-        requests["memory"] = limits["memory"] = f"{int(res.memory)}Mi"
-    if res.gpu:
-        limits[options.gpu_resource] = str(int(res.gpu))
+    if resources is not None and resources.cpu:
+        requests["cpu"] = _quantity_cpu(resources.cpu)
+    if resources is not None and resources.memory:
+        requests["memory"] = limits["memory"] = f"{int(resources.memory)}Mi"
+    if resources is not None and resources.gpu:
+        limits[options.gpu_resource] = str(int(resources.gpu))
     out: dict[str, Any] = {}
     if requests:
         out["requests"] = requests
@@ -67,16 +67,84 @@ def container_resources(spec: TaskSpec, options: K8sComputeOptions) -> dict[str,
     return out
 
 
-def _env(options: K8sComputeOptions, spec: TaskSpec) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [
-        {"name": "LAMINA_RUN_ID", "value": spec.run_id},
-        {"name": "PYTHONUNBUFFERED", "value": "1"},
-    ]
+def _env(options: K8sComputeOptions, run_id: str | None) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    if run_id is not None:
+        env.append({"name": "LAMINA_RUN_ID", "value": run_id})
+    env.append({"name": "PYTHONUNBUFFERED", "value": "1"})
     env += [{"name": k, "value": v} for k, v in sorted(options.env.items())]
     for name, ref in sorted(options.secret_env.items()):
         secret, key = ref.split("/", 1)
         env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
     return env
+
+
+def pod_spec(
+    options: K8sComputeOptions,
+    *,
+    command: list[str] | None = None,
+    resources: Any = None,
+    timeout: float | None = None,
+    run_id: str | None = None,
+    container: str = CONTAINER,
+) -> dict[str, Any]:
+    """The ``PodSpec`` of a task: every pod option of the stack (image, env, secrets,
+    pull secrets, service account, placement, priority) in one place. The Jobs this
+    compute creates and the pods an orchestrator runs on it (an Airflow
+    ``KubernetesPodOperator``) are both built from it, so no option is lost on the way.
+
+    :param command: the container's command (None: the orchestrator sets it).
+    :param resources: the step's resources (``cpu``, ``memory``, ``gpu``), or None.
+    :param timeout: the step's timeout in seconds (``activeDeadlineSeconds``), or None.
+    :param run_id: set as ``LAMINA_RUN_ID`` when known.
+    """
+    main: dict[str, Any] = {"name": container, "image": options.image}
+    if command is not None:
+        main["command"] = command
+    main["env"] = _env(options, run_id)
+    if options.env_from_secrets:
+        main["envFrom"] = [{"secretRef": {"name": s}} for s in options.env_from_secrets]
+    if options.image_pull_policy:
+        main["imagePullPolicy"] = options.image_pull_policy
+    requirements = resource_requirements(resources, options)
+    if requirements:
+        main["resources"] = requirements
+    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [main]}
+    if timeout:
+        # per pod, not per Job: each task of the range gets the step's own timeout
+        pod["activeDeadlineSeconds"] = max(1, math.ceil(timeout))
+    if options.service_account:
+        pod["serviceAccountName"] = options.service_account
+    if options.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s} for s in options.image_pull_secrets]
+    if options.node_selector:
+        pod["nodeSelector"] = dict(options.node_selector)
+    if options.tolerations:
+        pod["tolerations"] = [dict(t) for t in options.tolerations]
+    if options.priority_class:
+        pod["priorityClassName"] = options.priority_class
+    return pod
+
+
+def pod_manifest(
+    options: K8sComputeOptions,
+    *,
+    name: str,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A whole ``v1/Pod`` of the stack's pod settings: :func:`pod_spec` (``spec`` takes
+    its keywords) with the options' labels and annotations and the ``labels`` and
+    ``annotations`` given."""
+    meta_labels = {k: label_value(v) for k, v in options.labels.items()}
+    meta_labels["app.kubernetes.io/managed-by"] = "lamina"
+    meta_labels.update(labels or {})
+    metadata: dict[str, Any] = {"name": name, "namespace": options.namespace, "labels": meta_labels}
+    notes = {**options.annotations, **(annotations or {})}
+    if notes:
+        metadata["annotations"] = notes
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec(options, **spec)}
 
 
 def job_labels(options: K8sComputeOptions, spec: TaskSpec) -> dict[str, str]:
@@ -104,36 +172,14 @@ def build_job(options: K8sComputeOptions, specs: Sequence[TaskSpec]) -> dict[str
         + (f"..{last}" if count > 1 else ""),
         LABEL_PREFIX + "first-index": str(first.index),
     })
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": options.image,
-        "command": task_command(
+    pod = pod_spec(
+        options,
+        command=task_command(
             first, first_index=first.index, index_env="JOB_COMPLETION_INDEX",
             python=options.python,
         ),
-        "env": _env(options, first),
-    }
-    if options.env_from_secrets:
-        container["envFrom"] = [{"secretRef": {"name": s}} for s in options.env_from_secrets]
-    if options.image_pull_policy:
-        container["imagePullPolicy"] = options.image_pull_policy
-    resources = container_resources(first, options)
-    if resources:
-        container["resources"] = resources
-    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
-    if first.timeout:
-        # per pod, not per Job: each task of the range gets the step's own timeout
-        pod["activeDeadlineSeconds"] = max(1, math.ceil(first.timeout))
-    if options.service_account:
-        pod["serviceAccountName"] = options.service_account
-    if options.image_pull_secrets:
-        pod["imagePullSecrets"] = [{"name": s} for s in options.image_pull_secrets]
-    if options.node_selector:
-        pod["nodeSelector"] = dict(options.node_selector)
-    if options.tolerations:
-        pod["tolerations"] = [dict(t) for t in options.tolerations]
-    if options.priority_class:
-        pod["priorityClassName"] = options.priority_class
+        resources=first.resources, timeout=first.timeout, run_id=first.run_id,
+    )
     spec: dict[str, Any] = {
         "completionMode": "Indexed",
         "completions": count,

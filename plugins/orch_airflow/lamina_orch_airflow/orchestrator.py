@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.sdk import BackendUnreachableError, LaminaError, datastore_spec, record_stack
+from lamina.sdk import (
+    BackendUnreachableError,
+    LaminaError,
+    PodCompute,
+    Resources,
+    datastore_spec,
+    get_logger,
+    record_stack,
+)
 from lamina_orch_airflow.mapping import dag_id_for, step_tasks
 from lamina_orch_airflow.render import DagSettings, PodSettings, render_bash, render_pods
 
 if TYPE_CHECKING:
     from lamina.sdk import DeploymentPlan, RunRecord
     from lamina_orch_airflow.plugin import AirflowOptions
+
+log = get_logger("lamina.orchestrator.airflow")
 
 #: The compute component whose stacks get KubernetesPodOperator tasks.
 KUBERNETES_COMPUTE = "k8s"
@@ -46,6 +57,7 @@ class AirflowOrchestrator:
     def deploy(self, plan: DeploymentPlan, stack: Any, *, dry_run: bool = False) -> str:
         text = self.render(plan, stack)
         if dry_run:
+            self._warn_if_stale(plan, stack)
             return text
         folder = self._dags_folder(stack)
         if self.options.airflow_python:
@@ -62,6 +74,28 @@ class AirflowOrchestrator:
             if os.path.exists(staged):
                 os.unlink(staged)
         return str(target)
+
+    def deployed_snapshot(self, plan: DeploymentPlan, stack: Any) -> str:
+        """The deployment id (code snapshot) of the DAG file in the dags folder now, or ""
+        when there is none."""
+        raw = self.options.dags_folder
+        if not raw:
+            return ""
+        folder = Path(stack.resolve_path(raw) if stack is not None else raw).expanduser()
+        target = folder / f"{self.dag_id(plan.flow.name)}.py"
+        if not target.is_file():
+            return ""
+        found = re.search(r"^DEPLOYMENT = '([^']*)'", target.read_text(), re.MULTILINE)
+        return found.group(1) if found else ""
+
+    def _warn_if_stale(self, plan: DeploymentPlan, stack: Any) -> None:
+        deployed = self.deployed_snapshot(plan, stack)
+        if deployed and deployed != plan.deployment_id:
+            log.warning(
+                f"the DAG {self.dag_id(plan.flow.name)} in the dags folder runs code snapshot "
+                f"{deployed}; the flow here is snapshot {plan.deployment_id}: runs keep "
+                "executing the old code until you deploy without --dry-run"
+            )
 
     def check(self) -> str:
         folder = self._dags_folder(self._stack)
@@ -85,7 +119,10 @@ class AirflowOrchestrator:
         on_kubernetes = compute == KUBERNETES_COMPUTE
         tasks = step_tasks(plan, self.options, compute=compute, on_kubernetes=on_kubernetes)
         config_file = self.options.config_file or plan.config_file
-        if not config_file:
+        if on_kubernetes:
+            refuse_laptop_stores(stack)
+            config_file = ""  # pods rebuild the deployment's recorded stack instead
+        elif not config_file:
             raise LaminaError(
                 f"stack {plan.stack_name!r} has no config file, but the DAG's tasks load the "
                 "stack from one",
@@ -111,7 +148,7 @@ class AirflowOrchestrator:
             pool=self.options.pool,
             max_active_tasks=self.options.max_active_tasks,
             deployed_at=dt.datetime.now(dt.UTC),
-            pods=_pod_settings(stack) if on_kubernetes else None,
+            pods=_pod_settings(stack, tasks) if on_kubernetes else None,
         )
         if on_kubernetes:
             return render_pods(settings, tasks, plan, self.options.retries)
@@ -157,8 +194,38 @@ def _pod_python(stack: Any) -> str:
     return getattr(stack.options("compute"), "python", "") or "python"
 
 
-def _pod_settings(stack: Any) -> PodSettings:
+def refuse_laptop_stores(stack: Any) -> None:
+    """Pods cannot see this machine's disk: a stack whose metadata store or datastore is a
+    local file (the embedded SQLite store, a ``file://`` folder) is refused at deploy,
+    rather than handing the pods a path that does not exist where they run."""
+    record = record_stack(stack)["components"]
+    metadata = record.get("metadata", {})
+    if metadata.get("component", "sqlite") == "sqlite":
+        raise LaminaError(
+            f"stack {stack.name!r} keeps its runs in a SQLite file on this machine, which the "
+            "Kubernetes pods of an Airflow DAG cannot reach (they start, record and close "
+            "each run)",
+            hint='use a shared metadata store: metadata = { plugin = "postgres", url = '
+            '"postgresql://USER@HOST/DB" } (see docs/production.md)',
+        )
+    if stack.datastore.url.startswith("file://") or "://" not in stack.datastore.url:
+        raise LaminaError(
+            f"stack {stack.name!r} stores artifacts in {stack.datastore.url}, a folder on this "
+            "machine that the Kubernetes pods of an Airflow DAG cannot reach",
+            hint='use a shared datastore: datastore = { plugin = "s3", url = '
+            '"s3://BUCKET/lamina" } (see docs/production.md)',
+        )
+
+
+def _pod_settings(stack: Any, tasks: list[Any]) -> PodSettings:
+    compute = stack.compute
     options = stack.options("compute")
+    if not isinstance(compute, PodCompute):
+        raise LaminaError(
+            f"stack {stack.name!r}: its compute {stack.spec('compute').name!r} does not "
+            "render Kubernetes pods",
+            hint="use the k8s compute (pip install lamina-compute-k8s)",
+        )
     image = getattr(options, "image", "") or ""
     if not image:
         raise LaminaError(
@@ -167,10 +234,16 @@ def _pod_settings(stack: Any) -> PodSettings:
             hint="set image = \"registry/ml:TAG\" (an image with lamina and the flow's "
             "packages) in the stack's compute table",
         )
+    template = compute.pod_manifest(name="lamina-task")
+    template["metadata"].pop("name", None)  # each pod gets Airflow's own name
+    resources = {}
+    for t in tasks:
+        pod = compute.pod_manifest(name="x", resources=Resources(cpu=t.cpu, memory=t.memory,
+                                                                  gpu=t.gpu))
+        resources[t.name] = pod["spec"]["containers"][0].get("resources", {})
     return PodSettings(
-        namespace=getattr(options, "namespace", "") or "default",
+        namespace=template["metadata"].get("namespace") or "default",
         image=image,
-        service_account=getattr(options, "service_account", "") or "",
-        image_pull_policy=getattr(options, "image_pull_policy", "") or "",
-        gpu_resource=getattr(options, "gpu_resource", "") or "nvidia.com/gpu",
+        template=template,
+        resources=resources,
     )

@@ -19,13 +19,18 @@ from lamina_orch_airflow.mapping import StepTask, param_source
 
 @attrs.frozen
 class PodSettings:
-    """Where the pods of a Kubernetes-compute stack run (from the compute's options)."""
+    """The pods of a Kubernetes-compute stack, as the compute itself renders them
+    (``lamina.sdk.PodCompute``): the DAG copies them, it never re-derives them.
+
+    :param template: the ``v1/Pod`` every task's pod starts from (env, secrets, pull
+        secrets, placement, service account, labels...).
+    :param resources: per step, the container's requests and limits.
+    """
 
     namespace: str
     image: str
-    service_account: str = ""
-    image_pull_policy: str = ""
-    gpu_resource: str = "nvidia.com/gpu"
+    template: dict[str, Any]
+    resources: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -121,12 +126,15 @@ def _dag_block(settings: DagSettings, params: list[tuple[str, str]], default_ret
 
 
 def _constants(settings: DagSettings) -> str:
+    where = (
+        f"STACK = {settings.stack!r}\nCONFIG = {settings.config_file!r}\n"
+        if settings.pods is None else ""  # pods rebuild the recorded stack: no local path
+    )
     return (
         f"FLOW = {settings.flow!r}\n"
         f"DEPLOYMENT = {settings.deployment_id!r}  # the code snapshot every run executes\n"
-        f"STACK = {settings.stack!r}\n"
-        f"CONFIG = {settings.config_file!r}\n"
-        f"DATASTORE = {settings.datastore_url!r}\n"
+        + where
+        + f"DATASTORE = {settings.datastore_url!r}\n"
         f"DATASTORE_SPEC = {settings.datastore_spec!r}  # the stack's datastore (no secret)\n"
         "WHERE = (\"--datastore-spec\", DATASTORE_SPEC) if DATASTORE_SPEC else "
         "(\"--datastore\", DATASTORE)\n"
@@ -219,6 +227,9 @@ def render_bash(settings: DagSettings, tasks: list[StepTask], plan: Any, default
     @task(task_id="lamina_finish", trigger_rule="all_done")
     def lamina_finish(lamina_run: str) -> None:
         """Record every task's outcome in lamina and close the run; fail if the run failed."""
+        if not lamina_run:  # lamina_start failed first: its log has the cause
+            raise RuntimeError("no lamina run to close: lamina_start failed before it "
+                               "recorded one; see its log for the cause")
         run_lamina("--config", CONFIG, "--stack", STACK, "stepwise", "finish", "--run", lamina_run)
 
 ''')
@@ -268,18 +279,24 @@ def _wiring(tasks: list[StepTask], *, bash: bool) -> str:
 # -- Kubernetes pods ----------------------------------------------------------------------
 
 
-def _resources(t: StepTask, gpu_resource: str) -> str | None:
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    if t.cpu:
-        requests["cpu"] = f"{t.cpu:g}"
-    if t.memory:
-        requests["memory"] = limits["memory"] = f"{t.memory}Mi"
-    if t.gpu:
-        limits[gpu_resource] = str(t.gpu)
-    if not requests and not limits:
+def _resources(t: StepTask, pods: PodSettings) -> str | None:
+    res = pods.resources.get(t.name)
+    if not res:
         return None
-    return f"k8s.V1ResourceRequirements(requests={requests!r}, limits={limits!r})"
+    return (f"k8s.V1ResourceRequirements(requests={res.get('requests', {})!r}, "
+            f"limits={res.get('limits', {})!r})")
+
+
+def _literal(value: Any, indent: int = 0) -> str:
+    """A JSON-like value as readable Python source (dicts and lists one item a line)."""
+    pad = " " * (indent + 4)
+    if isinstance(value, dict) and value:
+        items = [f"{pad}{k!r}: {_literal(v, indent + 4)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(value, list) and value:
+        items = [f"{pad}{_literal(v, indent + 4)}," for v in value]
+        return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+    return repr(value)
 
 
 _POD_HELPERS = '''
@@ -316,12 +333,9 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
     pods = settings.pods
     assert pods is not None
     params = [(name, param_source(plan, name)) for name in plan.params]
-    pod = [("namespace", repr(pods.namespace)), ("image", repr(pods.image))]
-    if pods.service_account:
-        pod.append(("service_account_name", repr(pods.service_account)))
-    if pods.image_pull_policy:
-        pod.append(("image_pull_policy", repr(pods.image_pull_policy)))
-    pod += [("get_logs", "True"), ("on_finish_action", repr("delete_pod"))]
+    pod = [("namespace", repr(pods.namespace)), ("image", repr(pods.image)),
+           ("pod_template_dict", "POD_TEMPLATE"),
+           ("get_logs", "True"), ("on_finish_action", repr("delete_pod"))]
     out = [
         _header(settings),
         "from __future__ import annotations\n\n"
@@ -331,6 +345,8 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
         "from airflow.sdk import DAG, Param\n"
         "from kubernetes.client import models as k8s\n\n",
         _constants(settings),
+        "# the pod of every task, as the stack's k8s compute renders it (its Jobs use the same)\n"
+        f"POD_TEMPLATE = {_literal(pods.template)}\n",
         "POD = {" + ", ".join(f"{k!r}: {v}" for k, v in pod) + "}\n",
         _POD_HELPERS,
         "\n",
@@ -339,7 +355,7 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
     lamina_start = KubernetesPodOperator(
         task_id="lamina_start", cmds=[PYTHON], do_xcom_push=True, **POD,
         arguments=lamina_args(
-            "--config", CONFIG, "--stack", STACK, "stepwise", "start",
+            "stepwise", "start", "--datastore-spec", DATASTORE_SPEC,
             "--flow", FLOW, "--deployment", DEPLOYMENT, "--params", "{{ dag_run.conf | tojson }}",
             "--orchestrator", "airflow", "--orchestrator-run-id", "{{ dag.dag_id }}/{{ run_id }}",
             "--tag", "airflow-dag:{{ dag.dag_id }}", "--tag", "airflow-run:{{ run_id }}",
@@ -350,7 +366,7 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
     ]
     for t in tasks:
         options = _task_options(t, settings, default_retries)
-        resources = _resources(t, pods.gpu_resource)
+        resources = _resources(t, pods)
         if resources:
             options.append(("container_resources", resources))
         kw = _kwargs(options)
@@ -376,7 +392,7 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
     out.append('''
     lamina_finish = KubernetesPodOperator(
         task_id="lamina_finish", trigger_rule="all_done", cmds=[PYTHON], **POD,
-        arguments=lamina_args("--config", CONFIG, "--stack", STACK, "stepwise", "finish", "--run", RUN_ID),
+        arguments=lamina_args("stepwise", "finish", "--datastore-spec", DATASTORE_SPEC, "--run", RUN_ID),
     )
 
 ''')

@@ -29,6 +29,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from lamina.cli.main import load_stack_from_args
+    from lamina.deploy import render_tasks
+
+    print(render_tasks(args.flow, stack=load_stack_from_args(args)), end="")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     from lamina.cli.main import add_branch_arguments
 
@@ -48,3 +56,15 @@ def register(subparsers: Any) -> None:
     )
     add_branch_arguments(p)
     p.set_defaults(handler=cmd_deploy)
+
+    r = subparsers.add_parser(
+        "render",
+        help="print the Jobs / requests the stack's compute would submit for a flow",
+        description="Print, without reaching the backend, the exact manifests or API "
+        "requests the stack's compute would submit for the first task of each step "
+        "(Kubernetes Jobs, AWS Batch job definitions and submissions), as a YAML stream "
+        "that kubernetes-validate and kubectl read. `lamina deploy --dry-run` shows the "
+        "orchestrator's side (the Airflow DAG with its pods).",
+    )
+    r.add_argument("flow", help="FLOW.py (FLOW.py:variable)")
+    r.set_defaults(handler=cmd_render)

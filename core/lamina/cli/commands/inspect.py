@@ -100,7 +100,16 @@ def print_run(run: Any, console: Any = None) -> None:
         if t.record.traceback:
             console.print(t.record.traceback.rstrip(), markup=False)
     if run.status == "failed":
-        console.print(f"\nfix the step, then: [bold]lamina resume {r.run_id}[/]")
+        from rich.markup import escape
+
+        failed = run.failed_tasks()
+        outside = [t for t in failed if t.record.exit_reason == "backend"]
+        if r.error and (not failed or outside):
+            # the cause is not a step's: a backend (the datastore...) failed under the run
+            console.print(f"\n[red bold]run failed[/]: {escape(r.error)}")
+            console.print(f"\nfix the cause, then: [bold]lamina resume {r.run_id}[/]")
+        else:
+            console.print(f"\nfix the step, then: [bold]lamina resume {r.run_id}[/]")
     elif run.status in ("interrupted", "crashed"):
         console.print(f"\ncontinue with: [bold]lamina resume {r.run_id}[/]")
 
@@ -165,6 +174,21 @@ def _task_json(task: Any) -> dict[str, Any]:
     return data
 
 
+def _print_stale_note(stack: Any, record: Any, console: Any) -> None:
+    """Say so when the flow file here no longer holds the code the run executed."""
+    from rich.markup import escape
+
+    from lamina.errors import LaminaError
+    from lamina.runtime.launch import stale_code_note
+
+    try:
+        note = stale_code_note(stack, record)
+    except (LaminaError, OSError):  # the datastore cannot be read: the run is shown anyway
+        return
+    if note:
+        console.print(f"\n[yellow]note[/]: {escape(note)}")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from lamina.cli.commands.describe import graph_text, is_flow_file
     from lamina.client import Run, StepResult
@@ -175,13 +199,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(graph_text(load_flow_file(args.ref)))
         return 0
 
-    target = _client(args).get(args.ref)
+    client = _client(args)
+    target = client.get(args.ref)
     console = _console()
     if isinstance(target, Run):
         if args.json:
             print(json.dumps(_run_json(target), indent=2, default=str))
         else:
             print_run(target, console)
+            _print_stale_note(client.stack, target.record, console)
         return 0
     tasks = target.tasks if isinstance(target, StepResult) else [target]
     if args.json:

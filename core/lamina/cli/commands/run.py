@@ -36,7 +36,7 @@ def _run_and_show(start: Any) -> int:
     where and why, and the ``lamina resume`` fix: the error is not printed a second time,
     the exit status is 1."""
     from lamina.cli.commands.inspect import print_run
-    from lamina.errors import RunFailedError
+    from lamina.errors import LaminaError, RunFailedError
 
     try:
         run = start()
@@ -45,6 +45,11 @@ def _run_and_show(start: Any) -> int:
             raise
         print_run(err.run)
         return 1
+    except LaminaError as err:  # a backend failed under the run: its summary, then the cause
+        ended = getattr(err, "lamina_run", None)
+        if ended is not None:
+            print_run(ended)
+        raise
     print_run(run)
     return 0
 

@@ -29,7 +29,12 @@ def cmd_start(args: argparse.Namespace) -> int:
         raise ParameterError(f"--params is not a JSON object: {err}", hint='--params \'{"alpha": 0.3}\'') from None
     if not isinstance(params, dict):
         raise ParameterError("--params must be a JSON object", hint='--params \'{"alpha": 0.3}\'')
-    stack = load_stack_from_args(args)
+    if args.datastore_spec:  # an engine's process (a pod): the deployment's recorded stack
+        from lamina.runtime.stepwise import deployment_stack
+
+        stack = deployment_stack(args.datastore_spec, args.flow, args.deployment)
+    else:
+        stack = load_stack_from_args(args)
     run_id = start_run(
         stack, flow=args.flow, deployment_id=args.deployment, params=params,
         tags=tuple(args.tag or ()), orchestrator=args.orchestrator,
@@ -58,9 +63,22 @@ def cmd_finish(args: argparse.Namespace) -> int:
     import sys
 
     from lamina.cli.main import load_stack_from_args
+    from lamina.errors import LaminaError
+    from lamina.runtime.remote import task_stack
     from lamina.runtime.stepwise import finish_run
 
-    stack = load_stack_from_args(args)
+    if args.run in ("", "None", "null"):  # the engine's start task failed before a run existed
+        raise LaminaError(
+            "no lamina run to close: the start task failed before it recorded one, so no "
+            "step ran",
+            hint="read the start task's log for the cause (e.g. a flow parameter in the "
+            "trigger's conf that the flow does not have), fix it and trigger again",
+        )
+
+    if args.datastore_spec:  # an engine's process (a pod): the run's recorded stack
+        stack, _ = task_stack(args.run, datastore_spec=args.datastore_spec)
+    else:
+        stack = load_stack_from_args(args)
     record = finish_run(stack, args.run)
     if record.status != "succeeded":
         print(f"run {record.run_id} {record.status}: {record.error}\n  fix: lamina show "
@@ -86,6 +104,9 @@ def register(subparsers: Any) -> None:
     s.add_argument("--orchestrator", default="", help="the engine's name, recorded on the run")
     s.add_argument("--orchestrator-run-id", default="", help="the engine's id of this run")
     s.add_argument("--xcom-file", help="also write the run id there as JSON")
+    s.add_argument("--datastore-spec", metavar="JSON",
+                   help="the stack's datastore as recorded: the run is started on the stack "
+                   "the deployment recorded (no config file needed, as in a pod)")
     s.set_defaults(handler=cmd_start)
 
     q = sub.add_parser("prepare", help="write a step's plan; prints its task count")
@@ -101,4 +122,7 @@ def register(subparsers: Any) -> None:
 
     f = sub.add_parser("finish", help="record the run's tasks and close it")
     f.add_argument("--run", required=True, help="run id")
+    f.add_argument("--datastore-spec", metavar="JSON",
+                   help="the stack's datastore as recorded: the run is closed on the stack it "
+                   "recorded (no config file needed, as in a pod)")
     f.set_defaults(handler=cmd_finish)

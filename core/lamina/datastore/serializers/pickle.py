@@ -17,9 +17,11 @@ class CloudpickleSerializer:
         return True
 
     def dump(self, value: Any, file: IO[bytes]) -> dict[str, Any]:
-        import cloudpickle
+        """Write the canonical pickle of ``value`` (see :mod:`.canonical`): the same value
+        gives the same bytes, so the same hash, in every process and machine."""
+        from lamina.datastore.serializers.canonical import canonical_dump
 
-        cloudpickle.dump(value, file, protocol=PROTOCOL)
+        canonical_dump(value, file, protocol=PROTOCOL)
         return {"protocol": PROTOCOL}
 
     def load(self, path: str) -> Any:
