@@ -146,6 +146,7 @@ class Flow:
         tags: Iterable[str] = (),
         cache: bool = False,
         raise_on_failure: bool = True,
+        echo: bool = False,
         **params: Any,
     ) -> Run:
         """Run the flow on a stack (the embedded default if none) and return the finished
@@ -158,6 +159,8 @@ class Flow:
             not say otherwise.
         :param raise_on_failure: raise :class:`lamina.errors.RunFailedError` (which holds
             the run) if a task failed; with False return the failed run.
+        :param echo: stream what the steps print to this process's stdout and stderr
+            while they run, each line prefixed with ``STEP[INDEX]``.
         """
         from lamina.runtime.launch import launch_run
 
@@ -168,6 +171,7 @@ class Flow:
             tags=tuple(tags),
             cache=cache,
             raise_on_failure=raise_on_failure,
+            echo=echo,
         )
 
     def __repr__(self) -> str:

@@ -4,6 +4,7 @@ with an earlier run's successful tasks offered for reuse."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -17,6 +18,7 @@ from lamina.logs import get_logger
 from lamina.records import RunRecord
 from lamina.runtime.context import RunContext
 from lamina.runtime.layout import run_manifest_key, task_records_prefix
+from lamina.runtime.livelogs import EchoLogs
 
 if TYPE_CHECKING:
     from lamina.client import Run
@@ -79,8 +81,13 @@ def launch_run(
     raise_on_failure: bool = True,
     reuse: dict[str, dict[str, Any]] | None = None,
     resumed_from: str = "",
+    echo: bool = False,
 ) -> Run:
-    """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`."""
+    """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`.
+
+    :param echo: stream the tasks' output to this process's stdout and stderr while they
+        run, each line prefixed with ``STEP[INDEX]`` (:class:`lamina.runtime.livelogs.EchoLogs`).
+    """
     from lamina.client import Client
     from lamina.stack import resolve_stack
     from lamina.versioning.ids import new_run_id
@@ -119,7 +126,8 @@ def launch_run(
         datastore_spec=datastore_spec(recorded_stack),
     )
     try:
-        final = stack.orchestrator.run(ctx, stack)
+        with EchoLogs(artifacts, run_id) if echo else contextlib.nullcontext():
+            final = stack.orchestrator.run(ctx, stack)
     except RunInterruptedError as err:
         stack.hook.lamina_on_run_error(run=stack.metadata.get_run(run_id), error=err, stack=stack)
         raise

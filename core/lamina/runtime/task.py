@@ -21,6 +21,7 @@ from lamina.cards.store import save_task_card
 from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
 from lamina.runtime import current as current_module
 from lamina.runtime.layout import task_attempt_key, task_record_key
+from lamina.runtime.livelogs import start_live_log, stop_live_log
 
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
@@ -243,9 +244,12 @@ def _execute(
         assert state is not None
         state.stdout, state.stderr = out, err_stream
         _install_capture()
+        live = start_live_log(artifacts, spec.run_id, spec.step, spec.index, spec.attempt,
+                              out, err_stream)
         try:
             value = fn(**kwargs)
         finally:
+            stop_live_log(live)
             state.stdout = state.stderr = None
             _remove_capture()
         output, _ = artifacts.save(value, name=spec.task_id)
