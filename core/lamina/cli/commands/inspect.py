@@ -196,18 +196,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
     else:
         tasks = [target]
     for t in tasks:
-        attempts = t.attempts()
-        if args.attempt is not None:
-            attempts = [a for a in attempts if a.number == args.attempt]
+        every = t.attempts()
+        attempts = [a for a in every if args.attempt in (None, a.number)]
         for a in attempts:
             out = "" if args.stderr else a.stdout
             err = "" if args.stdout else a.stderr
             if not (out or err):
                 continue
-            if len(t.attempts()) > 1:
-                print(f"==> {t.id} attempt {a.number} ({a.status}) <==")
-            elif len(tasks) > 1:
-                print(f"==> {t.id} <==")
+            if len(tasks) > 1 or len(attempts) > 1:
+                more = f" attempt {a.number} ({a.status})" if len(every) > 1 else ""
+                print(f"==> {t.id}{more} <==")
             sys.stdout.write(out)
             sys.stdout.write(err)
     return 0
