@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.config.recorded import datastore_spec, record_stack
 from lamina.errors import LaminaError, RunFailedError, RunInterruptedError
+from lamina.flow.files import file_param_hashes, with_stored_files
 from lamina.logs import get_logger
 from lamina.records import RunRecord
 from lamina.runtime.context import RunContext
@@ -101,6 +102,7 @@ def launch_run(
             hint="lamina stack check",
         )
     artifacts = stack.artifacts
+    graph = with_stored_files(graph, artifacts)  # lamina.File parameters: bytes stored now
     run_id = new_run_id()
     flow_file, code_files, code_hash = snapshot_code(flow, stack, artifacts)
     env = capture_environment(artifacts, flow_file_of(flow))
@@ -315,7 +317,8 @@ def resume(
     reuse = previous_outcomes(found.artifacts, found.record.run_id)
     if found.artifacts.datastore.url.rstrip("/") != stack.datastore.url.rstrip("/"):
         copy_objects(found.artifacts, stack.artifacts,
-                     (o["output"]["key"] for o in reuse.values()))
+                     [*(o["output"]["key"] for o in reuse.values()),
+                      *file_param_hashes(merged)])
     return launch_run(
         flow,
         stack=stack,

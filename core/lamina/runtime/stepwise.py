@@ -100,6 +100,7 @@ def start_run(
     :param orchestrator: the engine's name, recorded on the run.
     :param orchestrator_run_id: the engine's id of this run.
     """
+    from lamina.flow.files import with_stored_files
     from lamina.runtime.launch import capture_environment, record_run
     from lamina.runtime.remote import load_snapshot_flow
     from lamina.versioning.ids import new_run_id
@@ -107,7 +108,7 @@ def start_run(
     artifacts = stack.artifacts
     deployment = load_deployment(artifacts, flow, deployment_id)
     loaded = load_snapshot_flow(artifacts, {**deployment, "run_id": f"deployment {deployment_id}"})
-    graph = loaded.graph(coerce_params(loaded, params or {}))
+    graph = with_stored_files(loaded.graph(coerce_params(loaded, params or {})), artifacts)
     run_id = new_run_id()
     env = capture_environment(artifacts, "")
     env["git_commit"] = deployment.get("git_commit", "")
