@@ -144,6 +144,7 @@ class LogFollower:
         self._shown: dict[tuple[str, int, int], dict[str, int]] = {}
         self._done: set[tuple[str, int, int]] = set()
         self._read_chunks: set[str] = set()
+        self._final: set[str] = set()  # records read once and for all
 
     def _wanted(self, step: str, index: int) -> bool:
         return (self.step is None or step == self.step) and (
@@ -180,8 +181,14 @@ class LogFollower:
         finished = []
         for prefix in (task_attempts_prefix(self.run_id), task_records_prefix(self.run_id)):
             for key in self.artifacts.datastore.list_records(prefix):
+                if key in self._final:
+                    continue
                 data = self.artifacts.get_json(key)
-                if data and self._wanted(data.get("step", ""), int(data.get("index", -1))):
+                if not data:
+                    continue
+                if prefix != task_records_prefix(self.run_id) or data.get("status") == "succeeded":
+                    self._final.add(key)  # never rewritten (a failed task may be retried)
+                if self._wanted(data.get("step", ""), int(data.get("index", -1))):
                     finished.append(data)
         finished.sort(key=lambda d: (d.get("finished_at") or 0, int(d.get("attempt", 1))))
         for data in finished:
