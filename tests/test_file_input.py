@@ -3,16 +3,20 @@ path and hash, and every task (and every resume) reads those bytes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from client_util import lamina
+from client_util import cli_env, lamina
 
 import lamina as lamina_api
 from lamina import File
 from lamina.errors import ParameterError, RunFailedError
 from lamina.flow.files import is_file_annotation
 from lamina.flow.loader import load_flow_file
+from lamina.records import ArtifactRef
+from lamina.runtime.layout import task_record_key
 
 FLOWS = Path(__file__).parent / "flows"
 
@@ -41,6 +45,23 @@ def test_resumed_run_reads_the_bytes_of_the_launch(project: Path) -> None:
     fresh = flow.run(data=str(data), flag=str(flag))  # a new run stores the new bytes
     assert fresh["check"].value["bytes"] == b"changed since the launch\n"
     assert fresh.record.params["data"]["hash"] != recorded["hash"]
+
+    # A remote task (the one entry point remote computes launch) reads the stored bytes,
+    # from another folder, with the laptop's file gone.
+    data.unlink()
+    elsewhere = project / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina", "task", "--datastore", failed.record.datastore_url,
+         "--run", failed.id, "--step", "check", "--index", "0"],
+        cwd=elsewhere, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    artifacts = lamina_api.load_stack().artifacts
+    record = artifacts.get_json(task_record_key(failed.id, "check", 0))
+    assert record["status"] == "succeeded", record["error"]
+    value = artifacts.load(ArtifactRef.from_dict(record["output"]))
+    assert value["bytes"] == b"a,b\n1,2\n"
 
 
 def test_missing_file_is_a_one_line_error_before_any_task(project: Path) -> None:

@@ -18,6 +18,7 @@ resumed run read exactly what the launch read, even after the file on the laptop
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import tempfile
@@ -61,7 +62,7 @@ class File:
     @property
     def path(self) -> Path:
         """A local file holding the stored bytes (copied from the datastore once per
-        machine and content key), or ``source`` for a File made by hand. The copy keeps
+        machine, user and content key, under the temporary folder), or ``source`` for a File made by hand. The copy keeps
         the file's name, so readers that look at the extension (``.csv.gz``) work."""
         if not self.hash:
             return Path(self.source)
@@ -188,7 +189,8 @@ def _task_artifacts() -> Any:
 
 def _materialize(artifacts: ArtifactStore, key: str, name: str) -> Path:
     """A local copy of object ``key`` named ``name``, made once (atomically) per key."""
-    target = Path(tempfile.gettempdir()) / "lamina-files" / key / name
+    folder = f"lamina-files-{getpass.getuser()}"  # per user: a shared /tmp stays usable
+    target = Path(tempfile.gettempdir()) / folder / key / name
     if target.is_file():
         return target
     source = artifacts.verify(key, name=name)
