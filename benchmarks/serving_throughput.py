@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         summary["sent"] = sent
         if args.json:
             print(json.dumps(summary))
-        cmd = "python benchmarks/serving_throughput.py" + (" --quick" if args.quick else "")
+        cmd = "python benchmarks/serving_throughput.py" + (
+            " --quick" if args.quick else
+            f" --rounds {args.rounds} --seconds {args.seconds:g} --clients {args.clients}")
         table = "\n".join([
             "## Serving: lamina local server vs MLServer",
             "",
@@ -202,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Model: scikit-learn {sklearn.__version__} StandardScaler + LogisticRegression, "
             f"{width} features. lamina {lamina.__version__} (`lamina serve`, uvicorn + "
-            "httptools + uvloop, prediction log on) vs MLServer "
+            "httptools + uvloop, prediction log on, strict V2 validation and the default "
+            "limits: 16 MiB body, 5 s idle and 10 s header timeouts) vs MLServer "
             f"{MLSERVER_VERSION} (mlserver-sklearn runtime, `parallel_workers: 0`).",
             "",
             "| server | requests/s | p50 ms | p99 ms |",

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the integration tests use: Chromium renders the monitoring report.
+# Debian packages the integration tests use: Chromium renders the monitoring report;
+# redis-server backs the Redis online-store tests where no Redis answers on 6379.
 # Installs only what is missing; needs root (or sudo) on a Debian-like machine.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         SerializationError,
         StepError,
     )
+    from lamina.features.partitioned import join_partition
     from lamina.flow.loader import load_flow_file
     from lamina.interfaces import (
         LAYERS,
@@ -148,6 +149,7 @@ _EXPORTS = {
     "ServingBackend": "lamina.interfaces",
     "OnlineStore": "lamina.interfaces.feature_store",
     "OnlineStoreSpec": "lamina.interfaces.feature_store",
+    "join_partition": "lamina.features.partitioned",
     # errors
     "ArtifactNotFoundError": "lamina.errors",
     "BackendUnreachableError": "lamina.errors",
@@ -310,6 +312,7 @@ __all__ = [
     "is_absolute_path",
     "is_object_key",
     "is_windows_path",
+    "join_partition",
     "load_artifact",
     "load_flow_file",
     "load_snapshot_flow",

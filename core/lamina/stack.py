@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.config import ProjectConfig, StackConfig, load_config
+from lamina.config.locate import find_project_root
 from lamina.config.options import OptionError, build_options, options_to_dict
 from lamina.config.paths import file_url_to_path, is_absolute_path, local_path, split_scheme
 from lamina.config.secrets import MASK, MissingVariable, expand, has_reference, looks_secret
@@ -155,7 +156,7 @@ class Stack:
             plugins = PluginManager(disabled=cfg.disable_plugins)
         _check_required(cfg)
         stack_name, stack_cfg = choose_stack(cfg, name, env)
-        root = cfg.path.parent if cfg.path else base.resolve()
+        root = cfg.path.parent if cfg.path else find_project_root(base)
         stack = cls(name=stack_name, plugins=plugins, project_root=root, config=cfg, env=env)
         stack.stack_config = stack_cfg
         stack._resolve(stack_cfg)

@@ -76,3 +76,10 @@ def test_start_methods_benchmark_runs_every_method_on_a_tiny_size() -> None:
     out = _quick("runtime_start_methods.py")
     assert "| `fork` |" in out and "| `spawn` |" in out
     assert "`uptime` before the runs: load average" in out
+
+
+@pytest.mark.slow
+def test_ab_report_benchmark_reads_every_row_on_a_tiny_size() -> None:
+    out = _quick("ab_report.py")
+    assert "over 100,000 predictions and 100,000 outcomes" in out
+    assert "| lamina `ab_report` |" in out and "| floor (bare pyarrow) |" in out

@@ -103,3 +103,31 @@ def test_a_source_rewritten_on_s3_is_a_new_version(tmp_path: Path, s3_source: An
     result = store.get_historical_features(entities, ["stats:*"])
     assert_same(result, reference_join(entities, changed, FEATURES, TTL), FEATURES)
     store.close()
+
+
+def test_the_dask_join_reads_a_source_on_s3(tmp_path: Path, s3_source: Any) -> None:
+    """The Dask engine reads the S3 source through fsspec (a cluster of two in-process
+    workers here; tests/dask runs it on separate processes) and equals the numpy engine's
+    join of the same rows row by row."""
+    from distributed import Client
+    from lamina_features_dask import training_set
+
+    from lamina.builtin.file_datastore import FileDatastore
+
+    url, source, entities = s3_source
+    pq.write_table(source, tmp_path / "local.parquet")
+    local = make_store(tmp_path / "local", "numpy")
+    local.apply([view(str(tmp_path / "local.parquet"))])
+    want = local.get_historical_features(entities, ["stats:*"])
+    store = make_store(tmp_path, "auto")
+    store.apply([view(url)])
+    with Client(processes=False, n_workers=2, threads_per_worker=1,
+                dashboard_address=None) as client:
+        result = training_set(store, entities, ["stats:*"], client=client, partitions=4,
+                              datastore=FileDatastore(str(tmp_path / "ds")))
+    got = result.read()
+    assert got.column_names == want.column_names
+    for name in want.column_names:
+        assert got.column(name).equals(want.column(name)), name
+    local.close()
+    store.close()

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from serving_util import Server, infer_body
 
-from lamina.serving import read_outcomes, read_prediction_log
+from lamina.serving import ab_report, read_outcomes, read_prediction_log
+from lamina.serving.experiment import latest_design
 from lamina.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,7 @@ def test_one_tensor_per_feature_is_accepted(single) -> None:
                      {"name": "sepal_width", "datatype": "FP64", "shape": [1], "data": [1]},
                      {"name": "petal_length", "datatype": "FP64", "shape": [1], "data": [1]},
                      {"name": "petal_width", "datatype": "FP64", "shape": [1], "data": [1]}]},
-         "sepal_length", "not FP64"),
+         "sepal_length", "FP64 takes numbers"),
         ({"inputs": [{"name": "sepal_length", "datatype": "FP64", "shape": [2], "data": [1, 2]},
                      {"name": "sepal_width", "datatype": "FP64", "shape": [1], "data": [1]},
                      {"name": "petal_length", "datatype": "FP64", "shape": [1], "data": [1]},
@@ -202,6 +203,15 @@ def test_ab_split_sticky_keys_and_the_log_holds_every_request(trained) -> None:
     # partitioned by deployment and day, as the monitoring layer expects
     keys = stack.datastore.list_records("predictions/iris-ab")
     assert keys and all(k.startswith("predictions/iris-ab/date=") and "/part-" in k for k in keys)
+    # the experiment: the split the server started with, and each request's sticky key
+    design = latest_design(stack.datastore, "iris-ab")
+    assert design is not None and design["weights"] == {"a": 70.0, "b": 30.0}
+    assert design["sticky_key"] == "user-id"
+    sticky = dict(zip(log["request_id"].to_pylist(), log["key"].to_pylist(), strict=True))
+    assert sticky["s0-7"] == sticky["s1-7"] == "u7" and sticky["r5"] is None
+    srm = ab_report(stack, "iris-ab", metric="latency_ms").srm
+    assert srm.passed and srm.expected_share == {"a": 0.7, "b": 0.3}
+    assert srm.unit == "requests" and sum(srm.observed.values()) == len(set(sent))
 
 
 def test_two_deployments_of_one_flow_side_by_side(trained) -> None:

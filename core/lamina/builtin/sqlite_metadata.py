@@ -487,6 +487,17 @@ class SqliteMetadataStore:
                 [(full_id, tag) for tag in dict.fromkeys(tags)],
             )
 
+    def remove_tags(self, run_id: str, tags: Sequence[str]) -> None:
+        """Remove tags from a run, finished or not; a tag it does not have is ignored."""
+        if isinstance(tags, str):
+            tags = [tags]
+        with self._write() as conn:
+            full_id = self._resolve(conn, run_id)
+            conn.executemany(
+                "DELETE FROM run_tags WHERE run_id = ? AND tag = ?",
+                [(full_id, tag) for tag in dict.fromkeys(tags)],
+            )
+
     def get_run(self, run_id: str) -> RunRecord:
         """One run, by id or by a unique prefix of its id."""
         with self._read() as conn:

@@ -183,8 +183,19 @@ class Run:
         self.client.stack.metadata.add_tags(self.id, list(tags))
         self.record = self.client.stack.metadata.get_run(self.id)
 
+    def remove_tags(self, *tags: str) -> None:
+        """Take labels off the run (a tag it does not have is ignored)."""
+        self.client.stack.metadata.remove_tags(self.id, list(tags))
+        self.record = self.client.stack.metadata.get_run(self.id)
+
     def failed_tasks(self) -> list[Task]:
+        """Tasks that failed the run."""
         return [t for t in self.tasks() if t.status == "failed"]
+
+    def caught_tasks(self) -> list[Task]:
+        """Tasks that failed in a ``catch=True`` step: their value is a
+        :class:`lamina.Failed` and the run went on."""
+        return [t for t in self.tasks() if t.status == "caught"]
 
     def diff(self, other: Run | str) -> RunDiff:
         from lamina.client.diff import diff_runs

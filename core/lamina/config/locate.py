@@ -45,6 +45,17 @@ def find_config_file(cwd: str | Path | None = None) -> Path | None:
     return None
 
 
+def find_project_root(cwd: str | Path | None = None) -> Path:
+    """The folder whose ``.lamina`` holds the runs when no config file applies: walking
+    up from ``cwd``, the first folder that has a ``.lamina`` folder already, else ``cwd``
+    itself. So ``lamina runs`` from a subfolder of a project sees the project's runs."""
+    here = Path(cwd if cwd is not None else os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".lamina").is_dir():
+            return folder
+    return here
+
+
 def read_disable_plugins(path: Path) -> tuple[str, ...]:
     """Only ``disable_plugins`` of a config file (the CLI needs it before the plugins are
     loaded). Problems are left for the full read to report."""

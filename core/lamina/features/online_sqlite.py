@@ -61,7 +61,9 @@ class SqliteOnlineStore:
         )
         self._known.add(table)
 
-    def write(self, table: str, features: Sequence[str], rows: Sequence[tuple]) -> int:
+    def write(self, table: str, features: Sequence[str], rows: Sequence[tuple], *,
+              ttl_seconds: float | None = None) -> int:
+        """Upsert rows; ``ttl_seconds`` is not used here (lookups apply the TTL)."""
         with self._lock:
             self._ensure(table, features)
             names = ["k", "event_us", "created_us", *features]

@@ -142,12 +142,15 @@ class LocalFeatureStore:
         by_name = {s.name: s for s in specs}
         spec = by_name.get(self.options.online_store)
         if spec is None:
+            from lamina.kernel.distributions import distribution_for
             from lamina.kernel.suggest import did_you_mean
 
+            dist = distribution_for("online_store", self.options.online_store)
             raise FeatureStoreError(
                 f"online store {self.options.online_store!r} is not offered by any installed "
                 f"plugin{did_you_mean(self.options.online_store, list(by_name))}",
-                hint=f"installed online stores: {', '.join(sorted(by_name)) or 'none'}",
+                hint=(f"pip install {dist}" if dist else
+                      f"installed online stores: {', '.join(sorted(by_name)) or 'none'}"),
             )
         try:
             opts = build_options(spec.config, dict(self.options.online_options))
@@ -614,7 +617,8 @@ class LocalFeatureStore:
                 rows = con.execute(sql).fetchall()
             nk = len(view.join_keys)
             payload = [(tuple(r[:nk]), *r[nk:]) for r in rows]
-            self.online.write(self._online_table(view, version), view.feature_names, payload)
+            self.online.write(self._online_table(view, version), view.feature_names, payload,
+                              ttl_seconds=view.ttl_seconds)
             self.registry.record_materialization(name, version.fingerprint, start_us, end_us,
                                                  len(payload))
             written[name] = len(payload)

@@ -54,12 +54,16 @@ class Flow:
         *,
         foreach: str | Iterable[str] | None = None,
         retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 2.0,
         timeout: float | None = None,
         cpu: float | None = None,
         memory: int | None = None,
         gpu: int | None = None,
         cache: bool | None = None,
         compute: str | None = None,
+        catch: bool = False,
+        after: str | Iterable[str] | None = None,
         name: str | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -70,12 +74,16 @@ class Flow:
         *,
         foreach: str | Iterable[str] | None = None,
         retries: int = 0,
+        retry_delay: float = 0.0,
+        retry_backoff: float = 2.0,
         timeout: float | None = None,
         cpu: float | None = None,
         memory: int | None = None,
         gpu: int | None = None,
         cache: bool | None = None,
         compute: str | None = None,
+        catch: bool = False,
+        after: str | Iterable[str] | None = None,
         name: str | None = None,
     ) -> Any:
         """Register a function as a step; use bare (``@flow.step``) or with options.
@@ -83,12 +91,20 @@ class Flow:
         :param foreach: step name(s) to fan out over; the parameter of the same name
             receives one element per task. Several names: their product.
         :param retries: extra attempts after a failure.
+        :param retry_delay: seconds before the first retry (0: at once).
+        :param retry_backoff: each later retry waits this many times longer (2: doubling;
+            1: the same delay every time).
         :param timeout: seconds an attempt may run before it is stopped.
         :param cpu: cores asked of the compute backend.
         :param memory: MiB asked of the compute backend.
         :param gpu: GPUs asked of the compute backend.
         :param cache: reuse an earlier identical task's result (None: the run decides).
         :param compute: name of another compute component of the stack for this step.
+        :param catch: a task that still fails after its retries yields a
+            :class:`lamina.Failed` value (downstream steps receive it) instead of failing
+            the run; the run succeeds and ``show`` lists the caught failures.
+        :param after: step name(s) that must finish before this step starts, when it
+            takes none of their results (a table written by one step, read by another).
         :param name: the step's name if not the function's name.
         :return: the function itself, unchanged.
         """
@@ -100,10 +116,14 @@ class Flow:
             options = StepOptions(
                 foreach=foreach_names,
                 retries=retries,
+                retry_delay=retry_delay,
+                retry_backoff=retry_backoff,
                 timeout=timeout,
                 resources=Resources(cpu=cpu, memory=memory, gpu=gpu),
                 cache=cache,
                 compute=compute,
+                catch=catch,
+                after=(after,) if isinstance(after, str) else tuple(after or ()),
             )
         except (TypeError, ValueError) as err:
             raise FlowDefinitionError(f"flow '{self.name}': bad step option: {err}") from err

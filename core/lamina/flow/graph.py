@@ -36,12 +36,16 @@ class Input:
 
 @attrs.frozen
 class FlowParam:
-    """A parameter that no step produces: set by the user, recorded with the run."""
+    """A parameter that no step produces: set by the user, recorded with the run.
+    ``help`` and ``choices`` come from a :class:`~lamina.flow.params.Param`."""
 
     name: str
     default: Any
     annotation: Any
     used_by: tuple[str, ...]
+    help: str = ""
+    choices: tuple[Any, ...] | None = None
+    declared: bool = False  # given a Param: a flow parameter on purpose
 
     @property
     def required(self) -> bool:
@@ -72,9 +76,9 @@ class FlowGraph:
         return set(nx.descendants(self.dag, step))
 
 
-def _hints(step: Step) -> dict[str, Any]:
+def _hints(step: Step, *, extras: bool = False) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(step.fn)
+        return typing.get_type_hints(step.fn, include_extras=extras)
     except Exception:  # unresolved forward references: skip type checks for this step
         return {}
 
@@ -84,10 +88,12 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def build_graph(flow: Flow, given: Mapping[str, Any]) -> FlowGraph:
+def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -> FlowGraph:
     """Wire ``flow``'s steps by parameter name and validate everything that can be known
     before running: unknown names, cycles, missing or unknown parameters, foreach over
-    something that cannot be iterated, and mismatched type annotations."""
+    something that cannot be iterated, and mismatched type annotations. ``resolve=False``
+    checks the structure only (``lamina show flow.py``): parameters keep their defaults
+    and a required one is not an error."""
     import networkx as nx
 
     if not flow.steps:
@@ -134,10 +140,23 @@ def build_graph(flow: Flow, given: Mapping[str, Any]) -> FlowGraph:
                 candidates.setdefault(p.name, []).append((step, p))
         inputs[step.name] = wired
         step_params[step.name] = tuple(own)
+        for before in step.options.after:
+            if before not in flow.steps or before == step.name:
+                raise FlowDefinitionError(
+                    f"step '{step.name}' ({step.where}): after={before!r} names "
+                    + ("the step itself" if before == step.name else
+                       f"no step{_suggest(before, flow.steps)}. Steps: {', '.join(flow.steps)}"),
+                    hint="after takes the names of steps that must finish first",
+                )
+            dag.add_edge(before, step.name)
 
     _check_cycles(flow, dag)
     flow_params = _flow_params(candidates)
-    values = _resolve_params(flow, flow_params, given)
+    _check_misspelled_inputs(flow, flow_params)
+    if resolve:
+        values = _resolve_params(flow, flow_params, given)
+    else:
+        values = {n: fp.default for n, fp in flow_params.items() if not fp.required}
     order = tuple(nx.lexicographical_topological_sort(dag, key=_definition_order(flow)))
     _check_types(flow, inputs)
     return FlowGraph(
@@ -149,6 +168,47 @@ def build_graph(flow: Flow, given: Mapping[str, Any]) -> FlowGraph:
         flow_params=flow_params,
         params=values,
     )
+
+
+def edit_distance(a: str, b: str, limit: int = 2) -> int:
+    """Levenshtein distance of ``a`` and ``b``, or ``limit + 1`` once it exceeds ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return min(previous[-1], limit + 1)
+
+
+def _typo_limit(a: str, b: str) -> int:
+    """How many edits still look like a typo: none between very short names (``n`` and
+    ``xs`` are different words), one up to four letters, two beyond."""
+    shorter = min(len(a), len(b))
+    return 0 if shorter < 3 else 1 if shorter <= 4 else 2
+
+
+def _check_misspelled_inputs(flow: Flow, flow_params: Mapping[str, FlowParam]) -> None:
+    """A parameter with a default that is one or two letters from a step's name is almost
+    always a misspelled input: as a flow parameter it would silently take its default
+    instead of the step's result. Declared with ``Param`` it is a parameter on purpose."""
+    for fp in flow_params.values():
+        if fp.required or fp.declared:
+            continue
+        close = [s for s in flow.steps if 0 < edit_distance(fp.name, s) <= _typo_limit(fp.name, s)]
+        if close:
+            step = flow.steps[fp.used_by[0]]
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): parameter '{fp.name}' is no step's "
+                f"name, so it would be a flow parameter that silently keeps its default "
+                f"{fp.default!r}; did you mean the result of step '{close[0]}'?",
+                hint=f"rename it '{close[0]}' to receive that step's result, or declare the "
+                f"flow parameter on purpose: {fp.name}: Annotated[..., Param(help=...)]",
+            )
 
 
 def _definition_order(flow: Flow) -> Any:
@@ -186,28 +246,38 @@ def flow_parameters(flow: Flow) -> dict[str, FlowParam]:
 def _flow_params(
     candidates: Mapping[str, list[tuple[Step, inspect.Parameter]]],
 ) -> dict[str, FlowParam]:
+    from lamina.flow.params import param_of
+
+    hints: dict[str, dict[str, Any]] = {}
     result: dict[str, FlowParam] = {}
     for name, uses in candidates.items():
+        read = []
+        for s, p in uses:
+            if s.name not in hints:
+                hints[s.name] = _hints(s, extras=True)
+            read.append((s, *param_of(p, hints[s.name])))
         defaults = {
-            (repr(p.default) if p.default is not _MISSING else "<none>"): (s, p)
-            for s, p in uses
-            if p.default is not _MISSING
+            (repr(default) if default is not _MISSING else "<none>"): (s, default)
+            for s, _decl, default, _ann in read
+            if default is not _MISSING
         }
         if len(defaults) > 1:
-            listing = "; ".join(f"{s.name} ({s.where}) = {p.default!r}" for s, p in defaults.values())
+            listing = "; ".join(f"{s.name} ({s.where}) = {d!r}" for s, d in defaults.values())
             raise FlowDefinitionError(
                 f"flow parameter '{name}' has conflicting defaults: {listing}",
                 hint="give it one default (or none) in every step that takes it",
             )
-        default = next(iter(defaults.values()))[1].default if defaults else _MISSING
-        annotation = next(
-            (p.annotation for _, p in uses if p.annotation is not _MISSING), _MISSING
-        )
+        default = next(iter(defaults.values()))[1] if defaults else _MISSING
+        annotation = next((ann for *_, ann in read if ann is not _MISSING), _MISSING)
+        declared = [decl for _s, decl, _d, _a in read if decl is not None]
         result[name] = FlowParam(
             name=name,
             default=default,
             annotation=annotation,
             used_by=tuple(s.name for s, _ in uses),
+            help=next((d.help for d in declared if d.help), ""),
+            choices=next((d.choices for d in declared if d.choices is not None), None),
+            declared=bool(declared),
         )
     return result
 
@@ -232,6 +302,12 @@ def _resolve_params(
     for name, fp in flow_params.items():
         if name in given:
             values[name] = given[name]
+            if fp.choices is not None and given[name] not in fp.choices:
+                raise ParameterError(
+                    f"flow '{flow.name}': parameter '{name}' = {given[name]!r} is not one of "
+                    f"its choices: {', '.join(repr(c) for c in fp.choices)}",
+                    hint=f"pass one of them: --set {name}={fp.choices[0]}",
+                )
         elif not fp.required:
             values[name] = fp.default
         else:

@@ -17,6 +17,11 @@ def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _at_least_one(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
 @attrs.frozen
 class StepOptions:
     """How a step runs. Every option has a default that suits a laptop.
@@ -24,19 +29,30 @@ class StepOptions:
     :param foreach: the step(s) whose result this step fans out over: one task per element
         (several names: one task per element of their product).
     :param retries: extra attempts after a failure (0: fail at once).
+    :param retry_delay: seconds to wait before the first retry (0: at once).
+    :param retry_backoff: each later retry waits this many times longer than the one
+        before (2: 5 s, 10 s, 20 s for ``retry_delay=5``; 1: always the same delay).
     :param timeout: seconds one attempt may take before it is stopped.
     :param resources: cpu cores, memory (MiB), gpus asked of the compute backend.
     :param cache: reuse the result of an earlier task with the same code, inputs and
         parameters (None: follow the run's ``cache`` setting).
     :param compute: run this step on another compute component of the stack (``"k8s"``).
+    :param after: steps that must finish before this one starts, though it takes none of
+        their results (an ordering-only dependency).
+    :param catch: a task that still fails after its retries yields a
+        :class:`~lamina.flow.failed.Failed` value instead of failing the run.
     """
 
     foreach: tuple[str, ...] = ()
     retries: int = attrs.field(default=0, validator=_non_negative)
+    retry_delay: float = attrs.field(default=0.0, validator=_non_negative)
+    retry_backoff: float = attrs.field(default=2.0, validator=_at_least_one)
     timeout: float | None = attrs.field(default=None, validator=_non_negative)
     resources: Resources = attrs.field(factory=Resources)
     cache: bool | None = None
     compute: str | None = None
+    catch: bool = False
+    after: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -85,3 +101,10 @@ def make_step(fn: Callable[..., Any], name: str | None, options: StepOptions) ->
     file = code.co_filename if code else "<unknown>"
     line = code.co_firstlineno if code else 0
     return Step(name=name or fn.__name__, fn=fn, options=options, file=file, line=line)
+
+
+def retry_wait(options: StepOptions, failed_attempt: int) -> float:
+    """Seconds to wait before the attempt after ``failed_attempt`` (1 for the first)."""
+    if options.retry_delay <= 0:
+        return 0.0
+    return float(options.retry_delay * options.retry_backoff ** (failed_attempt - 1))

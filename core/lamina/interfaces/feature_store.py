@@ -47,12 +47,17 @@ class OnlineStore(Protocol):
 
     Values are written per feature view *table* (the view's name and version), keyed by
     the entity key (a tuple of the join-key values). Timestamps are epoch microseconds.
+    The table name comes from the feature store, which qualifies it for a branch: an
+    online store keeps tables apart and adds no namespace of its own beyond a configured
+    prefix.
     """
 
-    def write(self, table: str, features: Sequence[str], rows: Sequence[tuple]) -> int:
+    def write(self, table: str, features: Sequence[str], rows: Sequence[tuple], *,
+              ttl_seconds: float | None = None) -> int:
         """Upsert ``rows`` of ``(key, event_us, created_us, *values)``; a stored row is
         replaced only by a newer one (event time, then created time). Returns rows
-        written."""
+        written. ``ttl_seconds`` is the view's TTL: a store may drop a row once it is
+        older than that (Redis sets it as the key's expiry); lookups apply it anyway."""
 
     def read(self, table: str, features: Sequence[str], keys: Sequence[tuple]
              ) -> dict[tuple, tuple[int, tuple]]:

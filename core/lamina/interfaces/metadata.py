@@ -26,6 +26,9 @@ class MetadataStore(Protocol):
     def add_tags(self, run_id: str, tags: Sequence[str]) -> None:
         """Add tags to any run, finished or not."""
 
+    def remove_tags(self, run_id: str, tags: Sequence[str]) -> None:
+        """Remove tags from any run, finished or not; a tag it does not have is ignored."""
+
     def get_run(self, run_id: str) -> RunRecord:
         """One run; :class:`lamina.errors.RunNotFoundError` if there is none."""
 

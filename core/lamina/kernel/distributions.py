@@ -251,6 +251,8 @@ KNOWN_COMPONENTS: Mapping[tuple[str, str], str] = types.MappingProxyType({
     ("orchestrator", "airflow"): "lamina-orch-airflow",
     ("serving", "seldon"): "lamina-serving-seldon",
     ("metadata", "postgres"): "lamina-metadata-postgres",
+    # online stores of the feature store (``online_store = "redis"``)
+    ("online_store", "redis"): "lamina-online-redis",
 })
 
 #: URL scheme -> the datastore distribution that serves it.

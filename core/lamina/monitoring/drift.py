@@ -168,7 +168,7 @@ def _analyze_one(name: str, kind: str, ref: pa.ChunkedArray, cur: pa.ChunkedArra
 
 def _decide(results: list[dict[str, Any]], options: MonitorOptions) -> None:
     """Adjust the tests' p-values together (Holm) and set ``drifted``/``score`` per column."""
-    from lamina.monitoring.stats import holm
+    from lamina.statistics.multiple import holm
 
     tested = [r for r in results if "effect" in r and r["method"] in TEST_METHODS]
     for r, adj in zip(tested, holm([r["pvalue"] for r in tested]), strict=True):

@@ -159,15 +159,3 @@ def categorical_stats(ref_counts: dict[str, int], cur_counts: dict[str, int]) ->
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
     nz = p > 0
     return float(np.sum(p[nz] * np.log2(p[nz] / q[nz])))
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (monotone, capped at 1), in the input order."""
-    k = len(pvalues)
-    order = sorted(range(k), key=lambda i: pvalues[i])
-    adjusted = [1.0] * k
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (k - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted

@@ -8,6 +8,7 @@ costs milliseconds per task, not a scan of the run.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import socket
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.errors import RunInterruptedError
+from lamina.flow.step import retry_wait
 from lamina.logs import get_logger
 from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskRecord, TaskSpec
 from lamina.runtime.cache import step_cache_keys
@@ -57,6 +59,9 @@ class Scheduler:
         self.element_text: dict[tuple[str, int], str] = {}
         self.computes: dict[str | None, Any] = {}
         self.pending: dict[str | None, list[TaskSpec]] = {}
+        #: retries waiting for their delay: (due monotonic time, compute name, spec), a heap
+        self.delayed: list[tuple[float, int, str | None, TaskSpec]] = []
+        self._seq = itertools.count()
         self.buffer: list[TaskRecord] = []
         self.last_flush = time.monotonic()
         self.done = self.failed = 0
@@ -111,13 +116,18 @@ class Scheduler:
         return ctx.stack.metadata.get_run(ctx.run_id)
 
     def _in_flight(self) -> bool:
-        return any(self.pending.values()) or any(c.running() for c in self.computes.values())
+        return (any(self.pending.values()) or bool(self.delayed)
+                or any(c.running() for c in self.computes.values()))
 
     def _stopping(self) -> bool:
         return self.fail_fast and bool(self.failures)
 
     def _poll(self) -> list[TaskOutcome]:
         active = [c for c in self.computes.values() if c.running()]
+        if not active and self.delayed and not any(self.pending.values()):
+            # only retries waiting out their delay: sleep until the first is due
+            time.sleep(min(0.2, max(0.0, self.delayed[0][0] - time.monotonic())))
+            return []
         timeout = 0.2 if len(active) <= 1 else 0.02
         outcomes: list[TaskOutcome] = []
         for compute in active:
@@ -128,7 +138,12 @@ class Scheduler:
         if self._stopping():
             for queue in self.pending.values():
                 queue.clear()
+            self.delayed.clear()
             return
+        now = time.monotonic()
+        while self.delayed and self.delayed[0][0] <= now:
+            _due, _seq, name, spec = heapq.heappop(self.delayed)
+            self.pending[name].append(spec)
         for name, queue in self.pending.items():
             compute = self.computes[name]
             depth = getattr(compute, "max_queued", compute.max_in_flight * 2)
@@ -327,7 +342,15 @@ class Scheduler:
             )
             retry = attrs.evolve(spec, attempt=outcome.attempt + 1)
             self.specs[(outcome.step, outcome.index)] = retry
-            self.computes[step.options.compute].submit(retry)
+            wait = retry_wait(step.options, outcome.attempt)
+            if wait > 0:
+                due = time.monotonic() + wait
+                heapq.heappush(self.delayed, (due, next(self._seq), step.options.compute, retry))
+            else:
+                self.computes[step.options.compute].submit(retry)
+            return
+        if step.options.catch:
+            self._caught(outcome)
             return
         record = self._record(outcome)
         self.failed += 1
@@ -336,6 +359,20 @@ class Scheduler:
         log.error(
             "task failed", task=outcome.task_id, error=outcome.error, location=outcome.location
         )
+
+    def _caught(self, outcome: TaskOutcome) -> None:
+        """A failure in a ``catch=True`` step: its result becomes a ``Failed`` value, the
+        task is recorded as ``caught`` (error and traceback kept), and the flow goes on."""
+        from lamina.flow.failed import Failed
+
+        failed = Failed(step=outcome.step, index=outcome.index, attempt=outcome.attempt,
+                        error_type=outcome.error_type, message=outcome.error,
+                        location=outcome.location, traceback=outcome.traceback)
+        ref, _new = self.ctx.artifacts.save(
+            failed, name=f"{outcome.run_id}/{outcome.step}/{outcome.index}")
+        log.warning("task failed, caught", task=outcome.task_id, error=outcome.error,
+                    location=outcome.location)
+        self._succeeded(attrs.evolve(outcome, status="caught", output=ref))
 
     def _succeeded(self, outcome: TaskOutcome, reused_from: str = "") -> None:
         self._record(outcome, reused_from=reused_from)

@@ -1,12 +1,23 @@
-"""Compare the variants of a deployment on logged outcomes: ``lamina ab report``.
+"""Read a deployment's A/B test from its logs: ``lamina ab report``.
 
 Each request's variant comes from the prediction log; its outcome from the outcomes log
-(joined by request id, the latest outcome of a request wins). For every variant: requests,
-outcomes, mean with a 95% confidence interval; each variant is then tested against the
-control (the first variant by default): a two-proportion z-test when every outcome is 0 or
-1, else Welch's t-test (unequal variances; robust for the unequal traffic of an A/B split).
-``metric`` may also name a numeric column of the prediction log itself (``latency_ms``,
-``out.predict``), compared per prediction row.
+(joined by request id; the latest outcome of a request wins; a mirror never takes the
+credit). The report, in the order a careful reader needs it:
+
+1. **Sample ratio**: units per variant (distinct sticky keys when the deployment has a
+   sticky key, else requests) against the split the server recorded at start (or the
+   experiment's ``weights``), by a chi-square test. A mismatch means the split is broken
+   and no other number can be trusted: the report says *stop* and the CLI fails.
+2. **Each metric** (primary, secondaries, guardrails): per variant, n, mean and a 95%
+   interval; against the control, the difference with an always-valid confidence
+   sequence and p-value (mixture SPRT, :mod:`lamina.statistics.sequential`), which may be
+   read every day; the fixed-horizon test (two-proportion z or Welch t) stays available
+   with ``method = "fixed"`` and is labelled as valid only when read once. With a
+   covariate, metrics are CUPED-adjusted first. Secondaries get Benjamini-Hochberg
+   adjusted p-values.
+3. **The decision**: ship (a variant beats the control on the primary and no guardrail
+   degrades), stop (a guardrail degraded beyond its threshold, the split is broken, or
+   every variant is worse) or keep running, with the reason.
 """
 
 from __future__ import annotations
@@ -16,18 +27,27 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lamina.serving import stats
 from lamina.serving.errors import ServingError
+from lamina.serving.experiment import Covariate, Experiment, MetricSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
     from lamina.stack import Stack
+
+DAY_US = 86_400 * 1_000_000
+SHIP, KEEP_RUNNING, STOP = "ship", "keep running", "stop"
 
 
 @attrs.frozen
 class VariantSummary:
+    """One variant on one metric: requests answered, values of the metric, their mean,
+    standard deviation and 95% interval (Wilson for proportions, Student t for means)."""
+
     variant: str
     requests: int
-    n: int  # values of the metric (requests with an outcome)
+    n: int
     mean: float
     sd: float
     ci_low: float
@@ -36,137 +56,525 @@ class VariantSummary:
 
 @attrs.frozen
 class Comparison:
+    """A variant against the control on one metric.
+
+    ``p_value`` and ``ci_low``/``ci_high`` are those of the report's method: always-valid
+    (sequential) by default. ``fixed_p_value`` is the fixed-horizon test's, shown for
+    reference; it is valid only when the data is read once, at the planned size.
+    """
+
     variant: str
     control: str
     difference: float  # mean(variant) - mean(control)
     relative: float  # difference / mean(control)
-    test: str  # "two-proportion z" or "Welch t"
+    test: str  # the fixed-horizon test: "two-proportion z" or "Welch t"
+    statistic: float
+    fixed_p_value: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    adjusted_p_value: float | None = None  # Benjamini-Hochberg, secondaries only
+    significant: bool = False
+
+
+@attrs.frozen
+class MetricResult:
+    """One metric of the experiment: its role, kind, per-variant summaries, comparisons,
+    and the CUPED variance reduction when a covariate was used."""
+
+    metric: str
+    role: str
+    goal: str
+    binary: bool
+    variants: tuple[VariantSummary, ...]
+    comparisons: tuple[Comparison, ...]
+    threshold: float = 0.0
+    variance_reduction: float | None = None
+
+
+@attrs.frozen
+class SampleRatioCheck:
+    """Units per variant against the expected split. ``passed`` is None when there was
+    nothing to compare with (no recorded design and no weights given)."""
+
+    unit: str
+    observed: dict[str, int]
+    expected_share: dict[str, float]
     statistic: float
     p_value: float
+    passed: bool | None
+
+
+@attrs.frozen
+class Decision:
+    """What to do now: ``ship`` (``variant``), ``keep running`` or ``stop``, and why."""
+
+    action: str
+    variant: str | None
+    reason: str
 
 
 @attrs.frozen
 class ABReport:
-    """The outcome of ``ab_report``; ``str(report)`` is the table the CLI prints."""
+    """The outcome of :func:`ab_report`; ``str(report)`` is the text the CLI prints."""
 
     deployment: str
-    metric: str
-    binary: bool
-    variants: tuple[VariantSummary, ...]
-    comparisons: tuple[Comparison, ...]
-    alpha: float = 0.05
+    method: str
+    alpha: float
+    srm: SampleRatioCheck
+    metrics: tuple[MetricResult, ...]
+    decision: Decision
+    days: int = 1
+
+    # the primary metric's fields, as the report had them before experiments had several
+    @property
+    def metric(self) -> str:
+        return self.metrics[0].metric
+
+    @property
+    def binary(self) -> bool:
+        return self.metrics[0].binary
+
+    @property
+    def variants(self) -> tuple[VariantSummary, ...]:
+        return self.metrics[0].variants
+
+    @property
+    def comparisons(self) -> tuple[Comparison, ...]:
+        return self.metrics[0].comparisons
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, recurse=True)
+        """The report as plain data, JSON-safe: an undefined number (the spread of one
+        value, a test without variance) is None, never NaN or infinity."""
+        return attrs.asdict(self, recurse=True, value_serializer=_finite_or_none)
 
     def __str__(self) -> str:
-        lines = [f"A/B report: deployment {self.deployment}, metric {self.metric}"
-                 f" ({'proportion' if self.binary else 'mean'}, 95% CI)"]
-        lines.append(f"{'variant':<12} {'requests':>9} {'n':>8} {'mean':>10} {'95% CI':>23}")
-        for v in self.variants:
-            ci = f"[{v.ci_low:.4g}, {v.ci_high:.4g}]" if not math.isnan(v.ci_low) else "-"
-            mean = f"{v.mean:.4g}" if not math.isnan(v.mean) else "-"
-            lines.append(f"{v.variant:<12} {v.requests:>9} {v.n:>8} {mean:>10} {ci:>23}")
-        for c in self.comparisons:
-            verdict = "significant" if c.p_value < self.alpha else "not significant"
-            rel = f" ({c.relative:+.1%})" if not math.isnan(c.relative) else ""
-            lines.append(f"{c.variant} vs {c.control}: difference {c.difference:+.4g}{rel}, "
-                         f"{c.test} = {c.statistic:.3f}, p = {c.p_value:.3g} "
-                         f"({verdict} at {self.alpha:g})")
-        return "\n".join(lines)
+        return render_text(self)
 
 
-def _summary(name: str, requests: int, values: list[float], binary: bool) -> VariantSummary:
-    n = len(values)
-    if n == 0:
-        return VariantSummary(name, requests, 0, math.nan, math.nan, math.nan, math.nan)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else math.nan
-    lo, hi = stats.wilson_ci(sum(values), n) if binary else stats.mean_ci(mean, sd, n)
-    return VariantSummary(name, requests, n, mean, sd, lo, hi)
+def _finite_or_none(instance: Any, attribute: Any, value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@attrs.frozen
+class _Requests:
+    """The answered requests, one entry per logged row of a request's first answer:
+    variant code, day and sticky-key code (-1 without a key) per row."""
+
+    ids: pa.ChunkedArray
+    codes: np.ndarray
+    days: np.ndarray
+    key_codes: np.ndarray
+    keys: pa.Array  # the distinct sticky keys, indexed by key_codes
+    first: np.ndarray  # True on the first row of each request (a request may log N rows)
+    names: list[str]
+
+
+@attrs.frozen
+class _Units:
+    """One metric's values, one per unit, with each unit's variant, day and key."""
+
+    codes: np.ndarray  # variant index per value
+    days: np.ndarray  # day index per value (0 = the first day of the log)
+    values: np.ndarray
+    key_codes: np.ndarray  # -1 where the unit has no sticky key
+    keys: pa.Array
+    requests: np.ndarray  # distinct requests per variant
+
+
+def _requests(preds: pa.Table, mirrors: set[str]) -> _Requests:
+    """Answered requests from the log, mirror rows dropped. A request answered twice
+    without a recorded design (an old log with a mirror) is credited to its first
+    answer: the first row in log order, which is the answer sent to the client."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if mirrors:
+        preds = preds.filter(pc.invert(pc.is_in(preds["variant"], pa.array(sorted(mirrors)))))
+    ids = preds["request_id"]
+    names = sorted(pc.unique(preds["variant"]).to_pylist())
+    codes = pc.index_in(preds["variant"], value_set=pa.array(names, pa.string())).to_numpy(
+        zero_copy_only=False).astype(np.int64)
+    ts = preds["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    t0 = int(ts.min()) if ts.size else 0
+    encoded = pc.dictionary_encode(preds["key"].combine_chunks())
+    key_codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    # the rows of one request are logged together: the first of a run of equal ids
+    first = np.ones(len(ids), dtype=bool)
+    if len(ids) > 1:
+        flat = ids.combine_chunks()
+        first[1:] = pc.not_equal(flat[1:], flat[:-1]).to_numpy(zero_copy_only=False)
+    return _Requests(ids, codes, (ts - t0) // DAY_US, key_codes, encoded.dictionary, first, names)
+
+
+def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, start: Any,
+          end: Any) -> tuple[dict[str, _Units], _Requests, dict[str, Any] | None]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lamina.serving.experiment import latest_design
+    from lamina.serving.prediction_log import _stack, read_outcomes, read_prediction_log
+
+    store = _stack(stack).datastore
+    design = latest_design(store, deployment)
+    columns = ["request_id", "timestamp", "variant", "status", "key"]
+    columns += [m.name for m in experiment.metrics if m.name != "outcome"]
+    preds = read_prediction_log(stack, deployment, start, end, columns=columns)
+    if preds.num_rows == 0:
+        raise ServingError(f"deployment {deployment!r} has no logged predictions"
+                           + (" in that time window" if start or end else ""),
+                           hint="serve it and send requests first (lamina serve ...)")
+    preds = preds.filter(pc.equal(preds["status"], 200))
+    if "key" not in preds.column_names:  # logged before keys were
+        preds = preds.append_column("key", pa.nulls(preds.num_rows, pa.string()))
+    mirrors = {design["mirror"]} if design and design.get("mirror") else set()
+    req = _requests(preds, mirrors)
+    if not req.names:
+        raise ServingError(f"deployment {deployment!r} answered no request successfully",
+                           hint="look at its log: the prediction log's status column")
+    per_variant = np.bincount(req.codes[req.first], minlength=len(req.names))
+    out: dict[str, _Units] = {}
+    for spec in experiment.metrics:
+        if spec.name in out:
+            continue
+        if spec.name == "outcome":
+            outcomes = read_outcomes(stack, deployment, start, None)
+            # one hash over the request ids; index_in gives each outcome its request's
+            # first row, so a request answered twice is credited once, to its first answer
+            rows = pc.index_in(outcomes["request_id"], value_set=req.ids.combine_chunks())
+            rows = rows.to_numpy(zero_copy_only=False)
+            values = outcomes["outcome"].to_numpy(zero_copy_only=False)
+            found = ~np.isnan(rows) if rows.dtype.kind == "f" else np.ones(len(rows), bool)
+            found &= np.isfinite(values)  # logs from before outcomes were checked may hold NaN
+            rows = np.where(found, np.nan_to_num(rows), 0).astype(np.int64)[found]
+            values = values[found]
+            if len(rows) and np.bincount(rows).max() > 1:  # an outcome posted again
+                ts = outcomes["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)[found]
+                order = np.lexsort((ts, rows))  # by request, then time: keep each last
+                last = np.append(rows[order][1:] != rows[order][:-1], True)
+                rows, values = rows[order][last], values[order][last]
+            out[spec.name] = _Units(req.codes[rows], req.days[rows], values.astype(float),
+                                    req.key_codes[rows], req.keys, per_variant)
+            continue
+        if spec.name not in preds.column_names or spec.name in ("request_id", "variant", "key"):
+            full = read_prediction_log(stack, deployment, start, end).schema
+            numeric = [f.name for f in full
+                       if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+            raise ServingError(f"metric {spec.name!r} is neither 'outcome' nor a column of the "
+                               f"prediction log of {deployment!r}",
+                               hint=f"numeric columns: {', '.join(numeric)}")
+        column = preds[spec.name]
+        if mirrors:
+            column = column.filter(pc.invert(pc.is_in(preds["variant"], pa.array(sorted(mirrors)))))
+        valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        valid &= np.isfinite(values)  # a null or a non-finite value is no measurement
+        values = values[valid]
+        out[spec.name] = _Units(req.codes[valid], req.days[valid], values,
+                                req.key_codes[valid], req.keys, per_variant)
+    return out, req, design
+
+
+def _covariate_values(covariate: Covariate, units: _Units) -> np.ndarray:
+    """The covariate of each unit, nan where its key has none."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    source = covariate.source
+    if isinstance(source, pa.Table):
+        table = source
+    elif hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas frame
+        table = pa.Table.from_pandas(source, preserve_index=False)
+    else:
+        path = str(source)
+        try:
+            if path.endswith(".csv"):
+                import pyarrow.csv as pv
+
+                table = pv.read_csv(path)
+            else:
+                import pyarrow.parquet as pq
+
+                table = pq.ParquetFile(path).read()
+        except (OSError, pa.ArrowInvalid) as err:
+            raise ServingError(f"covariate file {path}: {err}",
+                               hint="a Parquet or CSV file with the key and value columns") from None
+    for col in (covariate.key, covariate.column):
+        if col not in table.column_names:
+            raise ServingError(f"covariate: no column {col!r}",
+                               hint=f"columns are: {', '.join(table.column_names)}")
+    lookup_keys = pc.cast(table[covariate.key], pa.string())
+    xs = table[covariate.column].cast(pa.float64()).to_numpy(zero_copy_only=False)
+    # the covariate of each distinct sticky key, then of each unit through its key code
+    idx = pc.index_in(units.keys, value_set=lookup_keys.combine_chunks()).to_numpy(
+        zero_copy_only=False)
+    per_key = np.full(len(units.keys) + 1, np.nan)  # the last entry: units without a key
+    found = ~np.isnan(idx) if idx.dtype.kind == "f" else np.ones(len(idx), bool)
+    per_key[:-1][found] = xs[np.nan_to_num(idx[found]).astype(np.int64)]
+    return per_key[units.key_codes]
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def _sample_ratio(req: _Requests, design: dict[str, Any] | None,
+                  experiment: Experiment) -> SampleRatioCheck:
+    import numpy as np
+
+    from lamina.serving.experiment import design_weights
+    from lamina.statistics.classical import chi_square_gof
+
+    names = req.names
+    keyed = req.key_codes >= 0
+    if keyed.any() and keyed.sum() >= req.first.sum() / 2:
+        unit = "sticky keys"
+        seen = np.zeros((len(names), len(req.keys)), dtype=bool)
+        seen[req.codes[keyed], req.key_codes[keyed]] = True
+        counts = seen.sum(axis=1)
+    else:
+        unit = "requests"
+        counts = np.bincount(req.codes[req.first], minlength=len(names))
+    weights = dict(experiment.weights) if experiment.weights else design_weights(design, names)
+    all_names = list(names) + [w for w in (weights or {}) if w not in names]
+    counts = np.concatenate([counts, np.zeros(len(all_names) - len(names), dtype=counts.dtype)])
+    observed = {n: int(c) for n, c in zip(all_names, counts, strict=True)}
+    if not weights:
+        return SampleRatioCheck(unit, observed, {}, math.nan, math.nan, None)
+    shares = np.array([weights.get(n, 0.0) for n in all_names], dtype=float)
+    shares = shares / shares.sum()
+    stat, p = chi_square_gof(counts, shares)
+    return SampleRatioCheck(unit, observed, dict(zip(all_names, shares.tolist(), strict=True)),
+                            stat, p, p >= experiment.srm_alpha)
+
+
+def _metric(spec: MetricSpec, units: _Units, names: list[str], control: str,
+            experiment: Experiment, days: int) -> MetricResult:
+    import numpy as np
+
+    from lamina.statistics import classical, sequential
+    from lamina.statistics.variance import cuped_adjust
+
+    y = units.values
+    reduction = None
+    if experiment.covariate is not None and y.size:
+        x = _covariate_values(experiment.covariate, units)
+        if np.isfinite(x).any():
+            adjusted, _theta = cuped_adjust(x, y)
+            var_y = float(np.var(y))
+            reduction = 1.0 - float(np.var(adjusted)) / var_y if var_y > 0 else 0.0
+            y = adjusted
+    binary = bool(y.size) and reduction is None and bool(np.isin(units.values, (0.0, 1.0)).all())
+    k = len(names)
+    cell = units.codes * days + units.days
+    shape = (k, days)
+    n = np.bincount(cell, minlength=k * days).reshape(shape).cumsum(axis=1)
+    s1 = np.bincount(cell, weights=y, minlength=k * days).reshape(shape).cumsum(axis=1)
+    s2 = np.bincount(cell, weights=y * y, minlength=k * days).reshape(shape).cumsum(axis=1)
+    mean, var = classical.mean_and_var(n, s1, s2)
+    summaries = []
+    for i, name in enumerate(names):
+        ni, mi, vi = int(n[i, -1]), float(mean[i, -1]), float(var[i, -1])
+        sd = math.sqrt(vi) if ni > 1 else math.nan
+        if ni == 0:
+            lo = hi = mi = math.nan
+        elif binary:
+            lo, hi = (float(v) for v in classical.wilson_ci(s1[i, -1], ni))
+        else:
+            lo, hi = (float(v) for v in classical.mean_ci(mi, sd, ni))
+        summaries.append(VariantSummary(name, int(units.requests[i]), ni, mi, sd, lo, hi))
+    c = names.index(control)
+    comparisons = []
+    for i, name in enumerate(names):
+        if i == c or n[i, -1] < 2 or n[c, -1] < 2:
+            continue
+        diff = mean[i] - mean[c]
+        v = var[i] / n[i] + var[c] / n[c]
+        planned = (var[i, -1] + var[c, -1]) / experiment.horizon
+        tau2 = sequential.mixing_variance(planned, experiment.alpha)
+        seq_p = float(sequential.running_p_value(diff, v, tau2)[-1])
+        d, vv = float(diff[-1]), float(v[-1])
+        if binary:
+            stat, fixed_p = classical.two_proportions(s1[c, -1], n[c, -1], s1[i, -1], n[i, -1])
+            test = "two-proportion z"
+        else:
+            stat, _df, fixed_p = classical.welch(mean[c, -1], var[c, -1], n[c, -1],
+                                                 mean[i, -1], var[i, -1], n[i, -1])
+            test = "Welch t"
+        if experiment.method == "sequential":
+            half = float(sequential.half_width(vv, tau2, experiment.alpha))
+            p = seq_p
+        else:
+            half = float(classical.normal_quantile(1 - experiment.alpha / 2)) * math.sqrt(vv)
+            p = float(fixed_p)
+        base = float(mean[c, -1])
+        comparisons.append(Comparison(
+            name, control, d, d / base if base else math.nan, test, float(stat), float(fixed_p),
+            p, d - half, d + half, None, p < experiment.alpha,
+        ))
+    return MetricResult(spec.name, spec.role, spec.goal, binary, tuple(summaries),
+                        tuple(comparisons), spec.threshold, reduction)
+
+
+def _adjust_secondaries(metrics: list[MetricResult], alpha: float) -> list[MetricResult]:
+    """Benjamini-Hochberg over every secondary comparison: a secondary is significant only
+    when its adjusted p-value is below alpha."""
+    from lamina.statistics.multiple import benjamini_hochberg
+
+    flat = [(i, j) for i, m in enumerate(metrics) if m.role == "secondary"
+            for j in range(len(m.comparisons))]
+    if not flat:
+        return metrics
+    adjusted = benjamini_hochberg([metrics[i].comparisons[j].p_value for i, j in flat])
+    out = list(metrics)
+    for (i, j), q in zip(flat, adjusted, strict=True):
+        comps = list(out[i].comparisons)
+        comps[j] = attrs.evolve(comps[j], adjusted_p_value=q, significant=q < alpha)
+        out[i] = attrs.evolve(out[i], comparisons=tuple(comps))
+    return out
+
+
+def _better(comp: Comparison, goal: str) -> bool:
+    return comp.significant and (comp.difference > 0) == (goal == "increase")
+
+
+def _worse(comp: Comparison, goal: str) -> bool:
+    return comp.significant and (comp.difference < 0) == (goal == "increase")
+
+
+def decide(srm: SampleRatioCheck, metrics: tuple[MetricResult, ...], method: str) -> Decision:
+    """Ship, keep running or stop, with the reason (see the module's docstring)."""
+    if srm.passed is False:
+        return Decision(STOP, None, (
+            f"sample ratio mismatch: {srm.unit} per variant {srm.observed} do not match the "
+            f"split (chi-square p = {srm.p_value:.2g}); the assignment is broken and no result "
+            "can be trusted. Fix the split and restart the experiment"))
+    for m in metrics:
+        if m.role != "guardrail":
+            continue
+        for comp in m.comparisons:
+            degradation = -comp.relative if m.goal == "increase" else comp.relative
+            if _worse(comp, m.goal) and degradation > m.threshold:
+                return Decision(STOP, None, (
+                    f"guardrail {m.metric}: {comp.variant} is worse than {comp.control} by "
+                    f"{degradation:.1%} (threshold {m.threshold:.0%}, p = {comp.p_value:.2g})"))
+    primary = metrics[0]
+    winners = [c for c in primary.comparisons if _better(c, primary.goal)]
+    if winners:
+        best = max(winners, key=lambda c: c.difference if primary.goal == "increase" else -c.difference)
+        label = "always-valid" if method == "sequential" else "fixed-horizon"
+        return Decision(SHIP, best.variant, (
+            f"{best.variant} beats {best.control} on {primary.metric}: {best.difference:+.4g} "
+            f"({best.relative:+.1%}), {label} interval [{best.ci_low:+.4g}, {best.ci_high:+.4g}], "
+            f"p = {best.p_value:.2g}"))
+    if primary.comparisons and all(_worse(c, primary.goal) for c in primary.comparisons):
+        return Decision(STOP, None, (
+            f"every variant is worse than {primary.comparisons[0].control} on "
+            f"{primary.metric}: keep the control"))
+    return Decision(KEEP_RUNNING, None, (
+        f"no variant differs from the control on {primary.metric} yet: every interval still "
+        "contains 0" + (" (the sequential test may be read again at any time)"
+                        if method == "sequential" else "")))
 
 
 def ab_report(
     stack: Stack | str | None,
     deployment: str,
     *,
-    metric: str = "outcome",
+    metric: str | None = None,
     control: str | None = None,
     start: Any = None,
     end: Any = None,
-    alpha: float = 0.05,
+    alpha: float | None = None,
+    experiment: Experiment | None = None,
 ) -> ABReport:
-    """Per-variant counts, mean metric with 95% CI, and a two-sample test of each variant
-    against ``control`` (default: the first variant in name order), from the logs."""
-    import pyarrow.compute as pc
+    """Read the A/B test of ``deployment`` from its logs: the sample-ratio check, each
+    metric per variant with its comparison against ``control`` (default: the first variant
+    by name), and the decision.
 
-    from lamina.serving.prediction_log import read_outcomes, read_prediction_log
-
-    preds = read_prediction_log(stack, deployment, start, end)
-    if preds.num_rows == 0:
-        raise ServingError(f"deployment {deployment!r} has no logged predictions"
-                           + (" in that time window" if start or end else ""),
-                           hint="serve it and send requests first (lamina serve ...)")
-    preds = preds.filter(pc.equal(preds["status"], 200))
-    variants_col = preds["variant"].to_pylist()
-    names = sorted(set(variants_col))
-    values: dict[str, list[float]] = {n: [] for n in names}
-    requests: dict[str, set[str]] = {n: set() for n in names}
-    rids = preds["request_id"].to_pylist()
-    for rid, v in zip(rids, variants_col, strict=True):
-        requests[v].add(rid)
-    if metric == "outcome":
-        outcomes = read_outcomes(stack, deployment, start, None)
-        latest: dict[str, float] = {}
-        order = sorted(range(outcomes.num_rows), key=outcomes["timestamp"].to_pylist().__getitem__)
-        ids, vals = outcomes["request_id"].to_pylist(), outcomes["outcome"].to_pylist()
-        for i in order:
-            latest[ids[i]] = vals[i]
-        # a request's outcome belongs to the variant that answered it first; a mirror
-        # answers after the response was sent, so it never takes the credit
-        answered: dict[str, tuple[Any, str]] = {}
-        for rid, v, ts in zip(rids, variants_col, preds["timestamp"].to_pylist(), strict=True):
-            if rid not in answered or ts < answered[rid][0]:
-                answered[rid] = (ts, v)
-        for rid, (_, v) in answered.items():
-            value = latest.get(rid)
-            if value is not None:
-                values[v].append(value)
-    else:
-        if metric not in preds.column_names:
-            numeric = [c for c, t in zip(preds.column_names, preds.schema.types, strict=True)
-                       if str(t).startswith(("int", "uint", "float", "double"))]
-            raise ServingError(f"metric {metric!r} is neither 'outcome' nor a column of the "
-                               f"prediction log of {deployment!r}",
-                               hint=f"numeric columns: {', '.join(numeric)}")
-        col = preds[metric].to_pylist()
-        for x, v in zip(col, variants_col, strict=True):
-            if x is not None:
-                values[v].append(float(x))
-    every = [x for vs in values.values() for x in vs]
-    if not every:
-        raise ServingError(f"deployment {deployment!r}: no {metric} values to compare",
-                           hint="post outcomes to /v2/models/NAME/outcomes or call "
-                           "lamina.serving.log_outcomes(...)")
-    binary = all(x in (0.0, 1.0) for x in every)
-    summaries = tuple(_summary(n, len(requests[n]), values[n], binary) for n in names)
-    control = control or names[0]
-    if control not in values:
+    :param metric: the primary metric (``outcome`` or a numeric prediction-log column),
+        overriding the experiment's.
+    :param experiment: metrics, method, alpha, weights and covariate
+        (:class:`~lamina.serving.experiment.Experiment`; default: a sequential test of
+        the outcomes).
+    """
+    experiment = experiment or Experiment()
+    if metric is not None:
+        experiment = attrs.evolve(experiment, primary=attrs.evolve(experiment.primary, name=metric))
+    if alpha is not None:
+        experiment = attrs.evolve(experiment, alpha=alpha)
+    units, req, design = _read(stack, deployment, experiment, start, end)
+    names = req.names
+    control = control or experiment.control or names[0]
+    if control not in names:
         raise ServingError(f"control variant {control!r} has no logged predictions",
                            hint=f"variants: {', '.join(names)}")
-    base = next(s for s in summaries if s.variant == control)
-    comps = []
-    for s in summaries:
-        if s.variant == control or s.n == 0 or base.n == 0:
-            continue
-        diff = s.mean - base.mean
-        rel = diff / base.mean if base.mean else math.nan
-        if binary:
-            z, p = stats.two_proportions(base.mean * base.n, base.n, s.mean * s.n, s.n)
-            comps.append(Comparison(s.variant, control, diff, rel, "two-proportion z", z, p))
-        else:
-            if s.n < 2 or base.n < 2:
-                continue
-            t, _df, p = stats.welch(base.mean, base.sd, base.n, s.mean, s.sd, s.n)
-            comps.append(Comparison(s.variant, control, diff, rel, "Welch t", t, p))
-    return ABReport(deployment, metric, binary, summaries, tuple(comps), alpha)
+    primary = units[experiment.primary.name]
+    if primary.values.size == 0:
+        raise ServingError(f"deployment {deployment!r}: no {experiment.primary.name} values "
+                           "to compare", hint="post outcomes to /v2/models/NAME/outcomes or "
+                           "call lamina.serving.log_outcomes(...)")
+    days = int(max(int(u.days.max()) if u.days.size else 0 for u in units.values())) + 1
+    results = [_metric(spec, units[spec.name], names, control, experiment, days)
+               for spec in experiment.metrics]
+    metrics = tuple(_adjust_secondaries(results, experiment.alpha))
+    srm = _sample_ratio(req, design, experiment)
+    return ABReport(deployment, experiment.method, experiment.alpha, srm, metrics,
+                    decide(srm, metrics, experiment.method), days)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _num(x: float | None, fmt: str = ".4g") -> str:
+    """A number as text, ``-`` where it is undefined (nan, infinite)."""
+    return "-" if x is None or not math.isfinite(x) else format(x, fmt)
+
+
+def render_text(report: ABReport) -> str:
+    """The report as the CLI prints it (plain text; user strings are printed as given)."""
+    srm = report.srm
+    lines = [f"A/B report: deployment {report.deployment}, {report.days} day(s) of data"]
+    if srm.passed is None:
+        lines.append(f"sample ratio: not checked ({srm.unit} {srm.observed}; no recorded split "
+                     "and no weights given)")
+    else:
+        verdict = "ok" if srm.passed else "MISMATCH: the split is broken"
+        expected = ", ".join(f"{k} {v:.1%}" for k, v in srm.expected_share.items())
+        lines.append(f"sample ratio: {verdict} ({srm.unit} {srm.observed}, expected {expected}; "
+                     f"chi-square = {srm.statistic:.3g}, p = {srm.p_value:.3g})")
+    method = ("always-valid (sequential, may be read at any time)" if report.method == "sequential"
+              else "fixed-horizon (valid only when read once, at the planned sample size)")
+    lines.append(f"intervals and p-values: {method}; alpha {report.alpha:g}")
+    for m in report.metrics:
+        kind = "proportion" if m.binary else "mean"
+        extra = f", goal {m.goal}" + (f", threshold {m.threshold:.0%}" if m.role == "guardrail" else "")
+        if m.variance_reduction is not None:
+            extra += f", CUPED variance -{m.variance_reduction:.0%}"
+        lines.append("")
+        lines.append(f"{m.role} metric {m.metric} ({kind}{extra})")
+        lines.append(f"  {'variant':<12} {'requests':>9} {'n':>9} {'mean':>10} {'95% CI':>23}")
+        for v in m.variants:
+            ci = f"[{_num(v.ci_low)}, {_num(v.ci_high)}]" if not math.isnan(v.ci_low) else "-"
+            lines.append(f"  {v.variant:<12} {v.requests:>9} {v.n:>9} {_num(v.mean):>10} {ci:>23}")
+        for c in m.comparisons:
+            rel = f" ({c.relative:+.1%})" if not math.isnan(c.relative) else ""
+            adj = f", BH-adjusted p = {c.adjusted_p_value:.3g}" if c.adjusted_p_value is not None else ""
+            verdict = "significant" if c.significant else "not significant"
+            lines.append(
+                f"  {c.variant} vs {c.control}: difference {c.difference:+.4g}{rel}, "
+                f"interval [{c.ci_low:+.4g}, {c.ci_high:+.4g}], p = {c.p_value:.3g}{adj} "
+                f"({verdict}); fixed-horizon {c.test} = {_num(c.statistic, '.3f')}, "
+                f"p = {c.fixed_p_value:.3g}")
+    d = report.decision
+    lines.append("")
+    lines.append(f"decision: {d.action.upper()}" + (f" {d.variant}" if d.variant else "")
+                 + f": {d.reason}")
+    return "\n".join(lines)

@@ -72,6 +72,7 @@ class LocalServingBackend:
         cmd = [sys.executable, "-m", "lamina", "serve", str(spec_file),
                "--host", self.options.host, "--port", str(port),
                "--flush-seconds", str(self.options.flush_seconds),
+               "--max-body-bytes", str(self.options.max_body_bytes),
                "--stack", self.stack.name]
         if self.stack.config_file is not None:
             cmd += ["--config", str(self.stack.config_file)]
@@ -97,10 +98,14 @@ class LocalServingBackend:
             self.undeploy(deployment.name)
         spec_file.write_text(json.dumps(deployment.to_dict(), indent=2))
         log_file = self.folder / f"{deployment.name}.log"
+        env = dict(os.environ)
+        if self.options.token:  # through the environment: a command line is visible to all
+            env["LAMINA_SERVE_TOKEN"] = self.options.token
         with open(log_file, "ab") as out:
             proc = subprocess.Popen(
                 self._command(spec_file, port), stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.stack.project_root,
+                env=env,
             )
         deadline = time.monotonic() + 120
         import urllib.request

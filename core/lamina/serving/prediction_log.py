@@ -7,7 +7,9 @@ Layout (a fixed contract; the monitoring layer reads it)::
 
 A prediction part has one row per prediction row, with the columns ``request_id`` string,
 ``timestamp`` timestamp[us, UTC], ``deployment``, ``variant``, ``model`` (the resolved
-``FLOW/RUN/STEP``) strings, ``latency_ms`` float64, ``status`` int32, then ``in.<name>``
+``FLOW/RUN/STEP``) strings, ``latency_ms`` float64, ``status`` int32, ``key`` string (the
+request's sticky-key value, null without one; absent from parts written before it
+existed), then ``in.<name>``
 per input field and ``out.<name>`` per output field of the recorded schema. A request that
 failed (4xx/5xx) is one row with null inputs and outputs. An outcome part has
 ``request_id``, ``timestamp`` and ``outcome`` float64.
@@ -40,7 +42,9 @@ log = logging.getLogger(__name__)
 PREDICTIONS = "predictions"
 OUTCOMES = "outcomes"
 #: The fixed leading columns of a prediction part, in order.
-FIXED_COLUMNS = ("request_id", "timestamp", "deployment", "variant", "model", "latency_ms", "status")
+FIXED_COLUMNS = (
+    "request_id", "timestamp", "deployment", "variant", "model", "latency_ms", "status", "key",
+)
 
 
 def _arrow_type(field: Field) -> pa.DataType:
@@ -66,6 +70,7 @@ def prediction_schema(inputs: Sequence[Field] = (), outputs: Sequence[Field] = (
         pa.field("model", pa.string()),
         pa.field("latency_ms", pa.float64()),
         pa.field("status", pa.int32()),
+        pa.field("key", pa.string()),
     ]
     cols += [pa.field(f"in.{f.name}", _arrow_type(f)) for f in inputs]
     cols += [pa.field(f"out.{f.name}", _arrow_type(f)) for f in outputs]
@@ -129,7 +134,7 @@ def build_prediction_table(
     deployment: str, entries: Sequence[tuple], inputs: Sequence[Field], outputs: Sequence[Field]
 ) -> pa.Table:
     """A prediction part from buffered entries ``(request_id, ts_us, variant, model,
-    latency_ms, status, rows, inputs_or_None, outputs_or_None)``."""
+    latency_ms, status, rows, inputs_or_None, outputs_or_None[, key])``."""
     import numpy as np
     import pyarrow as pa
 
@@ -154,6 +159,7 @@ def build_prediction_table(
         pa.array(repeat([e[3] for e in entries]), pa.string()),
         pa.array(np.repeat(np.asarray([e[4] for e in entries], dtype=np.float64), rep)),
         pa.array(np.repeat(np.asarray([e[5] for e in entries], dtype=np.int32), rep)),
+        pa.array(repeat([e[9] if len(e) > 9 else None for e in entries]), pa.string()),
     ]
     for f in inputs:
         arrays.append(_column(f, [None if e[7] is None else e[7].get(f.name) for e in entries], counts))
@@ -224,11 +230,13 @@ class PredictionLogWriter:
     def record(
         self, request_id: str, ts_us: int, variant: str, model: str, latency_ms: float,
         status: int, rows: int, inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None,
+        *, key: str | None = None,
     ) -> None:
-        """Queue one request (called on the request path: an append, nothing more)."""
+        """Queue one request (called on the request path: an append, nothing more).
+        ``key`` is the request's sticky-key value, which experiments count units by."""
         with self._lock:
             self._entries.append((request_id, ts_us, variant, model, latency_ms, status, rows,
-                                  inputs, outputs))
+                                  inputs, outputs, key))
             self._pending_rows += rows or 1
             if self._pending_rows >= self.flush_rows:
                 self._wake.set()
@@ -323,6 +331,29 @@ def _stack(stack: Stack | str | None) -> Stack:
     return resolve_stack(stack)
 
 
+#: The largest outcome magnitude taken: beyond it the A/B report's sums would overflow.
+MAX_OUTCOME = 1e15
+
+
+def outcome_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an outcome (None when it can): a number (not a boolean),
+    finite, at most :data:`MAX_OUTCOME` in magnitude."""
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return f"is not a number: {value!r}"
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        return f"is not a finite number: {value!r}"
+    if abs(number) > MAX_OUTCOME:
+        return f"is {value!r}, beyond the largest outcome taken ({MAX_OUTCOME:g})"
+    return None
+
+
 def log_outcomes(
     stack: Stack | str | None,
     deployment: str,
@@ -343,11 +374,11 @@ def log_outcomes(
     now = _now_us()
     rows = []
     for rid, value in pairs:
-        try:
-            rows.append((str(rid), now, float(value)))
-        except (TypeError, ValueError):
-            raise ServingError(f"outcome of request {rid!r} is not a number: {value!r}",
-                               hint="outcomes are numbers (1/0 for conversions)") from None
+        problem = outcome_problem(value)
+        if problem:
+            raise ServingError(f"outcome of request {rid!r} {problem}",
+                               hint="outcomes are finite numbers (1/0 for conversions)")
+        rows.append((str(rid), now, float(value)))
     return write_outcomes(_stack(stack).datastore, deployment, rows)
 
 
@@ -364,7 +395,7 @@ def _as_utc(value: Any) -> dt.datetime | None:
 
 
 def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end: Any,
-          empty: pa.Schema) -> pa.Table:
+          empty: pa.Schema, columns: Sequence[str] | None = None) -> pa.Table:
     import io
 
     import pyarrow as pa
@@ -386,10 +417,16 @@ def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end
         data = store.get_record(key)
         if data is not None:
             # parts are small: no Arrow thread pools (a pool thread still alive at process
-            # exit can abort the interpreter, apache/arrow#34314)
-            tables.append(pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False))
+            # exit can abort the interpreter, apache/arrow#34314); ParquetFile, not
+            # read_table, which imports pyarrow.dataset (and pandas) on first use
+            part = pq.ParquetFile(io.BytesIO(data), pre_buffer=False)
+            wanted = None if columns is None else [
+                c for c in columns if c in part.schema_arrow.names]
+            tables.append(part.read(columns=wanted, use_threads=False))
     if not tables:
-        return empty.empty_table()
+        table = empty.empty_table()
+        return table if columns is None else table.select(
+            [c for c in columns if c in table.column_names])
     table = pa.concat_tables(tables, promote_options="default")
     if lo is not None:
         table = table.filter(pc.greater_equal(table["timestamp"], pa.scalar(lo, table["timestamp"].type)))
@@ -399,12 +436,16 @@ def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end
 
 
 def read_prediction_log(
-    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None
+    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None,
+    *, columns: Sequence[str] | None = None,
 ) -> pa.Table:
     """The logged predictions of ``deployment`` with ``start <= timestamp < end`` (datetimes
     or ISO strings, UTC when naive), in write order of the parts. Parts of variants with
-    other fields are united (missing columns are null)."""
-    return _read(PREDICTIONS, stack, deployment, start, end, prediction_schema())
+    other fields are united (missing columns are null). ``columns`` reads only those
+    (``timestamp`` is read too when a window is given)."""
+    if columns is not None and (start is not None or end is not None):
+        columns = [*columns, "timestamp"] if "timestamp" not in columns else columns
+    return _read(PREDICTIONS, stack, deployment, start, end, prediction_schema(), columns)
 
 
 def read_outcomes(

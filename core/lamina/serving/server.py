@@ -4,28 +4,39 @@ run by uvicorn (httptools and uvloop when installed).
 One server process serves one deployment (its name is the V2 model name); several
 deployments run side by side as separate processes with their own ports and log partitions.
 Prediction runs on the event loop (no thread hop: a scikit-learn predict on a few rows
-takes less time than handing it to a thread); the prediction log and the metrics are
-in-memory appends on the request path, the log is written by a background thread.
+takes less time than handing it to a thread), except for a body above
+``ServerLimits.inline_parse_bytes``, parsed and answered in a worker thread so the loop
+stays free; the prediction log and the metrics are in-memory appends on the request path,
+the log is written by a background thread. Limits, the bearer token and the validation
+rules are in docs/serving.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 import logging
 import socket
+import sys
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from lamina.serving.errors import PayloadError, PortInUseError, ServingError
 from lamina.serving.model import Model, resolve_model
+from lamina.serving.options import ServerLimits
+from lamina.serving.prediction_log import outcome_problem
 from lamina.serving.router import Router
-from lamina.serving.schema import decode_inputs, encode_outputs
+from lamina.serving.schema import decode_inputs, decode_outputs_request, encode_outputs
 from lamina.serving.spec import Deployment
 
 if TYPE_CHECKING:
+    from lamina.serving.features import FeatureLookup
     from lamina.serving.metrics import ServerMetrics
     from lamina.serving.prediction_log import PredictionLogWriter
     from lamina.stack import Stack
@@ -37,6 +48,7 @@ VARIANT_HEADER = "lamina-variant"
 MODEL_HEADER = "lamina-model"
 
 _JSON = [(b"content-type", b"application/json")]
+_T = TypeVar("_T")
 
 
 @attrs.define
@@ -57,8 +69,53 @@ def _error(status: int, message: str, **extra: Any) -> tuple[int, bytes]:
     return status, _dumps({"error": message, **extra})
 
 
+def _nonfinite_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+_fast_loads: Callable[[bytes], Any] | None
+try:  # orjson parses a few times faster; the standard parser is the reference
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson comes with lamina[serving]
+    _fast_loads = None
+
+
+def _parse(body: bytes) -> Any:
+    """The JSON of a request body; ValueError (with the reason) when it is not JSON or
+    nests deeper than the parser allows.
+
+    orjson first (when installed); on anything it refuses (``NaN`` literals, integers
+    beyond 64 bits, lone surrogates, nesting past 1,024, bad JSON) the standard parser
+    decides, so the answer is always the standard parser's.
+    """
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(body)
+        except ValueError:
+            pass
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("the body nests too deeply (the limit is about "
+                         f"{sys.getrecursionlimit()} levels)") from None
+
+
+class _Refused(Exception):
+    """A request refused before it reaches a model (413, 408, 401)."""
+
+    def __init__(self, status: int, message: str, field: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
 class InferenceApp:
-    """The ASGI application of one deployment."""
+    """The ASGI application of one deployment.
+
+    :param limits: what one request may cost (body size, timeouts, logged rows).
+    :param token: when set, every route but ``/v2/health/*`` needs
+        ``Authorization: Bearer TOKEN`` (401 otherwise).
+    """
 
     def __init__(
         self,
@@ -68,9 +125,14 @@ class InferenceApp:
         mirror: LiveVariant | None = None,
         writer: PredictionLogWriter | None = None,
         metrics: ServerMetrics | None = None,
+        lookup: FeatureLookup | None = None,
+        limits: ServerLimits | None = None,
+        token: str | None = None,
     ) -> None:
         from lamina import __version__
 
+        #: completes requests of entity keys with online features (``features`` option)
+        self.lookup = lookup
         self.deployment = deployment
         self.name = deployment.name
         self.variants = variants
@@ -81,6 +143,9 @@ class InferenceApp:
         self.router = Router(deployment.name, [v.weight for v in deployment.variants])
         self.writer = writer
         self.metrics = metrics
+        self.limits = limits or ServerLimits()
+        self._bearer = f"Bearer {token}".encode() if token else None
+        self._pool: ThreadPoolExecutor | None = None
         self.sticky = deployment.sticky_key
         self.sticky_header = deployment.sticky_key.lower().encode() if deployment.sticky_key else None
         self.ready = True
@@ -98,13 +163,18 @@ class InferenceApp:
                            "sticky_key": self.sticky,
                            "mirror": mirror.ref if mirror else None},
         })
+        self._openapi: bytes | None = None
 
     # ------------------------------------------------------------------ ASGI
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            try:
+                await self._http(scope, receive, send)
+            except Exception as exc:  # never a plain-text 500 from the ASGI server
+                log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+                await _respond(send, *_error(500, f"internal error: {type(exc).__name__}"), _JSON)
         elif kind == "lifespan":
             while True:
                 message = await receive()
@@ -118,22 +188,71 @@ class InferenceApp:
     def close(self) -> None:
         """Write the prediction log's last batch (the server is stopping)."""
         self.ready = False
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if self.writer is not None:
             self.writer.close()
+
+    def _authorized(self, scope: dict[str, Any]) -> bool:
+        if self._bearer is None:
+            return True
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                return hmac.compare_digest(v, self._bearer)
+        return False
+
+    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
+        """The whole request body, within the size limit and the body timeout."""
+        limit = self.limits.max_body_bytes
+        for k, v in scope["headers"]:
+            if k == b"content-length" and v.isdigit() and int(v) > limit:
+                raise _Refused(413, f"the request body is {int(v)} bytes, more than this "
+                               f"server takes ({limit} bytes)", "body")
+        chunks = []
+        size = 0
+        more = True
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Refused(400, "the client disconnected", "body")
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise _Refused(413, f"the request body is more than {limit} bytes, "
+                                       "more than this server takes", "body")
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            raise _Refused(408, "the request body did not arrive within "
+                           f"{self.limits.body_timeout:g} s", "body") from None
+        return b"".join(chunks)
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         method = scope["method"]
         path = scope["path"]
         headers = _JSON
+        if path in ("/v2/health/live", "/v2/health/ready"):
+            ok = path.endswith("live") or self.ready
+            payload = _dumps({"live": True} if path.endswith("live") else {"ready": ok})
+            await _respond(send, 200 if ok else 503, payload, headers)
+            return
+        if not self._authorized(scope):
+            await _respond(send, *_error(401, "this server needs its token: send "
+                                         "'Authorization: Bearer TOKEN'", field="authorization"),
+                           [*_JSON, (b"www-authenticate", b"Bearer")])
+            return
         body = b""
+        request: Any = None
         if method == "POST":
-            chunks = []
-            more = True
-            while more:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                more = message.get("more_body", False)
-            body = b"".join(chunks)
+            try:
+                body = await self._read_body(scope, receive)
+            except _Refused as exc:
+                self._refused(exc)
+                await _respond(send, *_error(exc.status, str(exc), field=exc.field),
+                               [*_JSON, (b"connection", b"close")])
+                return
         parts = path.strip("/").split("/")
         if parts[0] == "v2" and len(parts) >= 3 and parts[1] == "models":
             model, rest = parts[2], parts[3:]
@@ -147,10 +266,13 @@ class InferenceApp:
             elif version is not None and version not in self.by_name:
                 status, payload = _error(404, f"model {model!r} has no version {version!r}",
                                          versions=list(self.by_name))
+            elif len(rest) > 1:
+                status, payload = _error(404, f"no route {method} {path}")
             elif action == "infer" and method == "POST":
-                status, payload, headers = self._infer(scope, body, version)
+                status, payload, headers, request = await self._run(
+                    len(body), self._infer, scope, body, version)
             elif action == "outcomes" and method == "POST":
-                status, payload = self._outcomes(body)
+                status, payload = await self._run(len(body), self._outcomes, body)
             elif action == "" and method == "GET":
                 status, payload = 200, self._model_meta
             elif action == "ready" and method == "GET":
@@ -158,24 +280,40 @@ class InferenceApp:
             else:
                 status, payload = _error(405 if action in ("infer", "outcomes", "ready", "") else 404,
                                          f"{method} {path} is not supported")
-        elif path in ("/v2/health/live", "/v2/health/ready"):
-            ok = path.endswith("live") or self.ready
-            status = 200 if ok else 503
-            payload = _dumps({"live": True} if path.endswith("live") else {"ready": ok})
         elif path in ("/v2", "/v2/") and method == "GET":
             status, payload = 200, self._server_meta
+        elif path == "/v2/openapi.json" and method == "GET":
+            status, payload = 200, self.openapi()
         elif path == "/metrics" and method == "GET" and self.metrics is not None:
             status, payload = 200, self.metrics.render()
             headers = [(b"content-type", self.metrics.content_type.encode())]
         else:
             status, payload = _error(404, f"no route {method} {path}",
                                      hint="V2 routes: /v2/health/ready, /v2/models/"
-                                     f"{self.name}/infer, /metrics")
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
-        if self.mirror is not None and path.endswith("/infer") and status == 200:
-            self._shadow(body)
+                                     f"{self.name}/infer, /v2/openapi.json, /metrics")
+        await _respond(send, status, payload, headers)
+        if self.mirror is not None and request is not None and status == 200:
+            await self._run(len(body), self._shadow, request)
+
+    async def _run(self, size: int, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on the event loop for a body of up to ``inline_parse_bytes``, else
+        in the worker thread (one at a time), so a big body never holds the loop."""
+        if size <= self.limits.inline_parse_bytes:
+            return fn(*args)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="lamina-infer")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def openapi(self) -> bytes:
+        """The OpenAPI document of the routes this server answers."""
+        if self._openapi is None:
+            from lamina.serving.openapi import openapi_document
+
+            self._openapi = _dumps(openapi_document(self.name, list(self.by_name),
+                                                    schema=self.variants[0].model.schema,
+                                                    token=self._bearer is not None,
+                                                    metrics=self.metrics is not None))
+        return self._openapi
 
     # ------------------------------------------------------------------ inference
 
@@ -191,47 +329,49 @@ class InferenceApp:
         return None
 
     def _infer(self, scope: dict[str, Any], body: bytes, version: str | None
-               ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+               ) -> tuple[int, bytes, list[tuple[bytes, bytes]], dict[str, Any] | None]:
+        """Answer one inference request: (status, payload, headers, the parsed request
+        when it was answered)."""
         t0 = time.perf_counter()
         ts_us = time.time_ns() // 1000
         err = "request body must be a JSON object with \"inputs\""
         try:
-            request: Any = json.loads(body)
+            request: Any = _parse(body)
         except ValueError as exc:
             request = None
             err = f"request body is not JSON: {exc}"
         if not isinstance(request, dict):
-            variant = self.variants[0]
-            rid = uuid.uuid4().hex
-            return self._fail(variant, rid, ts_us, t0, 400, err, "body")
+            return (*self._fail(self.variants[0], uuid.uuid4().hex, ts_us, t0, 400, err,
+                                "body"), None)
         raw_id = request.get("id")
-        rid = str(raw_id) if raw_id is not None else uuid.uuid4().hex
+        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        key = None
         if version is not None:
             variant = self.by_name[version]
         else:
-            variant = self.variants[self.router.choose(self._sticky_value(scope, request))]
+            key = self._sticky_value(scope, request)
+            variant = self.variants[self.router.choose(key)]
         try:
-            columns, rows, matrix = decode_inputs(variant.model.schema, request.get("inputs"))
+            if raw_id is not None and not isinstance(raw_id, str):
+                raise PayloadError(f'"id" must be a string, got {raw_id!r}', field="id")
+            if "parameters" in request and not isinstance(request["parameters"], dict | None):
+                raise PayloadError('"parameters" must be an object', field="parameters")
+            out_fields = decode_outputs_request(variant.model.schema, request.get("outputs"))
+            inputs = request.get("inputs")
+            if self.lookup is not None:
+                inputs = request["inputs"] = self.lookup.complete(inputs, variant.model.schema)
+            columns, rows, matrix = decode_inputs(variant.model.schema, inputs)
             result = variant.predict(variant.model.prepare(columns, matrix))
             outputs = encode_outputs(variant.model.schema, result, rows)
         except PayloadError as exc:
-            return self._fail(variant, rid, ts_us, t0, 400, str(exc), exc.field)
+            return (*self._fail(variant, rid, ts_us, t0, 400, str(exc), exc.field), None)
         except ServingError as exc:
-            return self._fail(variant, rid, ts_us, t0, 500, str(exc), None)
+            return (*self._fail(variant, rid, ts_us, t0, 500, str(exc), None), None)
         except Exception as exc:
             log.exception("predict failed for %s (%s)", variant.ref, rid)
-            return self._fail(variant, rid, ts_us, t0, 500,
-                              f"predict of {variant.ref} failed: {type(exc).__name__}: {exc}", None)
-        wanted = request.get("outputs")
-        out_fields = variant.model.schema.outputs
-        if wanted:
-            names = {o.get("name") for o in wanted if isinstance(o, dict)}
-            unknown = names - {f.name for f in out_fields}
-            if unknown:
-                return self._fail(variant, rid, ts_us, t0, 400,
-                                  f"output {sorted(map(str, unknown))[0]!r} is not an output of the model "
-                                  f"(outputs: {', '.join(f.name for f in out_fields)})", "outputs")
-            out_fields = tuple(f for f in out_fields if f.name in names)
+            return (*self._fail(variant, rid, ts_us, t0, 500,
+                                f"predict of {variant.ref} failed: {type(exc).__name__}: {exc}",
+                                None), None)
         payload = _dumps({
             "model_name": self.name,
             "model_version": variant.name,
@@ -245,12 +385,24 @@ class InferenceApp:
         })
         latency = time.perf_counter() - t0
         if self.writer is not None:
-            self.writer.record(rid, ts_us, variant.name, variant.ref, latency * 1000.0, 200,
-                               rows, columns, outputs)
+            self._log(rid, ts_us, variant, latency, rows, columns, outputs, key=key)
         if self.metrics is not None:
             self.metrics.observe(variant.name, 200, latency, rows)
         return 200, payload, [*_JSON, (VARIANT_HEADER.encode(), variant.name.encode()),
-                              (MODEL_HEADER.encode(), variant.ref.encode())]
+                              (MODEL_HEADER.encode(), variant.ref.encode())], request
+
+    def _log(self, rid: str, ts_us: int, variant: LiveVariant, latency: float, rows: int,
+             columns: dict[str, Any], outputs: dict[str, Any], key: str | None = None) -> None:
+        """Queue an answered request for the prediction log (its first ``max_log_rows``
+        rows: a huge batch does not flood the log)."""
+        assert self.writer is not None
+        cap = self.limits.max_log_rows
+        if rows > cap:
+            columns = {k: v[:cap] for k, v in columns.items()}
+            outputs = {k: v[:cap] for k, v in outputs.items()}
+            rows = cap
+        self.writer.record(rid, ts_us, variant.name, variant.ref, latency * 1000.0, 200,
+                           rows, columns, outputs, key=key)
 
     def _fail(self, variant: LiveVariant, rid: str, ts_us: int, t0: float, status: int,
               message: str, field: str | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
@@ -264,16 +416,24 @@ class InferenceApp:
         return status, _dumps({"error": message, "id": rid, **extra}), [
             *_JSON, (VARIANT_HEADER.encode(), variant.name.encode())]
 
-    def _shadow(self, body: bytes) -> None:
+    def _refused(self, exc: _Refused) -> None:
+        """A request refused before parsing still shows in the log and the metrics."""
+        self._fail(self.variants[0], uuid.uuid4().hex, time.time_ns() // 1000,
+                   time.perf_counter(), exc.status, str(exc), exc.field)
+
+    def _shadow(self, request: dict[str, Any]) -> None:
         """Answer the request again with the mirror model; only the log sees the result."""
         mirror = self.mirror
         assert mirror is not None
         t0 = time.perf_counter()
         ts_us = time.time_ns() // 1000
-        request = json.loads(body)
-        rid = str(request.get("id") or uuid.uuid4().hex)
+        raw_id = request.get("id")
+        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
         try:
-            columns, rows, matrix = decode_inputs(mirror.model.schema, request.get("inputs"))
+            inputs = request.get("inputs")
+            if self.lookup is not None:
+                inputs = self.lookup.complete(inputs, mirror.model.schema)
+            columns, rows, matrix = decode_inputs(mirror.model.schema, inputs)
             outputs = encode_outputs(mirror.model.schema,
                                      mirror.predict(mirror.model.prepare(columns, matrix)), rows)
             status = 200
@@ -284,14 +444,20 @@ class InferenceApp:
             columns, rows, outputs, status = None, 0, None, 500
         latency = time.perf_counter() - t0
         if self.writer is not None:
-            self.writer.record(rid, ts_us, mirror.name, mirror.ref, latency * 1000.0, status,
-                               rows, columns, outputs)
+            if status == 200:
+                assert columns is not None and outputs is not None
+                self._log(rid, ts_us, mirror, latency, rows, columns, outputs)
+            else:
+                self.writer.record(rid, ts_us, mirror.name, mirror.ref, latency * 1000.0,
+                                   status, 0, None, None)
         if self.metrics is not None:
             self.metrics.observe(mirror.name, status, latency, rows)
 
     def _outcomes(self, body: bytes) -> tuple[int, bytes]:
         try:
-            request = json.loads(body)
+            request = json.loads(body, parse_constant=_nonfinite_constant)
+        except RecursionError:
+            return _error(400, "request body is not JSON: it nests too deeply", field="body")
         except ValueError as exc:
             return _error(400, f"request body is not JSON: {exc}", field="body")
         items = request.get("outcomes") if isinstance(request, dict) else None
@@ -301,17 +467,30 @@ class InferenceApp:
         now = time.time_ns() // 1000
         rows = []
         for i, item in enumerate(items):
-            if not isinstance(item, dict) or "request_id" not in item:
-                return _error(400, f"outcomes[{i}] has no request_id", field=f"outcomes[{i}]")
+            if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) \
+                    or not item["request_id"]:
+                return _error(400, f"outcomes[{i}].request_id must be a non-empty string",
+                              field=f"outcomes[{i}].request_id")
             value = item.get("outcome")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return _error(400, f"outcomes[{i}].outcome must be a number, got {value!r}",
-                              field=f"outcomes[{i}].outcome")
-            rows.append((str(item["request_id"]), now, float(value)))
+            problem = outcome_problem(value)
+            if problem:
+                return _error(400, f"outcomes[{i}].outcome {problem}",
+                              field=f"outcomes[{i}].outcome",
+                              hint="send a finite number (NaN and Infinity would poison the "
+                              "A/B report)")
+            number = float(value)  # type: ignore[arg-type]
+            rows.append((item["request_id"], now, number))
         if self.writer is None:
             return _error(503, "this server keeps no prediction log", field="outcomes")
         self.writer.record_outcomes(rows)
         return 200, _dumps({"accepted": len(rows)})
+
+
+async def _respond(send: Any, status: int, payload: bytes,
+                   headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
 
 
 # ---------------------------------------------------------------------- building, serving
@@ -338,8 +517,14 @@ def build_app(
     flush_seconds: float = 2.0,
     flush_rows: int = 20_000,
     metrics: bool = True,
+    limits: ServerLimits | None = None,
+    token: str | None = None,
 ) -> InferenceApp:
-    """The ASGI app of a deployment, models loaded, prediction log writer started."""
+    """The ASGI app of a deployment, models loaded, prediction log writer started.
+
+    :param limits: what one request may cost (see :class:`InferenceApp`).
+    :param token: the bearer token every route but the health checks needs (None: none).
+    """
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
@@ -352,12 +537,22 @@ def build_app(
         writer = PredictionLogWriter(stack.datastore, deployment.name, schemas,
                                      flush_seconds=flush_seconds, flush_rows=flush_rows,
                                      hook=stack.hook)
+        from lamina.serving.experiment import record_design
+
+        record_design(stack.datastore, deployment)
     server_metrics = None
     if metrics:
         from lamina.serving.metrics import ServerMetrics
 
         server_metrics = ServerMetrics(deployment.name)
-    return InferenceApp(deployment, variants, mirror=mirror, writer=writer, metrics=server_metrics)
+    lookup = None
+    if deployment.features:
+        from lamina.features.training import get_store
+        from lamina.serving.features import FeatureLookup
+
+        lookup = FeatureLookup(get_store(stack), deployment.features)
+    return InferenceApp(deployment, variants, mirror=mirror, writer=writer,
+                        metrics=server_metrics, limits=limits, token=token, lookup=lookup)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -379,6 +574,41 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_config(app: InferenceApp, limits: ServerLimits) -> Any:
+    """The ``uvicorn.Config`` of the server: uvloop when installed, the HTTP protocol with
+    the idle and header timeouts (:mod:`lamina.serving.protocol`), no access log."""
+    import uvicorn
+
+    from lamina.serving.protocol import protocol_class
+
+    kwargs: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
+                              "timeout_graceful_shutdown": 10,
+                              "timeout_keep_alive": limits.idle_timeout,
+                              "http": protocol_class(limits.header_timeout)}
+    try:
+        import uvloop  # noqa: F401
+
+        kwargs["loop"] = "uvloop"
+    except ImportError:
+        kwargs["loop"] = "asyncio"
+    return uvicorn.Config(app, **kwargs)
+
+
+def exposure_warnings(host: str, token: str | None) -> list[str]:
+    """What to tell the user before listening on ``host``: nothing on loopback; on any
+    other address, that other machines can reach the model (and whether a token guards it)."""
+    from lamina.ui.server import loopback
+
+    if loopback(host):
+        return []
+    lines = [f"listening on {host}, which other machines can reach: anyone who can connect "
+             "can call the model, read its metadata and metrics, and post outcomes"]
+    if not token:
+        lines.append("no token: requests are not authenticated (set one with --token or "
+                     "the serving option token = \"${VAR}\"; put TLS in front for the network)")
+    return lines
+
+
 def serve(
     deployment: Deployment,
     stack: Stack | str | None = None,
@@ -389,6 +619,9 @@ def serve(
     flush_seconds: float = 2.0,
     flush_rows: int = 20_000,
     on_ready: Any = None,
+    limits: ServerLimits | None = None,
+    token: str | None = None,
+    warn: Any = None,
 ) -> None:
     """Serve a deployment until interrupted (SIGINT/SIGTERM), then write the last log batch.
 
@@ -396,36 +629,34 @@ def serve(
     reference or a busy port fails at once with a :class:`ServingError`.
 
     :param on_ready: called with the URL once the server accepts requests.
+    :param limits: body size, timeouts and logged rows per request (defaults:
+        :class:`lamina.serving.options.ServerLimits`).
+    :param token: when set, every route but ``/v2/health/*`` needs ``Authorization:
+        Bearer TOKEN``.
+    :param warn: called with each warning (binding beyond loopback); default: stderr.
     """
     try:
         import uvicorn
     except ImportError:
         raise ServingError("the local model server needs uvicorn",
                            hint="pip install 'lamina[serving]'") from None
+    limits = limits or ServerLimits()
+    say = warn or (lambda text: print(f"lamina serve: warning: {text}", file=sys.stderr,
+                                      flush=True))
+    for line in exposure_warnings(host, token):
+        say(line)
     app = build_app(deployment, stack, log_predictions=log_predictions,
-                    flush_seconds=flush_seconds, flush_rows=flush_rows)
+                    flush_seconds=flush_seconds, flush_rows=flush_rows, limits=limits,
+                    token=token)
     try:
         sock = bind(host, port)
     except ServingError:
         app.close()
         raise
     actual = sock.getsockname()[1]
-    url = f"http://{host}:{actual}/v2/models/{deployment.name}"
-    kwargs: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
-                              "timeout_graceful_shutdown": 10}
-    try:
-        import uvloop  # noqa: F401
-
-        kwargs["loop"] = "uvloop"
-    except ImportError:
-        kwargs["loop"] = "asyncio"
-    try:
-        import httptools  # noqa: F401
-
-        kwargs["http"] = "httptools"
-    except ImportError:
-        kwargs["http"] = "h11"
-    config = uvicorn.Config(app, **kwargs)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{actual}/v2/models/{deployment.name}"
+    config = server_config(app, limits)
     server = uvicorn.Server(config)
     if on_ready is not None:
         original = server.startup

@@ -53,6 +53,10 @@ class Variant:
     weight: float = 100.0
 
 
+def _str_tuple(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class Deployment:
     """What a serving backend deploys. Weights are percentages summing to 100."""
@@ -63,6 +67,9 @@ class Deployment:
     mirror: Variant | None = None
     port: int | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Features looked up by entity key before predicting (a feature service's name, or
+    #: ``view:feature`` names): requests then carry the keys, not the features.
+    features: tuple[str, ...] = attrs.field(default=(), converter=lambda v: _str_tuple(v))
 
     def __attrs_post_init__(self) -> None:
         check_name(self.name, "deployment name")
@@ -99,7 +106,8 @@ class Deployment:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "deployment") -> Deployment:
         """Build from a spec table; unknown keys are errors (a typo must not be ignored)."""
-        allowed = {"name", "variants", "sticky_key", "mirror", "shadow", "port", "options"}
+        allowed = {"name", "variants", "sticky_key", "mirror", "shadow", "port", "options",
+                   "features"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise DeploymentError(f"{where}: unknown key {unknown[0]!r}",
@@ -136,7 +144,20 @@ class Deployment:
             sticky_key=data.get("sticky_key"), mirror=mirror_v,
             port=int(port) if port is not None else None,
             options=dict(data.get("options") or {}),
+            features=_features(data.get("features"), where),
         )
+
+
+def _features(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise DeploymentError(f"{where}: features must be a feature service's name or a "
+                              f"list of \"view:feature\" names, not {value!r}",
+                              hint='features = "driver_service"')
+    return tuple(value)
 
 
 def load_spec(path: str | Path) -> Deployment:
@@ -180,6 +201,7 @@ def deployment_from_options(
     sticky_key: str | None = None,
     mirror: str | None = None,
     port: int | None = None,
+    features: Sequence[str] = (),
 ) -> Deployment:
     """The deployment ``lamina serve`` describes with its options."""
     parsed = [parse_variant(v) for v in variants]
@@ -196,4 +218,5 @@ def deployment_from_options(
     return Deployment(
         name=name, variants=tuple(parsed), sticky_key=sticky_key,
         mirror=Variant("mirror", mirror, 0.0) if mirror else None, port=port,
+        features=tuple(features),
     )

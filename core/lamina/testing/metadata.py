@@ -69,7 +69,7 @@ class MetadataSuite:
       leaves the stored run as it was.
     - A run is named by its full id or a unique prefix of it; an unknown or ambiguous
       one raises :class:`lamina.errors.RunNotFoundError` (from ``get_run``,
-      ``list_tasks``, ``add_tags``).
+      ``list_tasks``, ``add_tags``, ``remove_tags``).
     - After ``finish_run`` the run is immutable: finishing it again or recording its
       tasks raises :class:`lamina.errors.ImmutableRunError`, and a batch of tasks in which
       one belongs to a finished run writes nothing (one transaction). Tags may still be
@@ -178,6 +178,8 @@ class MetadataSuite:
         assert [t.status for t in metadata_store.list_tasks(run.run_id)] == ["succeeded"]
         metadata_store.add_tags(run.run_id, ["reviewed", "nightly", "reviewed"])
         assert metadata_store.get_run(run.run_id).tags == ("team:ml", "nightly", "reviewed")
+        metadata_store.remove_tags(run.run_id, ["nightly", "never-there"])
+        assert metadata_store.get_run(run.run_id).tags == ("team:ml", "reviewed")
 
     def test_tasks_of_a_batch_are_written_all_or_nothing(self, metadata_store: Any) -> None:
         open_run, closed_run = make_run(), make_run()

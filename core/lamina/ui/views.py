@@ -146,11 +146,13 @@ class StepView:
 
 def step_label(step: StepView) -> str:
     """``3/10 done, 1 failed`` style summary of a step's tasks."""
-    done = step.counts.get("succeeded", 0) + step.counts.get("reused", 0)
+    done = sum(step.counts.get(s, 0) for s in ("succeeded", "reused", "caught"))
     total = step.planned if step.planned is not None else sum(step.counts.values())
     parts = [f"{done}/{total} done" if total else "not started"]
     if step.counts.get("failed"):
         parts.append(f"{step.counts['failed']} failed")
+    if step.counts.get("caught"):
+        parts.append(f"{step.counts['caught']} failed and caught")
     if step.counts.get("reused"):
         parts.append(f"{step.counts['reused']} reused")
     return ", ".join(parts)

@@ -214,6 +214,7 @@ class PostgresMetadataStore:
                 "SELECT %s, t.tag FROM unnest(%s::text[]) WITH ORDINALITY AS t(tag, n) "
                 "ORDER BY t.n ON CONFLICT DO NOTHING"
             ),
+            "remove_tags": f"DELETE FROM {s}.run_tags WHERE run_id = %s AND tag = ANY(%s::text[])",
             "record_tasks": (
                 f"INSERT INTO {s}.tasks ({task_columns}) SELECT * FROM unnest({arrays}) "
                 f'ON CONFLICT (run_id, step, "index") DO UPDATE SET {updates}'
@@ -730,6 +731,20 @@ class PostgresMetadataStore:
                     conn.execute(self._sql["add_tags"], (full_id, wanted))
 
         self._call(f"tag run {run_id}", add)
+
+    def remove_tags(self, run_id: str, tags: Sequence[str]) -> None:
+        """Remove tags from a run, finished or not; a tag it does not have is ignored."""
+        if isinstance(tags, str):
+            tags = [tags]
+        unwanted = list(dict.fromkeys(tags))
+
+        def remove(conn: psycopg.Connection[Any], attempt: int) -> None:
+            with conn.transaction():
+                full_id = self._resolve(conn, run_id)
+                if unwanted:
+                    conn.execute(self._sql["remove_tags"], (full_id, unwanted))
+
+        self._call(f"untag run {run_id}", remove)
 
     def get_run(self, run_id: str) -> RunRecord:
         """One run, by id or by a unique prefix of its id."""

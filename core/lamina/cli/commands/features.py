@@ -51,10 +51,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     apply.set_defaults(handler=run_apply)
 
     mat = sub.add_parser("materialize", help="load the newest values into the online store")
-    mat.add_argument("end", help="end of the window (ISO time, exclusive)")
+    mat.add_argument("end", nargs="?", help="end of the window (ISO time, exclusive); "
+                     "with --incremental, default: when the flow's step runs")
     mat.add_argument("--start", help="start of the window (ISO time); default: "
                      "incremental, from where the last materialization of each view ended")
     mat.add_argument("--view", action="append", help="only this view (repeatable)")
+    mat.add_argument("--incremental", action="store_true",
+                     help="write the materialization as a flow file (one step, from where each "
+                     "view's last materialization ended) and run it on the stack's "
+                     "orchestrator, recorded like any run; deploy the file to schedule it")
+    mat.add_argument("--flow-file", default=None, metavar="PATH",
+                     help="with --incremental: where to write the flow "
+                     "(default: materialize_features.py in the project)")
+    mat.add_argument("--write-only", action="store_true",
+                     help="with --incremental: write the flow file, do not run it")
     mat.set_defaults(handler=run_materialize)
 
 
@@ -169,7 +179,17 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_materialize(args: argparse.Namespace) -> int:
     from lamina.cli.output import echo
+    from lamina.errors import FeatureStoreError
 
+    if args.incremental:
+        return _materialize_flow(args)
+    if args.flow_file or args.write_only:
+        raise FeatureStoreError("--flow-file and --write-only go with --incremental",
+                                hint="lamina features materialize --incremental --write-only")
+    if not args.end:
+        raise FeatureStoreError("lamina features materialize: give END, the end of the window",
+                                hint="lamina features materialize 2026-12-01T00:00, or "
+                                "--incremental to materialize up to now as a flow run")
     store = _store(args)
     if args.start:
         written = store.materialize(args.start, args.end, args.view)
@@ -178,3 +198,29 @@ def run_materialize(args: argparse.Namespace) -> int:
     for view, rows in written.items():
         echo(f"{view}: {rows} keys written")
     return 0
+
+
+def _materialize_flow(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lamina.cli.commands.run import _run_and_show
+    from lamina.cli.main import load_stack_from_args
+    from lamina.cli.output import echo
+    from lamina.errors import FeatureStoreError
+    from lamina.features.schedule import DEFAULT_FILE, write_flow
+    from lamina.flow.loader import load_flow_file
+
+    if args.start:
+        raise FeatureStoreError(
+            "--start does not go with --incremental: each run starts where the last "
+            "materialization of each view ended",
+            hint="drop --start, or materialize a fixed window without --incremental")
+    stack = load_stack_from_args(args)
+    path = Path(args.flow_file) if args.flow_file else Path(stack.project_root) / DEFAULT_FILE
+    write_flow(path, args.view)
+    echo(f"wrote {path}: schedule it with an orchestrator (lamina deploy {path})")
+    if args.write_only:
+        return 0
+    flow = load_flow_file(str(path))
+    params = {"end": args.end} if args.end else {}
+    return _run_and_show(lambda: flow.run(stack=stack, **params))

@@ -39,6 +39,7 @@ def _client(args: argparse.Namespace) -> Any:
 
 _STATUS_STYLE = {
     "succeeded": "green", "reused": "cyan", "failed": "red", "running": "yellow",
+    "caught": "yellow",
     "interrupted": "magenta", "crashed": "red",
 }
 
@@ -149,7 +150,14 @@ def _task_json(task: Any) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from lamina.cli.commands.describe import graph_text, is_flow_file
     from lamina.client import Run, StepResult
+
+    if is_flow_file(args.ref):  # a flow file: its DAG, nothing run
+        from lamina.flow.loader import load_flow_file
+
+        print(graph_text(load_flow_file(args.ref)))
+        return 0
 
     target = _client(args).get(args.ref)
     console = _console()
@@ -295,8 +303,11 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_tag(args: argparse.Namespace) -> int:
     run = _client(args).run(args.run)
-    run.add_tags(*args.tags)
-    print(f"{run.id}: tags {', '.join(run.tags)}")
+    if args.remove:
+        run.remove_tags(*args.tags)
+    else:
+        run.add_tags(*args.tags)
+    print(f"{run.id}: tags {', '.join(run.tags) or '(none)'}")
     return 0
 
 
@@ -310,7 +321,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_runs)
 
     p = subparsers.add_parser("show", help="a run, a step or a task: status, timings, results, errors")
-    p.add_argument("ref", help=f"RUN, RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS})")
+    p.add_argument("ref", help=f"RUN, RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS}); or FLOW.py "
+                   "for the flow's steps, edges and parameters without running it")
     p.add_argument("--json", action="store_true", help="print the run record (or task records) as JSON")
     p.set_defaults(handler=cmd_show)
 
@@ -337,7 +349,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
     p.set_defaults(handler=cmd_get)
 
-    p = subparsers.add_parser("tag", help="add tags to a run")
+    p = subparsers.add_parser("tag", help="add tags to a run (or remove them)")
     p.add_argument("run", help=f"the run ({RUN_FORMS})")
     p.add_argument("tags", nargs="+", help="one or more tags")
+    p.add_argument("--remove", action="store_true", help="remove these tags instead")
     p.set_defaults(handler=cmd_tag)

@@ -53,6 +53,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lamina.cli.main import load_stack_from_args
     from lamina.flow.loader import load_flow_file
 
+    if args.help or not args.flow:
+        # `lamina run flow.py --help`: the command's options, then the flow's parameters
+        print(args.parser.format_help().rstrip())
+        if args.flow:
+            from lamina.cli.commands.describe import parameters_text
+
+            print()
+            print(parameters_text(load_flow_file(args.flow)))
+            return 0
+        if args.help:
+            return 0
+        from lamina.errors import LaminaError
+
+        raise LaminaError("lamina run needs a flow file", hint="lamina run flow.py")
     flow = load_flow_file(args.flow)
     params = parse_sets(flow, args.set or [])
     stack = load_stack_from_args(args)
@@ -123,14 +137,18 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("run", help="run a flow on the stack", description="Run a flow file.")
-    p.add_argument("flow", help="FLOW.py (or FLOW.py:variable when the file holds several flows)")
+    p = subparsers.add_parser("run", help="run a flow on the stack", description="Run a flow file.",
+                              add_help=False)
+    p.add_argument("-h", "--help", action="store_true",
+                   help="show this help; with FLOW.py, also the flow's parameters")
+    p.add_argument("flow", nargs="?",
+                   help="FLOW.py (or FLOW.py:variable when the file holds several flows)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a flow parameter")
     p.add_argument("--tag", action="append", metavar="TAG", help="label the run (repeatable)")
     p.add_argument("--cache", action="store_true", help="reuse results of identical earlier tasks")
     p.add_argument("--echo", action="store_true",
                    help="stream what the steps print, each line prefixed with STEP[INDEX]")
-    p.set_defaults(handler=cmd_run)
+    p.set_defaults(handler=cmd_run, parser=p)
 
     r = subparsers.add_parser(
         "resume", help="rerun what failed in a run, reusing what succeeded",

@@ -12,6 +12,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lamina.cli.main import load_stack_from_args
+    from lamina.serving.options import DEFAULT_MAX_BODY, ServerLimits
     from lamina.serving.server import serve
     from lamina.serving.spec import deployment_from_options, load_spec
 
@@ -37,10 +38,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise DeploymentError(f"{target} already names the variants and the mirror",
                                   hint="edit the spec file, or serve MODEL_REF with --variant")
         deployment = attrs.evolve(deployment, name=args.name or deployment.name,
-                                  sticky_key=args.sticky_key or deployment.sticky_key)
+                                  sticky_key=args.sticky_key or deployment.sticky_key,
+                                  features=tuple(args.features) or deployment.features)
     else:
         deployment = deployment_from_options(
-            target, args.variant, name=args.name, sticky_key=args.sticky_key, mirror=args.mirror)
+            target, args.variant, name=args.name, sticky_key=args.sticky_key, mirror=args.mirror,
+            features=args.features)
     port = args.port if args.port is not None else (deployment.port or 8080)
     stack = load_stack_from_args(args)
 
@@ -48,13 +51,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         split = ", ".join(f"{v.name}={v.model}:{v.weight:g}%" for v in deployment.variants)
         print(f"serving {deployment.name} at {url} ({split})"
               + (f", sticky by {deployment.sticky_key}" if deployment.sticky_key else "")
-              + (f", mirror {deployment.mirror.model}" if deployment.mirror else ""), flush=True)
+              + (f", mirror {deployment.mirror.model}" if deployment.mirror else "")
+              + (f", features {', '.join(deployment.features)} looked up by key"
+                 if deployment.features else ""), flush=True)
         print(f"  infer: POST {url}/infer   metrics: GET {url.split('/v2/')[0]}/metrics   "
               "stop: Ctrl-C", file=sys.stderr, flush=True)
 
+    options = stack.options("serving") if stack.has("serving") else None
+    token = _token(args.token, getattr(options, "token", None))
+    limits = ServerLimits(
+        max_body_bytes=args.max_body_bytes or getattr(options, "max_body_bytes", None)
+        or DEFAULT_MAX_BODY,
+        idle_timeout=args.idle_timeout, header_timeout=args.header_timeout)
     serve(deployment, stack, host=args.host, port=port, log_predictions=not args.no_log,
-          flush_seconds=args.flush_seconds, on_ready=ready)
+          flush_seconds=args.flush_seconds, on_ready=ready, limits=limits, token=token)
     return 0
+
+
+def _token(given: str | None, configured: str | None) -> str | None:
+    """The bearer token: --token (``${VAR}`` read from the environment), else
+    $LAMINA_SERVE_TOKEN, else the stack's serving option ``token``; '' means none."""
+    import os
+
+    from lamina.config.secrets import MissingVariable, expand
+    from lamina.serving.errors import ServingError
+
+    if given is None:
+        given = os.environ.get("LAMINA_SERVE_TOKEN", configured)
+    if not given:
+        return None
+    try:
+        value = str(expand(given, os.environ))
+    except MissingVariable as exc:
+        raise ServingError(f"--token names ${{{exc.name}}}, which is not set",
+                           hint=f"export {exc.name}=... before lamina serve") from None
+    return value or None
 
 
 def register(subparsers: Any) -> None:
@@ -76,12 +107,30 @@ def register(subparsers: Any) -> None:
                    "request's parameters (e.g. user-id)")
     p.add_argument("--mirror", metavar="REF",
                    help="also send every request to this model; its answers are only logged")
+    p.add_argument("--features", action="append", default=[],
+                   metavar="SERVICE|VIEW:FEATURE",
+                   help="look these features up in the stack's online store by the request's "
+                   "entity keys before predicting (a feature service, or repeat view:feature): "
+                   "requests then carry ids, not features")
     p.add_argument("--name", help="the deployment (V2 model) name; default: the flow name")
-    p.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface (default: 127.0.0.1, this machine only; any other "
+                   "address prints a warning)")
     p.add_argument("--port", type=int, default=None, help="port (default: 8080)")
     p.add_argument("--no-log", action="store_true", help="do not write the prediction log")
     p.add_argument("--flush-seconds", type=float, default=2.0,
                    help="how often the prediction log writes a batch (default: 2)")
+    p.add_argument("--token", default=None, metavar="TOKEN",
+                   help="require 'Authorization: Bearer TOKEN' on every route but "
+                   "/v2/health/*; '${VAR}' reads it from the environment (default: "
+                   "$LAMINA_SERVE_TOKEN, else the serving option token; '' for none)")
+    p.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                   help="refuse larger request bodies with 413 (default: the serving option "
+                   "max_body_bytes, 16 MiB)")
+    p.add_argument("--idle-timeout", type=float, default=5.0, metavar="S",
+                   help="close a connection silent this long (default: 5)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                   help="close a connection whose request headers take longer (default: 10)")
     p.add_argument("--list", action="store_true",
                    help="list the deployments the stack's serving backend runs (lamina deploy)")
     p.add_argument("--stop", metavar="NAME", help="stop a deployment started by lamina deploy")
