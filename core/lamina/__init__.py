@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from lamina.client import Client, Run, Task
     from lamina.flow import Flow
     from lamina.flow.failed import Failed
+    from lamina.flow.files import File
     from lamina.flow.params import Param
     from lamina.runtime.launch import resume
     from lamina.stack import Stack, load_stack
@@ -46,6 +47,7 @@ _LAZY = {
     "Card": "lamina.cards",
     "Flow": "lamina.flow",
     "Failed": "lamina.flow.failed",
+    "File": "lamina.flow.files",
     "Param": "lamina.flow.params",
     "Client": "lamina.client",
     "Run": "lamina.client",
@@ -57,7 +59,7 @@ _LAZY = {
     "errors": "lamina.errors",
 }
 
-__all__ = ["Card", "Client", "Failed", "Flow", "Param", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
+__all__ = ["Card", "Client", "Failed", "File", "Flow", "Param", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

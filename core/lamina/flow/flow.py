@@ -177,6 +177,7 @@ class Flow:
         raise_on_failure: bool = True,
         branch: str | None = None,
         production: bool = False,
+        echo: bool = False,
         **params: Any,
     ) -> Run:
         """Run the flow on a stack (the embedded default if none) and return the finished
@@ -193,6 +194,8 @@ class Flow:
             branch; needs a project, ``Flow(..., project=)`` or the config's).
         :param production: run on the project's production branch (explicit, recorded
             with who and when).
+        :param echo: stream what the steps print to this process's stdout and stderr
+            while they run, each line prefixed with ``STEP[INDEX]``.
         """
         from lamina.runtime.launch import launch_run
 
@@ -205,6 +208,7 @@ class Flow:
             raise_on_failure=raise_on_failure,
             branch=branch,
             production=production,
+            echo=echo,
         )
 
     def __repr__(self) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.errors import FlowDefinitionError, ParameterError
+from lamina.flow.files import is_file_annotation
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -422,7 +423,7 @@ def parse_param_value(text: str, annotation: Any = _MISSING) -> Any:
             return text
     if isinstance(target, str):  # postponed annotation we could not resolve
         target = {"int": int, "float": float, "bool": bool, "str": str}.get(target)
-    if target is str:
+    if target is str or is_file_annotation(target):  # a File: the path as given
         return text
     if target is bool:
         lowered = text.strip().lower()

@@ -4,6 +4,7 @@ with an earlier run's successful tasks offered for reuse."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.config.recorded import datastore_spec, record_stack
 from lamina.errors import LaminaError, RunFailedError, RunInterruptedError
+from lamina.flow.files import file_param_hashes, with_stored_files
 from lamina.logs import get_logger
 from lamina.namespaces import Branch, branch_to_dict, resolve_branch
 from lamina.records import RunRecord
 from lamina.runtime.context import RunContext
 from lamina.runtime.layout import run_manifest_key, task_records_prefix
+from lamina.runtime.livelogs import EchoLogs
 
 if TYPE_CHECKING:
     from lamina.client import Run
@@ -131,12 +134,17 @@ def launch_run(
     resumed_from: str = "",
     branch: str | None = None,
     production: bool = False,
+    echo: bool = False,
 ) -> Run:
     """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`.
 
     The run is recorded in the namespace of its branch (:func:`run_branch`); while it
     runs, ``stack.branch`` is that branch, so every layer a step touches names what it
-    writes for it."""
+    writes for it.
+
+    :param echo: stream the tasks' output to this process's stdout and stderr while they
+        run, each line prefixed with ``STEP[INDEX]`` (:class:`lamina.runtime.livelogs.EchoLogs`).
+    """
     from lamina.stack import resolve_stack
 
     stack = resolve_stack(stack)
@@ -145,7 +153,7 @@ def launch_run(
     try:
         return _launch(flow, stack, params=params, tags=tags, cache=cache,
                        raise_on_failure=raise_on_failure, reuse=reuse,
-                       resumed_from=resumed_from)
+                       resumed_from=resumed_from, echo=echo)
     finally:
         stack.branch = previous
 
@@ -160,6 +168,7 @@ def _launch(
     raise_on_failure: bool,
     reuse: dict[str, dict[str, Any]] | None,
     resumed_from: str,
+    echo: bool = False,
 ) -> Run:
     from lamina.client import Client
     from lamina.versioning.ids import new_run_id
@@ -172,6 +181,7 @@ def _launch(
             hint="lamina stack check",
         )
     artifacts = stack.artifacts
+    graph = with_stored_files(graph, artifacts)  # lamina.File parameters: bytes stored now
     run_id = new_run_id()
     flow_file, code_files, code_hash = snapshot_code(flow, stack, artifacts)
     env = capture_environment(artifacts, flow_file_of(flow))
@@ -197,7 +207,8 @@ def _launch(
         datastore_spec=datastore_spec(recorded_stack),
     )
     try:
-        final = stack.orchestrator.run(ctx, stack)
+        with EchoLogs(artifacts, run_id) if echo else contextlib.nullcontext():
+            final = stack.orchestrator.run(ctx, stack)
     except RunInterruptedError as err:
         stack.hook.lamina_on_run_error(run=stack.metadata.get_run(run_id), error=err, stack=stack)
         raise
@@ -404,7 +415,8 @@ def resume(
     reuse = previous_outcomes(found.artifacts, found.record.run_id)
     if found.artifacts.datastore.url.rstrip("/") != stack.datastore.url.rstrip("/"):
         copy_objects(found.artifacts, stack.artifacts,
-                     (o["output"]["key"] for o in reuse.values()))
+                     [*(o["output"]["key"] for o in reuse.values()),
+                      *file_param_hashes(merged)])
     return launch_run(
         flow,
         stack=stack,

@@ -8,6 +8,7 @@ the foreach plan of its step, its upstream tasks' outcomes) is a record here:
 ``runs/RUN/tasks/STEP/INDEX.json``    a task's latest outcome
 ``runs/RUN/attempts/STEP/INDEX/N.json``  a failed attempt N of a task (its logs)
 ``runs/RUN/cards/STEP/INDEX.json``    a task's card (lamina.cards)
+``runs/RUN/live/STEP/INDEX/N/C.json``  chunk C of what attempt N printed while running
 """
 
 from __future__ import annotations
@@ -37,3 +38,17 @@ def task_card_key(run_id: str, step: str, index: int) -> str:
 def task_attempt_key(run_id: str, step: str, index: int, attempt: int) -> str:
     """The outcome of a failed attempt of a task (its logs, once it was retried)."""
     return f"runs/{run_id}/attempts/{step}/{index}/{attempt}.json"
+
+
+def task_attempts_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/attempts"
+
+
+def live_logs_prefix(run_id: str) -> str:
+    """Where the live output of a run's running tasks is (:mod:`lamina.runtime.livelogs`)."""
+    return f"runs/{run_id}/live"
+
+
+def live_log_chunk_key(run_id: str, step: str, index: int, attempt: int, chunk: int) -> str:
+    """Chunk ``chunk`` (1, 2...) of what an attempt printed while it ran."""
+    return f"{live_logs_prefix(run_id)}/{step}/{index}/{attempt}/{chunk:06d}.json"

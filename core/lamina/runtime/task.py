@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.cards.context import begin_task_card, end_task_card
 from lamina.cards.store import save_task_card
+from lamina.flow.files import File, is_file_param
 from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
 from lamina.runtime import current as current_module
 from lamina.runtime.layout import task_attempt_key, task_record_key
+from lamina.runtime.livelogs import start_live_log, stop_live_log
 
 if TYPE_CHECKING:
     from lamina.datastore.artifacts import ArtifactStore
@@ -179,7 +181,10 @@ def _remove_capture() -> None:
 def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
     """Turn the spec's references into values: one per input, a list for a foreach
     upstream, the element for each foreach name, and the flow parameters."""
-    kwargs: dict[str, Any] = dict(spec.params)
+    kwargs: dict[str, Any] = {
+        name: File.stored(value) if is_file_param(value) else value
+        for name, value in spec.params.items()
+    }
     for param, ref in spec.inputs.items():
         if isinstance(ref, list):
             kwargs[param] = [
@@ -243,9 +248,12 @@ def _execute(
         assert state is not None
         state.stdout, state.stderr = out, err_stream
         _install_capture()
+        live = start_live_log(artifacts, spec.run_id, spec.step, spec.index, spec.attempt,
+                              out, err_stream)
         try:
             value = fn(**kwargs)
         finally:
+            stop_live_log(live)
             state.stdout = state.stderr = None
             _remove_capture()
         output, _ = artifacts.save(value, name=spec.task_id)

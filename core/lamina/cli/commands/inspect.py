@@ -236,6 +236,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     from lamina.client import Run, StepResult
 
+    if args.follow:
+        return _follow_logs(args)
     target = _client(args).get(args.ref)
     if isinstance(target, Run):
         tasks = target.tasks()
@@ -244,14 +246,55 @@ def cmd_logs(args: argparse.Namespace) -> int:
     else:
         tasks = [target]
     for t in tasks:
-        out = "" if args.stderr else t.stdout
-        err = "" if args.stdout else t.stderr
-        if not (out or err):
-            continue
-        if len(tasks) > 1:
-            print(f"==> {t.id} <==")
-        sys.stdout.write(out)
-        sys.stdout.write(err)
+        every = t.attempts()
+        attempts = [a for a in every if args.attempt in (None, a.number)]
+        for a in attempts:
+            out = "" if args.stderr else a.stdout
+            err = "" if args.stdout else a.stderr
+            if not (out or err):
+                continue
+            if len(tasks) > 1 or len(attempts) > 1:
+                more = f" attempt {a.number} ({a.status})" if len(every) > 1 else ""
+                print(f"==> {t.id}{more} <==")
+            sys.stdout.write(out)
+            sys.stdout.write(err)
+    return 0
+
+
+def _follow_logs(args: argparse.Namespace) -> int:
+    """``logs -f``: show the run's output as its tasks print it, until the run ends."""
+    import time
+
+    from lamina.client.refs import split_ref
+    from lamina.runtime.livelogs import FLUSH_INTERVAL, LinePrefixer, LogFollower
+
+    client = _client(args)
+    run_ref, step, index = split_ref(args.ref)
+    run = client.run(run_ref)
+    out = None if args.stderr else sys.stdout
+    err = None if args.stdout else sys.stderr
+    writer = LinePrefixer(out, err)
+
+    def write(step_: str, index_: int, attempt: int, name: str, text: str) -> None:
+        if writer.targets[name] is None or (args.attempt is not None and attempt != args.attempt):
+            return
+        if index is not None:  # one task: its output as it is
+            target = writer.targets[name]
+            target.write(text)
+            target.flush()
+        else:
+            writer(step_, index_, attempt, name, text)
+
+    follower = LogFollower(client.stack.artifacts, run.id, write, step=step, index=index)
+    try:
+        while True:
+            running = run.refresh().record.status == "running"
+            follower.poll()
+            if not running:
+                break
+            time.sleep(FLUSH_INTERVAL)
+    finally:
+        writer.close()
     return 0
 
 
@@ -335,6 +378,11 @@ def register(subparsers: Any) -> None:
     group.add_argument("--stdout", action="store_true", help="only standard output")
     group.add_argument("--stderr", action="store_true", help="only standard error")
     add_namespace_arguments(p)
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep showing what the tasks print until the run ends (lines of "
+                   "several tasks are prefixed with STEP[INDEX])")
+    p.add_argument("--attempt", type=int, metavar="N",
+                   help="only attempt N of each task (default: every attempt, labelled)")
     p.set_defaults(handler=cmd_logs)
 
     p = subparsers.add_parser("diff", help="what changed between two runs")

@@ -76,7 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     params = parse_sets(flow, args.set or [])
     stack = load_stack_from_args(args, project=flow.project or None)
     return _run_and_show(
-        lambda: flow.run(stack=stack, tags=args.tag or (), cache=args.cache, **params)
+        lambda: flow.run(stack=stack, tags=args.tag or (), cache=args.cache, echo=args.echo,
+                         **params)
     )
 
 
@@ -153,6 +154,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tag", action="append", metavar="TAG", help="label the run (repeatable)")
     p.add_argument("--cache", action="store_true", help="reuse results of identical earlier tasks")
     add_branch_arguments(p)
+    p.add_argument("--echo", action="store_true",
+                   help="stream what the steps print, each line prefixed with STEP[INDEX]")
     p.set_defaults(handler=cmd_run, parser=p)
 
     r = subparsers.add_parser(
