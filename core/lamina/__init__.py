@@ -36,13 +36,14 @@ from lamina.hookspecs import hookimpl
 if TYPE_CHECKING:
     from lamina.cards import Card
     from lamina.client import Client, Run, Task
-    from lamina.flow import Flow
+    from lamina.flow import EventTrigger, Flow
     from lamina.runtime.launch import resume
     from lamina.stack import Stack, load_stack
 
 _LAZY = {
     "Card": "lamina.cards",
     "Flow": "lamina.flow",
+    "EventTrigger": "lamina.flow",
     "Client": "lamina.client",
     "Run": "lamina.client",
     "Task": "lamina.client",
@@ -53,7 +54,7 @@ _LAZY = {
     "errors": "lamina.errors",
 }
 
-__all__ = ["Card", "Client", "Flow", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
+__all__ = ["Card", "Client", "EventTrigger", "Flow", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -27,6 +27,7 @@ from lamina.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
     from lamina.builtin.file_datastore import FileDatastore
+    from lamina.flow.triggers import EventTrigger, Triggers, eventbridge_cron
     from lamina.client.refs import resolve_run
     from lamina.compute.env_options import plain_env_validator
     from lamina.compute.remote_common import (
@@ -226,6 +227,10 @@ _EXPORTS = {
     # orchestrators: a deployment plan, and the scheduler that executes one in-process
     "DeploymentPlan": "lamina.deploy",
     "Scheduler": "lamina.runtime.scheduler",
+    # orchestrators: schedules and triggers of a deployed flow
+    "Triggers": "lamina.flow.triggers",
+    "EventTrigger": "lamina.flow.triggers",
+    "eventbridge_cron": "lamina.flow.triggers",
     # serving backends
     "Deployment": "lamina.serving",
     "Model": "lamina.serving",
@@ -254,6 +259,7 @@ __all__ = [
     "DatastoreWrapper",
     "Deployment",
     "DeploymentPlan",
+    "EventTrigger",
     "FeatureStore",
     "FeatureStoreError",
     "FileDatastore",
@@ -291,6 +297,7 @@ __all__ = [
     "TaskOutcome",
     "TaskRecord",
     "TaskSpec",
+    "Triggers",
     "build_options",
     "build_spec",
     "builtin_serializers",
@@ -300,6 +307,7 @@ __all__ = [
     "datastore_spec",
     "deploy_flow",
     "encode_field",
+    "eventbridge_cron",
     "execute_task",
     "failure_outcome",
     "file_url_to_path",

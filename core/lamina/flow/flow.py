@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from lamina.errors import FlowDefinitionError
 from lamina.flow.step import Step, StepOptions, make_step
+from lamina.flow.triggers import EventTrigger, Triggers
 from lamina.records import Resources
 
 if TYPE_CHECKING:
@@ -26,13 +27,24 @@ class Flow:
     functions are returned unchanged, so they stay callable with plain values in a test
     or a notebook.
 
+    ``schedule``, ``trigger_on_finish`` and ``trigger`` say when a deployed flow starts
+    by itself (``Flow("report", schedule="@daily")``); they do nothing to ``flow.run()``.
+
     >>> flow = Flow("demo")
     >>> @flow.step
     ... def numbers() -> list[int]:
     ...     return [1, 2, 3]
     """
 
-    def __init__(self, name: str, *, description: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        schedule: str | None = None,
+        trigger_on_finish: str | Iterable[str] | None = None,
+        trigger: str | EventTrigger | Iterable[str | EventTrigger] | None = None,
+    ) -> None:
         if not name or not all(c.isalnum() or c in "-_." for c in name):
             raise FlowDefinitionError(
                 f"flow name {name!r} must be non-empty and use letters, digits, '-', '_', '.'",
@@ -40,6 +52,13 @@ class Flow:
             )
         self.name = name
         self.description = description
+        #: When the deployed flow starts by itself (see :mod:`lamina.flow.triggers`):
+        #: ``schedule`` (cron or ``@daily``), ``trigger_on_finish`` (flows whose success
+        #: in the same project branch starts it), ``trigger`` (event names, or
+        #: :class:`EventTrigger` mapping the payload to parameters).
+        self.triggers = Triggers.build(
+            name, schedule=schedule, trigger_on_finish=trigger_on_finish, trigger=trigger
+        )
         self.steps: dict[str, Step] = {}
 
     # -- authoring ---------------------------------------------------------------------
