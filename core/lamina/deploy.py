@@ -144,13 +144,25 @@ def _flow_params(flow: Flow) -> dict[str, FlowParam]:
     return flow_parameters(flow)
 
 
+def _check_can_apply(orchestrator: Any, stack: Stack) -> None:
+    import inspect
+
+    if "apply" not in inspect.signature(orchestrator.deploy).parameters:
+        name = stack.spec("orchestrator").name
+        raise LaminaError(
+            f"the {name!r} orchestrator of stack {stack.name!r} does not submit to an API: "
+            "--apply means nothing to it",
+            hint="drop --apply (`lamina deploy FLOW.py` puts the flow where the engine reads it)",
+        )
+
+
 def _is_flow_target(target: str) -> bool:
     path = target.split(":", 1)[0] if not os.path.exists(target) else target
     return path.endswith(".py")
 
 
 def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
-           dry_run: bool = False) -> str:
+           dry_run: bool = False, apply: bool = False) -> str:
     """Deploy a flow file to the stack's orchestrator, or a deployment spec (any other
     file, e.g. ``deploy.toml``) to its serving layer.
 
@@ -160,6 +172,8 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
     :param target: ``FLOW.py`` (``FLOW.py:variable`` when the file holds several flows)
         or a deployment spec file.
     :param stack: a :class:`lamina.Stack`, a stack name, or None for the default stack.
+    :param apply: submit the compiled flow to the engine's API (Argo: the Kubernetes API)
+        instead of writing it to a file; for orchestrators that take submissions.
     :raises lamina.errors.LaminaError: the stack cannot deploy this (a local-only
         orchestrator, an option the engine cannot express, a missing dags folder...).
     """
@@ -172,7 +186,11 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
 
         flow = load_flow_file(text)
         plan = build_deployment_plan(flow, resolved, upload=not dry_run)
-        return resolved.orchestrator.deploy(plan, resolved, dry_run=dry_run)
+        orchestrator = resolved.orchestrator
+        if apply and not dry_run:
+            _check_can_apply(orchestrator, resolved)
+            return orchestrator.deploy(plan, resolved, dry_run=False, apply=True)
+        return orchestrator.deploy(plan, resolved, dry_run=dry_run)
     if not Path(text).is_file():
         raise LaminaError(
             f"deployment target {text!r} is not a file",

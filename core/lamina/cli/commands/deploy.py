@@ -11,7 +11,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from lamina.deploy import deploy
 
     stack = load_stack_from_args(args)
-    result = deploy(args.target, stack=stack, dry_run=args.dry_run)
+    result = deploy(args.target, stack=stack, dry_run=args.dry_run, apply=args.apply)
     print(result if args.dry_run else f"deployed {args.target} -> {result}")
     return 0
 
@@ -27,5 +27,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--dry-run", action="store_true",
         help="print what would be deployed (the DAG file) and write nothing",
+    )
+    p.add_argument(
+        "--apply", action="store_true",
+        help="submit to the engine's API (Argo: the Kubernetes API) instead of writing a file",
     )
     p.set_defaults(handler=cmd_deploy)
