@@ -1,0 +1,109 @@
+"""A flow deployed to Step Functions and executed end to end on a moto server: moto's ASL
+interpreter runs the state machine lamina generated, its Batch integration submits the
+jobs, and each job's command (``python -m lamina ...``) runs here (see moto_sfn_patch).
+The results are read back through lamina's Client and compared with a local run's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sfn_util import CREDENTIALS, MotoSfn, write_project
+
+from lamina import Client
+from lamina.deploy import deploy
+from lamina.flow.loader import load_flow_file
+from lamina.stack import Stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+FLOW = '''
+from pathlib import Path
+
+from lamina import Flow
+
+flow = Flow("sfn_cubes")
+
+
+@flow.step
+def numbers(n: int = 3) -> list[int]:
+    return list(range(1, n + 1))
+
+
+@flow.step(foreach="numbers", retries=1, timeout=300, cpu=0.5, memory=256)
+def cube(numbers: int, marker: str = "") -> int:
+    if marker and not Path(marker).exists():   # fails on the first attempt, then passes
+        Path(marker).write_text("tried")
+        raise RuntimeError("first attempt fails")
+    return numbers ** 3
+
+
+@flow.step
+def total(cube: list[int], scale: int = 1) -> int:
+    return sum(cube) * scale
+
+
+@flow.step
+def check(total: int, fail: bool = False) -> int:
+    if fail:
+        raise ValueError(f"total {total} refused on purpose")
+    return total
+'''
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory):
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in CREDENTIALS.items():
+            patch.setenv(key, value)
+        server = MotoSfn(tmp_path_factory.mktemp("moto-sfn"))
+        yield server
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def deployed(moto: MotoSfn, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("sfn-project")
+    flow = write_project(root, moto, FLOW)
+    stack = Stack.load("sfn", cwd=root, env={})
+    arn = deploy(str(flow), stack=stack)
+    return {"root": root, "flow": flow, "stack": stack, "arn": arn}
+
+
+def _execute(moto: MotoSfn, deployed: dict, params: dict) -> dict:
+    orchestrator = deployed["stack"].orchestrator
+    execution = orchestrator.trigger("sfn_cubes", deployed["stack"], params)
+    return moto.wait(execution)
+
+
+def test_an_execution_runs_every_step_and_matches_a_local_run(moto, deployed) -> None:
+    marker = deployed["root"] / "marker"
+    done = _execute(moto, deployed, {"n": 4, "scale": 2, "marker": str(marker)})
+    assert done["status"] == "SUCCEEDED", [str(x)[:300] for x in [
+        (e["type"], {k: v for k, v in e.items() if k.endswith("Details")})
+        for e in moto.history(done["executionArn"]) if "Fail" in e["type"] or "Timed" in e["type"]]]
+    stack = deployed["stack"]
+    run = Client(stack=stack).runs(flow="sfn_cubes")[0]
+    assert run.status == "succeeded"
+    assert run.record.orchestrator == "step-functions"
+    local = load_flow_file(deployed["flow"]).run(stack=Stack.load("sfn", cwd=deployed["root"], env={}),
+                                                 n=4, scale=2, marker=str(marker))
+    assert [t.value for t in run["cube"].tasks] == [t.value for t in local["cube"].tasks] == [1, 8, 27, 64]
+    assert run["check"].value == local["check"].value == 200
+    # the retry: the first cube task failed once and succeeded on its second attempt
+    attempts = [json.loads(r["command"][r["command"].index("--attempt") + 1])
+                for r in moto.ran() if "task" in r["command"] and "cube" in r["command"]]
+    assert sorted(attempts).count(2) == 1 and len(attempts) == 5
+
+
+def test_a_failing_step_fails_the_execution_with_its_cause(moto, deployed) -> None:
+    done = _execute(moto, deployed, {"fail": True})
+    assert done["status"] == "FAILED"
+    assert done["error"] == "lamina.RunFailed"
+    cause = json.loads(done["cause"])  # the failed Batch job, as Step Functions reports it
+    assert cause["Status"] == "FAILED" and "refused on purpose" in cause["StatusReason"]
+    run = Client(stack=deployed["stack"]).runs(flow="sfn_cubes")[0]
+    assert run.status == "failed"
+    assert "total 36 refused on purpose" in (run["check"].task.error or "")
+    finish = [r for r in moto.ran() if "finish" in r["command"]][-1]
+    assert finish["returncode"] == 1  # the run was closed (recorded failed) before Fail
