@@ -111,6 +111,12 @@ class MotoSfn:
         self.log.close()
 
 
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
 def write_project(root: Path, moto: MotoSfn, flow: str, *, name: str = "flow.py", **options: Any) -> Path:
     """``root`` with lamina.toml (stack ``sfn``: file datastore and SQLite metadata in the
     project, the step-functions orchestrator on ``moto``) and ``flow`` in ``name``."""
@@ -122,7 +128,7 @@ def write_project(root: Path, moto: MotoSfn, flow: str, *, name: str = "flow.py"
     }
     lines = ["[stacks.sfn]", f'datastore = "file://{root / ".lamina"}"',
              "[stacks.sfn.orchestrator]", 'plugin = "step-functions"']
-    lines += [f"{k} = {json.dumps(v)}" for k, v in opts.items()]
+    lines += [f"{k} = {_toml(v)}" for k, v in opts.items() if v is not None]
     (root / "lamina.toml").write_text("\n".join(lines) + "\n")
     (root / name).write_text(flow)
     return root / name

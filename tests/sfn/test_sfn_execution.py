@@ -107,3 +107,56 @@ def test_a_failing_step_fails_the_execution_with_its_cause(moto, deployed) -> No
     assert "total 36 refused on purpose" in (run["check"].task.error or "")
     finish = [r for r in moto.ran() if "finish" in r["command"]][-1]
     assert finish["returncode"] == 1  # the run was closed (recorded failed) before Fail
+
+
+TRIGGERED = '''
+from lamina import EventTrigger, Flow
+
+flow = Flow("sfn_report", schedule="@daily", trigger_on_finish="sfn_cubes",
+            trigger=EventTrigger("orders-ready", params={"label": "uri"}))
+
+
+@flow.step
+def report(label: str = "none") -> str:
+    return f"report of {label}"
+'''
+
+
+def test_schedule_and_triggers_become_rules_and_an_event_runs_with_its_payload(moto, deployed) -> None:
+    root = deployed["root"]
+    flow = root / "report.py"
+    flow.write_text(TRIGGERED)
+    stack = deployed["stack"]
+    arn = deploy(str(flow), stack=stack)
+    events = moto.client("events")
+    names = sorted(events.list_rule_names_by_target(TargetArn=arn)["RuleNames"])
+    assert names == ["lamina-sfn_report-after-sfn_cubes", "lamina-sfn_report-on-orders-ready",
+                     "lamina-sfn_report-schedule"]
+    assert events.describe_rule(Name=names[2])["ScheduleExpression"] == "cron(0 0 * * ? *)"
+    after = json.loads(events.describe_rule(Name=names[0])["EventPattern"])
+    assert after["detail"]["stateMachineArn"] == [deployed["arn"]]  # the upstream's real ARN
+
+    # moto's EventBridge cannot deliver to Step Functions (NotImplementedError), and it
+    # sends every event to a schedule rule too: the state machine's targets are removed,
+    # the event rule's moved to an SQS queue with the same InputTransformer, so the
+    # message is what the state machine would get; that input is then executed for real
+    sqs = moto.client("sqs")
+    queue = sqs.create_queue(QueueName="seen")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    target = events.list_targets_by_rule(Rule=names[1])["Targets"][0]
+    assert target["Arn"] == arn and target["RoleArn"] == moto.role_arn
+    for name in names:
+        events.remove_targets(Rule=name, Ids=[target["Id"]])
+    events.put_targets(Rule=names[1], Targets=[{"Id": "seen", "Arn": queue_arn,
+                                                "InputTransformer": target["InputTransformer"]}])
+    stack.orchestrator.send_event("orders-ready", {"uri": "s3://bucket/orders/2026-12-03"})
+    message = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"][0]
+    state_input = json.loads(message["Body"])
+    assert state_input == {"event": {"name": "orders-ready",
+                                     "payload": {"uri": "s3://bucket/orders/2026-12-03"}}}
+    sfn = moto.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=arn, name="from-event",
+                                    input=json.dumps(state_input))["executionArn"]
+    assert moto.wait(execution)["status"] == "SUCCEEDED"
+    run = Client(stack=stack).runs(flow="sfn_report")[0]
+    assert run["report"].value == "report of s3://bucket/orders/2026-12-03"

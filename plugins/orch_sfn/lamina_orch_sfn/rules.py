@@ -53,7 +53,7 @@ def rules(plan: Any, machine: str, upstream_arns: Mapping[str, str]) -> list[dic
             "Description": f"lamina: {plan.flow.name} on the event {event.name}",
             "target": {"InputTransformer": {
                 "InputPathsMap": {"name": "$.detail.name", "payload": "$.detail.payload"},
-                "InputTemplate": '{"event": {"name": <name>, "payload": <payload>}}',
+                "InputTemplate": '{"event": {"name": "<name>", "payload": <payload>}}',
             }},
         })
     return out
