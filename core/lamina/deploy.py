@@ -205,3 +205,47 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
             hint="deploy a flow file (FLOW.py), or install a lamina with the serving layer",
         ) from None
     return deploy_from_file(text, resolved, dry_run=dry_run)
+
+
+def trigger(flow: str | None = None, *, params: Mapping[str, Any] | None = None,
+            event: str | None = None, payload: Mapping[str, Any] | None = None,
+            stack: Stack | str | None = None) -> str:
+    """Start a deployed flow now, or send an event that starts the flows triggered by it.
+
+    ``trigger("churn", params={"alpha": 0.3})`` starts an execution on the stack's
+    orchestrator (Step Functions); ``trigger(event="data-ready", payload={...})`` sends
+    the event (EventBridge for Step Functions; for the local orchestrator it waits in the
+    datastore for ``lamina schedule run``). Returns what was started or sent.
+
+    :raises lamina.errors.LaminaError: the orchestrator cannot start runs by itself.
+    """
+    from lamina.stack import resolve_stack
+
+    resolved = resolve_stack(stack)
+    orchestrator = resolved.orchestrator
+    name = resolved.spec("orchestrator").name
+    if event is not None:
+        if hasattr(orchestrator, "send_event"):
+            sent = orchestrator.send_event(event, dict(payload or {}))
+            return f"sent the event {event} ({sent})"
+        if name == "local":
+            from lamina.runtime.schedule import send_local_event
+
+            key = send_local_event(resolved, event, payload)
+            return f"the event {event} waits for `lamina schedule run` ({key})"
+        raise LaminaError(
+            f"the {name!r} orchestrator of stack {resolved.name!r} "
+            "does not take events from lamina",
+            hint="send the event to the engine itself (Airflow: an asset event on "
+            "lamina://event/NAME; Argo: a POST to the lamina EventSource)",
+        )
+    if not flow:
+        raise LaminaError("trigger needs a flow name or an event", hint='trigger("churn")')
+    if not hasattr(orchestrator, "trigger"):
+        raise LaminaError(
+            f"the {name!r} orchestrator of stack {resolved.name!r} does not start runs from "
+            "lamina",
+            hint="run it here (`lamina run FLOW.py`) or through the engine (Airflow: "
+            "`airflow dags trigger DAG_ID`; Argo: `argo submit --from workflowtemplate/NAME`)",
+        )
+    return f"started {orchestrator.trigger(flow, resolved, dict(params or {}))}"
