@@ -27,7 +27,6 @@ from lamina.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
     from lamina.builtin.file_datastore import FileDatastore
-    from lamina.flow.triggers import EventTrigger, Triggers, eventbridge_cron
     from lamina.client.refs import resolve_run
     from lamina.compute.env_options import plain_env_validator
     from lamina.compute.remote_common import (
@@ -75,6 +74,7 @@ if TYPE_CHECKING:
         StepError,
     )
     from lamina.flow.loader import load_flow_file
+    from lamina.flow.triggers import EventTrigger, Triggers, eventbridge_cron
     from lamina.interfaces import (
         LAYERS,
         ComponentSpec,
