@@ -110,7 +110,7 @@ def test_a_successful_run_announces_itself_for_trigger_on_finish(docs) -> None:
     templates = _templates(docs["WorkflowTemplate"])
     assert templates["lamina-exit"]["dag"]["tasks"][1]["depends"] == "finish.Succeeded"
     body = json.loads(templates["lamina-announce"]["http"]["body"])
-    assert body["type"] == "lamina.flow.finished" and body["flow"] == "argo_shop"
+    assert body["type"] == "lamina-flow-finished" and body["flow"] == "argo_shop"
 
 
 def test_names_are_qualified_by_the_project_branch(tmp_path, monkeypatch) -> None:

@@ -70,7 +70,7 @@ def test_each_step_is_a_batch_task_and_a_foreach_is_a_map(tmp_path, monkeypatch)
     assert task["Parameters"]["ContainerOverrides"]["ResourceRequirements"] == [
         {"Type": "VCPU", "Value": "2"}, {"Type": "MEMORY", "Value": "4096"}, {"Type": "GPU", "Value": "1"}]
     assert states["step best"]["Catch"][0]["Next"] == "finish failed"
-    assert states["failed"] == {"Type": "Fail", "Error": "lamina.RunFailed", "CausePath": "$.error.Cause"}
+    assert states["failed"] == {"Type": "Fail", "Error": "LaminaRunFailed", "CausePath": "$.error.Cause"}
     assert states["finish"]["Next"] == "succeeded"
 
 

@@ -99,7 +99,7 @@ def test_an_execution_runs_every_step_and_matches_a_local_run(moto, deployed) ->
 def test_a_failing_step_fails_the_execution_with_its_cause(moto, deployed) -> None:
     done = _execute(moto, deployed, {"fail": True})
     assert done["status"] == "FAILED"
-    assert done["error"] == "lamina.RunFailed"
+    assert done["error"] == "LaminaRunFailed"
     cause = json.loads(done["cause"])  # the failed Batch job, as Step Functions reports it
     assert cause["Status"] == "FAILED" and "refused on purpose" in cause["StatusReason"]
     run = Client(stack=deployed["stack"]).runs(flow="sfn_cubes")[0]

@@ -27,8 +27,8 @@ PARAMS = "params"
 RUN_FILE = "/tmp/lamina-run"
 INDEXES_FILE = "/tmp/lamina-indexes.json"
 #: The event that carries a run's success, and the one that carries a named event.
-FINISHED = "lamina.flow.finished"
-EVENT = "lamina.event"
+FINISHED = "lamina-flow-finished"
+EVENT = "lamina-event"
 
 
 def k8s_name(text: str, limit: int = 63) -> str:

@@ -12,7 +12,7 @@ from lamina_orch_sfn.asl import batch_name
 
 #: The ``source`` and ``detail-type`` of the events ``lamina trigger --event`` sends.
 EVENT_SOURCE = "lamina"
-EVENT_DETAIL_TYPE = "lamina.event"
+EVENT_DETAIL_TYPE = "lamina-event"
 
 
 def rule_name(machine: str, suffix: str) -> str:
