@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,8 +98,6 @@ def _container(settings: ArgoSettings, args: list[str], *, shell: bool = False) 
 
 
 def _quote(args: list[str]) -> str:
-    import shlex
-
     return shlex.join(args)
 
 

@@ -29,7 +29,6 @@ import attrs
 from lamina.sdk import LaminaError
 
 MIN_TIMEOUT = 60  # AWS Batch refuses attemptDurationSeconds below 60
-KINDS = ("start", "prepare", "task", "finish")
 #: The error of a failed execution (its cause: the failed step's).
 FAILED_ERROR = "LaminaRunFailed"
 _BAD = re.compile(r"[^A-Za-z0-9_-]+")
