@@ -36,7 +36,7 @@ from lamina.hookspecs import hookimpl
 if TYPE_CHECKING:
     from lamina.cards import Card
     from lamina.client import Client, Run, Task
-    from lamina.flow import Flow
+    from lamina.flow import EventTrigger, Flow
     from lamina.flow.failed import Failed
     from lamina.flow.files import File
     from lamina.flow.params import Param
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Card": "lamina.cards",
     "Flow": "lamina.flow",
+    "EventTrigger": "lamina.flow",
     "Failed": "lamina.flow.failed",
     "File": "lamina.flow.files",
     "Param": "lamina.flow.params",
@@ -59,7 +60,7 @@ _LAZY = {
     "errors": "lamina.errors",
 }
 
-__all__ = ["Card", "Client", "Failed", "File", "Flow", "Param", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
+__all__ = ["Card", "Client", "EventTrigger", "Failed", "File", "Flow", "Param", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

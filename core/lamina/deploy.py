@@ -165,6 +165,18 @@ def _flow_params(flow: Flow) -> dict[str, FlowParam]:
     return flow_parameters(flow)
 
 
+def _check_can_apply(orchestrator: Any, stack: Stack) -> None:
+    import inspect
+
+    if "apply" not in inspect.signature(orchestrator.deploy).parameters:
+        name = stack.spec("orchestrator").name
+        raise LaminaError(
+            f"the {name!r} orchestrator of stack {stack.name!r} does not submit to an API: "
+            "--apply means nothing to it",
+            hint="drop --apply (`lamina deploy FLOW.py` puts the flow where the engine reads it)",
+        )
+
+
 def is_flow_target(target: str) -> bool:
     """Whether ``target`` names a flow file (``FLOW.py``, ``FLOW.py:variable``) rather
     than a deployment spec."""
@@ -199,7 +211,7 @@ def _branch_for_flow(flow: Flow, stack: Stack) -> None:
 
 
 def deploy_target(target: str | os.PathLike[str] | Flow, stack: Stack, *,
-                  dry_run: bool = False) -> Deployed:
+                  dry_run: bool = False, apply: bool = False) -> Deployed:
     """:func:`deploy`, returning the deployment's stamp as well; ``target`` may be a
     :class:`lamina.Flow` already loaded. The deployment belongs to ``stack.branch``."""
     from lamina.flow.flow import Flow
@@ -211,7 +223,12 @@ def deploy_target(target: str | os.PathLike[str] | Flow, stack: Stack, *,
     if isinstance(target, Flow):
         _branch_for_flow(target, stack)
         plan = build_deployment_plan(target, stack, upload=not dry_run)
-        return Deployed(stack.orchestrator.deploy(plan, stack, dry_run=dry_run), plan.deployed)
+        orchestrator = stack.orchestrator
+        if apply and not dry_run:
+            _check_can_apply(orchestrator, stack)
+            return Deployed(orchestrator.deploy(plan, stack, dry_run=False, apply=True),
+                            plan.deployed)
+        return Deployed(orchestrator.deploy(plan, stack, dry_run=dry_run), plan.deployed)
     text = os.fspath(target)
     if not Path(text).is_file():
         raise LaminaError(
@@ -233,7 +250,7 @@ def deploy_target(target: str | os.PathLike[str] | Flow, stack: Stack, *,
 
 
 def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
-           dry_run: bool = False) -> str:
+           dry_run: bool = False, apply: bool = False) -> str:
     """Deploy a flow file to the stack's orchestrator, or a deployment spec (any other
     file, e.g. ``deploy.toml``) to its serving layer, for the stack's branch
     (``stack.branch``: names are qualified by it, see :mod:`lamina.namespaces`).
@@ -244,12 +261,14 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
     :param target: ``FLOW.py`` (``FLOW.py:variable`` when the file holds several flows)
         or a deployment spec file.
     :param stack: a :class:`lamina.Stack`, a stack name, or None for the default stack.
+    :param apply: submit the compiled flow to the engine's API (Argo: the Kubernetes API)
+        instead of writing it to a file; for orchestrators that take submissions.
     :raises lamina.errors.LaminaError: the stack cannot deploy this (a local-only
         orchestrator, an option the engine cannot express, a missing dags folder...).
     """
     from lamina.stack import resolve_stack
 
-    return deploy_target(target, resolve_stack(stack), dry_run=dry_run).where
+    return deploy_target(target, resolve_stack(stack), dry_run=dry_run, apply=apply).where
 
 
 #: The run id shown in rendered submissions: a real run gets its own at start.
@@ -297,3 +316,47 @@ def render_tasks(target: str | os.PathLike[str], *, stack: Stack | str | None = 
         )
         docs.extend(compute.render_tasks([spec]))
     return "\n".join(f"---\n{json.dumps(doc, indent=2)}" for doc in docs) + "\n"
+
+
+def trigger(flow: str | None = None, *, params: Mapping[str, Any] | None = None,
+            event: str | None = None, payload: Mapping[str, Any] | None = None,
+            stack: Stack | str | None = None) -> str:
+    """Start a deployed flow now, or send an event that starts the flows triggered by it.
+
+    ``trigger("churn", params={"alpha": 0.3})`` starts an execution on the stack's
+    orchestrator (Step Functions); ``trigger(event="data-ready", payload={...})`` sends
+    the event (EventBridge for Step Functions; for the local orchestrator it waits in the
+    datastore for ``lamina schedule run``). Returns what was started or sent.
+
+    :raises lamina.errors.LaminaError: the orchestrator cannot start runs by itself.
+    """
+    from lamina.stack import resolve_stack
+
+    resolved = resolve_stack(stack)
+    orchestrator = resolved.orchestrator
+    name = resolved.spec("orchestrator").name
+    if event is not None:
+        if hasattr(orchestrator, "send_event"):
+            sent = orchestrator.send_event(event, dict(payload or {}))
+            return f"sent the event {event} ({sent})"
+        if name == "local":
+            from lamina.runtime.schedule import send_local_event
+
+            key = send_local_event(resolved, event, payload)
+            return f"the event {event} waits for `lamina schedule run` ({key})"
+        raise LaminaError(
+            f"the {name!r} orchestrator of stack {resolved.name!r} "
+            "does not take events from lamina",
+            hint="send the event to the engine itself (Airflow: an asset event on "
+            "lamina://event/NAME; Argo: a POST to the lamina EventSource)",
+        )
+    if not flow:
+        raise LaminaError("trigger needs a flow name or an event", hint='trigger("churn")')
+    if not hasattr(orchestrator, "trigger"):
+        raise LaminaError(
+            f"the {name!r} orchestrator of stack {resolved.name!r} does not start runs from "
+            "lamina",
+            hint="run it here (`lamina run FLOW.py`) or through the engine (Airflow: "
+            "`airflow dags trigger DAG_ID`; Argo: `argo submit --from workflowtemplate/NAME`)",
+        )
+    return f"started {orchestrator.trigger(flow, resolved, dict(params or {}))}"

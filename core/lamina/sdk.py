@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     )
     from lamina.features.partitioned import join_partition
     from lamina.flow.loader import load_flow_file
+    from lamina.flow.triggers import EventTrigger, Triggers, eventbridge_cron
     from lamina.interfaces import (
         LAYERS,
         ComponentSpec,
@@ -242,6 +243,10 @@ _EXPORTS = {
     # orchestrators: a deployment plan, and the scheduler that executes one in-process
     "DeploymentPlan": "lamina.deploy",
     "Scheduler": "lamina.runtime.scheduler",
+    # orchestrators: schedules and triggers of a deployed flow
+    "Triggers": "lamina.flow.triggers",
+    "EventTrigger": "lamina.flow.triggers",
+    "eventbridge_cron": "lamina.flow.triggers",
     # serving backends
     "Deployment": "lamina.serving",
     "Model": "lamina.serving",
@@ -271,6 +276,7 @@ __all__ = [
     "DatastoreWrapper",
     "Deployment",
     "DeploymentPlan",
+    "EventTrigger",
     "FeatureStore",
     "FeatureStoreError",
     "FileDatastore",
@@ -310,6 +316,7 @@ __all__ = [
     "TaskOutcome",
     "TaskRecord",
     "TaskSpec",
+    "Triggers",
     "build_options",
     "build_spec",
     "builtin_serializers",
@@ -320,6 +327,7 @@ __all__ = [
     "datastore_spec",
     "deploy_flow",
     "encode_field",
+    "eventbridge_cron",
     "execute_task",
     "failure_outcome",
     "file_url_to_path",

@@ -95,7 +95,7 @@ def test_step_options_and_params_map_to_airflow(project: Path) -> None:
     assert "'limit': Param(3, type='integer'" in text
     assert "'scale': Param(1.5, type='number'" in text
     assert "'title': Param(type='string'" in text  # required: no default
-    assert "@task(task_id=\"lamina_finish\", trigger_rule=\"all_done\")" in text
+    assert "@task(task_id=\"lamina_finish\", trigger_rule=\"all_done\", outlets=[FINISHED])" in text
 
 
 def test_dags_folder_missing_or_unset(project: Path) -> None:

@@ -27,6 +27,7 @@ CORE_COMMAND_MODULES: list[str] = [
     "lamina.cli.commands.plugins",
     "lamina.cli.commands.stack",
     "lamina.cli.commands.deploy",
+    "lamina.cli.commands.schedule",
     "lamina.cli.commands.stepwise",
     "lamina.cli.commands.serve",
     "lamina.cli.commands.ab",

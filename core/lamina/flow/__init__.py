@@ -2,5 +2,6 @@
 
 from lamina.flow.flow import Flow
 from lamina.flow.step import Step, StepOptions
+from lamina.flow.triggers import EventTrigger, Triggers
 
-__all__ = ["Flow", "Step", "StepOptions"]
+__all__ = ["EventTrigger", "Flow", "Step", "StepOptions", "Triggers"]

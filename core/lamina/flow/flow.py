@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from lamina.errors import FlowDefinitionError
 from lamina.flow.step import Step, StepOptions, make_step
+from lamina.flow.triggers import EventTrigger, Triggers
 from lamina.namespaces import check_name
 from lamina.records import Resources
 
@@ -27,18 +28,33 @@ class Flow:
     functions are returned unchanged, so they stay callable with plain values in a test
     or a notebook.
 
+    ``schedule``, ``trigger_on_finish`` and ``trigger`` say when a deployed flow starts
+    by itself (``Flow("report", schedule="@daily")``); they do nothing to ``flow.run()``.
+
     >>> flow = Flow("demo")
     >>> @flow.step
     ... def numbers() -> list[int]:
     ...     return [1, 2, 3]
     """
 
-    def __init__(self, name: str, *, description: str = "", project: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        project: str | None = None,
+        schedule: str | None = None,
+        trigger_on_finish: str | Iterable[str] | None = None,
+        trigger: str | EventTrigger | Iterable[str | EventTrigger] | None = None,
+    ) -> None:
         """:param name: the flow's name (letters, digits, ``-``, ``_``, ``.``).
         :param description: one line shown by the CLI and the UI.
         :param project: the project the flow belongs to (wins over ``project =`` in
             lamina.toml): its runs go to a branch of it, ``project:NAME/branch:...``
-            (see :mod:`lamina.namespaces`)."""
+            (see :mod:`lamina.namespaces`).
+        :param schedule: when the deployed flow starts by itself (cron or ``@daily``).
+        :param trigger_on_finish: flows whose success (in the same project branch) starts it.
+        :param trigger: event names (or :class:`EventTrigger`) that start it."""
         if project is not None:
             check_name(project, "project")
         if not name or not all(c.isalnum() or c in "-_." for c in name):
@@ -49,6 +65,13 @@ class Flow:
         self.name = name
         self.description = description
         self.project = project or ""
+        #: When the deployed flow starts by itself (see :mod:`lamina.flow.triggers`):
+        #: ``schedule`` (cron or ``@daily``), ``trigger_on_finish`` (flows whose success
+        #: in the same project branch starts it), ``trigger`` (event names, or
+        #: :class:`EventTrigger` mapping the payload to parameters).
+        self.triggers = Triggers.build(
+            name, schedule=schedule, trigger_on_finish=trigger_on_finish, trigger=trigger
+        )
         self.steps: dict[str, Step] = {}
 
     # -- authoring ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from lamina.sdk import (
 )
 from lamina_orch_airflow.mapping import dag_id_for, step_tasks
 from lamina_orch_airflow.render import DagSettings, PodSettings, render_bash, render_pods
+from lamina_orch_airflow.triggers import event_mapping, flow_asset, schedule_source
 
 if TYPE_CHECKING:
     from lamina.sdk import DeploymentPlan, RunRecord
@@ -149,6 +150,7 @@ class AirflowOrchestrator:
             max_active_tasks=self.options.max_active_tasks,
             deployed_at=dt.datetime.now(dt.UTC),
             pods=_pod_settings(stack, tasks) if on_kubernetes else None,
+            **_trigger_settings(plan, stack, self.options.schedule),
         )
         if on_kubernetes:
             return render_pods(settings, tasks, plan, self.options.retries)
@@ -188,6 +190,21 @@ def _branch_text(stamp: Any) -> str:
         return ""
     kind = "production branch" if stamp.get("production") else "branch"
     return f"{kind} {stamp.get('branch', '')} of project {stamp['project']}"
+
+
+def _trigger_settings(plan: Any, stack: Any, default: str | None) -> dict[str, Any]:
+    """The DAG's schedule source, finish asset and event mapping (see triggers.py)."""
+    branch = getattr(stack, "branch", None)
+
+    def qualify(flow: str) -> str:
+        return branch.qualify(flow) if branch is not None else flow
+
+    triggers = plan.flow.triggers
+    return {
+        "schedule_source": schedule_source(triggers, default, qualify),
+        "finish_asset": flow_asset(qualify(plan.flow.name)),
+        "events": event_mapping(triggers, list(plan.params)),
+    }
 
 
 def _pod_python(stack: Any) -> str:

@@ -31,8 +31,8 @@ class AirflowOptions:
 
     :param dags_folder: where ``lamina deploy`` writes DAG files (Airflow's
         ``[core] dags_folder``); it must exist. Relative to the project root.
-    :param schedule: the DAG's schedule (a cron expression, ``@daily``...); None: runs
-        only when triggered.
+    :param schedule: the DAG's schedule (a cron expression, ``@daily``...) for flows that
+        set no ``schedule=`` of their own; None: runs only when triggered.
     :param dag_id_prefix: put before the flow's name to make the DAG id.
     :param python: the interpreter the tasks run ``-m lamina`` with, on the Airflow
         workers; it needs lamina and the flow's packages, Airflow does not.

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from lamina_orch_airflow.mapping import StepTask, param_source
+from lamina_orch_airflow.triggers import EVENT_HELPER, IMPORTS
 
 
 @attrs.frozen
@@ -59,6 +60,11 @@ class DagSettings:
     #: who deployed the DAG, and the project branch it belongs to ("" without a project)
     deployed_by: str = ""
     branch: str = ""
+    #: schedules and triggers (lamina_orch_airflow.triggers): the ``schedule=`` source,
+    #: the asset lamina_finish updates, and event asset URI -> {param: payload field}
+    schedule_source: str = ""
+    finish_asset: str = ""
+    events: dict[str, dict[str, str]] = attrs.field(factory=dict)
 
 
 def _kwargs(pairs: Sequence[tuple[str, Any]]) -> str:
@@ -104,7 +110,7 @@ def _dag_block(settings: DagSettings, params: list[tuple[str, str]], default_ret
         "with DAG(",
         f"    dag_id={settings.dag_id!r},",
         f"    description={f'lamina flow {settings.flow}'!r},",
-        f"    schedule={settings.schedule!r},",
+        f"    schedule={settings.schedule_source or repr(settings.schedule)},",
         f"    start_date=datetime({settings.deployed_at.year}, {settings.deployed_at.month}, "
         f"{settings.deployed_at.day}, tzinfo=timezone.utc),",
         "    catchup=False,",
@@ -140,6 +146,11 @@ def _constants(settings: DagSettings) -> str:
         "(\"--datastore\", DATASTORE)\n"
         f"PYTHON = {settings.python!r}\n"
     )
+
+
+def _trigger_constants(settings: DagSettings) -> str:
+    return ("\n" f"FINISHED = Asset({settings.finish_asset!r})  # updated when a run succeeds\n"
+            f"EVENTS = {settings.events!r}  # event asset -> {{parameter: payload field}}\n")
 
 
 _BASH_HELPERS = '''
@@ -188,18 +199,19 @@ def render_bash(settings: DagSettings, tasks: list[StepTask], plan: Any, default
         "from __future__ import annotations\n\n"
         "import json\nimport shlex\nimport subprocess\nimport sys\n"
         "from datetime import datetime, timedelta, timezone\n\n"
-        "from airflow.sdk import DAG, Param, task\n\n",
+        "from airflow.sdk import DAG, Param, task\n" + IMPORTS + _trigger_constants(settings) + "\n",
         _constants(settings),
-        _BASH_HELPERS,
+        _BASH_HELPERS + EVENT_HELPER,
         "\n",
         _dag_block(settings, params, default_retries),
         '''
     @task(task_id="lamina_start")
-    def lamina_start(params=None, dag_run=None) -> str:
+    def lamina_start(params=None, dag_run=None, triggering_asset_events=None) -> str:
         """Record the lamina run (parameters from the trigger's conf); return its run id."""
+        values = {**dict(params or {}), **event_params(triggering_asset_events)}
         return run_lamina(
             "--config", CONFIG, "--stack", STACK, "stepwise", "start",
-            "--flow", FLOW, "--deployment", DEPLOYMENT, "--params", json.dumps(dict(params or {})),
+            "--flow", FLOW, "--deployment", DEPLOYMENT, "--params", json.dumps(values),
             "--orchestrator", "airflow", "--orchestrator-run-id", f"{dag.dag_id}/{dag_run.run_id}",
             "--tag", f"airflow-dag:{dag.dag_id}", "--tag", f"airflow-run:{dag_run.run_id}",
         )
@@ -224,7 +236,7 @@ def render_bash(settings: DagSettings, tasks: list[StepTask], plan: Any, default
         return step_command({t.name!r}, lamina_run, 0, ti.try_number, prepare=True)
 ''')
     out.append('''
-    @task(task_id="lamina_finish", trigger_rule="all_done")
+    @task(task_id="lamina_finish", trigger_rule="all_done", outlets=[FINISHED])
     def lamina_finish(lamina_run: str) -> None:
         """Record every task's outcome in lamina and close the run; fail if the run failed."""
         if not lamina_run:  # lamina_start failed first: its log has the cause
@@ -342,8 +354,8 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
         "import shlex\n"
         "from datetime import datetime, timedelta, timezone\n\n"
         "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n"
-        "from airflow.sdk import DAG, Param\n"
-        "from kubernetes.client import models as k8s\n\n",
+        "from airflow.sdk import DAG, Param\n" + IMPORTS +
+        "from kubernetes.client import models as k8s\n" + _trigger_constants(settings) + "\n",
         _constants(settings),
         "# the pod of every task, as the stack's k8s compute renders it (its Jobs use the same)\n"
         f"POD_TEMPLATE = {_literal(pods.template)}\n",
@@ -391,7 +403,7 @@ def render_pods(settings: DagSettings, tasks: list[StepTask], plan: Any, default
 ''')
     out.append('''
     lamina_finish = KubernetesPodOperator(
-        task_id="lamina_finish", trigger_rule="all_done", cmds=[PYTHON], **POD,
+        task_id="lamina_finish", trigger_rule="all_done", cmds=[PYTHON], outlets=[FINISHED], **POD,
         arguments=lamina_args("stepwise", "finish", "--datastore-spec", DATASTORE_SPEC, "--run", RUN_ID),
     )
 

@@ -20,7 +20,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         target = load_flow_file(target)
         project = flow_project(target)
     stack = load_stack_from_args(args, project=project)
-    done = deploy_target(target, stack, dry_run=args.dry_run)
+    done = deploy_target(target, stack, dry_run=args.dry_run, apply=args.apply)
     if args.dry_run:
         print(done.where)
         return 0
@@ -55,6 +55,10 @@ def register(subparsers: Any) -> None:
         help="print what would be deployed (the DAG file) and write nothing",
     )
     add_branch_arguments(p)
+    p.add_argument(
+        "--apply", action="store_true",
+        help="submit to the engine's API (Argo: the Kubernetes API) instead of writing a file",
+    )
     p.set_defaults(handler=cmd_deploy)
 
     r = subparsers.add_parser(

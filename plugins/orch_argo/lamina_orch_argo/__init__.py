@@ -1,0 +1,1 @@
+"""lamina orchestrator for Argo Workflows (WorkflowTemplate, CronWorkflow, Sensor)."""

@@ -1,0 +1,1 @@
+"""lamina orchestrator for AWS Step Functions (state machine, EventBridge rules)."""
