@@ -63,6 +63,11 @@ class BrokenPluginWarning(UserWarning):
     on without its hooks. ``lamina stack check`` reports it as a problem."""
 
 
+class ConfigWarning(UserWarning):
+    """Something in the config is ignored (a ``[stacks.NAME]`` table in
+    ``lamina.secrets.toml`` for a stack the config does not define): lamina goes on."""
+
+
 class BackendUnreachableError(LaminaError):
     """A component could not reach its backend (``lamina stack check``)."""
 

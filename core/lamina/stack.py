@@ -30,7 +30,7 @@ import attrs
 from lamina.config import ProjectConfig, StackConfig, load_config
 from lamina.config.options import OptionError, build_options, options_to_dict
 from lamina.config.paths import file_url_to_path, is_absolute_path, local_path, split_scheme
-from lamina.config.secrets import MASK, MissingVariable, expand, has_reference, looks_secret
+from lamina.config.secrets import MASK, BadReference, MissingVariable, expand, has_reference, looks_secret
 from lamina.errors import (
     BrokenPluginWarning,
     ConfigError,
@@ -212,6 +212,13 @@ class Stack:
         for key, value in raw.items():
             try:
                 out[key] = expand(value, self._env)
+            except BadReference as bad:
+                raise ConfigError(
+                    f"{self._where((*keys, key))}: {what}: option {key!r} holds {bad.text!r}, "
+                    "which is not a ${VAR} reference (unclosed, or no variable name)",
+                    hint="write ${VAR} or ${VAR:-default} with VAR made of letters, digits "
+                    "and '_'",
+                ) from None
             except MissingVariable as mv:
                 raise ConfigError(
                     f"{self._where((*keys, key))}: {what}: option {key!r} uses the "
@@ -232,7 +239,7 @@ class Stack:
         )
         values = self._expand(raw, keys, what)
         try:
-            return build_options(spec.config, values), secret
+            return build_options(spec.config, values, secret=secret), secret
         except OptionError as exc:
             at = (*keys, exc.key) if exc.key else keys
             raise ConfigError(f"{self._where(at)}: {what}: {exc.message}", hint=exc.hint) from None
@@ -717,8 +724,10 @@ class Stack:
         try:
             spec = self.plugins.find_component(layer, name)
             values = recorded.recorded_options(self.name, what, entry, self._env)
+            secret = [k for k, v in (entry.get("options") or {}).items()
+                      if has_reference(v) or looks_secret(k)]
             try:
-                options = build_options(spec.config, values)
+                options = build_options(spec.config, values, secret=secret)
             except OptionError as exc:
                 raise ConfigError(
                     f"the run's stack {self.name!r}, {what}: the recorded options no longer "

@@ -30,6 +30,30 @@ class MissingVariable(Exception):
         self.name = name
 
 
+class BadReference(Exception):
+    """A ``${`` that does not start a well-formed ``${VAR}`` (unclosed, or not a variable
+    name): the caller turns it into a ConfigError naming the option."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def check_references(value: Any) -> None:
+    """Raise :class:`BadReference` when a string (in tables and arrays too) holds ``${``
+    outside a well-formed ``${VAR}`` or ``${VAR:-default}``."""
+    if isinstance(value, str):
+        rest = _VAR.sub("", value)
+        if "${" in rest:
+            raise BadReference(rest[rest.index("${"):][:40])
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_references(v)
+    elif isinstance(value, list):
+        for v in value:
+            check_references(v)
+
+
 def has_reference(value: Any) -> bool:
     """Whether a raw config value contains ``${VAR}`` anywhere."""
     if isinstance(value, str):
@@ -45,8 +69,10 @@ def expand(value: Any, env: Mapping[str, str]) -> Any:
     """Replace every ``${VAR}`` in strings (recursively in tables and arrays).
 
     :raises MissingVariable: a variable is unset and has no ``:-default``.
+    :raises BadReference: a ``${`` is not closed or holds no variable name.
     """
     if isinstance(value, str):
+        check_references(value)
 
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
