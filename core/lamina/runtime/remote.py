@@ -36,7 +36,7 @@ def read_manifest(artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
     manifest = artifacts.get_json(run_manifest_key(run_id))
     if manifest is None:
         raise ArtifactNotFoundError(
-            f"run {run_id} has no manifest in the datastore at {artifacts.datastore.url}",
+            f"run {run_id} has no manifest in the datastore at {_public_url(artifacts)}",
             hint="check --datastore-spec (or --datastore) and --run: the task must see the "
             "datastore the run was launched with",
         )
@@ -145,7 +145,7 @@ def build_spec(
     )
     return TaskSpec(
         run_id=run_id, flow=manifest["flow"], step=step, index=index, attempt=attempt,
-        datastore_url=artifacts.datastore.url, inputs=inputs, elements=elements,
+        datastore_url=_public_url(artifacts), inputs=inputs, elements=elements,
         params=params, cache_key=key,
     )
 
@@ -193,6 +193,12 @@ def task_stack(
         return boot, manifest
     boot.close()
     return Stack.from_manifest(record, env=env, plugins=plugins), manifest
+
+
+def _public_url(artifacts: ArtifactStore) -> str:
+    """The datastore's URL with each ``${VAR}`` the stack expanded written back."""
+    url = str(artifacts.datastore.url)
+    return artifacts.stack.redact(url) if artifacts.stack is not None else url
 
 
 def check_task_arguments(run_id: str, step: str, index: int, attempt: int) -> None:

@@ -215,7 +215,7 @@ class Scheduler:
                 step=step_name,
                 index=index,
                 attempt=1,
-                datastore_url=ctx.stack.datastore.url,
+                datastore_url=ctx.stack.redact(ctx.stack.datastore.url),
                 inputs=common_inputs,
                 elements=elements,
                 params=params,
