@@ -22,6 +22,13 @@ def _console() -> Any:
     return console
 
 
+def escape(text: str) -> str:
+    """User text (a tag, a param, a step name, an error) as Rich shows it literally."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _when(ts: float | None) -> str:
     return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -44,7 +51,7 @@ _STATUS_STYLE = {
 
 
 def _status(text: str) -> str:
-    return f"[{_STATUS_STYLE.get(text, 'white')}]{text}[/]"
+    return f"[{_STATUS_STYLE.get(text, 'white')}]{escape(text)}[/]"
 
 
 def _describe_ref(ref: Any) -> str:
@@ -52,7 +59,7 @@ def _describe_ref(ref: Any) -> str:
         return "-"
     info = ", ".join(f"{k}={v}" for k, v in ref.info.items() if k in ("shape", "dtype", "rows", "columns"))
     short = ref.type.rsplit(".", 1)[-1] if ref.type else ref.serializer
-    return f"{short}{f' ({info})' if info else ''} {ref.size:,} B {ref.key[:12]}"
+    return escape(f"{short}{f' ({info})' if info else ''} {ref.size:,} B {ref.key[:12]}")
 
 
 def print_run(run: Any, console: Any = None) -> None:
@@ -61,19 +68,21 @@ def print_run(run: Any, console: Any = None) -> None:
 
     console = console or _console()
     r = run.record
-    console.print(f"[bold]run[/] {r.run_id}  flow [bold]{r.flow}[/]  {_status(run.status)}")
-    console.print(
+    console.print(f"[bold]run[/] {escape(r.run_id)}  flow [bold]{escape(r.flow)}[/]  "
+                  f"{_status(run.status)}")
+    console.print(escape(
         f"  started {_when(r.started_at)}  duration {_secs(r.duration)}  user {r.user}@{r.host}"
         f"  stack {r.stack}"
-    )
+    ))
     if r.params:
-        console.print("  params " + ", ".join(f"{k}={v!r}" for k, v in r.params.items()))
+        console.print(escape("  params " + ", ".join(f"{k}={v!r}" for k, v in r.params.items())))
     if r.tags:
-        console.print("  tags " + ", ".join(r.tags))
+        console.print(escape("  tags " + ", ".join(r.tags)))
     git = f"{r.git_commit[:10]}{' (dirty)' if r.git_dirty else ''}" if r.git_commit else "not a git repo"
-    console.print(f"  code {r.code_hash[:12] or '-'} ({len(r.code_files)} files, {r.flow_file or 'notebook'})  git {git}")
+    console.print(escape(f"  code {r.code_hash[:12] or '-'} ({len(r.code_files)} files, "
+                         f"{r.flow_file or 'notebook'})  git {git}"))
     if r.resumed_from:
-        console.print(f"  resumed from {r.resumed_from}")
+        console.print(escape(f"  resumed from {r.resumed_from}"))
     table = Table(box=None, pad_edge=False)
     for col in ("step", "tasks", "status", "time", "result"):
         table.add_column(col)
@@ -89,16 +98,17 @@ def print_run(run: Any, console: Any = None) -> None:
             _describe_ref(mine[0].record.output) if len(mine) == 1
             else f"{len(mine)} results" if mine else "-"
         )
-        table.add_row(step, str(len(mine)), status, _secs(spent) if mine else "-", result)
+        table.add_row(escape(step), str(len(mine)), status, _secs(spent) if mine else "-", result)
     console.print(table)
     for t in run.failed_tasks()[:5]:
-        console.print(f"\n[red bold]{t.id} failed[/] at {t.record.location}: {t.error}")
+        console.print(f"\n[red bold]{escape(t.id)} failed[/] at "
+                      f"{escape(f'{t.record.location}: {t.error}')}")
         if t.record.traceback:
             console.print(t.record.traceback.rstrip(), markup=False)
     if run.status == "failed":
-        console.print(f"\nfix the step, then: [bold]lamina resume {r.run_id}[/]")
+        console.print(f"\nfix the step, then: [bold]lamina resume {escape(r.run_id)}[/]")
     elif run.status in ("interrupted", "crashed"):
-        console.print(f"\ncontinue with: [bold]lamina resume {r.run_id}[/]")
+        console.print(f"\ncontinue with: [bold]lamina resume {escape(r.run_id)}[/]")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -114,8 +124,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         r = run.record
         params = ", ".join(f"{k}={v!r}" for k, v in r.params.items())
-        table.add_row(r.run_id, r.flow, _status(r.status), _when(r.started_at), _secs(r.duration),
-                      r.user, params[:60], ",".join(r.tags))
+        table.add_row(escape(r.run_id), escape(r.flow), _status(r.status), _when(r.started_at),
+                      _secs(r.duration), escape(r.user), escape(params[:60]),
+                      escape(",".join(r.tags)))
     console = _console()
     if runs:
         console.print(table)
@@ -165,19 +176,20 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     for t in tasks:
         r = t.record
-        console.print(f"[bold]task[/] {t.id}  {_status(t.status)}  attempt {r.attempt}  {_secs(t.duration)}")
+        console.print(f"[bold]task[/] {escape(t.id)}  {_status(t.status)}  attempt {r.attempt}  "
+                      f"{_secs(t.duration)}")
         if r.element:
-            console.print(f"  element {r.element}")
+            console.print(escape(f"  element {r.element}"))
         if r.reused_from:
-            console.print(f"  reused from {r.reused_from}")
+            console.print(escape(f"  reused from {r.reused_from}"))
         console.print(f"  result {_describe_ref(r.output)}")
         for param, keys in r.inputs.items():
             shown = f"{len(keys)} artifacts" if isinstance(keys, list) else keys[:12]
-            console.print(f"  input {param}: {shown}")
+            console.print(escape(f"  input {param}: {shown}"))
         if r.metrics:
-            console.print("  metrics " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items()))
+            console.print(escape("  metrics " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items())))
         if r.error:
-            console.print(f"  [red]error[/] at {r.location}: {r.error}", markup=True)
+            console.print(f"  [red]error[/] at {escape(f'{r.location}: {r.error}')}")
             if r.traceback:
                 console.print(r.traceback.rstrip(), markup=False)
     return 0
