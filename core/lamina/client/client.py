@@ -186,6 +186,16 @@ class Run:
     def failed_tasks(self) -> list[Task]:
         return [t for t in self.tasks() if t.status == "failed"]
 
+    def notes(self) -> dict[str, list[str]]:
+        """Per task id (``RUN/STEP/INDEX``), what the run noted about it: a cached or
+        resumed result found damaged and computed again (see :attr:`Task.notes`)."""
+        artifacts = self.client.stack.artifacts
+        out: dict[str, list[str]] = {}
+        for key in artifacts.list(f"runs/{self.id}/notes"):
+            data = artifacts.get_json(key) or {}
+            out[str(data.get("task", key))] = [str(n) for n in data.get("notes", [])]
+        return out
+
     def diff(self, other: Run | str) -> RunDiff:
         from lamina.client.diff import diff_runs
 
@@ -315,6 +325,16 @@ class Task:
     def value(self) -> Any:
         """The step's return value, read from the datastore (memory-mapped where it can)."""
         return self.run.client.stack.artifacts.load(self.ref, name=self.id)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run noted about this task: a cached or resumed result it found
+        damaged (missing, truncated, altered) and so computed again. Empty for most."""
+        from lamina.runtime.layout import task_notes_key
+
+        data = self.run.client.stack.artifacts.get_json(
+            task_notes_key(self.run.id, self.step, self.index))
+        return [str(n) for n in (data or {}).get("notes", [])]
 
     def _log(self, key: str) -> str:
         if not key:

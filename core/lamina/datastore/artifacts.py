@@ -35,6 +35,10 @@ from lamina.datastore.hashing import (
     stamp_matches,
 )
 from lamina.datastore.serializers import SerializerRegistry, type_name
+
+#: A reused object up to this size is re-hashed before it is reused; a larger one is
+#: checked by size and its hash stamp (re-hashed when it has none).
+REUSE_HASH_LIMIT = 64 * 1024 * 1024
 from lamina.errors import (
     ArtifactNotFoundError,
     CorruptArtifactError,
@@ -295,6 +299,40 @@ class ArtifactStore:
         Raises :class:`CorruptArtifactError` or :class:`ArtifactNotFoundError`.
         """
         return self._verified_read(key, name, size=size, force=True)[0]
+
+    def damage(self, ref: ArtifactRef, *, name: str = "") -> str | None:
+        """Why the stored object of ``ref`` cannot be reused, or None when it is whole:
+        it must be present with its recorded size, and its bytes must hash to its key
+        where that is cheap (objects up to :data:`REUSE_HASH_LIMIT` bytes, or larger ones
+        without a valid hash stamp). What a cache hit and ``resume`` ask before reusing a
+        result."""
+        try:
+            if ref.size <= REUSE_HASH_LIMIT:
+                self.verify(ref.key, size=ref.size, name=name)
+                return None
+            path = self.datastore.blob_path(ref.key)
+            actual = os.path.getsize(path)
+            if actual != ref.size:
+                self._discard(ref.key)
+                return f"object {ref.key} is {actual:,} bytes, {ref.size:,} were recorded"
+            if not stamp_matches(path, ref.key):
+                self.verify(ref.key, size=ref.size, name=name)
+        except (ArtifactNotFoundError, CorruptArtifactError) as exc:
+            self._discard(ref.key)
+            return exc.message
+        except OSError as exc:
+            return f"object {ref.key} cannot be read: {exc.strerror or exc}"
+        return None
+
+    def _discard(self, key: str) -> None:
+        """Drop a damaged object (datastores that offer ``discard_blob``), so that saving
+        the value again stores it whole instead of keeping the damaged bytes."""
+        discard = getattr(self.datastore, "discard_blob", None)
+        if discard is not None:
+            try:
+                discard(key)
+            except (OSError, LaminaError):  # already gone, or not ours to remove
+                pass
 
     def _verified_read(
         self, key: str, name: str, *, size: int | None = None, force: bool = False

@@ -8,6 +8,8 @@ the foreach plan of its step, its upstream tasks' outcomes) is a record here:
 ``runs/RUN/tasks/STEP/INDEX.json``    a task's latest outcome
 ``runs/RUN/attempts/STEP/INDEX/N.json``  a failed attempt N of a task (its logs)
 ``runs/RUN/cards/STEP/INDEX.json``    a task's card (lamina.cards)
+``runs/RUN/notes/STEP/INDEX.json``    what the run noted about a task (a damaged result
+                                      it did not reuse)
 """
 
 from __future__ import annotations
@@ -37,3 +39,9 @@ def task_card_key(run_id: str, step: str, index: int) -> str:
 def task_attempt_key(run_id: str, step: str, index: int, attempt: int) -> str:
     """The outcome of a failed attempt of a task (its logs, once it was retried)."""
     return f"runs/{run_id}/attempts/{step}/{index}/{attempt}.json"
+
+
+def task_notes_key(run_id: str, step: str, index: int) -> str:
+    """What the run noted about a task (``{"notes": [...]}``): a cached or resumed result
+    found damaged and computed again."""
+    return f"runs/{run_id}/notes/{step}/{index}.json"

@@ -100,6 +100,9 @@ def print_run(run: Any, console: Any = None) -> None:
         )
         table.add_row(escape(step), str(len(mine)), status, _secs(spent) if mine else "-", result)
     console.print(table)
+    for task_id, notes in run.notes().items():
+        for note in notes:
+            console.print(f"[yellow]note[/] {escape(task_id)}: {escape(note)}")
     for t in run.failed_tasks()[:5]:
         console.print(f"\n[red bold]{escape(t.id)} failed[/] at "
                       f"{escape(f'{t.record.location}: {t.error}')}")
@@ -182,6 +185,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             console.print(escape(f"  element {r.element}"))
         if r.reused_from:
             console.print(escape(f"  reused from {r.reused_from}"))
+        for note in t.notes:
+            console.print(f"  [yellow]note[/] {escape(note)}")
         console.print(f"  result {_describe_ref(r.output)}")
         for param, keys in r.inputs.items():
             shown = f"{len(keys)} artifacts" if isinstance(keys, list) else keys[:12]
