@@ -34,6 +34,7 @@ from lamina.datastore.hashing import (
     stamp,
     stamp_matches,
 )
+from lamina.datastore.diskerrors import storage_error
 from lamina.datastore.serializers import SerializerRegistry, type_name
 
 #: A reused object up to this size is re-hashed before it is reused; a larger one is
@@ -155,6 +156,9 @@ class ArtifactStore:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as error:
+                disk = storage_error(error, f"saving {_label(name)}")
+                if disk is not None:  # the disk's problem, not the value's
+                    raise disk from error
                 failures.append((serializer, error))
                 continue
             if failures:
@@ -166,14 +170,20 @@ class ArtifactStore:
                     RuntimeWarning,
                     stacklevel=3,
                 )
-            if data is not None:
-                created = self._commit_bytes(key, data)
-            else:
-                assert staged is not None
-                try:
-                    created = self.datastore.commit_blob(staged, key)
-                finally:
-                    _remove(staged)  # consumed by a successful commit; gone on failure too
+            try:
+                if data is not None:
+                    created = self._commit_bytes(key, data)
+                else:
+                    assert staged is not None
+                    try:
+                        created = self.datastore.commit_blob(staged, key)
+                    finally:
+                        _remove(staged)  # consumed by a successful commit; gone on failure too
+            except OSError as error:
+                disk = storage_error(error, f"saving {_label(name)}")
+                if disk is None:
+                    raise
+                raise disk from error
             ref = ArtifactRef(
                 key=key,
                 serializer=serializer.name,
@@ -264,7 +274,13 @@ class ArtifactStore:
     def put_bytes(self, data: bytes) -> str:
         """Store raw bytes (logs, code files) content-addressed; return their key."""
         key = bytes_digest(data)
-        self._commit_bytes(key, bytes(data))
+        try:
+            self._commit_bytes(key, bytes(data))
+        except OSError as error:
+            disk = storage_error(error, "storing an object")
+            if disk is None:
+                raise
+            raise disk from error
         return key
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
@@ -421,7 +437,13 @@ class ArtifactStore:
         """Write a small JSON record atomically; with ``exclusive`` never overwrite (return
         False when it exists)."""
         data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-        return self.datastore.put_record(key, data, exclusive=exclusive)
+        try:
+            return bool(self.datastore.put_record(key, data, exclusive=exclusive))
+        except OSError as error:
+            disk = storage_error(error, f"writing the record {key}")
+            if disk is None:
+                raise
+            raise disk from error
 
     def get_json(self, key: str) -> Any | None:
         """The record ``key`` decoded, or None if absent."""

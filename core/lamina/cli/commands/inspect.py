@@ -259,12 +259,38 @@ def cmd_get(args: argparse.Namespace) -> int:
         with open(store.verify(ref.key, size=ref.size, name=target.id), "rb") as src:
             shutil.copyfileobj(src, sys.stdout.buffer)
         return 0
+    _check_output(args.output)
     path = store.verify(ref.key, size=ref.size, name=target.id)
-    shutil.copyfile(path, args.output)
+    try:
+        shutil.copyfile(path, args.output)
+    except OSError as exc:
+        from lamina.errors import LaminaError
+
+        raise LaminaError(f"lamina get: cannot write {args.output!r}: {exc.strerror or exc}",
+                          hint="give -o a file path in a folder you can write to") from None
     from lamina.datastore.hashing import ALGORITHM
 
     print(f"wrote {args.output}: {ref.serializer}, {ref.size:,} bytes ({ALGORITHM} {ref.key})")
     return 0
+
+
+def _check_output(output: str) -> None:
+    """Refuse an ``-o`` that cannot be the file written: empty, a folder, or in a folder
+    that does not exist."""
+    import os
+
+    from lamina.errors import LaminaError
+
+    problem = ""
+    if not output.strip():
+        problem = "-o is empty"
+    elif os.path.isdir(output):
+        problem = f"-o {output!r} is a folder"
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        problem = f"-o {output!r}: the folder {os.path.dirname(output) or '.'!r} does not exist"
+    if problem:
+        raise LaminaError(f"lamina get: {problem}; it must name the file to write",
+                          hint="e.g. -o model.pkl (or -o - for standard output)")
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
