@@ -130,6 +130,11 @@ class ArtifactNotFoundError(DatastoreError):
     """An artifact or record is not in the datastore."""
 
 
+class UntrustedArtifactError(DatastoreError):
+    """A value stored as a pickle (loading it runs code) comes from a run outside the
+    trusted namespaces, and the caller did not consent (``load(trust=True)``)."""
+
+
 class SerializationError(DatastoreError):
     """A value could not be serialized or deserialized."""
 

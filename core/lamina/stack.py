@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from lamina.datastore.artifacts import ArtifactStore
+    from lamina.datastore.trust import TrustPolicy
 
 #: Environment variable naming the stack to use (``--stack`` wins over it).
 STACK_ENV = "LAMINA_STACK"
@@ -522,6 +523,20 @@ class Stack:
                 f"{exc.message}", hint=exc.hint,
             ) from None
         return spec.factory(built, self)
+
+    @property
+    def trust(self) -> TrustPolicy:
+        """Which runs' pickled values load without consent (``allow_pickle`` and
+        ``trusted_namespaces`` of the stack; by default the user's own namespace and
+        every branch of the config's project). See :mod:`lamina.datastore.trust`."""
+        from lamina.datastore.trust import TrustPolicy
+
+        cfg = self.stack_config
+        return TrustPolicy.default(
+            self.branch.user, self.branch.project or self.config.project,
+            extra=(*(cfg.trusted_namespaces if cfg else ()), self.branch.namespace),
+            allow_pickle=cfg.allow_pickle if cfg else "trusted",
+        )
 
     @property
     def artifacts(self) -> ArtifactStore:

@@ -233,10 +233,15 @@ class StepResult:
 
     @property
     def value(self) -> Any:
-        """The step's result: a value, or for a foreach step the ordered list of values."""
+        """The step's result: a value, or for a foreach step the ordered list of values.
+        A pickled value of an untrusted run is refused: see :meth:`load`."""
+        return self.load()
+
+    def load(self, *, trust: bool | None = None) -> Any:
+        """:attr:`value`, with a say on trust (see :meth:`Task.load`)."""
         if self._is_foreach_step():
-            return [t.value for t in self.tasks]
-        return self.task.value
+            return [t.load(trust=trust) for t in self.tasks]
+        return self.task.load(trust=trust)
 
     def _is_foreach_step(self) -> bool:
         return any(t.record.element for t in self.tasks) or len(self.tasks) != 1
@@ -323,8 +328,32 @@ class Task:
 
     @property
     def value(self) -> Any:
-        """The step's return value, read from the datastore (memory-mapped where it can)."""
-        return self.run.client.stack.artifacts.load(self.ref, name=self.id)
+        """The step's return value, read from the datastore (memory-mapped where it can).
+        A pickled value of a run outside the trusted namespaces is refused
+        (:class:`lamina.errors.UntrustedArtifactError`): see :meth:`load`."""
+        return self.load()
+
+    def load(self, *, trust: bool | None = None) -> Any:
+        """The step's return value, like :attr:`value`, with a say on trust.
+
+        Loading a pickle runs the code it holds. By default (``trust=None``) a value
+        stored as a pickle loads only when the run is in a namespace the stack trusts
+        (your own, your project's, ``trusted_namespaces``; ``allow_pickle``); Arrow,
+        numpy, pandas and skops values load from any run.
+
+        :param trust: ``True``: you trust whoever made this run, load it whatever it is;
+            ``False``: never unpickle, even from a trusted run.
+        :raises lamina.errors.UntrustedArtifactError: a pickle without trust.
+        """
+        from lamina.datastore.trust import record_namespace
+
+        stack = self.run.client.stack
+        policy = stack.trust
+        namespace = record_namespace(self.run.record.namespace, self.run.record.user)
+        trusted = policy.trusts(namespace) if trust is None else trust
+        refuse = None if trusted else (
+            lambda serializer: policy.refuse(f"the result of {self.id}", namespace, serializer))
+        return stack.artifacts.load(self.ref, name=self.id, refuse_code=refuse)
 
     @property
     def notes(self) -> list[str]:

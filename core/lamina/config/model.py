@@ -23,7 +23,7 @@ from lamina.kernel.suggest import did_you_mean
 from lamina.namespaces import check_name
 
 TOP_LEVEL_KEYS = ("project", "default_stack", "required_plugins", "disable_plugins", "stacks", "plugins")
-STACK_EXTRA_KEYS = ("compute_overrides", "description")
+STACK_EXTRA_KEYS = ("compute_overrides", "description", "trusted_namespaces", "allow_pickle")
 
 
 @attrs.frozen
@@ -46,6 +46,11 @@ class StackConfig:
     components: dict[str, ComponentConfig]
     compute_overrides: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     description: str = ""
+    #: Namespaces whose pickled values load without consent, beyond the user's own and
+    #: the project's (fnmatch patterns; lamina.datastore.trust).
+    trusted_namespaces: tuple[str, ...] = ()
+    #: "trusted" (default), "always" or "never": which pickles load without consent.
+    allow_pickle: str = "trusted"
 
 
 @attrs.frozen
@@ -204,6 +209,19 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
         elif key == "description":
             if not isinstance(value, str):
                 raise cfg.error(("stacks", name, key), "description must be a string")
+        elif key == "trusted_namespaces":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise cfg.error(("stacks", name, key),
+                                f"stack {name!r}: trusted_namespaces must be an array of "
+                                f"namespace patterns, got {_kind(value)}",
+                                hint='trusted_namespaces = ["user:alice", "project:churn/*"]')
+        elif key == "allow_pickle":
+            if value not in ("trusted", "always", "never"):
+                raise cfg.error(("stacks", name, key),
+                                f"stack {name!r}: allow_pickle must be \"trusted\", "
+                                f"\"always\" or \"never\", got {value!r}",
+                                hint='allow_pickle = "trusted" (pickles of trusted namespaces '
+                                "only; see docs/security.md)")
         else:
             raise cfg.error(
                 ("stacks", name, key),
@@ -216,6 +234,8 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
         components=components,
         compute_overrides=overrides,
         description=str(table.get("description", "")),
+        trusted_namespaces=tuple(table.get("trusted_namespaces", ())),
+        allow_pickle=str(table.get("allow_pickle", "trusted")),
     )
 
 

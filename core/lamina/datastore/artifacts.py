@@ -19,7 +19,7 @@ import itertools
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lamina.datastore.hashing import (
@@ -240,14 +240,24 @@ class ArtifactStore:
         finally:
             _remove(staged)
 
-    def load(self, ref: ArtifactRef, *, name: str = "") -> Any:
+    def load(
+        self, ref: ArtifactRef, *, name: str = "",
+        refuse_code: Callable[[str], BaseException] | None = None,
+    ) -> Any:
         """The value ``ref`` points to, after checking the object's size and hash.
 
         ``name`` (``RUN/STEP/INDEX``) is used in error messages so that a corrupt or
         missing object names the task that produced it.
+
+        :param refuse_code: when given, a value whose serializer runs code as it loads (a
+            pickle: ``runs_code``) is not loaded: the error it returns for the
+            serializer's name is raised before a byte is read (see
+            :mod:`lamina.datastore.trust`).
         """
         try:
             serializer = self.serializers.get(ref.serializer)
+            if refuse_code is not None and getattr(serializer, "runs_code", False):
+                raise refuse_code(serializer.name)
             path, data = self._verified_read(ref.key, name, size=ref.size)
             try:
                 loads = getattr(serializer, "loads", None) if data is not None else None
