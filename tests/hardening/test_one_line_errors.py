@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from client_util import copy_flow, load, project_stack
+from client_util import copy_flow, project_stack
 
 from lamina.datastore import artifacts as artifacts_module
 from lamina.errors import DatastoreError

@@ -72,7 +72,7 @@ def test_a_colleagues_pickle_is_refused_before_it_runs(alices_run) -> None:
     with _stack(root, "bob") as stack:
         run = Client(stack).run(run_id)
         with pytest.raises(UntrustedArtifactError) as info:
-            run["payload"].value
+            _ = run["payload"].value
         assert not marker.exists()
         message = str(info.value)
         assert "user:alice is not a trusted namespace" in message and "trust=True" in message
@@ -86,11 +86,11 @@ def test_a_colleagues_pickle_is_refused_before_it_runs(alices_run) -> None:
 def test_the_own_namespace_and_trusted_namespaces_load(alices_run) -> None:
     root, run_id, marker = alices_run
     with _stack(root, "alice") as stack:
-        Client(stack).run(run_id)["payload"].value
+        _ = Client(stack).run(run_id)["payload"].value
     assert marker.exists()
     marker.unlink()
     with _stack(root, "bob", 'trusted_namespaces = ["user:ali*"]\n') as stack:
-        Client(stack).run(run_id)["payload"].value
+        _ = Client(stack).run(run_id)["payload"].value
     assert marker.exists()
 
 
@@ -98,14 +98,14 @@ def test_allow_pickle_never_refuses_even_the_own_namespace(alices_run) -> None:
     root, run_id, marker = alices_run
     with _stack(root, "alice", 'allow_pickle = "never"\n') as stack, \
             pytest.raises(UntrustedArtifactError, match='allow_pickle = "never"'):
-        Client(stack).run(run_id)["payload"].value
+        _ = Client(stack).run(run_id)["payload"].value
     assert not marker.exists()
 
 
 def test_the_server_checks_the_recorded_type_before_loading(alices_run) -> None:
     root, run_id, marker = alices_run
     with _stack(root, "alice", 'allow_pickle = "always"\n') as stack, \
-            pytest.raises(ModelNotServableError, match="recorded as a .*_Payload"):
+            pytest.raises(ModelNotServableError, match=r"recorded as a .*_Payload"):
         resolve_model(stack, f"trusting/{run_id}/payload")
     assert not marker.exists()
 

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from lamina.datastore.diskerrors import storage_error
 from lamina.datastore.hashing import (
     SMALL_OBJECT,
     STAMP_MIN_SIZE,
@@ -34,12 +35,7 @@ from lamina.datastore.hashing import (
     stamp,
     stamp_matches,
 )
-from lamina.datastore.diskerrors import storage_error
 from lamina.datastore.serializers import SerializerRegistry, type_name
-
-#: A reused object up to this size is re-hashed before it is reused; a larger one is
-#: checked by size and its hash stamp (re-hashed when it has none).
-REUSE_HASH_LIMIT = 64 * 1024 * 1024
 from lamina.errors import (
     ArtifactNotFoundError,
     CorruptArtifactError,
@@ -50,6 +46,10 @@ from lamina.errors import (
 from lamina.interfaces.datastore import Datastore
 from lamina.interfaces.serializer import Serializer
 from lamina.records import ArtifactRef
+
+#: A reused object up to this size is re-hashed before it is reused; a larger one is
+#: checked by size and its hash stamp (re-hashed when it has none).
+REUSE_HASH_LIMIT = 64 * 1024 * 1024
 
 
 def _label(name: str) -> str:
