@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         ArtifactNotFoundError,
         BackendUnreachableError,
         BrokenPluginWarning,
+        ConfigWarning,
         ConfigError,
         CorruptArtifactError,
         DatastoreError,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
         RunFailedError,
         RunNotFoundError,
         SerializationError,
+        UntrustedArtifactError,
         StepError,
     )
     from lamina.flow.loader import load_flow_file
@@ -152,6 +154,7 @@ _EXPORTS = {
     "ArtifactNotFoundError": "lamina.errors",
     "BackendUnreachableError": "lamina.errors",
     "BrokenPluginWarning": "lamina.errors",
+    "ConfigWarning": "lamina.errors",
     "ConfigError": "lamina.errors",
     "CorruptArtifactError": "lamina.errors",
     "DatastoreError": "lamina.errors",
@@ -164,6 +167,7 @@ _EXPORTS = {
     "RunFailedError": "lamina.errors",
     "RunNotFoundError": "lamina.errors",
     "SerializationError": "lamina.errors",
+    "UntrustedArtifactError": "lamina.errors",
     "StepError": "lamina.errors",
     # the running task (its context: stack and run)
     "current": "lamina.runtime.current",
@@ -245,6 +249,7 @@ __all__ = [
     "Branch",
     "BrokenPlugin",
     "BrokenPluginWarning",
+    "ConfigWarning",
     "ComponentSpec",
     "Compute",
     "ConfigError",
@@ -282,6 +287,7 @@ __all__ = [
     "Scheduler",
     "Schema",
     "SerializationError",
+    "UntrustedArtifactError",
     "Serializer",
     "ServingBackend",
     "ServingError",

@@ -232,8 +232,8 @@ def _check_recorded_type(stored: Any, what: str, run_id: str = "",
     if stored.type == MODEL_TYPE:
         return
     raise ModelNotServableError(
-        f"{what} is recorded as a {stored.type or 'value of unknown type'} (stored with "
-        f"{stored.serializer!r}), not a lamina.serving.Model, so it is not loaded",
+        f"{what} is recorded as a {stored.type or 'value of unknown type'}, not a "
+        f"lamina.serving.Model (stored with {stored.serializer!r}), so it is not loaded",
         hint="return Model(estimator, schema=Schema.infer(X, y)) from the step"
         + (f" (steps of run {run_id}: {', '.join(steps)})" if run_id else ""),
     )
