@@ -791,6 +791,9 @@ class Stack:
         try:
             spec = self.plugins.find_component(layer, name)
             values = recorded.recorded_options(self.name, what, entry, self._env)
+            for name in references(entry.get("options") or {}):
+                if name in self._env:
+                    self._remember(self._env[name], f"${{{name}}}")
             secret = [k for k, v in (entry.get("options") or {}).items()
                       if has_reference(v) or looks_secret(k)]
             try:
