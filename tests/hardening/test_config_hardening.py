@@ -123,3 +123,24 @@ def test_expand_leaves_no_reference_or_says_why(text: str, env: dict[str, str]) 
     except (BadReference, MissingVariable):
         return
     assert "${" not in out or "${" in "".join(env.values())
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ('allow_pickle = "sometimes"', 'allow_pickle must be "trusted", "always" or "never"'),
+    ('trusted_namespaces = "user:x"', "trusted_namespaces must be an array"),
+])
+def test_the_trust_setting_is_validated(tmp_path: Path, line: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=r"lamina\.toml:3: ") as info:
+        _load(tmp_path, f'[stacks.a]\ndatastore = "./store"\n{line}\n')
+    assert said in str(info.value)
+
+
+def test_the_trust_setting_defaults_and_additions(tmp_path: Path) -> None:
+    (tmp_path / "lamina.toml").write_text(
+        'project = "churn"\n[stacks.a]\ndatastore = "./store"\n'
+        'trusted_namespaces = ["user:ali*"]\n')
+    stack = Stack.load(cwd=tmp_path, env={"LAMINA_USER": "bob"})
+    trust = stack.trust
+    assert trust.trusts("project:churn/branch:prod") and trust.trusts("user:alice")
+    assert trust.trusts(f"user:{stack.branch.user}")
+    assert not trust.trusts("user:carol") and not trust.trusts("project:other/branch:x")
