@@ -317,6 +317,19 @@ def write_outcome(artifacts: ArtifactStore, outcome: TaskOutcome, **extra: Any) 
     artifacts.put_json(key, data)
 
 
+def record_failure(artifacts: ArtifactStore, outcome: TaskOutcome) -> TaskOutcome:
+    """Record a failure the engine saw (a worker died, a timeout, a job failed) and return
+    it; when the task's record already says it succeeded (it finished just before), that
+    recorded outcome is the truth and is returned instead."""
+    try:
+        write_outcome(artifacts, outcome)
+    except ImmutableRunError:
+        done = read_outcome(artifacts, outcome.run_id, outcome.step, outcome.index)
+        assert done is not None
+        return TaskOutcome.from_dict(done)
+    return outcome
+
+
 def check_not_finished(record: Mapping[str, Any] | None, task_id: str) -> None:
     """Refuse to run or record a task whose record says it succeeded.
 
