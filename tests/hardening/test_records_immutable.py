@@ -74,7 +74,7 @@ def test_write_outcome_never_replaces_a_succeeded_record(finished) -> None:
 def test_an_engine_failure_after_success_keeps_the_success(finished) -> None:
     from lamina.runtime.task import record_failure
 
-    root, run, stack = finished
+    _root, run, stack = finished
     late = TaskOutcome(run_id=run.id, step="square", index=0, attempt=1, status="failed",
                        started_at=0.0, finished_at=0.0, error="timeout: too slow")
     kept = record_failure(stack.artifacts, late)

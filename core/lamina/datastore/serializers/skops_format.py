@@ -4,8 +4,10 @@
 builds only the types it trusts (scikit-learn's, numpy's, scipy's...): a file that names
 any other type is refused instead of executed, unlike a pickle. Used when skops is
 installed (``pip install 'lamina[skops]'``) for any object whose class comes from
-scikit-learn; an estimator skops cannot write (a custom function inside, say) falls back
-to cloudpickle with a warning.
+scikit-learn, except tree-based ones (forests, gradient boosting: skops does not trust
+their tree storage by default), which stay with cloudpickle; an estimator skops cannot
+write or read back without trusting more types (a pipeline holding a forest, a custom
+function) falls back to cloudpickle with a warning.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from __future__ import annotations
 import importlib.util
 from functools import cache
 from typing import IO, Any
+
+#: Estimators built on scikit-learn's tree storage, which skops' loader does not trust by
+#: default (``sklearn.tree._tree.Tree``): they go to cloudpickle.
+_NOT_LOADABLE = ("sklearn.tree", "sklearn.ensemble")
 
 
 @cache
@@ -30,12 +36,19 @@ class SkopsSerializer:
 
     def handles(self, value: Any) -> bool:
         module = type(value).__module__
+        if module.startswith(_NOT_LOADABLE):  # trees: skops stores them, but its loader
+            return False                      # does not trust them by default
         return (module == "sklearn" or module.startswith("sklearn.")) and skops_installed()
 
     def dump(self, value: Any, file: IO[bytes]) -> dict[str, Any]:
         import skops.io as sio
 
-        file.write(sio.dumps(value))
+        data = sio.dumps(value)
+        untrusted = sio.get_untrusted_types(data=data)
+        if untrusted:  # it could not be loaded back without trusting them: pickle it
+            raise ValueError(f"skops would not load it back without trusting "
+                             f"{', '.join(untrusted)}")
+        file.write(data)
         return {"format": "skops"}
 
     def load(self, path: str) -> Any:
