@@ -63,6 +63,11 @@ class BrokenPluginWarning(UserWarning):
     on without its hooks. ``lamina stack check`` reports it as a problem."""
 
 
+class ConfigWarning(UserWarning):
+    """Something in the config is ignored (a ``[stacks.NAME]`` table in
+    ``lamina.secrets.toml`` for a stack the config does not define): lamina goes on."""
+
+
 class BackendUnreachableError(LaminaError):
     """A component could not reach its backend (``lamina stack check``)."""
 
@@ -123,6 +128,11 @@ class CorruptArtifactError(DatastoreError):
 
 class ArtifactNotFoundError(DatastoreError):
     """An artifact or record is not in the datastore."""
+
+
+class UntrustedArtifactError(DatastoreError):
+    """A value stored as a pickle (loading it runs code) comes from a run outside the
+    trusted namespaces, and the caller did not consent (``load(trust=True)``)."""
 
 
 class SerializationError(DatastoreError):

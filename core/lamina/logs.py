@@ -100,7 +100,9 @@ class _StructlogHandler(logging.StreamHandler):
                     ],
                 )
             )
-        return super().format(record)
+        from lamina.config.secrets import LOG_REDACTOR
+
+        return LOG_REDACTOR(super().format(record))
 
 
 def configure_logging(

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         BackendUnreachableError,
         BrokenPluginWarning,
         ConfigError,
+        ConfigWarning,
         CorruptArtifactError,
         DatastoreError,
         FeatureStoreError,
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
         RunNotFoundError,
         SerializationError,
         StepError,
+        UntrustedArtifactError,
     )
     from lamina.features.partitioned import join_partition
     from lamina.flow.loader import load_flow_file
@@ -166,6 +168,7 @@ _EXPORTS = {
     "ArtifactNotFoundError": "lamina.errors",
     "BackendUnreachableError": "lamina.errors",
     "BrokenPluginWarning": "lamina.errors",
+    "ConfigWarning": "lamina.errors",
     "ConfigError": "lamina.errors",
     "CorruptArtifactError": "lamina.errors",
     "DatastoreError": "lamina.errors",
@@ -178,6 +181,7 @@ _EXPORTS = {
     "RunFailedError": "lamina.errors",
     "RunNotFoundError": "lamina.errors",
     "SerializationError": "lamina.errors",
+    "UntrustedArtifactError": "lamina.errors",
     "StepError": "lamina.errors",
     # the running task (its context: stack and run)
     "current": "lamina.runtime.current",
@@ -270,6 +274,7 @@ __all__ = [
     "ComponentSpec",
     "Compute",
     "ConfigError",
+    "ConfigWarning",
     "CorruptArtifactError",
     "Datastore",
     "DatastoreError",
@@ -317,6 +322,7 @@ __all__ = [
     "TaskRecord",
     "TaskSpec",
     "Triggers",
+    "UntrustedArtifactError",
     "build_options",
     "build_spec",
     "builtin_serializers",

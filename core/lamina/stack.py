@@ -31,7 +31,17 @@ from lamina.config import ProjectConfig, StackConfig, load_config
 from lamina.config.locate import find_project_root
 from lamina.config.options import OptionError, build_options, options_to_dict
 from lamina.config.paths import file_url_to_path, is_absolute_path, local_path, split_scheme
-from lamina.config.secrets import MASK, MissingVariable, expand, has_reference, looks_secret
+from lamina.config.secrets import (
+    LOG_REDACTOR,
+    MASK,
+    BadReference,
+    MissingVariable,
+    Redactor,
+    expand,
+    has_reference,
+    looks_secret,
+    references,
+)
 from lamina.errors import (
     BrokenPluginWarning,
     ConfigError,
@@ -51,6 +61,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from lamina.datastore.artifacts import ArtifactStore
+    from lamina.datastore.trust import TrustPolicy
 
 #: Environment variable naming the stack to use (``--stack`` wins over it).
 STACK_ENV = "LAMINA_STACK"
@@ -117,6 +128,8 @@ class Stack:
         self._plugin_options: dict[str, Any] = {}
         self._plugin_state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
+        self._redactor = Redactor()
+        self._remember_secret_file_values()
         #: The branch this stack acts for (lamina.namespaces.Branch): the user's own
         #: branch of the config's project by default; the CLI's --branch/--production
         #: (and a Flow's project) replace it. Every layer that names what it deploys or
@@ -184,8 +197,10 @@ class Stack:
         root = (Path(cwd) if cwd is not None else Path.cwd()).resolve()
         stack = cls(name=name, plugins=plugins, project_root=root, env=env)
         spec = plugins.find_datastore_for_url(url)
+        values = stack._expand({"url": url}, (), f"datastore {url!r}")
         try:
-            options = build_options(spec.config, {"url": url})
+            options = build_options(spec.config, values, secret=("url",) if values["url"] != url
+                                    else ())
         except OptionError as exc:
             raise ConfigError(
                 f"datastore {url!r} (plugin {spec.name!r}): {exc.message}", hint=exc.hint
@@ -208,11 +223,42 @@ class Stack:
         new.__cause__ = exc
         return new
 
+    def redact(self, text: str) -> str:
+        """``text`` with every value this stack read from ``${VAR}`` written back as
+        ``${VAR}``, and every value from ``lamina.secrets.toml`` (or a literal credential)
+        as ``****``: what lamina applies before it stores or prints text holding an
+        option's value (a datastore URL in a run record or a DAG file, an error)."""
+        return self._redactor(text)
+
+    def _remember(self, value: Any, template: str) -> None:
+        self._redactor.add(value, template)
+        LOG_REDACTOR.add(value, template)
+
+    def _remember_secret_file_values(self) -> None:
+        source = self.config.secrets_source
+        for keys in self.config.secret_keys:
+            node: Any = source.data if source is not None else {}
+            for key in keys:
+                node = node.get(key) if isinstance(node, Mapping) else None
+            self._remember(node, MASK)
+
     def _expand(self, raw: dict[str, Any], keys: tuple[str, ...], what: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in raw.items():
+            for name in references(value):
+                if name in self._env:
+                    self._remember(self._env[name], f"${{{name}}}")
+            if looks_secret(key) and isinstance(value, str) and not has_reference(value):
+                self._remember(value, MASK)
             try:
                 out[key] = expand(value, self._env)
+            except BadReference as bad:
+                raise ConfigError(
+                    f"{self._where((*keys, key))}: {what}: option {key!r} holds {bad.text!r}, "
+                    "which is not a ${VAR} reference (unclosed, or no variable name)",
+                    hint="write ${VAR} or ${VAR:-default} with VAR made of letters, digits "
+                    "and '_'",
+                ) from None
             except MissingVariable as mv:
                 raise ConfigError(
                     f"{self._where((*keys, key))}: {what}: option {key!r} uses the "
@@ -233,7 +279,7 @@ class Stack:
         )
         values = self._expand(raw, keys, what)
         try:
-            return build_options(spec.config, values), secret
+            return build_options(spec.config, values, secret=secret), secret
         except OptionError as exc:
             at = (*keys, exc.key) if exc.key else keys
             raise ConfigError(f"{self._where(at)}: {what}: {exc.message}", hint=exc.hint) from None
@@ -406,8 +452,22 @@ class Stack:
         with self._lock:
             if layer not in self._built:
                 r = self._get(layer)
-                self._built[layer] = r.spec.factory(r.options, self)
+                try:
+                    self._built[layer] = r.spec.factory(r.options, self)
+                except LaminaError as exc:
+                    raise self._redacted(exc) from exc.__cause__
             return self._built[layer]
+
+    def _redacted(self, exc: LaminaError) -> LaminaError:
+        """``exc`` itself when its text holds no option value to hide, else the same
+        error with the values written back as templates."""
+        message, hint = self.redact(exc.message), self.redact(exc.hint) if exc.hint else exc.hint
+        if message == exc.message and hint == exc.hint:
+            return exc
+        try:
+            return type(exc)(message, hint=hint)
+        except TypeError:  # a subclass with required arguments of its own
+            return ConfigError(message, hint=hint)
 
     @property
     def datastore(self) -> Any:
@@ -464,6 +524,20 @@ class Stack:
                 f"{exc.message}", hint=exc.hint,
             ) from None
         return spec.factory(built, self)
+
+    @property
+    def trust(self) -> TrustPolicy:
+        """Which runs' pickled values load without consent (``allow_pickle`` and
+        ``trusted_namespaces`` of the stack; by default the user's own namespace and
+        every branch of the config's project). See :mod:`lamina.datastore.trust`."""
+        from lamina.datastore.trust import TrustPolicy
+
+        cfg = self.stack_config
+        return TrustPolicy.default(
+            self.branch.user, self.branch.project or self.config.project,
+            extra=(*(cfg.trusted_namespaces if cfg else ()), self.branch.namespace),
+            allow_pickle=cfg.allow_pickle if cfg else "trusted",
+        )
 
     @property
     def artifacts(self) -> ArtifactStore:
@@ -617,9 +691,9 @@ class Stack:
                 summary = check()
                 results[layer] = (True, str(summary) if summary else "ok")
             except LaminaError as exc:
-                results[layer] = (False, str(exc))
+                results[layer] = (False, self.redact(str(exc)))
             except Exception as exc:
-                results[layer] = (False, f"{type(exc).__name__}: {exc}")
+                results[layer] = (False, self.redact(f"{type(exc).__name__}: {exc}"))
         return results
 
     def close(self) -> None:
@@ -723,8 +797,13 @@ class Stack:
         try:
             spec = self.plugins.find_component(layer, name)
             values = recorded.recorded_options(self.name, what, entry, self._env)
+            for name in references(entry.get("options") or {}):
+                if name in self._env:
+                    self._remember(self._env[name], f"${{{name}}}")
+            secret = [k for k, v in (entry.get("options") or {}).items()
+                      if has_reference(v) or looks_secret(k)]
             try:
-                options = build_options(spec.config, values)
+                options = build_options(spec.config, values, secret=secret)
             except OptionError as exc:
                 raise ConfigError(
                     f"the run's stack {self.name!r}, {what}: the recorded options no longer "

@@ -42,12 +42,19 @@ def test_the_tasks_own_record_wins(artifacts) -> None:
 
 
 def test_a_record_of_an_earlier_attempt_is_not_this_attempts_outcome(artifacts) -> None:
-    write_outcome(artifacts, recorded("succeeded", 1))
+    write_outcome(artifacts, recorded("failed", 1))
     out = settle(artifacts, spec(2), engine_ok=False, reason="oom", message="OOMKilled",
                  log_text="Killed\n")
     assert out.status == "failed" and out.attempt == 2 and out.exit_reason == "oom"
     assert artifacts.get_bytes(out.stderr_key) == b"Killed\n"
     assert read_outcome(artifacts, RUN, "s", 4)["attempt"] == 2  # recorded for resume/show
+
+
+def test_a_succeeded_record_is_never_replaced_by_a_later_engine_failure(artifacts) -> None:
+    write_outcome(artifacts, recorded("succeeded", 1))  # records are immutable once succeeded
+    out = settle(artifacts, spec(2), engine_ok=False, reason="oom", message="OOMKilled")
+    assert out.status == "succeeded" and out.attempt == 1
+    assert read_outcome(artifacts, RUN, "s", 4)["status"] == "succeeded"
 
 
 def test_engine_success_without_a_record_is_a_failure_with_the_fix(artifacts) -> None:

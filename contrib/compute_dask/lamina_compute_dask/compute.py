@@ -89,7 +89,7 @@ class DaskCompute:
                 self._wait_for_a_worker()
             if self.options.check_datastore:
                 self._prepare_workers(
-                    ctx.stack.datastore.url, ctx.run_id, getattr(ctx, "datastore_spec", "")
+                    ctx.stack.redact(ctx.stack.datastore.url), ctx.run_id, getattr(ctx, "datastore_spec", "")
                 )
             self._client.subscribe_topic(STARTED_TOPIC, self._on_started)
             self._collector = threading.Thread(

@@ -276,6 +276,11 @@ class FileDatastore:
     def blob_path(self, key: str) -> str:
         return self._impl.blob_path(check_object_key(key))
 
+    def discard_blob(self, key: str) -> bool:
+        """Remove object ``key`` found damaged (truncated, altered), so that the value
+        computed again is stored whole under its key; True if it existed."""
+        return self._impl.discard_blob(check_object_key(key))
+
     def local_blob_path(self, key: str) -> str | None:
         """Where object ``key`` is on local disk if it is stored, unchecked (None for a
         remote URL): a reader opens it directly rather than checking for it first."""
@@ -489,6 +494,9 @@ class _LocalStore:
         except FileNotFoundError:
             return False
 
+    def discard_blob(self, key: str) -> bool:
+        return self.delete_record(object_key(key))
+
     def list_records(self, prefix: str) -> list[str]:
         top = self._path(prefix) if prefix else self.root
         found: list[str] = []
@@ -604,6 +612,12 @@ class _FsspecStore:
             return True
         except FileNotFoundError:
             return False
+
+    def discard_blob(self, key: str) -> bool:
+        cached = os.path.join(self.cache_dir, key[:2], key)
+        if os.path.isfile(cached):
+            os.unlink(cached)
+        return self.delete_record(object_key(key))
 
     def list_records(self, prefix: str) -> list[str]:
         top = self._path(prefix) if prefix else self.root

@@ -47,7 +47,7 @@ from lamina.flow.loader import load_flow_file
 from lamina.kernel.pluginmanager import PluginManager
 from lamina.records import TaskOutcome, TaskSpec
 from lamina.runtime.launch import flow_file_of
-from lamina.runtime.task import execute_task, write_outcome
+from lamina.runtime.task import execute_task, record_failure
 from lamina.stack import Stack
 
 if TYPE_CHECKING:
@@ -710,8 +710,7 @@ class LocalCompute:
             host=socket.gethostname(),
             pid=worker.process.pid or 0,
         )
-        write_outcome(ctx.artifacts, outcome)
-        return outcome
+        return record_failure(ctx.artifacts, outcome)
 
     def __repr__(self) -> str:
         return f"LocalCompute(workers={self.max_in_flight}, start_method={self.start_method!r})"

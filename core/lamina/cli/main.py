@@ -336,3 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130 if isinstance(exc, RunInterruptedError) else 1
     except BrokenPipeError:
         return 1
+    except OSError as exc:  # the disk under the datastore, reached outside a lamina call
+        from lamina.datastore.diskerrors import storage_error
+
+        disk = storage_error(exc, "lamina could not write")
+        if disk is None:
+            raise
+        _print_error(disk, verbose)
+        return 1

@@ -48,12 +48,13 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title:
     if is_terminal():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title or None)
+        table = Table(title=Text(title) if title else None)
         for h in headers:
             table.add_column(h)
         for row in cells:
-            table.add_row(*row)
+            table.add_row(*(Text(c) for c in row))  # user text is shown as written
         Console().print(table)
         return
     if title:

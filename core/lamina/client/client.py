@@ -275,6 +275,16 @@ class Run:
         :class:`lamina.Failed` and the run went on."""
         return [t for t in self.tasks() if t.status == "caught"]
 
+    def notes(self) -> dict[str, list[str]]:
+        """Per task id (``RUN/STEP/INDEX``), what the run noted about it: a cached or
+        resumed result found damaged and computed again (see :attr:`Task.notes`)."""
+        artifacts = self.client.stack.artifacts
+        out: dict[str, list[str]] = {}
+        for key in artifacts.list(f"runs/{self.id}/notes"):
+            data = artifacts.get_json(key) or {}
+            out[str(data.get("task", key))] = [str(n) for n in data.get("notes", [])]
+        return out
+
     def diff(self, other: Run | str) -> RunDiff:
         from lamina.client.diff import diff_runs
 
@@ -333,10 +343,15 @@ class StepResult:
 
     @property
     def value(self) -> Any:
-        """The step's result: a value, or for a foreach step the ordered list of values."""
+        """The step's result: a value, or for a foreach step the ordered list of values.
+        A pickled value of an untrusted run is refused: see :meth:`load`."""
+        return self.load()
+
+    def load(self, *, trust: bool | None = None) -> Any:
+        """:attr:`value`, with a say on trust (see :meth:`Task.load`)."""
         if self._is_foreach_step():
-            return [t.value for t in self.tasks]
-        return self.task.value
+            return [t.load(trust=trust) for t in self.tasks]
+        return self.task.load(trust=trust)
 
     def _is_foreach_step(self) -> bool:
         return any(t.record.element for t in self.tasks) or len(self.tasks) != 1
@@ -423,8 +438,42 @@ class Task:
 
     @property
     def value(self) -> Any:
-        """The step's return value, read from the datastore (memory-mapped where it can)."""
-        return self.run.client.stack.artifacts.load(self.ref, name=self.id)
+        """The step's return value, read from the datastore (memory-mapped where it can).
+        A pickled value of a run outside the trusted namespaces is refused
+        (:class:`lamina.errors.UntrustedArtifactError`): see :meth:`load`."""
+        return self.load()
+
+    def load(self, *, trust: bool | None = None) -> Any:
+        """The step's return value, like :attr:`value`, with a say on trust.
+
+        Loading a pickle runs the code it holds. By default (``trust=None``) a value
+        stored as a pickle loads only when the run is in a namespace the stack trusts
+        (your own, your project's, ``trusted_namespaces``; ``allow_pickle``); Arrow,
+        numpy, pandas and skops values load from any run.
+
+        :param trust: ``True``: you trust whoever made this run, load it whatever it is;
+            ``False``: never unpickle, even from a trusted run.
+        :raises lamina.errors.UntrustedArtifactError: a pickle without trust.
+        """
+        from lamina.datastore.trust import record_namespace
+
+        stack = self.run.client.stack
+        policy = stack.trust
+        namespace = record_namespace(self.run.record.namespace, self.run.record.user)
+        trusted = policy.trusts(namespace) if trust is None else trust
+        refuse = None if trusted else (
+            lambda serializer: policy.refuse(f"the result of {self.id}", namespace, serializer))
+        return stack.artifacts.load(self.ref, name=self.id, refuse_code=refuse)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run noted about this task: a cached or resumed result it found
+        damaged (missing, truncated, altered) and so computed again. Empty for most."""
+        from lamina.runtime.layout import task_notes_key
+
+        data = self.run.client.stack.artifacts.get_json(
+            task_notes_key(self.run.id, self.step, self.index))
+        return [str(n) for n in (data or {}).get("notes", [])]
 
     def _log(self, key: str) -> str:
         if not key:

@@ -55,13 +55,12 @@ def split_ref(ref: str) -> tuple[str, str | None, int | None]:
     step = parts[1] if len(parts) > 1 else None
     index: int | None = None
     if len(parts) == 3:
-        try:
-            index = int(parts[2])
-        except ValueError:
+        if not (parts[2].isascii() and parts[2].isdigit()):
             raise LaminaError(
-                f"task index {parts[2]!r} in {ref!r} is not a number",
+                f"task index {parts[2]!r} in {ref!r} is not a number (0, 1, 2...)",
                 hint=f"RUN/STEP/INDEX, e.g. {run}/{step}/0",
-            ) from None
+            )
+        index = int(parts[2])
     return run, step, index
 
 
@@ -120,6 +119,12 @@ def resolve_run(
         if not runs:
             raise no_run_error(metadata, flow, namespace)
         return runs[0]
+    if "/" in ref:
+        run = split_ref(ref)[0]
+        raise RunNotFoundError(
+            f"{ref!r} names a step or a task, not a run",
+            hint=f"name the run alone: {run}",
+        )
     try:
         record = metadata.get_run(ref)
     except RunNotFoundError as err:

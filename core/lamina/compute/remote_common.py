@@ -169,7 +169,7 @@ def failure_outcome(
     host: str = "",
 ) -> TaskOutcome:
     """Record (and return) a failed outcome the engine, not the task, knows about."""
-    from lamina.runtime.task import write_outcome
+    from lamina.runtime.task import record_failure
 
     now = time.time()
     stderr_key = artifacts.put_bytes(log_text.encode()) if log_text else ""
@@ -189,8 +189,7 @@ def failure_outcome(
         cache_key=spec.cache_key,
         host=host or socket.gethostname(),
     )
-    write_outcome(artifacts, outcome)
-    return outcome
+    return record_failure(artifacts, outcome)
 
 
 class RemoteJob:

@@ -7,6 +7,7 @@ component's own options are checked against its attrs class when the stack is re
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,13 @@ import attrs
 from lamina.config.files import ConfigSource, read_secrets_file
 from lamina.config.paths import is_windows_path
 from lamina.config.secrets import deep_merge
-from lamina.errors import ConfigError, LaminaError
+from lamina.errors import ConfigError, ConfigWarning, LaminaError
 from lamina.interfaces.component import LAYERS
 from lamina.kernel.suggest import did_you_mean
 from lamina.namespaces import check_name
 
 TOP_LEVEL_KEYS = ("project", "default_stack", "required_plugins", "disable_plugins", "stacks", "plugins")
-STACK_EXTRA_KEYS = ("compute_overrides", "description")
+STACK_EXTRA_KEYS = ("compute_overrides", "description", "trusted_namespaces", "allow_pickle")
 
 
 @attrs.frozen
@@ -45,6 +46,11 @@ class StackConfig:
     components: dict[str, ComponentConfig]
     compute_overrides: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     description: str = ""
+    #: Namespaces whose pickled values load without consent, beyond the user's own and
+    #: the project's (fnmatch patterns; lamina.datastore.trust).
+    trusted_namespaces: tuple[str, ...] = ()
+    #: "trusted" (default), "always" or "never": which pickles load without consent.
+    allow_pickle: str = "trusted"
 
 
 @attrs.frozen
@@ -61,15 +67,21 @@ class ProjectConfig:
     #: key paths whose value came from lamina.secrets.toml (masked when printed).
     secret_keys: frozenset[tuple[str, ...]] = frozenset()
     secrets_file: Path | None = None
+    #: lamina.secrets.toml, when it was read: where a key written only there is blamed.
+    secrets_source: ConfigSource | None = None
 
     @property
     def path(self) -> Path | None:
         return self.source.path if self.source else None
 
     def where(self, keys: tuple[str, ...] = ()) -> str:
-        """``lamina.toml:7`` for a key path, for error messages."""
+        """``lamina.toml:7`` for a key path, for error messages; ``lamina.secrets.toml:3``
+        for a key written only in the secrets file."""
         if self.source is None:
             return "(no config file)"
+        if (keys and self.secrets_source is not None and not _written(self.source.data, keys)
+                and _written(self.secrets_source.data, keys)):
+            return self.secrets_source.where(keys)
         return self.source.where(keys)
 
     def error(
@@ -77,6 +89,44 @@ class ProjectConfig:
         cls: type[LaminaError] = ConfigError,
     ) -> LaminaError:
         return cls(f"{self.where(keys)}: {message}", hint=hint)
+
+
+def _written(data: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    """Whether the key path is written in a file's lamina table."""
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _looks_like_path(value: str) -> bool:
+    """A datastore written as a bare path: ``./store``, ``../x``, ``/data/x``, ``~/x``,
+    ``store/sub`` or ``${VAR}`` (a component's name never holds ``/`` or ``$``)."""
+    return (value.startswith((".", "~", "/", "\\")) or "/" in value or "\\" in value
+            or "${" in value)
+
+
+def _unknown_stacks(source: ConfigSource, secrets: ConfigSource) -> dict[str, Any]:
+    """The secrets file's data without ``[stacks.NAME]`` tables for stacks the config does
+    not define (each one a warning naming it): a stray table must not break every stack."""
+    stacks = secrets.data.get("stacks")
+    known = source.data.get("stacks")
+    if not isinstance(stacks, dict):
+        return secrets.data
+    known = known if isinstance(known, dict) else {}
+    stray = [name for name in stacks if name not in known]
+    for name in stray:
+        warnings.warn(
+            f"{secrets.where(('stacks', name))}: [stacks.{name}] is not a stack of "
+            f"{source.display}, so it is ignored (stacks there: "
+            f"{', '.join(known) or 'none'}); rename it or remove it",
+            ConfigWarning, stacklevel=4,
+        )
+    if not stray:
+        return secrets.data
+    return {**secrets.data, "stacks": {k: v for k, v in stacks.items() if k in known}}
 
 
 def _kind(value: Any) -> str:
@@ -102,7 +152,8 @@ def _component(
 ) -> ComponentConfig:
     keys = ("stacks", stack, layer)
     if isinstance(value, str):
-        if "://" in value or (layer == "datastore" and is_windows_path(value)):
+        if "://" in value or (layer == "datastore" and (
+                is_windows_path(value) or _looks_like_path(value))):
             if layer != "datastore":
                 raise cfg.error(
                     keys,
@@ -158,6 +209,19 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
         elif key == "description":
             if not isinstance(value, str):
                 raise cfg.error(("stacks", name, key), "description must be a string")
+        elif key == "trusted_namespaces":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise cfg.error(("stacks", name, key),
+                                f"stack {name!r}: trusted_namespaces must be an array of "
+                                f"namespace patterns, got {_kind(value)}",
+                                hint='trusted_namespaces = ["user:alice", "project:churn/*"]')
+        elif key == "allow_pickle":
+            if value not in ("trusted", "always", "never"):
+                raise cfg.error(("stacks", name, key),
+                                f"stack {name!r}: allow_pickle must be \"trusted\", "
+                                f"\"always\" or \"never\", got {value!r}",
+                                hint='allow_pickle = "trusted" (pickles of trusted namespaces '
+                                "only; see docs/security.md)")
         else:
             raise cfg.error(
                 ("stacks", name, key),
@@ -170,6 +234,8 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
         components=components,
         compute_overrides=overrides,
         description=str(table.get("description", "")),
+        trusted_namespaces=tuple(table.get("trusted_namespaces", ())),
+        allow_pickle=str(table.get("allow_pickle", "trusted")),
     )
 
 
@@ -184,9 +250,11 @@ def parse_config(source: ConfigSource | None, *, secrets: bool = True) -> Projec
     if secrets:
         sec = read_secrets_file(source.path)
         if sec is not None:
-            data = deep_merge(dict(data), sec.data, on_value=secret_keys.add)
+            data = deep_merge(dict(data), _unknown_stacks(source, sec), on_value=secret_keys.add)
             secrets_file = sec.path
-    cfg = ProjectConfig(source=source, secret_keys=frozenset(secret_keys))
+    else:
+        sec = None
+    cfg = ProjectConfig(source=source, secret_keys=frozenset(secret_keys), secrets_source=sec)
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             raise cfg.error(

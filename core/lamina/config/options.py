@@ -12,7 +12,7 @@ import enum
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -194,9 +194,13 @@ def _toml_type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def build_options(cls: type, raw: Mapping[str, Any]) -> Any:
+def build_options(
+    cls: type, raw: Mapping[str, Any], *, secret: Collection[str] = ()
+) -> Any:
     """An instance of the attrs class ``cls`` from a TOML table.
 
+    :param secret: options whose value a message must not show (they came from
+        ``${VAR}`` or the secrets file, or look like credentials): shown as ``****``.
     :raises OptionError: unknown key, wrong type, missing required option, or a
         validator of the class refused a value.
     """
@@ -223,7 +227,8 @@ def build_options(cls: type, raw: Mapping[str, Any]) -> Any:
         except _Mismatch as mm:
             doc = docs.get(f.name)
             raise OptionError(
-                f"option {key!r} must be {mm.expected}, got {_show(value)} "
+                f"option {key!r} must be {mm.expected}, got "
+                f"{'****' if key in secret else _show(value)} "
                 f"({_toml_type(value)})",
                 key=key,
                 hint=f"{key}: {doc}" if doc else f"give {key} {mm.expected}",
@@ -242,10 +247,15 @@ def build_options(cls: type, raw: Mapping[str, Any]) -> Any:
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        failed_key = next((k for k in kwargs if re.search(rf"\b{re.escape(k)}\b", str(exc))), None)
+        # attrs' own validators raise ValueError(message, Attribute(...), ...): keep the message
+        text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        for key in secret:
+            if isinstance(kwargs.get(key), str) and kwargs[key]:
+                text = text.replace(kwargs[key], "****")
+        failed_key = next((k for k in kwargs if re.search(rf"\b{re.escape(k)}\b", text)), None)
         option_doc = docs.get(failed_key) if failed_key else None
         raise OptionError(
-            f"invalid value{f' for {failed_key!r}' if failed_key else ''}: {exc}",
+            f"invalid value{f' for {failed_key!r}' if failed_key else ''}: {text}",
             key=failed_key,
             hint=f"{failed_key}: {option_doc}" if option_doc else None,
         ) from None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lamina.config.secrets import MissingVariable, expand, has_reference, looks_secret
+from lamina.config.secrets import BadReference, MissingVariable, expand, has_reference, looks_secret
 from lamina.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -219,6 +219,12 @@ def recorded_options(
     for key, value in (entry.get("options") or {}).items():
         try:
             out[key] = expand(value, env)
+        except BadReference as bad:
+            raise ConfigError(
+                f"the run's stack {stack_name!r}, {what}: option {key!r} holds {bad.text!r}, "
+                "which is not a ${VAR} reference",
+                hint="write ${VAR} in the stack's config and start a new run",
+            ) from None
         except MissingVariable as mv:
             raise ConfigError(
                 f"the run's stack {stack_name!r}, {what}: option {key!r} uses the "

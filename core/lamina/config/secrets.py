@@ -14,8 +14,10 @@ masked whenever lamina prints a stack.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "private_key")
@@ -28,6 +30,30 @@ class MissingVariable(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+class BadReference(Exception):
+    """A ``${`` that does not start a well-formed ``${VAR}`` (unclosed, or not a variable
+    name): the caller turns it into a ConfigError naming the option."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def check_references(value: Any) -> None:
+    """Raise :class:`BadReference` when a string (in tables and arrays too) holds ``${``
+    outside a well-formed ``${VAR}`` or ``${VAR:-default}``."""
+    if isinstance(value, str):
+        rest = _VAR.sub("", value)
+        if "${" in rest:
+            raise BadReference(rest[rest.index("${"):][:40])
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_references(v)
+    elif isinstance(value, list):
+        for v in value:
+            check_references(v)
 
 
 def has_reference(value: Any) -> bool:
@@ -45,8 +71,10 @@ def expand(value: Any, env: Mapping[str, str]) -> Any:
     """Replace every ``${VAR}`` in strings (recursively in tables and arrays).
 
     :raises MissingVariable: a variable is unset and has no ``:-default``.
+    :raises BadReference: a ``${`` is not closed or holds no variable name.
     """
     if isinstance(value, str):
+        check_references(value)
 
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
@@ -62,6 +90,63 @@ def expand(value: Any, env: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [expand(v, env) for v in value]
     return value
+
+
+def references(value: Any) -> Iterator[str]:
+    """The name of every ``${VAR}`` in a raw config value (tables and arrays too)."""
+    if isinstance(value, str):
+        for m in _VAR.finditer(value):
+            yield m.group(1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from references(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from references(v)
+
+
+#: Values shorter than this are not redacted (a one-letter value would mangle any text).
+MIN_SECRET = 3
+
+
+class Redactor:
+    """Puts templates back: every value that came from ``${VAR}`` becomes ``${VAR}`` again,
+    every value from ``lamina.secrets.toml`` becomes ``****``, in any text about to be
+    stored or shown (a datastore URL in a run record or a DAG file, a message). The value
+    is also recognised percent-encoded, as a URL carries it."""
+
+    def __init__(self) -> None:
+        self._map: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, value: Any, template: str) -> None:
+        """Remember that ``value`` stands for ``template`` (strings of at least
+        :data:`MIN_SECRET` characters)."""
+        if not isinstance(value, str) or len(value) < MIN_SECRET or value == template:
+            return
+        with self._lock:
+            for form in (value, quote(value, safe=""), quote(value, safe=":/"),
+                         quote_plus(value)):
+                self._map.setdefault(form, template)
+
+    def __bool__(self) -> bool:
+        return bool(self._map)
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every remembered value replaced by its template."""
+        if not self._map or not isinstance(text, str):
+            return text
+        with self._lock:
+            pairs = sorted(self._map.items(), key=lambda kv: -len(kv[0]))
+        for value, template in pairs:
+            if value in text:
+                text = text.replace(value, template)
+        return text
+
+
+#: What lamina's own log output redacts: every value a stack of this process read from
+#: ``${VAR}`` or the secrets file (a log line is written by the process, not a stack).
+LOG_REDACTOR = Redactor()
 
 
 def looks_secret(key: str) -> bool:

@@ -19,9 +19,10 @@ import itertools
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from lamina.datastore.diskerrors import storage_error
 from lamina.datastore.hashing import (
     SMALL_OBJECT,
     STAMP_MIN_SIZE,
@@ -45,6 +46,10 @@ from lamina.errors import (
 from lamina.interfaces.datastore import Datastore
 from lamina.interfaces.serializer import Serializer
 from lamina.records import ArtifactRef
+
+#: A reused object up to this size is re-hashed before it is reused; a larger one is
+#: checked by size and its hash stamp (re-hashed when it has none).
+REUSE_HASH_LIMIT = 64 * 1024 * 1024
 
 
 def _label(name: str) -> str:
@@ -151,6 +156,9 @@ class ArtifactStore:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as error:
+                disk = storage_error(error, f"saving {_label(name)}")
+                if disk is not None:  # the disk's problem, not the value's
+                    raise disk from error
                 failures.append((serializer, error))
                 continue
             if failures:
@@ -162,14 +170,20 @@ class ArtifactStore:
                     RuntimeWarning,
                     stacklevel=3,
                 )
-            if data is not None:
-                created = self._commit_bytes(key, data)
-            else:
-                assert staged is not None
-                try:
-                    created = self.datastore.commit_blob(staged, key)
-                finally:
-                    _remove(staged)  # consumed by a successful commit; gone on failure too
+            try:
+                if data is not None:
+                    created = self._commit_bytes(key, data)
+                else:
+                    assert staged is not None
+                    try:
+                        created = self.datastore.commit_blob(staged, key)
+                    finally:
+                        _remove(staged)  # consumed by a successful commit; gone on failure too
+            except OSError as error:
+                disk = storage_error(error, f"saving {_label(name)}")
+                if disk is None:
+                    raise
+                raise disk from error
             ref = ArtifactRef(
                 key=key,
                 serializer=serializer.name,
@@ -226,14 +240,24 @@ class ArtifactStore:
         finally:
             _remove(staged)
 
-    def load(self, ref: ArtifactRef, *, name: str = "") -> Any:
+    def load(
+        self, ref: ArtifactRef, *, name: str = "",
+        refuse_code: Callable[[str], BaseException] | None = None,
+    ) -> Any:
         """The value ``ref`` points to, after checking the object's size and hash.
 
         ``name`` (``RUN/STEP/INDEX``) is used in error messages so that a corrupt or
         missing object names the task that produced it.
+
+        :param refuse_code: when given, a value whose serializer runs code as it loads (a
+            pickle: ``runs_code``) is not loaded: the error it returns for the
+            serializer's name is raised before a byte is read (see
+            :mod:`lamina.datastore.trust`).
         """
         try:
             serializer = self.serializers.get(ref.serializer)
+            if refuse_code is not None and getattr(serializer, "runs_code", False):
+                raise refuse_code(serializer.name)
             path, data = self._verified_read(ref.key, name, size=ref.size)
             try:
                 loads = getattr(serializer, "loads", None) if data is not None else None
@@ -260,7 +284,13 @@ class ArtifactStore:
     def put_bytes(self, data: bytes) -> str:
         """Store raw bytes (logs, code files) content-addressed; return their key."""
         key = bytes_digest(data)
-        self._commit_bytes(key, bytes(data))
+        try:
+            self._commit_bytes(key, bytes(data))
+        except OSError as error:
+            disk = storage_error(error, "storing an object")
+            if disk is None:
+                raise
+            raise disk from error
         return key
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
@@ -295,6 +325,40 @@ class ArtifactStore:
         Raises :class:`CorruptArtifactError` or :class:`ArtifactNotFoundError`.
         """
         return self._verified_read(key, name, size=size, force=True)[0]
+
+    def damage(self, ref: ArtifactRef, *, name: str = "") -> str | None:
+        """Why the stored object of ``ref`` cannot be reused, or None when it is whole:
+        it must be present with its recorded size, and its bytes must hash to its key
+        where that is cheap (objects up to :data:`REUSE_HASH_LIMIT` bytes, or larger ones
+        without a valid hash stamp). What a cache hit and ``resume`` ask before reusing a
+        result."""
+        try:
+            if ref.size <= REUSE_HASH_LIMIT:
+                self.verify(ref.key, size=ref.size, name=name)
+                return None
+            path = self.datastore.blob_path(ref.key)
+            actual = os.path.getsize(path)
+            if actual != ref.size:
+                self._discard(ref.key)
+                return f"object {ref.key} is {actual:,} bytes, {ref.size:,} were recorded"
+            if not stamp_matches(path, ref.key):
+                self.verify(ref.key, size=ref.size, name=name)
+        except (ArtifactNotFoundError, CorruptArtifactError) as exc:
+            self._discard(ref.key)
+            return exc.message
+        except OSError as exc:
+            return f"object {ref.key} cannot be read: {exc.strerror or exc}"
+        return None
+
+    def _discard(self, key: str) -> None:
+        """Drop a damaged object (datastores that offer ``discard_blob``), so that saving
+        the value again stores it whole instead of keeping the damaged bytes."""
+        discard = getattr(self.datastore, "discard_blob", None)
+        if discard is not None:
+            try:
+                discard(key)
+            except (OSError, LaminaError):  # already gone, or not ours to remove
+                pass
 
     def _verified_read(
         self, key: str, name: str, *, size: int | None = None, force: bool = False
@@ -383,7 +447,13 @@ class ArtifactStore:
         """Write a small JSON record atomically; with ``exclusive`` never overwrite (return
         False when it exists)."""
         data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-        return self.datastore.put_record(key, data, exclusive=exclusive)
+        try:
+            return bool(self.datastore.put_record(key, data, exclusive=exclusive))
+        except OSError as error:
+            disk = storage_error(error, f"writing the record {key}")
+            if disk is None:
+                raise
+            raise disk from error
 
     def get_json(self, key: str) -> Any | None:
         """The record ``key`` decoded, or None if absent."""

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from lamina.errors import FlowDefinitionError
+from lamina.flow.names import check_flow_name, check_step_name
 from lamina.flow.step import Step, StepOptions, make_step
 from lamina.flow.triggers import EventTrigger, Triggers
 from lamina.namespaces import check_name
@@ -57,12 +58,7 @@ class Flow:
         :param trigger: event names (or :class:`EventTrigger`) that start it."""
         if project is not None:
             check_name(project, "project")
-        if not name or not all(c.isalnum() or c in "-_." for c in name):
-            raise FlowDefinitionError(
-                f"flow name {name!r} must be non-empty and use letters, digits, '-', '_', '.'",
-                hint='Flow("churn")',
-            )
-        self.name = name
+        self.name = check_flow_name(name)
         self.description = description
         self.project = project or ""
         #: When the deployed flow starts by itself (see :mod:`lamina.flow.triggers`):
@@ -162,6 +158,7 @@ class Flow:
 
         def register(func: F) -> F:
             step = make_step(func, name, options)
+            check_step_name(step.name, flow=self.name, where=step.where)
             other = self.steps.get(step.name)
             if other is not None and not _rerun_cell(other, step):
                 raise FlowDefinitionError(

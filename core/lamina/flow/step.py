@@ -100,7 +100,7 @@ def make_step(fn: Callable[..., Any], name: str | None, options: StepOptions) ->
     code = getattr(fn, "__code__", None)
     file = code.co_filename if code else "<unknown>"
     line = code.co_firstlineno if code else 0
-    return Step(name=name or fn.__name__, fn=fn, options=options, file=file, line=line)
+    return Step(name=fn.__name__ if name is None else name, fn=fn, options=options, file=file, line=line)
 
 
 def retry_wait(options: StepOptions, failed_attempt: int) -> float:

@@ -291,7 +291,7 @@ def record_run(
         branch=branch.name,
         production=branch.production,
         stack=stack.name,
-        datastore_url=stack.datastore.url,
+        datastore_url=stack.redact(stack.datastore.url),  # ${VAR} kept, never its value
         flow_file=flow_file,
         code_hash=code_hash,
         code_files=dict(code_files),

@@ -9,6 +9,8 @@ the foreach plan of its step, its upstream tasks' outcomes) is a record here:
 ``runs/RUN/attempts/STEP/INDEX/N.json``  a failed attempt N of a task (its logs)
 ``runs/RUN/cards/STEP/INDEX.json``    a task's card (lamina.cards)
 ``runs/RUN/live/STEP/INDEX/N/C.json``  chunk C of what attempt N printed while running
+``runs/RUN/notes/STEP/INDEX.json``    what the run noted about a task (a damaged result
+                                      it did not reuse)
 """
 
 from __future__ import annotations
@@ -52,3 +54,9 @@ def live_logs_prefix(run_id: str) -> str:
 def live_log_chunk_key(run_id: str, step: str, index: int, attempt: int, chunk: int) -> str:
     """Chunk ``chunk`` (1, 2...) of what an attempt printed while it ran."""
     return f"{live_logs_prefix(run_id)}/{step}/{index}/{attempt}/{chunk:06d}.json"
+
+
+def task_notes_key(run_id: str, step: str, index: int) -> str:
+    """What the run noted about a task (``{"notes": [...]}``): a cached or resumed result
+    found damaged and computed again."""
+    return f"runs/{run_id}/notes/{step}/{index}.json"

@@ -46,7 +46,10 @@ class RichProgress(NullProgress):
 
     def start(self, run_id: str, flow: str) -> None:
         self._progress.start()
-        self._task = self._progress.add_task(f"{flow} {run_id}", total=0, running=0, failed=0)
+        from rich.markup import escape
+
+        self._task = self._progress.add_task(escape(f"{flow} {run_id}"), total=0, running=0,
+                                             failed=0)
 
     def add_total(self, n: int) -> None:
         self._total += n

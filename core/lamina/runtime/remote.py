@@ -36,7 +36,7 @@ def read_manifest(artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
     manifest = artifacts.get_json(run_manifest_key(run_id))
     if manifest is None:
         raise ArtifactNotFoundError(
-            f"run {run_id} has no manifest in the datastore at {artifacts.datastore.url}",
+            f"run {run_id} has no manifest in the datastore at {_public_url(artifacts)}",
             hint="check --datastore-spec (or --datastore) and --run: the task must see the "
             "datastore the run was launched with",
         )
@@ -145,7 +145,7 @@ def build_spec(
     )
     return TaskSpec(
         run_id=run_id, flow=manifest["flow"], step=step, index=index, attempt=attempt,
-        datastore_url=artifacts.datastore.url, inputs=inputs, elements=elements,
+        datastore_url=_public_url(artifacts), inputs=inputs, elements=elements,
         params=params, cache_key=key,
     )
 
@@ -202,6 +202,34 @@ def task_stack(
     return stack, manifest
 
 
+def _public_url(artifacts: ArtifactStore) -> str:
+    """The datastore's URL with each ``${VAR}`` the stack expanded written back."""
+    url = str(artifacts.datastore.url)
+    return artifacts.stack.redact(url) if artifacts.stack is not None else url
+
+
+def check_task_arguments(run_id: str, step: str, index: int, attempt: int) -> None:
+    """Refuse a task address no run can have: an empty run id, a step name a flow cannot
+    define, a negative index, an attempt below 1.
+
+    :raises lamina.errors.LaminaError: the first bad argument, named with the fix.
+    """
+    from lamina.flow.names import name_problem
+
+    problem = ""
+    if not run_id or "/" in run_id or run_id.strip() != run_id:
+        problem, hint = f"--run {run_id!r} is not a run id", "give the id `lamina runs` shows"
+    elif name_problem(step):
+        problem = f"--step {step!r} {name_problem(step)}"
+        hint = "give the step's name as the flow defines it"
+    elif index < 0:
+        problem, hint = f"--index {index} is negative", "task indexes start at 0"
+    elif attempt < 1:
+        problem, hint = f"--attempt {attempt} is below 1", "attempts are numbered from 1"
+    if problem:
+        raise LaminaError(f"lamina task: {problem}", hint=hint)
+
+
 def run_remote_task(
     datastore_url: str,
     run_id: str,
@@ -217,11 +245,13 @@ def run_remote_task(
     how to reach the datastore; ``datastore_url`` alone is the fallback for a stack whose
     datastore is the plain component for the URL's scheme.
     """
-    from lamina.runtime.task import execute_task
+    from lamina.runtime.task import check_not_finished, execute_task, read_outcome
 
+    check_task_arguments(run_id, step, index, attempt)
     stack, manifest = task_stack(run_id, datastore_spec=datastore_spec, datastore_url=datastore_url)
     try:
         artifacts = stack.artifacts
+        check_not_finished(read_outcome(artifacts, run_id, step, index), f"{run_id}/{step}/{index}")
         flow = load_snapshot_flow(artifacts, manifest)
         if step not in flow.steps:
             raise LaminaError(

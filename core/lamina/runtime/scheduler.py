@@ -22,7 +22,7 @@ from lamina.flow.step import retry_wait
 from lamina.logs import get_logger
 from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskRecord, TaskSpec
 from lamina.runtime.cache import step_cache_keys
-from lamina.runtime.layout import step_plan_key
+from lamina.runtime.layout import step_plan_key, task_notes_key
 from lamina.runtime.progress import NullProgress
 from lamina.runtime.task import write_outcome
 
@@ -230,7 +230,7 @@ class Scheduler:
                 step=step_name,
                 index=index,
                 attempt=1,
-                datastore_url=ctx.stack.datastore.url,
+                datastore_url=ctx.stack.redact(ctx.stack.datastore.url),
                 inputs=common_inputs,
                 elements=elements,
                 params=params,
@@ -318,7 +318,14 @@ class Scheduler:
             metrics = dict(origin.metrics)
         else:
             return False
-        if not ctx.stack.datastore.has_blob(output.key):
+        problem = ctx.artifacts.damage(output, name=reused_from)
+        if problem is not None:
+            note = (f"computed again: the result of {reused_from} it would have reused is "
+                    f"damaged ({problem})")
+            log.warning("damaged result not reused", task=spec.task_id, source=reused_from,
+                        problem=problem)
+            ctx.artifacts.put_json(task_notes_key(spec.run_id, spec.step, spec.index),
+                                   {"task": spec.task_id, "notes": [note]})
             return False
         now = time.time()
         outcome = TaskOutcome(

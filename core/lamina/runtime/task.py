@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.cards.context import begin_task_card, end_task_card
 from lamina.cards.store import save_task_card
+from lamina.errors import ImmutableRunError
 from lamina.flow.files import File, is_file_param
 from lamina.records import ArtifactRef, TaskOutcome, TaskSpec
 from lamina.runtime import current as current_module
@@ -307,10 +308,51 @@ def _real(stream: Any) -> Any:
 
 
 def write_outcome(artifacts: ArtifactStore, outcome: TaskOutcome, **extra: Any) -> None:
-    """Store a task's outcome record (atomically) where resume and remote readers find it."""
+    """Store a task's outcome record (atomically) where resume and remote readers find it.
+
+    The first record is written exclusively; a later attempt replaces a failed record, but
+    a succeeded record is final: nothing rewrites it.
+
+    :raises lamina.errors.ImmutableRunError: the task's record says it succeeded already.
+    """
     data = outcome.to_dict()
     data.update(extra)
-    artifacts.put_json(task_record_key(outcome.run_id, outcome.step, outcome.index), data)
+    key = task_record_key(outcome.run_id, outcome.step, outcome.index)
+    if artifacts.put_json(key, data, exclusive=True):
+        return
+    check_not_finished(read_outcome(artifacts, outcome.run_id, outcome.step, outcome.index),
+                       outcome.task_id)
+    artifacts.put_json(key, data)
+
+
+def record_failure(artifacts: ArtifactStore, outcome: TaskOutcome) -> TaskOutcome:
+    """Record a failure the engine saw (a worker died, a timeout, a job failed) and return
+    it; when the task's record already says it succeeded (it finished just before), that
+    recorded outcome is the truth and is returned instead."""
+    try:
+        write_outcome(artifacts, outcome)
+    except ImmutableRunError:
+        done = read_outcome(artifacts, outcome.run_id, outcome.step, outcome.index)
+        assert done is not None
+        return TaskOutcome.from_dict(done)
+    return outcome
+
+
+def check_not_finished(record: Mapping[str, Any] | None, task_id: str) -> None:
+    """Refuse to run or record a task whose record says it succeeded.
+
+    :raises lamina.errors.ImmutableRunError: it did; the message says when and how to get
+        a new result (a new run, or ``lamina resume``).
+    """
+    if not record or record.get("status") != "succeeded":
+        return
+    run_id = task_id.split("/", 1)[0]
+    raise ImmutableRunError(
+        f"task {task_id} already succeeded (attempt {record.get('attempt', '?')}); a "
+        "finished task's record is never rewritten",
+        hint=f"lamina show {task_id} shows its result; to compute it again start a new run "
+        f"(lamina resume {run_id} reruns what failed)",
+    )
 
 
 def read_outcome(artifacts: ArtifactStore, run_id: str, step: str, index: int) -> dict | None:

@@ -212,6 +212,7 @@ def resolve_model(stack: Stack, ref: str) -> LoadedModel:
             hint="serve the step that picks one model (e.g. the best), or FLOW/RUN/STEP of it",
         )
     task = result.task
+    _check_recorded_type(task.ref, resolved, run.id, run.steps)  # before loading a byte
     value = task.value
     if not isinstance(value, Model):
         raise ModelNotServableError(
@@ -223,6 +224,24 @@ def resolve_model(stack: Stack, ref: str) -> LoadedModel:
     return LoadedModel(resolved, value, task.ref)
 
 
+#: The type a servable result is recorded with (ArtifactRef.type).
+MODEL_TYPE = f"{Model.__module__}.{Model.__qualname__}"
+
+
+def _check_recorded_type(stored: Any, what: str, run_id: str = "",
+                         steps: Any = ()) -> None:
+    """Refuse a result not recorded as a :class:`Model` before it is loaded: loading a
+    pickle runs its code, so the server reads nothing it would not serve."""
+    if stored.type == MODEL_TYPE:
+        return
+    raise ModelNotServableError(
+        f"{what} is recorded as a {stored.type or 'value of unknown type'}, not a "
+        f"lamina.serving.Model (stored with {stored.serializer!r}), so it is not loaded",
+        hint="return Model(estimator, schema=Schema.infer(X, y)) from the step"
+        + (f" (steps of run {run_id}: {', '.join(steps)})" if run_id else ""),
+    )
+
+
 def load_artifact(datastore_url: str, artifact: dict[str, Any], *, ref: str = "") -> Model:
     """Load a :class:`Model` straight from a datastore by artifact reference (the dict of
     :class:`lamina.records.ArtifactRef`): what a model server in a cluster does, with only
@@ -230,8 +249,10 @@ def load_artifact(datastore_url: str, artifact: dict[str, Any], *, ref: str = ""
     from lamina.records import ArtifactRef
     from lamina.stack import Stack
 
+    stored = ArtifactRef.from_dict(artifact)
+    _check_recorded_type(stored, ref or artifact["key"][:12])  # before loading a byte
     stack = Stack.for_datastore_url(datastore_url)
-    value = stack.artifacts.load(ArtifactRef.from_dict(artifact), name=ref or artifact["key"])
+    value = stack.artifacts.load(stored, name=ref or artifact["key"])
     if not isinstance(value, Model):
         raise ModelNotServableError(
             f"artifact {artifact['key'][:12]} ({ref or 'no reference'}) in {datastore_url} is a "

@@ -390,6 +390,21 @@ class S3Datastore:
                 return None
             raise self._error(error, "reading record", self._where(remote)) from None
 
+    def discard_blob(self, key: str) -> bool:
+        """Remove object ``key`` found damaged (and its cached copy), so that the value
+        computed again is stored whole under its key; True if it existed."""
+        check_object_key(key)
+        cached = self._cache_path(key)
+        if os.path.isfile(cached):
+            os.unlink(cached)
+        remote = self.location.key(object_key(key))
+        existed = self._exists(remote)
+        try:
+            self.client.delete_object(Bucket=self.location.bucket, Key=remote)
+        except Exception as error:
+            raise self._error(error, "deleting damaged object", self._where(remote)) from None
+        return existed
+
     def delete_record(self, key: str) -> bool:
         """Remove a record (probes, locks); True if it existed."""
         remote = self.location.key(_check_record_key(key))

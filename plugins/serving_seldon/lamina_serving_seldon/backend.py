@@ -24,7 +24,7 @@ class SeldonBackend:
         self.folder = Path(stack.resolve_path(options.output_dir))
 
     def _datastore_url(self) -> str:
-        return self.options.datastore_url or self.stack.datastore.url
+        return self.options.datastore_url or self.stack.redact(self.stack.datastore.url)
 
     def render(self, deployment: Deployment) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         """The resources and each variant's model settings (validated; nothing written)."""

@@ -23,6 +23,13 @@ def _console(*, stderr: bool = False) -> Any:
     return console
 
 
+def escape(text: str) -> str:
+    """User text (a tag, a param, a step name, an error) as Rich shows it literally."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _when(ts: float | None) -> str:
     return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -45,7 +52,7 @@ _STATUS_STYLE = {
 
 
 def _status(text: str) -> str:
-    return f"[{_STATUS_STYLE.get(text, 'white')}]{text}[/]"
+    return f"[{_STATUS_STYLE.get(text, 'white')}]{escape(text)}[/]"
 
 
 def _describe_ref(ref: Any) -> str:
@@ -53,7 +60,7 @@ def _describe_ref(ref: Any) -> str:
         return "-"
     info = ", ".join(f"{k}={v}" for k, v in ref.info.items() if k in ("shape", "dtype", "rows", "columns"))
     short = ref.type.rsplit(".", 1)[-1] if ref.type else ref.serializer
-    return f"{short}{f' ({info})' if info else ''} {ref.size:,} B {ref.key[:12]}"
+    return escape(f"{short}{f' ({info})' if info else ''} {ref.size:,} B {ref.key[:12]}")
 
 
 def print_run(run: Any, console: Any = None) -> None:
@@ -63,21 +70,23 @@ def print_run(run: Any, console: Any = None) -> None:
 
     console = console or _console()
     r = run.record
-    console.print(f"[bold]run[/] {r.run_id}  flow [bold]{r.flow}[/]  {_status(run.status)}")
-    console.print(
+    console.print(f"[bold]run[/] {escape(r.run_id)}  flow [bold]{escape(r.flow)}[/]  "
+                  f"{_status(run.status)}")
+    console.print(escape(
         f"  started {_when(r.started_at)}  duration {_secs(r.duration)}  user {r.user}@{r.host}"
         f"  stack {r.stack}"
-    )
+    ))
     console.print(f"  namespace {escape(run.namespace)}"
                   + ("  [bold]production[/]" if r.production else ""))
     if r.params:
-        console.print("  params " + ", ".join(f"{k}={v!r}" for k, v in r.params.items()))
+        console.print(escape("  params " + ", ".join(f"{k}={v!r}" for k, v in r.params.items())))
     if r.tags:
-        console.print("  tags " + ", ".join(r.tags))
+        console.print(escape("  tags " + ", ".join(r.tags)))
     git = f"{r.git_commit[:10]}{' (dirty)' if r.git_dirty else ''}" if r.git_commit else "not a git repo"
-    console.print(f"  code {r.code_hash[:12] or '-'} ({len(r.code_files)} files, {r.flow_file or 'notebook'})  git {git}")
+    console.print(escape(f"  code {r.code_hash[:12] or '-'} ({len(r.code_files)} files, "
+                         f"{r.flow_file or 'notebook'})  git {git}"))
     if r.resumed_from:
-        console.print(f"  resumed from {r.resumed_from}")
+        console.print(escape(f"  resumed from {r.resumed_from}"))
     table = Table(box=None, pad_edge=False)
     for col in ("step", "tasks", "status", "time", "result"):
         table.add_column(col)
@@ -93,10 +102,14 @@ def print_run(run: Any, console: Any = None) -> None:
             _describe_ref(mine[0].record.output) if len(mine) == 1
             else f"{len(mine)} results" if mine else "-"
         )
-        table.add_row(step, str(len(mine)), status, _secs(spent) if mine else "-", result)
+        table.add_row(escape(step), str(len(mine)), status, _secs(spent) if mine else "-", result)
     console.print(table)
+    for task_id, notes in run.notes().items():
+        for note in notes:
+            console.print(f"[yellow]note[/] {escape(task_id)}: {escape(note)}")
     for t in run.failed_tasks()[:5]:
-        console.print(f"\n[red bold]{t.id} failed[/] at {t.record.location}: {t.error}")
+        console.print(f"\n[red bold]{escape(t.id)} failed[/] at "
+                      f"{escape(f'{t.record.location}: {t.error}')}")
         if t.record.traceback:
             console.print(t.record.traceback.rstrip(), markup=False)
     if run.status == "failed":
@@ -107,11 +120,11 @@ def print_run(run: Any, console: Any = None) -> None:
         if r.error and (not failed or outside):
             # the cause is not a step's: a backend (the datastore...) failed under the run
             console.print(f"\n[red bold]run failed[/]: {escape(r.error)}")
-            console.print(f"\nfix the cause, then: [bold]lamina resume {r.run_id}[/]")
+            console.print(f"\nfix the cause, then: [bold]lamina resume {escape(r.run_id)}[/]")
         else:
-            console.print(f"\nfix the step, then: [bold]lamina resume {r.run_id}[/]")
+            console.print(f"\nfix the step, then: [bold]lamina resume {escape(r.run_id)}[/]")
     elif run.status in ("interrupted", "crashed"):
-        console.print(f"\ncontinue with: [bold]lamina resume {r.run_id}[/]")
+        console.print(f"\ncontinue with: [bold]lamina resume {escape(r.run_id)}[/]")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -132,7 +145,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         r = run.record
         params = ", ".join(f"{k}={v!r}" for k, v in r.params.items())
-        row = [r.run_id, escape(r.flow), _status(r.status), _when(r.started_at),
+        row = [escape(r.run_id), escape(r.flow), _status(r.status), _when(r.started_at),
                _secs(r.duration), escape(r.user), escape(params[:60]), escape(",".join(r.tags))]
         if client.namespace is None:
             row.insert(1, escape(run.namespace) + (" [bold]production[/]" if r.production else ""))
@@ -215,19 +228,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     for t in tasks:
         r = t.record
-        console.print(f"[bold]task[/] {t.id}  {_status(t.status)}  attempt {r.attempt}  {_secs(t.duration)}")
+        console.print(f"[bold]task[/] {escape(t.id)}  {_status(t.status)}  attempt {r.attempt}  "
+                      f"{_secs(t.duration)}")
         if r.element:
-            console.print(f"  element {r.element}")
+            console.print(escape(f"  element {r.element}"))
         if r.reused_from:
-            console.print(f"  reused from {r.reused_from}")
+            console.print(escape(f"  reused from {r.reused_from}"))
+        for note in t.notes:
+            console.print(f"  [yellow]note[/] {escape(note)}")
         console.print(f"  result {_describe_ref(r.output)}")
         for param, keys in r.inputs.items():
             shown = f"{len(keys)} artifacts" if isinstance(keys, list) else keys[:12]
-            console.print(f"  input {param}: {shown}")
+            console.print(escape(f"  input {param}: {shown}"))
         if r.metrics:
-            console.print("  metrics " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items()))
+            console.print(escape("  metrics " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items())))
         if r.error:
-            console.print(f"  [red]error[/] at {r.location}: {r.error}", markup=True)
+            console.print(f"  [red]error[/] at {escape(f'{r.location}: {r.error}')}")
             if r.traceback:
                 console.print(r.traceback.rstrip(), markup=False)
     return 0
@@ -335,12 +351,38 @@ def cmd_get(args: argparse.Namespace) -> int:
         with open(store.verify(ref.key, size=ref.size, name=target.id), "rb") as src:
             shutil.copyfileobj(src, sys.stdout.buffer)
         return 0
+    _check_output(args.output)
     path = store.verify(ref.key, size=ref.size, name=target.id)
-    shutil.copyfile(path, args.output)
+    try:
+        shutil.copyfile(path, args.output)
+    except OSError as exc:
+        from lamina.errors import LaminaError
+
+        raise LaminaError(f"lamina get: cannot write {args.output!r}: {exc.strerror or exc}",
+                          hint="give -o a file path in a folder you can write to") from None
     from lamina.datastore.hashing import ALGORITHM
 
     print(f"wrote {args.output}: {ref.serializer}, {ref.size:,} bytes ({ALGORITHM} {ref.key})")
     return 0
+
+
+def _check_output(output: str) -> None:
+    """Refuse an ``-o`` that cannot be the file written: empty, a folder, or in a folder
+    that does not exist."""
+    import os
+
+    from lamina.errors import LaminaError
+
+    problem = ""
+    if not output.strip():
+        problem = "-o is empty"
+    elif os.path.isdir(output):
+        problem = f"-o {output!r} is a folder"
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        problem = f"-o {output!r}: the folder {os.path.dirname(output) or '.'!r} does not exist"
+    if problem:
+        raise LaminaError(f"lamina get: {problem}; it must name the file to write",
+                          hint="e.g. -o model.pkl (or -o - for standard output)")
 
 
 def cmd_tag(args: argparse.Namespace) -> int:

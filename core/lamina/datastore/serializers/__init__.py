@@ -16,13 +16,16 @@ from lamina.interfaces.serializer import Serializer
 
 
 def builtin_serializers() -> list[Serializer]:
-    """The serializers lamina ships: numpy, Arrow, pandas and the cloudpickle fallback."""
+    """The serializers lamina ships: numpy, Arrow, pandas, skops (scikit-learn objects,
+    when skops is installed) and the cloudpickle fallback."""
     from lamina.datastore.serializers.arrow import ArrowSerializer
     from lamina.datastore.serializers.numpy import NumpySerializer
     from lamina.datastore.serializers.pandas import PandasSerializer
     from lamina.datastore.serializers.pickle import CloudpickleSerializer
+    from lamina.datastore.serializers.skops_format import SkopsSerializer
 
-    return [NumpySerializer(), ArrowSerializer(), PandasSerializer(), CloudpickleSerializer()]
+    return [NumpySerializer(), ArrowSerializer(), PandasSerializer(), SkopsSerializer(),
+            CloudpickleSerializer()]
 
 
 def type_name(value: Any) -> str:

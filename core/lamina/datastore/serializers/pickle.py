@@ -12,6 +12,9 @@ class CloudpickleSerializer:
 
     name = "cloudpickle"
     priority = 0
+    #: Loading a pickle runs whatever code it holds: values of untrusted runs are not
+    #: loaded without consent (lamina.datastore.trust).
+    runs_code = True
 
     def handles(self, value: Any) -> bool:
         return True
