@@ -70,7 +70,7 @@ def alices_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_a_colleagues_pickle_is_refused_before_it_runs(alices_run) -> None:
     root, run_id, marker = alices_run
     with _stack(root, "bob") as stack:
-        run = Client(stack).run(run_id)
+        run = Client(stack, namespace=None).run(run_id)
         with pytest.raises(UntrustedArtifactError) as info:
             _ = run["payload"].value
         assert not marker.exists()
@@ -86,11 +86,11 @@ def test_a_colleagues_pickle_is_refused_before_it_runs(alices_run) -> None:
 def test_the_own_namespace_and_trusted_namespaces_load(alices_run) -> None:
     root, run_id, marker = alices_run
     with _stack(root, "alice") as stack:
-        _ = Client(stack).run(run_id)["payload"].value
+        _ = Client(stack, namespace=None).run(run_id)["payload"].value
     assert marker.exists()
     marker.unlink()
     with _stack(root, "bob", 'trusted_namespaces = ["user:ali*"]\n') as stack:
-        _ = Client(stack).run(run_id)["payload"].value
+        _ = Client(stack, namespace=None).run(run_id)["payload"].value
     assert marker.exists()
 
 
@@ -98,7 +98,7 @@ def test_allow_pickle_never_refuses_even_the_own_namespace(alices_run) -> None:
     root, run_id, marker = alices_run
     with _stack(root, "alice", 'allow_pickle = "never"\n') as stack, \
             pytest.raises(UntrustedArtifactError, match='allow_pickle = "never"'):
-        _ = Client(stack).run(run_id)["payload"].value
+        _ = Client(stack, namespace=None).run(run_id)["payload"].value
     assert not marker.exists()
 
 

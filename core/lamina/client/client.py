@@ -460,7 +460,7 @@ class Task:
         stack = self.run.client.stack
         policy = stack.trust
         namespace = record_namespace(self.run.record.namespace, self.run.record.user)
-        trusted = policy.trusts(namespace) if trust is None else trust
+        trusted = policy.trusts(namespace, self.run.record.user) if trust is None else trust
         refuse = None if trusted else (
             lambda serializer: policy.refuse(f"the result of {self.id}", namespace, serializer))
         return stack.artifacts.load(self.ref, name=self.id, refuse_code=refuse)

@@ -6,8 +6,10 @@ So values stored by a pickle-family serializer (``cloudpickle``: any serializer 
 caller consents (``task.load(trust=True)``). Arrow, numpy, pandas and skops values load
 from anywhere: reading them runs no code.
 
-Trusted by default: your own namespace (``user:NAME``) and every branch of the config's
-project (``project:P/*``), the runs you or your project's code produced. A colleague's
+Trusted by default: your own namespace (``user:NAME``), your own branch of any project
+(``project:*/branch:NAME``), the branch the stack acts for, every branch of the config's
+project (``project:P/*``), and any run you launched yourself: the runs you or your
+project's code produced. A colleague's
 personal run needs consent, or a ``trusted_namespaces`` entry in the stack:
 
 .. code-block:: toml
@@ -47,27 +49,37 @@ class TrustPolicy:
         (every pickle: the behaviour before this setting existed) or ``never`` (no pickle
         without consent).
     :param namespaces: namespace patterns trusted (``fnmatch``: ``project:churn/*``).
+    :param user: who reads; runs this user launched are trusted in any namespace (their
+        own experiments on a colleague's branch, their production deploys).
     """
 
     allow_pickle: str = attrs.field(default="trusted",
                                     validator=attrs.validators.in_(ALLOW_PICKLE))
     namespaces: tuple[str, ...] = ()
+    user: str = ""
 
     @classmethod
     def default(cls, user: str, project: str | None, extra: Iterable[str] = (),
                 allow_pickle: str = "trusted") -> TrustPolicy:
-        """The user's own namespace, every branch of ``project``, and ``extra``."""
-        own = [user_namespace(user)]
+        """The user's own namespace, their own branch of any project, every branch of
+        ``project``, and ``extra``."""
+        from lamina.namespaces import user_branch_name
+
+        own = [user_namespace(user), f"project:*/branch:{user_branch_name(user)}"]
         if project:
             own.append(f"project:{project}/*")
-        return cls(allow_pickle=allow_pickle, namespaces=(*own, *extra))
+        return cls(allow_pickle=allow_pickle, namespaces=tuple(dict.fromkeys((*own, *extra))),
+                   user=user)
 
-    def trusts(self, namespace: str) -> bool:
-        """Whether pickles of runs in ``namespace`` load without consent."""
+    def trusts(self, namespace: str, launched_by: str = "") -> bool:
+        """Whether pickles of a run in ``namespace`` (launched by ``launched_by``) load
+        without consent."""
         if self.allow_pickle == "always":
             return True
         if self.allow_pickle == "never":
             return False
+        if self.user and launched_by == self.user:
+            return True
         return any(fnmatch.fnmatchcase(namespace, p) for p in self.namespaces)
 
     def refuse(self, what: str, namespace: str, serializer: str) -> UntrustedArtifactError:
