@@ -68,7 +68,8 @@ def test_two_branches_deploy_two_dags_that_both_run(
         states = {t: s for t, _, s in airflow_home.task_states(dag_id, airflow_run)}
         assert states == dict.fromkeys(
             ("lamina_start", "where", "total", "lamina_finish"), "success"), states
-        found = Client(load_stack("af", cwd=tmp_path)).runs(tag=f"airflow-dag:{dag_id}")
+        found = Client(load_stack("af", cwd=tmp_path), namespace=None).runs(
+                tag=f"airflow-dag:{dag_id}")
         assert len(found) == 1
         runs[branch] = found[0]
 

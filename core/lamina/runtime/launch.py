@@ -407,9 +407,9 @@ def resume(
                         namespace=stack.branch.namespace if origin is None else None)
     if flow is None:
         flow = resume_flow(found, stack, snapshot=snapshot)
-        note = stale_code_note(stack, found.record) if origin is None else ""
-        if note:
-            log.warning(note)
+    note = stale_code_note(stack, found.record) if origin is None and not snapshot else ""
+    if note:
+        log.warning(note)
     merged = dict(found.record.params)
     merged.update(params)
     reuse = previous_outcomes(found.artifacts, found.record.run_id)

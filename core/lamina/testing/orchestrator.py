@@ -85,8 +85,9 @@ class OrchestratorSuite:
 
     - ``run`` executes every step once per task, each after all the steps it takes
       values from, and returns the finished run's record; the metadata store then holds
-      the run (``succeeded``, ``finished_at`` set, the orchestrator's name) and one
-      task record per task.
+      the run (``succeeded``, ``finished_at`` set, the orchestrator's name, or its
+      ``runs_as`` when it runs flows here with lamina's own scheduler) and one task
+      record per task.
     - A step that fails fails the run: its downstream steps never run, the run's record
       is ``failed`` with an error naming the step, and it is finished (immutable).
     - ``deploy`` of an orchestrator that only runs locally raises
@@ -135,7 +136,9 @@ class OrchestratorSuite:
         assert [t.value for t in run["square"].tasks] == [1, 4, 9, 16]
         record = orchestrator_stack.metadata.get_run(run.id)
         assert record.status == "succeeded" and record.finished_at is not None
-        assert record.orchestrator == orchestrator_stack.spec("orchestrator").name
+        component = orchestrator_stack.orchestrator
+        assert record.orchestrator == (getattr(component, "runs_as", "")
+                                       or orchestrator_stack.spec("orchestrator").name)
         assert record.params.get("n") == 4
         tasks = orchestrator_stack.metadata.list_tasks(run.id)
         assert sorted((t.step, t.index) for t in tasks) == sorted(

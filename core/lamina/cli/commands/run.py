@@ -111,7 +111,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.origin:
         origin = Stack.load(args.origin, config_file=getattr(args, "config", None),
                             plugins=stack.plugins)
-    found = open_origin(args.run, origin)
+    # latest / FLOW/latest: yours on this stack, anyone's on another (--from) stack
+    found = open_origin(args.run, origin,
+                        namespace=None if args.origin else stack.branch.namespace)
     if args.flow:
         flow = load_flow_file(args.flow)
     else:  # typed --set values need the flow's annotations: load it before parsing
@@ -119,7 +121,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     params = typed_like_recorded(parse_sets(flow, args.set or []), found.record.params, flow)
     return _run_and_show(
         lambda: resume(
-            found.record.run_id, stack=stack, origin=origin, flow=flow,
+            found.record.run_id, stack=stack, origin=origin if args.origin else None, flow=flow,
             tags=tuple(args.tag or ()), cache=not args.no_cache, **params,
         )
     )
