@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             (project / "lamina.toml").write_text(_config(url))
             (project / "grid.py").write_text(FLOW)
             env = lamina_env()
+            env["LAMINA_USER"] = "bench"  # the user the records are made by: his namespace
             # the postgres store is a plugin: let plugins load, on both sides alike
             env.pop("LAMINA_DISABLE_PLUGIN_AUTOLOAD", None)
             # making the runs to list is not what is measured: no fsync per commit while

@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             (project / "wide.py").write_text(LAMINA_FLOW)
             env = lamina_env()
             env.pop("LAMINA_DISABLE_PLUGIN_AUTOLOAD", None)  # the postgres store is a plugin
+            env["LAMINA_USER"] = "bench"  # the user the records are made by: his namespace
             with psycopg.connect(args.server, autocommit=True) as admin:  # not what is timed
                 admin.execute(f'ALTER DATABASE "{dbname}" SET synchronous_commit = off')
             for stack in stacks:
