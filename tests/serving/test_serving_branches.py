@@ -30,7 +30,9 @@ def _lamina(project: Path, user: str, *args: str) -> str:
 
 def test_two_branches_serve_side_by_side_with_their_own_logs(trained) -> None:
     project, ref_a, _ = trained
-    (project / "teams.toml").write_text('project = "iris"\n')
+    # the model was trained by another user: this team trusts its members' runs
+    (project / "teams.toml").write_text(
+        'project = "iris"\n[stacks.local]\ntrusted_namespaces = ["user:*"]\n')
     spec = project / "branches.toml"
     spec.write_text(f'name = "clf"\n[[variants]]\nname = "main"\nmodel = "{ref_a}"\n')
     out = _lamina(project, "bob", "deploy", spec.name, "--production")
