@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     import argparse
 
     from lamina.interfaces import ComponentSpec, Serializer
+    from lamina.interfaces.data_source import DataSourceSpec
     from lamina.interfaces.feature_store import OnlineStoreSpec
+    from lamina.interfaces.model_registry import AliasChange, ModelVersion
     from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskSpec
     from lamina.runtime.context import TaskContext
     from lamina.stack import Stack
@@ -106,6 +108,27 @@ def lamina_online_stores() -> list[OnlineStoreSpec]:
     Called when a feature store is built and resolves its ``online_store`` option.
 
     :return: a list of online-store specs. Not firstresult.
+    """
+
+
+@hookspec
+def lamina_data_sources() -> list[DataSourceSpec]:
+    """Called once when the plugin manager collects components: the kinds of data source
+    (warehouses, lakes) this plugin offers, each named by a stack's
+    ``[stacks.S.data.NAME] plugin = "..."``.
+
+    :return: a list of :class:`lamina.interfaces.data_source.DataSourceSpec`. Not
+        firstresult.
+    """
+
+
+@hookspec
+def lamina_model_registries() -> list[ComponentSpec]:
+    """Called once when the plugin manager collects components: the model registries this
+    plugin offers (layer ``"registry"``); the builtin one keeps its records in the
+    metadata store.
+
+    :return: a list of component specs. Not firstresult.
     """
 
 
@@ -374,4 +397,23 @@ def lamina_alert(
     :param message: one human sentence.
     :param details: numbers behind it (statistic, p-value, threshold), JSON-serializable.
     :param stack: the stack the monitoring ran on (its config holds the channel's options).
+    """
+
+
+@hookspec
+def lamina_model_registered(version: ModelVersion, stack: Stack) -> None:
+    """Called after a model version was registered, in the process that registered it.
+
+    :param version: the new version.
+    :param stack: the stack whose registry holds it (trackers read their options there).
+    """
+
+
+@hookspec
+def lamina_model_promoted(version: ModelVersion, change: AliasChange, stack: Stack) -> None:
+    """Called after an alias moved to (or was removed from) a version.
+
+    :param version: the version the alias now points at (for a removal, the one it left).
+    :param change: the recorded move: alias, previous version, user, time, reason, forced.
+    :param stack: the stack whose registry holds it.
     """

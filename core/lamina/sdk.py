@@ -94,7 +94,9 @@ if TYPE_CHECKING:
         Serializer,
         ServingBackend,
     )
+    from lamina.interfaces.data_source import DataInput, DataRead, DataSource, DataSourceSpec
     from lamina.interfaces.feature_store import OnlineStore, OnlineStoreSpec
+    from lamina.interfaces.model_registry import AliasChange, ModelRegistry, ModelVersion
     from lamina.kernel.hookcalls import HookFailure
     from lamina.kernel.pluginmanager import BrokenPlugin, LoadedPlugin, PluginManager
     from lamina.logs import get_logger
@@ -162,6 +164,13 @@ _EXPORTS = {
     "Serializer": "lamina.interfaces",
     "ServingBackend": "lamina.interfaces",
     "OnlineStore": "lamina.interfaces.feature_store",
+    "DataInput": "lamina.interfaces.data_source",
+    "DataRead": "lamina.interfaces.data_source",
+    "DataSource": "lamina.interfaces.data_source",
+    "DataSourceSpec": "lamina.interfaces.data_source",
+    "AliasChange": "lamina.interfaces.model_registry",
+    "ModelRegistry": "lamina.interfaces.model_registry",
+    "ModelVersion": "lamina.interfaces.model_registry",
     "OnlineStoreSpec": "lamina.interfaces.feature_store",
     "join_partition": "lamina.features.partitioned",
     # errors
@@ -264,6 +273,7 @@ _EXPORTS = {
 __all__ = [
     "LAYERS",
     "NAMESPACE_OF_ROW",
+    "AliasChange",
     "ArtifactNotFoundError",
     "ArtifactRef",
     "ArtifactStore",
@@ -276,6 +286,10 @@ __all__ = [
     "ConfigError",
     "ConfigWarning",
     "CorruptArtifactError",
+    "DataInput",
+    "DataRead",
+    "DataSource",
+    "DataSourceSpec",
     "Datastore",
     "DatastoreError",
     "DatastoreWrapper",
@@ -293,6 +307,8 @@ __all__ = [
     "MetadataError",
     "MetadataStore",
     "Model",
+    "ModelRegistry",
+    "ModelVersion",
     "Monitor",
     "OnlineStore",
     "OnlineStoreSpec",
