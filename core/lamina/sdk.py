@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     )
     from lamina.config.recorded import datastore_spec, parse_datastore_spec, record_stack
     from lamina.datastore.artifacts import ArtifactStore
-    from lamina.datastore.hashing import check_object_key, is_object_key, object_key
+    from lamina.datastore.hashing import check_object_key, is_object_key, object_key, table_digest
     from lamina.datastore.serializers import builtin_serializers
     from lamina.datastore.wrapper import DatastoreWrapper
     from lamina.deploy import DeploymentPlan
@@ -165,6 +165,7 @@ _EXPORTS = {
     "ServingBackend": "lamina.interfaces",
     "OnlineStore": "lamina.interfaces.feature_store",
     "DataInput": "lamina.interfaces.data_source",
+    "table_digest": "lamina.datastore.hashing",
     "DataRead": "lamina.interfaces.data_source",
     "DataSource": "lamina.interfaces.data_source",
     "DataSourceSpec": "lamina.interfaces.data_source",
@@ -382,6 +383,7 @@ __all__ = [
     "run_remote_task",
     "settle",
     "split_scheme",
+    "table_digest",
     "task_command",
     "task_stack",
     "with_crashed",

@@ -36,8 +36,9 @@ class DataInput:
         snapshot id, the hash of a file listing), else None.
     :param version_kind: how ``version`` was found; ``"none"`` when it could not be.
     :param rows: rows returned.
-    :param content_hash: the hash of the result's content (``lamina.datastore`` hashing of
-        its Arrow IPC bytes), so two reads can be compared even where no version exists.
+    :param content_hash: the hash of the result's content (``lamina.sdk.table_digest``:
+        BLAKE3 of its Arrow IPC stream), so two reads can be compared even where no version
+        exists.
     :param read_at: when it was read, ISO 8601 UTC.
     """
 
@@ -87,6 +88,12 @@ class DataSource(Protocol):
               ) -> int:
         """Write an Arrow table (or anything ``pyarrow.table()`` accepts) to ``table``,
         atomically where the target allows. Returns the rows written."""
+
+    def version_of(self, read: DataInput) -> str | None:
+        """The current version of what ``read`` read (same table, query and version kind),
+        or None when the source cannot tell (a plain SQL query). The step cache and
+        ``resume`` call it to decide whether a recorded result is still valid, so it must
+        be cheap: a Delta log version, an Iceberg snapshot id, a file listing's hash."""
 
     def check(self) -> str:
         """Reach the source; a one-line summary or raise."""
