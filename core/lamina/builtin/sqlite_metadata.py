@@ -104,6 +104,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE runs ADD COLUMN production INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX IF NOT EXISTS runs_by_namespace ON runs (namespace, flow, run_id)",
     ),
+    (  # 3: what each task read from data sources; the model registry
+        "ALTER TABLE tasks ADD COLUMN data_inputs TEXT NOT NULL DEFAULT '[]'",
+        """CREATE TABLE IF NOT EXISTS model_versions (
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            ref TEXT NOT NULL,
+            run_id TEXT NOT NULL DEFAULT '',
+            registered_by TEXT NOT NULL DEFAULT '',
+            registered_at TEXT NOT NULL DEFAULT '',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (namespace, name, version)
+        )""",
+        """CREATE TABLE IF NOT EXISTS model_alias_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version INTEGER,
+            previous INTEGER,
+            user TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            forced INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX IF NOT EXISTS model_alias_changes_by_name "
+        "ON model_alias_changes (namespace, name, alias, seq)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -84,6 +84,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS production BOOLEAN NOT NULL DEFAULT FALSE",
         "CREATE INDEX IF NOT EXISTS runs_by_namespace ON {s}.runs (namespace, flow, run_id)",
     ),
+    (  # 3: what each task read from data sources; the model registry
+        "ALTER TABLE {s}.tasks ADD COLUMN IF NOT EXISTS data_inputs JSON NOT NULL DEFAULT '[]'",
+        """CREATE TABLE IF NOT EXISTS {s}.model_versions (
+            namespace TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            version INTEGER NOT NULL,
+            ref TEXT NOT NULL,
+            run_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+            registered_by TEXT NOT NULL DEFAULT '',
+            registered_at TEXT NOT NULL DEFAULT '',
+            metadata JSON NOT NULL DEFAULT '{{}}',
+            PRIMARY KEY (namespace, name, version)
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.model_alias_changes (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            namespace TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            alias TEXT COLLATE "C" NOT NULL,
+            version INTEGER,
+            previous INTEGER,
+            "user" TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            forced BOOLEAN NOT NULL DEFAULT FALSE
+        )""",
+        "CREATE INDEX IF NOT EXISTS model_alias_changes_by_name "
+        "ON {s}.model_alias_changes (namespace, name, alias, seq)",
+    ),
 )
 
 #: The version a database has once every migration above is applied.
