@@ -13,8 +13,6 @@ from types import SimpleNamespace
 import pytest
 
 from lamina.branch_records import (
-    branch_from_record,
-    branch_to_record,
     deployed_stamp,
     describe_stamp,
     dns_label,
@@ -22,7 +20,7 @@ from lamina.branch_records import (
 from lamina.cli.main import main
 from lamina.config.recorded import record_stack
 from lamina.errors import ConfigError
-from lamina.namespaces import Branch
+from lamina.namespaces import Branch, branch_from_dict, branch_to_dict
 from lamina.serving.deployment import for_branch
 from lamina.serving.spec import Deployment, Variant
 from lamina.stack import Stack
@@ -84,9 +82,9 @@ def test_a_serving_deployment_is_qualified_and_stamped_once() -> None:
 def test_the_stamp_and_the_recorded_branch_round_trip() -> None:
     stamp = deployed_stamp(PROD)
     assert stamp["namespace"] == "project:churn/branch:prod" and stamp["production"] is True
-    assert branch_from_record(stamp) == PROD
-    assert branch_from_record(branch_to_record(ALICE)) == ALICE
-    assert branch_from_record({}) is None and branch_from_record(None) is None
+    assert branch_from_dict(stamp) == PROD
+    assert branch_from_dict(branch_to_dict(ALICE)) == ALICE
+    assert branch_from_dict({}) is None and branch_from_dict(None) is None
     assert describe_stamp(stamp).startswith("production branch of project churn, deployed by bob")
     assert "branch alice of project churn" in describe_stamp(deployed_stamp(ALICE))
 

@@ -10,10 +10,8 @@ share:
 - :func:`deployed_stamp`: the ``deployed_by`` / ``deployed_at`` / ``branch`` /
   ``production`` record a deployment keeps (deploying to production is explicit and
   recorded);
-- :func:`branch_to_record` / :func:`branch_from_record`: the branch as JSON, so a process
-  started by an engine (an Airflow task, a served model) acts for the branch that deployed
-  it. A recorded stack (``manifest["stack"]["branch"]``) and a flow's deployment record
-  (``deployments/FLOW/ID.json``, key ``branch``) carry it.
+- the branch as JSON is :func:`lamina.namespaces.branch_to_dict` /
+  :func:`lamina.namespaces.branch_from_dict`, which also reads a deployment stamp.
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ from lamina.errors import ConfigError
 from lamina.namespaces import Branch
 
 __all__ = [
-    "branch_from_record",
-    "branch_to_record",
     "deployed_stamp",
     "describe_stamp",
     "dns_label",
@@ -54,44 +50,18 @@ def dns_label(branch: Branch, base: str, what: str = "name") -> str:
     return label
 
 
-def branch_to_record(branch: Branch) -> dict[str, Any]:
-    """The branch as JSON: ``user``, ``project``, ``branch``, ``production``,
-    ``namespace``."""
-    return {
-        "user": branch.user,
-        "project": branch.project,
-        "branch": branch.name,
-        "production": branch.production,
-        "namespace": branch.namespace,
-    }
-
-
-def branch_from_record(record: Mapping[str, Any] | None) -> Branch | None:
-    """The branch :func:`branch_to_record` (or :func:`deployed_stamp`) wrote, or None when
-    ``record`` holds none (a record written before branches)."""
-    if not record or not isinstance(record, Mapping):
-        return None
-    user = record.get("user") or record.get("deployed_by") or ""
-    if not user and not record.get("project"):
-        return None
-    return Branch(
-        user=str(user),
-        project=str(record.get("project") or ""),
-        name=str(record.get("branch") or ""),
-        production=bool(record.get("production", False)),
-    )
-
-
 def deployed_stamp(branch: Branch, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Who deployed, when, for which branch: what a deployment record keeps
     (``deployed_by``, ``deployed_at`` ISO UTC, ``project``, ``branch``, ``namespace``,
     ``production``)."""
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    record = branch_to_record(branch)
     return {
-        "deployed_by": record.pop("user"),
+        "deployed_by": branch.user,
         "deployed_at": when.isoformat(timespec="seconds"),
-        **record,
+        "project": branch.project,
+        "branch": branch.name,
+        "production": branch.production,
+        "namespace": branch.namespace,
     }
 
 

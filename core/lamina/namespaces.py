@@ -13,6 +13,7 @@ three branches runs side by side without touching the others.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import attrs
 
@@ -145,7 +146,10 @@ def check_namespace(namespace: str) -> str:
 
 
 def branch_to_dict(branch: Branch) -> dict[str, object]:
-    """``branch`` as the JSON a run manifest and a deployment record carry."""
+    """``branch`` as JSON: what a run manifest, a recorded stack and a deployment record
+    carry (``user``, ``project``, ``name``, ``production``, ``namespace``), so a process
+    started by an engine (an Airflow task, a served model) acts for the branch that
+    started it."""
     return {
         "user": branch.user, "project": branch.project, "name": branch.name,
         "production": branch.production, "namespace": branch.namespace,
@@ -154,10 +158,16 @@ def branch_to_dict(branch: Branch) -> dict[str, object]:
 
 def branch_from_dict(data: object) -> Branch | None:
     """The :class:`Branch` :func:`branch_to_dict` wrote, or None for a record without
-    one (written before branches were recorded)."""
-    if not isinstance(data, dict) or not data.get("user"):
+    one (written before branches were recorded). Also reads a deployment stamp
+    (``deployed_by`` for the user, ``branch`` for the name) and records written with
+    the ``branch`` key."""
+    if not isinstance(data, Mapping):
+        return None
+    user = data.get("user") or data.get("deployed_by") or ""
+    if not user and not data.get("project"):
         return None
     return Branch(
-        user=str(data["user"]), project=str(data.get("project") or ""),
-        name=str(data.get("name") or ""), production=bool(data.get("production")),
+        user=str(user), project=str(data.get("project") or ""),
+        name=str(data.get("name") or data.get("branch") or ""),
+        production=bool(data.get("production")),
     )

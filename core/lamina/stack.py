@@ -781,9 +781,9 @@ class Stack:
             except (LaminaError, OptionError) as exc:
                 stack._problems.append(f"the run's stack {stack.name!r}, {what}: {exc}")
         stack._configure_plugins()
-        from lamina.branch_records import branch_from_record
+        from lamina.namespaces import branch_from_dict
 
-        stack.branch = branch_from_record(record.get("branch")) or stack.branch
+        stack.branch = branch_from_dict(record.get("branch")) or stack.branch
         return stack
 
     def _recorded_component(self, layer: str, entry: Mapping[str, Any]) -> ResolvedComponent:

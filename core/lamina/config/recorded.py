@@ -100,14 +100,14 @@ def record_stack(stack: Stack) -> dict[str, Any]:
     config does not set is its default component with the component's default options),
     the raw ``options`` and the ``missing`` secret options; the raw ``compute_overrides``
     and ``[plugins.NAME]`` tables; the project root; the branch the stack acts for
-    (:func:`lamina.branch_records.branch_to_record`), so a task rebuilds ``stack.branch``.
+    (:func:`lamina.namespaces.branch_to_dict`), so a task rebuilds ``stack.branch``.
 
     A datastore whose ``url`` is a local path (or unset) records the URL the datastore
     reports (an absolute path), so a task started in any folder finds the same folder;
     any other URL, and a ``${VAR}`` reference, is recorded as written.
     """
-    from lamina.branch_records import branch_to_record
     from lamina.interfaces.component import LAYERS
+    from lamina.namespaces import branch_to_dict
 
     secret_keys = _secret_paths(stack)
     written = stack.stack_config.components if stack.stack_config else {}
@@ -152,7 +152,7 @@ def record_stack(stack: Stack) -> dict[str, Any]:
         "components": components,
         "compute_overrides": overrides,
         "plugins": plugins,
-        "branch": branch_to_record(stack.branch),
+        "branch": branch_to_dict(stack.branch),
     }, default=str))
 
 

@@ -117,8 +117,8 @@ def start_run(
     ``project``/``branch``/``production``/``deployed_by``): ``stack.branch`` is set from
     it, and the run's manifest carries it to every task.
     """
-    from lamina.branch_records import branch_from_record
     from lamina.flow.files import with_stored_files
+    from lamina.namespaces import branch_from_dict
     from lamina.runtime.launch import capture_environment, record_run
     from lamina.runtime.remote import load_snapshot_flow
     from lamina.versioning.ids import new_run_id
@@ -126,7 +126,7 @@ def start_run(
     artifacts = stack.artifacts
     deployment = load_deployment(artifacts, flow, deployment_id)
     # the run belongs to the branch that deployed it, not to whoever the engine runs as
-    stack.branch = branch_from_record(deployment) or stack.branch
+    stack.branch = branch_from_dict(deployment) or stack.branch
     loaded = load_snapshot_flow(artifacts, {**deployment, "run_id": f"deployment {deployment_id}"})
     graph = with_stored_files(loaded.graph(coerce_params(loaded, params or {})), artifacts)
     run_id = new_run_id()
