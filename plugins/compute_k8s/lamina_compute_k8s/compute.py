@@ -197,12 +197,11 @@ class K8sCompute(QueuedRemoteCompute):
         allowed, reason = api.can_i("create", "jobs", "batch")
         if not allowed:
             from lamina.sdk import BackendUnreachableError
-            from lamina_compute_k8s.api import _RBAC_HINT
 
             raise BackendUnreachableError(
                 f"Kubernetes at {api.host}: this identity may not create Jobs in namespace "
                 f"{api.namespace}" + (f" ({reason})" if reason else ""),
-                hint=_RBAC_HINT.format(ns=api.namespace),
+                hint=api.rbac_hint.format(ns=api.namespace),
             )
         return (
             f"Kubernetes at {api.host}, namespace {api.namespace}: may create Jobs; "

@@ -6,16 +6,14 @@ class; the factory imports the Kubernetes client when a stack actually builds th
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 import attrs
 
 from lamina.sdk import ComponentSpec, hookimpl, plain_env_validator
+from lamina_compute_k8s.kube import ENV_NAME, dns_label, secret_refs
 
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -26,14 +24,6 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 def _not_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and value < 0:
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
-def _dns_label(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not _DNS_LABEL.match(value) or len(value) > 63:
-        raise ValueError(
-            f"{attribute.name} {value!r} is not a Kubernetes name (lower-case letters, digits "
-            "and '-', at most 63)"
-        )
 
 
 def _tolerations(instance: Any, attribute: attrs.Attribute, value: list[dict[str, Any]]) -> None:
@@ -47,21 +37,10 @@ def _tolerations(instance: Any, attribute: attrs.Attribute, value: list[dict[str
 
 
 _plain_env = plain_env_validator(
-    _ENV_NAME, stored_in="written into the Job manifest",
+    ENV_NAME, stored_in="written into the Job manifest",
     fix="Put it in a Kubernetes Secret and use env_from_secrets or "
     'secret_env = { {name} = "SECRET/KEY" }',
 )
-
-
-def _secret_refs(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:
-    for name, ref in value.items():
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"secret_env: {name!r} is not a valid environment variable name")
-        if ref.count("/") != 1 or not all(ref.split("/")):
-            raise ValueError(
-                f"secret_env.{name} = {ref!r}: expected 'SECRET_NAME/KEY' (a reference to a "
-                "key of a Kubernetes Secret in the namespace, never the value itself)"
-            )
 
 
 @attrs.frozen
@@ -114,7 +93,7 @@ class K8sComputeOptions:
     """
 
     image: str
-    namespace: str = attrs.field(default="default", validator=_dns_label)
+    namespace: str = attrs.field(default="default", validator=dns_label)
     image_pull_secrets: tuple[str, ...] = ()
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     service_account: str | None = None
@@ -124,7 +103,7 @@ class K8sComputeOptions:
     annotations: dict[str, str] = attrs.field(factory=dict)
     env: dict[str, str] = attrs.field(factory=dict, validator=_plain_env)
     env_from_secrets: tuple[str, ...] = ()
-    secret_env: dict[str, str] = attrs.field(factory=dict, validator=_secret_refs)
+    secret_env: dict[str, str] = attrs.field(factory=dict, validator=secret_refs)
     kubeconfig: str | None = None
     context: str | None = None
     in_cluster: bool = False

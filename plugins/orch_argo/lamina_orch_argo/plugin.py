@@ -4,34 +4,12 @@ the orchestrator."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 import attrs
+from lamina_compute_k8s.kube import dns_label, secret_refs
 
 from lamina.sdk import ComponentSpec, hookimpl
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-
-
-def _dns_label(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value and (not _DNS_LABEL.match(value) or len(value) > 63):
-        raise ValueError(
-            f"{attribute.name} {value!r} is not a Kubernetes name (lower-case letters, digits "
-            "and '-', at most 63)"
-        )
-
-
-def _secret_refs(instance: Any, attribute: attrs.Attribute, value: dict[str, str]) -> None:
-    for name, ref in value.items():
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"secret_env: {name!r} is not a valid environment variable name")
-        if ref.count("/") != 1 or not all(ref.split("/")):
-            raise ValueError(
-                f"secret_env.{name} = {ref!r}: expected 'SECRET_NAME/KEY' (a reference to a "
-                "key of a Kubernetes Secret in the namespace, never the value itself)"
-            )
 
 
 @attrs.frozen
@@ -64,13 +42,13 @@ class ArgoOptions:
     """
 
     image: str = ""
-    namespace: str = attrs.field(default="argo", validator=_dns_label)
+    namespace: str = attrs.field(default="argo", validator=dns_label)
     service_account: str = ""
     python: str = "python"
     config_file: str = ""
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     env_from_secrets: tuple[str, ...] = ()
-    secret_env: dict[str, str] = attrs.field(factory=dict, validator=_secret_refs)
+    secret_env: dict[str, str] = attrs.field(factory=dict, validator=secret_refs)
     gpu_resource: str = "nvidia.com/gpu"
     retry_policy: Literal["Always", "OnFailure", "OnError", "OnTransientError"] = "Always"
     timezone: str = "UTC"
