@@ -180,6 +180,14 @@ def test_get_writes_the_exact_stored_bytes(project) -> None:
     # '-' streams the same bytes to standard output
     proc = lamina_bytes(root, "get", "client-array/latest/grid/0", "-o", "-")
     assert proc == data
+    # an existing file is never replaced silently
+    (root / "grid.npy").write_bytes(b"mine")
+    proc = lamina(root, "get", f"{project.array}/grid", "-o", "grid.npy")
+    assert proc.returncode == 1
+    assert "'grid.npy' exists; nothing was written" in proc.stderr and "--force" in proc.stderr
+    assert (root / "grid.npy").read_bytes() == b"mine"
+    lamina_ok(root, "get", f"{project.array}/grid", "-o", "grid.npy", "--force")
+    assert (root / "grid.npy").read_bytes() == data
 
 
 def lamina_bytes(cwd: Path, *args: str) -> bytes:

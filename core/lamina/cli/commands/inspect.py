@@ -351,7 +351,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         with open(store.verify(ref.key, size=ref.size, name=target.id), "rb") as src:
             shutil.copyfileobj(src, sys.stdout.buffer)
         return 0
-    _check_output(args.output)
+    _check_output(args.output, force=args.force)
     path = store.verify(ref.key, size=ref.size, name=target.id)
     try:
         shutil.copyfile(path, args.output)
@@ -366,9 +366,9 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_output(output: str) -> None:
-    """Refuse an ``-o`` that cannot be the file written: empty, a folder, or in a folder
-    that does not exist."""
+def _check_output(output: str, *, force: bool = False) -> None:
+    """Refuse an ``-o`` that cannot be the file written: empty, a folder, in a folder
+    that does not exist, or a file that exists (unless ``force``)."""
     import os
 
     from lamina.errors import LaminaError
@@ -383,6 +383,9 @@ def _check_output(output: str) -> None:
     if problem:
         raise LaminaError(f"lamina get: {problem}; it must name the file to write",
                           hint="e.g. -o model.pkl (or -o - for standard output)")
+    if not force and os.path.exists(output):
+        raise LaminaError(f"lamina get: {output!r} exists; nothing was written",
+                          hint="add --force to replace it, or name another file with -o")
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -437,6 +440,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("get", help="copy a step's stored result to a file")
     p.add_argument("ref", help=f"RUN/STEP or RUN/STEP/INDEX ({RUN_FORMS})")
     p.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
     add_namespace_arguments(p)
     p.set_defaults(handler=cmd_get)
 
