@@ -102,6 +102,8 @@ def test_parts_are_in_the_datastore_and_bad_requests_are_named(
         assert manifest["parts"] == list(result.parts) and len(result.parts) == 3
         assert sum(pq.read_table(pa.BufferReader(datastore.get_record(p))).num_rows
                    for p in result.parts) == entities.num_rows
+        # the shuffle's pieces went through the datastore and are gone once joined
+        assert datastore.list_records("features/shuffle") == []
         with pytest.raises(FeatureStoreError, match="needs a client or a scheduler"):
             training_set(store, entities, features, datastore=datastore)
         pq.write_table(pa.table({"city": ["fi"], "event_timestamp": pa.array(
@@ -113,3 +115,22 @@ def test_parts_are_in_the_datastore_and_bad_requests_are_named(
             training_set(store, entities, [*features, "other:f_int"], client=client,
                          datastore=datastore)
     store.close()
+
+
+def test_the_shuffle_stores_pieces_and_deletes_them(tmp_path: Path) -> None:
+    from lamina_features_dask.join import Shuffle
+
+    from lamina.builtin.file_datastore import FileDatastore
+
+    datastore = FileDatastore(str(tmp_path / "ds"))
+    shuffle = Shuffle(datastore, "features/shuffle/job")
+    table = pa.table({"k": [1, 2, 3], "v": [0.5, None, 2.0]})
+    key = shuffle.put(4, "0-000007", table)
+    assert key == "features/shuffle/job/00004/0-000007.arrow"
+    assert shuffle.get(key).equals(table)
+    empty = shuffle.put(5, "0-000007", table.slice(0, 0))  # inline: keeps the schema
+    assert not isinstance(empty, str) and shuffle.get(empty).schema == table.schema
+    shuffle.drop([key, empty])
+    assert datastore.list_records("features/shuffle") == []
+    with pytest.raises(FeatureStoreError, match="missing from the datastore"):
+        shuffle.get(key)

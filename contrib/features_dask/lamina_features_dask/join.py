@@ -2,17 +2,23 @@
 
 1. **Read and split**: each source file (or run of row groups) of each view, and each
    chunk of the entity rows, is read by one task, which cuts it by a hash of the join keys
-   into ``partitions`` pieces, each keeping its rows' order.
-2. **Join**: partition ``p`` gathers piece ``p`` of every chunk, in chunk order (so of
+   into ``partitions`` pieces, each keeping its rows' order, and writes each piece to the
+   datastore as an Arrow IPC record ``features/shuffle/ID/PART/CHUNK.arrow`` (the shuffle
+   goes through storage every worker reaches, as Spark's and Dask's P2P shuffles go
+   through disk): a worker holds no piece in memory between the two phases.
+2. **Join**: partition ``p`` reads piece ``p`` of every chunk, in chunk order (so of
    source rows tied on keys and event time, without a created time, the last in source
    order still wins), and runs the feature store's own join on it
-   (:func:`lamina.sdk.join_partition`: the numpy engine, or DuckDB for what it cannot take).
+   (:func:`lamina.sdk.join_partition`: the numpy engine, or DuckDB for what it cannot take),
+   then deletes its pieces.
 3. **Write**: each partition's rows, in entity-row order, go to the stack's datastore as
    one Parquet record ``features/training/ID/part-NNNNN.parquet``, with a column holding
    each row's position among the entity rows.
 
-No task holds more than one partition; the client holds only futures and, for entity rows
-given as a table, their pieces until they are scattered.
+No task holds more than one chunk or one partition; the client holds only futures and,
+for entity rows given as a table, their pieces until they are scattered. A datastore that
+cannot travel to the workers (not picklable) keeps the pieces in the workers' memory
+instead, as Dask results.
 """
 
 from __future__ import annotations
@@ -137,11 +143,56 @@ def chunks(url: str, storage_options: Mapping[str, Any], chunk_rows: int = CHUNK
     return out
 
 
+@attrs.frozen
+class Shuffle:
+    """Where the pieces of one join go: ``PREFIX/PART/CHUNK.arrow`` records (``CHUNK``:
+    ``entities-N`` or ``VIEW-N``)."""
+
+    datastore: Any
+    prefix: str
+
+    def put(self, part: int, chunk: str, table: Any) -> Any:
+        """Store one piece; its record key (an empty piece stays inline: its schema)."""
+        import pyarrow as pa
+
+        if table.num_rows == 0:
+            return table
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        key = f"{self.prefix}/{part:05d}/{chunk}.arrow"
+        self.datastore.put_record(key, sink.getvalue().to_pybytes())
+        return key
+
+    def get(self, piece: Any) -> Any:
+        """A piece :meth:`put` returned, as an Arrow table."""
+        import pyarrow as pa
+
+        if not isinstance(piece, str):
+            return piece
+        data = self.datastore.get_record(piece)
+        if data is None:
+            raise FeatureStoreError(f"shuffle piece {piece} is missing from the datastore",
+                                    hint="build the training set again")
+        return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+
+    def drop(self, pieces: Sequence[Any]) -> None:
+        """Delete stored pieces (a datastore without ``delete_record`` keeps them)."""
+        delete = getattr(self.datastore, "delete_record", None)
+        if delete is None:
+            return
+        for piece in pieces:
+            if isinstance(piece, str):
+                delete(piece)
+
+
 def read_split(chunk: Chunk, columns: Sequence[str] | None, keys: Sequence[str],
                partitions: int, storage_options: Mapping[str, Any],
-               position: bool = False) -> list[Any]:
+               position: bool = False, shuffle: tuple[Shuffle, str] | None = None
+               ) -> list[Any]:
     """Task: read ``chunk`` and cut it into ``partitions`` pieces by key hash (with each
-    row's position among the entity rows when ``position``)."""
+    row's position among the entity rows when ``position``). With ``shuffle`` (where, and
+    this chunk's name), each piece is stored and its record key returned instead."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -154,7 +205,12 @@ def read_split(chunk: Chunk, columns: Sequence[str] | None, keys: Sequence[str],
     if position:
         table = table.append_column(
             ROW, pa.array(range(chunk.offset, chunk.offset + table.num_rows), pa.int64()))
-    return split(table, keys, partitions)
+    pieces = split(table, keys, partitions)
+    if shuffle is None:
+        return pieces
+    where, number = shuffle
+    del table
+    return [where.put(p, number, pieces[p]) for p in range(partitions)]
 
 
 def piece(pieces: list[Any], p: int) -> Any:
@@ -164,18 +220,23 @@ def piece(pieces: list[Any], p: int) -> Any:
 
 def join_part(p: int, entity_pieces: list[Any], views: list[tuple[Any, tuple, tuple]],
               source_pieces: list[list[Any]], timestamp_column: str, datastore: Any,
-              key: str) -> dict[str, Any]:
+              key: str, shuffle: Shuffle | None = None) -> dict[str, Any]:
     """Task: join partition ``p`` and write it to the datastore (or, with no datastore,
-    return its Parquet bytes as ``data``); its key and row count."""
+    return its Parquet bytes as ``data``); its key and row count. With ``shuffle``, the
+    pieces are record keys, read here and deleted once the part is written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    entities = pa.concat_tables(entity_pieces)
+    stored = [*entity_pieces, *(x for pieces in source_pieces for x in pieces)]
+    load = shuffle.get if shuffle is not None else (lambda piece: piece)
+    entities = pa.concat_tables([load(x) for x in entity_pieces])
     if entities.num_rows == 0:
+        if shuffle is not None:
+            shuffle.drop(stored)
         return {"part": None, "rows": 0}
     inputs = []
     for (view, features, outputs), pieces in zip(views, source_pieces, strict=True):
-        inputs.append((view, pa.concat_tables(pieces), features, outputs))
+        inputs.append((view, pa.concat_tables([load(x) for x in pieces]), features, outputs))
     del source_pieces
     table = join_partition(entities, inputs, timestamp_column=timestamp_column)
     del inputs
@@ -186,6 +247,8 @@ def join_part(p: int, entity_pieces: list[Any], views: list[tuple[Any, tuple, tu
     if datastore is None:
         return {"part": part, "rows": table.num_rows, "data": sink.getvalue()}
     datastore.put_record(part, sink.getvalue())
+    if shuffle is not None:
+        shuffle.drop(stored)
     return {"part": part, "rows": table.num_rows}
 
 
@@ -218,7 +281,8 @@ def _source_url(view: Any, root: Any) -> str:
 
 
 def _entity_pieces(entities: Any, keys: Sequence[str], partitions: int, client: Any,
-                   storage_options: Mapping[str, Any], chunk_rows: int
+                   storage_options: Mapping[str, Any], chunk_rows: int,
+                   shuffle: Shuffle | None = None
                    ) -> tuple[list[list[Any]], int, list[str]]:
     """(per partition, the futures of its entity pieces; the entity row count; the
     entity columns)."""
@@ -234,7 +298,9 @@ def _entity_pieces(entities: Any, keys: Sequence[str], partitions: int, client: 
         with fs.open(path, "rb") as f:
             names = pq.ParquetFile(f).schema_arrow.names
         futures = [client.submit(read_split, c, None, keys, partitions, storage_options, True,
-                                 pure=False) for c in found]
+                                 (shuffle, f"entities-{i:06d}") if shuffle is not None
+                                 else None, pure=False)
+                   for i, c in enumerate(found)]
         per_part = [[client.submit(piece, f, p, pure=False) for f in futures]
                     for p in range(partitions)]
         return per_part, sum(c.rows for c in found), names
@@ -349,11 +415,32 @@ def _run(store: Any, entities: Any, features: Any, client: Any, partitions: int 
         workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
         biggest = max(sum(c.rows for c in found) for found in source_chunks)
         partitions = max(2 * workers, math.ceil(biggest / PARTITION_ROWS))
+    job_id = f"{time.strftime('%Y%m%d')}-{uuid.uuid4().hex[:12]}"
+    key = f"features/training/{job_id}"
+    # workers write their parts (and the shuffle's pieces) when the datastore travels to
+    # them (a folder, S3 through fsspec); else they hand the Parquet bytes back and this
+    # process writes them, and the pieces stay in the workers' memory
+    remote = datastore if _picklable(datastore) else None
+    shuffle = Shuffle(remote, f"features/shuffle/{job_id}") if remote is not None else None
+    try:
+        return _join(client, resolved, source_chunks, entities, keys, partitions,
+                     full_feature_names, storage_options, chunk_rows, timestamp_column,
+                     datastore, remote, shuffle, key, t0)
+    finally:
+        if shuffle is not None:  # what a failed job left behind
+            shuffle.drop(datastore.list_records(shuffle.prefix))
+
+
+def _join(client: Any, resolved: Any, source_chunks: list[list[Chunk]], entities: Any,
+          keys: tuple[str, ...], partitions: int, full_feature_names: bool,
+          storage_options: dict[str, Any], chunk_rows: int, timestamp_column: str,
+          datastore: Any, remote: Any, shuffle: Shuffle | None, key: str, t0: float
+          ) -> DaskTrainingSet:
     entity_parts, _, entity_columns = _entity_pieces(
-        entities, keys, partitions, client, storage_options, chunk_rows)
+        entities, keys, partitions, client, storage_options, chunk_rows, shuffle)
     outputs = _outputs(resolved, full_feature_names, entity_columns)
     views = []
-    source_split = []
+    source_split: list[list[Any]] = []
     for r, outs, found in zip(resolved, outputs, source_chunks, strict=True):
         view = r.view
         columns = list(dict.fromkeys([*view.join_keys, view.timestamp_field,
@@ -362,18 +449,18 @@ def _run(store: Any, entities: Any, features: Any, client: Any, partitions: int 
                                       *r.features]))
         views.append((view, tuple(r.features), outs))
         source_split.append([client.submit(read_split, c, columns, keys, partitions,
-                                           storage_options, pure=False) for c in found])
-    key = f"features/training/{time.strftime('%Y%m%d')}-{uuid.uuid4().hex[:12]}"
-    # workers write their parts when the datastore travels to them (a folder, S3 through
-    # fsspec); else they hand the Parquet bytes back and this process writes them
-    remote = datastore if _picklable(datastore) else None
+                                           storage_options, False,
+                                           (shuffle, f"{len(views) - 1}-{i:06d}")
+                                           if shuffle is not None
+                                           else None, pure=False)
+                             for i, c in enumerate(found)])
     jobs = []
     for p in range(partitions):
         entity_pieces = entity_parts[p]
         source_pieces = [[client.submit(piece, f, p, pure=False) for f in split_futures]
                          for split_futures in source_split]
         jobs.append(client.submit(join_part, p, entity_pieces, views, source_pieces,
-                                  timestamp_column, remote, key, pure=False))
+                                  timestamp_column, remote, key, shuffle, pure=False))
     results = []
     for job in jobs:
         result = job.result()
