@@ -134,3 +134,22 @@ def test_the_shuffle_stores_pieces_and_deletes_them(tmp_path: Path) -> None:
     assert datastore.list_records("features/shuffle") == []
     with pytest.raises(FeatureStoreError, match="missing from the datastore"):
         shuffle.get(key)
+
+
+def test_a_chunk_cut_in_batches_gives_the_pieces_of_the_whole(tmp_path: Path, monkeypatch) -> None:
+    from lamina_features_dask import join
+    from lamina_features_dask.hashing import split
+    from lamina_features_dask.join import Shuffle, chunks, read_split
+
+    from lamina.builtin.file_datastore import FileDatastore
+
+    table = pa.table({"k": [i % 7 for i in range(50)], "v": [float(i) for i in range(50)]})
+    pq.write_table(table, tmp_path / "src.parquet", row_group_size=20)
+    (chunk,) = chunks(str(tmp_path / "src.parquet"), {}, chunk_rows=100)
+    shuffle = Shuffle(FileDatastore(str(tmp_path / "ds")), "features/shuffle/t")
+    monkeypatch.setattr(join, "BATCH_ROWS", 6)  # 9 batches across 3 row groups
+    stored = read_split(chunk, None, ["k"], 4, {}, True, (shuffle, "e-0"))
+    whole = split(table.append_column(join.ROW, pa.array(range(50), pa.int64())), ["k"], 4)
+    assert len(stored) == 4
+    for piece, expected in zip(stored, whole, strict=True):
+        assert shuffle.get(piece).equals(expected)

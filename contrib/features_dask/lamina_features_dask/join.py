@@ -42,6 +42,8 @@ ROW = "__lamina_row"
 CHUNK_ROWS = 1_000_000
 #: Source rows per partition the default partition count aims at.
 PARTITION_ROWS = 1_000_000
+#: Rows a read task cuts at a time when the shuffle goes through the datastore.
+BATCH_ROWS = 131_072
 
 
 @attrs.frozen
@@ -143,6 +145,34 @@ def chunks(url: str, storage_options: Mapping[str, Any], chunk_rows: int = CHUNK
     return out
 
 
+class _PieceWriter:
+    """One piece's rows as an Arrow IPC stream in memory (batches appended as they come)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.schema: Any = None
+        self._sink: Any = None
+        self._writer: Any = None
+
+    def write(self, table: Any) -> None:
+        import pyarrow as pa
+
+        self.schema = table.schema
+        if table.num_rows == 0:
+            return
+        if self._writer is None:
+            self._sink = pa.BufferOutputStream()
+            self._writer = pa.ipc.new_stream(self._sink, table.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> bytes:
+        self._writer.close()
+        data: bytes = self._sink.getvalue().to_pybytes()
+        self._sink = self._writer = None
+        return data
+
+
 @attrs.frozen
 class Shuffle:
     """Where the pieces of one join go: ``PREFIX/PART/CHUNK.arrow`` records (``CHUNK``:
@@ -151,17 +181,20 @@ class Shuffle:
     datastore: Any
     prefix: str
 
-    def put(self, part: int, chunk: str, table: Any) -> Any:
-        """Store one piece; its record key (an empty piece stays inline: its schema)."""
-        import pyarrow as pa
+    def writer(self) -> _PieceWriter:
+        """An in-memory Arrow IPC stream for one piece, written batch by batch."""
+        return _PieceWriter()
 
-        if table.num_rows == 0:
-            return table
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
+    def put(self, part: int, chunk: str, piece: Any, schema: Any = None) -> Any:
+        """Store one piece (a table, or a :meth:`writer` holding its batches); its record
+        key. An empty piece stays inline: an empty table of its schema."""
+        if not isinstance(piece, _PieceWriter):
+            table, piece = piece, _PieceWriter()
+            piece.write(table)
+        if not piece.rows:
+            return (piece.schema or schema).empty_table()
         key = f"{self.prefix}/{part:05d}/{chunk}.arrow"
-        self.datastore.put_record(key, sink.getvalue().to_pybytes())
+        self.datastore.put_record(key, piece.close())
         return key
 
     def get(self, piece: Any) -> Any:
@@ -192,7 +225,9 @@ def read_split(chunk: Chunk, columns: Sequence[str] | None, keys: Sequence[str],
                ) -> list[Any]:
     """Task: read ``chunk`` and cut it into ``partitions`` pieces by key hash (with each
     row's position among the entity rows when ``position``). With ``shuffle`` (where, and
-    this chunk's name), each piece is stored and its record key returned instead."""
+    this chunk's name), the chunk is read and cut in batches of :data:`BATCH_ROWS` rows,
+    each piece is stored and its record key returned instead: the task then holds one
+    batch and the pieces' serialized bytes, not the chunk three times over."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -200,17 +235,33 @@ def read_split(chunk: Chunk, columns: Sequence[str] | None, keys: Sequence[str],
     with fs.open(path, "rb") as f:
         file = pq.ParquetFile(f)
         groups = list(chunk.row_groups) if chunk.row_groups is not None else None
-        table = (file.read_row_groups(groups, columns=columns) if groups
-                 else file.read(columns=columns))
-    if position:
-        table = table.append_column(
-            ROW, pa.array(range(chunk.offset, chunk.offset + table.num_rows), pa.int64()))
-    pieces = split(table, keys, partitions)
-    if shuffle is None:
-        return pieces
-    where, number = shuffle
-    del table
-    return [where.put(p, number, pieces[p]) for p in range(partitions)]
+        if shuffle is None:
+            table = (file.read_row_groups(groups, columns=columns) if groups
+                     else file.read(columns=columns))
+            if position:
+                table = table.append_column(ROW, pa.array(
+                    range(chunk.offset, chunk.offset + table.num_rows), pa.int64()))
+            return split(table, keys, partitions)
+        where, name = shuffle
+        writers = [where.writer() for _ in range(partitions)]
+        offset = chunk.offset
+        batches = file.iter_batches(batch_size=BATCH_ROWS, row_groups=groups or None,
+                                    columns=columns)
+        schema = file.schema_arrow if columns is None else pa.schema(
+            [file.schema_arrow.field(c) for c in columns])
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            if position:
+                table = table.append_column(
+                    ROW, pa.array(range(offset, offset + table.num_rows), pa.int64()))
+                offset += table.num_rows
+            schema = table.schema
+            for writer, part in zip(writers, split(table, keys, partitions), strict=True):
+                writer.write(part)
+            del table
+    if position and schema.get_field_index(ROW) < 0:
+        schema = schema.append(pa.field(ROW, pa.int64()))
+    return [where.put(p, name, w, schema) for p, w in enumerate(writers)]
 
 
 def piece(pieces: list[Any], p: int) -> Any:
