@@ -224,6 +224,9 @@ def record_design(datastore: Any, deployment: Any) -> str:
         "weights": {v.name: v.weight for v in deployment.variants},
         "sticky_key": deployment.sticky_key,
         "mirror": deployment.mirror.name if deployment.mirror else None,
+        "models": {v.name: v.model for v in deployment.variants},
+        # variant -> registered version it serves (lamina.registry.pin_deployment)
+        "registered": dict(deployment.deployed.get("models") or {}),
         "recorded_at": time.time(),
     }
     key = _key(deployment.name, "design")
