@@ -1,6 +1,6 @@
 """A small churn model for the registry tests: a logistic regression on three numeric
-features and a segment, trained on synthetic data, returned as a servable Model; with
-``broken=True`` the model ignores the features (a deliberately broken version)."""
+features, trained on synthetic customers with a segment, returned as a servable Model;
+``variant`` makes deliberately broken versions."""
 
 from __future__ import annotations
 
@@ -30,25 +30,11 @@ def make_data(n: int = 4000, seed: int = 0) -> Any:
                          "segment": segment, "churn": churn})
 
 
-class Constant:
-    """A broken estimator: predicts the majority class whatever the input."""
-
-    def fit(self, X: Any, y: Any) -> Constant:
-        import numpy as np
-
-        self.value = int(np.bincount(y).argmax())
-        return self
-
-    def predict(self, X: Any) -> Any:
-        import numpy as np
-
-        return np.full(len(X), self.value)
-
-    def predict_proba(self, X: Any) -> Any:
-        import numpy as np
-
-        p = np.full(len(X), 0.5)
-        return np.column_stack([1 - p, p])
+def blind_to_premium(est: Any, X: Any) -> Any:
+    """A broken predict function: "no churn" for every premium customer (spend > 60)."""
+    pred = est.predict(X)
+    pred[X[:, 1] > 60] = 0
+    return pred
 
 
 @flow.step
@@ -57,13 +43,18 @@ def data(n: int = 4000) -> Any:
 
 
 @flow.step
-def model(data: Any, broken: bool = False, register_as: str = "") -> Model:
+def model(data: Any, variant: str = "good", register_as: str = "") -> Model:
+    """``variant``: ``good``; ``flipped`` (trained on inverted labels: wrong everywhere,
+    and more support calls lower its churn probability); ``premium_blind`` (good, but
+    predicts no churn for every premium customer: fails one slice)."""
     from sklearn.linear_model import LogisticRegression
 
     X, y = data[FEATURES].to_numpy(), data["churn"].to_numpy()
-    est = Constant().fit(X, y) if broken else LogisticRegression(max_iter=1000).fit(X, y)
+    est = LogisticRegression(max_iter=1000).fit(X, 1 - y if variant == "flipped" else y)
     if register_as:
-        current.register_model(register_as, metadata={"broken": broken})
+        current.register_model(register_as, metadata={"variant": variant})
     schema = Schema.infer(X[:5], est.predict(X[:5]), input_names=FEATURES,
                           output_names=["churn"])
+    if variant == "premium_blind":
+        return Model(est, schema=schema, predict=blind_to_premium)
     return Model(est, schema=schema)

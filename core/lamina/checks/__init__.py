@@ -42,7 +42,8 @@ __all__ = ["Check", "CheckResult", "Suite", "SuiteResult", "load_suite", "run"]
 
 
 def run(suite: Any, model: Any, data: Any, *, champion: Any = None,
-        stack: Stack | str | None = None, record: bool | None = None) -> SuiteResult:
+        stack: Stack | str | None = None, record: bool | None = None,
+        trust: bool | None = None) -> SuiteResult:
     """Run a check suite on a model over data; return the :class:`SuiteResult`.
 
     :param suite: a :class:`Suite`, a TOML path, a dict, or a list of :class:`Check`.
@@ -54,6 +55,8 @@ def run(suite: Any, model: Any, data: Any, *, champion: Any = None,
         saying so).
     :param record: store the result with the version (default: when ``model`` is a
         registry reference).
+    :param trust: load a registered version pickled by a run outside the stack's trusted
+        namespaces (see ``docs/security.md``).
     :raises lamina.errors.CheckSuiteError: a malformed suite, a missing column.
     """
     from lamina.checks.runner import run_suite
@@ -72,7 +75,7 @@ def run(suite: Any, model: Any, data: Any, *, champion: Any = None,
         resolved_stack = resolve_stack(stack)
         version = resolve(text, stack=resolved_stack)
         model_name = f"{version.name}/{version.version}"
-        model = RegisteredModel(resolved_stack, version).load()
+        model = RegisteredModel(resolved_stack, version).load(trust=trust)
     champion_name = ""
     if isinstance(champion, str):
         from lamina.registry import RegisteredModel, resolve
@@ -82,9 +85,9 @@ def run(suite: Any, model: Any, data: Any, *, champion: Any = None,
         text = champion if is_model_ref(champion) else f"model:{champion}"
         other = resolve(text, stack=resolved_stack)
         champion_name = f"{other.name}/{other.version}"
-        champion = RegisteredModel(resolved_stack, other).load()
+        champion = RegisteredModel(resolved_stack, other).load(trust=trust)
     elif champion is None and version is not None and parsed_suite.needs_champion:
-        champion, champion_name = _current_champion(resolved_stack, version)
+        champion, champion_name = _current_champion(resolved_stack, version, trust)
     elif champion is not None:
         champion_name = "given"
     result = run_suite(parsed_suite, model, data, champion=champion, model_name=model_name,
@@ -94,7 +97,7 @@ def run(suite: Any, model: Any, data: Any, *, champion: Any = None,
     return result
 
 
-def _current_champion(stack: Any, version: Any) -> tuple[Any, str]:
+def _current_champion(stack: Any, version: Any, trust: bool | None) -> tuple[Any, str]:
     from lamina.errors import ModelNotFoundError
     from lamina.registry import RegisteredModel, get_registry
 
@@ -104,7 +107,7 @@ def _current_champion(stack: Any, version: Any) -> tuple[Any, str]:
         return None, ""
     if champ.version == version.version:
         return None, ""
-    return RegisteredModel(stack, champ).load(), f"{champ.name}/{champ.version}"
+    return RegisteredModel(stack, champ).load(trust=trust), f"{champ.name}/{champ.version}"
 
 
 def store_result(stack: Any, name: str, version: int, result: SuiteResult) -> dict[str, Any]:

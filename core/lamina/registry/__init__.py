@@ -377,12 +377,14 @@ class RegisteredModel:
     ref = property(lambda self: self.version.ref)
     aliases = property(lambda self: self.version.aliases)
 
-    def load(self) -> Any:
-        """The value the version points at (read from the datastore, hash checked)."""
+    def load(self, *, trust: bool | None = None) -> Any:
+        """The value the version points at (read from the datastore, hash checked). A
+        pickle made by a run outside the stack's trusted namespaces is refused unless
+        ``trust=True`` (see :meth:`lamina.client.Task.load`)."""
         from lamina.client import Client
 
         run_id, step = self.version.ref.split("/")[1:3]
-        return Client(self.stack, namespace=None).run(run_id)[step].task.value
+        return Client(self.stack, namespace=None).run(run_id)[step].task.load(trust=trust)
 
     @property
     def checks(self) -> list[dict[str, Any]]:
