@@ -234,11 +234,16 @@ def suite_from_dict(data: Mapping[str, Any], *, where: str = "suite") -> Suite:
             checks.append(Check(**values))
         except TypeError as exc:
             raise _fail(at, str(exc), f"keys are: {', '.join(allowed)}") from None
-    return Suite(
-        name=str(data.get("name", "checks")), target=str(data.get("target", "")),
-        task=str(data.get("task", "classification")), positive=data.get("positive", 1),
-        features=tuple(data.get("features") or ()), checks=tuple(checks),
-    )
+    name = str(data.get("name", "checks"))
+    try:
+        return Suite(
+            name=name, target=str(data.get("target", "")),
+            task=str(data.get("task", "classification")), positive=data.get("positive", 1),
+            features=tuple(data.get("features") or ()), checks=tuple(checks),
+        )
+    except CheckSuiteError as exc:  # name the file, not only the suite
+        raise CheckSuiteError(exc.message.replace(f"suite {name!r}", where, 1),
+                              hint=exc.hint) from None
 
 
 def load_suite(path: str | Path) -> Suite:
