@@ -113,14 +113,17 @@ def test_the_champion_comparison_is_a_paired_one_sided_test() -> None:
     flipped = _fit(1 - y)
     assert not checks.run(_suite(generous), flipped, DATA, champion=GOOD).passed
     # regression errors: a paired comparison of squared errors
-    reg = checks.Suite(target="tenure", task="regression", features=("spend", "calls"),
+    reg = checks.Suite(target="score", task="regression", features=("tenure", "calls"),
                        checks=[checks.Check(kind="champion", metric="mse", margin=0.0)])
     from sklearn.dummy import DummyRegressor
     from sklearn.linear_model import LinearRegression
 
-    Xr, yr = DATA[["spend", "calls"]].to_numpy(), DATA["tenure"].to_numpy()
+    noise = np.random.default_rng(0).normal(0, 1, len(DATA))
+    scored = DATA.assign(score=2 * DATA.tenure + DATA.calls + noise)
+    Xr, yr = scored[["tenure", "calls"]].to_numpy(), scored["score"].to_numpy()
     fitted, mean_only = LinearRegression().fit(Xr, yr), DummyRegressor().fit(Xr, yr)
-    assert checks.run(reg, fitted, DATA, champion=fitted).passed
+    assert checks.run(reg, fitted, scored, champion=mean_only).passed
+    assert not checks.run(reg, mean_only, scored, champion=fitted).passed
 
 
 def test_calibration_latency_and_schema_checks() -> None:
