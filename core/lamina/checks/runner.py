@@ -153,7 +153,7 @@ class Predictor:
         self.positive = positive
         schema = getattr(model, "schema", None)
         self.lamina = schema is not None and callable(getattr(model, "bind", None))
-        self.features = (tuple(schema.input_names) if self.lamina and not features
+        self.features = (tuple(model.schema.input_names) if self.lamina and not features
                          else features)
         self.obj = model.obj if self.lamina else model
         self._fn = model.bind() if self.lamina else None

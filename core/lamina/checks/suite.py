@@ -42,6 +42,14 @@ TASKS = ("classification", "regression")
 DIRECTIONS = ("increase", "decrease")
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _checks(value: Any) -> tuple[Check, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Check:
     """One check of a suite. ``kind`` says which; the other fields are its options.
@@ -70,7 +78,7 @@ class Check:
     metric: str = ""
     min: float | None = None
     max: float | None = None
-    slices: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    slices: tuple[str, ...] = attrs.field(default=(), converter=_names)
     min_rows: int = 30
     margin: float = 0.0
     alpha: float = 0.05
@@ -124,8 +132,8 @@ class Suite:
     target: str = ""
     task: str = "classification"
     positive: Any = 1
-    features: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    checks: tuple[Check, ...] = attrs.field(default=(), converter=tuple)
+    features: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    checks: tuple[Check, ...] = attrs.field(default=(), converter=_checks)
 
     def __attrs_post_init__(self) -> None:
         validate(self, f"suite {self.name!r}")

@@ -65,7 +65,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from lamina.registry import get_registry
 
     registry = get_registry(_stack(args))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in registry.names():
         versions = registry.versions(name)
         latest = versions[-1]
@@ -78,9 +78,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"no models registered in {_plain(registry_namespace(registry))}")
     else:
         for r in rows:
-            aliases = ", ".join(f"@{a}={v}" for a, v in sorted(r["aliases"].items()))
+            shown = ", ".join(f"@{a}={v}" for a, v in sorted(r["aliases"].items()))
             print(f"{_plain(r['name'])}  {r['versions']} version(s), latest {r['latest']}"
-                  + (f"  {_plain(aliases)}" if aliases else ""))
+                  + (f"  {_plain(shown)}" if shown else ""))
     return 0
 
 
