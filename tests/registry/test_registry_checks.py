@@ -236,6 +236,8 @@ def test_a_gate_failing_on_one_slice_blocks_promote_and_deploy_unless_forced(
     assert bad.returncode == 1 and "suite gate: FAILED" in bad.stdout
     assert "vs gated/1" in bad.stdout  # compared with the champion on the same rows
     assert "segment=premium" in bad.stdout and report.read_text().startswith("<!doctype html>")
+    run_shown = _cli(project, "show", trained.refs["premium_blind"].split("/")[1])
+    assert "registered gated/2 (model)  checks FAILED" in run_shown.stdout
     shown = _cli(project, "model", "show", f"gated/{blind.version}")
     assert "gate: FAILED (suite 'gate' failed (metric:accuracy [segment=premium]" in shown.stdout
 
