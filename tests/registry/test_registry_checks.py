@@ -133,6 +133,11 @@ def test_calibration_latency_and_schema_checks() -> None:
     assert good.passed and good.checks[0].value < 0.05
     over = checks.run(suite, Overconfident(), DATA)
     assert not over.passed and over.checks[0].value > 0.1
+    from sklearn.metrics import roc_auc_score
+
+    auc = checks.run(_suite(checks.Check(kind="metric", metric="auc", min=0.5)), GOOD, DATA)
+    assert auc.checks[0].value == pytest.approx(roc_auc_score(
+        DATA["churn"], GOOD.predict_proba(DATA[FEATURES].to_numpy())[:, 1]), abs=1e-6)
     latency = checks.run(_suite(checks.Check(kind="latency", batch_size=256, repeats=3,
                                              max_ms=60_000)), GOOD, DATA)
     assert latency.passed and "256 rows" in latency.checks[0].detail

@@ -314,14 +314,16 @@ def grouped_metric(metric: str, y: Any, pred: Any, proba: Any, positive: Any,
 
 
 def _auc(truth: Any, score: Any) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties averaged)."""
-    from scipy.stats import rankdata
+    """Area under the ROC curve (Mann-Whitney, ties averaged; numpy only: importing
+    scipy.stats costs about a second)."""
+    import numpy as np
 
     pos = int(truth.sum())
     neg = len(truth) - pos
     if pos == 0 or neg == 0:
         return math.nan
-    ranks = rankdata(score)
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
     return float((ranks[truth].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
