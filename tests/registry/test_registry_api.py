@@ -177,7 +177,7 @@ def test_a_step_registers_its_own_output_once_it_is_stored(tmp_path: Path,
                                                            ) -> None:
     import shutil
 
-    from conftest import FLOW, run_flow
+    from registry_util import FLOW, run_flow
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(FLOW, tmp_path / "churn_flow.py")
