@@ -190,7 +190,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     stack = _stack(args)
     result = checks.run(args.suite, f"model:{args.name}/{args.version}", args.data,
-                        champion=args.champion, stack=stack, record=not args.no_record)
+                        champion=args.champion, stack=stack, record=not args.no_record,
+                        trust=True if args.trust else None)
     if args.html:
         Path(args.html).write_text(
             result.to_html(title=f"Checks of {args.name} version {args.version}"),
@@ -289,6 +290,9 @@ def register(subparsers: Any) -> None:
     q.add_argument("--html", metavar="PATH", help="also write the HTML report here")
     q.add_argument("--no-record", action="store_true",
                    help="do not store the result with the version (a dry check)")
+    q.add_argument("--trust", action="store_true",
+                   help="load a model pickled by a run outside your trusted namespaces "
+                   "(see docs/security.md)")
     q = add("report", "write the HTML report of a version's latest check", cmd_report,
             json_flag=False)
     q.add_argument("ref", metavar="NAME[/VERSION|@ALIAS]")
