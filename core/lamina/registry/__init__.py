@@ -372,10 +372,10 @@ class RegisteredModel:
         self.stack = stack
         self.version = version
 
-    name = property(lambda self: self.version.name)
-    number = property(lambda self: self.version.version)
-    ref = property(lambda self: self.version.ref)
-    aliases = property(lambda self: self.version.aliases)
+    name = property(lambda self: self.version.name, doc="The model's name.")
+    number = property(lambda self: self.version.version, doc="The version number.")
+    ref = property(lambda self: self.version.ref, doc="The artifact, FLOW/RUN/STEP.")
+    aliases = property(lambda self: self.version.aliases, doc="Aliases pointing at it now.")
 
     def load(self, *, trust: bool | None = None) -> Any:
         """The value the version points at (read from the datastore, hash checked). A
@@ -388,10 +388,12 @@ class RegisteredModel:
 
     @property
     def checks(self) -> list[dict[str, Any]]:
+        """The check results stored with this version, oldest first."""
         return checks(self.name, self.number, stack=self.stack)
 
     @property
     def gate(self) -> Gate:
+        """Whether this version may be promoted or deployed (see :func:`gate`)."""
         return gate(self.name, self.number, stack=self.stack)
 
     def __repr__(self) -> str:
