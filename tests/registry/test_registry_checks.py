@@ -277,6 +277,9 @@ def test_a_gate_failing_on_one_slice_blocks_promote_and_deploy_unless_forced(
     assert result["passed"] is False and result["champion"] == "gated/1"
     html = stack.artifacts.get_bytes(result["report"]).decode()
     assert "segment=premium" in html
+    written = _cli(project, "model", "report", f"gated/{blind.version}", "-o",
+                   str(project / "stored.html"))
+    assert written.returncode == 0 and (project / "stored.html").read_text() == html
     # require_checks: a version never checked is refused too
     (project / "lamina.toml").write_text('[stacks.strict]\nregistry = { plugin = "builtin", '
                                          'require_checks = true }\n')
