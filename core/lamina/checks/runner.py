@@ -157,8 +157,21 @@ class Predictor:
                          else features)
         self.obj = model.obj if self.lamina else model
         self._fn = model.bind() if self.lamina else None
+        #: the inputs of the last columns seen (the suite's data is predicted on several
+        #: times: by labels, by probabilities); shared with the champion when it is set
+        self.shared: dict[Any, Any] = {}
 
     def inputs(self, cols: Mapping[str, Any]) -> Any:
+        key = (id(cols), self.lamina, self.features)
+        found = self.shared.get(key)
+        if found is not None and found[0] is cols:
+            return found[1]
+        x = self._inputs(cols)
+        self.shared.clear()
+        self.shared[key] = (cols, x)
+        return x
+
+    def _inputs(self, cols: Mapping[str, Any]) -> Any:
         import numpy as np
 
         missing = [f for f in self.features if f not in cols]
@@ -169,7 +182,12 @@ class Predictor:
         if self.lamina:
             return self.model.prepare({f: cols[f] for f in self.features}, None)
         if hasattr(self.model, "predict"):
-            return np.column_stack([np.asarray(cols[f], dtype=float) for f in self.features])
+            # column-major: each column is one contiguous copy (what column_stack is not)
+            n = len(cols[self.features[0]]) if self.features else 0
+            x = np.empty((n, len(self.features)), dtype=float, order="F")
+            for i, f in enumerate(self.features):
+                x[:, i] = cols[f]
+            return x
         return {f: cols[f] for f in self.features}
 
     def predict(self, cols: Mapping[str, Any]) -> Any:
@@ -614,9 +632,11 @@ def run_suite(suite: Suite, model: Any, data: Any, *, champion: Any = None,
     cols = load_data(data)
     n = len(next(iter(cols.values()))) if cols else 0
     features = suite.features
-    run = _Run(suite, cols, Predictor(model, features, suite.positive),
-               Predictor(champion, features, suite.positive) if champion is not None else None,
-               n)
+    predictor = Predictor(model, features, suite.positive)
+    rival = Predictor(champion, features, suite.positive) if champion is not None else None
+    if rival is not None:
+        rival.shared = predictor.shared  # one input matrix when both read the same columns
+    run = _Run(suite, cols, predictor, rival, n)
     results = []
     for check in suite.checks:
         results.append(_RUNNERS[check.kind](run, check))
