@@ -291,3 +291,51 @@ def test_a_gate_failing_on_one_slice_blocks_promote_and_deploy_unless_forced(
         assert registry.gate("gated", good.version, stack=strict).passed is True
     finally:
         (project / "lamina.toml").unlink()
+
+
+CHECKED_FLOW = '''
+from lamina import Flow, checks
+from churn_flow import FEATURES, make_data
+
+flow = Flow("checked")
+
+
+@flow.step
+def data():
+    return make_data(1500, seed=2)
+
+
+@flow.step
+def model(data):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=500).fit(data[FEATURES].to_numpy(), data["churn"])
+
+
+@flow.step
+def gate(model, data):
+    suite = checks.Suite(name="in-flow", target="churn", features=tuple(FEATURES), checks=[
+        checks.Check(kind="metric", metric="accuracy", min=0.7, slices=("segment",)),
+        checks.Check(kind="directional", column="calls", add=2, expect="increase")])
+    return checks.run(suite, model, data)
+'''
+
+
+def test_a_suite_runs_as_a_step_and_its_result_is_the_steps_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from registry_util import FLOW
+
+    from lamina.flow.loader import load_flow_file
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    shutil.copy(FLOW, tmp_path / "churn_flow.py")
+    (tmp_path / "checked.py").write_text(CHECKED_FLOW)
+    run = load_flow_file(str(tmp_path / "checked.py")).run(stack=Stack.load(cwd=tmp_path,
+                                                                            env={}))
+    result = run["gate"].value
+    assert isinstance(result, checks.SuiteResult) and result.passed, str(result)
+    assert [c.name for c in result.checks] == ["metric:accuracy", "directional:calls"]
