@@ -257,6 +257,9 @@ def test_a_gate_failing_on_one_slice_blocks_promote_and_deploy_unless_forced(
                     f'model = "model:gated/{blind.version}"\n')
     deny = _cli(project, "deploy", str(spec), "--dry-run")
     assert deny.returncode == 1 and "cannot deploy gated version 2" in deny.stderr
+    allowed = _cli(project, "deploy", str(spec), "--dry-run", "--force")
+    assert allowed.returncode == 0, allowed.stderr
+    assert '"forced": true' in allowed.stdout and trained.refs["premium_blind"] in allowed.stdout
     from lamina.serving.deployment import pin_models
     from lamina.serving.spec import load_spec
 
