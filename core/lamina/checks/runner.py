@@ -628,6 +628,14 @@ _RUNNERS = {
 def run_suite(suite: Suite, model: Any, data: Any, *, champion: Any = None,
               model_name: str = "", champion_name: str = "") -> SuiteResult:
     """Run every check of ``suite`` on ``model`` (and ``champion``) over ``data``."""
+    try:
+        import numpy  # noqa: F401
+        import scipy  # noqa: F401
+    except ImportError as exc:
+        from lamina.errors import LaminaError
+
+        raise LaminaError(f"model checks need numpy and scipy ({exc})",
+                          hint="pip install 'lamina[checks]'") from None
     started = time.perf_counter()
     cols = load_data(data)
     n = len(next(iter(cols.values()))) if cols else 0
