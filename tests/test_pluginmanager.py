@@ -40,6 +40,7 @@ def test_builtin_is_registered_through_the_hooks_first():
         ("feature_store", "local"): "lamina",
         ("serving", "local"): "lamina",
         ("monitoring", "builtin"): "lamina",
+        ("registry", "builtin"): "lamina",
     }
     assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring"]
     # builtin components come out of the same hook a third-party plugin implements

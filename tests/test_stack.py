@@ -65,7 +65,7 @@ def test_embedded_default_stack_without_any_config(tmp_path):
     described = {d["layer"]: d for d in stack.describe()}
     assert {k: v["component"] for k, v in described.items()} == {
         "datastore": "file", "compute": "local", "orchestrator": "local", "metadata": "sqlite",
-        "feature_store": None, "serving": None, "monitoring": None,
+        "feature_store": None, "serving": None, "monitoring": None, "registry": None,
     }
     assert described["datastore"]["options"] == {"url": ".lamina", "verify_reads": True}
     assert described["metadata"]["options"]["path"] == ".lamina/metadata.db"

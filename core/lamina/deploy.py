@@ -211,7 +211,7 @@ def _branch_for_flow(flow: Flow, stack: Stack) -> None:
 
 
 def deploy_target(target: str | os.PathLike[str] | Flow, stack: Stack, *,
-                  dry_run: bool = False, apply: bool = False) -> Deployed:
+                  dry_run: bool = False, apply: bool = False, force: bool = False) -> Deployed:
     """:func:`deploy`, returning the deployment's stamp as well; ``target`` may be a
     :class:`lamina.Flow` already loaded. The deployment belongs to ``stack.branch``."""
     from lamina.flow.flow import Flow
@@ -245,12 +245,14 @@ def deploy_target(target: str | os.PathLike[str] | Flow, stack: Stack, *,
             f"(lamina.serving.deployment could not be imported: {err})",
             hint="deploy a flow file (FLOW.py), or install a lamina with the serving layer",
         ) from None
-    deployment = for_branch(load_spec(text), stack.branch)
+    from lamina.serving.deployment import pin_models
+
+    deployment = pin_models(for_branch(load_spec(text), stack.branch), stack, force=force)
     return Deployed(serving_deploy(deployment, stack, dry_run=dry_run), deployment.deployed)
 
 
 def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
-           dry_run: bool = False, apply: bool = False) -> str:
+           dry_run: bool = False, apply: bool = False, force: bool = False) -> str:
     """Deploy a flow file to the stack's orchestrator, or a deployment spec (any other
     file, e.g. ``deploy.toml``) to its serving layer, for the stack's branch
     (``stack.branch``: names are qualified by it, see :mod:`lamina.namespaces`).
@@ -263,12 +265,16 @@ def deploy(target: str | os.PathLike[str], *, stack: Stack | str | None = None,
     :param stack: a :class:`lamina.Stack`, a stack name, or None for the default stack.
     :param apply: submit the compiled flow to the engine's API (Argo: the Kubernetes API)
         instead of writing it to a file; for orchestrators that take submissions.
+    :param force: deploy a registered version (``model:churn@champion`` in a spec) whose
+        checks failed; recorded as forced in the deployment.
+    :raises lamina.errors.GateFailedError: a registered version's checks failed.
     :raises lamina.errors.LaminaError: the stack cannot deploy this (a local-only
         orchestrator, an option the engine cannot express, a missing dags folder...).
     """
     from lamina.stack import resolve_stack
 
-    return deploy_target(target, resolve_stack(stack), dry_run=dry_run, apply=apply).where
+    return deploy_target(target, resolve_stack(stack), dry_run=dry_run, apply=apply,
+                         force=force).where
 
 
 #: The run id shown in rendered submissions: a real run gets its own at start.

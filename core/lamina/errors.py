@@ -160,6 +160,28 @@ class ImmutableRunError(MetadataError):
     """Something tried to change a finished run (only tags may be added)."""
 
 
+# --- model registry and checks --------------------------------------------------------
+
+
+class ModelRegistryError(LaminaError):
+    """A registry request is wrong: a bad name or alias, a reference that names no model."""
+
+
+class ModelNotFoundError(ModelRegistryError):
+    """No registered model, version or alias matches the reference given (``churn``,
+    ``churn/7``, ``churn@champion``)."""
+
+
+class GateFailedError(ModelRegistryError):
+    """A promotion or a deployment was refused because the version's checks failed (or it
+    has none and the stack requires one); ``--force`` overrides it, recorded as forced."""
+
+
+class CheckSuiteError(LaminaError):
+    """A check suite (``checks.toml`` or :class:`lamina.checks.Suite`) is malformed, or the
+    data it runs on lacks a column it names."""
+
+
 # --- feature store --------------------------------------------------------------------
 
 

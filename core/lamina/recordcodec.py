@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -117,3 +118,45 @@ def namespace_condition(namespace: str, mark: str = "?") -> tuple[str, list[str]
         return (f"(namespace = {mark} OR (namespace = '' AND \"user\" = {mark}))",
                 [namespace, user])
     return f"namespace = {mark}", [namespace]
+
+
+#: The columns of ``model_versions`` a store reads, in the order
+#: :func:`model_version_from_row` takes them.
+MODEL_VERSION_COLUMNS = ("namespace", "name", "version", "ref", "run_id", "registered_by",
+                         "registered_at", "metadata")
+#: The columns of ``model_alias_changes``, in the order :func:`alias_change_from_row`
+#: takes them.
+ALIAS_CHANGE_COLUMNS = ("name", "alias", "version", "previous", "user", "at", "reason",
+                        "forced")
+
+
+def model_version_from_row(row: Sequence[Any]) -> Any:
+    """A :class:`lamina.interfaces.ModelVersion` from a row of
+    :data:`MODEL_VERSION_COLUMNS` (``metadata`` as JSON text or already decoded)."""
+    from lamina.interfaces.model_registry import ModelVersion
+
+    namespace, name, version, ref, run_id, by, at, metadata = row
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata or "{}")
+    return ModelVersion(name=name, version=int(version), ref=ref, run_id=run_id,
+                        namespace=namespace, registered_by=by, registered_at=at,
+                        metadata=metadata or {})
+
+
+def alias_change_from_row(row: Sequence[Any]) -> Any:
+    """A :class:`lamina.interfaces.AliasChange` from a row of :data:`ALIAS_CHANGE_COLUMNS`."""
+    from lamina.interfaces.model_registry import AliasChange
+
+    name, alias, version, previous, user, at, reason, forced = row
+    return AliasChange(name=name, alias=alias,
+                       version=None if version is None else int(version),
+                       previous=None if previous is None else int(previous),
+                       user=user, at=at, reason=reason, forced=bool(forced))
+
+
+def check_result_from_row(row: Sequence[Any]) -> dict[str, Any]:
+    """A check result (``version`` + the stored JSON) from a row ``(version, result)``."""
+    version, result = row
+    if isinstance(result, str):
+        result = json.loads(result or "{}")
+    return {**dict(result or {}), "version": int(version)}

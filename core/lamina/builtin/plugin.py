@@ -144,6 +144,38 @@ def lamina_metadata_stores() -> list[ComponentSpec]:
     ]
 
 
+@attrs.frozen
+class RegistryOptions:
+    """Options of the ``builtin`` model registry (its records live in the metadata store).
+
+    :param require_checks: refuse to promote or deploy a version that has no passing check
+        suite result (``lamina model check``), not only one whose checks failed;
+        ``--force`` still overrides, recorded as forced.
+    """
+
+    require_checks: bool = False
+
+
+def _builtin_registry(options: RegistryOptions, stack: Any) -> Any:
+    from lamina.builtin.registry import MetadataModelRegistry
+
+    return MetadataModelRegistry(stack.metadata, stack.branch.namespace, stack.branch.user)
+
+
+@hookimpl
+def lamina_model_registries() -> list[ComponentSpec]:
+    return [
+        ComponentSpec(
+            layer="registry",
+            name="builtin",
+            config=RegistryOptions,
+            factory=_builtin_registry,
+            description="model versions, aliases and check results in the stack's "
+            "metadata store (per namespace)",
+        )
+    ]
+
+
 @hookimpl
 def lamina_compute_backends() -> list[ComponentSpec]:
     return [

@@ -14,21 +14,30 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from lamina.errors import (
     BackendUnreachableError,
     ImmutableRunError,
     MetadataError,
+    ModelNotFoundError,
     RunNotFoundError,
 )
+from lamina.interfaces.model_registry import AliasChange, ModelVersion
 from lamina.recordcodec import (
+    ALIAS_CHANGE_COLUMNS,
+    MODEL_VERSION_COLUMNS,
     NAMESPACE_OF_ROW,
+    alias_change_from_row,
+    check_result_from_row,
     encode_field,
     in_step_order,
+    model_version_from_row,
     namespace_condition,
     with_crashed,
 )
@@ -131,6 +140,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS model_alias_changes_by_name "
         "ON model_alias_changes (namespace, name, alias, seq)",
+    ),
+    (  # 4: results of check suites run on registered versions (the registry's gates)
+        """CREATE TABLE IF NOT EXISTS model_checks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            result TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX IF NOT EXISTS model_checks_by_version "
+        "ON model_checks (namespace, name, version, seq)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -635,6 +655,101 @@ class SqliteMetadataStore:
             return [r[0] for r in conn.execute(
                 f"SELECT DISTINCT {NAMESPACE_OF_ROW} AS ns FROM runs ORDER BY ns"
             )]
+
+    # --- the model registry's records ---------------------------------------------------
+
+    def register_model_version(self, version: ModelVersion) -> ModelVersion:
+        """Store the next version of ``version.name`` in its namespace: the number is
+        allocated under the write lock (``BEGIN IMMEDIATE``), so concurrent processes
+        never get the same one."""
+        metadata = encode_field(dict(version.metadata), "model version metadata")
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM model_versions "
+                "WHERE namespace = ? AND name = ?", (version.namespace, version.name),
+            ).fetchone()
+            number = int(row[0]) + 1
+            conn.execute(
+                "INSERT INTO model_versions (namespace, name, version, ref, run_id, "
+                "registered_by, registered_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (version.namespace, version.name, number, version.ref, version.run_id,
+                 version.registered_by, version.registered_at, metadata),
+            )
+        return attrs.evolve(version, version=number, aliases=())
+
+    def list_model_versions(self, namespace: str, name: str) -> list[ModelVersion]:
+        """Every version of ``name`` in ``namespace``, oldest first."""
+        columns = ", ".join(_quote(c) for c in MODEL_VERSION_COLUMNS)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {columns} FROM model_versions WHERE namespace = ? AND name = ? "
+                "ORDER BY version", (namespace, name),
+            ).fetchall()
+        return [model_version_from_row(row) for row in rows]
+
+    def list_model_names(self, namespace: str) -> list[str]:
+        """The names registered in ``namespace``, sorted."""
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT DISTINCT name FROM model_versions WHERE namespace = ? ORDER BY name",
+                (namespace,),
+            )]
+
+    def record_alias_change(self, namespace: str, change: AliasChange) -> AliasChange:
+        """Append an alias move, its ``previous`` read in the same transaction."""
+        with self._write() as conn:
+            if change.version is not None and conn.execute(
+                "SELECT 1 FROM model_versions WHERE namespace = ? AND name = ? AND version = ?",
+                (namespace, change.name, change.version),
+            ).fetchone() is None:
+                raise ModelNotFoundError(
+                    f"model {change.name!r} has no version {change.version} in {namespace}",
+                    hint=f"`lamina model versions {change.name}` lists its versions",
+                )
+            row = conn.execute(
+                "SELECT version FROM model_alias_changes WHERE namespace = ? AND name = ? "
+                "AND alias = ? ORDER BY seq DESC LIMIT 1", (namespace, change.name, change.alias),
+            ).fetchone()
+            recorded = attrs.evolve(change, previous=row[0] if row else None)
+            conn.execute(
+                "INSERT INTO model_alias_changes (namespace, name, alias, version, previous, "
+                '"user", at, reason, forced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                (namespace, recorded.name, recorded.alias, recorded.version, recorded.previous,
+                 recorded.user, recorded.at, recorded.reason, int(recorded.forced)),
+            )
+        return recorded
+
+    def list_alias_changes(self, namespace: str, name: str) -> list[AliasChange]:
+        """Every alias move of ``name`` in ``namespace``, oldest first."""
+        columns = ", ".join(_quote(c) for c in ALIAS_CHANGE_COLUMNS)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {columns} FROM model_alias_changes WHERE namespace = ? AND name = ? "
+                "ORDER BY seq", (namespace, name),
+            ).fetchall()
+        return [alias_change_from_row(row) for row in rows]
+
+    def record_model_check(self, namespace: str, name: str, version: int,
+                           result: Mapping[str, Any]) -> None:
+        """Append a check result of a version."""
+        text = encode_field(dict(result), "model check result")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO model_checks (namespace, name, version, result) VALUES (?, ?, ?, ?)",
+                (namespace, name, int(version), text),
+            )
+
+    def list_model_checks(self, namespace: str, name: str,
+                          version: int | None = None) -> list[dict[str, Any]]:
+        """Check results of ``name`` (of one version, if given), oldest first."""
+        sql = "SELECT version, result FROM model_checks WHERE namespace = ? AND name = ?"
+        args: list[Any] = [namespace, name]
+        if version is not None:
+            sql += " AND version = ?"
+            args.append(int(version))
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+        return [check_result_from_row(row) for row in rows]
 
     def check(self) -> str:
         """Open (creating if needed), take the write lock once, count runs: a one-line

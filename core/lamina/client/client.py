@@ -150,6 +150,21 @@ class Client:
             return run[step]
         return run[step][index]
 
+    def model(self, ref: str) -> Any:
+        """A registered model version: ``"churn@champion"``, ``"churn/7"`` or ``"churn"``
+        (the newest), the ``model:`` prefix optional, in the namespace of the stack's
+        branch; a :class:`lamina.registry.RegisteredModel` (``.version``, ``.load()``,
+        ``.checks``, ``.gate``)."""
+        from lamina.registry import RegisteredModel, resolve
+
+        return RegisteredModel(self.stack, resolve(ref, stack=self.stack))
+
+    def models(self) -> list[str]:
+        """The names registered in the namespace of the stack's branch."""
+        from lamina.registry import names
+
+        return list(names(stack=self.stack))
+
     def diff(self, a: str, b: str) -> RunDiff:
         """What changed between two runs: params, code, artifacts, metrics, timings."""
         from lamina.client.diff import diff_runs

@@ -8,7 +8,8 @@ from typing import Any, Literal
 import attrs
 
 Layer = Literal[
-    "datastore", "compute", "orchestrator", "metadata", "feature_store", "serving", "monitoring"
+    "datastore", "compute", "orchestrator", "metadata", "feature_store", "serving", "monitoring",
+    "registry",
 ]
 
 #: The layers in the order a stack lists them; also the keys of a stack's config table.
@@ -20,6 +21,7 @@ LAYERS: tuple[str, ...] = (
     "feature_store",
     "serving",
     "monitoring",
+    "registry",
 )
 
 

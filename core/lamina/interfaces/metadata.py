@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from lamina.interfaces.model_registry import AliasChange, ModelVersion
     from lamina.records import RunRecord, TaskRecord
 
 
@@ -53,6 +57,39 @@ class MetadataStore(Protocol):
 
     def list_flows(self, *, namespace: str | None = None) -> list[str]:
         """Names of the flows that have runs (in ``namespace``, if given), sorted."""
+
+    # --- the model registry's records (see lamina.registry) ---------------------------
+
+    def register_model_version(self, version: ModelVersion) -> ModelVersion:
+        """Store ``version`` as the next version of ``(version.namespace, version.name)``:
+        its ``version`` field is ignored and the number allocated here, atomically (two
+        processes registering at once get 1 and 2, never the same). Returns it numbered."""
+
+    def list_model_versions(self, namespace: str, name: str) -> list[ModelVersion]:
+        """Every version of ``name`` in ``namespace``, oldest first (``aliases`` empty:
+        the registry derives them from the alias history)."""
+
+    def list_model_names(self, namespace: str) -> list[str]:
+        """The names registered in ``namespace``, sorted."""
+
+    def record_alias_change(self, namespace: str, change: AliasChange) -> AliasChange:
+        """Append one alias move; ``previous`` is set here, in the same transaction, to
+        the version the alias pointed at (None if none). A ``version`` that is not
+        registered raises :class:`lamina.errors.ModelNotFoundError` and nothing is
+        written. Returns the change as recorded."""
+
+    def list_alias_changes(self, namespace: str, name: str) -> list[AliasChange]:
+        """Every alias move of ``name`` in ``namespace``, oldest first."""
+
+    def record_model_check(self, namespace: str, name: str, version: int,
+                           result: Mapping[str, Any]) -> None:
+        """Append the result of a check suite run on a version (JSON-safe: ``suite``,
+        ``passed``, ``user``, ``at``, ``summary``, ``artifact``...)."""
+
+    def list_model_checks(self, namespace: str, name: str,
+                          version: int | None = None) -> list[dict[str, Any]]:
+        """Check results of ``name`` (of one version, if given), oldest first, each with
+        its ``version``."""
 
     def check(self) -> str:
         """Open the store and run a trivial query; a one-line summary or

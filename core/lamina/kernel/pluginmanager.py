@@ -62,6 +62,7 @@ LAYER_HOOKS: dict[str, str] = {
     "feature_store": "lamina_feature_stores",
     "serving": "lamina_serving_backends",
     "monitoring": "lamina_monitors",
+    "registry": "lamina_model_registries",
 }
 
 

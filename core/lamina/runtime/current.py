@@ -44,6 +44,9 @@ class TaskState:
     stdout: Any = None
     stderr: Any = None
     run_info: dict[str, Any] | None = None  # the run's namespace, branch, user, tags
+    #: (name, metadata) of ``current.register_model(name)`` calls: registered once the
+    #: step's output is stored
+    registrations: list[tuple[str, dict[str, Any]]] = attrs.field(factory=list)
 
 
 def run_info(state: TaskState) -> dict[str, Any] | None:
@@ -211,6 +214,35 @@ class _Current:
                 hint="log a number, or skip the metric when it is undefined",
             )
         _outside().metrics[name] = number
+
+    def register_model(self, name: str, step: str | None = None, *,
+                       metadata: dict[str, Any] | None = None) -> Any:
+        """Register a model in the registry (see :mod:`lamina.registry`) from a step.
+
+        ``current.register_model("churn")`` registers *this* step's output as the next
+        version of ``churn``, once the step has returned and its output is stored (a
+        step that fails registers nothing); it returns None. With ``step="train"`` the
+        output of that earlier step of this run is registered now and the new
+        :class:`lamina.interfaces.ModelVersion` returned. The version lives in the run's
+        namespace (its branch, or production).
+
+        :param metadata: JSON-safe fields kept with the version (metrics, description).
+        """
+        state = task_state()
+        if state is None or state.run_id is None or state.context is None:
+            raise LaminaError(
+                f"current.register_model({name!r}) was called outside a running step",
+                hint="call it inside a step, or lamina.registry.register_model(NAME, "
+                "'RUN/STEP') / `lamina model register RUN/STEP --name NAME` outside one",
+            )
+        from lamina.registry import check_model_name, register_model
+
+        check_model_name(name)
+        if step is None or step == state.step:
+            state.registrations.append((name, dict(metadata or {})))
+            return None
+        return register_model(name, f"{state.flow}/{state.run_id}/{step}",
+                              metadata=metadata, stack=state.context.stack)
 
     def __repr__(self) -> str:
         if not self.in_task:

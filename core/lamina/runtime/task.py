@@ -258,6 +258,8 @@ def _execute(
             state.stdout = state.stderr = None
             _remove_capture()
         output, _ = artifacts.save(value, name=spec.task_id)
+        if state.registrations:
+            _register_output(stack, spec, output, state.registrations)
     except Exception as exc:
         failure = exc
     finally:
@@ -300,6 +302,19 @@ def _execute(
     else:
         hooks.lamina_on_task_error(spec=spec, outcome=outcome, error=failure, context=context)
     return outcome
+
+
+def _register_output(stack: Stack, spec: TaskSpec, output: ArtifactRef,
+                     registrations: list[tuple[str, dict[str, Any]]]) -> None:
+    """Register the step's stored output under each name ``current.register_model`` was
+    given (lamina.registry), in the run's namespace."""
+    from lamina.registry import register_ref
+
+    ref = f"{spec.flow}/{spec.run_id}/{spec.step}"
+    for name, metadata in registrations:
+        register_ref(stack, name, ref, spec.run_id, {
+            "artifact": output.key, "type": output.type, "serializer": output.serializer,
+            **metadata})
 
 
 def _real(stream: Any) -> Any:

@@ -58,19 +58,34 @@ def serving_backend(stack: Stack) -> Any:
     return spec.factory(build_options(spec.config, {}), stack)
 
 
-def deploy(deployment: Deployment, stack: Stack | str | None = None, *, dry_run: bool = False) -> str:
+def pin_models(deployment: Deployment, stack: Stack, *, force: bool = False) -> Deployment:
+    """``deployment`` for ``stack``'s branch with its registry references
+    (``model:churn@champion``) resolved to versions and recorded in
+    ``deployed["models"]``; a version whose gate failed is refused unless ``force``
+    (see :func:`lamina.registry.pin_deployment`)."""
+    from lamina.registry import pin_deployment
+
+    return pin_deployment(for_branch(deployment, stack.branch), stack,  # type: ignore[no-any-return]
+                          force=force)
+
+
+def deploy(deployment: Deployment, stack: Stack | str | None = None, *, dry_run: bool = False,
+           force: bool = False) -> str:
     """Deploy with the stack's serving backend for the stack's branch (see
     :func:`for_branch`); return the endpoint (or, with ``dry_run``, what would be
-    deployed)."""
+    deployed). Registry references (``model:churn@champion``) are resolved now and the
+    versions recorded (:func:`pin_models`); ``force`` deploys a version whose checks
+    failed, recorded as forced."""
     from lamina.stack import resolve_stack
 
     resolved = resolve_stack(stack)
-    deployment = for_branch(deployment, resolved.branch)
+    deployment = pin_models(deployment, resolved, force=force)
     return serving_backend(resolved).deploy(deployment, dry_run=dry_run)
 
 
-def deploy_from_file(path: str | Path, stack: Stack | str | None, *, dry_run: bool = False) -> str:
+def deploy_from_file(path: str | Path, stack: Stack | str | None, *, dry_run: bool = False,
+                     force: bool = False) -> str:
     """Read a deployment spec file (TOML, see :mod:`lamina.serving.spec`) and deploy it on
     the stack's serving backend. Returns the endpoint URL, or with ``dry_run`` the text of
     what would be deployed (nothing is started or applied)."""
-    return deploy(load_spec(path), stack, dry_run=dry_run)
+    return deploy(load_spec(path), stack, dry_run=dry_run, force=force)

@@ -224,11 +224,55 @@ def record_design(datastore: Any, deployment: Any) -> str:
         "weights": {v.name: v.weight for v in deployment.variants},
         "sticky_key": deployment.sticky_key,
         "mirror": deployment.mirror.name if deployment.mirror else None,
+        "models": {v.name: v.model for v in deployment.variants},
+        # variant -> registered version it serves (lamina.registry.pin_deployment)
+        "registered": dict(deployment.deployed.get("models") or {}),
         "recorded_at": time.time(),
     }
     key = _key(deployment.name, "design")
     datastore.put_record(key, json.dumps(design).encode(), exclusive=True)
     return key
+
+
+def winner_version(stack: Any, deployment: str, variant: str) -> Any:
+    """The registered version (:class:`lamina.interfaces.ModelVersion`) variant
+    ``variant`` of ``deployment`` serves, or None when it serves an unregistered step:
+    what the deployment recorded when it pinned ``model:NAME@ALIAS`` (its latest design),
+    else a registered version of the same ``FLOW/RUN/STEP``."""
+    from lamina.registry import get_registry
+
+    design = latest_design(stack.datastore, deployment) or {}
+    registry = get_registry(stack)
+    pinned = (design.get("registered") or {}).get(variant)
+    if pinned:
+        return registry.get(pinned["name"], int(pinned["version"]))
+    ref = (design.get("models") or {}).get(variant)
+    if not ref:
+        return None
+    for name in registry.names():
+        for version in reversed(list(registry.versions(name))):
+            if version.ref == ref:
+                return version
+    return None
+
+
+def promote_winner(stack: Any, deployment: str, variant: str, *, alias: str = "champion",
+                   reason: str = "", force: bool = False) -> dict[str, Any] | None:
+    """Promote the registered version the winning ``variant`` serves to ``alias`` (what
+    ``lamina ab decide --action ship`` does once the registry exists); the version's gate
+    applies (``force`` overrides it, recorded). Returns the move as a dict, or None when
+    the variant serves no registered version."""
+    from lamina.registry import promote
+
+    version = winner_version(stack, deployment, variant)
+    if version is None:
+        return None
+    change = promote(version.name, version.version, alias,
+                     reason=f"A/B {deployment}: {variant} shipped" + (f" ({reason})" if reason
+                                                                      else ""),
+                     force=force, stack=stack)
+    return {"name": change.name, "version": change.version, "alias": change.alias,
+            "previous": change.previous, "forced": change.forced}
 
 
 def latest_design(datastore: Any, deployment: str) -> dict[str, Any] | None:

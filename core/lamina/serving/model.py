@@ -170,12 +170,19 @@ def resolve_model(stack: Stack, ref: str) -> LoadedModel:
     """Load the model a reference names.
 
     ``FLOW/RUN/STEP`` names a step of a run (``RUN`` may be ``latest``: the latest
-    successful run); ``FLOW/RUN`` and ``FLOW`` take the run's last step. The run must
+    successful run); ``FLOW/RUN`` and ``FLOW`` take the run's last step;
+    ``model:NAME@ALIAS`` and ``model:NAME/VERSION`` a registered version
+    (:mod:`lamina.registry`, in the stack's namespace). The run must
     belong to ``FLOW`` and the step's result must be a :class:`Model`.
     """
     from lamina.client import Client
     from lamina.errors import RunNotFoundError
+    from lamina.registry import is_model_ref
 
+    if is_model_ref(ref):  # model:churn@champion -> the version's FLOW/RUN/STEP
+        from lamina.registry import resolve
+
+        ref = resolve(ref, stack=stack).ref
     parts = [p for p in ref.strip().split("/") if p]
     if not parts or len(parts) > 3:
         raise ModelRefError(f"model reference {ref!r} is not FLOW, FLOW/RUN or FLOW/RUN/STEP",

@@ -221,7 +221,8 @@ def deployment_from_options(
         raise DeploymentError("no model to serve", hint="lamina serve FLOW/RUN/STEP")
     parsed = [attrs.evolve(v, name=v.name or f"v{i}") for i, v in enumerate(parsed)]
     if name is None:
-        name = re.sub(r"[^a-z0-9-]+", "-", parsed[0].model.split("/")[0].lower()).strip("-") or "model"
+        first = parsed[0].model.strip().removeprefix("model:").split("@")[0]
+        name = re.sub(r"[^a-z0-9-]+", "-", first.split("/")[0].lower()).strip("-") or "model"
     return Deployment(
         name=name, variants=tuple(parsed), sticky_key=sticky_key,
         mirror=Variant("mirror", mirror, 0.0) if mirror else None, port=port,

@@ -17,9 +17,11 @@ from lamina.errors import (
     BackendUnreachableError,
     ImmutableRunError,
     MetadataError,
+    ModelNotFoundError,
     RunNotFoundError,
 )
 from lamina.interfaces import MetadataStore
+from lamina.interfaces.model_registry import AliasChange, ModelVersion
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
 from lamina.testing.flows import missing_fixture
 from lamina.versioning.ids import new_run_id
@@ -88,6 +90,14 @@ class MetadataSuite:
       ``namespace`` (written before namespaces) belongs to ``user:<its user>``.
       ``list_namespaces()`` names every namespace that has runs, sorted, each once.
     - Several threads may use one store object at once.
+    - The model registry's records: ``register_model_version`` numbers versions 1, 2, ...
+      per (namespace, name), never the same number twice even from concurrent writers;
+      ``list_model_versions`` reads them back field for field, oldest first;
+      ``list_model_names`` is sorted, per namespace. ``record_alias_change`` fills
+      ``previous`` with the alias's last version and refuses (``ModelNotFoundError``,
+      nothing written) a version that is not registered; ``list_alias_changes`` is the
+      history oldest first. ``record_model_check`` / ``list_model_checks`` keep check
+      results per version, oldest first.
     - ``check`` returns a non-empty one-line summary, or raises
       :class:`lamina.errors.BackendUnreachableError` with a hint when the store cannot be
       reached (checked when the subclass defines ``unreachable_metadata_store``).
@@ -334,3 +344,85 @@ class MetadataSuite:
         runs = metadata_store.list_runs("threads", status="succeeded")
         assert sorted(r.run_id for r in runs) == sorted(made) and len(made) == 20
         assert all(len(metadata_store.list_tasks(r)) == 3 for r in made)
+
+    # -- the model registry's records -------------------------------------------------
+
+    def test_model_versions_are_numbered_per_name_and_namespace(self, metadata_store: Any) -> None:
+        def register(ns: str, name: str, **meta: Any) -> ModelVersion:
+            return metadata_store.register_model_version(ModelVersion(
+                name=name, version=0, ref=f"churn/r{len(meta)}/train", run_id="r1",
+                namespace=ns, registered_by="ada", registered_at="2026-01-01T00:00:00+00:00",
+                metadata=meta))
+
+        first = register("user:ada", "churn", auc=0.8, tags=["a", "b"], note=None)
+        assert first.version == 1
+        assert [register("user:ada", "churn").version for _ in range(2)] == [2, 3]
+        assert register("user:bob", "churn").version == 1  # another namespace
+        assert register("user:ada", "fraud").version == 1  # another name
+        listed = metadata_store.list_model_versions("user:ada", "churn")
+        assert [v.version for v in listed] == [1, 2, 3]
+        assert listed[0] == first and listed[0].metadata == {"auc": 0.8, "tags": ["a", "b"],
+                                                             "note": None}
+        assert metadata_store.list_model_names("user:ada") == ["churn", "fraud"]
+        assert metadata_store.list_model_names("user:nobody") == []
+        assert metadata_store.list_model_versions("user:ada", "nothing") == []
+
+    def test_alias_moves_are_recorded_with_their_previous_version(
+        self, metadata_store: Any
+    ) -> None:
+        ns = "project:churn/branch:prod"
+        for _ in range(2):
+            metadata_store.register_model_version(ModelVersion(
+                name="churn", version=0, ref="churn/r/train", run_id="r", namespace=ns))
+
+        def move(version: int | None, **kw: Any) -> AliasChange:
+            return metadata_store.record_alias_change(ns, AliasChange(
+                name="churn", alias="champion", version=version, previous=None, user="ada",
+                at="2026-01-02T00:00:00+00:00", **kw))
+
+        assert move(1, reason="first").previous is None
+        forced = move(2, reason="beats v1", forced=True)
+        assert forced.previous == 1 and forced.forced
+        removed = move(None, reason="rolled back")
+        assert removed.previous == 2 and removed.version is None
+        with pytest.raises(ModelNotFoundError):
+            move(9)
+        history = metadata_store.list_alias_changes(ns, "churn")
+        assert [(c.version, c.previous, c.reason, c.forced) for c in history] == [
+            (1, None, "first", False), (2, 1, "beats v1", True), (None, 2, "rolled back", False)]
+        assert metadata_store.list_alias_changes("user:ada", "churn") == []
+
+    def test_check_results_are_kept_per_version(self, metadata_store: Any) -> None:
+        ns = "user:ada"
+        metadata_store.register_model_version(ModelVersion(
+            name="churn", version=0, ref="churn/r/train", run_id="r", namespace=ns))
+        metadata_store.record_model_check(ns, "churn", 1, {"suite": "gate", "passed": False})
+        metadata_store.record_model_check(ns, "churn", 1, {"suite": "gate", "passed": True,
+                                                           "failed": []})
+        metadata_store.record_model_check(ns, "churn", 2, {"suite": "gate", "passed": True})
+        one = metadata_store.list_model_checks(ns, "churn", 1)
+        assert [(r["version"], r["passed"]) for r in one] == [(1, False), (1, True)]
+        assert one[1]["failed"] == []
+        assert len(metadata_store.list_model_checks(ns, "churn")) == 3
+        assert metadata_store.list_model_checks("user:bob", "churn") == []
+
+    def test_concurrent_registrations_get_distinct_numbers(self, metadata_store: Any) -> None:
+        numbers: list[int] = []
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                for _ in range(5):
+                    numbers.append(metadata_store.register_model_version(ModelVersion(
+                        name="race", version=0, ref="race/r/train", run_id="r", namespace="user:ada"
+                    )).version)
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        assert sorted(numbers) == list(range(1, 21))

@@ -112,6 +112,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS model_alias_changes_by_name "
         "ON {s}.model_alias_changes (namespace, name, alias, seq)",
     ),
+    (  # 4: results of check suites run on registered versions (the registry's gates)
+        """CREATE TABLE IF NOT EXISTS {s}.model_checks (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            namespace TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            version INTEGER NOT NULL,
+            result JSON NOT NULL DEFAULT '{{}}'
+        )""",
+        "CREATE INDEX IF NOT EXISTS model_checks_by_version "
+        "ON {s}.model_checks (namespace, name, version, seq)",
+    ),
 )
 
 #: The version a database has once every migration above is applied.

@@ -27,20 +27,30 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
 from lamina.sdk import (
+    ALIAS_CHANGE_COLUMNS,
+    MODEL_VERSION_COLUMNS,
     NAMESPACE_OF_ROW,
+    AliasChange,
     ArtifactRef,
     BackendUnreachableError,
     ImmutableRunError,
     MetadataError,
+    ModelNotFoundError,
+    ModelVersion,
     RunNotFoundError,
     RunRecord,
     TaskRecord,
+    alias_change_from_row,
+    check_result_from_row,
     encode_field,
     in_step_order,
+    model_version_from_row,
     namespace_condition,
     with_crashed,
 )
@@ -871,6 +881,135 @@ class PostgresMetadataStore:
             return [r[0] for r in conn.execute(sql)]
 
         return self._call("list namespaces", read)
+
+    # --- the model registry's records ---------------------------------------------------
+
+    def _lock_model(self, conn: psycopg.Connection[Any], namespace: str, name: str) -> None:
+        """Serialize writers of one model (inside their transaction): version numbers and
+        an alias's ``previous`` are read then written, never by two at once."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 24))",
+                     (f"lamina-model {self.schema} {namespace} {name}",))
+
+    def register_model_version(self, version: ModelVersion) -> ModelVersion:
+        """Store the next version of ``version.name`` in its namespace: the number is
+        allocated under a transaction-scoped advisory lock on the name, so concurrent
+        processes never get the same one."""
+        s = self._sql["s"]
+        metadata = encode_field(dict(version.metadata), "model version metadata")
+
+        def register(conn: psycopg.Connection[Any], attempt: int) -> int:
+            with conn.transaction():
+                self._lock_model(conn, version.namespace, version.name)
+                row = conn.execute(
+                    f"SELECT coalesce(max(version), 0) FROM {s}.model_versions "
+                    "WHERE namespace = %s AND name = %s", (version.namespace, version.name),
+                ).fetchone()
+                number = int(row[0] if row else 0) + 1
+                conn.execute(
+                    f"INSERT INTO {s}.model_versions (namespace, name, version, ref, run_id, "
+                    "registered_by, registered_at, metadata) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json)",
+                    (version.namespace, version.name, number, version.ref, version.run_id,
+                     version.registered_by, version.registered_at, metadata),
+                )
+                return number
+
+        number = self._call(f"register model {version.name}", register)
+        return attrs.evolve(version, version=number, aliases=())
+
+    def list_model_versions(self, namespace: str, name: str) -> list[ModelVersion]:
+        """Every version of ``name`` in ``namespace``, oldest first."""
+        columns = ", ".join(
+            f"{_quote(c)}::text" if c == "metadata" else _quote(c) for c in MODEL_VERSION_COLUMNS)
+        sql = (f"SELECT {columns} FROM {self._sql['s']}.model_versions "
+               "WHERE namespace = %s AND name = %s ORDER BY version")
+
+        def read(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql, (namespace, name)).fetchall()
+
+        return [model_version_from_row(r) for r in self._call(f"list versions of {name}", read)]
+
+    def list_model_names(self, namespace: str) -> list[str]:
+        """The names registered in ``namespace``, sorted."""
+        sql = (f"SELECT DISTINCT name FROM {self._sql['s']}.model_versions "
+               "WHERE namespace = %s ORDER BY name")
+
+        def read(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+            return [r[0] for r in conn.execute(sql, (namespace,))]
+
+        return self._call("list model names", read)
+
+    def record_alias_change(self, namespace: str, change: AliasChange) -> AliasChange:
+        """Append an alias move, its ``previous`` read in the same transaction."""
+        s = self._sql["s"]
+
+        def record(conn: psycopg.Connection[Any], attempt: int) -> AliasChange:
+            with conn.transaction():
+                self._lock_model(conn, namespace, change.name)
+                if change.version is not None and conn.execute(
+                    f"SELECT 1 FROM {s}.model_versions "
+                    "WHERE namespace = %s AND name = %s AND version = %s",
+                    (namespace, change.name, change.version),
+                ).fetchone() is None:
+                    raise ModelNotFoundError(
+                        f"model {change.name!r} has no version {change.version} in {namespace}",
+                        hint=f"`lamina model versions {change.name}` lists its versions",
+                    )
+                row = conn.execute(
+                    f"SELECT version FROM {s}.model_alias_changes WHERE namespace = %s "
+                    "AND name = %s AND alias = %s ORDER BY seq DESC LIMIT 1",
+                    (namespace, change.name, change.alias),
+                ).fetchone()
+                recorded = attrs.evolve(change, previous=row[0] if row else None)
+                conn.execute(
+                    f"INSERT INTO {s}.model_alias_changes (namespace, name, alias, version, "
+                    'previous, "user", at, reason, forced) '
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (namespace, recorded.name, recorded.alias, recorded.version,
+                     recorded.previous, recorded.user, recorded.at, recorded.reason,
+                     recorded.forced),
+                )
+                return recorded
+
+        return self._call(f"move alias {change.alias} of {change.name}", record)
+
+    def list_alias_changes(self, namespace: str, name: str) -> list[AliasChange]:
+        """Every alias move of ``name`` in ``namespace``, oldest first."""
+        columns = ", ".join(_quote(c) for c in ALIAS_CHANGE_COLUMNS)
+        sql = (f"SELECT {columns} FROM {self._sql['s']}.model_alias_changes "
+               "WHERE namespace = %s AND name = %s ORDER BY seq")
+
+        def read(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql, (namespace, name)).fetchall()
+
+        return [alias_change_from_row(r) for r in self._call(f"read history of {name}", read)]
+
+    def record_model_check(self, namespace: str, name: str, version: int,
+                           result: Mapping[str, Any]) -> None:
+        """Append a check result of a version."""
+        text = encode_field(dict(result), "model check result")
+        sql = (f"INSERT INTO {self._sql['s']}.model_checks (namespace, name, version, result) "
+               "VALUES (%s, %s, %s, %s::json)")
+
+        def record(conn: psycopg.Connection[Any], attempt: int) -> None:
+            conn.execute(sql, (namespace, name, int(version), text))
+
+        self._call(f"record a check of {name}/{version}", record)
+
+    def list_model_checks(self, namespace: str, name: str,
+                          version: int | None = None) -> list[dict[str, Any]]:
+        """Check results of ``name`` (of one version, if given), oldest first."""
+        sql = (f"SELECT version, result::text FROM {self._sql['s']}.model_checks "
+               "WHERE namespace = %s AND name = %s")
+        args: list[Any] = [namespace, name]
+        if version is not None:
+            sql += " AND version = %s"
+            args.append(int(version))
+
+        def read(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql + " ORDER BY seq", args).fetchall()
+
+        return [check_result_from_row(r) for r in self._call(f"read checks of {name}", read)]
 
     def check(self) -> str:
         """Connect (creating or migrating the schema if allowed), count runs: a one-line

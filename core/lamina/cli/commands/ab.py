@@ -111,12 +111,25 @@ def cmd_decide(args: argparse.Namespace) -> int:
         "forced": overridden, "user": current_user(), "at": time.time(),
         "report": report.to_dict(),
     }
+    promoted = None
+    if action == "ship" and variant and not args.no_promote:
+        from lamina.serving.experiment import promote_winner
+
+        # the winner's registered version takes the alias (gates apply; --force is recorded)
+        promoted = promote_winner(stack, qualified_name(stack, args.deployment), variant,
+                                  alias=args.alias, reason=str(decision["reason"]),
+                                  force=args.force)
+        decision["promoted"] = promoted
     record_decision(stack.datastore, qualified_name(stack, args.deployment), decision)
     print(json.dumps({k: v for k, v in decision.items() if k != "report"}, indent=2,
                      default=str) if args.json else
           f"recorded: {action}" + (f" {variant}" if variant else "")
           + f" for {args.deployment} by {decision['user']}"
-          + (" (forced against the report)" if overridden else "") + f": {decision['reason']}")
+          + (" (forced against the report)" if overridden else "") + f": {decision['reason']}"
+          + (f"\npromoted {promoted['name']} version {promoted['version']} to "
+             f"@{promoted['alias']}" + (f" (was {promoted['previous']})"
+                                        if promoted.get("previous") is not None else "")
+             if promoted else ""))
     return 0
 
 
@@ -206,7 +219,13 @@ def register(subparsers: Any) -> None:
     d.add_argument("--variant", help="the variant shipped")
     d.add_argument("--reason", help="why (default: the report's reason)")
     d.add_argument("--force", action="store_true",
-                   help="record a decision the report does not support (marked forced)")
+                   help="record a decision the report does not support (marked forced); "
+                   "also promotes a version whose checks failed (recorded as forced)")
+    d.add_argument("--alias", default="champion",
+                   help="shipping moves this alias to the winner's registered version "
+                   "(default: champion)")
+    d.add_argument("--no-promote", action="store_true",
+                   help="record the decision without promoting in the model registry")
     d.set_defaults(handler=cmd_decide)
     h = sub.add_parser("decisions", help="the decisions recorded for a deployment")
     h.add_argument("deployment", help="the deployment name")

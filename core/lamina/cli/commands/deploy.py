@@ -20,12 +20,16 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         target = load_flow_file(target)
         project = flow_project(target)
     stack = load_stack_from_args(args, project=project)
-    done = deploy_target(target, stack, dry_run=args.dry_run, apply=args.apply)
+    done = deploy_target(target, stack, dry_run=args.dry_run, apply=args.apply,
+                         force=args.force)
     if args.dry_run:
         print(done.where)
         return 0
     print(f"deployed {args.target} -> {done.where}")
     print(f"  {describe_stamp(done.stamp)}")
+    for variant, pinned in (done.stamp.get("models") or {}).items():
+        print(f"  {variant}: {pinned['ref']} -> {pinned['name']} version {pinned['version']} "
+              f"({pinned['resolved']})" + (" FORCED past a failed gate" if pinned["forced"] else ""))
     return 0
 
 
@@ -55,6 +59,11 @@ def register(subparsers: Any) -> None:
         help="print what would be deployed (the DAG file) and write nothing",
     )
     add_branch_arguments(p)
+    p.add_argument(
+        "--force", action="store_true",
+        help="deploy a registered version (model:NAME@ALIAS) whose checks failed "
+        "(recorded as forced)",
+    )
     p.add_argument(
         "--apply", action="store_true",
         help="submit to the engine's API (Argo: the Kubernetes API) instead of writing a file",

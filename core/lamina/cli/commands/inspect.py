@@ -202,6 +202,27 @@ def _print_stale_note(stack: Any, record: Any, console: Any) -> None:
         console.print(f"\n[yellow]note[/]: {escape(note)}")
 
 
+def _print_registered(stack: Any, run_id: str, console: Any) -> None:
+    """The registered model versions made from this run (in the stack's namespace), their
+    aliases and the gate of their checks; nothing when there are none."""
+    from lamina.errors import LaminaError
+    from lamina.registry import gate, get_registry
+
+    try:
+        registry = get_registry(stack)
+        found = [v for name in registry.names() for v in registry.versions(name)
+                 if v.run_id == run_id]
+        for v in found:
+            status = gate(v.name, v.version, stack=stack)
+            mark = {True: "[green]checks passed[/]", False: "[red]checks FAILED[/]",
+                    None: "[dim]no checks[/]"}[status.passed]
+            aliases = f" @{' @'.join(v.aliases)}" if v.aliases else ""
+            console.print(f"  registered {escape(f'{v.name}/{v.version}{aliases}')} "
+                          f"({escape(v.ref.rsplit('/', 1)[-1])})  {mark}")
+    except LaminaError:
+        return  # a registry that cannot answer never hides the run
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from lamina.cli.commands.describe import graph_text, is_flow_file
     from lamina.client import Run, StepResult
@@ -220,6 +241,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(json.dumps(_run_json(target), indent=2, default=str))
         else:
             print_run(target, console)
+            _print_registered(client.stack, target.id, console)
             _print_stale_note(client.stack, target.record, console)
         return 0
     tasks = target.tasks if isinstance(target, StepResult) else [target]

@@ -54,7 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             features=args.features)
     port = args.port if args.port is not None else (deployment.port or 8080)
     stack = load_stack_from_args(args)
-    deployment = for_branch(deployment, stack.branch)
+    from lamina.serving.deployment import pin_models
+
+    deployment = pin_models(for_branch(deployment, stack.branch), stack, force=args.force)
 
     def ready(url: str) -> None:
         split = ", ".join(f"{v.name}={v.model}:{v.weight:g}%" for v in deployment.variants)
@@ -129,6 +131,8 @@ def register(subparsers: Any) -> None:
                    "address prints a warning)")
     p.add_argument("--port", type=int, default=None, help="port (default: 8080)")
     p.add_argument("--no-log", action="store_true", help="do not write the prediction log")
+    p.add_argument("--force", action="store_true",
+                   help="serve a registered version (model:NAME@ALIAS) whose checks failed")
     p.add_argument("--flush-seconds", type=float, default=2.0,
                    help="how often the prediction log writes a batch (default: 2)")
     p.add_argument("--token", default=None, metavar="TOKEN",
