@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         RunNotFoundError,
         SerializationError,
         StepError,
+        TrackerWarning,
         UntrustedArtifactError,
     )
     from lamina.features.partitioned import join_partition
@@ -137,6 +138,7 @@ if TYPE_CHECKING:
         resolve_model,
     )
     from lamina.stack import Stack
+    from lamina.tracking import MetricPoint, RunSummary, mirror, run_summary
     from lamina.versioning.ids import new_run_id
 
 _EXPORTS = {
@@ -193,6 +195,7 @@ _EXPORTS = {
     "SerializationError": "lamina.errors",
     "UntrustedArtifactError": "lamina.errors",
     "StepError": "lamina.errors",
+    "TrackerWarning": "lamina.errors",
     # the running task (its context: stack and run)
     "current": "lamina.runtime.current",
     # the stack, the plugin manager, options and logging
@@ -269,6 +272,12 @@ _EXPORTS = {
     "ServingError": "lamina.serving",
     "load_artifact": "lamina.serving",
     "resolve_model": "lamina.serving",
+    # trackers (MLflow, W&B...): a run flattened for them, a bounded retry that never
+    # fails the run
+    "MetricPoint": "lamina.tracking",
+    "RunSummary": "lamina.tracking",
+    "mirror": "lamina.tracking",
+    "run_summary": "lamina.tracking",
 }
 
 __all__ = [
@@ -307,6 +316,7 @@ __all__ = [
     "LoadedPlugin",
     "MetadataError",
     "MetadataStore",
+    "MetricPoint",
     "Model",
     "ModelRegistry",
     "ModelVersion",
@@ -326,6 +336,7 @@ __all__ = [
     "RunFailedError",
     "RunNotFoundError",
     "RunRecord",
+    "RunSummary",
     "Scheduler",
     "Schema",
     "SerializationError",
@@ -338,6 +349,7 @@ __all__ = [
     "TaskOutcome",
     "TaskRecord",
     "TaskSpec",
+    "TrackerWarning",
     "Triggers",
     "UntrustedArtifactError",
     "build_options",
@@ -366,6 +378,7 @@ __all__ = [
     "load_flow_file",
     "load_snapshot_flow",
     "local_path",
+    "mirror",
     "namespace_condition",
     "new_run_id",
     "object_key",
@@ -381,6 +394,7 @@ __all__ = [
     "resolve_model",
     "resolve_run",
     "run_remote_task",
+    "run_summary",
     "settle",
     "split_scheme",
     "table_digest",

@@ -1,0 +1,81 @@
+"""A flow that trains a real scikit-learn model and logs metrics, and the registry hooks
+called as the model registry calls them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from lamina import Flow, Stack
+from lamina.sdk import AliasChange, ModelVersion
+
+
+def churn_flow() -> Flow:
+    """``churn``: data -> model (a LogisticRegression, servable) with metrics per step and a
+    foreach step logging one value per element."""
+    flow = Flow("churn")
+
+    @flow.step
+    def data(rows: int = 300) -> dict:
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(rows, 3))
+        y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+        return {"X": x, "y": y}
+
+    @flow.step
+    def folds() -> list[int]:
+        return [0, 1, 2]
+
+    @flow.step(foreach="folds")
+    def cv(data: dict, folds: int) -> float:
+        from lamina import current
+
+        score = 0.8 + 0.05 * folds
+        current.log_metric("score", score)
+        return score
+
+    @flow.step
+    def model(data: dict, cv: list, C: float = 1.0) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        from lamina import current
+        from lamina.serving import Model, Schema
+
+        clf = LogisticRegression(C=C).fit(data["X"], data["y"])
+        current.log_metric("accuracy", float(clf.score(data["X"], data["y"])))
+        current.log_metric("rows", float(len(data["y"])))
+        return Model(clf, schema=Schema.infer(data["X"], clf.predict(data["X"][:5])))
+
+    return flow
+
+
+def write_config(project: Path, plugin_table: str, extra: str = "") -> Stack:
+    (project / "lamina.toml").write_text(
+        f'[stacks.local]\ndatastore = "file://.lamina"\n\n{plugin_table}\n{extra}')
+    return Stack.load("local")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def register(stack: Stack, run_id: str, *, name: str = "churn", version: int = 1,
+             step: str = "model") -> ModelVersion:
+    """What the model registry does after a register: the hook, through the real plugin
+    manager."""
+    mv = ModelVersion(name=name, version=version, ref=f"churn/{run_id}/{step}", run_id=run_id,
+                      namespace="user:test", registered_by="ana", registered_at=now(),
+                      metadata={"description": "nightly retrain", "auc": 0.91})
+    stack.hook.lamina_model_registered(version=mv, stack=stack)
+    return mv
+
+
+def promote(stack: Stack, mv: ModelVersion, alias: str, *, previous: int | None = None,
+            remove: bool = False) -> AliasChange:
+    change = AliasChange(name=mv.name, alias=alias, version=None if remove else mv.version,
+                         previous=previous, user="ana", at=now(), reason="beats v0 on every slice")
+    stack.hook.lamina_model_promoted(version=mv, change=change, stack=stack)
+    return change
