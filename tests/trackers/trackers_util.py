@@ -79,3 +79,40 @@ def promote(stack: Stack, mv: ModelVersion, alias: str, *, previous: int | None 
                          previous=previous, user="ana", at=now(), reason="beats v0 on every slice")
     stack.hook.lamina_model_promoted(version=mv, change=change, stack=stack)
     return change
+
+
+def wandb_records(path: Path) -> list[Any]:
+    """The records of a W&B run file (``run-ID.wandb``), parsed with W&B's own protobuf
+    classes. The file is W&B's transaction log: a 7-byte header (``:W&B``, magic, version)
+    then LevelDB-log framing (32 KiB blocks; each chunk a CRC-32, a length and a type:
+    full, first, middle, last), every checksum checked here."""
+    import struct
+    import zlib
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", f"{path} is not a W&B run file"
+    block, pos, pending, out = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if left < 7 or (length == 0 and kind == 0):
+            pos += left                                   # block padding
+            continue
+        chunk = data[pos + 7:pos + 7 + length]
+        assert zlib.crc32(chunk, zlib.crc32(bytes([kind]))) == crc, f"bad checksum at {pos}"
+        pos += 7 + length
+        pending += chunk
+        if kind in (1, 4):                                # full, last
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            out.append(record)
+            pending = b""
+    return out
+
+
+def wandb_run_files(root: Path) -> dict[str, list[Any]]:
+    """Every offline run under ``root/wandb``: its W&B run id -> its records."""
+    return {f.stem.removeprefix("run-"): wandb_records(f)
+            for f in sorted((root / "wandb").glob("offline-run-*/run-*.wandb"))}
