@@ -137,6 +137,16 @@ def test_a_tracker_that_is_down_never_fails_the_run(project: Path) -> None:
     # registering its model: warned and recorded the same way, nothing raised
     with pytest.warns(TrackerWarning, match="model churn version 1"):
         register(stack, run.id)
+    # mirrored again once a tracker answers, as docs/trackers.md shows
+    from lamina_tracking_mlflow.plugin import Mirror, MlflowOptions
+
+    later = Mirror(stack, MlflowOptions(tracking_uri="sqlite:///later.db"))
+    for failed in stack.metadata.list_runs(tag="tracker-failed:mlflow"):
+        later.run(failed)
+        stack.metadata.remove_tags(failed.run_id, ["tracker-failed:mlflow"])
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'later.db'}")
+    assert _mlflow_run(client, run.id).data.metrics["model/rows"] == 60.0
+    assert stack.metadata.list_runs(tag="tracker-failed:mlflow") == []
 
 
 def test_idle_without_a_tracking_uri_and_bad_options_fail_at_load(project: Path) -> None:
