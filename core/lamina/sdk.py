@@ -138,7 +138,7 @@ if TYPE_CHECKING:
         resolve_model,
     )
     from lamina.stack import Stack
-    from lamina.tracking import MetricPoint, RunSummary, mirror, run_summary
+    from lamina.tracking import MetricPoint, RunSummary, call_tracker, run_summary
     from lamina.versioning.ids import new_run_id
 
 _EXPORTS = {
@@ -276,7 +276,7 @@ _EXPORTS = {
     # fails the run
     "MetricPoint": "lamina.tracking",
     "RunSummary": "lamina.tracking",
-    "mirror": "lamina.tracking",
+    "call_tracker": "lamina.tracking",
     "run_summary": "lamina.tracking",
 }
 
@@ -355,6 +355,7 @@ __all__ = [
     "build_options",
     "build_spec",
     "builtin_serializers",
+    "call_tracker",
     "check_object_key",
     "command_line",
     "contiguous_batches",
@@ -378,7 +379,6 @@ __all__ = [
     "load_flow_file",
     "load_snapshot_flow",
     "local_path",
-    "mirror",
     "namespace_condition",
     "new_run_id",
     "object_key",

@@ -3,12 +3,12 @@ flattened into params, tags and metrics, and a bounded retry around the call to 
 tracker that never fails the run.
 
 A tracker plugin implements ``lamina_after_run`` / ``lamina_on_run_error`` (and the model
-registry hooks) and does its work inside :func:`mirror`::
+registry hooks) and does its work inside :func:`call_tracker`::
 
     @hookimpl
     def lamina_after_run(run, stack):
         options = stack.plugin_options("my_tracker")
-        mirror("my_tracker", lambda: push(run_summary(run, stack)), stack=stack,
+        call_tracker("my_tracker", lambda: push(run_summary(run, stack)), stack=stack,
                run_id=run.run_id, retries=options.retries)
 
 Both names are in :mod:`lamina.sdk`. The decisions (metric names, where a failure is
@@ -60,9 +60,9 @@ class RunSummary:
     :param params: flow parameters, values as recorded.
     :param tags: the run's tags split at the first ``=`` or ``:`` (``team=growth`` ->
         ``{"team": "growth"}``; a bare tag maps to ``""``).
-    :param system: lamina's own facts about the run (``lamina.run_id``, ``lamina.flow``,
-        ``lamina.user``, ``lamina.namespace``, ``lamina.status``, ``lamina.code_hash``,
-        ``lamina.git_commit``, ``lamina.stack``), empty values left out.
+    :param system: lamina's own facts about the run (``lamina_run_id``, ``lamina_flow``,
+        ``lamina_user``, ``lamina_namespace``, ``lamina_status``, ``lamina_code_hash``,
+        ``lamina_git_commit``, ``lamina_stack``), empty values left out.
     :param metrics: every value every task logged, in step order.
     :param outputs: each succeeded task's stored result, by ``(step, index)``.
     """
@@ -97,10 +97,10 @@ def run_summary(run: RunRecord, stack: Stack) -> RunSummary:
     outputs = {(t.step, t.index): t.output for t in tasks
                if t.status == "succeeded" and t.output is not None}
     system = {
-        "lamina.run_id": run.run_id, "lamina.flow": run.flow, "lamina.user": run.user,
-        "lamina.namespace": run.namespace, "lamina.status": run.status,
-        "lamina.code_hash": run.code_hash, "lamina.git_commit": run.git_commit,
-        "lamina.stack": run.stack,
+        "lamina_run_id": run.run_id, "lamina_flow": run.flow, "lamina_user": run.user,
+        "lamina_namespace": run.namespace, "lamina_status": run.status,
+        "lamina_code_hash": run.code_hash, "lamina_git_commit": run.git_commit,
+        "lamina_stack": run.stack,
     }
     return RunSummary(
         run=run, params=dict(run.params),
@@ -110,7 +110,7 @@ def run_summary(run: RunRecord, stack: Stack) -> RunSummary:
     )
 
 
-def mirror(name: str, call: Callable[[], _T], *, stack: Stack | None = None,
+def call_tracker(name: str, call: Callable[[], _T], *, stack: Stack | None = None,
            run_id: str = "", retries: int = 2, wait: float = 0.5,
            what: str = "") -> _T | None:
     """Call a tracker, retrying a failed call ``retries`` more times with a doubling wait
@@ -119,7 +119,8 @@ def mirror(name: str, call: Callable[[], _T], *, stack: Stack | None = None,
     When every attempt failed: a :class:`lamina.errors.TrackerWarning` naming the tracker
     and the last error, and, when ``run_id`` is given, the tag ``tracker-failed:NAME`` on
     that run (``lamina runs --tag tracker-failed:mlflow`` lists what to mirror again).
-    After a success, an earlier failure tag of that run is removed.
+    After a success, the failure tag of that run (from this call or an earlier one) is
+    removed.
 
     :param name: the tracker's plugin name (``tracking_mlflow``).
     :param call: the work; its result is returned.
@@ -138,8 +139,8 @@ def mirror(name: str, call: Callable[[], _T], *, stack: Stack | None = None,
         except Exception as exc:
             error = exc
             continue
-        if stack is not None and run_id and error is not None:
-            _tags(stack, run_id, tag, add=False)
+        if stack is not None and run_id:
+            _clear(stack, run_id, tag)
         return result
     assert error is not None
     text = f"{type(error).__name__}: {error}".splitlines()[0][:300]
@@ -151,6 +152,15 @@ def mirror(name: str, call: Callable[[], _T], *, stack: Stack | None = None,
     if stack is not None and run_id:
         _tags(stack, run_id, tag, add=True)
     return None
+
+
+def _clear(stack: Stack, run_id: str, tag: str) -> None:
+    try:
+        tagged = tag in stack.metadata.get_run(run_id).tags
+    except Exception:
+        return
+    if tagged:
+        _tags(stack, run_id, tag, add=False)
 
 
 def _tags(stack: Stack, run_id: str, tag: str, *, add: bool) -> None:

@@ -21,7 +21,7 @@ from lamina.errors import ConfigError, TrackerWarning
 
 def _mlflow_run(client: MlflowClient, run_id: str):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              filter_string=f"tags.`lamina.run_id` = '{run_id}'")
+                              filter_string=f"tags.`lamina_run_id` = '{run_id}'")
     assert len(runs) == 1, runs
     return runs[0]
 
@@ -33,8 +33,8 @@ def _check_mirrored_run(client: MlflowClient, run, stack: Stack) -> str:
     assert found.data.params == {"C": "0.5", "rows": "300"}
     tags = found.data.tags
     assert tags["team"] == "growth" and tags["nightly"] == ""
-    assert tags["lamina.flow"] == "churn" and tags["lamina.status"] == "succeeded"
-    assert tags["lamina.code_hash"] == run.record.code_hash
+    assert tags["lamina_flow"] == "churn" and tags["lamina_status"] == "succeeded"
+    assert tags["lamina_code_hash"] == run.record.code_hash
     metrics = found.data.metrics
     assert metrics["model/accuracy"] > 0.9 and metrics["model/rows"] == 300.0
     history = client.get_metric_history(found.info.run_id, "cv/score")
@@ -55,20 +55,20 @@ def _check_registry(client: MlflowClient, stack: Stack, run_id: str, mlflow_run:
     v1 = register(stack, run_id, version=1)
     mv = client.get_model_version("churn", "1")
     assert mv.run_id == mlflow_run and mv.source.endswith("lamina/model")
-    assert mv.tags["lamina.version"] == "1" and mv.tags["lamina.ref"] == v1.ref
-    assert mv.tags["lamina.registered_by"] == "ana" and mv.tags["lamina.metadata.auc"] == "0.91"
+    assert mv.tags["lamina_version"] == "1" and mv.tags["lamina_ref"] == v1.ref
+    assert mv.tags["lamina_registered_by"] == "ana" and mv.tags["lamina_metadata_auc"] == "0.91"
     assert mv.description == "nightly retrain"
     register(stack, run_id, version=1)                     # the hook again: no duplicate
     assert len(client.search_model_versions("name = 'churn'")) == 1
     promote(stack, v1, "champion")
     champion = client.get_model_version_by_alias("churn", "champion")
     assert str(champion.version) == "1"
-    assert champion.tags["lamina.alias.champion.reason"] == "beats v0 on every slice"
-    assert champion.tags["lamina.alias.champion.by"] == "ana"
+    assert champion.tags["lamina_alias_champion_reason"] == "beats v0 on every slice"
+    assert champion.tags["lamina_alias_champion_by"] == "ana"
     # version 2 of the same run's model becomes champion; then the alias is removed
     v2 = register(stack, run_id, version=2)
     promote(stack, v2, "champion", previous=1)
-    assert client.get_model_version_by_alias("churn", "champion").tags["lamina.version"] == "2"
+    assert client.get_model_version_by_alias("churn", "champion").tags["lamina_version"] == "2"
     promote(stack, v2, "champion", previous=2, remove=True)
     assert "champion" not in client.get_registered_model("churn").aliases
 

@@ -56,14 +56,14 @@ def test_run_and_registry_written_as_offline_run_files(project: Path) -> None:
     assert list(info.tags) == ["team=growth", "nightly"]
     config = _config(records)
     assert config["C"] == 0.5 and config["rows"] == 300
-    assert config["lamina"]["lamina.flow"] == "churn"
-    assert config["lamina"]["lamina.run_id"] == run.id
-    assert config["lamina"]["lamina.code_hash"] == run.record.code_hash
+    assert config["lamina_flow"] == "churn"
+    assert config["lamina_run_id"] == run.id
+    assert config["lamina_code_hash"] == run.record.code_hash
     assert [(s, round(v, 6)) for s, v in _history(records, "cv/score")] == [
         (0, 0.8), (1, 0.85), (2, 0.9)]
     summary = _summary(records)
     assert summary["model/accuracy"] > 0.9 and summary["model/rows"] == 300
-    assert summary["lamina.status"] == "succeeded"
+    assert summary["lamina_status"] == "succeeded"
     (result,) = _of(records, "artifact")
     task = stack.metadata.list_tasks(run.id, "model")[0]
     assert result.name == "churn-model" and result.type == "result"
@@ -80,14 +80,14 @@ def test_run_and_registry_written_as_offline_run_files(project: Path) -> None:
     assert registered.type == "model" and registered.name == "churn"
     assert "lamina-v3" in registered.aliases
     meta = json.loads(registered.metadata)
-    assert meta["lamina.ref"] == f"churn/{run.id}/model" and meta["lamina.version"] == 3
-    assert meta["lamina.registered_by"] == "ana" and meta["lamina.metadata.auc"] == 0.91
+    assert meta["lamina_ref"] == f"churn/{run.id}/model" and meta["lamina_version"] == 3
+    assert meta["lamina_registered_by"] == "ana" and meta["lamina_metadata_auc"] == 0.91
     (promoted,) = _of(by_job["promote"], "artifact")
     assert {"champion", "lamina-v3"} <= set(promoted.aliases)
     assert promoted.digest == registered.digest            # the same bytes, a new alias
     moved = _config(by_job["promote"])
-    assert moved["lamina.alias"] == "champion" and moved["lamina.previous"] == 2
-    assert moved["lamina.reason"] == "beats v0 on every slice" and moved["lamina.by"] == "ana"
+    assert moved["lamina_alias"] == "champion" and moved["lamina_previous"] == 2
+    assert moved["lamina_reason"] == "beats v0 on every slice" and moved["lamina_by"] == "ana"
 
 
 def test_a_failing_tracker_warns_and_tags_the_run(project: Path) -> None:
@@ -98,6 +98,14 @@ def test_a_failing_tracker_warns_and_tags_the_run(project: Path) -> None:
         run = churn_flow().run(stack=stack, rows=60)
     assert run.successful
     assert "tracker-failed:wandb" in stack.metadata.get_run(run.id).tags
+    # the folder is free again: the next mirror of the run (the hook, as after a resume)
+    # writes it and clears the failure tag
+    (project / "blocked").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrackerWarning)
+        stack.hook.lamina_after_run(run=stack.metadata.get_run(run.id), stack=stack)
+    assert "tracker-failed:wandb" not in stack.metadata.get_run(run.id).tags
+    assert run.id in wandb_run_files(project / "blocked")
 
 
 def test_idle_without_a_project_and_bad_mode_fails_at_load(project: Path) -> None:

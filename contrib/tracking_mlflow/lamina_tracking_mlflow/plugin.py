@@ -1,13 +1,13 @@
 """Lifecycle hooks mirroring lamina into MLflow.
 
 * ``lamina_after_run`` / ``lamina_on_run_error``: one MLflow run per lamina run (found
-  again by its tag ``lamina.run_id``, so mirroring twice updates, never duplicates) with
+  again by its tag ``lamina_run_id``, so mirroring twice updates, never duplicates) with
   the flow parameters, the run's tags, lamina's facts (``lamina.*`` tags), every metric a
   task logged (``STEP/NAME``, a foreach index as MLflow's step) and the stored results of
   the steps named in ``artifacts``.
 * ``lamina_model_registered``: a version of the registered model of the same name in
   MLflow's model registry, its source the model's artifact logged into the run, tagged
-  ``lamina.version`` and ``lamina.ref``.
+  ``lamina_version`` and ``lamina_ref``.
 * ``lamina_model_promoted``: the alias moved (or removed) in MLflow too, with who and why
   as tags of the model version.
 
@@ -34,15 +34,15 @@ from lamina.sdk import (
     ModelVersion,
     RunRecord,
     RunSummary,
+    call_tracker,
     hookimpl,
-    mirror,
     run_summary,
 )
 
 #: The entry-point name this distribution registers the plugin under.
 PLUGIN_NAME = "tracking_mlflow"
 #: The MLflow run tag holding the lamina run id.
-RUN_TAG = "lamina.run_id"
+RUN_TAG = "lamina_run_id"
 #: The folder of the MLflow run the chosen results are logged under.
 ARTIFACT_DIR = "lamina"
 _SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https",
@@ -234,7 +234,7 @@ class Mirror:
 
     def register(self, version: ModelVersion) -> str:
         """Mirror a registered version; returns MLflow's version number (MLflow numbers
-        its own versions: lamina's is the tag ``lamina.version``)."""
+        its own versions: lamina's is the tag ``lamina_version``)."""
         from mlflow.exceptions import MlflowException
 
         found = self._version(version.name, version.version)
@@ -247,14 +247,14 @@ class Mirror:
             mlflow_id = self.run(run, steps=(step,))
         try:
             self.client.create_registered_model(
-                version.name, tags={"lamina.namespace": version.namespace} if version.namespace else None)
+                version.name, tags={"lamina_namespace": version.namespace} if version.namespace else None)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        tags = {"lamina.version": str(version.version), "lamina.ref": version.ref,
-                "lamina.run_id": version.run_id, "lamina.registered_by": version.registered_by,
-                "lamina.registered_at": version.registered_at}
-        tags.update({f"lamina.metadata.{k}": _text(v, 5000) for k, v in version.metadata.items()})
+        tags = {"lamina_version": str(version.version), "lamina_ref": version.ref,
+                "lamina_run_id": version.run_id, "lamina_registered_by": version.registered_by,
+                "lamina_registered_at": version.registered_at}
+        tags.update({f"lamina_metadata_{k}": _text(v, 5000) for k, v in version.metadata.items()})
         created = self.client.create_model_version(
             version.name, source=f"runs:/{mlflow_id}/{ARTIFACT_DIR}/{step}", run_id=mlflow_id,
             tags={k: v for k, v in tags.items() if v},
@@ -271,7 +271,7 @@ class Mirror:
         except Exception:
             return None
         for v in found:
-            if v.tags.get("lamina.version") == str(version):
+            if v.tags.get("lamina_version") == str(version):
                 return str(v.version)
         return None
 
@@ -283,10 +283,10 @@ class Mirror:
             return
         number = self._version(version.name, version.version) or self.register(version)
         self.client.set_registered_model_alias(change.name, change.alias, number)
-        prefix = f"lamina.alias.{change.alias}"
-        for key, value in {f"{prefix}.by": change.user, f"{prefix}.at": change.at,
-                           f"{prefix}.reason": change.reason,
-                           f"{prefix}.forced": "true" if change.forced else ""}.items():
+        prefix = f"lamina_alias_{change.alias}"
+        for key, value in {f"{prefix}_by": change.user, f"{prefix}_at": change.at,
+                           f"{prefix}_reason": change.reason,
+                           f"{prefix}_forced": "true" if change.forced else ""}.items():
             if value:
                 self.client.set_model_version_tag(change.name, number, key, _text(value, 5000))
 
@@ -315,7 +315,7 @@ def _mirror_run(run: RunRecord, stack: Any) -> None:
     if options is None:
         return
     with _http_limits(options):
-        mirror(PLUGIN_NAME, lambda: Mirror(stack, options).run(run), stack=stack,
+        call_tracker(PLUGIN_NAME, lambda: Mirror(stack, options).run(run), stack=stack,
                run_id=run.run_id, retries=options.retries, what=f"run {run.flow}/{run.run_id}")
 
 
@@ -335,7 +335,7 @@ def lamina_model_registered(version: ModelVersion, stack: Any) -> None:
     if options is None or not options.register_models:
         return
     with _http_limits(options):
-        mirror(PLUGIN_NAME, lambda: Mirror(stack, options).register(version), stack=stack,
+        call_tracker(PLUGIN_NAME, lambda: Mirror(stack, options).register(version), stack=stack,
                run_id=version.run_id, retries=options.retries,
                what=f"model {version.name} version {version.version}")
 
@@ -346,6 +346,6 @@ def lamina_model_promoted(version: ModelVersion, change: AliasChange, stack: Any
     if options is None or not options.register_models:
         return
     with _http_limits(options):
-        mirror(PLUGIN_NAME, lambda: Mirror(stack, options).promote(version, change),
+        call_tracker(PLUGIN_NAME, lambda: Mirror(stack, options).promote(version, change),
                stack=stack, run_id=version.run_id, retries=options.retries,
                what=f"alias {change.alias} of model {change.name}")

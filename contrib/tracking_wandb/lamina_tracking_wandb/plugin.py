@@ -2,7 +2,7 @@
 
 * ``lamina_after_run`` / ``lamina_on_run_error``: one W&B run per lamina run (W&B run id
   = lamina run id, name = the run id, group = the flow) with the flow parameters and
-  lamina's facts as config (``lamina`` key), the run's tags as W&B tags, every metric a
+  lamina's facts (``lamina_run_id``, ``lamina_flow``...) as config, the run's tags as W&B tags, every metric a
   task logged as ``STEP/NAME`` in the history (a foreach index as W&B's step) and its last
   value in the summary, and the stored results of the steps named in ``artifacts`` as an
   artifact.
@@ -31,8 +31,8 @@ from lamina.sdk import (
     ModelVersion,
     RunRecord,
     RunSummary,
+    call_tracker,
     hookimpl,
-    mirror,
     run_summary,
 )
 
@@ -130,10 +130,10 @@ class Mirror:
             by_step[m.step][m.key] = m.value
         job = {
             "init": {"id": _run_id(run.run_id), "name": run.run_id, "group": run.flow,
-                     "job_type": "run", "config": {**summary.params, "lamina": summary.system},
+                     "job_type": "run", "config": {**summary.params, **summary.system},
                      "tags": [_tag(t) for t in run.tags if not t.startswith("tracker-failed:")]},
             "history": sorted(by_step.items()),
-            "summary": {"lamina.status": run.status},
+            "summary": {"lamina_status": run.status},
             "artifacts": [a for step in self.options.artifacts
                           if (a := self._artifact(summary, step, f"{run.flow}-{step}", "result"))],
             "exit_code": 0 if run.status == "succeeded" else 1,
@@ -161,21 +161,21 @@ class Mirror:
         promotion); returns the W&B run's folder."""
         run = self.stack.metadata.get_run(version.run_id)
         step = version.ref.split("/")[-1]
-        config: dict[str, Any] = {"lamina.model": version.name,
-                                  "lamina.version": version.version,
-                                  "lamina.ref": version.ref, "lamina.run_id": version.run_id}
+        config: dict[str, Any] = {"lamina_model": version.name,
+                                  "lamina_version": version.version,
+                                  "lamina_ref": version.ref, "lamina_run_id": version.run_id}
         if change is not None:
-            config.update({"lamina.alias": change.alias, "lamina.previous": change.previous,
-                           "lamina.removed": change.version is None, "lamina.by": change.user,
-                           "lamina.at": change.at, "lamina.reason": change.reason,
-                           "lamina.forced": change.forced})
+            config.update({"lamina_alias": change.alias, "lamina_previous": change.previous,
+                           "lamina_removed": change.version is None, "lamina_by": change.user,
+                           "lamina_at": change.at, "lamina_reason": change.reason,
+                           "lamina_forced": change.forced})
         job_type = "register" if change is None else "promote"
         aliases = [f"lamina-v{version.version}", *version.aliases, *([alias] if alias else [])]
-        metadata = {"lamina.version": version.version, "lamina.ref": version.ref,
-                    "lamina.run_id": version.run_id,
-                    "lamina.registered_by": version.registered_by,
-                    "lamina.registered_at": version.registered_at,
-                    **{f"lamina.metadata.{k}": v for k, v in version.metadata.items()}}
+        metadata = {"lamina_version": version.version, "lamina_ref": version.ref,
+                    "lamina_run_id": version.run_id,
+                    "lamina_registered_by": version.registered_by,
+                    "lamina_registered_at": version.registered_at,
+                    **{f"lamina_metadata_{k}": v for k, v in version.metadata.items()}}
         artifact = None
         if change is None or change.version is not None:
             artifact = self._artifact(run_summary(run, self.stack), step, version.name, "model",
@@ -206,7 +206,7 @@ def _mirror_run(run: RunRecord, stack: Any) -> None:
     options = _options(stack)
     if options is None:
         return
-    mirror(PLUGIN_NAME, lambda: Mirror(stack, options).run(run), stack=stack,
+    call_tracker(PLUGIN_NAME, lambda: Mirror(stack, options).run(run), stack=stack,
            run_id=run.run_id, retries=options.retries, what=f"run {run.flow}/{run.run_id}")
 
 
@@ -225,7 +225,7 @@ def lamina_model_registered(version: ModelVersion, stack: Any) -> None:
     options = _options(stack)
     if options is None or not options.register_models:
         return
-    mirror(PLUGIN_NAME, lambda: Mirror(stack, options).register(version), stack=stack,
+    call_tracker(PLUGIN_NAME, lambda: Mirror(stack, options).register(version), stack=stack,
            run_id=version.run_id, retries=options.retries,
            what=f"model {version.name} version {version.version}")
 
@@ -236,7 +236,7 @@ def lamina_model_promoted(version: ModelVersion, change: AliasChange, stack: Any
     if options is None or not options.register_models:
         return
     alias = change.alias if change.version is not None else None
-    mirror(PLUGIN_NAME,
+    call_tracker(PLUGIN_NAME,
            lambda: Mirror(stack, options).register(version, alias=alias, change=change),
            stack=stack, run_id=version.run_id, retries=options.retries,
            what=f"alias {change.alias} of model {change.name}")
