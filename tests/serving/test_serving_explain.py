@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lamina.sdk import ServingError, hookimpl
+
 FLOW = '''
 import numpy as np
 from lamina import Flow
@@ -230,3 +232,30 @@ def test_global_importance_on_register_and_from_the_cli(explained: tuple[Path, s
     thin = _lamina(project, "explain", ref, "--data", "thin.parquet")
     assert thin.returncode != 0
     assert "has no column(s) tickets, noise" in thin.stderr
+
+
+class _Offers:
+    """A plugin offering one model route."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl
+    def lamina_model_actions(self, stack: Any) -> dict[str, Any]:
+        return {self.name: lambda model: lambda inputs, request: {}}
+
+
+def test_a_plugin_route_cannot_shadow_the_server_or_another_plugin(project: Path) -> None:
+    from lamina.serving.server import model_actions
+    from lamina.stack import Stack
+
+    stack = Stack.load()
+    assert set(model_actions(stack)) >= {"explain"}          # lamina-explain-shap's
+    stack.plugins.register(_Offers("infer"), name="greedy")
+    with pytest.raises(ServingError, match="a plugin offers the model route 'infer', which the "
+                                           "server answers itself"):
+        model_actions(stack)
+    stack = Stack.load()                                      # a fresh plugin manager
+    stack.plugins.register(_Offers("explain"), name="twin")
+    with pytest.raises(ServingError, match="two plugins offer the model route 'explain'"):
+        model_actions(stack)
