@@ -87,6 +87,11 @@ class Explainer:
         classes = getattr(obj, "classes_", None)
         self.class_index = (len(classes) - 1 if classes is not None and class_index is None
                             else class_index or 0)
+        if classes is not None and not 0 <= self.class_index < len(classes):
+            raise ServingError(f"class_index {self.class_index} is out of range: "
+                               f"{type(obj).__name__} has {len(classes)} classes",
+                               hint="[plugins.explain_shap] class_index = 0.."
+                               f"{len(classes) - 1}, or -1 for the last")
         self.kind, self.explainer, self.output_name, self.output_fn = self._build(
             obj, background)
 

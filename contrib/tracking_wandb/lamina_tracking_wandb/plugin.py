@@ -41,6 +41,11 @@ PLUGIN_NAME = "tracking_wandb"
 MODES = ("offline", "online", "disabled")
 
 
+def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
+
+
 def _not_negative(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must be 0 or more, got {value!r}")
@@ -60,6 +65,8 @@ class WandbOptions:
     :param register_models: mirror registered versions and alias moves as model artifacts.
     :param stacks: mirror only runs on these stacks (empty: every stack).
     :param retries: further attempts after a failed call (bounded backoff, at most 5 s).
+    :param timeout: seconds one W&B run may take to write (offline) or upload (online)
+        before the attempt is abandoned.
     """
 
     project: str = ""
@@ -70,6 +77,7 @@ class WandbOptions:
     register_models: bool = True
     stacks: tuple[str, ...] = ()
     retries: int = attrs.field(default=1, validator=_not_negative)
+    timeout: float = attrs.field(default=120.0, validator=_positive)
 
 
 @hookimpl
@@ -116,7 +124,7 @@ class Mirror:
         job["mode"] = self.options.mode
         done = subprocess.run([sys.executable, "-m", "lamina_tracking_wandb.push"],
                               input=json.dumps(job, default=str), capture_output=True,
-                              text=True, timeout=600)
+                              text=True, timeout=self.options.timeout)
         if done.returncode != 0:
             lines = (done.stderr or done.stdout or "no output").strip().splitlines()
             raise LaminaError(f"wandb exited with code {done.returncode}: {lines[-1]}")
