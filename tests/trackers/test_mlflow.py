@@ -26,6 +26,18 @@ def _mlflow_run(client: MlflowClient, run_id: str):
     return runs[0]
 
 
+def _check_results(client: MlflowClient, mlflow_run: str, run_id: str, stack: Stack) -> None:
+    """The model step's stored bytes, identical to the datastore's, with their reference."""
+    files = {f.path for f in client.list_artifacts(mlflow_run, "lamina/model")}
+    task = stack.metadata.list_tasks(run_id, "model")[0]
+    assert files == {f"lamina/model/result.{task.output.serializer}",
+                     "lamina/model/result.ref.json"}
+    local = Path(client.download_artifacts(mlflow_run, "lamina/model"))
+    stored = Path(stack.datastore.blob_path(task.output.key)).read_bytes()
+    assert (local / f"result.{task.output.serializer}").read_bytes() == stored
+    assert json.loads((local / "result.ref.json").read_text())["key"] == task.output.key
+
+
 def _check_mirrored_run(client: MlflowClient, run, stack: Stack) -> str:
     found = _mlflow_run(client, run.id)
     assert client.get_experiment(found.info.experiment_id).name == "churn"
@@ -39,15 +51,6 @@ def _check_mirrored_run(client: MlflowClient, run, stack: Stack) -> str:
     assert metrics["model/accuracy"] > 0.9 and metrics["model/rows"] == 300.0
     history = client.get_metric_history(found.info.run_id, "cv/score")
     assert sorted((m.step, round(m.value, 6)) for m in history) == [(0, 0.8), (1, 0.85), (2, 0.9)]
-    # the chosen step's stored bytes, identical to the datastore's, with their reference
-    files = {f.path for f in client.list_artifacts(found.info.run_id, "lamina/model")}
-    task = stack.metadata.list_tasks(run.id, "model")[0]
-    assert files == {f"lamina/model/result.{task.output.serializer}",
-                     "lamina/model/result.ref.json"}
-    local = Path(client.download_artifacts(found.info.run_id, "lamina/model"))
-    stored = Path(stack.datastore.blob_path(task.output.key)).read_bytes()
-    assert (local / f"result.{task.output.serializer}").read_bytes() == stored
-    assert json.loads((local / "result.ref.json").read_text())["key"] == task.output.key
     return found.info.run_id
 
 
@@ -82,8 +85,31 @@ def test_runs_and_registry_mirrored_into_a_sqlite_store(project: Path) -> None:
         run = churn_flow().run(stack=stack, tags=["team=growth", "nightly"], C=0.5)
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     mlflow_run = _check_mirrored_run(client, run, stack)
+    _check_results(client, mlflow_run, run.id, stack)            # the chosen step
     assert not any(t.startswith("tracker-failed") for t in stack.metadata.get_run(run.id).tags)
     _check_registry(client, stack, run.id, mlflow_run)
+
+    # a failed run is mirrored too: FAILED, with what its finished tasks logged
+    from lamina import Flow
+
+    broken = Flow("broken")
+
+    @broken.step
+    def fit() -> int:
+        from lamina import current
+
+        current.log_metric("loss", 0.25)
+        return 1
+
+    @broken.step
+    def evaluate(fit: int) -> int:
+        raise ValueError("no holdout set")
+
+    failed = broken.run(stack=stack, raise_on_failure=False)
+    found = _mlflow_run(client, failed.id)
+    assert found.info.status == "FAILED" and found.data.tags["lamina_status"] == "failed"
+    assert found.data.metrics == {"fit/loss": 0.25}
+    assert client.get_experiment(found.info.experiment_id).name == "broken"
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +140,17 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_runs_and_registry_mirrored_to_an_mlflow_server(project: Path, mlflow_server: str) -> None:
+    # no artifacts chosen: registering the model logs its bytes into the run
     stack = write_config(project, f'[plugins.tracking_mlflow]\ntracking_uri = "{mlflow_server}"\n'
-                                  'artifacts = ["model"]\nexperiment = "churn"\n')
+                                  'experiment = "churn"\n')
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrackerWarning)
         run = churn_flow().run(stack=stack, tags=["team=growth", "nightly"], C=0.5)
     client = MlflowClient(tracking_uri=mlflow_server)
     mlflow_run = _check_mirrored_run(client, run, stack)
+    assert client.list_artifacts(mlflow_run, "lamina/model") == []
     _check_registry(client, stack, run.id, mlflow_run)
+    _check_results(client, mlflow_run, run.id, stack)
 
 
 def test_a_tracker_that_is_down_never_fails_the_run(project: Path) -> None:
