@@ -46,11 +46,12 @@ RUN_TAG = "lamina_run_id"
 #: The folder of the MLflow run the chosen results are logged under.
 ARTIFACT_DIR = "lamina"
 _SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https",
-            "databricks")
+            "databricks", "databricks-uc")
 
 
 def _tracking_uri(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    scheme = urllib.parse.urlsplit(value).scheme.split("+")[0]
+    scheme = (value if value in ("databricks", "databricks-uc")
+              else urllib.parse.urlsplit(value).scheme.split("+")[0])
     if value and scheme not in _SCHEMES and len(scheme) != 1:  # len 1: a Windows drive
         raise ValueError(
             f"{attribute.name} {value!r} is not an MLflow tracking URI (a folder, file:, "
@@ -117,6 +118,8 @@ def _options(stack: Any) -> MlflowOptions | None:
 def _uri(stack: Any, uri: str) -> str:
     """A relative folder or ``sqlite:///relative.db`` is relative to the project, as every
     path in a stack is."""
+    if uri.split(":")[0] in ("databricks", "databricks-uc"):
+        return uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + stack.resolve_path(uri.removeprefix("sqlite:///"))
     if "://" not in uri and not uri.startswith("file:"):
