@@ -119,7 +119,7 @@ def _tensors(answer: dict[str, Any]) -> dict[str, np.ndarray]:
 
 @pytest.mark.slow
 def test_explain_route_on_the_local_server(explained: tuple[Path, str, Any]) -> None:
-    from serving_util import Server
+    from serving_util import Server, get
 
     from lamina.stack import Stack
 
@@ -180,6 +180,12 @@ def test_explain_route_on_the_local_server(explained: tuple[Path, str, Any]) -> 
             urllib.request.urlopen(request, timeout=10)
         assert err.value.code == 405
         err.value.close()
+        # the route is in the server's OpenAPI document
+        status, _, raw = get(f"{server.base}/v2/openapi.json")
+        assert status == 200
+        paths = json.loads(raw)["paths"]
+        assert {"/v2/models/churn-api/explain",
+                "/v2/models/churn-api/versions/{version}/explain"} <= set(paths)
         # infer is untouched by the plugin
         status, answer = _post(f"{server.base}/v2/models/churn-api/versions/tree/infer", _rows(x))
         assert status == 200 and answer["outputs"][0]["name"] == "churn"

@@ -322,7 +322,8 @@ class InferenceApp:
             self._openapi = _dumps(openapi_document(self.name, list(self.by_name),
                                                     schema=self.variants[0].model.schema,
                                                     token=self._bearer is not None,
-                                                    metrics=self.metrics is not None))
+                                                    metrics=self.metrics is not None,
+                                                    actions=list(self.actions)))
         return self._openapi
 
     # ------------------------------------------------------------------ inference
