@@ -144,6 +144,8 @@ def call_tracker(name: str, call: Callable[[], _T], *, stack: Stack | None = Non
         return result
     assert error is not None
     text = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    if stack is not None:  # a ${VAR} secret of the config (a token in a URL) is not shown
+        text = stack.redact(text)
     warnings.warn(
         f"{name}: could not mirror {what or 'to the tracker'} after {retries + 1} attempt(s) "
         f"({text}); the run is not affected"

@@ -153,14 +153,18 @@ def test_runs_and_registry_mirrored_to_an_mlflow_server(project: Path, mlflow_se
     _check_results(client, mlflow_run, run.id, stack)
 
 
-def test_a_tracker_that_is_down_never_fails_the_run(project: Path) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+def test_a_tracker_that_is_down_never_fails_the_run(project: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_PASSWORD_FOR_TEST", "hunter2-not-shown")
+    dead = f"http://ana:${{MLFLOW_PASSWORD_FOR_TEST}}@127.0.0.1:{free_port()}"
     stack = write_config(project, f'[plugins.tracking_mlflow]\ntracking_uri = "{dead}"\n'
                                   'retries = 1\ntimeout = 2\n')
     flow = churn_flow()
     with pytest.warns(TrackerWarning, match=r"tracking_mlflow: could not mirror run churn/.* "
-                                            r"after 2 attempt\(s\).*tagged tracker-failed:mlflow"):
+                                            r"after 2 attempt\(s\).*tagged tracker-failed:mlflow"
+                      ) as shown:
         run = flow.run(stack=stack, rows=60)
+    assert not any("hunter2" in str(w.message) for w in shown)   # the secret is redacted
     assert run.successful
     assert "tracker-failed:mlflow" in stack.metadata.get_run(run.id).tags
     # registering its model: warned and recorded the same way, nothing raised
