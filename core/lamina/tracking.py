@@ -62,7 +62,8 @@ class RunSummary:
         ``{"team": "growth"}``; a bare tag maps to ``""``).
     :param system: lamina's own facts about the run (``lamina_run_id``, ``lamina_flow``,
         ``lamina_user``, ``lamina_namespace``, ``lamina_status``, ``lamina_code_hash``,
-        ``lamina_git_commit``, ``lamina_stack``), empty values left out.
+        ``lamina_git_commit``, ``lamina_stack``, ``lamina_resumed_from``), empty values left
+        out.
     :param metrics: every value every task logged, in step order.
     :param outputs: each succeeded task's stored result, by ``(step, index)``.
     """
@@ -100,7 +101,7 @@ def run_summary(run: RunRecord, stack: Stack) -> RunSummary:
         "lamina_run_id": run.run_id, "lamina_flow": run.flow, "lamina_user": run.user,
         "lamina_namespace": run.namespace, "lamina_status": run.status,
         "lamina_code_hash": run.code_hash, "lamina_git_commit": run.git_commit,
-        "lamina_stack": run.stack,
+        "lamina_stack": run.stack, "lamina_resumed_from": run.resumed_from,
     }
     return RunSummary(
         run=run, params=dict(run.params),
