@@ -44,7 +44,7 @@ def _check_mirrored_run(client: MlflowClient, run, stack: Stack) -> str:
     assert found.info.status == "FINISHED" and found.info.run_name == run.id
     assert found.data.params == {"C": "0.5", "rows": "300"}
     tags = found.data.tags
-    assert tags["team"] == "growth" and tags["nightly"] == ""
+    assert tags["team"] == "growth" and tags["owner"] == "ana" and tags["nightly"] == ""
     assert tags["lamina_flow"] == "churn" and tags["lamina_status"] == "succeeded"
     assert tags["lamina_code_hash"] == run.record.code_hash
     metrics = found.data.metrics
@@ -82,7 +82,7 @@ def test_runs_and_registry_mirrored_into_a_sqlite_store(project: Path) -> None:
                                   'tracking_uri = "sqlite:///mlflow.db"\nartifacts = ["model"]\n')
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrackerWarning)
-        run = churn_flow().run(stack=stack, tags=["team=growth", "nightly"], C=0.5)
+        run = churn_flow().run(stack=stack, tags=["team=growth", "owner:ana", "nightly"], C=0.5)
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     mlflow_run = _check_mirrored_run(client, run, stack)
     _check_results(client, mlflow_run, run.id, stack)            # the chosen step
@@ -145,7 +145,7 @@ def test_runs_and_registry_mirrored_to_an_mlflow_server(project: Path, mlflow_se
                                   'experiment = "churn"\n')
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrackerWarning)
-        run = churn_flow().run(stack=stack, tags=["team=growth", "nightly"], C=0.5)
+        run = churn_flow().run(stack=stack, tags=["team=growth", "owner:ana", "nightly"], C=0.5)
     client = MlflowClient(tracking_uri=mlflow_server)
     mlflow_run = _check_mirrored_run(client, run, stack)
     assert client.list_artifacts(mlflow_run, "lamina/model") == []
