@@ -97,8 +97,8 @@ class Explainer:
 
     def _build(self, obj: Any, background: Any) -> tuple[str, Any, str, Any]:
         import numpy as np
-        import shap
 
+        shap = _import_shap()
         name = type(obj).__name__
         k = self.class_index
         if hasattr(obj, "coef_") and hasattr(obj, "intercept_"):
@@ -161,6 +161,18 @@ class Explainer:
             raise PayloadError(f"explain takes at most 10000 rows per request, got {len(x)}",
                                field="inputs")
         return self.explain(x).to_json()
+
+
+def _import_shap() -> Any:
+    """shap, without the deprecation notices its plotting module's import prints (matplotlib
+    colormap calls): a server's log and a CLI's output are ours."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import shap
+    return shap
 
 
 def _column(values: Any, k: int) -> Any:
