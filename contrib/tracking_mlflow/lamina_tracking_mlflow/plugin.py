@@ -209,7 +209,8 @@ class Mirror:
                                   params=params[i:i + 100], tags=tags[i:i + 100])
         for step in dict.fromkeys((*self.options.artifacts, *steps)):
             self._log_results(mlflow_id, summary, step)
-        status = {"succeeded": "FINISHED", "running": "RUNNING"}.get(run.status, "FAILED")
+        status = {"succeeded": "FINISHED", "running": "RUNNING",
+                  "interrupted": "KILLED"}.get(run.status, "FAILED")
         if status != "RUNNING":
             self.client.set_terminated(mlflow_id, status=status,
                                        end_time=int((run.finished_at or run.started_at) * 1000))
