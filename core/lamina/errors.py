@@ -68,6 +68,12 @@ class ConfigWarning(UserWarning):
     ``lamina.secrets.toml`` for a stack the config does not define): lamina goes on."""
 
 
+class TrackerWarning(UserWarning):
+    """An experiment tracker (MLflow, Weights & Biases...) a plugin mirrors runs to could
+    not be reached after its retries: the run is not affected, the failure is recorded on
+    it as the tag ``tracker-failed:NAME``."""
+
+
 class BackendUnreachableError(LaminaError):
     """A component could not reach its backend (``lamina stack check``)."""
 

@@ -377,6 +377,31 @@ def lamina_model_deployed(deployment: Any, endpoint: str) -> None:
 
 
 @hookspec
+def lamina_model_actions(stack: Stack) -> dict[str, Any] | None:
+    """Offer extra POST routes on the local model server (``lamina serve``):
+    ``/v2/models/{name}[/versions/{variant}]/{action}``, e.g. ``explain``.
+
+    Called once when a server's app is built (:func:`lamina.serving.server.build_app`),
+    so the implementation must be cheap: return factories, import heavy libraries in them.
+    The server answers a route the way it answers ``infer``: it checks the token, parses
+    the body, picks the variant (the one named in the path, else the router's choice),
+    decodes ``inputs`` against the model's schema and prepares them as the model's predict
+    function takes them. Then, the first time a variant is asked for the action, it calls
+    ``factory(model)`` (a :class:`lamina.sdk.Model`) and keeps the handler it returns;
+    each request calls ``handler(inputs, request)`` with the prepared inputs and the whole
+    parsed body. The handler returns a JSON-serializable dict, answered merged into
+    ``{"model_name", "model_version", "id", "parameters": {"variant", "model"}}``.
+    A factory that raises :class:`lamina.sdk.ServingError` (the model is not supported)
+    makes the route answer 501 with its message; a :class:`lamina.sdk.PayloadError` from
+    the handler answers 400 naming the field. A name the server already routes (``infer``,
+    ``outcomes``, ``ready``) or offered by two plugins is refused when the app is built.
+
+    :param stack: the stack the server runs on (the plugin's options are there).
+    :return: ``{action name: factory}``, or None. Not firstresult: all are merged.
+    """
+
+
+@hookspec
 def lamina_prediction_logged(records: list[dict[str, Any]]) -> None:
     """Called after a batch of prediction-log records was written.
 

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
         RunNotFoundError,
         SerializationError,
         StepError,
+        TrackerWarning,
         UntrustedArtifactError,
     )
     from lamina.features.partitioned import join_partition
@@ -144,6 +145,7 @@ if TYPE_CHECKING:
         resolve_model,
     )
     from lamina.stack import Stack
+    from lamina.tracking import MetricPoint, RunSummary, call_tracker, run_summary
     from lamina.versioning.ids import new_run_id
 
 _EXPORTS = {
@@ -202,6 +204,7 @@ _EXPORTS = {
     "SerializationError": "lamina.errors",
     "UntrustedArtifactError": "lamina.errors",
     "StepError": "lamina.errors",
+    "TrackerWarning": "lamina.errors",
     # the running task (its context: stack and run)
     "current": "lamina.runtime.current",
     # the stack, the plugin manager, options and logging
@@ -283,6 +286,12 @@ _EXPORTS = {
     "ServingError": "lamina.serving",
     "load_artifact": "lamina.serving",
     "resolve_model": "lamina.serving",
+    # trackers (MLflow, W&B...): a run flattened for them, a bounded retry that never
+    # fails the run
+    "MetricPoint": "lamina.tracking",
+    "RunSummary": "lamina.tracking",
+    "call_tracker": "lamina.tracking",
+    "run_summary": "lamina.tracking",
 }
 
 __all__ = [
@@ -323,6 +332,7 @@ __all__ = [
     "LoadedPlugin",
     "MetadataError",
     "MetadataStore",
+    "MetricPoint",
     "Model",
     "ModelNotFoundError",
     "ModelRegistry",
@@ -344,6 +354,7 @@ __all__ = [
     "RunFailedError",
     "RunNotFoundError",
     "RunRecord",
+    "RunSummary",
     "Scheduler",
     "Schema",
     "SerializationError",
@@ -356,12 +367,14 @@ __all__ = [
     "TaskOutcome",
     "TaskRecord",
     "TaskSpec",
+    "TrackerWarning",
     "Triggers",
     "UntrustedArtifactError",
     "alias_change_from_row",
     "build_options",
     "build_spec",
     "builtin_serializers",
+    "call_tracker",
     "check_object_key",
     "check_result_from_row",
     "command_line",
@@ -402,6 +415,7 @@ __all__ = [
     "resolve_model",
     "resolve_run",
     "run_remote_task",
+    "run_summary",
     "settle",
     "split_scheme",
     "table_digest",

@@ -6,6 +6,7 @@ the server's own fuzz suite runs schemathesis against it."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from lamina.serving.schema import V2_TO_NUMPY, Schema
@@ -84,6 +85,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "the request breaks a rule (the error names the field and the rule)",
              401: "the server needs its token", 404: "no such model or version",
              408: "the body did not arrive in time", 413: "the body is too large",
+             501: "the route's plugin cannot handle this model",
              503: "not ready, or no prediction log"}
     return {str(c): _json(words[c], "Error") for c in codes}
 
@@ -101,12 +103,14 @@ def example_request(schema: Schema) -> dict[str, Any]:
 
 
 def openapi_document(model: str, versions: list[str], *, schema: Schema | None = None,
-                     token: bool = False, metrics: bool = True) -> dict[str, Any]:
+                     token: bool = False, metrics: bool = True,
+                     actions: Sequence[str] = ()) -> dict[str, Any]:
     """The OpenAPI 3.0 document of a server serving ``model`` with ``versions`` (variants).
 
     :param schema: the model's schema, for a valid example request.
     :param token: whether the server needs a bearer token (then every route but the health
         checks declares it).
+    :param actions: the model routes plugins add (``lamina_model_actions``), e.g. ``explain``.
     """
     auth = [401] if token else []
     base = f"/v2/models/{model}"
@@ -150,6 +154,16 @@ def openapi_document(model: str, versions: list[str], *, schema: Schema | None =
                                      "responses": {"200": {"description": "OpenAPI 3.0"},
                                                    **_errors(*auth)}}},
     }
+    for action in actions:
+        route = {**infer, "summary": f"{action} (a plugin's route: the body of infer, an "
+                 "answer of the plugin's own)",
+                 "responses": {"200": {"description": "the plugin's answer", "content": {
+                     "application/json": {"schema": {"type": "object"}}}},
+                     **_errors(400, 408, 413, 501, *auth)}}
+        paths[f"{base}/{action}"] = {"post": route}
+        paths[f"{base}/versions/{{version}}/{action}"] = {"post": {
+            **route, "parameters": [version],
+            "responses": {**route["responses"], **_errors(404)}}}
     if metrics:
         paths["/metrics"] = {"get": {
             "summary": "Prometheus metrics",

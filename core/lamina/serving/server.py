@@ -128,8 +128,14 @@ class InferenceApp:
         lookup: FeatureLookup | None = None,
         limits: ServerLimits | None = None,
         token: str | None = None,
+        actions: dict[str, Callable[[Model], Callable[[Any, dict[str, Any]], dict[str, Any]]]]
+        | None = None,
     ) -> None:
         from lamina import __version__
+
+        #: extra POST routes offered by plugins (``lamina_model_actions``): name -> factory
+        self.actions = dict(actions or {})
+        self._handlers: dict[tuple[str, str], Any] = {}
 
         #: completes requests of entity keys with online features (``features`` option)
         self.lookup = lookup
@@ -273,12 +279,16 @@ class InferenceApp:
                     len(body), self._infer, scope, body, version)
             elif action == "outcomes" and method == "POST":
                 status, payload = await self._run(len(body), self._outcomes, body)
+            elif action in self.actions and method == "POST":
+                status, payload = await self._run(len(body), self._action, action, scope, body,
+                                                  version)
             elif action == "" and method == "GET":
                 status, payload = 200, self._model_meta
             elif action == "ready" and method == "GET":
                 status, payload = (200, b'{"ready":true}') if self.ready else (503, b'{"ready":false}')
             else:
-                status, payload = _error(405 if action in ("infer", "outcomes", "ready", "") else 404,
+                status, payload = _error(405 if action in ("infer", "outcomes", "ready", "",
+                                                           *self.actions) else 404,
                                          f"{method} {path} is not supported")
         elif path in ("/v2", "/v2/") and method == "GET":
             status, payload = 200, self._server_meta
@@ -312,7 +322,8 @@ class InferenceApp:
             self._openapi = _dumps(openapi_document(self.name, list(self.by_name),
                                                     schema=self.variants[0].model.schema,
                                                     token=self._bearer is not None,
-                                                    metrics=self.metrics is not None))
+                                                    metrics=self.metrics is not None,
+                                                    actions=list(self.actions)))
         return self._openapi
 
     # ------------------------------------------------------------------ inference
@@ -390,6 +401,44 @@ class InferenceApp:
             self.metrics.observe(variant.name, 200, latency, rows)
         return 200, payload, [*_JSON, (VARIANT_HEADER.encode(), variant.name.encode()),
                               (MODEL_HEADER.encode(), variant.ref.encode())], request
+
+    def _action(self, name: str, scope: dict[str, Any], body: bytes, version: str | None
+                ) -> tuple[int, bytes]:
+        """Answer a plugin's route (``lamina_model_actions``) for the variant named in the
+        path, else the one the router picks; not logged as a prediction."""
+        try:
+            request: Any = _parse(body)
+        except ValueError as exc:
+            return _error(400, f"request body is not JSON: {exc}", field="body")
+        if not isinstance(request, dict):
+            return _error(400, 'request body must be a JSON object with "inputs"', field="body")
+        raw_id = request.get("id")
+        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        variant = (self.by_name[version] if version is not None
+                   else self.variants[self.router.choose(self._sticky_value(scope, request))])
+        key = (name, variant.name)
+        try:
+            if key not in self._handlers:
+                self._handlers[key] = self.actions[name](variant.model)
+            handler = self._handlers[key]
+        except ServingError as exc:
+            return _error(501, f"{name} is not available for {variant.ref}: {exc.message}",
+                          id=rid, **({"hint": exc.hint} if exc.hint else {}))
+        try:
+            inputs = request.get("inputs")
+            if self.lookup is not None:
+                inputs = request["inputs"] = self.lookup.complete(inputs, variant.model.schema)
+            columns, _rows, matrix = decode_inputs(variant.model.schema, inputs)
+            result = handler(variant.model.prepare(columns, matrix), request)
+        except PayloadError as exc:
+            return _error(400, str(exc), field=exc.field, id=rid)
+        except Exception as exc:
+            log.exception("%s failed for %s (%s)", name, variant.ref, rid)
+            return _error(500, f"{name} of {variant.ref} failed: {type(exc).__name__}: {exc}",
+                          id=rid)
+        return 200, _dumps({"model_name": self.name, "model_version": variant.name, "id": rid,
+                            "parameters": {"variant": variant.name, "model": variant.ref},
+                            **result})
 
     def _log(self, rid: str, ts_us: int, variant: LiveVariant, latency: float, rows: int,
              columns: dict[str, Any], outputs: dict[str, Any], key: str | None = None) -> None:
@@ -556,7 +605,28 @@ def build_app(
 
         lookup = FeatureLookup(get_store(stack), deployment.features)
     return InferenceApp(deployment, variants, mirror=mirror, writer=writer,
-                        metrics=server_metrics, limits=limits, token=token, lookup=lookup)
+                        metrics=server_metrics, limits=limits, token=token, lookup=lookup,
+                        actions=model_actions(stack))
+
+
+#: Routes of the server itself, which a plugin's action cannot take.
+BUILTIN_ACTIONS = ("infer", "outcomes", "ready", "versions")
+
+
+def model_actions(stack: Stack) -> dict[str, Any]:
+    """The extra routes plugins offer (``lamina_model_actions``), merged; a name the server
+    routes itself or offered twice is a :class:`ServingError`."""
+    merged: dict[str, Any] = {}
+    for offered in stack.hook.lamina_model_actions(stack=stack):
+        for name, factory in (offered or {}).items():
+            if name in BUILTIN_ACTIONS or not name or "/" in name:
+                raise ServingError(f"a plugin offers the model route {name!r}, which the server "
+                                   "answers itself", hint="rename the action in the plugin")
+            if name in merged:
+                raise ServingError(f"two plugins offer the model route {name!r}",
+                                   hint="uninstall one of them (lamina plugins lists them)")
+            merged[name] = factory
+    return merged
 
 
 def bind(host: str, port: int) -> socket.socket:
