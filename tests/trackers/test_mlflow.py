@@ -193,3 +193,28 @@ def test_idle_without_a_tracking_uri_and_bad_options_fail_at_load(project: Path)
         write_config(project, '[plugins.tracking_mlflow]\ntracking_uri = "ftp://x"\n')
     with pytest.raises(ConfigError, match="retries must be 0 or more"):
         write_config(project, '[plugins.tracking_mlflow]\ntracking_uri = "mlruns"\nretries = -1\n')
+
+
+@pytest.mark.slow
+def test_the_registry_itself_mirrors_versions_and_aliases(project: Path) -> None:
+    """Not the hooks called by hand: lamina's own registry registers and promotes, and
+    MLflow's registry follows."""
+    from lamina import registry
+
+    stack = write_config(project, '[plugins.tracking_mlflow]\n'
+                                  'tracking_uri = "sqlite:///mlflow.db"\n')
+    run = churn_flow().run(stack=stack, C=0.5)
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    v1 = registry.register_model("churn", f"{run.id}/model", metadata={"auc": 0.9},
+                                 stack=stack)
+    v2 = registry.register_model("churn", f"{run.id}/model", stack=stack)
+    assert (v1.version, v2.version) == (1, 2)
+    versions = client.search_model_versions("name = 'churn'")
+    assert sorted(int(v.tags["lamina_version"]) for v in versions) == [1, 2]
+    assert {v.run_id for v in versions} == {_mlflow_run(client, run.id).info.run_id}
+    registry.promote("churn", 2, "champion", reason="better on every slice", stack=stack)
+    champion = client.get_model_version_by_alias("churn", "champion")
+    assert champion.tags["lamina_version"] == "2"
+    assert champion.tags["lamina_alias_champion_reason"] == "better on every slice"
+    registry.remove_alias("churn", "champion", stack=stack)
+    assert "champion" not in client.get_registered_model("churn").aliases
