@@ -239,6 +239,16 @@ def test_global_importance_on_register_and_from_the_cli(explained: tuple[Path, s
     assert thin.returncode != 0
     assert "has no column(s) tickets, noise" in thin.stderr
 
+    # lamina's own registry: registering computes the importance; a model: reference finds it
+    from lamina import registry
+
+    registered = registry.register_model("churn", f"{run_id}/linear", stack=stack)
+    by_name = _lamina(project, "explain", f"model:churn/{registered.version}", "--json")
+    assert by_name.returncode == 0, by_name.stderr
+    shown = json.loads(by_name.stdout)
+    assert shown["ref"] == ref and shown["model"] == "churn"
+    assert shown["version"] == registered.version
+
 
 class _Offers:
     """A plugin offering one model route."""

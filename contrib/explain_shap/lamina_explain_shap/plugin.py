@@ -185,7 +185,8 @@ def lamina_cli_commands(subparsers: argparse._SubParsersAction) -> None:
         "model a reference names (FLOW/RUN/STEP, what a registered version points at) over "
         "a data set, store it beside the model and print it; without --data, print the "
         "stored one. Tree and linear models.")
-    parser.add_argument("ref", metavar="REF", help="the model: FLOW/RUN/STEP")
+    parser.add_argument("ref", metavar="REF", help="the model: FLOW/RUN/STEP, or a registered "
+                        "version: model:NAME@ALIAS, model:NAME/VERSION")
     parser.add_argument("--data", metavar="PATH", default=None,
                         help="a Parquet or CSV file with the model's input columns")
     parser.add_argument("--top", type=int, default=20, metavar="N",
@@ -199,14 +200,20 @@ def _explain_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
+    from lamina.registry import is_model_ref, resolve
     from lamina.sdk import Stack
 
     stack = Stack.load(getattr(args, "stack", None), config_file=getattr(args, "config", None))
     console = Console()
+    version = None
+    ref = args.ref
+    if is_model_ref(ref):  # a registered version: its FLOW/RUN/STEP, and its name
+        version = resolve(ref, stack=stack)
+        ref = version.ref
     if args.data:
-        result = explain_model(stack, args.ref, args.data)
+        result = explain_model(stack, ref, args.data, version=version)
     else:
-        found = stored_importance(stack, args.ref)
+        found = stored_importance(stack, ref)
         if found is None:
             raise LaminaError(f"no feature importance is stored for {args.ref!r}",
                               hint=f"lamina explain {args.ref} --data PATH computes it")
