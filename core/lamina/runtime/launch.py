@@ -378,6 +378,7 @@ def resume(
     cache: bool = True,
     raise_on_failure: bool = True,
     snapshot: bool = False,
+    echo: bool = False,
     **params: Any,
 ) -> Run:
     """Resume a failed, interrupted or crashed run: ``lamina.resume(run_id, alpha=0.2)``.
@@ -396,6 +397,8 @@ def resume(
         it is there (a fix made since is picked up), else the run's code snapshot. A run
         launched from a notebook has neither: pass its flow.
     :param snapshot: load the flow from the run's code snapshot even when the file is here.
+    :param echo: stream the tasks' output to this process's stdout and stderr while they
+        run, each line prefixed with ``STEP[INDEX]`` (as ``flow.run(echo=True)``).
     """
     from lamina.runtime.pull import copy_objects, open_origin
     from lamina.stack import resolve_stack
@@ -426,6 +429,7 @@ def resume(
         raise_on_failure=raise_on_failure,
         reuse=reuse,
         resumed_from=found.record.run_id,
+        echo=echo,
     )
 
 
