@@ -167,13 +167,13 @@ def _uv(args: list[str], *, step: str, what: str, cwd: str | None = None,
 
 
 def _uv_error(stderr: str, *, step: str, what: str) -> EnvironmentBuildError:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    lines = [re.sub(r"^(╰─▶|error:|cause:)\s*", "", ln.strip(), flags=re.I)
+             for ln in stderr.splitlines() if ln.strip()]
     cause = " ".join(lines)
     # the sentence that names the requirement ("Because there is no version of ...")
-    said = next((ln for ln in lines if ln.lower().startswith(("because", "╰─▶ because"))), "")
-    said = said.removeprefix("╰─▶ ").strip() or next(
-        (ln.removeprefix("error:").strip() for ln in lines if ln.startswith("error:")),
-        lines[-1] if lines else "no message")
+    said = next((ln for ln in lines if ln.lower().startswith("because")), "")
+    if not said:
+        said = "; ".join(lines[:2]) if lines else "no message"
     if _NETWORK.search(cause):
         return EnvironmentBuildError(
             f"step '{step}': cannot reach the package index to {what}: {said}",

@@ -1,0 +1,174 @@
+"""Per-step environments, with the real uv and package index: a step imports a package
+lamina's environment lacks, locally, resumed and on Dask; the second run resolves and
+installs nothing; a bad requirement, an unreachable index or a missing uv stop the run
+before any task with one line naming the step."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lamina import Client, Env, Flow
+from lamina.errors import FlowDefinitionError, RunFailedError
+from lamina.flow.loader import load_flow_file
+from lamina.runtime.envs import EnvironmentBuildError, envs_dir
+from lamina.runtime.layout import run_manifest_key
+from lamina.stack import Stack
+
+TABLES = ["0  0", "1  1", "2  4"]
+
+
+def _manifest(root: Path, run_id: str) -> dict:
+    return Stack.load(cwd=root, env={}).artifacts.get_json(run_manifest_key(run_id))
+
+
+def _run(root: Path, **params):
+    flow = load_flow_file(root / "env_flow.py")
+    return flow.run(stack=Stack.load(cwd=root, env={}), **params)
+
+
+def test_tabulate_is_not_in_lamina_environment() -> None:
+    # what the other tests rely on: the step's package is absent here
+    assert importlib.util.find_spec("tabulate") is None
+
+
+def test_a_step_runs_in_its_environment_and_the_second_run_builds_nothing(
+    env_project: Path, uv_calls
+) -> None:
+    first = _run(env_project)
+    out = first["report"].value
+    assert out["tables"] == TABLES
+    assert out["here_has_tabulate"] is False  # `report` ran in lamina's own environment
+    entry = _manifest(env_project, first.id)["envs"]["table"]
+    assert out["prefixes"] == [str(envs_dir() / entry["key"])]  # every task in the env
+    lock = Stack.load(cwd=env_project, env={}).artifacts.get_bytes(entry["lock"]).decode()
+    assert "tabulate==" in lock and "--hash=sha256:" in lock
+    assert entry["request"] == {"pip": ["tabulate>=0.9"], "python": "", "project": ""}
+
+    env_folder = envs_dir() / entry["key"]
+    built_at = env_folder.stat().st_mtime_ns
+    before = len(uv_calls.calls())
+    second = _run(env_project)
+    assert second["report"].value == out
+    assert len(uv_calls.calls()) == before  # no resolution, no install: uv never ran
+    assert env_folder.stat().st_mtime_ns == built_at
+    assert _manifest(env_project, second.id)["envs"]["table"]["key"] == entry["key"]
+
+
+def test_resume_uses_the_recorded_lock(env_project: Path, uv_calls, monkeypatch) -> None:
+    with pytest.raises(RunFailedError):
+        _run(env_project, fail=True)
+    failed = Client(Stack.load(cwd=env_project, env={})).runs("env-demo")[0]
+    # the index is now unreachable: a fresh resolution fails, the recorded lock does not
+    monkeypatch.setenv("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    with pytest.raises(EnvironmentBuildError, match=r"step 'table': cannot reach the package index"):
+        _run(env_project)
+    calls = len(uv_calls.calls())
+    flow = load_flow_file(env_project / "env_flow.py")
+    resumed = __import__("lamina").resume(
+        failed.id, stack=Stack.load(cwd=env_project, env={}), flow=flow, fail=False)
+    assert resumed["report"].value["tables"] == TABLES
+    assert len(uv_calls.calls()) == calls  # the recorded lock's environment, as it was
+    assert (_manifest(env_project, resumed.id)["envs"]["table"]
+            == _manifest(env_project, failed.id)["envs"]["table"])
+
+
+def test_an_unresolvable_requirement_fails_before_any_task(tmp_path, uv_calls, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    flow = Flow("bad-env")
+    ran = tmp_path / "ran"
+
+    @flow.step
+    def first() -> int:
+        ran.touch()
+        return 1
+
+    @flow.step(env=Env(pip=["tabulate==0.0.999"]))
+    def second(first: int) -> int:
+        return first
+
+    with pytest.raises(EnvironmentBuildError) as err:
+        flow.run(stack=Stack.load(cwd=tmp_path, env={}))
+    message = str(err.value).splitlines()[0]
+    assert message.startswith("step 'second': cannot resolve Env(pip=['tabulate==0.0.999'])")
+    assert "tabulate" in message.split(":", 2)[2]
+    assert not ran.exists()  # no task ran
+    assert Client(Stack.load(cwd=tmp_path, env={})).runs("bad-env") == []
+
+
+def test_a_missing_uv_is_named_with_the_fix(tmp_path, uv_calls, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAMINA_UV", str(tmp_path / "no-such-uv"))
+    flow = Flow("no-uv")
+
+    @flow.step(env=Env(pip=["tabulate==0.9.0"], python="3.11"))
+    def only() -> int:
+        return 1
+
+    with pytest.raises(EnvironmentBuildError, match=r"^step 'only': uv \(.*no-such-uv\) cannot be started") as err:
+        flow.run(stack=Stack.load(cwd=tmp_path, env={}))
+    assert "pip install uv" in (err.value.hint or "")
+
+
+def test_bad_env_options_are_named() -> None:
+    with pytest.raises(ValueError, match=r"Env\(python='py3'\): give a CPython version"):
+        Env(python="py3")
+    with pytest.raises(ValueError, match=r"Env\(pip=\.\.\.\): '' is not a requirement"):
+        Env(pip=[""])
+    flow = Flow("f")
+    with pytest.raises(FlowDefinitionError, match=r"flow 'f': env= takes a lamina.Env, got list"):
+        flow.step(env=["tabulate"])  # type: ignore[arg-type]
+    with pytest.raises(FlowDefinitionError, match=r"flow 'g': env= takes a lamina.Env"):
+        Flow("g", env="tabulate")  # type: ignore[arg-type]
+
+
+def test_a_flow_wide_env_and_the_opt_out() -> None:
+    flow = Flow("wide", env=Env(pip="tabulate"))
+
+    @flow.step
+    def a() -> int:
+        return 1
+
+    @flow.step(env=Env())
+    def b(a: int) -> int:
+        return a
+
+    assert flow.step_env("a") == Env(pip=("tabulate",))
+    assert flow.step_env("b") is None
+
+
+def test_a_step_runs_in_its_environment_on_dask(env_project: Path, uv_calls, tmp_path) -> None:
+    from dask_util import DaskCluster, dask_env, load_stack, make_project
+    from envs_util import running
+
+    node_envs = tmp_path / "node-envs"
+
+    class NodeCluster(DaskCluster):
+        """Workers that keep their environments in a folder of their own (a node)."""
+
+        def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+            log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - kept for the process
+            return subprocess.Popen(
+                args, cwd=self.workdir, env={**dask_env(), "LAMINA_ENVS_DIR": str(node_envs)},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    workdir = tmp_path / "cluster"
+    workdir.mkdir()
+    with running(NodeCluster(workdir)) as cluster:
+        root = make_project(tmp_path / "p", cluster.address)
+        (root / "env_flow.py").write_bytes((env_project / "env_flow.py").read_bytes())
+        flow = load_flow_file(root / "env_flow.py")
+        with load_stack(root) as stack:
+            run = flow.run(stack=stack)
+            entry = stack.artifacts.get_json(run_manifest_key(run.id))["envs"]["table"]
+            out = run["report"].value
+    assert out["tables"] == TABLES
+    assert out["here_has_tabulate"] is False
+    # built on the node from the recorded lock, in the node's own environments folder
+    assert out["prefixes"] == [str(node_envs / entry["key"])]
+    assert (node_envs / entry["key"] / "lamina.lock.txt").is_file()
