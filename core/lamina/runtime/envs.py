@@ -116,14 +116,14 @@ def find_uv(step: str = "") -> str:
     try:
         import uv  # type: ignore[import-not-found,unused-ignore]
 
-        found = uv.find_uv_bin()
-        if found and os.path.exists(found):
-            return str(found)
+        packaged = str(uv.find_uv_bin())
+        if os.path.exists(packaged):
+            return packaged
     except Exception:  # not installed, or its binary is missing
         pass
-    found = shutil.which("uv")
-    if found:
-        return found
+    on_path = shutil.which("uv")
+    if on_path:
+        return on_path
     who = f"step '{step}' has an environment (env=), which " if step else "per-step environments "
     raise EnvironmentBuildError(
         f"{who}needs uv, and uv is not installed here",

@@ -192,7 +192,7 @@ def _launch(
         recorded=recorded_envs[0] if recorded_envs else None,
         recorded_locks=recorded_envs[1] if recorded_envs else None,
     )
-    extra = {"envs": manifest_envs(flow, step_envs, artifacts)} if step_envs else {}
+    extra: dict[str, Any] = {"envs": manifest_envs(flow, step_envs, artifacts)} if step_envs else {}
     graph = with_stored_files(graph, artifacts)  # lamina.File parameters: bytes stored now
     run_id = new_run_id()
     flow_file, code_files, code_hash = snapshot_code(flow, stack, artifacts)
