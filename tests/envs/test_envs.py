@@ -6,7 +6,9 @@ before any task with one line naming the step."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,33 @@ def test_a_step_runs_in_its_environment_on_dask(env_project: Path, uv_calls, tmp
     # built on the node from the recorded lock, in the node's own environments folder
     assert out["prefixes"] == [str(node_envs / entry["key"])]
     assert (node_envs / entry["key"] / "lamina.lock.txt").is_file()
+
+
+def test_a_deployed_run_records_the_lock_and_lamina_task_runs_the_step_in_it(
+    env_project: Path, uv_calls, tmp_path
+) -> None:
+    """What Kubernetes, Batch and the compiling orchestrators launch: `python -m lamina
+    task`, in lamina's environment; the task builds the step's environment on the node
+    from the recorded lock and runs there."""
+    from lamina.deploy import build_deployment_plan
+    from lamina.runtime.stepwise import prepare_step, start_run
+
+    stack = Stack.load(cwd=env_project, env={})
+    flow = load_flow_file(env_project / "env_flow.py")
+    plan = build_deployment_plan(flow, stack)
+    run_id = start_run(stack, flow="env-demo", deployment_id=plan.deployment_id)
+    entry = stack.artifacts.get_json(run_manifest_key(run_id))["envs"]["table"]
+    node_envs = tmp_path / "node-envs"
+    url = stack.datastore.url
+    for step, index in (("rows", 0), ("table", 1)):
+        assert prepare_step(stack.artifacts, run_id, step) >= 1
+        task = subprocess.run(
+            [sys.executable, "-m", "lamina", "task", "--datastore", url, "--run", run_id,
+             "--step", step, "--index", str(index)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "LAMINA_ENVS_DIR": str(node_envs)},
+        )
+        assert task.returncode == 0, task.stderr
+    out = stack.artifacts.load(Client(stack).run(run_id)["table"][1].record.output)
+    assert out == f"1  1|{node_envs / entry['key']}"
+    stack.close()
