@@ -204,3 +204,65 @@ def test_a_deployed_run_records_the_lock_and_lamina_task_runs_the_step_in_it(
     out = stack.artifacts.load(Client(stack).run(run_id)["table"][1].record.output)
     assert out == f"1  1|{node_envs / entry['key']}"
     stack.close()
+
+
+def _other_python() -> Path | None:
+    """A CPython of another minor version than this one on the machine (pyenv's), if any."""
+    import glob
+
+    mine = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for minor in ("3.12", "3.13"):
+        if minor == mine:
+            continue
+        root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+        for found in sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}")):
+            return Path(found)
+    return None
+
+
+OTHER_PYTHON_FLOW = """
+import sys
+
+from lamina import Env, Flow
+
+flow = Flow("other-python")
+
+
+@flow.step(env=Env(pip=["tabulate>=0.9"], python=MINOR))
+def which() -> str:
+    import tabulate  # noqa: F401
+
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@flow.step
+def back(which: str) -> list[str]:
+    return [which, f"{sys.version_info.major}.{sys.version_info.minor}"]
+"""
+
+
+def test_a_step_on_another_python_version(tmp_path, uv_calls, monkeypatch) -> None:
+    other = _other_python()
+    if other is None:
+        pytest.skip("no CPython 3.12 or 3.13 beside this one on the machine")
+    minor = other.name.removeprefix("python")
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    monkeypatch.setenv("PATH", f"{other.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "other.py").write_text(OTHER_PYTHON_FLOW.replace("MINOR", repr(minor)))
+    run = load_flow_file(tmp_path / "other.py").run(stack=Stack.load(cwd=tmp_path, env={}))
+    assert run["back"].value == [minor, here]
+    lock = Stack.load(cwd=tmp_path, env={}).artifacts.get_bytes(
+        _manifest(tmp_path, run.id)["envs"]["which"]["lock"]).decode()
+    assert "pyarrow==" in lock  # lamina's own dependencies, built for that Python
+
+    # steps sent by value (a notebook's flow) cannot cross Python versions: said so
+    flow = Flow("by-value")
+
+    @flow.step(env=Env(pip=["tabulate>=0.9"], python=minor))
+    def only() -> int:
+        return 1
+
+    with pytest.raises(Exception, match=rf"step 'only' runs on Python {minor}, and the flow "
+                       "'by-value' is not a module-level variable of a .py file"):
+        flow.run(stack=Stack.load(cwd=tmp_path, env={}))

@@ -478,25 +478,25 @@ _AHEAD = 0.05  # seconds
 
 
 class _Worker:
-    """One worker process; ``env`` is the key of the step environment it runs in ("" for
-    lamina's own), ``python`` that environment's interpreter."""
+    """One worker process; ``env`` is the step environment it runs in
+    (:class:`lamina.runtime.envs.StepEnv`; None for lamina's own), ``self.env`` its key."""
 
-    def __init__(self, mp: Any, setup: Any, env: str = "", python: str = "") -> None:
+    def __init__(self, mp: Any, setup: Any, env: Any = None) -> None:
         parent_conn, child_conn = mp.Pipe(duplex=True)
         lifeline_r, lifeline_w = mp.Pipe(duplex=False)
         with _PARENT_ENDS_LOCK:
             _PARENT_ENDS.update((parent_conn, lifeline_w))
-        self.env = env
+        self.env: str = env.key if env is not None else ""
         self.process: Any
         try:
-            if env:
-                from lamina.runtime.envs import IN_ENV_ENV
+            if env is not None:
+                from lamina.runtime.envs import task_environ
 
                 fds = (child_conn.fileno(), lifeline_r.fileno())
                 code = ("from lamina.builtin.local_compute import _env_worker_entry; "
                         f"_env_worker_entry({fds[0]}, {fds[1]})")
                 self.process = _EnvProcess(subprocess.Popen(
-                    [python, "-c", code], pass_fds=fds, env={**os.environ, IN_ENV_ENV: env},
+                    [env.executable, "-c", code], pass_fds=fds, env=task_environ(env),
                 ))
                 parent_conn.send_bytes(setup)
             else:
@@ -651,19 +651,25 @@ class LocalCompute:
                 worker.stop()
 
     def _grow(self) -> None:
-        """Start workers for queued tasks: lamina's own environment fills the pool as
-        before; a step environment gets at most one worker per queued task, and when the
-        pool is full and it has none, an idle worker of another environment makes room."""
+        """Start workers for queued tasks: lamina's own environment fills the free slots
+        of the pool as before; a step environment gets at most one worker per queued
+        task. When the pool is full, idle workers of other environments with nothing
+        queued make room, up to one per queued task."""
         for env, queue in self._queues.items():
             if not queue:
                 continue
             mine = sum(1 for w in self._workers.values() if w.env == env)
-            if len(self._workers) >= self.max_in_flight and mine == 0:
-                idle = next((w for w in self._workers.values()
-                             if not w.assigned and not self._queues.get(w.env)), None)
-                if idle is not None:
+            while mine < self.max_in_flight:
+                if len(self._workers) >= self.max_in_flight:
+                    if mine >= len(queue):
+                        break
+                    idle = next((w for w in self._workers.values() if w.env != env
+                                 and not w.assigned and not self._queues.get(w.env)), None)
+                    if idle is None:
+                        break
                     self._remove(idle, requeue=False)
-            while len(self._workers) < self.max_in_flight and (not env or mine < len(queue)):
+                elif env and mine >= len(queue):
+                    break
                 worker = self._new_worker(env)
                 self._workers[worker.conn.fileno()] = worker
                 mine += 1
@@ -733,8 +739,22 @@ class LocalCompute:
         if self._env_setup is None:
             import cloudpickle
 
-            self._env_setup = cloudpickle.dumps(make_worker_setup(ctx))
-        return _Worker(multiprocessing, self._env_setup, env=env, python=built.executable)
+            setup = make_worker_setup(ctx)
+            other = built.python and ".".join(built.python.split(".")[:2]) != (
+                f"{sys.version_info.major}.{sys.version_info.minor}")
+            if setup.steps_key and other:
+                step = next(s for s, e in ctx.envs.items() if e.key == env)
+                raise LaminaError(
+                    f"step '{step}' runs on Python {built.python}, and the flow "
+                    f"'{ctx.flow.name}' is not a module-level variable of a .py file: its "
+                    "steps would be sent as Python "
+                    f"{sys.version_info.major}.{sys.version_info.minor} bytecode, which "
+                    "another Python version cannot run",
+                    hint="define the flow at the top level of a .py file (workers then "
+                    "import it), or leave python= out of the step's Env",
+                )
+            self._env_setup = cloudpickle.dumps(setup)
+        return _Worker(multiprocessing, self._env_setup, env=built)
 
     def _require_ctx(self) -> RunContext:
         if self._ctx is None:

@@ -144,7 +144,7 @@ def uv_environ() -> dict[str, str]:
 
 
 def _uv(args: list[str], *, step: str, what: str, cwd: str | None = None,
-        stdin: str | None = None) -> str:
+        stdin: str | None = None, python: str | None = None) -> str:
     """Run uv; its stdout, or an :class:`EnvironmentBuildError` naming the step and what
     failed, with uv's own first error line."""
     uv = find_uv(step)
@@ -163,10 +163,10 @@ def _uv(args: list[str], *, step: str, what: str, cwd: str | None = None,
               returncode=proc.returncode)
     if proc.returncode == 0:
         return proc.stdout
-    raise _uv_error(proc.stderr, step=step, what=what)
+    raise _uv_error(proc.stderr, step=step, what=what, python=python)
 
 
-def _uv_error(stderr: str, *, step: str, what: str) -> EnvironmentBuildError:
+def _uv_error(stderr: str, *, step: str, what: str, python: str | None = None) -> EnvironmentBuildError:
     lines = [re.sub(r"^(╰─▶|error:|cause:)\s*", "", ln.strip(), flags=re.I)
              for ln in stderr.splitlines() if ln.strip()]
     cause = " ".join(lines)
@@ -174,6 +174,13 @@ def _uv_error(stderr: str, *, step: str, what: str) -> EnvironmentBuildError:
     said = next((ln for ln in lines if ln.lower().startswith("because")), "")
     if not said:
         said = "; ".join(lines[:2]) if lines else "no message"
+    if python and ("python-build-standalone" in cause or "no interpreter found" in cause.lower()):
+        return EnvironmentBuildError(
+            f"step '{step}': Env(python={python!r}): no Python {python} on this machine, and "
+            f"uv cannot download one: {said}",
+            hint=f"install CPython {python} (python{python} on PATH), or let uv reach its "
+            "Python downloads (UV_PYTHON_INSTALL_MIRROR)",
+        )
     if _NETWORK.search(cause):
         return EnvironmentBuildError(
             f"step '{step}': cannot reach the package index to {what}: {said}",
@@ -357,7 +364,8 @@ def ensure_env(lock: str, python: str | None, *, step: str) -> StepEnv:
         try:
             interpreter = python or sys.executable
             _uv(["venv", "--quiet", "--relocatable", "--python", interpreter, str(tmp)],
-                step=step, what=f"create a Python {python or _base_python()} environment")
+                step=step, what=f"create a Python {python or _base_python()} environment",
+                python=python)
             building = StepEnv(key=key, lock=lock, python=python or "", path=str(tmp))
             lock_file = tmp / "lamina.lock.txt"
             lock_file.write_text(lock)
@@ -445,6 +453,19 @@ def in_env(entry: Mapping[str, Any]) -> bool:
     return os.environ.get(IN_ENV_ENV, "") == entry.get("key") and bool(entry.get("key"))
 
 
+def task_environ(built: StepEnv) -> dict[str, str]:
+    """The environment variables of a process that runs tasks in ``built``: this one's,
+    marked with the environment's key. Compiled modules are kept: when
+    ``PYTHONDONTWRITEBYTECODE`` is set (nothing written beside the sources), they go
+    under the environment's own folder instead (``PYTHONPYCACHEPREFIX``), so that each
+    worker does not compile every package of the environment again at each start."""
+    env = {**os.environ, IN_ENV_ENV: built.key}
+    if env.get("PYTHONDONTWRITEBYTECODE") and not env.get("PYTHONPYCACHEPREFIX"):
+        del env["PYTHONDONTWRITEBYTECODE"]
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(built.path, "pycache")
+    return env
+
+
 def run_task_in_env(spec: TaskSpec, artifacts: ArtifactStore, manifest: Mapping[str, Any]) -> TaskOutcome | None:
     """Run a task in its step's recorded environment, as ``python -m lamina task`` started
     with the environment's Python (built from the recorded lock if this machine does not
@@ -459,9 +480,8 @@ def run_task_in_env(spec: TaskSpec, artifacts: ArtifactStore, manifest: Mapping[
         return None
     lock = artifacts.get_bytes(entry["lock"], name=f"environment lock of step {spec.step}").decode()
     built = ensure_env(lock, entry.get("python") or None, step=spec.step)
-    env = dict(os.environ, **{IN_ENV_ENV: built.key})
     started = time.time()
-    proc = subprocess.run(task_command(spec, python=built.executable), env=env,
+    proc = subprocess.run(task_command(spec, python=built.executable), env=task_environ(built),
                           capture_output=True, text=True, check=False)
     return settle(
         artifacts, spec, engine_ok=proc.returncode == 0, reason="exit",
