@@ -736,6 +736,13 @@ class LocalCompute:
         """A worker in the step environment ``env``: a fresh interpreter of its Python."""
         ctx = self._require_ctx()
         built = next(e for e in ctx.envs.values() if e.key == env)
+        if sys.platform == "win32":
+            step = next(s for s, e in ctx.envs.items() if e.key == env)
+            raise LaminaError(
+                f"step '{step}' has an environment (env=), and the local compute runs "
+                "environment workers on Linux and macOS only (they inherit their pipes)",
+                hint="run the flow in WSL 2, or on a remote compute (dask, k8s, batch)",
+            )
         if self._env_setup is None:
             import cloudpickle
 
