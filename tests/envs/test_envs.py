@@ -266,3 +266,13 @@ def test_a_step_on_another_python_version(tmp_path, uv_calls, monkeypatch) -> No
     with pytest.raises(Exception, match=rf"step 'only' runs on Python {minor}, and the flow "
                        "'by-value' is not a module-level variable of a .py file"):
         flow.run(stack=Stack.load(cwd=tmp_path, env={}))
+
+
+def test_show_lists_a_step_environment(env_project: Path) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "lamina", "show", "env_flow.py"], cwd=env_project,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    table_line = next(ln for ln in shown.stdout.splitlines() if ln.strip().startswith("table "))
+    assert table_line.endswith("foreach rows  [Env(pip=['tabulate>=0.9'])]")
