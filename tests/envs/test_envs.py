@@ -276,3 +276,15 @@ def test_show_lists_a_step_environment(env_project: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     table_line = next(ln for ln in shown.stdout.splitlines() if ln.strip().startswith("table "))
     assert table_line.endswith("foreach rows  [Env(pip=['tabulate>=0.9'])]")
+
+
+def test_no_uv_anywhere_says_how_to_install_it(monkeypatch) -> None:
+    from lamina.runtime.envs import find_uv
+
+    monkeypatch.delenv("LAMINA_UV", raising=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setitem(sys.modules, "uv", None)  # `import uv` fails: not installed
+    with pytest.raises(EnvironmentBuildError, match=r"^step 's' has an environment \(env=\), "
+                       "which needs uv, and uv is not installed here") as err:
+        find_uv("s")
+    assert (err.value.hint or "").startswith("pip install uv")
