@@ -333,12 +333,12 @@ def env_key(lock: str, python: str | None) -> str:
 def _build_lock(path: Path) -> Iterator[None]:
     """One builder of an environment at a time on this machine (other processes wait)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if sys.platform == "win32":  # no flock: a rename that loses the race is tolerated
+        yield
+        return
+    import fcntl
+
     with open(path, "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: a rename that loses the race is tolerated below
-            yield
-            return
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -376,7 +376,12 @@ def ensure_env(lock: str, python: str | None, *, step: str) -> StepEnv:
             (tmp / ".lamina-env").write_text(json.dumps({"python": python or "", "base": sys.prefix}))
             if final.exists():  # a half-built leftover (no marker): replace it
                 shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                if not (final / ".lamina-env").is_file():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)  # another process built it first
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
