@@ -288,3 +288,49 @@ def test_no_uv_anywhere_says_how_to_install_it(monkeypatch) -> None:
                        "which needs uv, and uv is not installed here") as err:
         find_uv("s")
     assert (err.value.hint or "").startswith("pip install uv")
+
+
+PROJECT_FLOW = """
+from lamina import Env, Flow
+
+flow = Flow("project-env")
+
+
+@flow.step(env=Env(project="deps"))
+def table() -> str:
+    import tabulate
+
+    return tabulate.__version__
+"""
+
+
+def test_a_step_env_from_a_pyproject_and_from_its_uv_lock(tmp_path, uv_calls, monkeypatch) -> None:
+    from lamina.runtime.envs import find_uv
+
+    monkeypatch.chdir(tmp_path)
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "pyproject.toml").write_text(
+        '[project]\nname = "deps"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["tabulate>=0.9"]\n')
+    (tmp_path / "flow.py").write_text(PROJECT_FLOW)
+    stack = Stack.load(cwd=tmp_path, env={})
+    resolved = load_flow_file(tmp_path / "flow.py").run(stack=stack)
+    lock = stack.artifacts.get_bytes(_manifest(tmp_path, resolved.id)["envs"]["table"]["lock"])
+    assert f"tabulate=={resolved['table'].value} " in lock.decode()  # the version it imported
+    assert any(c.startswith("pip compile") for c in uv_calls.calls())
+
+    # with a uv.lock beside it, that lock is used as it is: exported, nothing resolved
+    subprocess.run([find_uv(), "lock", "--quiet", "--project", str(deps)], check=True)
+    before = len(uv_calls.calls())
+    locked = load_flow_file(tmp_path / "flow.py").run(stack=stack)
+    assert locked["table"].value == resolved["table"].value
+    assert [c.split()[0] for c in uv_calls.calls()[before:]] == ["export"]  # env reused
+    with pytest.raises(EnvironmentBuildError, match=r"^step 'only': Env\(project='nowhere'\): .*nowhere does not exist"):
+        flow = Flow("no-project")
+
+        @flow.step(env=Env(project="nowhere"))
+        def only() -> int:
+            return 1
+
+        flow.run(stack=stack)
