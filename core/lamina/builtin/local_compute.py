@@ -594,6 +594,13 @@ class LocalCompute:
         self._setup = None  # a stack's compute serves its runs one after another
         self._env_setup = None
         self._retire_env_workers()
+        # one worker per step environment (leaving a slot to lamina's own) starts now, so
+        # that its interpreter starts while the steps before it run
+        envs = list(dict.fromkeys(e.key for e in self._step_envs().values()))
+        for key in envs[: max(0, self.max_in_flight - 1)]:
+            if not any(w.env == key for w in self._workers.values()):
+                worker = self._new_worker(key)
+                self._workers[worker.conn.fileno()] = worker
 
     def submit(self, spec: TaskSpec) -> None:
         self._queues.setdefault(self._env_of(spec), collections.deque()).append(spec)
@@ -639,12 +646,16 @@ class LocalCompute:
 
     def _env_of(self, spec: TaskSpec) -> str:
         """The key of the environment ``spec``'s step runs in ("" for lamina's own)."""
-        env = self._ctx.envs.get(spec.step) if self._ctx is not None else None
+        env = self._step_envs().get(spec.step)
         return env.key if env is not None else ""
+
+    def _step_envs(self) -> dict[str, Any]:
+        """Step name -> the built environment of the run's steps that have one."""
+        return dict(getattr(self._ctx, "envs", None) or {})
 
     def _retire_env_workers(self) -> None:
         """Stop the workers of step environments a new run does not use."""
-        keep = {e.key for e in self._ctx.envs.values()} if self._ctx is not None else set()
+        keep = {e.key for e in self._step_envs().values()}
         for key, worker in list(self._workers.items()):
             if worker.env and worker.env not in keep and not worker.assigned:
                 del self._workers[key]
