@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from lamina import Client, Env, Flow
-from lamina.errors import FlowDefinitionError, RunFailedError
+from lamina.errors import EnvironmentBuildError, FlowDefinitionError, RunFailedError
 from lamina.flow.loader import load_flow_file
-from lamina.runtime.envs import EnvironmentBuildError, envs_dir
+from lamina.runtime.envs import envs_dir
 from lamina.runtime.layout import run_manifest_key
 from lamina.stack import Stack
 
@@ -58,6 +58,10 @@ def test_a_step_runs_in_its_environment_and_the_second_run_builds_nothing(
     assert len(uv_calls.calls()) == before  # no resolution, no install: uv never ran
     assert env_folder.stat().st_mtime_ns == built_at
     assert _manifest(env_project, second.id)["envs"]["table"]["key"] == entry["key"]
+    # building ahead of time (an image): the same folder, found, nothing run
+    flow = load_flow_file(env_project / "env_flow.py")
+    assert flow.build_envs() == {"table": str(env_folder)}
+    assert len(uv_calls.calls()) == before
 
 
 def test_resume_uses_the_recorded_lock(env_project: Path, uv_calls, monkeypatch) -> None:

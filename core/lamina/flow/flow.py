@@ -217,6 +217,24 @@ class Flow:
 
     # -- running -----------------------------------------------------------------------
 
+    def build_envs(self) -> dict[str, str]:
+        """Resolve and build the environment of every step that has one (``env=``), as a
+        run does before its first task, and return ``{step: environment folder}``. Use it
+        to build the environments into an image ahead of time, or to see that they
+        resolve, without running anything.
+
+        :raises lamina.errors.EnvironmentBuildError: one line naming the step and the
+            requirement (uv missing, index unreachable, requirement unresolvable).
+        """
+        import os
+
+        from lamina.runtime.envs import prepare_envs
+        from lamina.runtime.launch import flow_file_of
+
+        built = prepare_envs(self, list(self.steps),
+                             base_dir=os.path.dirname(flow_file_of(self)) or os.getcwd())
+        return {name: env.path for name, env in built.items()}
+
     def run(
         self,
         *,

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lamina.errors import LaminaError
+from lamina.errors import EnvironmentBuildError
 from lamina.logs import get_logger
 
 if TYPE_CHECKING:
@@ -67,10 +67,6 @@ _INDEX_SETTINGS = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_INDEX", "UV_EXTRA_IND
 _NETWORK = re.compile(
     r"(dns error|failed to fetch|could not connect|connection refused|tcp connect|"
     r"error sending request|timed out|network is unreachable|failed to download)", re.I)
-
-
-class EnvironmentBuildError(LaminaError):
-    """A step's environment cannot be resolved or built (before any task runs)."""
 
 
 @attrs.frozen
