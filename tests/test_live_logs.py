@@ -109,3 +109,16 @@ def test_logs_show_every_attempt(echoed) -> None:
     assert only_first == "attempt 1\n"
     task = Client(project_stack(root)).run(run_id)["flaky"][0]
     assert [(a.number, a.stdout) for a in task.attempts()] == [(1, "attempt 1\n"), (2, "attempt 2\n")]
+
+
+def test_resume_echo_streams_the_rerun_steps(echoed) -> None:
+    root, _ = echoed
+    run_id = Client(project_stack(root)).runs("live-logs")[0].id
+    gate = root / "open-gate"
+    gate.touch()
+    # a new parameter value reruns `talk`; its output is streamed as `run --echo` does
+    proc = lamina(root, "resume", run_id, "--set", f"gate={gate}", "--echo")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[:2] == ["talk[0] waiting for the gate", "talk[0] through the gate"]
+    assert "talk[0] a warning" in proc.stderr.splitlines()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lamina.cards import Card
     from lamina.client import Client, Run, Task
     from lamina.flow import EventTrigger, Flow
+    from lamina.flow.env import Env
     from lamina.flow.failed import Failed
     from lamina.flow.files import File
     from lamina.flow.params import Param
@@ -47,6 +48,7 @@ _LAZY = {
     "Card": "lamina.cards",
     "Flow": "lamina.flow",
     "EventTrigger": "lamina.flow",
+    "Env": "lamina.flow.env",
     "Failed": "lamina.flow.failed",
     "File": "lamina.flow.files",
     "Param": "lamina.flow.params",
@@ -60,7 +62,7 @@ _LAZY = {
     "errors": "lamina.errors",
 }
 
-__all__ = ["Card", "Client", "EventTrigger", "Failed", "File", "Flow", "Param", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
+__all__ = ["Card", "Client", "Env", "EventTrigger", "Failed", "File", "Flow", "Param", "Run", "Stack", "Task", "__version__", "current", "hookimpl", "load_stack", "resume"]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -85,6 +85,12 @@ class FlowDefinitionError(LaminaError):
     """A flow is wrong before anything runs: a cycle, an unknown name, a bad option."""
 
 
+class EnvironmentBuildError(LaminaError):
+    """A step's environment (``env=``) cannot be resolved or built: uv missing, the index
+    unreachable, a requirement unresolvable. Raised before any task runs; the message
+    names the step and the requirement."""
+
+
 class FlowLoadError(LaminaError):
     """A flow file could not be imported, or holds no (or several) flows."""
 

@@ -126,6 +126,7 @@ if TYPE_CHECKING:
     )
     from lamina.runtime.context import TaskContext
     from lamina.runtime.current import current
+    from lamina.runtime.envs import run_task_in_env
     from lamina.runtime.remote import (
         build_spec,
         load_snapshot_flow,
@@ -270,6 +271,7 @@ _EXPORTS = {
     "read_manifest": "lamina.runtime.remote",
     "load_snapshot_flow": "lamina.runtime.remote",
     "execute_task": "lamina.runtime.task",
+    "run_task_in_env": "lamina.runtime.envs",
     "write_outcome": "lamina.runtime.task",
     # orchestrators: a deployment plan, and the scheduler that executes one in-process
     "DeploymentPlan": "lamina.deploy",
@@ -416,6 +418,8 @@ __all__ = [
     "resolve_run",
     "run_remote_task",
     "run_summary",
+
+    "run_task_in_env",
     "settle",
     "split_scheme",
     "table_digest",

@@ -11,6 +11,10 @@ local compute's worker pool.
 Several tasks run at once in one worker process (one per Dask thread): the core keeps a
 task's state (``lamina.current``, its captured stdout/stderr, its metrics) in
 ``contextvars``, so each thread sees its own. Only filling the caches below takes a lock.
+
+A step with its own environment (``env=``) runs in a subprocess of that environment's
+Python, built on the node from the run's recorded lock the first time (and cached under
+the node's environments folder, see ``lamina.runtime.envs``).
 """
 
 from __future__ import annotations
@@ -105,6 +109,14 @@ def run_task(spec: TaskSpec) -> TaskOutcome:
     if spec.timeout:
         _announce_start(spec)
     stack, manifest = _run(spec.datastore_spec, spec.datastore_url, spec.run_id)
+    if spec.step in (manifest.get("envs") or {}):
+        # the step has its own environment: built on this node from the recorded lock
+        # (once, cached), the task runs there as `python -m lamina task`
+        from lamina.sdk import run_task_in_env
+
+        outcome = run_task_in_env(spec, stack.artifacts, manifest)
+        if outcome is not None:
+            return outcome
     flow = _flow(stack, _bootstrap(spec.datastore_spec, spec.datastore_url), manifest)
     step = flow.steps.get(spec.step)
     if step is None:

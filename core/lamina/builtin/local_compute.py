@@ -15,6 +15,12 @@ How a worker starts is the ``start_method`` option (:func:`resolve_start_method`
   or, for a flow with no file (a notebook's), loads its steps from the snapshot of
   pickled step functions stored in the datastore when the run started.
 
+A step with its own environment (``env=``, :mod:`lamina.runtime.envs`) gets workers of
+its own: fresh interpreters of that environment's Python, started as a plain subprocess
+(``python -c ...``) that receive the same :class:`WorkerSetup` over their pipe. The pool
+keeps one set of workers per environment within the same ``workers`` limit; an idle
+worker of another environment makes room when a step's environment has none.
+
 Every worker holds the read end of a *lifeline* pipe whose only write end is the runtime
 process's: when the runtime dies, even by ``kill -9``, the pipe reaches end-of-file and the
 worker exits at once, on every platform (no Linux-only ``PR_SET_PDEATHSIG``).
@@ -29,6 +35,7 @@ import os
 import pickle
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -422,6 +429,46 @@ def _worker_main(conn: Connection, lifeline: Connection, setup: Any) -> None:
     conn.close()
 
 
+def _env_worker_entry(conn_fd: int, lifeline_fd: int) -> None:
+    """A worker in a step's environment (started by :class:`_Worker` with that
+    environment's Python): receives the pickled :class:`WorkerSetup`, then works as any
+    spawned worker."""
+    conn = Connection(conn_fd)
+    lifeline = Connection(lifeline_fd, writable=False)
+    try:
+        setup = conn.recv_bytes()
+    except (EOFError, OSError):
+        return
+    _worker_main(conn, lifeline, setup)
+
+
+class _EnvProcess:
+    """A worker started as a subprocess, behind the few ``multiprocessing.Process``
+    methods the pool uses."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.poll()
+
+    def is_alive(self) -> bool:
+        return self._popen.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self._popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout)
+
+
 #: Tasks handed to one worker ahead of time when tasks are short, so that it never waits
 #: for the runtime between two of them (the runtime's turn-around is then off the critical
 #: path): about _AHEAD seconds of work, at most _DEPTH_SHORT tasks. Long tasks are handed
@@ -431,17 +478,33 @@ _AHEAD = 0.05  # seconds
 
 
 class _Worker:
-    def __init__(self, mp: Any, setup: Any) -> None:
+    """One worker process; ``env`` is the step environment it runs in
+    (:class:`lamina.runtime.envs.StepEnv`; None for lamina's own), ``self.env`` its key."""
+
+    def __init__(self, mp: Any, setup: Any, env: Any = None) -> None:
         parent_conn, child_conn = mp.Pipe(duplex=True)
         lifeline_r, lifeline_w = mp.Pipe(duplex=False)
         with _PARENT_ENDS_LOCK:
             _PARENT_ENDS.update((parent_conn, lifeline_w))
-        self.process = mp.Process(
-            target=_worker_main, args=(child_conn, lifeline_r, setup), daemon=True
-        )
+        self.env: str = env.key if env is not None else ""
+        self.process: Any
         try:
-            with _main_file_hidden():
-                self.process.start()
+            if env is not None:
+                from lamina.runtime.envs import task_environ
+
+                fds = (child_conn.fileno(), lifeline_r.fileno())
+                code = ("from lamina.builtin.local_compute import _env_worker_entry; "
+                        f"_env_worker_entry({fds[0]}, {fds[1]})")
+                self.process = _EnvProcess(subprocess.Popen(
+                    [env.executable, "-c", code], pass_fds=fds, env=task_environ(env),
+                ))
+                parent_conn.send_bytes(setup)
+            else:
+                self.process = mp.Process(
+                    target=_worker_main, args=(child_conn, lifeline_r, setup), daemon=True
+                )
+                with _main_file_hidden():
+                    self.process.start()
         finally:
             child_conn.close()
             lifeline_r.close()
@@ -517,8 +580,10 @@ class LocalCompute:
         self._ctx: RunContext | None = None
         self._mp: Any = None
         self._setup: Any = None  # what each new worker receives (see _worker_main)
+        self._env_setup: bytes | None = None  # what each new worker of a step environment receives
         self._workers: dict[int, _Worker] = {}  # fileno -> every live worker
-        self._queue: collections.deque[TaskSpec] = collections.deque()
+        #: tasks not handed out yet, by the key of their step's environment ("": lamina's own)
+        self._queues: dict[str, collections.deque[TaskSpec]] = {}
         self._ready: list[TaskOutcome] = []
         self._task_seconds: float | None = None  # moving average of task durations
 
@@ -527,13 +592,23 @@ class LocalCompute:
     def start(self, run_context: object) -> None:
         self._ctx = run_context  # type: ignore[assignment]
         self._setup = None  # a stack's compute serves its runs one after another
+        self._env_setup = None
+        self._retire_env_workers()
+        # one worker per step environment (leaving a slot to lamina's own) starts now, so
+        # that its interpreter starts while the steps before it run
+        envs = list(dict.fromkeys(e.key for e in self._step_envs().values()))
+        for key in envs[: max(0, self.max_in_flight - 1)]:
+            if not any(w.env == key for w in self._workers.values()):
+                worker = self._new_worker(key)
+                self._workers[worker.conn.fileno()] = worker
 
     def submit(self, spec: TaskSpec) -> None:
-        self._queue.append(spec)
+        self._queues.setdefault(self._env_of(spec), collections.deque()).append(spec)
         self._dispatch()
 
     def running(self) -> int:
-        return sum(len(w.assigned) for w in self._workers.values()) + len(self._queue)
+        return (sum(len(w.assigned) for w in self._workers.values())
+                + sum(len(q) for q in self._queues.values()))
 
     def poll(self, timeout: float) -> Sequence[TaskOutcome]:
         self._dispatch()
@@ -551,7 +626,7 @@ class LocalCompute:
         return ready
 
     def shutdown(self, *, cancel: bool) -> None:
-        self._queue.clear()
+        self._queues.clear()
         for worker in list(self._workers.values()):
             worker.kill() if cancel and worker.assigned else worker.stop()
         self._workers.clear()
@@ -569,28 +644,68 @@ class LocalCompute:
             return 2
         return max(1, min(_DEPTH_SHORT, int(_AHEAD / max(self._task_seconds, 1e-6))))
 
+    def _env_of(self, spec: TaskSpec) -> str:
+        """The key of the environment ``spec``'s step runs in ("" for lamina's own)."""
+        env = self._step_envs().get(spec.step)
+        return env.key if env is not None else ""
+
+    def _step_envs(self) -> dict[str, Any]:
+        """Step name -> the built environment of the run's steps that have one."""
+        return dict(getattr(self._ctx, "envs", None) or {})
+
+    def _retire_env_workers(self) -> None:
+        """Stop the workers of step environments a new run does not use."""
+        keep = {e.key for e in self._step_envs().values()}
+        for key, worker in list(self._workers.items()):
+            if worker.env and worker.env not in keep and not worker.assigned:
+                del self._workers[key]
+                worker.stop()
+
+    def _grow(self) -> None:
+        """Start workers for queued tasks: lamina's own environment fills the free slots
+        of the pool as before; a step environment gets at most one worker per queued
+        task. When the pool is full, idle workers of other environments with nothing
+        queued make room, up to one per queued task."""
+        for env, queue in self._queues.items():
+            if not queue:
+                continue
+            mine = sum(1 for w in self._workers.values() if w.env == env)
+            while mine < self.max_in_flight:
+                if len(self._workers) >= self.max_in_flight:
+                    if mine >= len(queue):
+                        break
+                    idle = next((w for w in self._workers.values() if w.env != env
+                                 and not w.assigned and not self._queues.get(w.env)), None)
+                    if idle is None:
+                        break
+                    self._remove(idle, requeue=False)
+                elif env and mine >= len(queue):
+                    break
+                worker = self._new_worker(env)
+                self._workers[worker.conn.fileno()] = worker
+                mine += 1
+
     def _dispatch(self) -> None:
-        if not self._queue:
+        if not any(self._queues.values()):
             return
         depth = self._depth()
         limit = self.options.max_tasks_per_worker
-        while len(self._workers) < self.max_in_flight and self._queue:
-            worker = self._new_worker()
-            self._workers[worker.conn.fileno()] = worker
+        self._grow()
         # least loaded first, so that a fresh or idle worker gets work before a busy one
         for worker in sorted(self._workers.values(), key=lambda w: len(w.assigned)):
-            if not self._queue:
-                break
+            queue = self._queues.get(worker.env)
+            if not queue:
+                continue
             room = depth - len(worker.assigned)
             if limit is not None:
                 room = min(room, limit - worker.done - len(worker.assigned))
             if room <= 0:
                 continue
-            batch = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+            batch = [queue.popleft() for _ in range(min(room, len(queue)))]
             try:
                 worker.give(batch)
             except OSError:  # the worker died meanwhile: its tasks go back to the queue
-                self._queue.extendleft(reversed(batch))
+                queue.extendleft(reversed(batch))
                 self._remove(worker, requeue=True)
 
     def _remove(self, worker: _Worker, *, requeue: bool) -> None:
@@ -599,17 +714,20 @@ class LocalCompute:
             if known is worker:
                 del self._workers[key]
         if requeue:
-            self._queue.extendleft(reversed(list(worker.assigned)))
+            queue = self._queues.setdefault(worker.env, collections.deque())
+            queue.extendleft(reversed(list(worker.assigned)))
             worker.assigned.clear()
         worker.kill()
 
-    def _new_worker(self) -> _Worker:
+    def _new_worker(self, env: str = "") -> _Worker:
         if _IMPORTING_FLOW:
             raise LaminaError(
                 f"a run was started while a worker imported the flow file {_IMPORTING_FLOW}: "
                 "the file starts a run at import time, which would start workers without end",
                 hint="start the run under `if __name__ == \"__main__\":` (or use `lamina run`)",
             )
+        if env:
+            return self._new_env_worker(env)
         if self._setup is None:
             ctx = self._require_ctx()
             if self.start_method == "fork":
@@ -624,6 +742,37 @@ class LocalCompute:
             if self.start_method == "forkserver":
                 self._mp.set_forkserver_preload(["lamina.builtin.local_compute"])
         return _Worker(self._mp, self._setup)
+
+    def _new_env_worker(self, env: str) -> _Worker:
+        """A worker in the step environment ``env``: a fresh interpreter of its Python."""
+        ctx = self._require_ctx()
+        built = next(e for e in ctx.envs.values() if e.key == env)
+        if sys.platform == "win32":
+            step = next(s for s, e in ctx.envs.items() if e.key == env)
+            raise LaminaError(
+                f"step '{step}' has an environment (env=), and the local compute runs "
+                "environment workers on Linux and macOS only (they inherit their pipes)",
+                hint="run the flow in WSL 2, or on a remote compute (dask, k8s, batch)",
+            )
+        if self._env_setup is None:
+            import cloudpickle
+
+            setup = make_worker_setup(ctx)
+            other = built.python and ".".join(built.python.split(".")[:2]) != (
+                f"{sys.version_info.major}.{sys.version_info.minor}")
+            if setup.steps_key and other:
+                step = next(s for s, e in ctx.envs.items() if e.key == env)
+                raise LaminaError(
+                    f"step '{step}' runs on Python {built.python}, and the flow "
+                    f"'{ctx.flow.name}' is not a module-level variable of a .py file: its "
+                    "steps would be sent as Python "
+                    f"{sys.version_info.major}.{sys.version_info.minor} bytecode, which "
+                    "another Python version cannot run",
+                    hint="define the flow at the top level of a .py file (workers then "
+                    "import it), or leave python= out of the step's Env",
+                )
+            self._env_setup = cloudpickle.dumps(setup)
+        return _Worker(multiprocessing, self._env_setup, env=built)
 
     def _require_ctx(self) -> RunContext:
         if self._ctx is None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from lamina.errors import FlowDefinitionError
+from lamina.flow.env import Env
 from lamina.flow.names import check_flow_name, check_step_name
 from lamina.flow.step import Step, StepOptions, make_step
 from lamina.flow.triggers import EventTrigger, Triggers
@@ -47,6 +48,7 @@ class Flow:
         schedule: str | None = None,
         trigger_on_finish: str | Iterable[str] | None = None,
         trigger: str | EventTrigger | Iterable[str | EventTrigger] | None = None,
+        env: Env | None = None,
     ) -> None:
         """:param name: the flow's name (letters, digits, ``-``, ``_``, ``.``).
         :param description: one line shown by the CLI and the UI.
@@ -55,7 +57,9 @@ class Flow:
             (see :mod:`lamina.namespaces`).
         :param schedule: when the deployed flow starts by itself (cron or ``@daily``).
         :param trigger_on_finish: flows whose success (in the same project branch) starts it.
-        :param trigger: event names (or :class:`EventTrigger`) that start it."""
+        :param trigger: event names (or :class:`EventTrigger`) that start it.
+        :param env: the Python environment of every step that does not say otherwise
+            (:class:`lamina.Env`; see docs/environments.md)."""
         if project is not None:
             check_name(project, "project")
         self.name = check_flow_name(name)
@@ -68,6 +72,13 @@ class Flow:
         self.triggers = Triggers.build(
             name, schedule=schedule, trigger_on_finish=trigger_on_finish, trigger=trigger
         )
+        if env is not None and not isinstance(env, Env):
+            raise FlowDefinitionError(
+                f"flow '{name}': env= takes a lamina.Env, got {type(env).__name__}",
+                hint="Flow(..., env=Env(pip=[\"pandas>=2\"]))",
+            )
+        #: The environment of every step that sets none (None: lamina's own).
+        self.env = env
         self.steps: dict[str, Step] = {}
 
     # -- authoring ---------------------------------------------------------------------
@@ -92,6 +103,7 @@ class Flow:
         compute: str | None = None,
         catch: bool = False,
         after: str | Iterable[str] | None = None,
+        env: Env | None = None,
         name: str | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -112,6 +124,7 @@ class Flow:
         compute: str | None = None,
         catch: bool = False,
         after: str | Iterable[str] | None = None,
+        env: Env | None = None,
         name: str | None = None,
     ) -> Any:
         """Register a function as a step; use bare (``@flow.step``) or with options.
@@ -133,6 +146,10 @@ class Flow:
             the run; the run succeeds and ``show`` lists the caught failures.
         :param after: step name(s) that must finish before this step starts, when it
             takes none of their results (a table written by one step, read by another).
+        :param env: the Python environment the step's tasks run in,
+            ``Env(pip=["scikit-learn==1.5.*"], python="3.11")``: resolved and locked with
+            uv, built once per lock and cached, recorded with the run (None: the flow's
+            ``env=``; ``Env()``: the one lamina runs in). See docs/environments.md.
         :param name: the step's name if not the function's name.
         :return: the function itself, unchanged.
         """
@@ -140,6 +157,11 @@ class Flow:
             foreach_names: tuple[str, ...] = (foreach,)
         else:
             foreach_names = tuple(foreach or ())
+        if env is not None and not isinstance(env, Env):
+            raise FlowDefinitionError(
+                f"flow '{self.name}': env= takes a lamina.Env, got {type(env).__name__}",
+                hint="@flow.step(env=Env(pip=[\"tabulate>=0.9\"]))",
+            )
         try:
             options = StepOptions(
                 foreach=foreach_names,
@@ -152,6 +174,7 @@ class Flow:
                 compute=compute,
                 catch=catch,
                 after=(after,) if isinstance(after, str) else tuple(after or ()),
+                env=env,
             )
         except (TypeError, ValueError) as err:
             raise FlowDefinitionError(f"flow '{self.name}': bad step option: {err}") from err
@@ -175,6 +198,12 @@ class Flow:
 
     # -- inspection --------------------------------------------------------------------
 
+    def step_env(self, name: str) -> Env | None:
+        """The environment step ``name`` runs in: its own ``env=``, else the flow's;
+        None when that is lamina's own environment."""
+        env = self.steps[name].options.env or self.env
+        return None if env is None or env.is_base else env
+
     def graph(self, params: dict[str, Any] | None = None) -> FlowGraph:
         """Build and validate the DAG; raise :class:`lamina.errors.FlowDefinitionError`
         (or :class:`~lamina.errors.ParameterError`) naming the step and its file:line."""
@@ -187,6 +216,24 @@ class Flow:
         return self.graph(params)
 
     # -- running -----------------------------------------------------------------------
+
+    def build_envs(self) -> dict[str, str]:
+        """Resolve and build the environment of every step that has one (``env=``), as a
+        run does before its first task, and return ``{step: environment folder}``. Use it
+        to build the environments into an image ahead of time, or to see that they
+        resolve, without running anything.
+
+        :raises lamina.errors.EnvironmentBuildError: one line naming the step and the
+            requirement (uv missing, index unreachable, requirement unresolvable).
+        """
+        import os
+
+        from lamina.runtime.envs import prepare_envs
+        from lamina.runtime.launch import flow_file_of
+
+        built = prepare_envs(self, list(self.steps),
+                             base_dir=os.path.dirname(flow_file_of(self)) or os.getcwd())
+        return {name: env.path for name, env in built.items()}
 
     def run(
         self,

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from lamina.errors import FlowDefinitionError
+from lamina.flow.env import Env
 from lamina.records import Resources
 
 
@@ -41,6 +42,8 @@ class StepOptions:
         their results (an ordering-only dependency).
     :param catch: a task that still fails after its retries yields a
         :class:`~lamina.flow.failed.Failed` value instead of failing the run.
+    :param env: the Python environment the step's tasks run in (None: the flow's
+        ``env=``, else the one lamina runs in); see :class:`lamina.Env`.
     """
 
     foreach: tuple[str, ...] = ()
@@ -53,6 +56,7 @@ class StepOptions:
     compute: str | None = None
     catch: bool = False
     after: tuple[str, ...] = ()
+    env: Env | None = None
 
 
 @attrs.frozen

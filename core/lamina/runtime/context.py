@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from lamina.flow.graph import FlowGraph
     from lamina.namespaces import Branch
     from lamina.records import RunRecord, TaskSpec
+    from lamina.runtime.envs import StepEnv
     from lamina.stack import Stack
 
 
@@ -40,6 +41,8 @@ class RunContext:
     reuse: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     reused_from_run: str = ""
     datastore_spec: str = ""
+    #: step name -> the built environment its tasks run in (:mod:`lamina.runtime.envs`)
+    envs: dict[str, StepEnv] = attrs.field(factory=dict)
 
     @property
     def hooks(self) -> Any:

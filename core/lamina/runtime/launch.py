@@ -19,6 +19,7 @@ from lamina.logs import get_logger
 from lamina.namespaces import Branch, branch_to_dict, resolve_branch
 from lamina.records import RunRecord
 from lamina.runtime.context import RunContext
+from lamina.runtime.envs import manifest_envs, prepare_envs, recorded_locks
 from lamina.runtime.layout import run_manifest_key, task_records_prefix
 from lamina.runtime.livelogs import EchoLogs
 
@@ -135,6 +136,7 @@ def launch_run(
     branch: str | None = None,
     production: bool = False,
     echo: bool = False,
+    recorded_envs: tuple[Mapping[str, Any], Mapping[str, str]] | None = None,
 ) -> Run:
     """Run ``flow`` to the end and return the finished :class:`lamina.client.Run`.
 
@@ -144,6 +146,8 @@ def launch_run(
 
     :param echo: stream the tasks' output to this process's stdout and stderr while they
         run, each line prefixed with ``STEP[INDEX]`` (:class:`lamina.runtime.livelogs.EchoLogs`).
+    :param recorded_envs: an earlier run's manifest ``envs`` and their locks (``resume``):
+        a step whose environment request is unchanged reuses that lock, unresolved.
     """
     from lamina.stack import resolve_stack
 
@@ -153,7 +157,7 @@ def launch_run(
     try:
         return _launch(flow, stack, params=params, tags=tags, cache=cache,
                        raise_on_failure=raise_on_failure, reuse=reuse,
-                       resumed_from=resumed_from, echo=echo)
+                       resumed_from=resumed_from, echo=echo, recorded_envs=recorded_envs)
     finally:
         stack.branch = previous
 
@@ -169,6 +173,7 @@ def _launch(
     reuse: dict[str, dict[str, Any]] | None,
     resumed_from: str,
     echo: bool = False,
+    recorded_envs: tuple[Mapping[str, Any], Mapping[str, str]] | None = None,
 ) -> Run:
     from lamina.client import Client
     from lamina.versioning.ids import new_run_id
@@ -181,6 +186,13 @@ def _launch(
             hint="lamina stack check",
         )
     artifacts = stack.artifacts
+    # per-step environments: resolved and built before anything is recorded or run
+    step_envs = prepare_envs(
+        flow, graph.order, base_dir=os.path.dirname(flow_file_of(flow)) or os.getcwd(),
+        recorded=recorded_envs[0] if recorded_envs else None,
+        recorded_locks=recorded_envs[1] if recorded_envs else None,
+    )
+    extra: dict[str, Any] = {"envs": manifest_envs(flow, step_envs, artifacts)} if step_envs else {}
     graph = with_stored_files(graph, artifacts)  # lamina.File parameters: bytes stored now
     run_id = new_run_id()
     flow_file, code_files, code_hash = snapshot_code(flow, stack, artifacts)
@@ -190,7 +202,7 @@ def _launch(
         stack, flow, graph, run_id, flow_file=flow_file, flow_path=flow_file_of(flow),
         code_files=code_files, code_hash=code_hash, env=env, tags=tags, pid=os.getpid(),
         orchestrator=running_orchestrator(stack), resumed_from=resumed_from,
-        stack_record=recorded_stack,
+        stack_record=recorded_stack, **extra,
     )
     step_code = record.step_code
     ctx = RunContext(
@@ -205,6 +217,7 @@ def _launch(
         reuse=reuse or {},
         reused_from_run=resumed_from,
         datastore_spec=datastore_spec(recorded_stack),
+        envs=step_envs,
     )
     try:
         with EchoLogs(artifacts, run_id) if echo else contextlib.nullcontext():
@@ -312,7 +325,8 @@ def record_run(
     stack.artifacts.put_json(run_manifest_key(run_id), manifest, exclusive=True)
     stack.metadata.create_run(record)
     log.info("run started", flow=flow.name, run=run_id, stack_name=stack.name,
-             namespace=branch.namespace, **manifest_extra)
+             namespace=branch.namespace,
+             **{k: v for k, v in manifest_extra.items() if k != "envs"})
     stack.hook.lamina_before_run(run=record, stack=stack)
     return record
 
@@ -378,6 +392,7 @@ def resume(
     cache: bool = True,
     raise_on_failure: bool = True,
     snapshot: bool = False,
+    echo: bool = False,
     **params: Any,
 ) -> Run:
     """Resume a failed, interrupted or crashed run: ``lamina.resume(run_id, alpha=0.2)``.
@@ -396,6 +411,8 @@ def resume(
         it is there (a fix made since is picked up), else the run's code snapshot. A run
         launched from a notebook has neither: pass its flow.
     :param snapshot: load the flow from the run's code snapshot even when the file is here.
+    :param echo: stream the tasks' output to this process's stdout and stderr while they
+        run, each line prefixed with ``STEP[INDEX]`` (as ``flow.run(echo=True)``).
     """
     from lamina.runtime.pull import copy_objects, open_origin
     from lamina.stack import resolve_stack
@@ -426,6 +443,8 @@ def resume(
         raise_on_failure=raise_on_failure,
         reuse=reuse,
         resumed_from=found.record.run_id,
+        echo=echo,
+        recorded_envs=(found.manifest.get("envs") or {}, recorded_locks(found.artifacts, found.manifest)),
     )
 
 

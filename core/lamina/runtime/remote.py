@@ -252,6 +252,14 @@ def run_remote_task(
     try:
         artifacts = stack.artifacts
         check_not_finished(read_outcome(artifacts, run_id, step, index), f"{run_id}/{step}/{index}")
+        if step in (manifest.get("envs") or {}):  # the step's own environment: run it there
+            from lamina.runtime.envs import run_task_in_env
+
+            spec = attrs.evolve(build_spec(artifacts, manifest, step, index, attempt),
+                                datastore_spec=datastore_spec)
+            in_env = run_task_in_env(spec, artifacts, manifest)
+            if in_env is not None:
+                return in_env
         flow = load_snapshot_flow(artifacts, manifest)
         if step not in flow.steps:
             raise LaminaError(

@@ -20,6 +20,7 @@ task records), so a run driven this way is recorded exactly like a local one.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -119,7 +120,8 @@ def start_run(
     """
     from lamina.flow.files import with_stored_files
     from lamina.namespaces import branch_from_dict
-    from lamina.runtime.launch import capture_environment, record_run
+    from lamina.runtime.envs import manifest_envs, prepare_envs
+    from lamina.runtime.launch import capture_environment, flow_file_of, record_run
     from lamina.runtime.remote import load_snapshot_flow
     from lamina.versioning.ids import new_run_id
 
@@ -129,6 +131,10 @@ def start_run(
     stack.branch = branch_from_dict(deployment) or stack.branch
     loaded = load_snapshot_flow(artifacts, {**deployment, "run_id": f"deployment {deployment_id}"})
     graph = with_stored_files(loaded.graph(coerce_params(loaded, params or {})), artifacts)
+    # per-step environments: resolved (or taken from the lock cache) and built here, their
+    # locks recorded; each task builds its step's from the recorded lock where it runs
+    step_envs = prepare_envs(loaded, graph.order, base_dir=os.path.dirname(flow_file_of(loaded)) or ".")
+    extra: dict[str, Any] = {"envs": manifest_envs(loaded, step_envs, artifacts)} if step_envs else {}
     run_id = new_run_id()
     env = capture_environment(artifacts, "")
     env["git_commit"] = deployment.get("git_commit", "")
@@ -139,7 +145,7 @@ def start_run(
         code_hash=deployment["code_hash"], env=env, tags=tags,
         pid=0,  # no local process drives the run: never report it as crashed
         orchestrator=orchestrator, orchestrator_run_id=orchestrator_run_id,
-        deployment_id=deployment_id, branch=stack.branch,
+        deployment_id=deployment_id, branch=stack.branch, **extra,
     )
     return run_id
 

@@ -48,7 +48,7 @@ def parameters_text(flow: Any) -> str:
     return "\n".join(lines)
 
 
-def _options(step: Any) -> str:
+def _options(step: Any, flow: Any = None) -> str:
     o = step.options
     parts = []
     if o.retries:
@@ -68,6 +68,9 @@ def _options(step: Any) -> str:
         parts.append(f"compute {o.compute}")
     if getattr(o, "catch", False):
         parts.append("catch")
+    env = flow.step_env(step.name) if flow is not None else None
+    if env is not None:
+        parts.append(env.describe())
     return ", ".join(parts)
 
 
@@ -85,7 +88,7 @@ def graph_text(flow: Any) -> str:
         head = f"  {name}  ({step.where})"
         if step.options.foreach:
             head += f"  foreach {' x '.join(step.options.foreach)}"
-        options = _options(step)
+        options = _options(step, flow)
         lines.append(head + (f"  [{options}]" if options else ""))
         for param, inp in graph.inputs[name].items():
             lines.append(f"      <- {inp.source}: {kinds[inp.kind]}"

@@ -122,7 +122,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _run_and_show(
         lambda: resume(
             found.record.run_id, stack=stack, origin=origin if args.origin else None, flow=flow,
-            tags=tuple(args.tag or ()), cache=not args.no_cache, **params,
+            tags=tuple(args.tag or ()), cache=not args.no_cache, echo=args.echo, **params,
         )
     )
 
@@ -176,6 +176,8 @@ def register(subparsers: Any) -> None:
                    "(production back to the laptop: --from team --stack local)")
     r.add_argument("--snapshot", action="store_true",
                    help="run the run's code snapshot even when its flow file is here")
+    r.add_argument("--echo", action="store_true",
+                   help="stream what the steps print, each line prefixed with STEP[INDEX]")
     r.set_defaults(handler=cmd_resume)
 
     pl = subparsers.add_parser(
