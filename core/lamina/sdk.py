@@ -94,7 +94,15 @@ if TYPE_CHECKING:
         Serializer,
         ServingBackend,
     )
-    from lamina.interfaces.data_source import DataInput, DataRead, DataSource, DataSourceSpec
+    from lamina.errors import DataSourceError
+    from lamina.interfaces.data_source import (
+        DataInput,
+        DataRead,
+        DataSource,
+        DataSourceSpec,
+        jsonable_params,
+        safe_url,
+    )
     from lamina.interfaces.feature_store import OnlineStore, OnlineStoreSpec
     from lamina.interfaces.model_registry import AliasChange, ModelRegistry, ModelVersion
     from lamina.kernel.hookcalls import HookFailure
@@ -165,6 +173,9 @@ _EXPORTS = {
     "ServingBackend": "lamina.interfaces",
     "OnlineStore": "lamina.interfaces.feature_store",
     "DataInput": "lamina.interfaces.data_source",
+    "jsonable_params": "lamina.interfaces.data_source",
+    "safe_url": "lamina.interfaces.data_source",
+    "DataSourceError": "lamina.errors",
     "table_digest": "lamina.datastore.hashing",
     "DataRead": "lamina.interfaces.data_source",
     "DataSource": "lamina.interfaces.data_source",
@@ -288,6 +299,7 @@ __all__ = [
     "ConfigWarning",
     "CorruptArtifactError",
     "DataInput",
+    "DataSourceError",
     "DataRead",
     "DataSource",
     "DataSourceSpec",
@@ -383,6 +395,8 @@ __all__ = [
     "run_remote_task",
     "settle",
     "split_scheme",
+    "jsonable_params",
+    "safe_url",
     "table_digest",
     "task_command",
     "task_stack",
