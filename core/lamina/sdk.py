@@ -103,6 +103,7 @@ if TYPE_CHECKING:
         jsonable_params,
         safe_url,
     )
+    from lamina.sqltext import bind_params, line_column
     from lamina.interfaces.feature_store import OnlineStore, OnlineStoreSpec
     from lamina.interfaces.model_registry import AliasChange, ModelRegistry, ModelVersion
     from lamina.kernel.hookcalls import HookFailure
@@ -175,6 +176,8 @@ _EXPORTS = {
     "DataInput": "lamina.interfaces.data_source",
     "jsonable_params": "lamina.interfaces.data_source",
     "safe_url": "lamina.interfaces.data_source",
+    "bind_params": "lamina.sqltext",
+    "line_column": "lamina.sqltext",
     "DataSourceError": "lamina.errors",
     "table_digest": "lamina.datastore.hashing",
     "DataRead": "lamina.interfaces.data_source",
@@ -395,7 +398,9 @@ __all__ = [
     "run_remote_task",
     "settle",
     "split_scheme",
+    "bind_params",
     "jsonable_params",
+    "line_column",
     "safe_url",
     "table_digest",
     "task_command",
