@@ -168,10 +168,12 @@ class PostgresSource(SqlSource):
         try:
             with conn.cursor() as cur:
                 try:
-                    if mode == "overwrite" and self._exists(cur, schema, name):
-                        cur.execute(f"DELETE FROM {self._qualified(table)}")
-                    rows = cur.adbc_ingest(name, data, mode="create_append",
-                                           db_schema_name=schema or None)
+                    types = self._column_types(cur, schema, name)
+                    if not types:
+                        rows = cur.adbc_ingest(name, data, mode="create",
+                                               db_schema_name=schema or None)
+                    else:
+                        rows = self._insert_through_stage(cur, table, data, types, mode)
                     conn.commit()
                 except DataSourceError:
                     conn.rollback()
@@ -186,11 +188,34 @@ class PostgresSource(SqlSource):
             conn.close()
         return int(rows if rows is not None and rows >= 0 else data.num_rows)
 
-    def _exists(self, cur: Any, schema: str, name: str) -> bool:
-        cur.execute("SELECT to_regclass($1) IS NOT NULL",
-                    (f"{self._quote(schema)}.{self._quote(name)}" if schema
-                     else self._quote(name),))
-        return bool(cur.fetchone()[0])
+    def _column_types(self, cur: Any, schema: str, name: str) -> dict[str, str]:
+        """The existing table's columns and their SQL types (empty: no such table)."""
+        qualified = (f"{self._quote(schema)}.{self._quote(name)}" if schema
+                     else self._quote(name))
+        cur.execute("SELECT a.attname, format_type(a.atttypid, a.atttypmod) "
+                    "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) "
+                    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (qualified,))
+        return {str(n): str(t) for n, t in cur.fetchall()}
+
+    def _insert_through_stage(self, cur: Any, table: str, data: Any, types: dict[str, str],
+                              mode: str) -> int:
+        """COPY the rows into a temporary table, then insert them into ``table`` with each
+        column cast to its type (text to ``jsonb``, a decimal to ``numeric(p, s)``...)."""
+        unknown = [c for c in data.column_names if c not in types]
+        if unknown:
+            raise self._error(
+                f"cannot write table {table!r}: it has no column {unknown[0]!r} (its columns: "
+                f"{', '.join(types)})", hint="rename the data's columns to the table's")
+        stage = f"lamina_stage_{abs(hash((table, id(data)))) % 10**12}"
+        cur.adbc_ingest(stage, data, mode="create", temporary=True)
+        cols = ", ".join(self._quote(c) for c in data.column_names)
+        casts = ", ".join(f"{self._quote(c)}::{types[c]}" for c in data.column_names)
+        if mode == "overwrite":
+            cur.execute(f"DELETE FROM {self._qualified(table)}")
+        cur.execute(f"INSERT INTO {self._qualified(table)} ({cols}) SELECT {casts} "
+                    f"FROM {self._quote(stage)}")
+        cur.execute(f"DROP TABLE {self._quote(stage)}")
+        return int(data.num_rows)
 
     def check(self) -> str:
         conn = self.connect()
