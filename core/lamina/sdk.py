@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         ConfigError,
         ConfigWarning,
         CorruptArtifactError,
+        DataSourceError,
         DatastoreError,
         FeatureStoreError,
         ImmutableRunError,
@@ -94,7 +95,6 @@ if TYPE_CHECKING:
         Serializer,
         ServingBackend,
     )
-    from lamina.errors import DataSourceError
     from lamina.interfaces.data_source import (
         DataInput,
         DataRead,
@@ -103,7 +103,6 @@ if TYPE_CHECKING:
         jsonable_params,
         safe_url,
     )
-    from lamina.sqltext import bind_params, line_column
     from lamina.interfaces.feature_store import OnlineStore, OnlineStoreSpec
     from lamina.interfaces.model_registry import AliasChange, ModelRegistry, ModelVersion
     from lamina.kernel.hookcalls import HookFailure
@@ -145,6 +144,7 @@ if TYPE_CHECKING:
         load_artifact,
         resolve_model,
     )
+    from lamina.sqltext import bind_params, line_column
     from lamina.stack import Stack
     from lamina.versioning.ids import new_run_id
 
@@ -302,9 +302,9 @@ __all__ = [
     "ConfigWarning",
     "CorruptArtifactError",
     "DataInput",
-    "DataSourceError",
     "DataRead",
     "DataSource",
+    "DataSourceError",
     "DataSourceSpec",
     "Datastore",
     "DatastoreError",
@@ -355,6 +355,7 @@ __all__ = [
     "TaskSpec",
     "Triggers",
     "UntrustedArtifactError",
+    "bind_params",
     "build_options",
     "build_spec",
     "builtin_serializers",
@@ -377,6 +378,8 @@ __all__ = [
     "is_object_key",
     "is_windows_path",
     "join_partition",
+    "jsonable_params",
+    "line_column",
     "load_artifact",
     "load_flow_file",
     "load_snapshot_flow",
@@ -396,12 +399,9 @@ __all__ = [
     "resolve_model",
     "resolve_run",
     "run_remote_task",
+    "safe_url",
     "settle",
     "split_scheme",
-    "bind_params",
-    "jsonable_params",
-    "line_column",
-    "safe_url",
     "table_digest",
     "task_command",
     "task_stack",

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamina.config import ProjectConfig, StackConfig, load_config
-from lamina.config.model import ComponentConfig
 from lamina.config.locate import find_project_root
+from lamina.config.model import ComponentConfig
 from lamina.config.options import OptionError, build_options, options_to_dict
 from lamina.config.paths import file_url_to_path, is_absolute_path, local_path, split_scheme
 from lamina.config.secrets import (

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from lamina.errors import DataSourceError, LaminaError
-from lamina.interfaces.data_source import DataInput, DataRead, DataSource, jsonable_params
+from lamina.interfaces.data_source import DataInput, DataRead, DataSource
 from lamina.runtime.current import current, record_data_input
 
 if TYPE_CHECKING:

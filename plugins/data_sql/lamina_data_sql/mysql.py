@@ -58,9 +58,7 @@ class MysqlSource(SqlSource):
             raise self._connect_error(getattr(exc, "orig", None) or exc) from None
 
     def _connect_error(self, exc: Any) -> DataSourceError:
-        args = getattr(exc, "args", ())
-        code = args[0] if args and isinstance(args[0], int) else None
-        reason = one_line(args[1] if len(args) > 1 else str(exc))
+        code, reason = _code_and_message(exc)
         if code in (1045, 1698):
             return self._error(f"bad credentials: {reason}",
                                hint='give the password as url = "mysql://user:${MYSQL_PWD}@'
@@ -75,9 +73,7 @@ class MysqlSource(SqlSource):
         return self._error(f"cannot connect: {reason}")
 
     def _sql_error(self, exc: Any, query: str) -> DataSourceError:
-        args = getattr(exc, "args", ())
-        code = args[0] if args and isinstance(args[0], int) else None
-        message = one_line(args[1] if len(args) > 1 else str(exc))
+        code, message = _code_and_message(exc)
         where = ""
         near = message.partition("near '")[2].rpartition("' at line")[0]
         if near and near in query:
@@ -183,8 +179,7 @@ class MysqlSource(SqlSource):
                 conn.commit()
             except Exception as exc:
                 conn.rollback()
-                args = getattr(exc, "args", ())
-                reason = one_line(args[1] if len(args) > 1 else str(exc))
+                _code, reason = _code_and_message(exc)
                 raise self._error(f"cannot write table {table!r}: {reason}",
                                   hint="check that the data's columns and types match the "
                                   "table's") from None
@@ -206,6 +201,13 @@ class MysqlSource(SqlSource):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _code_and_message(exc: Any) -> tuple[int | None, str]:
+    """A PyMySQL error's code and its message on one line."""
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    code = args[0] if args and isinstance(args[0], int) else None
+    return code, one_line(str(args[1]) if len(args) > 1 else str(exc))
 
 
 def _mysql_type(tp: Any) -> str:
