@@ -80,7 +80,7 @@ class RunDiff:
         section("metrics", self.metrics, lambda v: "-" if v is None else f"{v:g}")
         section("timings (s)", self.timings, lambda v: "-" if v is None else f"{v:.2f}")
         if self.identical:
-            lines.append("\nno difference in params, code, data inputs, artifacts or metrics")
+            lines.append("\nno difference in params, code, artifacts or metrics")
         return "\n".join(lines)
 
 
