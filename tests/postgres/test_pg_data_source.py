@@ -136,3 +136,17 @@ def test_a_read_without_version_is_computed_again_and_says_so(
         flow.run(query="select nope from events")
     error = err.value.run.failed_tasks()[0].error
     assert "step 'load': data source 'warehouse' (postgres" in error and "nope" in error
+
+
+@pytest.mark.slow
+def test_data_read_benchmark_on_a_tiny_size(pg_server) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "data_read.py"), "--quick", "--server",
+         pg_server.url()], cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| lamina.data.read (postgres source, read recorded) |" in done.stdout
+    assert "100,000 rows x 6 columns" in done.stdout
