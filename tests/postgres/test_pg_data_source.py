@@ -150,3 +150,54 @@ def test_data_read_benchmark_on_a_tiny_size(pg_server) -> None:  # type: ignore[
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| lamina.data.read (postgres source, read recorded) |" in done.stdout
     assert "100,000 rows x 6 columns" in done.stdout
+
+
+FEATURE_FLOW = '''
+import numpy as np
+import pyarrow as pa
+from lamina import Flow
+from lamina.features import training_set
+
+flow = Flow("fs-warehouse")
+
+
+@flow.step
+def train() -> pa.Table:
+    when = np.datetime64("2026-01-01", "us") + np.array([2, 5, 9], dtype="timedelta64[h]")
+    entities = pa.table({"driver_id": pa.array([1, 2, 1], pa.int64()),
+                         "event_timestamp": pa.array(when, pa.timestamp("us"))})
+    return training_set(entities, ["stats:rate"])
+'''
+
+
+def test_a_feature_view_reads_a_data_source_and_the_step_records_it(
+        warehouse: Stack, project: Path, pg_url: str, pg_schema: str) -> None:
+    from lamina.features import Entity, Feature, FeatureView, get_store
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'set search_path = "{pg_schema}"')
+        conn.execute("create table stats (driver_id int8, event_timestamp timestamp, "
+                     "rate float8)")
+        conn.execute("insert into stats values (1, '2026-01-01 01:00', 0.1), "
+                     "(2, '2026-01-01 01:00', 0.2), (1, '2026-01-01 08:00', 0.3)")
+    source = lamina.data.ref("warehouse", "select * from stats where rate >= %(low)s",
+                             params={"low": 0.0})
+    assert lamina.data.parse_ref(source) == {
+        "name": "warehouse", "query": "select * from stats where rate >= %(low)s",
+        "params": {"low": 0.0}, "table": None, "columns": None}
+    driver = Entity("driver", ["driver_id"])
+    view = FeatureView("stats", entities=[driver], source=source,
+                       features=[Feature("rate", "float64")])
+    with open(project / "lamina.toml", "a") as config:
+        config.write('[stacks.default.feature_store]\nplugin = "local"\n')
+    stack = Stack.load()
+    store = get_store(stack)
+    store.apply([driver, view])
+    (project / "train.py").write_text(FEATURE_FLOW)
+    run = load_flow_file(project / "train.py").run(stack=stack)
+    assert run["train"].value.column("rate").to_pylist() == [0.1, 0.2, 0.3]
+    reads = run.tasks()[0].data_inputs
+    assert [(r.source, r.plugin, r.rows) for r in reads] == [("warehouse", "postgres", 3)]
+    assert reads[0].params == {"low": 0.0}
+    store.close()
+    stack.close()

@@ -38,8 +38,11 @@ __all__ = [
     "DataRead",
     "DataSource",
     "DataSourceError",
+    "parse_ref",
     "read",
     "read_recorded",
+    "read_ref",
+    "ref",
     "source",
     "sources",
     "write",
@@ -258,3 +261,81 @@ def to_arrow(data: Any, source_name: str = "") -> pa.Table:
             f"table to write ({exc})", source=source_name,
             hint="pass a pyarrow.Table, a pandas DataFrame or a dict of columns",
         ) from None
+
+
+#: A feature view's source naming a data source: ``data://SOURCE?query=...`` or
+#: ``data://SOURCE/TABLE`` (see :func:`ref`).
+REF_SCHEME = "data://"
+
+
+def ref(
+    name: str,
+    query: str | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    table: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> str:
+    """A read of data source ``name`` written as one string, for where a URL goes (a
+    feature view's ``source=``): ``data://warehouse?query=...&params=...`` or
+    ``data://lake/events?columns=a,b``. Reading it (:func:`read_ref`) runs
+    :func:`read` with the same arguments, recorded the same way.
+
+    :param params: JSON values only (they are stored in the string).
+    """
+    import json
+    from urllib.parse import quote, urlencode
+
+    _check_source_name(name)
+    if (query is None) == (table is None):
+        raise DataSourceError(
+            f"data source {name!r}: a reference names either a query or table=...",
+            source=name, hint=f'lamina.data.ref({name!r}, "select ...") or '
+            f'lamina.data.ref({name!r}, table="events")')
+    fields: dict[str, str] = {}
+    if query is not None:
+        fields["query"] = query
+    if params:
+        try:
+            fields["params"] = json.dumps(dict(params), sort_keys=True)
+        except TypeError:
+            raise DataSourceError(
+                f"data source {name!r}: a reference's params must be JSON values (they are "
+                f"stored in the reference), got {params!r}", source=name,
+                hint="pass dates and decimals as strings and cast them in the query") from None
+    if columns:
+        fields["columns"] = ",".join(columns)
+    path = f"/{quote(table, safe='.')}" if table is not None else ""
+    return f"{REF_SCHEME}{quote(name, safe='')}{path}" + (f"?{urlencode(fields)}" if fields
+                                                          else "")
+
+
+def parse_ref(text: str) -> dict[str, Any]:
+    """The arguments of :func:`read` a :func:`ref` string holds (``name``, ``query``,
+    ``params``, ``table``, ``columns``).
+
+    :raises lamina.errors.DataSourceError: not a ``data://`` reference.
+    """
+    import json
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    if not isinstance(text, str) or not text.startswith(REF_SCHEME):
+        raise DataSourceError(f"{text!r} is not a data source reference (data://SOURCE...)",
+                              hint='build one with lamina.data.ref("warehouse", "select ...")')
+    parts = urlsplit(text)
+    fields = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    table = unquote(parts.path[1:]) if parts.path.strip("/") else None
+    try:
+        params = json.loads(fields["params"]) if "params" in fields else None
+    except ValueError:
+        raise DataSourceError(f"data source reference {text[:80]!r}: params is not JSON",
+                              hint="build the reference with lamina.data.ref(...)") from None
+    return {"name": unquote(parts.netloc), "query": fields.get("query"), "params": params,
+            "table": table,
+            "columns": fields["columns"].split(",") if fields.get("columns") else None}
+
+
+def read_ref(text: str, *, stack: Stack | str | None = None) -> DataRead:
+    """Read what a :func:`ref` string names (recorded inside a step, like :func:`read`)."""
+    args = parse_ref(text)
+    return read_recorded(args.pop("name"), args.pop("query"), stack=stack, **args)
