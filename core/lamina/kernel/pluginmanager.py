@@ -145,6 +145,7 @@ class PluginManager:
         self._by_plugin: dict[str, list[ComponentSpec]] = {}
         self._serializers: list[Any] | None = None
         self._data_sources: list[DataSourceSpec] | None = None
+        self._data_source_dists: dict[str, str] = {}
         self._option_classes: dict[str, type] | None = None
 
         self._undo_tracing: Any = None
@@ -571,8 +572,15 @@ class PluginManager:
                 ))
                 continue
             found.extend(specs)
+            for spec in specs:
+                self._data_source_dists[spec.name] = info.distribution if info else ""
         self._data_sources = found
         return list(found)
+
+    def data_source_distribution(self, name: str) -> str:
+        """The distribution that offers data-source kind ``name`` ("" when unknown)."""
+        self.data_sources()
+        return self._data_source_dists.get(name, "")
 
     def find_data_source(self, plugin: str | None, url: str | None = None) -> DataSourceSpec:
         """The data-source kind named ``plugin`` (or, without one, the kind serving the
