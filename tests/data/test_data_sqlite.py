@@ -218,3 +218,17 @@ def test_an_error_in_a_step_names_the_step_and_the_source(shop: Path) -> None:
     task = err.value.run.failed_tasks()[0]
     assert "DataSourceError: step 'load': data source 'shop'" in task.error
     assert "no such column: nope" in task.error
+
+
+def test_a_stack_rebuilt_from_the_run_record_has_the_sources(shop: Path) -> None:
+    from lamina.config.recorded import record_stack
+
+    (shop / "lamina.toml").write_text(
+        CONFIG + '[stacks.default.data.secret]\nplugin = "sqlite"\n'
+        'url = "sqlite://u:hunter2@h/shop.db"\n')
+    record = record_stack(Stack.load())
+    rebuilt = Stack.from_manifest(record, cwd=shop, env={})
+    assert rebuilt.data_source_names() == ["secret", "shop"]
+    assert lamina.data.read("shop", table="orders", stack=rebuilt).num_rows == 3
+    with pytest.raises(ConfigError, match=r"data source 'secret'.*option 'url' was not recorded"):
+        lamina.data.read("secret", "select 1", stack=rebuilt)
