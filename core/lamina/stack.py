@@ -669,6 +669,30 @@ class Stack:
             })
         return out
 
+    def describe_data(self) -> list[dict[str, Any]]:
+        """Per data source: its name, kind (``plugin``), the distribution serving it and
+        its options, with secrets masked and passwords taken out of URLs. Builds nothing."""
+        from importlib import metadata
+
+        out: list[dict[str, Any]] = []
+        for name in self.data_source_names():
+            spec, options = self._data_spec(name)
+            dist = self.plugins.data_source_distribution(spec.name)
+            try:
+                version = metadata.version(dist) if dist else ""
+            except metadata.PackageNotFoundError:
+                version = ""
+            shown = {}
+            for key, value in options_to_dict(options).items():
+                if looks_secret(key) and value not in (None, ""):
+                    value = MASK
+                elif isinstance(value, str):
+                    value = safe_url(self.redact(value))
+                shown[key] = value
+            out.append({"name": name, "plugin": spec.name, "distribution": dist,
+                        "version": version, "options": shown})
+        return out
+
     def validate(self, *, for_run: bool = False) -> list[str]:
         """Problems with this stack and the plugins around it: config problems, broken or
         conflicting plugins, misspelled hooks, credentials written in the committed file,

@@ -232,3 +232,21 @@ def test_a_stack_rebuilt_from_the_run_record_has_the_sources(shop: Path) -> None
     assert lamina.data.read("shop", table="orders", stack=rebuilt).num_rows == 3
     with pytest.raises(ConfigError, match=r"data source 'secret'.*option 'url' was not recorded"):
         lamina.data.read("secret", "select 1", stack=rebuilt)
+
+
+def test_stack_show_and_check_list_the_sources_without_passwords(shop: Path) -> None:
+    (shop / "lamina.toml").write_text(
+        CONFIG + '[stacks.default.data.other]\nplugin = "sqlite"\n'
+        'url = "sqlite://u:${SHOP_PW}@h/missing.db"\n')
+    env = {**{k: v for k, v in __import__("os").environ.items() if not k.startswith("LAMINA_")},
+           "SHOP_PW": "pw-in-env", "NO_COLOR": "1"}
+    shown = subprocess.run([sys.executable, "-m", "lamina", "stack", "show"], cwd=shop,
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "data.other    sqlite  from lamina" in shown.stdout
+    assert 'url = "sqlite://u@h/missing.db"' in shown.stdout and "pw-in-env" not in shown.stdout
+    checked = subprocess.run([sys.executable, "-m", "lamina", "stack", "check"], cwd=shop,
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert checked.returncode == 1 and "pw-in-env" not in checked.stdout
+    assert "data.shop     sqlite: sqlite" in checked.stdout
+    assert "data source 'other'" in checked.stdout and "does not exist" in checked.stdout
