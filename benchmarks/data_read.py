@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a PostgreSQL server's URL (trust auth or a password in it)")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--probes", type=int, default=None, help="probes per side (3)")
+    parser.add_argument("--sides", default="adbc,lamina,pandas",
+                        help="which sides to run (comma-separated; the doc needs all three)")
     args = parser.parse_args(argv)
     rows = args.rows or (100_000 if args.quick else 10_000_000)
     probes = args.probes or (1 if args.quick else 3)
@@ -122,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             config = Path(tmp) / "lamina.toml"
             config.write_text(f'[stacks.bench.data.warehouse]\nplugin = "postgres"\nurl = "{url}"\n')
             env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
-            results: dict[str, list[dict]] = {side: [] for side, _ in SIDES}
+            sides = [(s, label) for s, label in SIDES if s in args.sides.split(",")]
+            results: dict[str, list[dict]] = {side: [] for side, _ in sides}
             for _ in range(probes):
-                for side, _label in SIDES:
+                for side, _label in sides:
                     done = subprocess.run([sys.executable, "-c", PROBE, side, url, str(config)],
                                           capture_output=True, text=True, env=env, cwd=tmp,
                                           timeout=3600)
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     arrow_bytes = results["adbc"][0]["bytes"]
     adbc_s = median([r["seconds"] for r in results["adbc"]])
     out_rows = []
-    for side, label in SIDES:
+    for side, label in sides:
         secs = median([r["seconds"] for r in results[side]])
         peak = median([r["peak_above"] for r in results[side]])
         assert all(r["rows"] == rows for r in results[side]), (side, results[side])
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"\n\nCommand: `{command_line()}`"
     )
     print(text)
-    if not args.quick and not args.rows:
+    if not args.quick and not args.rows and len(sides) == len(SIDES):
         write_section("data-read", "## Data sources: PostgreSQL into Arrow\n\n" + text)
     return 0
 

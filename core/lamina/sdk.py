@@ -51,7 +51,13 @@ if TYPE_CHECKING:
     )
     from lamina.config.recorded import datastore_spec, parse_datastore_spec, record_stack
     from lamina.datastore.artifacts import ArtifactStore
-    from lamina.datastore.hashing import check_object_key, is_object_key, object_key, table_digest
+    from lamina.datastore.hashing import (
+        TableDigest,
+        check_object_key,
+        is_object_key,
+        object_key,
+        table_digest,
+    )
     from lamina.datastore.serializers import builtin_serializers
     from lamina.datastore.wrapper import DatastoreWrapper
     from lamina.deploy import DeploymentPlan
@@ -180,6 +186,7 @@ _EXPORTS = {
     "line_column": "lamina.sqltext",
     "DataSourceError": "lamina.errors",
     "table_digest": "lamina.datastore.hashing",
+    "TableDigest": "lamina.datastore.hashing",
     "DataRead": "lamina.interfaces.data_source",
     "DataSource": "lamina.interfaces.data_source",
     "DataSourceSpec": "lamina.interfaces.data_source",
@@ -349,6 +356,7 @@ __all__ = [
     "ServingError",
     "Stack",
     "StepError",
+    "TableDigest",
     "TaskContext",
     "TaskOutcome",
     "TaskRecord",

@@ -16,6 +16,7 @@ import pytest
 import lamina.data
 from lamina.errors import DataSourceError, RunFailedError
 from lamina.flow.loader import load_flow_file
+from lamina.sdk import table_digest
 from lamina.stack import Stack
 
 
@@ -63,6 +64,9 @@ def test_read_with_params_and_types(warehouse: Stack) -> None:
     info = done.input
     assert info.plugin == "postgres" and info.version_kind == "none" and info.rows == 2
     assert info.params == {"day": "2026-11-30"} and "%(day)s" in (info.query or "")
+    assert info.content_hash == table_digest(t), "hashed as the rows came: same digest"
+    plain = lamina.data.read_recorded("warehouse", "select id, note from events", stack=warehouse)
+    assert plain.input.content_hash == table_digest(plain.table)
     positional = lamina.data.read("byurl", "select id from events where id = $1", params=[2],
                                   stack=warehouse)
     assert positional.to_pylist() == [{"id": 2}]

@@ -35,7 +35,9 @@ class SqlSource:
     def _qualified(self, table: str) -> str:
         return ".".join(self._quote(part) for part in table.split("."))
 
-    def _fetch(self, sql: str, params: Any, query: str) -> Any:
+    def _fetch(self, sql: str, params: Any, query: str) -> tuple[Any, str]:
+        """(the result as an Arrow table, its content hash if computed while fetching,
+        else "")."""
         raise NotImplementedError
 
     def read(
@@ -71,11 +73,12 @@ class SqlSource:
                 raise self._error(f"the query uses %({missing.args[0]})s, which params does "
                                   "not give", hint="add it to params=") from None
             text = query
-        data = self._fetch(sql, bound, text)
+        data, digest = self._fetch(sql, bound, text)
         return DataRead(table=data, input=DataInput(
             source=self.name, plugin=self.plugin, query=query,
             params=jsonable_params(params), table=table,
             columns=tuple(columns) if columns else None, version=None, version_kind="none",
+            rows=data.num_rows, content_hash=digest,
         ))
 
     def version_of(self, read: DataInput) -> str | None:

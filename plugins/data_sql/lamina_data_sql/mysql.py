@@ -83,7 +83,7 @@ class MysqlSource(SqlSource):
                            hint="fix the query (the database's message above names the "
                            "failing part)")
 
-    def _fetch(self, sql: str, params: Any, query: str) -> Any:
+    def _fetch(self, sql: str, params: Any, query: str) -> tuple[Any, str]:
         conn = self.connect()
         try:
             cur = conn.cursor()
@@ -102,7 +102,7 @@ class MysqlSource(SqlSource):
             cur.close()
         finally:
             conn.close()
-        return self._to_arrow(description, columns)
+        return self._to_arrow(description, columns), ""
 
     def _to_arrow(self, description: list[Any], columns: list[list[Any]]) -> Any:
         import pyarrow as pa

@@ -10,7 +10,9 @@ is an error naming the column and its type: cast it in the query.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -19,6 +21,44 @@ from lamina_data_sql.common import SqlSource, one_line
 from lamina_data_sql.plugin import PostgresSourceOptions
 
 _FATAL = re.compile(r"(?:FATAL|ERROR):\s+(.*)")
+
+
+def _fetch_hashing(cur: Any) -> tuple[Any, str]:
+    """The cursor's result as a table, and its content hash computed on another thread
+    as the batches arrive ("" when a column needs converting first: then the hash is
+    taken of the converted table)."""
+    import pyarrow as pa
+
+    from lamina.sdk import TableDigest
+
+    reader = cur.fetch_record_batch()
+    schema = reader.schema
+    if any(isinstance(f.type, pa.BaseExtensionType) for f in schema):
+        return reader.read_all(), ""
+    digest = TableDigest(schema)
+    todo: queue.Queue[Any] = queue.Queue(maxsize=16)
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        while (batch := todo.get()) is not None:
+            if not failed:
+                try:
+                    digest.update(batch)
+                except BaseException as exc:  # reported below; the read goes on
+                    failed.append(exc)
+
+    worker = threading.Thread(target=work, name="lamina-digest", daemon=True)
+    worker.start()
+    batches = []
+    try:
+        for batch in reader:
+            batches.append(batch)
+            todo.put(batch)
+    finally:
+        todo.put(None)
+        worker.join()
+    table = pa.Table.from_batches(batches, schema=schema)
+    return table, "" if failed else digest.hexdigest()
 
 
 class PostgresSource(SqlSource):
@@ -100,14 +140,14 @@ class PostgresSource(SqlSource):
                         cur.execute(sql)
                     else:
                         cur.execute(sql, params)
-                    table = cur.fetch_arrow_table()
+                    table, digest = _fetch_hashing(cur)
                 except DataSourceError:
                     raise
                 except Exception as exc:
                     raise self._sql_error(exc, sql, query) from None
         finally:
             conn.close()
-        return self._arrow_types(table)
+        return self._arrow_types(table), digest
 
     def _arrow_types(self, table: Any) -> Any:
         """Numeric to decimals, JSON to strings; any other type the driver left opaque is
