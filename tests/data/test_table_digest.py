@@ -13,7 +13,7 @@ def _table(n: int = 150_000) -> pa.Table:
         "i": pa.array(range(n), pa.int64()),
         "s": [f"v{i % 977}" if i % 11 else None for i in range(n)],
         "f": [i / 3 if i % 7 else None for i in range(n)],
-        "l": [[i, i + 1]] * n,
+        "l": [[i, i + 1] for i in range(n)],
         "b": [i % 2 == 0 for i in range(n)],
     })
 
