@@ -250,3 +250,18 @@ def test_stack_show_and_check_list_the_sources_without_passwords(shop: Path) -> 
     assert checked.returncode == 1 and "pw-in-env" not in checked.stdout
     assert "data.shop     sqlite: sqlite" in checked.stdout
     assert "data source 'other'" in checked.stdout and "does not exist" in checked.stdout
+
+
+def test_the_ui_task_page_lists_the_reads_escaped(shop: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from lamina.ui import create_app
+
+    (shop / "flow.py").write_text(FLOW.replace('params={"m": minimum})',
+                                               'params={"m": minimum, "note": "<b>x</b>"})'))
+    run = load_flow_file(shop / "flow.py").run()
+    with TestClient(create_app(Stack.load())) as client:
+        page = client.get(f"/runs/{run.id}/steps/orders/0")
+    assert page.status_code == 200, page.text
+    assert 'id="data-inputs"' in page.text and "shop (sqlite)" in page.text
+    assert "<b>x</b>" not in page.text and "\\u003cb\\u003ex" in page.text
