@@ -381,10 +381,7 @@ class Stack:
         except PluginError as exc:
             raise self._located(exc, comp.keys, where) from None
         what = f"{where} (plugin {spec.name!r})"
-        raw = dict(comp.options)
-        if comp.plugin is None:
-            raw.pop("plugin", None)
-        options, _secret = self._validate_options(spec, raw, comp.keys, what)
+        options, _secret = self._validate_options(spec, dict(comp.options), comp.keys, what)
         self._data_resolved[name] = (spec, options)
         return self._data_resolved[name]
 

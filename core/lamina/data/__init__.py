@@ -62,13 +62,18 @@ def _stack(stack: Stack | str | None) -> tuple[Stack, bool]:
     return resolve_stack(stack), True
 
 
-def _in_step(exc: LaminaError, source_name: str) -> LaminaError:
-    """``exc`` with the running step's name in front (inside a step), else itself."""
+def _in_step(exc: LaminaError, source_name: str, stack: Stack | None = None) -> LaminaError:
+    """``exc`` with the running step's name in front (inside a step) and every value the
+    stack read from ``${VAR}`` or the secrets file written back as its reference; ``exc``
+    itself when that changes nothing."""
     step = current.step
-    if step is None:
+    text = exc.message if step is None else f"step {step!r}: {exc.message}"
+    hint = exc.hint
+    if stack is not None:
+        text, hint = stack.redact(text), stack.redact(hint) if hint else hint
+    if text == exc.message and hint == exc.hint:
         return exc
-    text = f"step {step!r}: {exc.message}"
-    return DataSourceError(text, source=getattr(exc, "source", "") or source_name, hint=exc.hint)
+    return DataSourceError(text, source=getattr(exc, "source", "") or source_name, hint=hint)
 
 
 def _check_source_name(name: Any) -> None:
@@ -156,7 +161,7 @@ def read_recorded(
                           columns=list(columns) if columns is not None else None, as_of=as_of)
         done = _complete(result, name, plugin)
     except LaminaError as exc:
-        wrapped = _in_step(exc, name)
+        wrapped = _in_step(exc, name, st)
         if wrapped is exc:
             raise
         raise wrapped from exc
@@ -231,7 +236,7 @@ def write(
     try:
         return int(st.data_source(name).write(table, to_arrow(data, name), mode=mode))
     except LaminaError as exc:
-        wrapped = _in_step(exc, name)
+        wrapped = _in_step(exc, name, st)
         if wrapped is exc:
             raise
         raise wrapped from exc
