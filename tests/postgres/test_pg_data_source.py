@@ -205,3 +205,22 @@ def test_a_feature_view_reads_a_data_source_and_the_step_records_it(
     assert reads[0].params == {"low": 0.0}
     store.close()
     stack.close()
+
+
+def test_a_wrong_password_is_bad_credentials_and_a_right_one_from_env_is_never_shown(
+        project: Path, password_server) -> None:  # type: ignore[no-untyped-def]
+    host = f"{password_server.host}:{password_server.port}"
+    (project / "lamina.toml").write_text(
+        f'[stacks.default.data.db]\nplugin = "postgres"\n'
+        f'url = "postgresql://postgres:${{PGPW}}@{host}/postgres"\n')
+    wrong = Stack.load(env={"PGPW": "wrong-horse"})
+    with pytest.raises(DataSourceError) as err:
+        lamina.data.read("db", "select 1 as one", stack=wrong)
+    message = str(err.value)
+    assert "data source 'db' (postgres postgresql://postgres@" in message
+    assert "bad credentials: password authentication failed" in message
+    assert "wrong-horse" not in message and "\n" in message  # the fix on its own line
+    right = Stack.load(env={"PGPW": "right-horse-battery"})
+    done = lamina.data.read_recorded("db", "select 1 as one", stack=right)
+    assert done.table.to_pylist() == [{"one": 1}]
+    assert "right-horse-battery" not in repr(done.input)
