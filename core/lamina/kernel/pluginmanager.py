@@ -146,6 +146,7 @@ class PluginManager:
         self._serializers: list[Any] | None = None
         self._data_sources: list[DataSourceSpec] | None = None
         self._data_source_dists: dict[str, str] = {}
+        self._data_source_owners: dict[str, list[DataSourceSpec]] = {}
         self._option_classes: dict[str, type] | None = None
 
         self._undo_tracing: Any = None
@@ -574,8 +575,14 @@ class PluginManager:
             found.extend(specs)
             for spec in specs:
                 self._data_source_dists[spec.name] = info.distribution if info else ""
+                self._data_source_owners.setdefault(plugin_name, []).append(spec)
         self._data_sources = found
         return list(found)
+
+    def data_sources_by_plugin(self) -> dict[str, list[DataSourceSpec]]:
+        """The kinds of data source each plugin (by registered name) offers."""
+        self.data_sources()
+        return {k: list(v) for k, v in self._data_source_owners.items()}
 
     def data_source_distribution(self, name: str) -> str:
         """The distribution that offers data-source kind ``name`` ("" when unknown)."""
