@@ -27,11 +27,10 @@ import attrs
 from lamina.errors import DataSourceError, LaminaError
 from lamina.interfaces.data_source import DataInput, DataRead, DataSource
 from lamina.runtime.current import current, record_data_input
+from lamina.stack import Stack, resolve_stack
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-    from lamina.stack import Stack
 
 __all__ = [
     "DataInput",
@@ -51,8 +50,6 @@ __all__ = [
 
 def _stack(stack: Stack | str | None) -> tuple[Stack, bool]:
     """The stack to read with and whether this call owns it (and closes it)."""
-    from lamina.stack import Stack, resolve_stack
-
     if isinstance(stack, Stack):
         return stack, False
     if stack is None:
