@@ -66,6 +66,7 @@ def test_read_outside_a_step_reads_and_records_nothing(shop: Path) -> None:
     assert info.params == {"a": 1.6} and len(info.content_hash) == 64 and info.version
     assert lamina.data.read("shop", table="orders", columns=["id"]).column_names == ["id"]
     assert lamina.data.sources() == ["shop"]
+    assert isinstance(lamina.data.source("shop", stack=Stack.load()), lamina.data.DataSource)
 
 
 def test_types_round_trip_and_a_mixed_column_is_named(shop: Path) -> None:

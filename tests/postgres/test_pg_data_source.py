@@ -116,6 +116,7 @@ def test_bad_input_is_one_line_naming_the_source(warehouse: Stack) -> None:
         with pytest.raises(DataSourceError, match=expected) as bad:
             lamina.data.read(name, "select 1", stack=warehouse)
         assert "\n" not in bad.value.message and f"data source {name!r}" in bad.value.message
+    assert isinstance(warehouse.data_source("warehouse"), lamina.data.DataSource)
     assert warehouse.check()["data.warehouse"][0] is True
     assert warehouse.check()["data.unreachable"][0] is False
 
