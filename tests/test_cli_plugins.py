@@ -18,7 +18,9 @@ def test_the_core_is_one_heading_with_its_four_entry_points(tmp_path: Path, fake
         "  entry point: features = lamina.builtin.features_plugin",
         "  entry point: serving = lamina.builtin.serving_plugin",
         "  entry point: monitoring = lamina.builtin.monitoring_plugin",
+        "  entry point: data = lamina.builtin.data_plugin",
     ]
-    assert len(core) == 12  # entry point, components and hooks of each, nothing else
+    assert len(core) == 15  # entry point, components and hooks of each, nothing else
+    assert "  components:  data/sqlite" in core
     # another distribution gets a heading of its own, after a blank line
     assert "\n\nlamina-fake-good 1.2.0\n  entry point: fakegood = lamina_fake_good\n" in out

@@ -274,7 +274,10 @@ def test_configuration_reference_is_generated_from_the_option_classes():
 
     doc = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
     text = doc.read_text(encoding="utf-8")
-    block = render(PluginManager(autoload=False).components())
+    pm = PluginManager(autoload=False)
+    data = [(s, pm.data_source_distribution(s.name)) for s in pm.data_sources()]
+    block = render(pm.components(), None, data)
+    assert "### data source: `sqlite` (lamina)" in block
     assert "| `verify_reads` | `bool` | `true` |" in block
     assert BEGIN in text and END in text
     assert update_block(text, block) == text, (

@@ -12,14 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {
     "lamina.sdk", "lamina.testing", "lamina.hookspecs", "lamina.errors", "lamina.interfaces",
     "lamina.features", "lamina.serving", "lamina.monitoring", "lamina.cards", "lamina.ui",
-    "lamina.statistics", "lamina.registry", "lamina.checks",
+    "lamina.statistics", "lamina.registry", "lamina.checks", "lamina.data",
     "lamina.config.reference",  # a command: python -m lamina.config.reference
 }
 #: names that look like modules but are files or config keys
 NOT_MODULES = {"lamina.toml", "lamina.secrets.toml", "lamina.dev", "lamina.blake3"}
 #: what `lamina plugins` prints for the builtin plugins, shown as its output
 PRINTED = {"lamina.builtin.plugin", "lamina.builtin.features_plugin",
-           "lamina.builtin.serving_plugin", "lamina.builtin.monitoring_plugin"}
+           "lamina.builtin.serving_plugin", "lamina.builtin.monitoring_plugin",
+           "lamina.builtin.data_plugin"}
 NAME = re.compile(r"\blamina(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 

@@ -42,7 +42,9 @@ def test_builtin_is_registered_through_the_hooks_first():
         ("monitoring", "builtin"): "lamina",
         ("registry", "builtin"): "lamina",
     }
-    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring"]
+    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
+                                           "data"]
+    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [("sqlite", ("sqlite",))]
     # builtin components come out of the same hook a third-party plugin implements
     assert pm.hook.lamina_compute_backends()[0][0].name == "local"
 
@@ -65,11 +67,13 @@ def test_installed_plugin_is_found_through_its_entry_point(visible):
 def test_autoload_off_loads_only_builtin(visible, monkeypatch):
     visible("good")
     assert [p.name for p in PluginManager(autoload=False).loaded] == [
-        "builtin", "features", "serving", "monitoring"]
+        "builtin", "features", "serving", "monitoring", "data"]
     monkeypatch.setenv("LAMINA_DISABLE_PLUGIN_AUTOLOAD", "1")
     pm = PluginManager()
     assert pm.autoload is False
-    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring"]
+    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
+                                           "data"]
+    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [("sqlite", ("sqlite",))]
 
 
 def test_broken_plugin_is_reported_and_the_others_keep_working(visible):

@@ -201,3 +201,14 @@ class FeatureStoreError(LaminaError):
     """A feature definition, a source or a feature request is wrong (an unknown feature, a
     missing or mistyped column, an unreachable source); the message names the feature view
     and the column."""
+
+
+class DataSourceError(LaminaError):
+    """A data source could not read or write: unknown source, bad credentials, an
+    unreachable server, an SQL error, a type with no Arrow mapping, a version that no
+    longer exists. The one-line message names the source and the fix; inside a step,
+    ``lamina.data`` adds the step's name."""
+
+    def __init__(self, message: str, *, source: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.source = source

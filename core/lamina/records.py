@@ -130,6 +130,9 @@ class TaskOutcome:
     metrics: dict[str, float] = attrs.field(factory=dict)
     host: str = ""
     pid: int = 0
+    #: What the step read from data sources (``lamina.data``), each the JSON shape of a
+    #: :class:`lamina.interfaces.data_source.DataInput`, in the order it read them.
+    data_inputs: list[dict[str, Any]] = attrs.field(factory=list)
 
     @property
     def task_id(self) -> str:
@@ -173,6 +176,9 @@ class TaskRecord:
     cache_key: str = ""
     reused_from: str = ""  # task id whose result this task reused (resume / cache)
     metrics: dict[str, float] = attrs.field(factory=dict)
+    #: What the task read from data sources: JSON shapes of
+    #: :class:`lamina.interfaces.data_source.DataInput` (a reused task keeps its origin's).
+    data_inputs: list[dict[str, Any]] = attrs.field(factory=list)
 
     @property
     def task_id(self) -> str:

@@ -51,7 +51,13 @@ if TYPE_CHECKING:
     )
     from lamina.config.recorded import datastore_spec, parse_datastore_spec, record_stack
     from lamina.datastore.artifacts import ArtifactStore
-    from lamina.datastore.hashing import check_object_key, is_object_key, object_key, table_digest
+    from lamina.datastore.hashing import (
+        TableDigest,
+        check_object_key,
+        is_object_key,
+        object_key,
+        table_digest,
+    )
     from lamina.datastore.serializers import builtin_serializers
     from lamina.datastore.wrapper import DatastoreWrapper
     from lamina.deploy import DeploymentPlan
@@ -63,6 +69,7 @@ if TYPE_CHECKING:
         ConfigError,
         ConfigWarning,
         CorruptArtifactError,
+        DataSourceError,
         DatastoreError,
         FeatureStoreError,
         ImmutableRunError,
@@ -97,7 +104,14 @@ if TYPE_CHECKING:
         Serializer,
         ServingBackend,
     )
-    from lamina.interfaces.data_source import DataInput, DataRead, DataSource, DataSourceSpec
+    from lamina.interfaces.data_source import (
+        DataInput,
+        DataRead,
+        DataSource,
+        DataSourceSpec,
+        jsonable_params,
+        safe_url,
+    )
     from lamina.interfaces.feature_store import OnlineStore, OnlineStoreSpec
     from lamina.interfaces.model_registry import AliasChange, ModelRegistry, ModelVersion
     from lamina.kernel.hookcalls import HookFailure
@@ -145,6 +159,7 @@ if TYPE_CHECKING:
         load_artifact,
         resolve_model,
     )
+    from lamina.sqltext import bind_params, line_column
     from lamina.stack import Stack
     from lamina.tracking import MetricPoint, RunSummary, call_tracker, run_summary
     from lamina.versioning.ids import new_run_id
@@ -175,7 +190,13 @@ _EXPORTS = {
     "ServingBackend": "lamina.interfaces",
     "OnlineStore": "lamina.interfaces.feature_store",
     "DataInput": "lamina.interfaces.data_source",
+    "jsonable_params": "lamina.interfaces.data_source",
+    "safe_url": "lamina.interfaces.data_source",
+    "bind_params": "lamina.sqltext",
+    "line_column": "lamina.sqltext",
+    "DataSourceError": "lamina.errors",
     "table_digest": "lamina.datastore.hashing",
+    "TableDigest": "lamina.datastore.hashing",
     "DataRead": "lamina.interfaces.data_source",
     "DataSource": "lamina.interfaces.data_source",
     "DataSourceSpec": "lamina.interfaces.data_source",
@@ -317,6 +338,7 @@ __all__ = [
     "DataInput",
     "DataRead",
     "DataSource",
+    "DataSourceError",
     "DataSourceSpec",
     "Datastore",
     "DatastoreError",
@@ -365,6 +387,7 @@ __all__ = [
     "ServingError",
     "Stack",
     "StepError",
+    "TableDigest",
     "TaskContext",
     "TaskOutcome",
     "TaskRecord",
@@ -373,6 +396,8 @@ __all__ = [
     "Triggers",
     "UntrustedArtifactError",
     "alias_change_from_row",
+
+    "bind_params",
     "build_options",
     "build_spec",
     "builtin_serializers",
@@ -397,6 +422,8 @@ __all__ = [
     "is_object_key",
     "is_windows_path",
     "join_partition",
+    "jsonable_params",
+    "line_column",
     "load_artifact",
     "load_flow_file",
     "load_snapshot_flow",
@@ -420,6 +447,8 @@ __all__ = [
     "run_summary",
 
     "run_task_in_env",
+
+    "safe_url",
     "settle",
     "split_scheme",
     "table_digest",

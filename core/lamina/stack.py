@@ -29,6 +29,7 @@ import attrs
 
 from lamina.config import ProjectConfig, StackConfig, load_config
 from lamina.config.locate import find_project_root
+from lamina.config.model import ComponentConfig
 from lamina.config.options import OptionError, build_options, options_to_dict
 from lamina.config.paths import file_url_to_path, is_absolute_path, local_path, split_scheme
 from lamina.config.secrets import (
@@ -45,12 +46,14 @@ from lamina.config.secrets import (
 from lamina.errors import (
     BrokenPluginWarning,
     ConfigError,
+    DataSourceError,
     LaminaError,
     MissingRequiredPluginError,
     PluginError,
     StackNotFoundError,
 )
 from lamina.interfaces.component import LAYERS, ComponentSpec
+from lamina.interfaces.data_source import DataSourceSpec, safe_url
 from lamina.kernel.distributions import normalize_name
 from lamina.kernel.pluginmanager import PluginManager
 from lamina.kernel.suggest import did_you_mean
@@ -124,6 +127,11 @@ class Stack:
         self._compute_overrides: dict[str, Any] = {}  # name -> validated options
         self._compute_built: dict[str, Any] = {}
         self._problems: list[str] = []
+        #: data sources by name: as written (or recorded), validated, built
+        self._data_config: dict[str, ComponentConfig] = {}
+        self._data_recorded: dict[str, Mapping[str, Any]] = {}
+        self._data_resolved: dict[str, tuple[DataSourceSpec, Any]] = {}
+        self._data_built: dict[str, Any] = {}
         self._artifacts: Any = None
         self._plugin_options: dict[str, Any] = {}
         self._plugin_state: dict[str, dict[str, Any]] = {}
@@ -173,6 +181,7 @@ class Stack:
         stack = cls(name=stack_name, plugins=plugins, project_root=root, config=cfg, env=env)
         stack.stack_config = stack_cfg
         stack._resolve(stack_cfg)
+        stack._resolve_data(stack_cfg)
         stack._configure_plugins()
         log.info(
             "stack loaded: %s (config %s; %s)",
@@ -271,7 +280,8 @@ class Stack:
         return out
 
     def _validate_options(
-        self, spec: ComponentSpec, raw: dict[str, Any], keys: tuple[str, ...], what: str
+        self, spec: ComponentSpec | DataSourceSpec, raw: dict[str, Any], keys: tuple[str, ...],
+        what: str,
     ) -> tuple[Any, frozenset[str]]:
         secret = frozenset(
             k for k, v in raw.items()
@@ -324,6 +334,80 @@ class Stack:
             what = f"stack {self.name!r}, compute_overrides.{cname} (plugin {spec.name!r})"
             options, _ = self._validate_options(spec, table, keys, what)
             self._compute_overrides[cname] = options
+
+    def _resolve_data(self, stack_cfg: StackConfig | None) -> None:
+        """Check every ``[stacks.S.data.NAME]`` table now (plugin installed, options
+        valid), so a typo fails before a run starts; the sources are built when read."""
+        if stack_cfg is None:
+            return
+        self._data_config = dict(stack_cfg.data)
+        for name in self._data_config:
+            self._data_spec(name)
+
+    def _data_spec(self, name: str) -> tuple[DataSourceSpec, Any]:
+        if name in self._data_resolved:
+            return self._data_resolved[name]
+        if name in self._data_recorded:
+            from lamina.config import recorded
+
+            entry = self._data_recorded[name]
+            what = f"data source {name!r} (plugin {entry.get('plugin')!r})"
+            spec = self.plugins.find_data_source(str(entry.get("plugin") or ""))
+            values = recorded.recorded_options(self.name, what, entry, self._env)
+            for var in references(entry.get("options") or {}):
+                if var in self._env:
+                    self._remember(self._env[var], f"${{{var}}}")
+            try:
+                options = build_options(spec.config, values)
+            except OptionError as exc:
+                raise ConfigError(f"the run's stack {self.name!r}, {what}: {exc.message}",
+                                  hint=exc.hint) from None
+            self._data_resolved[name] = (spec, options)
+            return self._data_resolved[name]
+        comp = self._data_config.get(name)
+        if comp is None:
+            known = self.data_source_names()
+            where = self.config.where(("stacks", self.name)) if self.config_file else _NO_CONFIG
+            raise DataSourceError(
+                f"stack {self.name!r} has no data source {name!r}"
+                f"{did_you_mean(name, known)}. Sources: {', '.join(known) or 'none'} ({where})",
+                source=name,
+                hint=f'add [stacks.{self.name}.data.{name}] with plugin = "..." to the config, '
+                "or use one of the sources above",
+            )
+        where = f"stack {self.name!r}, data source {name!r}"
+        try:
+            spec = self.plugins.find_data_source(comp.plugin, comp.url)
+        except PluginError as exc:
+            raise self._located(exc, comp.keys, where) from None
+        what = f"{where} (plugin {spec.name!r})"
+        options, _secret = self._validate_options(spec, dict(comp.options), comp.keys, what)
+        self._data_resolved[name] = (spec, options)
+        return self._data_resolved[name]
+
+    def data_source_names(self) -> list[str]:
+        """The names of the stack's data sources (``[stacks.S.data.NAME]``), sorted."""
+        return sorted({*self._data_config, *self._data_recorded})
+
+    def data_source_spec(self, name: str) -> DataSourceSpec:
+        """The kind of data source ``name`` is (its plugin's spec)."""
+        return self._data_spec(name)[0]
+
+    def data_source(self, name: str) -> Any:
+        """The data source ``name`` of this stack (a :class:`lamina.interfaces.DataSource`),
+        built by its plugin's factory on first use.
+
+        :raises lamina.errors.DataSourceError: the stack has no source of that name (the
+            message suggests the nearest one).
+        """
+        with self._lock:
+            if name not in self._data_built:
+                spec, options = self._data_spec(name)
+                try:
+                    self._data_built[name] = spec.factory(name, options, self)
+                except LaminaError as exc:
+                    raise self._redacted(exc) from exc.__cause__
+            return self._data_built[name]
 
     def _configure_plugins(self) -> None:
         registered = {p.name for p in self.plugins.loaded}
@@ -582,6 +666,30 @@ class Stack:
             })
         return out
 
+    def describe_data(self) -> list[dict[str, Any]]:
+        """Per data source: its name, kind (``plugin``), the distribution serving it and
+        its options, with secrets masked and passwords taken out of URLs. Builds nothing."""
+        from importlib import metadata
+
+        out: list[dict[str, Any]] = []
+        for name in self.data_source_names():
+            spec, options = self._data_spec(name)
+            dist = self.plugins.data_source_distribution(spec.name)
+            try:
+                version = metadata.version(dist) if dist else ""
+            except metadata.PackageNotFoundError:
+                version = ""
+            shown = {}
+            for key, value in options_to_dict(options).items():
+                if looks_secret(key) and value not in (None, ""):
+                    value = MASK
+                elif isinstance(value, str):
+                    value = safe_url(self.redact(value))
+                shown[key] = value
+            out.append({"name": name, "plugin": spec.name, "distribution": dist,
+                        "version": version, "options": shown})
+        return out
+
     def validate(self, *, for_run: bool = False) -> list[str]:
         """Problems with this stack and the plugins around it: config problems, broken or
         conflicting plugins, misspelled hooks, credentials written in the committed file,
@@ -675,6 +783,17 @@ class Stack:
                         f"option {key!r} holds a literal credential in the committed config; "
                         f'use "${{ENV_VAR}}" or lamina.secrets.toml'
                     )
+        for name, comp in self._data_config.items():
+            for key, value in comp.options.items():
+                if (isinstance(value, str) and value and not has_reference(value)
+                        and (*comp.keys, key) not in self.config.secret_keys
+                        and (looks_secret(key) or safe_url(value) != value)):
+                    found.append(
+                        f"{self._where((*comp.keys, key))}: stack {self.name!r}, data source "
+                        f"{name!r}: option {key!r} holds a literal credential in the "
+                        'committed config; use "${ENV_VAR}" (a URL: '
+                        '"postgresql://user:${PGPASSWORD}@host/db") or lamina.secrets.toml'
+                    )
         return found
 
     def check(self) -> dict[str, tuple[bool, str]]:
@@ -694,6 +813,14 @@ class Stack:
                 results[layer] = (False, self.redact(str(exc)))
             except Exception as exc:
                 results[layer] = (False, self.redact(f"{type(exc).__name__}: {exc}"))
+        for name in self.data_source_names():
+            try:
+                summary = self.data_source(name).check()
+                results[f"data.{name}"] = (True, str(summary) if summary else "ok")
+            except LaminaError as exc:
+                results[f"data.{name}"] = (False, self.redact(exc.message))
+            except Exception as exc:
+                results[f"data.{name}"] = (False, self.redact(f"{type(exc).__name__}: {exc}"))
         return results
 
     def close(self) -> None:
@@ -701,7 +828,9 @@ class Stack:
         after all were tried."""
         first: BaseException | None = None
         with self._lock:
-            built = [*self._compute_built.values(), *reversed(self._built.values())]
+            built = [*self._data_built.values(), *self._compute_built.values(),
+                     *reversed(self._built.values())]
+            self._data_built.clear()
             self._built.clear()
             self._compute_built.clear()
             self._artifacts = None
@@ -772,6 +901,7 @@ class Stack:
             if layer in LAYERS:
                 stack._resolved[layer] = stack._recorded_component(layer, entry)
         stack._resolve(None)
+        stack._data_recorded = dict(record.get("data") or {})
         for cname, entry in (record.get("compute_overrides") or {}).items():
             what = f"compute_overrides.{cname}"
             try:

@@ -135,6 +135,7 @@ class StackRecipe:
     disabled: tuple[str, ...]
     extra_plugins: tuple[tuple[str, Any], ...]
     branch: Any = None  # lamina.namespaces.Branch: the run's, so the worker's stack has it
+    data_recorded: dict[str, Any] = attrs.field(factory=dict)  # data sources of a recorded stack
 
     @classmethod
     def of(cls, stack: Stack) -> StackRecipe:
@@ -156,6 +157,7 @@ class StackRecipe:
             disabled=tuple(pm.disabled),
             extra_plugins=extra,
             branch=stack.branch,
+            data_recorded=dict(stack._data_recorded),
         )
 
     def build(self) -> Stack:
@@ -169,6 +171,8 @@ class StackRecipe:
         )
         stack.stack_config = self.stack_config
         stack._resolved.update(self.resolved)
+        stack._data_config = dict(self.stack_config.data) if self.stack_config else {}
+        stack._data_recorded = dict(self.data_recorded)
         if self.branch is not None:
             stack.branch = self.branch
         stack._configure_plugins()

@@ -156,7 +156,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _RUN_JSON = {"params": dict, "code_files": dict, "step_code": dict, "steps": tuple}
-_TASK_JSON = {"inputs": dict, "metrics": dict}
+_TASK_JSON = {"inputs": dict, "metrics": dict, "data_inputs": list}
 _RUN_COLUMNS = tuple(a.name for a in RunRecord.__attrs_attrs__ if a.name != "tags")
 _RUN_SELECT = ", ".join(f'"{c}"' for c in _RUN_COLUMNS)
 _RUN_JSON_POSITIONS = tuple((_RUN_COLUMNS.index(name), kind) for name, kind in _RUN_JSON.items())
@@ -347,8 +347,8 @@ class SqliteMetadataStore:
     @staticmethod
     def _task_from_row(row: tuple[Any, ...]) -> TaskRecord:
         values = list(row)
-        for position, _name in _TASK_JSON_POSITIONS:
-            values[position] = _loads(values[position], {})
+        for position, name in _TASK_JSON_POSITIONS:
+            values[position] = _loads(values[position], _TASK_JSON[name]())
         output = values[_OUTPUT_POSITION]
         values[_OUTPUT_POSITION] = ArtifactRef.from_dict(json.loads(output)) if output else None
         return TaskRecord(*values)
@@ -371,7 +371,8 @@ class SqliteMetadataStore:
                     ArtifactRef.from_dict(v) if v is not None else None for v in values
                 ]
             else:
-                columns[position] = [{} if v is None else v for v in values]
+                kind = _TASK_JSON[_TASK_COLUMNS[position]]
+                columns[position] = [kind() if v is None else v for v in values]
         return [TaskRecord(*values) for values in zip(*columns, strict=True)]
 
     def _tags_of(

@@ -12,6 +12,7 @@ import attrs
 from lamina.client import scope
 from lamina.client.refs import no_run_error, resolve_run, split_ref
 from lamina.errors import LaminaError, RunNotFoundError
+from lamina.interfaces.data_source import DataInput
 from lamina.namespaces import check_namespace
 
 if TYPE_CHECKING:
@@ -434,6 +435,14 @@ class Task:
     traceback = property(lambda self: self.record.traceback)
     duration = property(lambda self: self.record.duration)
     metrics = property(lambda self: dict(self.record.metrics))
+
+    @property
+    def data_inputs(self) -> list[DataInput]:
+        """What the step read from data sources (``lamina.data.read``), in order: source,
+        query and parameters or table, version where the source has one, rows and content
+        hash (:class:`lamina.interfaces.data_source.DataInput`). A reused task lists what
+        the task it reused read."""
+        return [DataInput.from_dict(d) for d in self.record.data_inputs]
 
     @property
     def status(self) -> str:

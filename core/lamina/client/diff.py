@@ -36,12 +36,15 @@ class RunDiff:
     timings: list[Change]  # step -> seconds (sum of its tasks)
     environment: list[Change]
     features: list[Change] = attrs.field(factory=list)  # training sets: "step[i] view"
+    #: data-source reads whose version or content changed: "step[i] source: what" ->
+    #: "version V, content C" (None where one run did not read it)
+    data_inputs: list[Change] = attrs.field(factory=list)
 
     @property
     def identical(self) -> bool:
         return not any(
             (self.status, self.params, self.code_files, self.step_code, self.artifacts,
-             self.metrics, self.features)
+             self.metrics, self.features, self.data_inputs)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +74,8 @@ class RunDiff:
                 lines.extend("    " + line for line in text.rstrip("\n").splitlines())
         section("steps whose code changed", self.step_code, lambda k: (k or "-")[:12])
         section("artifacts changed (by content hash)", self.artifacts, lambda k: (k or "-")[:12])
+        section("data inputs changed (version, content hash)", self.data_inputs,
+                lambda v: v or "not read")
         section("features (training sets)", self.features, lambda v: v or "-")
         section("metrics", self.metrics, lambda v: "-" if v is None else f"{v:g}")
         section("timings (s)", self.timings, lambda v: "-" if v is None else f"{v:.2f}")
@@ -105,11 +110,20 @@ def diff_runs(run_a: Run, run_b: Run) -> RunDiff:
     metrics_b: dict[str, float] = {}
     times_a: dict[str, float] = {}
     times_b: dict[str, float] = {}
-    for run, outputs, metrics, times in (
-        (run_a, outputs_a, metrics_a, times_a),
-        (run_b, outputs_b, metrics_b, times_b),
+    reads_a: dict[str, str] = {}
+    reads_b: dict[str, str] = {}
+    for run, outputs, metrics, times, reads in (
+        (run_a, outputs_a, metrics_a, times_a, reads_a),
+        (run_b, outputs_b, metrics_b, times_b, reads_b),
     ):
         for t in run.tasks():
+            for d in t.data_inputs:
+                what = d.table or " ".join((d.query or "").split())
+                if d.params:
+                    what += " " + json.dumps(dict(d.params), sort_keys=True, default=str)
+                reads[f"{t.step}[{t.index}] {d.source}: {what}"] = (
+                    f"{d.version_kind} version {d.version[:12]}, " if d.version else "no version, "
+                ) + f"{d.rows} rows, content {d.content_hash[:12]}"
             outputs[f"{t.step}[{t.index}]"] = t.record.output.key if t.record.output else None
             for name, value in t.metrics.items():
                 metrics[f"{t.step}[{t.index}].{name}" if t.record.element else f"{t.step}.{name}"] = value
@@ -144,4 +158,5 @@ def diff_runs(run_a: Run, run_b: Run) -> RunDiff:
         timings=[Change(s, times_a.get(s), times_b.get(s)) for s in sorted(set(times_a) | set(times_b))],
         environment=environment,
         features=features,
+        data_inputs=_dict_changes(reads_a, reads_b),  # type: ignore[arg-type]
     )

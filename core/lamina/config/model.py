@@ -23,7 +23,9 @@ from lamina.kernel.suggest import did_you_mean
 from lamina.namespaces import check_name
 
 TOP_LEVEL_KEYS = ("project", "default_stack", "required_plugins", "disable_plugins", "stacks", "plugins")
-STACK_EXTRA_KEYS = ("compute_overrides", "description", "trusted_namespaces", "allow_pickle")
+STACK_EXTRA_KEYS = (
+    "compute_overrides", "description", "trusted_namespaces", "allow_pickle", "data",
+)
 
 
 @attrs.frozen
@@ -46,6 +48,9 @@ class StackConfig:
     components: dict[str, ComponentConfig]
     compute_overrides: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     description: str = ""
+    #: Named data sources (``[stacks.S.data.NAME]``): ``layer`` is ``"data"``, ``plugin``
+    #: the data-source kind (None: chosen by the ``url``'s scheme).
+    data: dict[str, ComponentConfig] = attrs.field(factory=dict)
     #: Namespaces whose pickled values load without consent, beyond the user's own and
     #: the project's (fnmatch patterns; lamina.datastore.trust).
     trusted_namespaces: tuple[str, ...] = ()
@@ -188,11 +193,39 @@ def _component(
     )
 
 
+def _data_sources(cfg: ProjectConfig, stack: str, value: Any) -> dict[str, ComponentConfig]:
+    """``[stacks.S.data.NAME]`` tables: each names its plugin or a URL whose scheme picks
+    one; the options are checked against the plugin's class when the stack is loaded."""
+    keys = ("stacks", stack, "data")
+    example = f'[stacks.{stack}.data.warehouse]\nplugin = "postgres"\nurl = "postgresql://..."'
+    if not isinstance(value, dict):
+        raise cfg.error(keys, f"stack {stack!r}: data must hold one [stacks.{stack}.data.NAME] "
+                        f"table per source, got {_kind(value)}", hint=example)
+    out: dict[str, ComponentConfig] = {}
+    for source, table in value.items():
+        where = (*keys, source)
+        if not isinstance(table, dict):
+            raise cfg.error(where, f"stack {stack!r}, data source {source!r} must be a table, "
+                            f"got {_kind(table)}", hint=example)
+        options = dict(table)
+        plugin = options.pop("plugin", None)
+        url = options.get("url") if isinstance(options.get("url"), str) else None
+        if plugin is None and url is None:
+            raise cfg.error(where, f"stack {stack!r}, data source {source!r}: no 'plugin' key "
+                            "says which kind of source it is", hint=example)
+        if plugin is not None and (not isinstance(plugin, str) or not plugin):
+            raise cfg.error((*where, "plugin"), f"stack {stack!r}, data source {source!r}: "
+                            f"'plugin' must be a non-empty string, got {_kind(plugin)}")
+        out[source] = ComponentConfig("data", plugin, options, where, url=url)
+    return out
+
+
 def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
     if not isinstance(table, dict):
         raise cfg.error(("stacks", name), f"stack {name!r} must be a table, got {_kind(table)}")
     components: dict[str, ComponentConfig] = {}
     overrides: dict[str, dict[str, Any]] = {}
+    data: dict[str, ComponentConfig] = {}
     allowed = (*LAYERS, *STACK_EXTRA_KEYS)
     for key, value in table.items():
         if key in LAYERS:
@@ -206,6 +239,8 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
                     hint=f"[stacks.{name}.compute_overrides.k8s]\nnamespace = \"ml\"",
                 )
             overrides = {k: dict(v) for k, v in value.items()}
+        elif key == "data":
+            data = _data_sources(cfg, name, value)
         elif key == "description":
             if not isinstance(value, str):
                 raise cfg.error(("stacks", name, key), "description must be a string")
@@ -226,7 +261,8 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
             raise cfg.error(
                 ("stacks", name, key),
                 f"stack {name!r}: unknown key {key!r}{did_you_mean(key, allowed)}. "
-                f"A stack has one key per layer: {', '.join(LAYERS)} (and compute_overrides)",
+                f"A stack has one key per layer: {', '.join(LAYERS)} (and compute_overrides, "
+                "data)",
                 hint="correct the layer name or remove the key",
             )
     return StackConfig(
@@ -234,6 +270,7 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
         components=components,
         compute_overrides=overrides,
         description=str(table.get("description", "")),
+        data=data,
         trusted_namespaces=tuple(table.get("trusted_namespaces", ())),
         allow_pickle=str(table.get("allow_pickle", "trusted")),
     )

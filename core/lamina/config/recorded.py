@@ -141,6 +141,15 @@ def record_stack(stack: Stack) -> dict[str, Any]:
             keys = ("stacks", stack.name, "compute_overrides", name)
             options, missing = _split(table, keys, secret_keys)
             overrides[name] = {"options": options, **({"missing": missing} if missing else {})}
+    data: dict[str, Any] = {}
+    for name, comp in (stack.stack_config.data if stack.stack_config else {}).items():
+        options, missing = _split(comp.options, comp.keys, secret_keys)
+        for key, value in list(options.items()):
+            if isinstance(value, str) and not has_reference(value) and _has_password(value):
+                del options[key]
+                missing[key] = LITERAL_SECRET
+        data[name] = {"plugin": stack.data_source_spec(name).name, "options": options,
+                      **({"missing": missing} if missing else {})}
     plugins: dict[str, Any] = {}
     for name, table in stack.config.plugins.items():
         options, missing = _split(table, ("plugins", name), secret_keys)
@@ -151,9 +160,17 @@ def record_stack(stack: Stack) -> dict[str, Any]:
         "project_root": str(stack.project_root),
         "components": components,
         "compute_overrides": overrides,
+        "data": data,
         "plugins": plugins,
         "branch": branch_to_dict(stack.branch),
     }, default=str))
+
+
+def _has_password(value: str) -> bool:
+    """Whether a URL carries a password (``scheme://user:password@host``)."""
+    from lamina.interfaces.data_source import safe_url
+
+    return "://" in value and safe_url(value) != value
 
 
 def datastore_spec(record: Mapping[str, Any]) -> str:

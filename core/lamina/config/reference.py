@@ -83,6 +83,21 @@ def render_component(spec: ComponentSpec) -> str:
     return "\n".join([*lines, *_option_table(spec.config), ""])
 
 
+def render_data_source(spec: Any, distribution: str = "") -> str:
+    """One kind of data source (``[stacks.S.data.NAME] plugin = "..."``): heading,
+    description and option table."""
+    lines = [f"### data source: `{spec.name}` ({distribution or 'unpackaged'})", ""]
+    if spec.description:
+        lines += [spec.description[:1].upper() + spec.description[1:] + ".", ""]
+    doc = (spec.config.__doc__ or "").strip().split("\n\n")[0].strip()
+    if doc:
+        lines += [_md(" ".join(doc.split())), ""]
+    if spec.url_schemes:
+        schemes = ", ".join(f"`{s}://`" for s in spec.url_schemes)
+        lines += [f"Chosen by a `url` with scheme {schemes} when `plugin` is not given.", ""]
+    return "\n".join([*lines, *_option_table(spec.config), ""])
+
+
 def _option_table(cls: type) -> list[str]:
     fields = [f for f in attrs.fields(cls) if f.init]
     if not fields:
@@ -109,12 +124,16 @@ def render_plugin_options(name: str, cls: type, distribution: str = "") -> str:
 
 
 def render(
-    specs: list[ComponentSpec], plugin_options: dict[str, tuple[type, str]] | None = None
+    specs: list[ComponentSpec], plugin_options: dict[str, tuple[type, str]] | None = None,
+    data_sources: list[tuple[Any, str]] | None = None,
 ) -> str:
-    """The generated block: every component, in layer order, then by name; then each
-    plugin's own table (``plugin_options``: name -> (class, distribution))."""
+    """The generated block: every component, in layer order, then by name; then each kind
+    of data source (``data_sources``: (spec, distribution)); then each plugin's own table
+    (``plugin_options``: name -> (class, distribution))."""
     ordered = sorted(specs, key=lambda s: (LAYERS.index(s.layer), s.name, s.distribution))
     parts = [render_component(s) for s in ordered]
+    for spec, dist in sorted(data_sources or [], key=lambda item: item[0].name):
+        parts.append(render_data_source(spec, dist))
     for name, (cls, dist) in sorted((plugin_options or {}).items()):
         parts.append(render_plugin_options(name, cls, dist))
     return "\n".join(parts).rstrip() + "\n"
@@ -141,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, cls in pm.plugin_option_classes().items():
         info = pm.plugin_info(name)
         tables[name] = (cls, info.distribution if info else "")
-    block = render(pm.components(), tables)
+    data = [(spec, pm.data_source_distribution(spec.name)) for spec in pm.data_sources()]
+    block = render(pm.components(), tables, data)
     if args.update is None:
         sys.stdout.write(block)
         return 0

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from lamina.features.definitions import FeatureView
 
 RUN_SCHEME = "run://"
+DATA_SCHEME = "data://"
 LOCAL_SCHEMES = ("file", "local")
 
 
@@ -42,7 +43,13 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 def is_run_ref(url: str) -> bool:
-    return url.startswith(RUN_SCHEME)
+    """A source read when used rather than scanned as Parquet: a flow artifact
+    (``run://``) or a data source of the stack (``data://``, :func:`lamina.data.ref`)."""
+    return isinstance(url, str) and url.startswith((RUN_SCHEME, DATA_SCHEME))
+
+
+def is_data_ref(url: str) -> bool:
+    return isinstance(url, str) and url.startswith(DATA_SCHEME)
 
 
 def resolve_local(url: str, root: Path) -> str:

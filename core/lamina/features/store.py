@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lamina.errors import FeatureStoreError
+from lamina.errors import FeatureStoreError, LaminaError
 from lamina.features import definitions as d
 from lamina.features.options import FeatureStoreOptions
 from lamina.features.registry import Registry, Version, diff_specs
@@ -102,6 +102,8 @@ class LocalFeatureStore:
         self._registry: Registry | None = None
         self._online: Any = None
         self._views: dict[tuple[str, int], d.FeatureView] = {}
+        #: content hashes of data:// sources read for the request in progress (its lineage)
+        self._data_reads: dict[str, str] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -321,10 +323,25 @@ class LocalFeatureStore:
         except Exception as exc:
             raise sources.unreachable(view, url, exc) from exc
 
+    def _data_read(self, view: d.FeatureView) -> tuple[Any, str]:
+        """(Arrow table, content hash) of a ``data://`` source, read through
+        ``lamina.data`` (so a read inside a step is recorded with the task)."""
+        import lamina.data
+
+        try:
+            done = lamina.data.read_ref(view.source, stack=self.stack)
+        except LaminaError as exc:
+            raise FeatureStoreError(f"feature view {view.name!r}: {exc.message}",
+                                    hint=exc.hint) from exc
+        self._data_reads[view.source] = done.input.content_hash
+        return done.table, done.input.content_hash
+
     def _artifact(self, view: d.FeatureView) -> tuple[Any, str]:
-        """(Arrow table, content key) of a ``run://`` source."""
+        """(Arrow table, content key) of a ``run://`` or ``data://`` source."""
         from lamina.features import sources
 
+        if sources.is_data_ref(view.source):
+            return self._data_read(view)
         ref = view.source[len(sources.RUN_SCHEME):]
         try:
             from lamina.client import Client
@@ -561,7 +578,9 @@ class LocalFeatureStore:
         out: dict[str, Any] = {}
         for r in resolved:
             url = r.view.source
-            if sources.is_run_ref(url):
+            if sources.is_data_ref(url) and url in self._data_reads:
+                digest = self._data_reads.pop(url)  # read for this request already
+            elif sources.is_run_ref(url):
                 digest = self._artifact(r.view)[1]
             else:
                 digest = sources.content_hash(

@@ -55,6 +55,32 @@ class DataInput:
     content_hash: str = ""
     read_at: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape a task record keeps (``tasks.data_inputs``)."""
+        data = attrs.asdict(self, recurse=False)
+        data["params"] = dict(self.params) if self.params is not None else None
+        data["columns"] = list(self.columns) if self.columns is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataInput:
+        """The record back from its JSON shape (unknown keys ignored, for records written
+        by a newer lamina)."""
+        names = {a.name for a in attrs.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        if values.get("columns") is not None:
+            values["columns"] = tuple(values["columns"])
+        return cls(**values)
+
+    def describe(self) -> str:
+        """One line: the source, what was read and its version (for ``lamina show``)."""
+        what = self.table or " ".join((self.query or "").split())
+        if len(what) > 80:
+            what = what[:77] + "..."
+        version = (f"{self.version_kind} version {self.version}" if self.version
+                   else "no version (the source cannot tell)")
+        return f"{self.source} ({self.plugin}): {what} -> {self.rows} rows, {version}"
+
 
 @attrs.frozen
 class DataRead:
@@ -120,3 +146,46 @@ class DataSourceSpec:
     description: str = ""
     install_hint: str = ""
     url_schemes: tuple[str, ...] = ()
+
+
+def jsonable_params(params: Mapping[str, Any] | Sequence[Any] | None) -> dict[str, Any] | None:
+    """Query parameters as a read records them: JSON values kept, anything else (a date, a
+    Decimal) written as its ``str``; positional parameters keyed ``"1"``, ``"2"``..."""
+    if params is None:
+        return None
+    items = (params.items() if isinstance(params, Mapping)
+             else ((str(i), v) for i, v in enumerate(params, 1)))
+    out: dict[str, Any] = {}
+    for key, value in items:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[str(key)] = value
+        elif isinstance(value, (list, tuple)):
+            out[str(key)] = [v if v is None or isinstance(v, (bool, int, float, str))
+                             else str(v) for v in value]
+        else:
+            out[str(key)] = str(value)
+    return out
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password (``postgresql://bob:s3cret@db/x`` ->
+    ``postgresql://bob@db/x``) and without query values that look like credentials: what a
+    source may show or record of where it reads."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = parts.query
+    if query:
+        words = ("password", "passwd", "secret", "token", "key", "credential")
+        pairs = [(k, "****" if any(w in k.lower() for w in words) else v)
+                 for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = urlencode(pairs, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -32,7 +32,9 @@ class MetadataStore(Protocol):
         (:class:`lamina.errors.ImmutableRunError`)."""
 
     def record_tasks(self, tasks: Sequence[TaskRecord]) -> None:
-        """Insert or update task records of a running run, in one transaction."""
+        """Insert or update task records of a running run, in one transaction. Every field
+        reads back equal, ``data_inputs`` (the task's data-source reads, a JSON list) in
+        its order."""
 
     def add_tags(self, run_id: str, tags: Sequence[str]) -> None:
         """Add tags to any run, finished or not."""

@@ -253,6 +253,12 @@ KNOWN_COMPONENTS: Mapping[tuple[str, str], str] = types.MappingProxyType({
     ("metadata", "postgres"): "lamina-metadata-postgres",
     # online stores of the feature store (``online_store = "redis"``)
     ("online_store", "redis"): "lamina-online-redis",
+    # data sources (``[stacks.S.data.NAME] plugin = "postgres"``, or a URL's scheme)
+    ("data", "postgres"): "lamina-data-sql",
+    ("data", "postgresql"): "lamina-data-sql",
+    ("data", "mysql"): "lamina-data-sql",
+    ("data", "mariadb"): "lamina-data-sql",
+    ("data", "snowflake"): "lamina-data-snowflake",
 })
 
 #: URL scheme -> the datastore distribution that serves it.

@@ -33,6 +33,7 @@ import pluggy
 from lamina import hookspecs
 from lamina.errors import PluginError, PluginNotInstalledError
 from lamina.interfaces.component import LAYERS, ComponentSpec
+from lamina.interfaces.data_source import DataSourceSpec
 from lamina.kernel.defaults import DEFAULT_PLUGINS, ESSENTIAL_PLUGIN
 from lamina.kernel.distributions import (
     distribution_for,
@@ -144,6 +145,9 @@ class PluginManager:
         self._components: list[ComponentSpec] | None = None
         self._by_plugin: dict[str, list[ComponentSpec]] = {}
         self._serializers: list[Any] | None = None
+        self._data_sources: list[DataSourceSpec] | None = None
+        self._data_source_dists: dict[str, str] = {}
+        self._data_source_owners: dict[str, list[DataSourceSpec]] = {}
         self._option_classes: dict[str, type] | None = None
 
         self._undo_tracing: Any = None
@@ -285,6 +289,7 @@ class PluginManager:
             )
         )
         self._components = None
+        self._data_sources = None
         self._serializers = None
         self._option_classes = None
         return True
@@ -540,6 +545,92 @@ class PluginManager:
             else "install a datastore plugin that serves this scheme, or use a file path"
         )
         raise PluginNotInstalledError(message, hint=hint)
+
+    # ------------------------------------------------------------------ data sources
+
+    def data_sources(self) -> list[DataSourceSpec]:
+        """Every kind of data source the plugins offer (``lamina_data_sources``), with the
+        plugin that offered each; a plugin whose hook fails is reported in :attr:`broken`."""
+        if self._data_sources is not None:
+            return list(self._data_sources)
+        found: list[DataSourceSpec] = []
+        for plugin_name, results, failure in call_per_plugin(self.pm, "lamina_data_sources"):
+            info = self._info_for(plugin_name)
+            try:
+                if failure is not None:
+                    raise failure.error
+                specs = [spec for result in results for spec in (result or ())]
+                for spec in specs:
+                    if not isinstance(spec, DataSourceSpec):
+                        raise TypeError("lamina_data_sources() must return DataSourceSpec "
+                                        f"objects, got {type(spec).__name__}")
+            except Exception as exc:
+                self._add_broken(BrokenPlugin(
+                    name=plugin_name, distribution=info.distribution if info else "",
+                    version=info.version if info else "",
+                    error=f"lamina_data_sources() failed: {_format_error(exc)}",
+                    traceback=failure.traceback if failure else tb.format_exc(),
+                    entry_point=info.entry_point if info else "",
+                ))
+                continue
+            found.extend(specs)
+            for spec in specs:
+                self._data_source_dists[spec.name] = info.distribution if info else ""
+                self._data_source_owners.setdefault(plugin_name, []).append(spec)
+        self._data_sources = found
+        return list(found)
+
+    def data_sources_by_plugin(self) -> dict[str, list[DataSourceSpec]]:
+        """The kinds of data source each plugin (by registered name) offers."""
+        self.data_sources()
+        return {k: list(v) for k, v in self._data_source_owners.items()}
+
+    def data_source_distribution(self, name: str) -> str:
+        """The distribution that offers data-source kind ``name`` ("" when unknown)."""
+        self.data_sources()
+        return self._data_source_dists.get(name, "")
+
+    def find_data_source(self, plugin: str | None, url: str | None = None) -> DataSourceSpec:
+        """The data-source kind named ``plugin`` (or, without one, the kind serving the
+        ``url``'s scheme).
+
+        :raises PluginNotInstalledError: none is installed; the message lists the
+            installed kinds and the ``pip install`` line when the distribution is known.
+        :raises PluginError: two plugins offer it.
+        """
+        have = self.data_sources()
+        installed = ", ".join(sorted({s.name for s in have})) or "none"
+        if plugin is None:
+            scheme = (url or "").split("://", 1)[0].lower() if "://" in (url or "") else ""
+            matches = [s for s in have if scheme and scheme in s.url_schemes]
+            if len({s.name for s in matches}) == 1:
+                return matches[0]
+            if matches:
+                raise PluginError(
+                    f"Several data sources serve {scheme}:// URLs: "
+                    f"{', '.join(sorted({s.name for s in matches}))}.",
+                    hint='name one: plugin = "NAME"')
+            dist = distribution_for("data", scheme) if scheme else None
+            raise PluginNotInstalledError(
+                f"No data source serves {scheme or 'scheme-less'} URLs ({url!r}). Installed "
+                f"data sources: {installed}." + self._broken_note(),
+                hint=f"pip install {dist}" if dist else 'add plugin = "NAME" to the source',
+            )
+        matches = [s for s in have if s.name == plugin]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise PluginError(
+                f"Two plugins offer the data source {plugin!r}; lamina will not pick one "
+                "silently.", hint="uninstall one, or disable it with disable_plugins")
+        dist = distribution_for("data", plugin)
+        raise PluginNotInstalledError(
+            f"No data source named {plugin!r} is installed. Installed data sources: "
+            f"{installed}." + self._broken_note(),
+            hint=f"pip install {dist}" if dist else (
+                f"check the spelling{did_you_mean(plugin, [s.name for s in have])}, or "
+                "install the plugin that provides it (`lamina plugins` lists them)"),
+        )
 
     def serializers(self) -> list[Any]:
         """Every plugin's serializers, highest ``priority`` first (stable otherwise)."""

@@ -48,6 +48,9 @@ class TaskState:
     #: step's output is stored
     registrations: list[tuple[str, dict[str, Any]]] = attrs.field(factory=list)
 
+    #: What the task read through ``lamina.data`` (DataInput records), in order.
+    data_inputs: list[Any] = attrs.field(factory=list)
+
 
 def run_info(state: TaskState) -> dict[str, Any] | None:
     """Where the task's run lives (``namespace``, ``project``, ``branch``,
@@ -258,6 +261,17 @@ class _Current:
 
 
 current = _Current()
+
+
+def record_data_input(read: Any) -> bool:
+    """Append a :class:`lamina.interfaces.data_source.DataInput` to the running task's
+    record (``lamina.data.read`` calls it); False outside a task, where nothing is
+    recorded."""
+    state = task_state()
+    if state is None or state.run_id is None:
+        return False
+    state.data_inputs.append(read)
+    return True
 
 
 def enter_task(

@@ -22,6 +22,7 @@ from lamina.flow.step import retry_wait
 from lamina.logs import get_logger
 from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskRecord, TaskSpec
 from lamina.runtime.cache import step_cache_keys
+from lamina.runtime.data_inputs import stale_inputs
 from lamina.runtime.layout import step_plan_key, task_notes_key
 from lamina.runtime.progress import NullProgress
 from lamina.runtime.task import write_outcome
@@ -309,6 +310,7 @@ class Scheduler:
                 f"{previous['run_id']}/{previous['step']}/{previous['index']}"
             )
             metrics = previous.get("metrics") or {}
+            data_inputs = list(previous.get("data_inputs") or [])
         elif want_cache:
             origin = ctx.stack.metadata.find_cached(spec.cache_key)
             if origin is None or origin.output is None:
@@ -316,7 +318,15 @@ class Scheduler:
             output = origin.output
             reused_from = origin.reused_from or origin.task_id
             metrics = dict(origin.metrics)
+            data_inputs = list(origin.data_inputs)
         else:
+            return False
+        stale = stale_inputs(ctx.stack, data_inputs, reused_from) if data_inputs else []
+        if stale:
+            for note in stale:
+                log.warning(note, task=spec.task_id)
+            ctx.artifacts.put_json(task_notes_key(spec.run_id, spec.step, spec.index),
+                                   {"task": spec.task_id, "notes": stale})
             return False
         problem = ctx.artifacts.damage(output, name=reused_from)
         if problem is not None:
@@ -332,6 +342,7 @@ class Scheduler:
             run_id=spec.run_id, step=spec.step, index=spec.index, attempt=1,
             status="succeeded", started_at=now, finished_at=now, output=output,
             cache_key=spec.cache_key, metrics=metrics, host=socket.gethostname(),
+            data_inputs=data_inputs,
         )
         write_outcome(ctx.artifacts, outcome, reused_from=reused_from)
         self._succeeded(outcome, reused_from=reused_from)
@@ -432,6 +443,7 @@ class Scheduler:
             cache_key=outcome.cache_key,
             reused_from=reused_from,
             metrics=dict(outcome.metrics),
+            data_inputs=list(outcome.data_inputs),
         )
         self.buffer.append(record)
         return record

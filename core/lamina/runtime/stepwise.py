@@ -314,6 +314,7 @@ def collect_task_records(
                 exit_reason=data.get("exit_reason", ""), stdout_key=data.get("stdout_key", ""),
                 stderr_key=data.get("stderr_key", ""), cache_key=data.get("cache_key", ""),
                 reused_from=data.get("reused_from", ""), metrics=dict(data.get("metrics") or {}),
+                data_inputs=list(data.get("data_inputs") or []),
             ))
     return records, complete
 

@@ -291,6 +291,7 @@ def _execute(
         metrics=metrics,
         host=socket.gethostname(),
         pid=os.getpid(),
+        data_inputs=[read.to_dict() for read in (state.data_inputs if state else ())],
     )
     save_task_card(artifacts, spec, card, value)
     if failure is not None:  # kept for its logs: the task's record holds the last attempt only

@@ -53,9 +53,21 @@ def make_task(run: RunRecord, step: str, index: int = 0, **changes: Any) -> Task
                            info={"rows": 3}),
         inputs={"data": "f" * 64, "parts": ["1" * 64, "2" * 64]}, element="'fi'",
         stdout_key="3" * 64, metrics={"seconds": 0.5},
+        data_inputs=[DATA_INPUT],
     )
     values.update(changes)
     return TaskRecord(**values)
+
+
+#: A recorded data-source read (``tasks.data_inputs``) with every kind of field filled in.
+DATA_INPUT: dict[str, Any] = {
+    "source": "warehouse", "plugin": "postgres",
+    "query": "select * from events where day = %(day)s and note = 'é ✓'",
+    "params": {"day": "2026-11-30", "limit": 10, "ratio": 0.5, "flag": None},
+    "table": None, "filter": None, "columns": ["a", "b"], "version": None,
+    "version_kind": "none", "rows": 42, "content_hash": "9" * 64,
+    "read_at": "2026-11-30T12:00:00+00:00",
+}
 
 
 class MetadataSuite:
@@ -304,6 +316,24 @@ class MetadataSuite:
         assert metadata_store.list_tasks(run.run_id, step="nothing") == []
         with pytest.raises(RunNotFoundError):
             metadata_store.list_tasks(new_run_id())
+
+    def test_data_inputs_round_trip_in_order(self, metadata_store: Any) -> None:
+        run = make_run()
+        metadata_store.create_run(run)
+        lake = {**DATA_INPUT, "source": "lake", "plugin": "delta", "query": None,
+                "table": "events", "filter": "day = '2026-11-30'", "version": "17",
+                "version_kind": "delta"}
+        metadata_store.record_tasks([
+            make_task(run, "train", 0, data_inputs=[DATA_INPUT, lake]),
+            make_task(run, "train", 1, data_inputs=[]),
+        ])
+        tasks = metadata_store.list_tasks(run.run_id, step="train")
+        assert tasks[0].data_inputs == [DATA_INPUT, lake], "every field, in read order"
+        assert tasks[1].data_inputs == []
+        metadata_store.record_tasks([make_task(run, "train", 1, cache_key="dk",
+                                               data_inputs=[lake])])
+        found = metadata_store.find_cached("dk")
+        assert found is not None and found.data_inputs == [lake]
 
     def test_the_cache_finds_the_newest_successful_task(self, metadata_store: Any) -> None:
         old, new, failed = make_run(), make_run(), make_run()

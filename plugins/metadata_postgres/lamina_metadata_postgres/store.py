@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _RUN_JSON = {"params": dict, "code_files": dict, "step_code": dict, "steps": tuple}
-_TASK_JSON = ("output", "inputs", "metrics")
+_TASK_JSON = ("output", "inputs", "metrics", "data_inputs")
 _RUN_FIELDS = tuple(a.name for a in RunRecord.__attrs_attrs__)
 _RUN_COLUMNS = tuple(name for name in _RUN_FIELDS if name != "tags")
 _TAGS_POSITION = _RUN_FIELDS.index("tags")
@@ -560,6 +560,8 @@ class PostgresMetadataStore:
                 columns[position] = [
                     ArtifactRef.from_dict(v) if v is not None else None for v in values
                 ]
+            elif name == "data_inputs":
+                columns[position] = [v if type(v) is list else [] for v in values]
             else:
                 columns[position] = [v if type(v) is dict else {} for v in values]
         return [TaskRecord(*values) for values in zip(*columns, strict=True)]

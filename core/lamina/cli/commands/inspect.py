@@ -104,6 +104,11 @@ def print_run(run: Any, console: Any = None) -> None:
         )
         table.add_row(escape(step), str(len(mine)), status, _secs(spent) if mine else "-", result)
     console.print(table)
+    reads = [(t.id, d) for t in tasks for d in t.data_inputs]
+    if reads:
+        console.print("[bold]data inputs[/]")
+        for task_id, d in reads:
+            console.print(escape(f"  {task_id}: {d.describe()}"))
     for task_id, notes in run.notes().items():
         for note in notes:
             console.print(f"[yellow]note[/] {escape(task_id)}: {escape(note)}")
@@ -262,6 +267,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         for param, keys in r.inputs.items():
             shown = f"{len(keys)} artifacts" if isinstance(keys, list) else keys[:12]
             console.print(escape(f"  input {param}: {shown}"))
+        for d in t.data_inputs:
+            console.print(escape(f"  data input {d.describe()}"))
+            if d.params:
+                console.print(escape("    params " + ", ".join(
+                    f"{k}={v!r}" for k, v in d.params.items())))
+            console.print(escape(f"    content {d.content_hash[:12] or '-'}  read {d.read_at}"))
         if r.metrics:
             console.print(escape("  metrics " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items())))
         if r.error:

@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def report(pm: Any) -> dict[str, Any]:
     """Everything ``lamina plugins`` shows, as plain data."""
     by_plugin = pm.components_by_plugin()  # a failing component hook lands in broken
+    data_by_plugin = pm.data_sources_by_plugin()
     plugins = []
     for p in pm.loaded:
         plugins.append({
@@ -33,6 +34,9 @@ def report(pm: Any) -> dict[str, Any]:
             "components": [
                 {"layer": c.layer, "name": c.name, "description": c.description}
                 for c in by_plugin.get(p.name, [])
+            ] + [
+                {"layer": "data", "name": s.name, "description": s.description}
+                for s in data_by_plugin.get(p.name, [])
             ],
         })
     return {

@@ -150,6 +150,7 @@ def run_show(args: argparse.Namespace) -> int:
             "config_file": str(stack.config_file) if stack.config_file else None,
             "project_root": str(stack.project_root),
             "layers": layers,
+            "data": stack.describe_data(),
         })
         return 0
     source = (stack.config.source.display if stack.config.source
@@ -163,6 +164,11 @@ def run_show(args: argparse.Namespace) -> int:
         origin = " [default]" if item["origin"] == "default" else ""
         dist = f"{item['distribution'] or '(unpackaged)'} {item['version'] or ''}".rstrip()
         echo(f"  {item['layer']:<13} {item['component']}  from {dist}{origin}")
+        for key, value in item["options"].items():
+            echo(f"      {key} = {format_value(value)}")
+    for item in stack.describe_data():
+        dist = f"{item['distribution'] or '(unpackaged)'} {item['version'] or ''}".rstrip()
+        echo(f"  {'data.' + item['name']:<13} {item['plugin']}  from {dist}")
         for key, value in item["options"].items():
             echo(f"      {key} = {format_value(value)}")
     return 0
@@ -183,7 +189,8 @@ def run_check(args: argparse.Namespace) -> int:
                 echo(f"  {status_mark(False)} {p}")
         for layer, (ok, message) in stack.check().items():
             failed = failed or not ok
-            name = stack.spec(layer).name
+            name = (stack.data_source_spec(layer[5:]).name if layer.startswith("data.")
+                    else stack.spec(layer).name)
             text = message.replace("\n", "\n        ")
             echo(f"  {status_mark(ok)} {layer:<13} {name}: {text}")
     finally:
