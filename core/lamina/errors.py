@@ -167,3 +167,12 @@ class FeatureStoreError(LaminaError):
     """A feature definition, a source or a feature request is wrong (an unknown feature, a
     missing or mistyped column, an unreachable source); the message names the feature view
     and the column."""
+
+
+# --- data sources ---------------------------------------------------------------------
+
+
+class DataSourceError(LaminaError):
+    """A data source could not serve a read or a write: an unknown table, a version that
+    no longer exists, an unreachable server, a value with no Arrow type. The one-line
+    message names the source (and the table or column) and the fix."""
