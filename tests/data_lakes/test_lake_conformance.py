@@ -88,15 +88,13 @@ class TestIcebergS3(DataSourceSuite):
                         endpoint_url=seaweedfs.endpoint)
 
     @pytest.fixture
-    def unreachable_data_source(self, source_name: str, s3_env: Any, tmp_path: Path) -> Any:
-        source = _iceberg(source_name, url="s3://lake/warehouse",
-                          catalog=f"sqlite:///{tmp_path / 'dead.db'}",
-                          endpoint_url=DEAD_ENDPOINT, connect_timeout=2)
+    def unreachable_data_source(self, source_name: str, s3_bucket: str, seaweedfs: Any,
+                                tmp_path: Path) -> Any:
         import pyarrow as pa
 
-        # the catalog answers (it is local); the table's files are on the dead server
-        try:
-            source.write("events", pa.table({"id": [1]}))
-        except Exception:
-            pass
-        return source
+        options = {"url": f"s3://{s3_bucket}/warehouse",
+                   "catalog": f"sqlite:///{tmp_path / 'dead.db'}"}
+        _iceberg(source_name, endpoint_url=seaweedfs.endpoint, **options).write(
+            "events", pa.table({"id": [1]}))
+        # the catalog answers (it is local) and names the table; its files' server is down
+        return _iceberg(source_name, endpoint_url=DEAD_ENDPOINT, connect_timeout=2, **options)

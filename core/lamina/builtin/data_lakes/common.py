@@ -139,6 +139,16 @@ def s3_filesystem(options: Any) -> Any:
     )
 
 
+def check_s3(source: str, plugin: str, options: Any) -> None:
+    """List the bucket of an S3 lake, or raise the error of an unreachable one."""
+    if not is_s3(options.url):
+        return
+    try:
+        s3_filesystem(options).ls(strip_scheme(options.url).split("/", 1)[0])
+    except Exception as exc:
+        raise unreachable(source, plugin, options.url, exc) from None
+
+
 def strip_scheme(url: str) -> str:
     return url.split("://", 1)[1] if "://" in url else url
 

@@ -159,12 +159,7 @@ class DeltaSource:
 
     def check(self) -> str:
         """Reach the lake's root; a one-line summary."""
-        if common.is_s3(self.options.url):
-            fs = common.s3_filesystem(self.options)
-            try:
-                fs.ls(common.strip_scheme(self.root).split("/", 1)[0])
-            except Exception as exc:
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+        common.check_s3(self.name, PLUGIN, self.options)
         return f"delta lake {self.options.url}: reachable"
 
 

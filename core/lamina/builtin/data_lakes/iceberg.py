@@ -84,6 +84,10 @@ class IcebergSource:
                 hint="check the name (NAMESPACE.TABLE for another namespace), or write the "
                 "table first",
             ) from None
+        except Exception as exc:
+            if common.is_connection_error(exc):
+                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            raise
 
     # ----------------------------------------------------------------------- read
 
@@ -201,7 +205,8 @@ class IcebergSource:
         return None if current is None else str(current)
 
     def check(self) -> str:
-        """Reach the catalog; a one-line summary."""
+        """Reach the catalog (and the warehouse's bucket); a one-line summary."""
+        common.check_s3(self.name, PLUGIN, self.options)
         try:
             namespaces = self.catalog.list_namespaces()
         except Exception as exc:
