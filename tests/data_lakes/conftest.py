@@ -13,8 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "s3"))
 
-from envs_util import running  # noqa: E402
-from s3_util import SeaweedServer, clean_aws_env  # noqa: E402
+from envs_util import running
+from s3_util import SeaweedServer, clean_aws_env
 
 
 @pytest.fixture(scope="session")

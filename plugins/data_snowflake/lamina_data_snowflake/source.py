@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from lamina.sdk import DataInput, DataRead, DataSourceError, table_digest
-
 from lamina_data_snowflake.plugin import INSTALL_HINT, SnowflakeOptions
 
 PLUGIN = "snowflake"

@@ -321,7 +321,7 @@ def _bad_column(data: Any) -> str | None:
         return None
     for name, values in items:
         try:
-            pa.array(values if not hasattr(values, "to_numpy") else values, from_pandas=True)
+            pa.array(values, from_pandas=True)
         except Exception:
             return str(name)
     return None
