@@ -41,7 +41,8 @@ def test_builtin_is_registered_through_the_hooks_first():
         ("serving", "local"): "lamina",
         ("monitoring", "builtin"): "lamina",
     }
-    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring"]
+    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
+                                           "data_lakes"]
     # builtin components come out of the same hook a third-party plugin implements
     assert pm.hook.lamina_compute_backends()[0][0].name == "local"
 
@@ -64,11 +65,12 @@ def test_installed_plugin_is_found_through_its_entry_point(visible):
 def test_autoload_off_loads_only_builtin(visible, monkeypatch):
     visible("good")
     assert [p.name for p in PluginManager(autoload=False).loaded] == [
-        "builtin", "features", "serving", "monitoring"]
+        "builtin", "features", "serving", "monitoring", "data_lakes"]
     monkeypatch.setenv("LAMINA_DISABLE_PLUGIN_AUTOLOAD", "1")
     pm = PluginManager()
     assert pm.autoload is False
-    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring"]
+    assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
+                                           "data_lakes"]
 
 
 def test_broken_plugin_is_reported_and_the_others_keep_working(visible):
