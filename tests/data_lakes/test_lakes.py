@@ -156,3 +156,17 @@ def test_a_missing_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch, 
     with pytest.raises(DataSourceError, match="not installed") as err:
         factory()
     assert hint in (err.value.hint or "") and "'lake'" in str(err.value)
+
+
+def test_collecting_the_lake_sources_imports_no_heavy_library() -> None:
+    import subprocess
+
+    code = ("import sys\nfrom lamina.kernel.pluginmanager import PluginManager\n"
+            "specs = PluginManager(autoload=False).hook.lamina_data_sources()\n"
+            "assert {s.name for group in specs for s in group} >= {'parquet', 'delta', "
+            "'iceberg'}\n"
+            "print(sorted(m for m in ('pyarrow', 'deltalake', 'pyiceberg', 's3fs', "
+            "'sqlalchemy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
