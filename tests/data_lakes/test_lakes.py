@@ -170,3 +170,31 @@ def test_collecting_the_lake_sources_imports_no_heavy_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_delta_on_s3_keeps_every_commit_of_concurrent_writers(
+        s3_bucket: str, seaweedfs: Any) -> None:
+    import threading
+
+    source = DeltaSource("lake", LakeOptions(url=f"s3://{s3_bucket}/delta",
+                                             endpoint_url=seaweedfs.endpoint))
+    source.write("events", pa.table({"id": [0]}))
+    failures: list[BaseException] = []
+
+    def append(worker: int) -> None:
+        for i in range(3):
+            try:
+                source.write("events", pa.table({"id": [worker * 100 + i]}))
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=append, args=(w,)) for w in (1, 2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    got = source.read(table="events")
+    assert sorted(got.table.column("id").to_pylist()) == [0, 100, 101, 102, 200, 201, 202,
+                                                          300, 301, 302]
+    assert got.input.version == "9"

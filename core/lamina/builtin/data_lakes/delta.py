@@ -209,9 +209,8 @@ def _s3_storage(options: common.LakeOptions) -> dict[str, str]:
                 "AWS_PROFILE"):
         if os.environ.get(key):
             storage[key] = os.environ[key]
-    # S3 has no atomic rename; delta-rs commits with conditional writes where the server
-    # supports them, else this lets a single writer commit (document: one writer per table)
-    storage.setdefault("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
+    # no AWS_S3_ALLOW_UNSAFE_RENAME: delta-rs commits with S3's conditional writes
+    # (If-None-Match), so concurrent writers never overwrite each other's commit
     storage["timeout"] = f"{int(max(options.connect_timeout, 1))}s"
     storage["connect_timeout"] = f"{int(max(options.connect_timeout, 1))}s"
     return storage
