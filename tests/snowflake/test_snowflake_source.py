@@ -93,3 +93,21 @@ def test_the_plugin_is_found_through_its_entry_point() -> None:
     found = {spec.name: spec for group in pm.hook.lamina_data_sources() for spec in group}
     assert found["snowflake"].url_schemes == ("snowflake",)
     assert found["snowflake"].install_hint == "pip install lamina-data-snowflake"
+
+
+def test_a_failed_overwrite_leaves_the_old_rows(snowflake_options: dict[str, Any]) -> None:
+    from lamina_data_snowflake.plugin import SnowflakeOptions
+    from lamina_data_snowflake.source import SnowflakeSource
+
+    source = SnowflakeSource("warehouse", SnowflakeOptions(**snowflake_options,
+                                                           insert_batch=1))
+    try:
+        source.write("scores", pa.table({"id": [1, 2, 3]}))
+        # the first row converts, the second does not: the delete and the first insert
+        # are rolled back with it
+        with pytest.raises(DataSourceError, match="'warehouse' \\(snowflake\\): SQL error"):
+            source.write("scores", pa.table({"id": ["7", "not a number"]}), mode="overwrite")
+        got = source.read(table="scores")
+        assert sorted(got.table.column("ID").to_pylist()) == [1, 2, 3]
+    finally:
+        source.close()
