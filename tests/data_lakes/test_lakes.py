@@ -198,3 +198,39 @@ def test_delta_on_s3_keeps_every_commit_of_concurrent_writers(
     assert sorted(got.table.column("id").to_pylist()) == [0, 100, 101, 102, 200, 201, 202,
                                                           300, 301, 302]
     assert got.input.version == "9"
+
+
+@pytest.mark.parametrize("plugin", ["parquet", "delta", "iceberg"])
+def test_credentials_from_the_options_reach_s3_and_are_never_recorded(
+        plugin: str, s3_bucket: str, seaweedfs: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3_util
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    options: dict[str, Any] = {"url": f"s3://{s3_bucket}/{plugin}",
+                               "endpoint_url": seaweedfs.endpoint}
+    if plugin == "iceberg":
+        options["catalog"] = f"sqlite:///{tmp_path / 'catalog.db'}"
+
+    def build(key: str, secret: str) -> Any:
+        spec = specs()[plugin]
+        made = build_options(spec.config, {**options, "access_key_id": key,
+                                           "secret_access_key": secret})
+        assert secret not in repr(made)
+        return spec.factory("lake", made, None)
+
+    admin = build(s3_util.ADMIN_KEY, s3_util.ADMIN_SECRET)
+    assert admin.write("events", events(["a", "b"])) == 2
+    got = admin.read(table="events")
+    assert got.table.num_rows == 2
+    assert s3_util.ADMIN_SECRET not in repr(got.input)
+    reader = build(s3_util.READER_KEY, s3_util.READER_SECRET)  # SeaweedFS: read and list
+    assert reader.read(table="events").table.num_rows == 2
+    with pytest.raises(DataSourceError, match=f"'lake' \\({plugin}\\): .* refused access"):
+        reader.write("events", events(["c"], start=2))
+    wrong = build(s3_util.ADMIN_KEY, "not-the-secret")
+    with pytest.raises(DataSourceError, match=f"'lake' \\({plugin}\\): .* refused access") \
+            as err:
+        wrong.read(table="events")
+    assert "not-the-secret" not in str(err.value) and "credentials" in (err.value.hint or "")

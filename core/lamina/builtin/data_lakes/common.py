@@ -48,6 +48,11 @@ class LakeOptions:
     :param partition_by: columns a new table is partitioned by when it is first written
         (hive layout, ``day=2026-01-01/``); an existing table keeps its own.
     :param connect_timeout: seconds to wait for the S3 server before giving up.
+    :param profile: a named profile of ``~/.aws/config``; default the standard chain.
+    :param access_key_id: explicit credentials, for stores outside AWS; write
+        ``"${MY_KEY_ID}"`` so the value comes from the environment, never the file.
+    :param secret_access_key: the secret paired with ``access_key_id`` (use ``${VAR}``).
+    :param session_token: a temporary session token (use ``${VAR}``).
     """
 
     url: str = attrs.field(validator=[_non_empty, _no_credentials])
@@ -55,6 +60,10 @@ class LakeOptions:
     region: str | None = None
     partition_by: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     connect_timeout: float = 10.0
+    profile: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = attrs.field(default=None, repr=False)
+    session_token: str | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -72,15 +81,22 @@ class IcebergOptions:
     :param endpoint_url: an S3-compatible server; default AWS or ``AWS_ENDPOINT_URL``.
     :param region: the bucket's region; default ``AWS_REGION`` / ``AWS_DEFAULT_REGION``.
     :param connect_timeout: seconds to wait for the S3 server before giving up.
+    :param access_key_id: explicit S3 credentials; write ``"${MY_KEY_ID}"``. Default the
+        environment's ``AWS_ACCESS_KEY_ID`` (and an instance role).
+    :param secret_access_key: the secret paired with ``access_key_id`` (use ``${VAR}``).
+    :param session_token: a temporary session token (use ``${VAR}``).
     """
 
     url: str = attrs.field(validator=[_non_empty, _no_credentials])
-    catalog: str | None = None
+    catalog: str | None = attrs.field(default=None, repr=False)
     catalog_name: str = "lamina"
     namespace: str = attrs.field(default="default", validator=_non_empty)
     endpoint_url: str | None = None
     region: str | None = None
     connect_timeout: float = 10.0
+    access_key_id: str | None = None
+    secret_access_key: str | None = attrs.field(default=None, repr=False)
+    session_token: str | None = attrs.field(default=None, repr=False)
 
 
 # ------------------------------------------------------------------------- locations
@@ -122,17 +138,38 @@ def endpoint_of(options: Any) -> str | None:
         or os.environ.get("AWS_ENDPOINT_URL")
 
 
+def credentials(options: Any) -> dict[str, str]:
+    """The explicit S3 credentials of the options (``key``, ``secret``, ``token``), else
+    the environment's; empty when neither has any (an instance role, a profile)."""
+    explicit = getattr(options, "access_key_id", None)
+    found = {
+        "key": explicit if explicit else os.environ.get("AWS_ACCESS_KEY_ID"),
+        "secret": (options.secret_access_key if explicit
+                   else os.environ.get("AWS_SECRET_ACCESS_KEY")),
+        "token": options.session_token if explicit else os.environ.get("AWS_SESSION_TOKEN"),
+    }
+    if getattr(options, "profile", None) and not explicit:
+        return {}
+    return {k: v for k, v in found.items() if v}
+
+
 def s3_filesystem(options: Any) -> Any:
-    """An s3fs filesystem for the options (credentials from the AWS chain, not options)."""
+    """An s3fs filesystem for the options: explicit credentials or a profile when the
+    options name them, else the standard AWS chain."""
     import s3fs
 
+    auth: dict[str, Any] = {}
+    if getattr(options, "access_key_id", None):
+        auth = credentials(options)
+    elif getattr(options, "profile", None):
+        auth = {"profile": options.profile}
     client_kwargs: dict[str, Any] = {}
     if endpoint_of(options):
         client_kwargs["endpoint_url"] = endpoint_of(options)
     if region_of(options):
         client_kwargs["region_name"] = region_of(options)
     return s3fs.S3FileSystem(
-        client_kwargs=client_kwargs, skip_instance_cache=True,
+        **auth, client_kwargs=client_kwargs, skip_instance_cache=True,
         config_kwargs={"connect_timeout": options.connect_timeout,
                        "read_timeout": max(options.connect_timeout, 30.0),
                        "retries": {"max_attempts": 2, "mode": "standard"}},
@@ -146,7 +183,8 @@ def check_s3(source: str, plugin: str, options: Any) -> None:
     try:
         s3_filesystem(options).ls(strip_scheme(options.url).split("/", 1)[0])
     except Exception as exc:
-        raise unreachable(source, plugin, options.url, exc) from None
+        raise (storage_error(source, plugin, options.url, exc)
+               or unreachable(source, plugin, options.url, exc)) from None
 
 
 def strip_scheme(url: str) -> str:
@@ -160,6 +198,41 @@ def unreachable(source: str, plugin: str, url: str, exc: BaseException) -> DataS
         f"({type(exc).__name__}: {first_line(exc)})",
         hint="check the URL, endpoint_url and that the server is up (and AWS credentials)",
     )
+
+
+def denied(source: str, plugin: str, url: str, exc: BaseException) -> DataSourceError:
+    """The error of a lake whose storage refused the credentials or the request."""
+    return DataSourceError(
+        f"data source {source!r} ({plugin}): {url!r} refused access "
+        f"({type(exc).__name__}: {first_line(exc)})",
+        hint="check the credentials (access_key_id / secret_access_key, AWS_* variables or "
+        "the profile) and that they may read (and write) this bucket",
+    )
+
+
+def storage_error(source: str, plugin: str, url: str,
+                  exc: BaseException) -> DataSourceError | None:
+    """The one-line error of a storage that did not answer or refused access, else None."""
+    if is_connection_error(exc):
+        return unreachable(source, plugin, url, exc)
+    if is_access_error(exc):
+        return denied(source, plugin, url, exc)
+    return None
+
+
+def is_access_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is S3 refusing the credentials or the request."""
+    words = ("AccessDenied", "ACCESS_DENIED", "SignatureDoesNotMatch", "InvalidAccessKeyId",
+             "lacked the necessary privileges", "403 Forbidden", "Forbidden",
+             "InvalidClientTokenId", "ExpiredToken")
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, PermissionError) or any(w in str(current) for w in words):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def first_line(exc: BaseException) -> str:

@@ -9,7 +9,6 @@ atomic, an overwrite included.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -63,8 +62,9 @@ class DeltaSource:
                 hint="check the name, or write the table first",
             ) from None
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             if version is not None:
                 raise self._gone(table, version, exc) from None
             raise
@@ -97,8 +97,9 @@ class DeltaSource:
         except DataSourceError:
             raise
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             if version is not None and isinstance(exc, FileNotFoundError | OSError):
                 raise self._gone(name, version, exc) from None
             raise DataSourceError(
@@ -130,8 +131,9 @@ class DeltaSource:
                 partition_by=None if exists else (list(self.options.partition_by) or None),
             )
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             raise DataSourceError(
                 f"data source {self.name!r} (delta): cannot write table {name!r} "
                 f"({type(exc).__name__}: {common.first_line(exc)})",
@@ -145,8 +147,9 @@ class DeltaSource:
             return bool(self.deltalake.DeltaTable.is_deltatable(
                 uri, storage_options=self.storage or None))
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             return False
 
     # --------------------------------------------------------------------- checks
@@ -205,10 +208,13 @@ def _s3_storage(options: common.LakeOptions) -> dict[str, str]:
         if endpoint.startswith("http://"):
             storage["AWS_ALLOW_HTTP"] = "true"
     storage["AWS_REGION"] = common.region_of(options) or "us-east-1"
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                "AWS_PROFILE"):
-        if os.environ.get(key):
-            storage[key] = os.environ[key]
+    found = common.credentials(options)
+    for name, key in (("key", "AWS_ACCESS_KEY_ID"), ("secret", "AWS_SECRET_ACCESS_KEY"),
+                      ("token", "AWS_SESSION_TOKEN")):
+        if found.get(name):
+            storage[key] = found[name]
+    if options.profile and not options.access_key_id:
+        storage["AWS_PROFILE"] = options.profile
     # no AWS_S3_ALLOW_UNSAFE_RENAME: delta-rs commits with S3's conditional writes
     # (If-None-Match), so concurrent writers never overwrite each other's commit
     storage["timeout"] = f"{int(max(options.connect_timeout, 1))}s"

@@ -85,8 +85,9 @@ class IcebergSource:
                 "table first",
             ) from None
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             raise
 
     # ----------------------------------------------------------------------- read
@@ -130,8 +131,9 @@ class IcebergSource:
                 if cols is not None:
                     result = result.select(cols)
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             raise DataSourceError(
                 f"data source {self.name!r} (iceberg): cannot read table {name!r} "
                 f"({type(exc).__name__}: {common.first_line(exc)})",
@@ -185,8 +187,9 @@ class IcebergSource:
             else:
                 tbl.overwrite(arrow)
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             raise DataSourceError(
                 f"data source {self.name!r} (iceberg): cannot write table {name!r} "
                 f"({type(exc).__name__}: {common.first_line(exc)})",
@@ -260,9 +263,9 @@ def _s3_properties(options: common.IcebergOptions, s3: bool) -> dict[str, str]:
     endpoint = common.endpoint_of(options)
     if endpoint:
         props["s3.endpoint"] = endpoint
-    for env, key in (("AWS_ACCESS_KEY_ID", "s3.access-key-id"),
-                     ("AWS_SECRET_ACCESS_KEY", "s3.secret-access-key"),
-                     ("AWS_SESSION_TOKEN", "s3.session-token")):
-        if os.environ.get(env):
-            props[key] = os.environ[env]
+    found = common.credentials(options)
+    for name, key in (("key", "s3.access-key-id"), ("secret", "s3.secret-access-key"),
+                      ("token", "s3.session-token")):
+        if found.get(name):
+            props[key] = found[name]
     return props

@@ -59,8 +59,9 @@ class ParquetSource:
         except FileNotFoundError:
             found = {}
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             raise
         files = {p: info for p, info in found.items()
                  if info.get("type", "file") == "file" and not _hidden(p, path)}
@@ -123,8 +124,9 @@ class ParquetSource:
         try:
             result = dataset.to_table(columns=cols, filter=expr)
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             raise DataSourceError(
                 f"data source {self.name!r} (parquet): cannot read table {name!r} with filter "
                 f"{common.filter_text(filter)!r} ({type(exc).__name__}: "
@@ -174,8 +176,9 @@ class ParquetSource:
                 existing_data_behavior="overwrite_or_ignore",
             )
         except Exception as exc:
-            if common.is_connection_error(exc):
-                raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            if (failure := common.storage_error(self.name, PLUGIN, self.options.url,
+                                                      exc)) is not None:
+                raise failure from None
             raise DataSourceError(
                 f"data source {self.name!r} (parquet): cannot write table {name!r} "
                 f"({type(exc).__name__}: {common.first_line(exc)})",
@@ -200,7 +203,8 @@ class ParquetSource:
                 return f"parquet lake {self.options.url}: empty (created on the first write)"
             count = len(self.fs.ls(self.root, detail=False))
         except Exception as exc:
-            raise common.unreachable(self.name, PLUGIN, self.options.url, exc) from None
+            raise (common.storage_error(self.name, PLUGIN, self.options.url, exc)
+                   or common.unreachable(self.name, PLUGIN, self.options.url, exc)) from None
         return f"parquet lake {self.options.url}: {count} entries"
 
 
