@@ -234,3 +234,16 @@ def test_credentials_from_the_options_reach_s3_and_are_never_recorded(
             as err:
         wrong.read(table="events")
     assert "not-the-secret" not in str(err.value) and "credentials" in (err.value.hint or "")
+
+
+def test_parquet_reads_a_single_file_table_and_ignores_hidden_files(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(events(["a", "b"]), tmp_path / "plain.parquet")
+    source = ParquetSource("lake", LakeOptions(url=f"file://{tmp_path}"))
+    got = source.read(table="plain", columns=["id"])
+    assert got.table.column("id").to_pylist() == [0, 1] and got.input.version
+    source.write("events", events(["a"]))
+    (tmp_path / "events" / "_SUCCESS").write_text("")
+    (tmp_path / "events" / ".part.crc").write_text("x")
+    assert source.read(table="events").table.num_rows == 1
