@@ -169,10 +169,12 @@ class FeatureStoreError(LaminaError):
     and the column."""
 
 
-# --- data sources ---------------------------------------------------------------------
-
-
 class DataSourceError(LaminaError):
-    """A data source could not serve a read or a write: an unknown table, a version that
-    no longer exists, an unreachable server, a value with no Arrow type. The one-line
-    message names the source (and the table or column) and the fix."""
+    """A data source could not read or write: unknown source, bad credentials, an
+    unreachable server, an SQL error, a type with no Arrow mapping, a version that no
+    longer exists. The one-line message names the source and the fix; inside a step,
+    ``lamina.data`` adds the step's name."""
+
+    def __init__(self, message: str, *, source: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.source = source

@@ -247,3 +247,20 @@ def test_parquet_reads_a_single_file_table_and_ignores_hidden_files(tmp_path: Pa
     (tmp_path / "events" / "_SUCCESS").write_text("")
     (tmp_path / "events" / ".part.crc").write_text("x")
     assert source.read(table="events").table.num_rows == 1
+
+
+def test_a_relative_lake_url_is_relative_to_the_project_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lamina.stack import Stack
+
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "lamina.toml").write_text("[stacks.local]\ndatastore = \"file://.lamina\"\n")
+    monkeypatch.chdir(project / "notebooks")  # a notebook runs in a subfolder
+    for var in ("LAMINA_STACK", "LAMINA_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    stack = Stack.load()
+    spec = specs()["parquet"]
+    source = spec.factory("lake", build_options(spec.config, {"url": "data/lake"}), stack)
+    source.write("events", events(["a"]))
+    assert (project / "data" / "lake" / "events").is_dir()

@@ -7,29 +7,41 @@ registration; pyarrow.dataset, deltalake and pyiceberg are imported when a sourc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from lamina.builtin.data_lakes.common import IcebergOptions, LakeOptions
+import attrs
+
+from lamina.builtin.data_lakes.common import IcebergOptions, LakeOptions, is_s3
 from lamina.hookspecs import hookimpl
 from lamina.interfaces.data_source import DataSource, DataSourceSpec
+
+_Options = TypeVar("_Options", LakeOptions, IcebergOptions)
+
+
+def _in_project(options: _Options, stack: Any) -> _Options:
+    """A local lake's relative ``url`` made relative to the project root (the config
+    file's folder), as every path of a stack is."""
+    if stack is None or is_s3(options.url):
+        return options
+    return attrs.evolve(options, url=stack.resolve_path(options.url))
 
 
 def _parquet(name: str, options: LakeOptions, stack: Any) -> DataSource:
     from lamina.builtin.data_lakes.parquet import ParquetSource
 
-    return ParquetSource(name, options)
+    return ParquetSource(name, _in_project(options, stack))
 
 
 def _delta(name: str, options: LakeOptions, stack: Any) -> DataSource:
     from lamina.builtin.data_lakes.delta import DeltaSource
 
-    return DeltaSource(name, options)
+    return DeltaSource(name, _in_project(options, stack))
 
 
 def _iceberg(name: str, options: IcebergOptions, stack: Any) -> DataSource:
     from lamina.builtin.data_lakes.iceberg import IcebergSource
 
-    return IcebergSource(name, options)
+    return IcebergSource(name, _in_project(options, stack))
 
 
 @hookimpl
