@@ -72,9 +72,10 @@ class IcebergOptions:
 
     :param url: the warehouse, where new tables' files go: a local folder or
         ``s3://bucket/prefix``.
-    :param catalog: the catalog database, a SQLAlchemy URL (``sqlite:///catalog.db``,
-        ``postgresql+psycopg2://host/db``); default ``URL/catalog.db`` for a local warehouse
-        (required for one on S3). Keep passwords out of it: use ``"${VAR}"``.
+    :param catalog: the catalog database, a SQLAlchemy URL (``sqlite:///catalog.db``, or
+        ``postgresql+psycopg://host/db`` with psycopg installed); default
+        ``URL/catalog.db`` for a local warehouse (required for one on S3). Keep passwords
+        out of it: use ``"${VAR}"``.
     :param catalog_name: the catalog's name inside that database (several share one).
     :param namespace: the namespace of unqualified table names (``T`` is ``NAMESPACE.T``);
         created on the first write.

@@ -49,7 +49,7 @@ class IcebergSource:
             if s3:
                 raise DataSourceError(
                     f"data source {name!r} (iceberg): a warehouse on S3 needs a catalog "
-                    "database", hint="set catalog = 'postgresql+psycopg2://HOST/DB' (or "
+                    "database", hint="set catalog = 'postgresql+psycopg://HOST/DB' (or "
                     "'sqlite:////PATH/catalog.db')",
                 )
             os.makedirs(common.local_root(options.url), exist_ok=True)
