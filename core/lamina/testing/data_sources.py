@@ -81,6 +81,9 @@ class DataSourceSuite:
     - ``queries``: the source runs SQL; ``param_query`` is a query over ``{table}`` with one
       parameter ``min_id`` in the driver's style (``"... where id >= %(min_id)s"``).
       A source that does not take queries raises a clear error for one.
+    - ``null_timestamps``: leave True. Set it False only for an emulator known to return a
+      NULL timestamp as 1970-01-01 (say so where you set it): the round trips then use
+      non-null timestamps.
 
     The contract, beyond the Protocol's docstrings:
 
