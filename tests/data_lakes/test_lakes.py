@@ -264,3 +264,11 @@ def test_a_relative_lake_url_is_relative_to_the_project_root(
     source = spec.factory("lake", build_options(spec.config, {"url": "data/lake"}), stack)
     source.write("events", events(["a"]))
     assert (project / "data" / "lake" / "events").is_dir()
+
+
+def test_delta_version_never_written_is_a_clear_error(tmp_path: Path) -> None:
+    source = DeltaSource("lake", LakeOptions(url=str(tmp_path)))
+    source.write("events", events(["a"]))
+    with pytest.raises(DataSourceError, match="version 7 of table 'events' no longer exists "
+                       "or never did"):
+        source.read(table="events", as_of="7")

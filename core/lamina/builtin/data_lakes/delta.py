@@ -72,7 +72,7 @@ class DeltaSource:
     def _gone(self, table: str, version: int | str, exc: BaseException) -> DataSourceError:
         return DataSourceError(
             f"data source {self.name!r} (delta): version {version} of table {table!r} no "
-            f"longer exists (its log or files were removed by VACUUM or log cleanup: "
+            "longer exists or never did (VACUUM or log cleanup removes old versions: "
             f"{common.first_line(exc)})",
             hint="read the current version (no as_of), or keep history longer "
             "(delta.logRetentionDuration, delta.deletedFileRetentionDuration)",

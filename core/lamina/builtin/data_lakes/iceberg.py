@@ -107,7 +107,7 @@ class IcebergSource:
         if snapshot is not None and tbl.snapshot_by_id(snapshot) is None:
             raise DataSourceError(
                 f"data source {self.name!r} (iceberg): snapshot {snapshot} of table {name!r} "
-                "no longer exists (expired)",
+                "no longer exists (expired) or never did",
                 hint="read the current snapshot (no as_of), or expire snapshots later",
             )
         post = filter if isinstance(filter, pc.Expression) else None
