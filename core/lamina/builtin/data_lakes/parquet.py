@@ -48,8 +48,10 @@ class ParquetSource:
     def _path(self, table: str) -> str:
         return common.table_url(self.root, common.check_table_name(self.name, table))
 
-    def _listing(self, table: str) -> tuple[str, list[str], str]:
-        """(the table's path, its data files, the listing's hash); raises for no table."""
+    def _listing(self, table: str, *, missing_ok: bool = False
+                 ) -> tuple[str, list[str], str]:
+        """(the table's path, its data files, the listing's hash); raises for no table
+        unless ``missing_ok`` (then the list is empty)."""
         path = self._path(table)
         try:
             found = self.fs.find(path, detail=True)
@@ -65,7 +67,7 @@ class ParquetSource:
             raise
         files = {p: info for p, info in found.items()
                  if info.get("type", "file") == "file" and not _hidden(p, path)}
-        if not files:
+        if not files and not missing_ok:
             raise self._missing(table)
         digest = new_hash()
         for p in sorted(files):
@@ -153,12 +155,7 @@ class ParquetSource:
         name = common.check_table_name(self.name, table)
         arrow = common.to_arrow(self.name, name, data)
         path = self._path(name)
-        try:
-            _, old, _ = self._listing(name)
-        except DataSourceError as exc:
-            if "no table" not in exc.message:
-                raise
-            old = []
+        _, old, _ = self._listing(name, missing_ok=True)
         keys = _partition_keys(path, old) if old else list(self.options.partition_by)
         missing = [k for k in keys if k not in arrow.schema.names]
         if missing:
