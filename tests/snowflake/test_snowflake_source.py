@@ -111,3 +111,16 @@ def test_a_failed_overwrite_leaves_the_old_rows(snowflake_options: dict[str, Any
         assert sorted(got.table.column("ID").to_pylist()) == [1, 2, 3]
     finally:
         source.close()
+
+
+def test_an_unreachable_host_is_not_called_a_refused_login(fakesnow_server: Any) -> None:
+    from envs_util import free_port
+    from lamina_data_snowflake.plugin import SnowflakeOptions
+    from lamina_data_snowflake.source import SnowflakeSource
+
+    source = SnowflakeSource("warehouse", SnowflakeOptions(**fakesnow_server.options(
+        port=free_port(), login_timeout=3, network_timeout=3)))
+    with pytest.raises(DataSourceError,
+                       match=r"'warehouse' \(snowflake\): cannot reach 127\.0\.0\.1:") as err:
+        source.read("select 1")
+    assert "snow" not in str(err.value).replace("snowflake", "")  # no password shown

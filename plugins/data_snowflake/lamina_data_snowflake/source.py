@@ -25,6 +25,8 @@ _OPS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": "
         "in": "IN", "not in": "NOT IN"}
 #: Snowflake's "does not exist or not authorized" compilation error.
 _NO_OBJECT = 2003
+#: Login errors: wrong user or password, locked or disabled user, bad key or token.
+_LOGIN_REFUSED = (390100, 390101, 390102, 390144, 390318, 251005)
 
 
 def quote(name: str) -> str:
@@ -77,8 +79,8 @@ class SnowflakeSource:
         try:
             self._conn = snowflake.connector.connect(**kwargs)
         except errors.DatabaseError as exc:
-            if getattr(exc, "errno", None) in (250001, 390100, 390144, 390318, 251005) or \
-                    "password" in str(exc).lower() or "authenticat" in str(exc).lower():
+            if getattr(exc, "errno", None) in _LOGIN_REFUSED or \
+                    "incorrect username or password" in str(exc).lower():
                 raise DataSourceError(
                     f"data source {self.name!r} (snowflake): login to account "
                     f"{kwargs.get('account')!r} as {kwargs.get('user')!r} was refused "
