@@ -272,3 +272,12 @@ def test_delta_version_never_written_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataSourceError, match="version 7 of table 'events' no longer exists "
                        "or never did"):
         source.read(table="events", as_of="7")
+
+
+@pytest.mark.parametrize("plugin", ["parquet", "delta"])
+def test_check_names_a_missing_bucket(plugin: str, seaweedfs: Any, s3_env: Any) -> None:
+    spec = specs()[plugin]
+    source = spec.factory("lake", build_options(spec.config, {
+        "url": "s3://no-such-bucket-here/lake", "endpoint_url": seaweedfs.endpoint}), None)
+    with pytest.raises(DataSourceError, match=r"bucket 'no-such-bucket-here' .* does not exist"):
+        source.check()

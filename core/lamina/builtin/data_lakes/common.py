@@ -181,8 +181,13 @@ def check_s3(source: str, plugin: str, options: Any) -> None:
     """List the bucket of an S3 lake, or raise the error of an unreachable one."""
     if not is_s3(options.url):
         return
+    bucket = strip_scheme(options.url).split("/", 1)[0]
     try:
-        s3_filesystem(options).ls(strip_scheme(options.url).split("/", 1)[0])
+        s3_filesystem(options).ls(bucket)
+    except FileNotFoundError:
+        raise DataSourceError(f"data source {source!r} ({plugin}): bucket {bucket!r} of "
+                              f"{options.url!r} does not exist",
+                              hint="create the bucket, or fix the url") from None
     except Exception as exc:
         raise (storage_error(source, plugin, options.url, exc)
                or unreachable(source, plugin, options.url, exc)) from None

@@ -195,6 +195,7 @@ class ParquetSource:
 
     def check(self) -> str:
         """List the lake's root; a one-line summary."""
+        common.check_s3(self.name, PLUGIN, self.options)
         try:
             if not self.fs.exists(self.root):
                 return f"parquet lake {self.options.url}: empty (created on the first write)"
