@@ -124,3 +124,16 @@ def test_an_unreachable_host_is_not_called_a_refused_login(fakesnow_server: Any)
                        match=r"'warehouse' \(snowflake\): cannot reach 127\.0\.0\.1:") as err:
         source.read("select 1")
     assert "snow" not in str(err.value).replace("snowflake", "")  # no password shown
+
+
+def test_names_resolve_as_snowflake_resolves_them(source: Any,
+                                                  snowflake_options: dict[str, Any]) -> None:
+    source.write("order", pa.table({"select": [1, 2], "Mixed Case": ["a", "b"]}))
+    plain = source.read('select * from "ORDER" where 1 = 0')
+    assert plain.table.column_names == ["SELECT", "Mixed Case"]  # reserved words work
+    qualified = f"{snowflake_options['database']}.{snowflake_options['schema']}.order"
+    got = source.read(table=qualified, columns=["select", "Mixed Case"],
+                      filter=[("Mixed Case", "=", "b")])
+    assert got.table.to_pylist() == [{"SELECT": 2, "Mixed Case": "b"}]
+    with pytest.raises(DataSourceError, match="table 'missing' does not exist"):
+        source.read(table="missing")
