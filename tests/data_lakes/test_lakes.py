@@ -47,6 +47,7 @@ def test_options_refuse_credentials_in_the_url() -> None:
         build_options(LakeOptions, {"url": "s3://KEY:SECRET@bucket/lake"})
     with pytest.raises(OptionError):
         build_options(LakeOptions, {"url": "s3://b/l", "bogus": 1})
+    assert build_options(LakeOptions, {"url": "exports@2026/lake"}).url == "exports@2026/lake"
 
 
 def test_parquet_writes_hive_partitions_and_prunes_them(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ S3_SCHEMES = ("s3", "s3a")
 
 
 def _no_credentials(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+    if "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
         raise ValueError(f"{attribute.name} {value!r} holds credentials: remove them and "
                          "set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a profile)")
 
