@@ -43,8 +43,9 @@ def test_builtin_is_registered_through_the_hooks_first():
         ("registry", "builtin"): "lamina",
     }
     assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
-                                           "data"]
-    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [("sqlite", ("sqlite",))]
+                                           "data", "data_lakes"]
+    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [
+        ("sqlite", ("sqlite",)), ("parquet", ()), ("delta", ()), ("iceberg", ())]
     # builtin components come out of the same hook a third-party plugin implements
     assert pm.hook.lamina_compute_backends()[0][0].name == "local"
 
@@ -67,13 +68,14 @@ def test_installed_plugin_is_found_through_its_entry_point(visible):
 def test_autoload_off_loads_only_builtin(visible, monkeypatch):
     visible("good")
     assert [p.name for p in PluginManager(autoload=False).loaded] == [
-        "builtin", "features", "serving", "monitoring", "data"]
+        "builtin", "features", "serving", "monitoring", "data", "data_lakes"]
     monkeypatch.setenv("LAMINA_DISABLE_PLUGIN_AUTOLOAD", "1")
     pm = PluginManager()
     assert pm.autoload is False
     assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
-                                           "data"]
-    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [("sqlite", ("sqlite",))]
+                                           "data", "data_lakes"]
+    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [
+        ("sqlite", ("sqlite",)), ("parquet", ()), ("delta", ()), ("iceberg", ())]
 
 
 def test_broken_plugin_is_reported_and_the_others_keep_working(visible):

@@ -17,6 +17,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("serving", "lamina.builtin.serving_plugin"),
     ("monitoring", "lamina.builtin.monitoring_plugin"),
     ("data", "lamina.builtin.data_plugin"),
+    ("data_lakes", "lamina.builtin.data_lakes.plugin"),
 )
 
 #: The plugin that serves the embedded default stack; it cannot be disabled.

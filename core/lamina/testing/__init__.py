@@ -27,6 +27,7 @@ suite                          fixture(s) to override             layer
 :class:`FeatureStoreSuite`     ``feature_store``                  feature store
 :class:`OnlineStoreSuite`      ``online_store``                   feature store (online)
 :class:`MonitorSuite`          ``monitor``                        monitoring
+:class:`DataSourceSuite`       ``data_source``                    data (sources)
 =============================  =================================  ======================
 
 This package needs pytest (``pip install 'lamina[testing]'``). lamina itself never imports
@@ -50,6 +51,7 @@ except ImportError as error:
 
 pytest.register_assert_rewrite(
     "lamina.testing.compute",
+    "lamina.testing.data_sources",
     "lamina.testing.datastore",
     "lamina.testing.feature_store",
     "lamina.testing.flows",
@@ -62,6 +64,7 @@ pytest.register_assert_rewrite(
 
 if TYPE_CHECKING:
     from lamina.testing.compute import ComputeSuite
+    from lamina.testing.data_sources import DataSourceSuite
     from lamina.testing.datastore import DatastoreSuite
     from lamina.testing.feature_store import FeatureStoreSuite
     from lamina.testing.flows import write_flow
@@ -73,6 +76,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "ComputeSuite": "lamina.testing.compute",
+    "DataSourceSuite": "lamina.testing.data_sources",
     "DatastoreSuite": "lamina.testing.datastore",
     "FeatureStoreSuite": "lamina.testing.feature_store",
     "MetadataSuite": "lamina.testing.metadata",
@@ -85,6 +89,7 @@ _LAZY = {
 
 __all__ = [
     "ComputeSuite",
+    "DataSourceSuite",
     "DatastoreSuite",
     "FeatureStoreSuite",
     "MetadataSuite",

@@ -1,0 +1,1 @@
+"""lamina data source on Snowflake."""
