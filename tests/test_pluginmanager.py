@@ -44,8 +44,8 @@ def test_builtin_is_registered_through_the_hooks_first():
     }
     assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
                                            "data", "data_lakes"]
-    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [
-        ("sqlite", ("sqlite",)), ("parquet", ()), ("delta", ()), ("iceberg", ())]
+    assert sorted((s.name, s.url_schemes) for s in pm.data_sources()) == [
+        ("delta", ()), ("iceberg", ()), ("parquet", ()), ("sqlite", ("sqlite",))]
     # builtin components come out of the same hook a third-party plugin implements
     assert pm.hook.lamina_compute_backends()[0][0].name == "local"
 
@@ -74,8 +74,8 @@ def test_autoload_off_loads_only_builtin(visible, monkeypatch):
     assert pm.autoload is False
     assert [p.name for p in pm.loaded] == ["builtin", "features", "serving", "monitoring",
                                            "data", "data_lakes"]
-    assert [(s.name, s.url_schemes) for s in pm.data_sources()] == [
-        ("sqlite", ("sqlite",)), ("parquet", ()), ("delta", ()), ("iceberg", ())]
+    assert sorted((s.name, s.url_schemes) for s in pm.data_sources()) == [
+        ("delta", ()), ("iceberg", ()), ("parquet", ()), ("sqlite", ("sqlite",))]
 
 
 def test_broken_plugin_is_reported_and_the_others_keep_working(visible):
