@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from lamina.sdk import DataInput, DataRead, DataSourceError, table_digest
+from lamina.sdk import DataInput, DataRead, DataSourceError, jsonable_params, table_digest
 from lamina_data_snowflake.plugin import INSTALL_HINT, SnowflakeOptions
 
 PLUGIN = "snowflake"
@@ -172,7 +172,7 @@ class SnowflakeSource:
                 cursor.close()
         record = DataInput(
             source=self.name, plugin=PLUGIN, query=query,
-            params=_json_safe(params) if query is not None and params is not None else None,
+            params=jsonable_params(params) if query is not None else None,
             table=table, filter=_filter_text(filter), columns=tuple(columns) if columns else None,
             version=None, version_kind="none", rows=result.num_rows,
             content_hash=table_digest(result),
@@ -326,17 +326,6 @@ def _filter_text(value: Any) -> str | None:
     if isinstance(value, list | tuple):
         return json.dumps(value, default=str)
     return str(value)
-
-
-def _json_safe(params: Any) -> Any:
-    """Parameters as JSON values (others as their text), for the run's record."""
-    if isinstance(params, Mapping):
-        return {str(k): _json_safe(v) for k, v in params.items()}
-    if isinstance(params, list | tuple):
-        return [_json_safe(v) for v in params]
-    if params is None or isinstance(params, bool | int | float | str):
-        return params
-    return str(params)
 
 
 def _position(text: str) -> str:
