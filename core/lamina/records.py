@@ -100,11 +100,26 @@ class TaskSpec:
         """Each input and foreach element by object key (a list for a foreach upstream):
         what a task record keeps of its inputs, for lineage."""
         keys: dict[str, Any] = {
-            param: [r.key for r in ref] if isinstance(ref, list) else ref.key
+            param: _flat(ref_keys(ref)) if isinstance(ref, list) else ref.key
             for param, ref in self.inputs.items()
         }
         keys.update((param, ref.key) for param, ref in self.elements.items())
         return keys
+
+
+def ref_keys(value: Any) -> Any:
+    """The object key of a reference, or the keys of a list (of lists) of references."""
+    if isinstance(value, list):
+        return [ref_keys(v) for v in value]
+    return value.key
+
+
+def _flat(keys: list[Any]) -> list[str]:
+    """A nested foreach's groups of keys as one list (lineage needs no grouping)."""
+    out: list[str] = []
+    for key in keys:
+        out.extend(_flat(key) if isinstance(key, list) else [key])
+    return out
 
 
 @attrs.frozen

@@ -92,6 +92,7 @@ class Flow:
         compute: str | None = None,
         catch: bool = False,
         after: str | Iterable[str] | None = None,
+        nested: bool = False,
         name: str | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -112,6 +113,7 @@ class Flow:
         compute: str | None = None,
         catch: bool = False,
         after: str | Iterable[str] | None = None,
+        nested: bool = False,
         name: str | None = None,
     ) -> Any:
         """Register a function as a step; use bare (``@flow.step``) or with options.
@@ -133,6 +135,9 @@ class Flow:
             the run; the run succeeds and ``show`` lists the caught failures.
         :param after: step name(s) that must finish before this step starts, when it
             takes none of their results (a table written by one step, read by another).
+        :param nested: with ``foreach`` naming a foreach step, fan out over each element of
+            each of its results (``genres`` -> ``movies`` per genre -> one task per movie);
+            a join receives the results grouped by the outer element (a list of lists).
         :param name: the step's name if not the function's name.
         :return: the function itself, unchanged.
         """
@@ -152,6 +157,7 @@ class Flow:
                 compute=compute,
                 catch=catch,
                 after=(after,) if isinstance(after, str) else tuple(after or ()),
+                nested=nested,
             )
         except (TypeError, ValueError) as err:
             raise FlowDefinitionError(f"flow '{self.name}': bad step option: {err}") from err

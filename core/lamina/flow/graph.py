@@ -28,10 +28,12 @@ _MISSING = inspect.Parameter.empty
 @attrs.frozen
 class Input:
     """How a step parameter is fed: the whole result of ``source`` (``value``), the
-    ordered list of a foreach step's results (``list``), or one element (``element``)."""
+    ordered list of a foreach step's results (``list``), one element (``element``), the
+    results of a nested foreach grouped by outer element, a list of lists (``groups``),
+    or, in a step that fans out over the same outer elements, its own group (``group``)."""
 
     source: str
-    kind: str  # "value" | "list" | "element"
+    kind: str  # "value" | "list" | "element" | "groups" | "group"
 
 
 @attrs.frozen
@@ -66,6 +68,11 @@ class FlowGraph:
 
     def is_foreach(self, step: str) -> bool:
         return bool(self.flow.steps[step].options.foreach)
+
+    def nest_outer(self, step: str) -> str | None:
+        """The foreach step whose results a nested step (or a step fanned out over one)
+        groups its tasks by, else None."""
+        return nest_outer(self.flow, step)
 
     def upstream(self, step: str) -> list[str]:
         return sorted(self.dag.predecessors(step), key=self.order.index)
@@ -126,6 +133,13 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
             raise FlowDefinitionError(
                 f"step '{step.name}' ({step.where}): foreach names a step twice",
             )
+        if step.options.nested and len(step.options.foreach) != 1:
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): nested=True needs foreach= naming "
+                f"exactly one foreach step, got {len(step.options.foreach)}",
+                hint="write foreach='movies', nested=True to fan out over each element of "
+                "each result of the foreach step 'movies'",
+            )
         wired: dict[str, Input] = {}
         own: list[str] = []
         for p in params:
@@ -151,6 +165,12 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
             dag.add_edge(before, step.name)
 
     _check_cycles(flow, dag)
+    _check_nested(flow)
+    for name, wiring in inputs.items():
+        for param, inp in wiring.items():
+            if inp.kind == "list" and nest_outer(flow, inp.source) is not None:
+                same = fan_space(flow, name) == fan_space(flow, nest_outer(flow, inp.source))
+                wiring[param] = Input(inp.source, "group" if same else "groups")
     flow_params = _flow_params(candidates)
     _check_misspelled_inputs(flow, flow_params)
     if resolve:
@@ -168,6 +188,49 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
         flow_params=flow_params,
         params=values,
     )
+
+
+def fan_space(flow: Flow, name: str) -> tuple[str, ...] | None:
+    """What a step's task indexes count, so two steps whose index ``i`` stands for the
+    same element can be matched: None for a single task; ``("over", *names)`` for a
+    foreach over plain results; ``("nested", source)`` for a nested foreach over
+    ``source``. A foreach over one foreach step's results counts what that step counts."""
+    opts = flow.steps[name].options
+    if not opts.foreach:
+        return None
+    if opts.nested:
+        return ("nested", opts.foreach[0])
+    if len(opts.foreach) == 1 and flow.steps[opts.foreach[0]].options.foreach:
+        return fan_space(flow, opts.foreach[0])
+    return ("over", *opts.foreach)
+
+
+def nest_outer(flow: Flow, name: str) -> str | None:
+    """The foreach step a nested step (or a foreach over a nested step's results) groups
+    its tasks by: task ``i.j`` is element ``j`` of that step's result ``i``."""
+    space = fan_space(flow, name)
+    return space[1] if space is not None and space[0] == "nested" else None
+
+
+def _check_nested(flow: Flow) -> None:
+    for step in flow.steps.values():
+        if not step.options.nested:
+            continue
+        source = flow.steps[step.options.foreach[0]]
+        if not source.options.foreach:
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): nested=True over '{source.name}', which "
+                f"is not a foreach step: its result is one list ({source.where})",
+                hint=f"drop nested=True: foreach='{source.name}' already fans out over "
+                "each element of its list",
+            )
+        if nest_outer(flow, source.name) is not None:
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): nested=True over '{source.name}', which "
+                "is itself nested; a nested foreach goes two levels deep",
+                hint=f"make '{source.name}' return pairs (outer, item) and fan out over "
+                "them with a plain foreach, then nest once",
+            )
 
 
 def edit_distance(a: str, b: str, limit: int = 2) -> int:
@@ -371,17 +434,18 @@ def _check_types(flow: Flow, inputs: Mapping[str, Mapping[str, Input]]) -> None:
                         "cannot be iterated",
                         hint=f"make '{inp.source}' return a list, or drop foreach",
                     )
-                if source.options.foreach:
+                if source.options.foreach and not step.options.nested:
                     produced_item = produced
                 else:
                     produced_item = _element_type(produced) if produced is not _MISSING else None
                 if produced_item is not None and not _compatible(produced_item, wanted):
                     _mismatch(flow, name, param, inp.source, produced_item, wanted, "each element of")
-            elif inp.kind == "list":
+            elif inp.kind in ("list", "groups", "group"):
                 if wanted is not _MISSING and not _compatible(list, wanted):
+                    what = "a list" if inp.kind != "groups" else "a list of lists"
                     raise FlowDefinitionError(
                         f"step '{name}' ({step.where}): parameter '{param}' receives the "
-                        f"results of foreach step '{inp.source}' as a list, but is annotated "
+                        f"results of foreach step '{inp.source}' as {what}, but is annotated "
                         f"{getattr(wanted, '__name__', wanted)}",
                         hint=f"annotate it list[...] (or iterate over '{inp.source}' with "
                         f"foreach='{inp.source}')",

@@ -41,6 +41,8 @@ class StepOptions:
         their results (an ordering-only dependency).
     :param catch: a task that still fails after its retries yields a
         :class:`~lamina.flow.failed.Failed` value instead of failing the run.
+    :param nested: with ``foreach`` naming one foreach step: one task per element of each
+        of that step's results (a foreach inside a foreach), instead of one per result.
     """
 
     foreach: tuple[str, ...] = ()
@@ -53,6 +55,7 @@ class StepOptions:
     compute: str | None = None
     catch: bool = False
     after: tuple[str, ...] = ()
+    nested: bool = False
 
 
 @attrs.frozen

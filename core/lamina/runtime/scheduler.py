@@ -21,7 +21,7 @@ from lamina.errors import RunInterruptedError
 from lamina.flow.step import retry_wait
 from lamina.logs import get_logger
 from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskRecord, TaskSpec
-from lamina.runtime.cache import step_cache_keys
+from lamina.runtime.cache import cache_key, step_cache_keys
 from lamina.runtime.layout import step_plan_key, task_notes_key
 from lamina.runtime.progress import NullProgress
 from lamina.runtime.task import write_outcome
@@ -57,6 +57,8 @@ class Scheduler:
         self.state: dict[str, str] = dict.fromkeys(self.graph.order, "waiting")
         self.specs: dict[tuple[str, int], TaskSpec] = {}
         self.element_text: dict[tuple[str, int], str] = {}
+        #: nested steps: how many tasks each outer result fanned out to
+        self.nest_sizes: dict[str, list[int]] = {}
         self.computes: dict[str | None, Any] = {}
         self.pending: dict[str | None, list[TaskSpec]] = {}
         #: retries waiting for their delay: (due monotonic time, compute name, spec), a heap
@@ -189,14 +191,15 @@ class Scheduler:
                 count *= len(element_lists[n])
         else:
             combos, count = [()], 1
-        ctx.artifacts.put_json(
-            step_plan_key(ctx.run_id, step_name),
-            {
-                "step": step_name,
-                "count": count,
-                "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
-            },
-        )
+        plan: dict[str, Any] = {
+            "step": step_name,
+            "count": count,
+            "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
+        }
+        nesting = self.nest_plan(step_name)
+        if nesting is not None:
+            plan["nested"] = nesting
+        ctx.artifacts.put_json(step_plan_key(ctx.run_id, step_name), plan)
         self.state[step_name] = "running"
         self.results[step_name] = [None] * count
         self.remaining[step_name] = count
@@ -205,6 +208,8 @@ class Scheduler:
             self._step_done(step_name)
             return
         common_inputs = self._inputs(step_name)
+        per_group = {p: split_groups(self.results[i.source], self.group_sizes(i.source))
+                     for p, i in self.graph.inputs[step_name].items() if i.kind == "group"}
         params = {p: self.graph.params[p] for p in self.graph.step_params[step_name]}
         compute_name = step.options.compute
         if compute_name not in self.computes:
@@ -223,7 +228,14 @@ class Scheduler:
         )
         for index, combo in enumerate(combos):
             elements = {n: ref for n, (ref, _) in zip(names, combo, strict=True)}
-            key = key_of(elements)
+            inputs = common_inputs
+            if per_group:
+                inputs = {**common_inputs, **{p: g[index] for p, g in per_group.items()}}
+                key = cache_key(flow=ctx.flow.name, step=step_name,
+                                code_hash=ctx.step_code[step_name], inputs=inputs,
+                                elements=elements, params=params)
+            else:
+                key = key_of(elements)
             spec = TaskSpec(
                 run_id=ctx.run_id,
                 flow=ctx.flow.name,
@@ -231,7 +243,7 @@ class Scheduler:
                 index=index,
                 attempt=1,
                 datastore_url=ctx.stack.redact(ctx.stack.datastore.url),
-                inputs=common_inputs,
+                inputs=inputs,
                 elements=elements,
                 params=params,
                 timeout=step.options.timeout,
@@ -258,15 +270,35 @@ class Scheduler:
                 inputs[param] = self.results[inp.source][0]
             elif inp.kind == "list":
                 inputs[param] = list(self.results[inp.source])
+            elif inp.kind == "groups":
+                inputs[param] = split_groups(self.results[inp.source], self.group_sizes(inp.source))
         return inputs
 
     def foreach_elements(self, step_name: str) -> dict[str, list[tuple[ArtifactRef, Any]]]:
-        """For each foreach name, the element references (and a short display value)."""
+        """For each foreach name, the element references (and a short display value).
+        A nested step gets the elements of every result of its source, outer-major (task
+        ``i.j`` at flat index ``sizes[0] + ... + sizes[i-1] + j``); the sizes are kept in
+        :attr:`nest_sizes` for the step's plan."""
         ctx = self.ctx
         step = ctx.flow.steps[step_name]
         out: dict[str, list[tuple[ArtifactRef, Any]]] = {}
         for name in step.options.foreach:
             source = ctx.flow.steps[name]
+            if step.options.nested:
+                refs: list[tuple[ArtifactRef, Any]] = []
+                sizes = []
+                for i, outer in enumerate(self.results[name]):
+                    assert outer is not None
+                    value = ctx.artifacts.load(outer, name=f"{ctx.run_id}/{name}/{i}")
+                    items = self._listed(step_name, f"{name}[{i}]", value)
+                    sizes.append(len(items))
+                    for j, item in enumerate(items):
+                        element_ref, _ = ctx.artifacts.save(
+                            item, name=f"{ctx.run_id}/{name}/{i}/element/{j}")
+                        refs.append((element_ref, ElementText(f"{i}.{j}: {element_text(item)!r}")))
+                self.nest_sizes[step_name] = sizes
+                out[name] = refs
+                continue
             if source.options.foreach:  # fan out over another foreach's results
                 out[name] = [(ref, ElementText(f"<{name}[{i}]>"))  # type: ignore[misc]
                              for i, ref in enumerate(self.results[name])]
@@ -274,27 +306,52 @@ class Scheduler:
             ref = self.results[name][0]
             assert ref is not None
             value = ctx.artifacts.load(ref, name=f"{ctx.run_id}/{name}/0")
-            if isinstance(value, (str, bytes, bytearray, Mapping)):
-                kind = type(value).__name__
-                raise ForeachError(
-                    f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
-                    f"is a {kind}; foreach needs a list-like value ({source.where})"
-                    + ("; a dict would fan out over its keys only" if kind == "dict" else "")
-                )
-            try:
-                items = list(value)
-            except TypeError:
-                raise ForeachError(
-                    f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
-                    f"is a {type(value).__name__}, which is not iterable ({source.where}); "
-                    f"make '{name}' return a list"
-                ) from None
+            items = self._listed(step_name, name, value)
             refs = []
             for i, item in enumerate(items):
                 element_ref, _ = ctx.artifacts.save(item, name=f"{ctx.run_id}/{name}/element/{i}")
                 refs.append((element_ref, element_text(item)))
             out[name] = refs
         return out
+
+    def _listed(self, step_name: str, name: str, value: Any) -> list[Any]:
+        """The elements of the result ``name`` a step fans out over, or a ForeachError."""
+        step = self.ctx.flow.steps[step_name]
+        source = self.ctx.flow.steps[name.split("[")[0]]
+        if isinstance(value, (str, bytes, bytearray, Mapping)):
+            kind = type(value).__name__
+            raise ForeachError(
+                f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
+                f"is a {kind}; foreach needs a list-like value ({source.where})"
+                + ("; a dict would fan out over its keys only" if kind == "dict" else "")
+            )
+        try:
+            return list(value)
+        except TypeError:
+            raise ForeachError(
+                f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
+                f"is a {type(value).__name__}, which is not iterable ({source.where}); "
+                f"make '{source.name}' return a list"
+            ) from None
+
+    def nest_plan(self, step_name: str) -> dict[str, Any] | None:
+        """What a step's plan records of its nesting: the outer foreach step and how many
+        tasks each of its results fanned out to (None for a step that is not nested)."""
+        outer = self.graph.nest_outer(step_name)
+        if outer is None:
+            return None
+        sizes = self.nest_sizes.get(step_name)
+        if sizes is None:  # a foreach over a nested step's results counts what it counts
+            sizes = self.group_sizes(self.ctx.flow.steps[step_name].options.foreach[0])
+            self.nest_sizes[step_name] = sizes
+        return {"outer": outer, "sizes": sizes}
+
+    def group_sizes(self, step_name: str) -> list[int]:
+        """The group sizes of a nested step that was launched (from its plan)."""
+        if step_name not in self.nest_sizes:
+            plan = self.ctx.artifacts.get_json(step_plan_key(self.ctx.run_id, step_name)) or {}
+            self.nest_sizes[step_name] = list((plan.get("nested") or {}).get("sizes") or [])
+        return self.nest_sizes[step_name]
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -452,6 +509,35 @@ class Scheduler:
                 compute.shutdown(cancel=cancel)
             except Exception as err:  # keep shutting the others down
                 log.warning("compute shutdown failed", error=str(err))
+
+
+def split_groups(items: list[Any], sizes: list[int]) -> list[list[Any]]:
+    """``items`` (a nested step's results, outer-major) cut into one list per outer
+    element: ``sizes[i]`` items for outer element ``i``."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(list(items[start:start + size]))
+        start += size
+    return out
+
+
+def nested_address(sizes: list[int], index: int) -> str:
+    """``i.j`` of the flat task ``index`` of a nested step: element ``j`` of outer ``i``."""
+    start = 0
+    for i, size in enumerate(sizes):
+        if index < start + size:
+            return f"{i}.{index - start}"
+        start += size
+    raise IndexError(index)
+
+
+def nested_index(sizes: list[int], address: str) -> int:
+    """The flat task index of the address ``i.j`` (:func:`nested_address`'s inverse)."""
+    outer, _, inner = address.partition(".")
+    i, j = int(outer), int(inner)
+    if not (0 <= i < len(sizes) and 0 <= j < sizes[i]):
+        raise IndexError(address)
+    return sum(sizes[:i]) + j
 
 
 def _short(value: Any) -> bool:

@@ -187,15 +187,16 @@ def prepare_step(artifacts: ArtifactStore, run_id: str, step: str) -> int:
     count = 1
     for name in names:
         count *= len(element_lists[name])
-    artifacts.put_json(
-        step_plan_key(run_id, step),
-        {
-            "step": step,
-            "count": count,
-            "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
-            "shown": {n: [_shown(v) for _, v in element_lists[n]] for n in names},
-        },
-    )
+    plan: dict[str, Any] = {
+        "step": step,
+        "count": count,
+        "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
+        "shown": {n: [_shown(v) for _, v in element_lists[n]] for n in names},
+    }
+    nesting = scheduler.nest_plan(step)
+    if nesting is not None:
+        plan["nested"] = nesting
+    artifacts.put_json(step_plan_key(run_id, step), plan)
     return count
 
 

@@ -179,6 +179,13 @@ def _remove_capture() -> None:
             sys.stderr = sys.stderr.real
 
 
+def _load_refs(artifacts: ArtifactStore, ref: Any, name: str) -> Any:
+    """A reference's value; a list (of lists, a nested foreach's groups) of values."""
+    if isinstance(ref, list):
+        return [_load_refs(artifacts, r, f"{name}/{i}") for i, r in enumerate(ref)]
+    return artifacts.load(ref, name=name)
+
+
 def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
     """Turn the spec's references into values: one per input, a list for a foreach
     upstream, the element for each foreach name, and the flow parameters."""
@@ -187,12 +194,7 @@ def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
         for name, value in spec.params.items()
     }
     for param, ref in spec.inputs.items():
-        if isinstance(ref, list):
-            kwargs[param] = [
-                artifacts.load(r, name=f"{spec.run_id}/{param}/{i}") for i, r in enumerate(ref)
-            ]
-        else:
-            kwargs[param] = artifacts.load(ref, name=f"{spec.run_id}/{param}")
+        kwargs[param] = _load_refs(artifacts, ref, f"{spec.run_id}/{param}")
     for param, ref in spec.elements.items():
         kwargs[param] = artifacts.load(ref, name=f"{spec.run_id}/{param} (foreach element)")
     return kwargs
