@@ -168,8 +168,9 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
     _check_nested(flow)
     for name, wiring in inputs.items():
         for param, inp in wiring.items():
-            if inp.kind == "list" and nest_outer(flow, inp.source) is not None:
-                same = fan_space(flow, name) == fan_space(flow, nest_outer(flow, inp.source))
+            outer = nest_outer(flow, inp.source) if inp.kind == "list" else None
+            if outer is not None:
+                same = fan_space(flow, name) == fan_space(flow, outer)
                 wiring[param] = Input(inp.source, "group" if same else "groups")
     flow_params = _flow_params(candidates)
     _check_misspelled_inputs(flow, flow_params)
