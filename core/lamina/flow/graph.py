@@ -1,4 +1,5 @@
-"""The flow's DAG: built with networkx and validated before a single task starts.
+"""The flow's DAG: built and validated before a single task starts (as a networkx graph
+on demand: :attr:`FlowGraph.dag`).
 
 Every problem is reported with the step's name and file:line, and how to fix it.
 """
@@ -59,12 +60,13 @@ class FlowGraph:
     """A validated flow: topological order, wiring, and resolved parameter values."""
 
     flow: Flow
-    dag: nx.DiGraph
+    edges: tuple[tuple[str, str], ...]
     order: tuple[str, ...]
     inputs: Mapping[str, Mapping[str, Input]]
     step_params: Mapping[str, tuple[str, ...]]
     flow_params: Mapping[str, FlowParam]
     params: Mapping[str, Any]
+    before: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     def is_foreach(self, step: str) -> bool:
         return bool(self.flow.steps[step].options.foreach)
@@ -74,13 +76,34 @@ class FlowGraph:
         groups its tasks by, else None."""
         return nest_outer(self.flow, step)
 
-    def upstream(self, step: str) -> list[str]:
-        return sorted(self.dag.predecessors(step), key=self.order.index)
-
-    def downstream(self, step: str) -> set[str]:
+    @property
+    def dag(self) -> nx.DiGraph:
+        """The flow's DAG as a networkx graph (built on demand: a run does not need
+        networkx, whose import costs a tenth of a second)."""
         import networkx as nx
 
-        return set(nx.descendants(self.dag, step))
+        dag: nx.DiGraph = nx.DiGraph()
+        dag.add_nodes_from(self.order)
+        dag.add_edges_from(self.edges)
+        return dag
+
+    def upstream(self, step: str) -> list[str]:
+        """The steps ``step`` waits for, in the flow's order."""
+        return list(self.before.get(step, ()))
+
+    def downstream(self, step: str) -> set[str]:
+        """Every step that (indirectly) waits for ``step``."""
+        after: dict[str, list[str]] = {}
+        for a, b in self.edges:
+            after.setdefault(a, []).append(b)
+        seen: set[str] = set()
+        frontier = [step]
+        while frontier:
+            for nxt in after.get(frontier.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+        return seen
 
 
 def _hints(step: Step, *, extras: bool = False) -> dict[str, Any]:
@@ -101,19 +124,16 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
     something that cannot be iterated, and mismatched type annotations. ``resolve=False``
     checks the structure only (``lamina show flow.py``): parameters keep their defaults
     and a required one is not an error."""
-    import networkx as nx
-
     if not flow.steps:
         raise FlowDefinitionError(
             f"flow '{flow.name}' has no steps", hint="decorate functions with @flow.step"
         )
-    dag: nx.DiGraph = nx.DiGraph()
+    edges: dict[tuple[str, str], None] = {}  # ordered, without duplicates
     inputs: dict[str, dict[str, Input]] = {}
     step_params: dict[str, tuple[str, ...]] = {}
     candidates: dict[str, list[tuple[Step, inspect.Parameter]]] = {}
 
     for step in flow.steps.values():
-        dag.add_node(step.name)
         params = step.parameters()
         names = {p.name for p in params}
         for fe in step.options.foreach:
@@ -148,7 +168,7 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
                 if kind == "value" and flow.steps[p.name].options.foreach:
                     kind = "list"
                 wired[p.name] = Input(p.name, kind)
-                dag.add_edge(p.name, step.name)
+                edges[(p.name, step.name)] = None
             else:
                 own.append(p.name)
                 candidates.setdefault(p.name, []).append((step, p))
@@ -162,9 +182,9 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
                        f"no step{_suggest(before, flow.steps)}. Steps: {', '.join(flow.steps)}"),
                     hint="after takes the names of steps that must finish first",
                 )
-            dag.add_edge(before, step.name)
+            edges[(before, step.name)] = None
 
-    _check_cycles(flow, dag)
+    order = _topological_order(flow, tuple(edges))
     _check_nested(flow)
     for name, wiring in inputs.items():
         for param, inp in wiring.items():
@@ -178,11 +198,11 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
         values = _resolve_params(flow, flow_params, given)
     else:
         values = {n: fp.default for n, fp in flow_params.items() if not fp.required}
-    order = tuple(nx.lexicographical_topological_sort(dag, key=_definition_order(flow)))
     _check_types(flow, inputs)
     return FlowGraph(
         flow=flow,
-        dag=dag,
+        edges=tuple(edges),
+        before={k: tuple(v) for k, v in _predecessors(edges, order).items()},
         order=order,
         inputs=inputs,
         step_params=step_params,
@@ -281,23 +301,60 @@ def _check_misspelled_inputs(flow: Flow, flow_params: Mapping[str, FlowParam]) -
             )
 
 
-def _definition_order(flow: Flow) -> Any:
+def _predecessors(edges: Iterable[tuple[str, str]], order: Sequence[str]) -> dict[str, list[str]]:
+    rank = {name: i for i, name in enumerate(order)}
+    before: dict[str, list[str]] = {}
+    for a, b in edges:
+        before.setdefault(b, []).append(a)
+    for names in before.values():
+        names.sort(key=rank.__getitem__)
+    return before
+
+
+def _topological_order(flow: Flow, edges: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The steps in dependency order, ties broken by definition order (the order a
+    lexicographical topological sort on the definition rank gives); a cycle is an error
+    naming each step in it and where it is defined."""
+    import heapq
+
     rank = {name: i for i, name in enumerate(flow.steps)}
-    return lambda name: f"{rank[name]:08d}"
+    waiting = dict.fromkeys(flow.steps, 0)
+    after: dict[str, list[str]] = {}
+    for a, b in edges:
+        waiting[b] += 1
+        after.setdefault(a, []).append(b)
+    ready = [rank[n] for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    names = list(flow.steps)
+    order: list[str] = []
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for nxt in after.get(name, ()):
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, rank[nxt])
+    if len(order) < len(names):
+        _report_cycle(flow, edges, {n for n, count in waiting.items() if count > 0})
+    return tuple(order)
 
 
-def _check_cycles(flow: Flow, dag: nx.DiGraph) -> None:
-    import networkx as nx
-
-    try:
-        cycle = nx.find_cycle(dag)
-    except nx.NetworkXNoCycle:
-        return
-    names = [edge[0] for edge in cycle]
+def _report_cycle(flow: Flow, edges: tuple[tuple[str, str], ...], stuck: set[str]) -> None:
+    # every stuck step waits for a stuck step: walking back from one, a step repeats
+    before: dict[str, list[str]] = {}
+    for a, b in edges:
+        if a in stuck and b in stuck:
+            before.setdefault(b, []).append(a)
+    path: list[str] = [min(stuck, key=list(flow.steps).index)]
+    while path[-1] not in path[:-1]:
+        path.append(before[path[-1]][0])
+    names = list(reversed(path[path.index(path[-1]):-1]))
+    first = names.index(min(names, key=list(flow.steps).index))
+    names = names[first:] + names[:first]
     where = ", ".join(f"'{n}' ({flow.steps[n].where})" for n in names)
-    path = " -> ".join([*names, names[0]])
+    cycle = " -> ".join([*names, names[0]])
     raise FlowDefinitionError(
-        f"flow '{flow.name}' has a cycle: {path}; steps involved: {where}",
+        f"flow '{flow.name}' has a cycle: {cycle}; steps involved: {where}",
         hint="a step may only take results of steps that do not (indirectly) take its own",
     )
 
