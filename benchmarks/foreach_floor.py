@@ -31,7 +31,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import alternate, command_line, fmt_s, lamina_env, lamina_toml, median, run_timed, table, versions
+from common import (
+    alternate,
+    command_line,
+    fmt_s,
+    lamina_env,
+    lamina_toml,
+    median,
+    run_timed,
+    table,
+    versions,
+)
 from report import machine_line, write_section
 
 LAMINA_FLOW = '''
@@ -158,8 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N=50, one run each, no doc update")
     parser.add_argument("--runs", type=int, default=None, help="runs per side at 1,000 (5)")
     parser.add_argument("--big-runs", type=int, default=None, help="runs per side at 20,000 (2)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None,
+                        help="task counts (default 1000 20000)")
     args = parser.parse_args(argv)
-    sizes = [(50, 1)] if args.quick else [(1000, args.runs or 5), (20000, args.big_runs or 2)]
+    runs = {1000: args.runs or 5, 20000: args.big_runs or 2}
+    sizes = [(50, 1)] if args.quick else [
+        (n, runs.get(n, args.runs or 3)) for n in (args.sizes or [1000, 20000])]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
