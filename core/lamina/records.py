@@ -69,8 +69,8 @@ class TaskSpec:
     """Everything a compute backend needs to run one task, by reference.
 
     ``inputs`` maps a step parameter to the reference(s) of the upstream result (a list of
-    references for a foreach upstream); ``elements`` maps each foreach name to the reference
-    of this task's element. ``params`` are the flow parameters the step takes, as values
+    references for a foreach upstream, a list of lists for a nested foreach's groups);
+    ``elements`` maps each foreach name to the reference of this task's element. ``params`` are the flow parameters the step takes, as values
     (they are small and recorded with the run). ``datastore_spec`` is the stack's
     datastore component and options as the run recorded them (compact JSON, secrets only
     as ``${VAR}`` references): a remote task reads the run's manifest through the stack's
@@ -90,6 +90,10 @@ class TaskSpec:
     resources: Resources = attrs.field(factory=Resources)
     cache_key: str = ""
     datastore_spec: str = ""
+    #: the bytes of foreach elements not stored yet, by foreach name: the task stores
+    #: them before it runs (a compute that receives specs as they are, such as the local
+    #: pool, lets its workers write a wide foreach's elements instead of the scheduler)
+    staged: dict[str, bytes] = attrs.field(factory=dict)
 
     @property
     def task_id(self) -> str:

@@ -47,8 +47,13 @@ def _element_repr(values: Mapping[str, Any]) -> str:
 class Scheduler:
     """Runs one :class:`RunContext` to the end on the stack's compute."""
 
-    def __init__(self, ctx: RunContext, *, fail_fast: bool = True, progress: NullProgress | None = None):
+    def __init__(self, ctx: RunContext, *, fail_fast: bool = True,
+                 progress: NullProgress | None = None, stage_elements: bool = True):
+        """:param stage_elements: let the tasks of a compute that can
+        (``stores_staged_elements``) store their own foreach elements; False stores every
+        element before the step's plan is written (a plan read by other processes)."""
         self.ctx = ctx
+        self.stage_elements = stage_elements
         self.graph = ctx.graph
         self.fail_fast = fail_fast
         self.progress = progress or NullProgress()
@@ -59,6 +64,9 @@ class Scheduler:
         self.element_text: dict[tuple[str, int], str] = {}
         #: nested steps: how many tasks each outer result fanned out to
         self.nest_sizes: dict[str, list[int]] = {}
+        #: (step, foreach name, position) -> bytes of an element its task stores itself
+        self.staged: dict[tuple[str, str, int], bytes] = {}
+        self._defers: dict[str | None, bool] = {}
         self.computes: dict[str | None, Any] = {}
         self.pending: dict[str | None, list[TaskSpec]] = {}
         #: retries waiting for their delay: (due monotonic time, compute name, spec), a heap
@@ -226,8 +234,13 @@ class Scheduler:
             inputs=common_inputs,
             params=params,
         )
-        for index, combo in enumerate(combos):
+        staged = self.staged
+        positions: Iterable[tuple[int, ...]] = (
+            itertools.product(*(range(len(element_lists[n])) for n in names)) if names else [()])
+        for index, (combo, where) in enumerate(zip(combos, positions, strict=True)):
             elements = {n: ref for n, (ref, _) in zip(names, combo, strict=True)}
+            own = {n: staged[(step_name, n, p)] for n, p in zip(names, where, strict=True)
+                   if (step_name, n, p) in staged} if staged else {}
             inputs = common_inputs
             if per_group:
                 inputs = {**common_inputs, **{p: g[index] for p, g in per_group.items()}}
@@ -250,6 +263,7 @@ class Scheduler:
                 resources=step.options.resources,
                 cache_key=key,
                 datastore_spec=ctx.datastore_spec,
+                staged=own,
             )
             if names:
                 self.element_text[(step_name, index)] = _element_repr(
@@ -258,6 +272,8 @@ class Scheduler:
             self.specs[(step_name, index)] = spec
             if not self._try_reuse(spec, want_cache):
                 to_submit.append(spec)
+        for key_ in [k for k in staged if k[0] == step_name]:
+            del staged[key_]  # the specs hold them now
         # pending lists are popped from the end: reverse so tasks start in index order
         self.pending[compute_name].extend(reversed(to_submit))
         if self.remaining[step_name] == 0 and self.state[step_name] == "running":
@@ -293,8 +309,10 @@ class Scheduler:
                     items = self._listed(step_name, f"{name}[{i}]", value)
                     sizes.append(len(items))
                     for j, item in enumerate(items):
-                        element_ref, _ = ctx.artifacts.save(
-                            item, name=f"{ctx.run_id}/{name}/{i}/element/{j}")
+                        element_ref, data = self._element(
+                            step_name, item, f"{ctx.run_id}/{name}/{i}/element/{j}")
+                        if data is not None:
+                            self.staged[(step_name, name, len(refs))] = data
                         refs.append((element_ref, ElementText(f"{i}.{j}: {element_text(item)!r}")))
                 self.nest_sizes[step_name] = sizes
                 out[name] = refs
@@ -309,10 +327,33 @@ class Scheduler:
             items = self._listed(step_name, name, value)
             refs = []
             for i, item in enumerate(items):
-                element_ref, _ = ctx.artifacts.save(item, name=f"{ctx.run_id}/{name}/element/{i}")
+                element_ref, data = self._element(step_name, item,
+                                                  f"{ctx.run_id}/{name}/element/{i}")
+                if data is not None:
+                    self.staged[(step_name, name, i)] = data
                 refs.append((element_ref, element_text(item)))
             out[name] = refs
         return out
+
+    def _element(self, step_name: str, item: Any, name: str) -> tuple[ArtifactRef, bytes | None]:
+        """Store one foreach element, or, when the step's tasks can store their own
+        (:attr:`TaskSpec.staged`), only serialize it: its reference and the bytes the task
+        stores before it runs. A wide foreach's elements are then written by the workers,
+        in parallel with the tasks, instead of one by one before the first task starts."""
+        if self._defers_elements(step_name):
+            staged = self.ctx.artifacts.stage(item, name=name)
+            if staged is not None:
+                return staged
+        return self.ctx.artifacts.save(item, name=name)[0], None
+
+    def _defers_elements(self, step_name: str) -> bool:
+        if not self.stage_elements:
+            return False
+        compute_name = self.ctx.flow.steps[step_name].options.compute
+        if compute_name not in self._defers:
+            compute = self.computes.get(compute_name) or self.ctx.stack.compute_for(compute_name)
+            self._defers[compute_name] = bool(getattr(compute, "stores_staged_elements", False))
+        return self._defers[compute_name]
 
     def _listed(self, step_name: str, name: str, value: Any) -> list[Any]:
         """The elements of the result ``name`` a step fans out over, or a ForeachError."""
@@ -384,6 +425,8 @@ class Scheduler:
             ctx.artifacts.put_json(task_notes_key(spec.run_id, spec.step, spec.index),
                                    {"task": spec.task_id, "notes": [note]})
             return False
+        for param, data in spec.staged.items():  # its task will not run to store them
+            ctx.artifacts.commit_staged(spec.elements[param], data, name=spec.task_id)
         now = time.time()
         outcome = TaskOutcome(
             run_id=spec.run_id, step=spec.step, index=spec.index, attempt=1,

@@ -220,7 +220,7 @@ def _scheduler_for(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Any:
         run_id=manifest["run_id"], flow=flow, graph=graph, stack=stack, artifacts=artifacts,
         record=record, step_code={n: i["code"] for n, i in manifest["steps"].items()},
     )
-    return Scheduler(ctx)
+    return Scheduler(ctx, stage_elements=False)  # its plan's elements are read by tasks elsewhere
 
 
 def _record_step_failure(

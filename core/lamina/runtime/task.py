@@ -189,6 +189,8 @@ def _load_refs(artifacts: ArtifactStore, ref: Any, name: str) -> Any:
 def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
     """Turn the spec's references into values: one per input, a list for a foreach
     upstream, the element for each foreach name, and the flow parameters."""
+    for param, data in spec.staged.items():  # elements the scheduler left to the task
+        artifacts.commit_staged(spec.elements[param], data, name=f"{spec.run_id}/{param}")
     kwargs: dict[str, Any] = {
         name: File.stored(value) if is_file_param(value) else value
         for name, value in spec.params.items()
@@ -289,7 +291,7 @@ def _execute(
         stderr_key=stderr_key,
         cache_key=spec.cache_key,
         metrics=metrics,
-        host=socket.gethostname(),
+        host=_host(),
         pid=os.getpid(),
     )
     save_task_card(artifacts, spec, card, value)
@@ -302,6 +304,16 @@ def _execute(
     else:
         hooks.lamina_on_task_error(spec=spec, outcome=outcome, error=failure, context=context)
     return outcome
+
+
+_HOST: list[str] = []
+
+
+def _host() -> str:
+    """This machine's name, asked once per process (it is in every task's outcome)."""
+    if not _HOST:
+        _HOST.append(socket.gethostname())
+    return _HOST[0]
 
 
 def _real(stream: Any) -> Any:
