@@ -12,6 +12,24 @@ from typing import Any
 
 import attrs
 
+_GETTERS: dict[type, Any] = {}
+
+
+def _by_position(self: Any) -> tuple[Any, ...]:
+    """``__reduce__`` of the records that travel between processes with every task (a
+    spec out, an outcome back): the class and its field values in order, which pickles
+    and unpickles in a fraction of the time of attrs' per-field state dict."""
+    cls = type(self)
+    getter = _GETTERS.get(cls)
+    if getter is None:
+        import operator
+
+        names = [a.name for a in attrs.fields(cls)]
+        getter = _GETTERS[cls] = operator.attrgetter(*names) if len(names) > 1 else (
+            lambda obj, name=names[0]: (getattr(obj, name),))
+    return (cls, getter(self))
+
+
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "crashed")
 TASK_STATUSES = ("succeeded", "failed", "reused", "running", "pending")
 
@@ -25,6 +43,8 @@ class ArtifactRef:
     qualified name; ``info`` carries cheap facts worth showing without loading (shape,
     dtype, rows, columns).
     """
+
+    __reduce__ = _by_position
 
     key: str
     serializer: str
@@ -56,6 +76,8 @@ class ArtifactRef:
 class Resources:
     """What one task asks of the machine it runs on. Units: cores, MiB, GPUs."""
 
+    __reduce__ = _by_position
+
     cpu: float | None = None
     memory: int | None = None
     gpu: int | None = None
@@ -76,6 +98,8 @@ class TaskSpec:
     as ``${VAR}`` references): a remote task reads the run's manifest through the stack's
     own datastore with it (``python -m lamina task --datastore-spec``).
     """
+
+    __reduce__ = _by_position
 
     run_id: str
     flow: str
@@ -129,6 +153,8 @@ def _flat(keys: list[Any]) -> list[str]:
 @attrs.frozen
 class TaskOutcome:
     """What became of one task attempt. Written to the datastore by whoever ran it."""
+
+    __reduce__ = _by_position
 
     run_id: str
     step: str

@@ -279,6 +279,7 @@ class ArtifactStore:
     def load(
         self, ref: ArtifactRef, *, name: str = "",
         refuse_code: Callable[[str], BaseException] | None = None,
+        held: bytes | None = None,
     ) -> Any:
         """The value ``ref`` points to, after checking the object's size and hash.
 
@@ -289,12 +290,19 @@ class ArtifactStore:
             pickle: ``runs_code``) is not loaded: the error it returns for the
             serializer's name is raised before a byte is read (see
             :mod:`lamina.datastore.trust`).
+        :param held: the object's bytes as :meth:`stage` made them, when the caller holds
+            them (a task given its foreach element): decoded without reading them back.
         """
         try:
             serializer = self.serializers.get(ref.serializer)
             if refuse_code is not None and getattr(serializer, "runs_code", False):
                 raise refuse_code(serializer.name)
-            path, data = self._verified_read(ref.key, name, size=ref.size)
+            path: str
+            data: bytes | None
+            if held is not None and getattr(serializer, "loads", None) is not None:
+                path, data = "", held  # the bytes stage() made: what the key hashes
+            else:
+                path, data = self._verified_read(ref.key, name, size=ref.size)
             try:
                 loads = getattr(serializer, "loads", None) if data is not None else None
                 value = loads(data) if loads is not None else serializer.load(path)

@@ -198,7 +198,8 @@ def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
     for param, ref in spec.inputs.items():
         kwargs[param] = _load_refs(artifacts, ref, f"{spec.run_id}/{param}")
     for param, ref in spec.elements.items():
-        kwargs[param] = artifacts.load(ref, name=f"{spec.run_id}/{param} (foreach element)")
+        kwargs[param] = artifacts.load(ref, name=f"{spec.run_id}/{param} (foreach element)",
+                                       held=spec.staged.get(param))
     return kwargs
 
 
