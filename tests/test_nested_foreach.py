@@ -34,6 +34,9 @@ def test_a_join_per_level_gets_results_grouped_by_the_outer_element(project: Pat
     assert run["genre_best"].value == [("drama", 7), ("horror", 5), ("comedy", 0),
                                        ("western", 10)]  # a join per genre
     assert run["best"].value == "western"  # a join of the joins
+    # a foreach over the nested step's results keeps its grouping
+    assert run["bonus_by_genre"].value == [[v + 100 for v in g] for g in GROUPED]
+    assert run["bonus"].grouped() == run["bonus_by_genre"].value
     score = run["score"]
     assert score.value == [4, 5, 7, 5, 10, 5]  # flat, outer-major
     assert score.grouped() == GROUPED
@@ -135,6 +138,10 @@ def test_logs_of_a_nested_task_by_its_address(project: Path) -> None:
                           cwd=project, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "leaf says 1" in proc.stdout and "leaf says 0" not in proc.stdout
+    shown = subprocess.run([sys.executable, "-m", "lamina", "show", f"{run.id}/leaf/1.0"],
+                           cwd=project, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{run.id}/leaf/1" in shown.stdout and "inner=1.0: 0" in shown.stdout
 
 
 def _define(build) -> None:

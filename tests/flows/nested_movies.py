@@ -50,3 +50,14 @@ def by_genre(score: list[list[int]]) -> list[list[int]]:
 def best(genre_best: list[tuple[str, int]]) -> str:
     """A join of the per-genre joins."""
     return max(genre_best, key=lambda pair: pair[1])[0]
+
+
+@flow.step(foreach="score")
+def bonus(score: int) -> int:
+    """A foreach over a nested step's results: one task per movie, grouped the same way."""
+    return score + 100
+
+
+@flow.step
+def bonus_by_genre(bonus: list[list[int]]) -> list[list[int]]:
+    return bonus

@@ -485,7 +485,10 @@ def _check_types(flow: Flow, inputs: Mapping[str, Mapping[str, Input]]) -> None:
             produced = hints[inp.source].get("return", _MISSING)
             wanted = hints[name].get(param, _MISSING)
             if inp.kind == "element":
-                if isinstance(produced, type) and issubclass(produced, _NOT_ITERABLE):
+                # over a foreach step's results (not nested), each result is an element
+                each_result = bool(source.options.foreach) and not step.options.nested
+                if (not each_result and isinstance(produced, type)
+                        and issubclass(produced, _NOT_ITERABLE)):
                     raise FlowDefinitionError(
                         f"step '{name}' ({step.where}): foreach over '{inp.source}', whose "
                         f"result is annotated {produced.__name__} ({source.where}), which "
