@@ -184,29 +184,35 @@ def main(argv: list[str] | None = None) -> int:
         for n, runs in sizes:
             rss: list[float] = []
             count = [0]
+            cpu: dict[str, list[float]] = {"lamina": [], "floor": []}
 
-            def run_lamina(n: int = n, rss: list[float] = rss) -> float:
+            def run_lamina(n: int = n, rss: list[float] = rss, cpu: dict = cpu) -> float:
                 out = run_timed([sys.executable, "-m", "lamina", "run", "wide.py", "--set",
                                  f"n={n}"], cwd=root, env=lamina_env(), memory=True)
                 rss.append(out["rss_root_mb"])
+                cpu["lamina"].append(out["cpu"])
                 return float(out["wall"])
 
-            def run_floor(n: int = n, count: list[int] = count) -> float:
+            def run_floor(n: int = n, count: list[int] = count, cpu: dict = cpu) -> float:
                 count[0] += 1
                 store = root / f"floor-{n}-{count[0]}"  # a fresh store: no object exists yet
                 out = run_timed([sys.executable, "floor.py", str(n), str(store)], cwd=root,
                                 env=lamina_env())
                 assert out["stdout"].strip() == str(n * (n - 1)), out["stdout"]
+                cpu["floor"].append(out["cpu"])
                 return float(out["wall"])
 
             times = alternate({"lamina": run_lamina, "floor": run_floor},
                               {"lamina": runs, "floor": runs})
             lam, floor = median(times["lamina"]), median(times["floor"])
-            print(f"N={n}: lamina {times['lamina']} floor {times['floor']} rss {rss}", flush=True)
+            lam_cpu, floor_cpu = median(cpu["lamina"]), median(cpu["floor"])
+            print(f"N={n}: lamina {times['lamina']} floor {times['floor']} rss {rss} "
+                  f"cpu {cpu}", flush=True)
             rows.append([
                 f"{n:,}", ", ".join(fmt_s(t) for t in times["lamina"]), fmt_s(lam),
                 ", ".join(fmt_s(t) for t in times["floor"]), fmt_s(floor),
-                f"{lam / floor:.2f}x", f"{max(rss):.0f} MB",
+                f"{lam / floor:.2f}x", f"{fmt_s(lam_cpu)} / {fmt_s(floor_cpu)}",
+                f"{lam_cpu / floor_cpu:.2f}x", f"{max(rss):.0f} MB",
             ])
     load_after = os.getloadavg()[0]
     text = "\n".join([
@@ -223,7 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{versions(None)}.",
         "",
         table(["tasks", "lamina runs", "lamina (median)", "floor runs", "floor (median)",
-               "lamina / floor", "lamina runtime RSS (peak)"], rows),
+               "lamina / floor", "CPU lamina / floor (median)", "CPU ratio",
+               "lamina runtime RSS (peak)"], rows),
+        "",
+        "CPU is user + system time of the command and its workers: on a shared machine "
+        "it moves less with the load than the wall clock does.",
         "",
         "Targets: 1,000 tasks at most 2x the floor; 20,000 tasks under 10 s with the "
         "runtime process under 200 MB. See [performance](performance.md#the-wide-foreach-"
