@@ -218,3 +218,12 @@ def test_an_inner_result_that_is_not_a_list_fails_the_step_naming_it(project: Pa
 
     with pytest.raises(RunFailedError, match=r"foreach over 'inner\[1\]', whose result is a str"):
         flow.run()
+
+
+def test_show_of_the_flow_file_says_how_each_join_receives_a_nested_step() -> None:
+    from lamina.cli.commands.describe import graph_text
+
+    text = graph_text(load_flow_file(FLOWS / "nested_movies.py"))
+    assert "foreach movies (nested: each element of each result)" in text
+    assert "<- score: the results of this task's outer element, as a list" in text
+    assert "<- score: the results grouped by outer element, as a list of lists" in text
