@@ -73,3 +73,35 @@ def test_every_element_of_a_local_foreach_is_stored_by_its_task(project: Path) -
         ref = task.record.output
         assert ref is not None and stack.artifacts.load(ref) == expected
     assert staged_files(project / ".lamina") == []
+
+
+def test_task_records_are_written_in_the_background_in_order_and_errors_surface(
+        tmp_path: Path) -> None:
+    """The scheduler's record writer: batches go to the metadata store from a thread; a
+    batch it cannot write (here: tasks of a run that is closed) is reported to the
+    scheduler at its next wait, not lost."""
+    import time
+
+    from lamina.builtin.sqlite_metadata import SqliteMetadataStore
+    from lamina.errors import LaminaError
+    from lamina.records import RunRecord, TaskRecord
+    from lamina.runtime.scheduler import _RecordWriter
+
+    store = SqliteMetadataStore(str(tmp_path / "metadata.db"))
+    store.create_run(RunRecord(run_id="r1", flow="f", status="running",
+                               started_at=time.time(), steps=("s",)))
+    writer = _RecordWriter(store)
+    for batch in range(5):
+        writer.submit([TaskRecord(run_id="r1", step="s", index=batch * 10 + i,
+                                  status="succeeded", attempt=batch + 1) for i in range(10)])
+    writer.submit([TaskRecord(run_id="r1", step="s", index=0, status="succeeded", attempt=9)])
+    writer.wait()
+    tasks = store.list_tasks("r1")
+    assert [t.index for t in tasks] == list(range(50))
+    assert tasks[0].attempt == 9  # written after its first record: batches keep their order
+    store.finish_run("r1", status="succeeded", finished_at=time.time())
+    writer.submit([TaskRecord(run_id="r1", step="s", index=99, status="succeeded")])
+    with pytest.raises(LaminaError):
+        writer.wait()
+    writer.close()
+    assert len(store.list_tasks("r1")) == 50

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import queue
 import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,60 @@ def _element_repr(values: Mapping[str, Any]) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+class _RecordWriter:
+    """Writes batches of task records to the metadata store in a background thread, so
+    that the scheduler keeps feeding the workers while a batch is written (a batch of a
+    wide foreach takes long enough for the workers to run out of tasks and fill their
+    pipes). Batches are written in order; :meth:`wait` returns once all are written and
+    raises what writing one raised. ``lock`` serializes the scheduler's own metadata
+    calls with the writer's."""
+
+    def __init__(self, metadata: Any) -> None:
+        self.metadata = metadata
+        self.lock = threading.Lock()
+        self._queue: queue.Queue[list[TaskRecord] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, batch: list[TaskRecord]) -> None:
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="lamina-records",
+                                            daemon=True)
+            self._thread.start()
+        self._queue.put(batch)
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                if self._error is None:  # after a failure, the next wait() reports it
+                    with self.lock:
+                        self.metadata.record_tasks(batch)
+            except BaseException as error:  # reported to the scheduler's thread
+                self._error = error
+            finally:
+                self._queue.task_done()
+
+
 class Scheduler:
     """Runs one :class:`RunContext` to the end on the stack's compute."""
 
@@ -73,6 +129,7 @@ class Scheduler:
         self.delayed: list[tuple[float, int, str | None, TaskSpec]] = []
         self._seq = itertools.count()
         self.buffer: list[TaskRecord] = []
+        self.writer = _RecordWriter(ctx.stack.metadata)
         self.last_flush = time.monotonic()
         self.done = self.failed = 0
         self.failures: list[TaskRecord] = []
@@ -408,7 +465,8 @@ class Scheduler:
             )
             metrics = previous.get("metrics") or {}
         elif want_cache:
-            origin = ctx.stack.metadata.find_cached(spec.cache_key)
+            with self.writer.lock:
+                origin = ctx.stack.metadata.find_cached(spec.cache_key)
             if origin is None or origin.output is None:
                 return False
             output = origin.output
@@ -537,13 +595,23 @@ class Scheduler:
         return record
 
     def _maybe_flush(self) -> None:
+        """Hand the records gathered so far to the writer thread (every 0.5 s or 2,000
+        records): one transaction each, written while the run goes on."""
         if len(self.buffer) >= _FLUSH_SIZE or time.monotonic() - self.last_flush > _FLUSH_EVERY:
-            self._flush()
+            if self.buffer:
+                self.writer.submit(self.buffer)
+                self.buffer = []
+            self.last_flush = time.monotonic()
 
     def _flush(self) -> None:
-        if self.buffer:
-            self.ctx.stack.metadata.record_tasks(self.buffer)
-            self.buffer = []
+        """Write every record gathered so far and wait until they are written."""
+        try:
+            if self.buffer:
+                self.writer.submit(self.buffer)
+                self.buffer = []
+            self.writer.wait()
+        finally:
+            self.writer.close()
         self.last_flush = time.monotonic()
 
     def _shutdown(self, *, cancel: bool) -> None:
