@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [(50, 1)] if args.quick else [
         (n, runs.get(n, args.runs or 3)) for n in (args.sizes or [1000, 20000])]
     rows = []
+    machine = machine_line()  # the load before the runs
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "wide.py").write_text(LAMINA_FLOW)
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "content-addressed object writes, one outcome record per task, one SQLite row per "
         "task in batches). The two sides alternate; every run is shown, then the median.",
         "",
-        f"Produced by `{command_line()}` on {machine_line()}, {load_after:.1f} at the end; "
+        f"Produced by `{command_line()}` on {machine}, {load_after:.1f} at the end; "
         f"{versions(None)}.",
         "",
         table(["tasks", "lamina runs", "lamina (median)", "floor runs", "floor (median)",
