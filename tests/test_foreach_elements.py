@@ -105,3 +105,44 @@ def test_task_records_are_written_in_the_background_in_order_and_errors_surface(
         writer.wait()
     writer.close()
     assert len(store.list_tasks("r1")) == 50
+
+
+def _child_reads(path: str, out) -> None:
+    from lamina.builtin.sqlite_metadata import SqliteMetadataStore  # noqa: F401 (forked)
+
+    out.put(len(_STORE[0].list_tasks("r2")))
+
+
+_STORE: list = []
+
+
+def test_a_worker_forked_while_records_are_written_can_use_the_store(tmp_path: Path) -> None:
+    """Forking (a new worker) while the writer thread is inside the metadata store waits
+    for that batch: the child must not inherit the store's lock held by a thread it lacks."""
+    import multiprocessing
+    import time
+
+    from lamina.builtin.sqlite_metadata import SqliteMetadataStore
+    from lamina.records import RunRecord, TaskRecord
+    from lamina.runtime.scheduler import _RecordWriter
+
+    store = SqliteMetadataStore(str(tmp_path / "metadata.db"))
+    _STORE[:] = [store]
+    store.create_run(RunRecord(run_id="r2", flow="f", status="running",
+                               started_at=time.time(), steps=("s",)))
+    writer = _RecordWriter(store)
+    writer.submit([TaskRecord(run_id="r2", step="s", index=i, status="succeeded",
+                              inputs={"x": ["k" * 64] * 20}) for i in range(20000)])
+    time.sleep(0.05)  # the writer is inside record_tasks now
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_child_reads, args=(str(tmp_path / "metadata.db"), out))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    writer.wait()
+    writer.close()
+    assert not alive and child.exitcode == 0, "the forked child hung on the store's lock"
+    assert out.get(timeout=5) == 20000  # the fork waited for the batch being written

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import queue
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,31 @@ def _element_repr(values: Mapping[str, Any]) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+#: record writers whose thread runs: a fork waits for the batch being written (see below)
+_WRITERS: weakref.WeakSet[_RecordWriter] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    """A worker forked while the writer thread is inside the metadata store would inherit
+    the store's lock held by a thread it does not have: hold every writer's lock (the
+    writer only touches the store under it) across the fork instead."""
+    for writer in list(_WRITERS):
+        writer.lock.acquire()
+        writer.held_for_fork = True
+
+
+def _after_fork() -> None:
+    for writer in list(_WRITERS):
+        if writer.held_for_fork:
+            writer.held_for_fork = False
+            writer.lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork,
+                        after_in_child=_after_fork)
+
+
 class _RecordWriter:
     """Writes batches of task records to the metadata store in a background thread, so
     that the scheduler keeps feeding the workers while a batch is written (a batch of a
@@ -57,6 +84,7 @@ class _RecordWriter:
     def __init__(self, metadata: Any) -> None:
         self.metadata = metadata
         self.lock = threading.Lock()
+        self.held_for_fork = False
         self._queue: queue.Queue[list[TaskRecord] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -67,6 +95,7 @@ class _RecordWriter:
             self._thread = threading.Thread(target=self._loop, name="lamina-records",
                                             daemon=True)
             self._thread.start()
+            _WRITERS.add(self)
         self._queue.put(batch)
 
     def wait(self) -> None:
@@ -76,6 +105,7 @@ class _RecordWriter:
 
     def close(self) -> None:
         if self._thread is not None:
+            _WRITERS.discard(self)
             self._queue.put(None)
             self._thread.join()
             self._thread = None
