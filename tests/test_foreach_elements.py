@@ -146,3 +146,46 @@ def test_a_worker_forked_while_records_are_written_can_use_the_store(tmp_path: P
     writer.close()
     assert not alive and child.exitcode == 0, "the forked child hung on the store's lock"
     assert out.get(timeout=5) == 20000  # the fork waited for the batch being written
+
+
+def test_a_wide_step_hands_tasks_over_while_it_builds_the_rest(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step with more tasks than the scheduler's feed chunk gives the workers the first
+    ones before it built the last: every task still runs once, results in index order."""
+    import lamina.runtime.scheduler as scheduler
+
+    monkeypatch.setattr(scheduler, "_FEED_EVERY", 7)
+    submitted: list[int] = []  # indexes of "sq" in the order they left the queue
+    built: list[int] = []
+    real = scheduler.Scheduler._feed
+
+    def feed(self):
+        before = [s.index for q in self.pending.values() for s in reversed(q) if s.step == "sq"]
+        real(self)
+        after = {s.index for q in self.pending.values() for s in q if s.step == "sq"}
+        gone = [i for i in before if i not in after]
+        if gone and not submitted:  # the first hand-over: how many specs existed then
+            built.append(sum(1 for step, _ in self.specs if step == "sq"))
+        submitted.extend(gone)
+
+    monkeypatch.setattr(scheduler.Scheduler, "_feed", feed)
+    flow = Flow("chunks")
+
+    @flow.step
+    def xs() -> list[int]:
+        return list(range(100))
+
+    @flow.step(foreach="xs")
+    def sq(xs: int) -> int:
+        return xs * xs
+
+    @flow.step
+    def total(sq: list[int]) -> int:
+        return sum(sq)
+
+    run = flow.run()
+    assert run["total"].value == sum(i * i for i in range(100))
+    assert [t.index for t in run["sq"]] == list(range(100))
+    assert all(t.status == "succeeded" and t.record.attempt == 1 for t in run["sq"])
+    assert submitted == list(range(100)), "tasks left the queue out of order or twice"
+    assert built and built[0] < 100, "no task was handed over before all were built"

@@ -37,6 +37,8 @@ log = get_logger("lamina.scheduler")
 
 _FLUSH_EVERY = 0.5  # seconds between metadata batches
 _FLUSH_SIZE = 2000
+#: a step with more tasks than this hands them to compute while it builds the rest
+_FEED_EVERY = 1000
 
 
 class ForeachError(Exception):
@@ -322,6 +324,9 @@ class Scheduler:
             params=params,
         )
         staged = self.staged
+        datastore_url = ctx.stack.redact(ctx.stack.datastore.url)
+        queue_ = self.pending[compute_name]
+        base = len(queue_)  # this step's tasks go above what is already pending
         positions: Iterable[tuple[int, ...]] = (
             itertools.product(*(range(len(element_lists[n])) for n in names)) if names else [()])
         for index, (combo, where) in enumerate(zip(combos, positions, strict=True)):
@@ -342,7 +347,7 @@ class Scheduler:
                 step=step_name,
                 index=index,
                 attempt=1,
-                datastore_url=ctx.stack.redact(ctx.stack.datastore.url),
+                datastore_url=datastore_url,
                 inputs=inputs,
                 elements=elements,
                 params=params,
@@ -359,10 +364,16 @@ class Scheduler:
             self.specs[(step_name, index)] = spec
             if not self._try_reuse(spec, want_cache):
                 to_submit.append(spec)
+                if len(to_submit) >= _FEED_EVERY:  # a wide step: the workers start now
+                    base = min(base, len(queue_))
+                    queue_[base:base] = reversed(to_submit)
+                    to_submit = []
+                    self._feed()
         for key_ in [k for k in staged if k[0] == step_name]:
             del staged[key_]  # the specs hold them now
         # pending lists are popped from the end: reverse so tasks start in index order
-        self.pending[compute_name].extend(reversed(to_submit))
+        base = min(base, len(queue_))
+        queue_[base:base] = reversed(to_submit)
         if self.remaining[step_name] == 0 and self.state[step_name] == "running":
             self._step_done(step_name)
 
