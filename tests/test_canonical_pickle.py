@@ -110,3 +110,27 @@ def test_canonical_values_round_trip(value: object) -> None:
     back = pickle.loads(data)
     assert repr(back) == repr(value)
     assert canonical_dumps(back, protocol=5) == data
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_lone_atoms_take_the_c_pickler_with_the_same_bytes(protocol: int) -> None:
+    """A lone int, float, str... is written by the C pickler (fast path): its bytes must be
+    exactly the canonical pickler's, so results stored before keep their keys."""
+    import io
+    import pickle
+    import random
+
+    from lamina.datastore.serializers.canonical import _pickler_class, canonical_dumps
+
+    rng = random.Random(7)
+    atoms: list[object] = [0, 1, -1, 255, 256, 65535, 65536, 2**31 - 1, 2**31, -2**31 - 1,
+                           2**64, -2**200, 0.0, -0.0, 1.5, float("inf"), True, False, None,
+                           "", "a", "é" * 10, "x" * 16383, "x" * 16384, b"", b"\x00" * 100]
+    atoms += [rng.randint(-2**70, 2**70) for _ in range(200)] + [rng.random() for _ in range(50)]
+    atoms += ["".join(chr(rng.randint(32, 0x2FFFF)) for _ in range(rng.randint(0, 200)))
+              for _ in range(50)]
+    for atom in atoms:
+        slow = io.BytesIO()
+        _pickler_class()(slow, protocol).dump(atom)
+        assert canonical_dumps(atom, protocol=protocol) == slow.getvalue(), repr(atom)[:40]
+        assert pickle.loads(slow.getvalue()) == atom or atom != atom

@@ -758,6 +758,8 @@ class Stack:
         return found
 
     def _required_distributions(self) -> set[str]:
+        if not self.config.required_plugins:  # the usual case: no parser to import
+            return set()
         from lamina.kernel.requirements import parse_requirement
 
         names = set()

@@ -83,3 +83,10 @@ def test_ab_report_benchmark_reads_every_row_on_a_tiny_size() -> None:
     out = _quick("ab_report.py")
     assert "over 100,000 predictions and 100,000 outcomes" in out
     assert "| lamina `ab_report` |" in out and "| floor (bare pyarrow) |" in out
+
+
+def test_foreach_floor_benchmark_runs_lamina_and_its_floor_side_by_side() -> None:
+    out = _quick("foreach_floor.py")
+    row = next(line for line in out.splitlines() if line.startswith("| 50 |"))
+    assert row.count("x |") == 2 and row.rstrip().endswith("MB |")  # wall and CPU ratios
+    assert "Targets: 1,000 tasks at most 2x the floor" in out

@@ -82,9 +82,27 @@ _COUNTER = itertools.count()
 _CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
 
 
+_PID = [os.getpid()]
+if hasattr(os, "register_at_fork"):  # a forked worker names its files with its own pid
+    os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
+
+
 def _unique_tmp(folder: str, prefix: str) -> str:
-    """A fresh temporary name in ``folder``, unique in this process and across processes."""
-    return os.path.join(folder, f"{prefix}{os.getpid()}-{next(_COUNTER)}-{os.urandom(3).hex()}")
+    """A fresh temporary name in ``folder``, unique in this process and across processes
+    (the pid, a counter and random bits: a name left by a crashed process is never
+    reused)."""
+    return os.path.join(folder, f"{prefix}{_PID[0]}-{next(_COUNTER)}-{os.urandom(3).hex()}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to the new file ``fd`` and close it: plain ``os.write`` calls, not a
+    buffered file object (whose set-up costs three system calls a file)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _discard(path: str) -> None:
@@ -410,25 +428,27 @@ class _LocalStore:
             existed = False
         fd, staged = self._create(os.path.join(self.root, "tmp"), ".stage-", 0o444)
         try:
-            with open(fd, "wb") as f:
-                f.write(data)
+            _write_all(fd, data)
             folder = os.path.dirname(final)
             self._ensure_folder(folder)
             try:
                 # Atomic. A concurrent writer of the same key writes the same bytes, and a
                 # damaged object of the wrong size is replaced by the good copy.
                 _replace(staged, final)
+                staged = ""  # moved: nothing to clean up
             except FileNotFoundError:  # its folder was removed under us
                 self._folders.discard(folder)
                 self._ensure_folder(folder)
                 _replace(staged, final)
+                staged = ""
             except PermissionError:  # Windows: a concurrent writer's copy is there, read-only
                 if not os.path.exists(final):
                     raise
                 return False
             return not existed
         finally:
-            _discard(staged)
+            if staged:
+                _discard(staged)
 
     def commit_blob(self, staged_path: str, key: str) -> bool:
         final = self._path(object_key(key))
@@ -468,17 +488,18 @@ class _LocalStore:
         final = self._path(key)
         fd, tmp = self._create(os.path.dirname(final), _TMP_PREFIX, 0o644)
         try:
-            with open(fd, "wb") as f:
-                f.write(data)
+            _write_all(fd, data)
             if not exclusive:
                 _replace(tmp, final)
+                tmp = ""  # moved: nothing to clean up
                 return True
             return self._publish(tmp, final)
         finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            if tmp:
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
 
     def get_record(self, key: str) -> bytes | None:
         try:

@@ -574,6 +574,10 @@ class LocalCompute:
     """Runs tasks in worker processes that live for the whole run (see the module's
     docstring for how they start)."""
 
+    #: specs reach the workers as they are, so a task can store its own foreach element
+    #: (``TaskSpec.staged``): the scheduler does not write a wide foreach's elements first
+    stores_staged_elements = True
+
     def __init__(self, options: LocalComputeOptions) -> None:
         self.options = options
         self.max_in_flight = options.resolved_workers()

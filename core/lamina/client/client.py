@@ -372,7 +372,11 @@ class StepResult:
     def _is_foreach_step(self) -> bool:
         return any(t.record.element for t in self.tasks) or len(self.tasks) != 1
 
-    def __getitem__(self, index: int) -> Task:
+    def __getitem__(self, index: int | str) -> Task:
+        """The task at ``index``; a nested foreach's task also by its address ``"I.J"``
+        (element J of outer element I)."""
+        if isinstance(index, str):
+            index = self.flat_index(index)
         for t in self.tasks:
             if t.index == index:
                 return t
@@ -381,6 +385,48 @@ class StepResult:
             f"step '{self.name}' of run {self.run.id} has no task {index}",
             hint=f"its task indexes are 0..{count - 1}" if count else "the step ran no task",
         )
+
+    def group_sizes(self) -> list[int] | None:
+        """For a nested foreach step, how many tasks each outer element fanned out to
+        (None for any other step)."""
+        from lamina.runtime.layout import step_plan_key
+
+        plan = self.run.client.stack.artifacts.get_json(step_plan_key(self.run.id, self.name))
+        nested = (plan or {}).get("nested")
+        return list(nested["sizes"]) if nested else None
+
+    def grouped(self, *, trust: bool | None = None) -> list[list[Any]]:
+        """A nested foreach step's values grouped by outer element (a list of lists, as
+        a join receives them)."""
+        from lamina.runtime.scheduler import split_groups
+
+        sizes = self.group_sizes()
+        if sizes is None:
+            raise LaminaError(
+                f"step '{self.name}' of run {self.run.id} is not a nested foreach",
+                hint=f"read run['{self.name}'].value",
+            )
+        return split_groups(self.load(trust=trust), sizes)
+
+    def flat_index(self, address: str) -> int:
+        """The task index of the nested address ``"I.J"``."""
+        from lamina.runtime.scheduler import nested_index
+
+        sizes = self.group_sizes()
+        if sizes is None:
+            raise LaminaError(
+                f"step '{self.name}' of run {self.run.id} is not a nested foreach: task "
+                f"{address!r} names none of its tasks",
+                hint="name its tasks by index: 0, 1, 2...",
+            )
+        try:
+            return nested_index(sizes, address)
+        except (IndexError, ValueError):
+            raise RunNotFoundError(
+                f"nested step '{self.name}' of run {self.run.id} has no task {address}",
+                hint="its outer elements have " + ", ".join(
+                    f"{i}: {n} task{'s' if n != 1 else ''}" for i, n in enumerate(sizes[:20])),
+            ) from None
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -30,9 +30,11 @@ __all__ = ["LATEST", "resolve_run", "split_ref"]
 LATEST = "latest"
 
 
-def split_ref(ref: str) -> tuple[str, str | None, int | None]:
+def split_ref(ref: str) -> tuple[str, str | None, int | str | None]:
     """``(run reference, step or None, task index or None)`` of ``RUN[/STEP[/INDEX]]``,
-    where ``RUN`` may be ``FLOW/latest`` or ``latest``.
+    where ``RUN`` may be ``FLOW/latest`` or ``latest``. A task of a nested foreach may
+    also be named by its address ``I.J`` (element J of outer element I), returned as
+    the text ``"I.J"``.
 
     :raises LaminaError: an empty reference, too many parts, or an index that is not a
         number.
@@ -53,15 +55,22 @@ def split_ref(ref: str) -> tuple[str, str | None, int | None]:
         )
     run = parts[0]
     step = parts[1] if len(parts) > 1 else None
-    index: int | None = None
+    index: int | str | None = None
     if len(parts) == 3:
-        if not (parts[2].isascii() and parts[2].isdigit()):
+        outer, dot, inner = parts[2].partition(".")
+        if dot and _digits(outer) and _digits(inner):
+            return run, step, parts[2]
+        if not _digits(parts[2]):
             raise LaminaError(
                 f"task index {parts[2]!r} in {ref!r} is not a number (0, 1, 2...)",
-                hint=f"RUN/STEP/INDEX, e.g. {run}/{step}/0",
+                hint=f"RUN/STEP/INDEX, e.g. {run}/{step}/0 (or I.J for a nested foreach)",
             )
         index = int(parts[2])
     return run, step, index
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _in(namespace: str | None) -> str:

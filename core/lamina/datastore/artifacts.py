@@ -145,6 +145,42 @@ class ArtifactStore:
                                                   stack=self.stack)
         return ref, created
 
+    def stage(self, value: Any, *, name: str) -> tuple[ArtifactRef, bytes] | None:
+        """Serialize a small ``value`` in memory without storing it: its reference (the
+        same :meth:`save` would return) and its bytes, for :meth:`commit_staged` to store
+        later, in this process or another. None when the value is big (it spills to a
+        file), its serializer fails, or a plugin observes saves (``lamina_*_artifact_save``
+        hooks are called where the value is saved): call :meth:`save` then."""
+        if self.hooks is not None and (
+                self.hooks.lamina_before_artifact_save.get_hookimpls()
+                or self.hooks.lamina_after_artifact_save.get_hookimpls()):
+            return None
+        candidates = self.serializers.candidates(value)
+        if not candidates:
+            return None
+        try:
+            staged, data, key, size, info = self._dump(candidates[0], value)
+        except Exception:
+            return None  # save() tries the other serializers and reports
+        if data is None:
+            assert staged is not None
+            _remove(staged)
+            return None
+        ref = ArtifactRef(key=key, serializer=candidates[0].name, size=size,
+                          type=type_name(value), info=dict(info or {}))
+        return ref, bytes(data)
+
+    def commit_staged(self, ref: ArtifactRef, data: bytes, *, name: str = "") -> bool:
+        """Store bytes :meth:`stage` made as object ``ref.key``; True if newly written
+        (nothing is written when the object exists)."""
+        try:
+            return self._commit_bytes(ref.key, data)
+        except OSError as error:
+            disk = storage_error(error, f"saving {_label(name)}")
+            if disk is None:
+                raise
+            raise disk from error
+
     def _save(self, value: Any, name: str) -> tuple[ArtifactRef, bool]:
         candidates = self.serializers.candidates(value)
         if not candidates:
@@ -243,6 +279,7 @@ class ArtifactStore:
     def load(
         self, ref: ArtifactRef, *, name: str = "",
         refuse_code: Callable[[str], BaseException] | None = None,
+        held: bytes | None = None,
     ) -> Any:
         """The value ``ref`` points to, after checking the object's size and hash.
 
@@ -253,12 +290,19 @@ class ArtifactStore:
             pickle: ``runs_code``) is not loaded: the error it returns for the
             serializer's name is raised before a byte is read (see
             :mod:`lamina.datastore.trust`).
+        :param held: the object's bytes as :meth:`stage` made them, when the caller holds
+            them (a task given its foreach element): decoded without reading them back.
         """
         try:
             serializer = self.serializers.get(ref.serializer)
             if refuse_code is not None and getattr(serializer, "runs_code", False):
                 raise refuse_code(serializer.name)
-            path, data = self._verified_read(ref.key, name, size=ref.size)
+            path: str
+            data: bytes | None
+            if held is not None and getattr(serializer, "loads", None) is not None:
+                path, data = "", held  # the bytes stage() made: what the key hashes
+            else:
+                path, data = self._verified_read(ref.key, name, size=ref.size)
             try:
                 loads = getattr(serializer, "loads", None) if data is not None else None
                 value = loads(data) if loads is not None else serializer.load(path)

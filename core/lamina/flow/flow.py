@@ -104,6 +104,7 @@ class Flow:
         catch: bool = False,
         after: str | Iterable[str] | None = None,
         env: Env | None = None,
+        nested: bool = False,
         name: str | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -125,6 +126,7 @@ class Flow:
         catch: bool = False,
         after: str | Iterable[str] | None = None,
         env: Env | None = None,
+        nested: bool = False,
         name: str | None = None,
     ) -> Any:
         """Register a function as a step; use bare (``@flow.step``) or with options.
@@ -150,6 +152,9 @@ class Flow:
             ``Env(pip=["scikit-learn==1.5.*"], python="3.11")``: resolved and locked with
             uv, built once per lock and cached, recorded with the run (None: the flow's
             ``env=``; ``Env()``: the one lamina runs in). See docs/environments.md.
+        :param nested: with ``foreach`` naming a foreach step, fan out over each element of
+            each of its results (``genres`` -> ``movies`` per genre -> one task per movie);
+            a join receives the results grouped by the outer element (a list of lists).
         :param name: the step's name if not the function's name.
         :return: the function itself, unchanged.
         """
@@ -175,6 +180,7 @@ class Flow:
                 catch=catch,
                 after=(after,) if isinstance(after, str) else tuple(after or ()),
                 env=env,
+                nested=nested,
             )
         except (TypeError, ValueError) as err:
             raise FlowDefinitionError(f"flow '{self.name}': bad step option: {err}") from err

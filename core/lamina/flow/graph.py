@@ -1,4 +1,5 @@
-"""The flow's DAG: built with networkx and validated before a single task starts.
+"""The flow's DAG: built and validated before a single task starts (as a networkx graph
+on demand: :attr:`FlowGraph.dag`).
 
 Every problem is reported with the step's name and file:line, and how to fix it.
 """
@@ -28,10 +29,12 @@ _MISSING = inspect.Parameter.empty
 @attrs.frozen
 class Input:
     """How a step parameter is fed: the whole result of ``source`` (``value``), the
-    ordered list of a foreach step's results (``list``), or one element (``element``)."""
+    ordered list of a foreach step's results (``list``), one element (``element``), the
+    results of a nested foreach grouped by outer element, a list of lists (``groups``),
+    or, in a step that fans out over the same outer elements, its own group (``group``)."""
 
     source: str
-    kind: str  # "value" | "list" | "element"
+    kind: str  # "value" | "list" | "element" | "groups" | "group"
 
 
 @attrs.frozen
@@ -57,23 +60,50 @@ class FlowGraph:
     """A validated flow: topological order, wiring, and resolved parameter values."""
 
     flow: Flow
-    dag: nx.DiGraph
+    edges: tuple[tuple[str, str], ...]
     order: tuple[str, ...]
     inputs: Mapping[str, Mapping[str, Input]]
     step_params: Mapping[str, tuple[str, ...]]
     flow_params: Mapping[str, FlowParam]
     params: Mapping[str, Any]
+    before: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     def is_foreach(self, step: str) -> bool:
         return bool(self.flow.steps[step].options.foreach)
 
-    def upstream(self, step: str) -> list[str]:
-        return sorted(self.dag.predecessors(step), key=self.order.index)
+    def nest_outer(self, step: str) -> str | None:
+        """The foreach step whose results a nested step (or a step fanned out over one)
+        groups its tasks by, else None."""
+        return nest_outer(self.flow, step)
 
-    def downstream(self, step: str) -> set[str]:
+    @property
+    def dag(self) -> nx.DiGraph:
+        """The flow's DAG as a networkx graph (built on demand: a run does not need
+        networkx, whose import costs a tenth of a second)."""
         import networkx as nx
 
-        return set(nx.descendants(self.dag, step))
+        dag: nx.DiGraph = nx.DiGraph()
+        dag.add_nodes_from(self.order)
+        dag.add_edges_from(self.edges)
+        return dag
+
+    def upstream(self, step: str) -> list[str]:
+        """The steps ``step`` waits for, in the flow's order."""
+        return list(self.before.get(step, ()))
+
+    def downstream(self, step: str) -> set[str]:
+        """Every step that (indirectly) waits for ``step``."""
+        after: dict[str, list[str]] = {}
+        for a, b in self.edges:
+            after.setdefault(a, []).append(b)
+        seen: set[str] = set()
+        frontier = [step]
+        while frontier:
+            for nxt in after.get(frontier.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+        return seen
 
 
 def _hints(step: Step, *, extras: bool = False) -> dict[str, Any]:
@@ -94,19 +124,16 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
     something that cannot be iterated, and mismatched type annotations. ``resolve=False``
     checks the structure only (``lamina show flow.py``): parameters keep their defaults
     and a required one is not an error."""
-    import networkx as nx
-
     if not flow.steps:
         raise FlowDefinitionError(
             f"flow '{flow.name}' has no steps", hint="decorate functions with @flow.step"
         )
-    dag: nx.DiGraph = nx.DiGraph()
+    edges: dict[tuple[str, str], None] = {}  # ordered, without duplicates
     inputs: dict[str, dict[str, Input]] = {}
     step_params: dict[str, tuple[str, ...]] = {}
     candidates: dict[str, list[tuple[Step, inspect.Parameter]]] = {}
 
     for step in flow.steps.values():
-        dag.add_node(step.name)
         params = step.parameters()
         names = {p.name for p in params}
         for fe in step.options.foreach:
@@ -126,6 +153,13 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
             raise FlowDefinitionError(
                 f"step '{step.name}' ({step.where}): foreach names a step twice",
             )
+        if step.options.nested and len(step.options.foreach) != 1:
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): nested=True needs foreach= naming "
+                f"exactly one foreach step, got {len(step.options.foreach)}",
+                hint="write foreach='movies', nested=True to fan out over each element of "
+                "each result of the foreach step 'movies'",
+            )
         wired: dict[str, Input] = {}
         own: list[str] = []
         for p in params:
@@ -134,7 +168,7 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
                 if kind == "value" and flow.steps[p.name].options.foreach:
                     kind = "list"
                 wired[p.name] = Input(p.name, kind)
-                dag.add_edge(p.name, step.name)
+                edges[(p.name, step.name)] = None
             else:
                 own.append(p.name)
                 candidates.setdefault(p.name, []).append((step, p))
@@ -148,26 +182,76 @@ def build_graph(flow: Flow, given: Mapping[str, Any], *, resolve: bool = True) -
                        f"no step{_suggest(before, flow.steps)}. Steps: {', '.join(flow.steps)}"),
                     hint="after takes the names of steps that must finish first",
                 )
-            dag.add_edge(before, step.name)
+            edges[(before, step.name)] = None
 
-    _check_cycles(flow, dag)
+    order = _topological_order(flow, tuple(edges))
+    _check_nested(flow)
+    for name, wiring in inputs.items():
+        for param, inp in wiring.items():
+            outer = nest_outer(flow, inp.source) if inp.kind == "list" else None
+            if outer is not None:
+                same = fan_space(flow, name) == fan_space(flow, outer)
+                wiring[param] = Input(inp.source, "group" if same else "groups")
     flow_params = _flow_params(candidates)
     _check_misspelled_inputs(flow, flow_params)
     if resolve:
         values = _resolve_params(flow, flow_params, given)
     else:
         values = {n: fp.default for n, fp in flow_params.items() if not fp.required}
-    order = tuple(nx.lexicographical_topological_sort(dag, key=_definition_order(flow)))
     _check_types(flow, inputs)
     return FlowGraph(
         flow=flow,
-        dag=dag,
+        edges=tuple(edges),
+        before={k: tuple(v) for k, v in _predecessors(edges, order).items()},
         order=order,
         inputs=inputs,
         step_params=step_params,
         flow_params=flow_params,
         params=values,
     )
+
+
+def fan_space(flow: Flow, name: str) -> tuple[str, ...] | None:
+    """What a step's task indexes count, so two steps whose index ``i`` stands for the
+    same element can be matched: None for a single task; ``("over", *names)`` for a
+    foreach over plain results; ``("nested", source)`` for a nested foreach over
+    ``source``. A foreach over one foreach step's results counts what that step counts."""
+    opts = flow.steps[name].options
+    if not opts.foreach:
+        return None
+    if opts.nested:
+        return ("nested", opts.foreach[0])
+    if len(opts.foreach) == 1 and flow.steps[opts.foreach[0]].options.foreach:
+        return fan_space(flow, opts.foreach[0])
+    return ("over", *opts.foreach)
+
+
+def nest_outer(flow: Flow, name: str) -> str | None:
+    """The foreach step a nested step (or a foreach over a nested step's results) groups
+    its tasks by: task ``i.j`` is element ``j`` of that step's result ``i``."""
+    space = fan_space(flow, name)
+    return space[1] if space is not None and space[0] == "nested" else None
+
+
+def _check_nested(flow: Flow) -> None:
+    for step in flow.steps.values():
+        if not step.options.nested:
+            continue
+        source = flow.steps[step.options.foreach[0]]
+        if not source.options.foreach:
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): nested=True over '{source.name}', which "
+                f"is not a foreach step: its result is one list ({source.where})",
+                hint=f"drop nested=True: foreach='{source.name}' already fans out over "
+                "each element of its list",
+            )
+        if nest_outer(flow, source.name) is not None:
+            raise FlowDefinitionError(
+                f"step '{step.name}' ({step.where}): nested=True over '{source.name}', which "
+                "is itself nested; a nested foreach goes two levels deep",
+                hint=f"make '{source.name}' return pairs (outer, item) and fan out over "
+                "them with a plain foreach, then nest once",
+            )
 
 
 def edit_distance(a: str, b: str, limit: int = 2) -> int:
@@ -217,23 +301,60 @@ def _check_misspelled_inputs(flow: Flow, flow_params: Mapping[str, FlowParam]) -
             )
 
 
-def _definition_order(flow: Flow) -> Any:
+def _predecessors(edges: Iterable[tuple[str, str]], order: Sequence[str]) -> dict[str, list[str]]:
+    rank = {name: i for i, name in enumerate(order)}
+    before: dict[str, list[str]] = {}
+    for a, b in edges:
+        before.setdefault(b, []).append(a)
+    for names in before.values():
+        names.sort(key=rank.__getitem__)
+    return before
+
+
+def _topological_order(flow: Flow, edges: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The steps in dependency order, ties broken by definition order (the order a
+    lexicographical topological sort on the definition rank gives); a cycle is an error
+    naming each step in it and where it is defined."""
+    import heapq
+
     rank = {name: i for i, name in enumerate(flow.steps)}
-    return lambda name: f"{rank[name]:08d}"
+    waiting = dict.fromkeys(flow.steps, 0)
+    after: dict[str, list[str]] = {}
+    for a, b in edges:
+        waiting[b] += 1
+        after.setdefault(a, []).append(b)
+    ready = [rank[n] for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    names = list(flow.steps)
+    order: list[str] = []
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for nxt in after.get(name, ()):
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, rank[nxt])
+    if len(order) < len(names):
+        _report_cycle(flow, edges, {n for n, count in waiting.items() if count > 0})
+    return tuple(order)
 
 
-def _check_cycles(flow: Flow, dag: nx.DiGraph) -> None:
-    import networkx as nx
-
-    try:
-        cycle = nx.find_cycle(dag)
-    except nx.NetworkXNoCycle:
-        return
-    names = [edge[0] for edge in cycle]
+def _report_cycle(flow: Flow, edges: tuple[tuple[str, str], ...], stuck: set[str]) -> None:
+    # every stuck step waits for a stuck step: walking back from one, a step repeats
+    before: dict[str, list[str]] = {}
+    for a, b in edges:
+        if a in stuck and b in stuck:
+            before.setdefault(b, []).append(a)
+    path: list[str] = [min(stuck, key=list(flow.steps).index)]
+    while path[-1] not in path[:-1]:
+        path.append(before[path[-1]][0])
+    names = list(reversed(path[path.index(path[-1]):-1]))
+    first = names.index(min(names, key=list(flow.steps).index))
+    names = names[first:] + names[:first]
     where = ", ".join(f"'{n}' ({flow.steps[n].where})" for n in names)
-    path = " -> ".join([*names, names[0]])
+    cycle = " -> ".join([*names, names[0]])
     raise FlowDefinitionError(
-        f"flow '{flow.name}' has a cycle: {path}; steps involved: {where}",
+        f"flow '{flow.name}' has a cycle: {cycle}; steps involved: {where}",
         hint="a step may only take results of steps that do not (indirectly) take its own",
     )
 
@@ -364,24 +485,28 @@ def _check_types(flow: Flow, inputs: Mapping[str, Mapping[str, Input]]) -> None:
             produced = hints[inp.source].get("return", _MISSING)
             wanted = hints[name].get(param, _MISSING)
             if inp.kind == "element":
-                if isinstance(produced, type) and issubclass(produced, _NOT_ITERABLE):
+                # over a foreach step's results (not nested), each result is an element
+                each_result = bool(source.options.foreach) and not step.options.nested
+                if (not each_result and isinstance(produced, type)
+                        and issubclass(produced, _NOT_ITERABLE)):
                     raise FlowDefinitionError(
                         f"step '{name}' ({step.where}): foreach over '{inp.source}', whose "
                         f"result is annotated {produced.__name__} ({source.where}), which "
                         "cannot be iterated",
                         hint=f"make '{inp.source}' return a list, or drop foreach",
                     )
-                if source.options.foreach:
+                if source.options.foreach and not step.options.nested:
                     produced_item = produced
                 else:
                     produced_item = _element_type(produced) if produced is not _MISSING else None
                 if produced_item is not None and not _compatible(produced_item, wanted):
                     _mismatch(flow, name, param, inp.source, produced_item, wanted, "each element of")
-            elif inp.kind == "list":
+            elif inp.kind in ("list", "groups", "group"):
                 if wanted is not _MISSING and not _compatible(list, wanted):
+                    what = "a list" if inp.kind != "groups" else "a list of lists"
                     raise FlowDefinitionError(
                         f"step '{name}' ({step.where}): parameter '{param}' receives the "
-                        f"results of foreach step '{inp.source}' as a list, but is annotated "
+                        f"results of foreach step '{inp.source}' as {what}, but is annotated "
                         f"{getattr(wanted, '__name__', wanted)}",
                         hint=f"annotate it list[...] (or iterate over '{inp.source}' with "
                         f"foreach='{inp.source}')",

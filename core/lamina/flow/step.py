@@ -44,6 +44,8 @@ class StepOptions:
         :class:`~lamina.flow.failed.Failed` value instead of failing the run.
     :param env: the Python environment the step's tasks run in (None: the flow's
         ``env=``, else the one lamina runs in); see :class:`lamina.Env`.
+    :param nested: with ``foreach`` naming one foreach step: one task per element of each
+        of that step's results (a foreach inside a foreach), instead of one per result.
     """
 
     foreach: tuple[str, ...] = ()
@@ -57,6 +59,7 @@ class StepOptions:
     catch: bool = False
     after: tuple[str, ...] = ()
     env: Env | None = None
+    nested: bool = False
 
 
 @attrs.frozen

@@ -9,13 +9,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lamina.records import ArtifactRef
+from lamina.records import ArtifactRef, ref_keys
 
 
-def _keys(value: ArtifactRef | list[ArtifactRef]) -> str | list[str]:
-    if isinstance(value, list):
-        return [ref.key for ref in value]
-    return value.key
+def _keys(value: ArtifactRef | list[Any]) -> Any:
+    return ref_keys(value)
 
 
 def cache_key(

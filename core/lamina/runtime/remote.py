@@ -121,9 +121,16 @@ def build_spec(
     for param, (source, kind) in info["inputs"].items():
         if kind == "value":
             inputs[param] = task_output(artifacts, run_id, source, 0)
-        elif kind == "list":
-            count = _plan(artifacts, run_id, source)["count"]
-            inputs[param] = [task_output(artifacts, run_id, source, i) for i in range(count)]
+        elif kind in ("list", "groups", "group"):
+            plan = _plan(artifacts, run_id, source)
+            refs = [task_output(artifacts, run_id, source, i) for i in range(plan["count"])]
+            if kind == "list":
+                inputs[param] = refs
+                continue
+            from lamina.runtime.scheduler import split_groups
+
+            groups = split_groups(refs, (plan.get("nested") or {}).get("sizes") or [])
+            inputs[param] = groups if kind == "groups" else groups[index]
     elements: dict[str, ArtifactRef] = {}
     names = info["foreach"]
     if names:

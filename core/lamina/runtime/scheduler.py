@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
+import queue
 import socket
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +25,7 @@ from lamina.errors import RunInterruptedError
 from lamina.flow.step import retry_wait
 from lamina.logs import get_logger
 from lamina.records import ArtifactRef, RunRecord, TaskOutcome, TaskRecord, TaskSpec
-from lamina.runtime.cache import step_cache_keys
+from lamina.runtime.cache import cache_key, step_cache_keys
 from lamina.runtime.data_inputs import stale_inputs
 from lamina.runtime.layout import step_plan_key, task_notes_key
 from lamina.runtime.progress import NullProgress
@@ -34,6 +38,8 @@ log = get_logger("lamina.scheduler")
 
 _FLUSH_EVERY = 0.5  # seconds between metadata batches
 _FLUSH_SIZE = 2000
+#: a step with more tasks than this hands them to compute while it builds the rest
+_FEED_EVERY = 1000
 
 
 class ForeachError(Exception):
@@ -45,11 +51,98 @@ def _element_repr(values: Mapping[str, Any]) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+#: record writers whose thread runs: a fork waits for the batch being written (see below)
+_WRITERS: weakref.WeakSet[_RecordWriter] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    """A worker forked while the writer thread is inside the metadata store would inherit
+    the store's lock held by a thread it does not have: hold every writer's lock (the
+    writer only touches the store under it) across the fork instead."""
+    for writer in list(_WRITERS):
+        writer.lock.acquire()
+        writer.held_for_fork = True
+
+
+def _after_fork() -> None:
+    for writer in list(_WRITERS):
+        if writer.held_for_fork:
+            writer.held_for_fork = False
+            writer.lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork,
+                        after_in_child=_after_fork)
+
+
+class _RecordWriter:
+    """Writes batches of task records to the metadata store in a background thread, so
+    that the scheduler keeps feeding the workers while a batch is written (a batch of a
+    wide foreach takes long enough for the workers to run out of tasks and fill their
+    pipes). Batches are written in order; :meth:`wait` returns once all are written and
+    raises what writing one raised. ``lock`` serializes the scheduler's own metadata
+    calls with the writer's."""
+
+    def __init__(self, metadata: Any) -> None:
+        self.metadata = metadata
+        self.lock = threading.Lock()
+        self.held_for_fork = False
+        self._queue: queue.Queue[list[TaskRecord] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, batch: list[TaskRecord]) -> None:
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="lamina-records",
+                                            daemon=True)
+            self._thread.start()
+            _WRITERS.add(self)
+        self._queue.put(batch)
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            _WRITERS.discard(self)
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                if self._error is None:  # after a failure, the next wait() reports it
+                    with self.lock:
+                        self.metadata.record_tasks(batch)
+            except BaseException as error:  # reported to the scheduler's thread
+                self._error = error
+            finally:
+                self._queue.task_done()
+
+
 class Scheduler:
     """Runs one :class:`RunContext` to the end on the stack's compute."""
 
-    def __init__(self, ctx: RunContext, *, fail_fast: bool = True, progress: NullProgress | None = None):
+    def __init__(self, ctx: RunContext, *, fail_fast: bool = True,
+                 progress: NullProgress | None = None, stage_elements: bool = True):
+        """:param stage_elements: let the tasks of a compute that can
+        (``stores_staged_elements``) store their own foreach elements; False stores every
+        element before the step's plan is written (a plan read by other processes)."""
         self.ctx = ctx
+        self.stage_elements = stage_elements
         self.graph = ctx.graph
         self.fail_fast = fail_fast
         self.progress = progress or NullProgress()
@@ -58,12 +151,18 @@ class Scheduler:
         self.state: dict[str, str] = dict.fromkeys(self.graph.order, "waiting")
         self.specs: dict[tuple[str, int], TaskSpec] = {}
         self.element_text: dict[tuple[str, int], str] = {}
+        #: nested steps: how many tasks each outer result fanned out to
+        self.nest_sizes: dict[str, list[int]] = {}
+        #: (step, foreach name, position) -> bytes of an element its task stores itself
+        self.staged: dict[tuple[str, str, int], bytes] = {}
+        self._defers: dict[str | None, bool] = {}
         self.computes: dict[str | None, Any] = {}
         self.pending: dict[str | None, list[TaskSpec]] = {}
         #: retries waiting for their delay: (due monotonic time, compute name, spec), a heap
         self.delayed: list[tuple[float, int, str | None, TaskSpec]] = []
         self._seq = itertools.count()
         self.buffer: list[TaskRecord] = []
+        self.writer = _RecordWriter(ctx.stack.metadata)
         self.last_flush = time.monotonic()
         self.done = self.failed = 0
         self.failures: list[TaskRecord] = []
@@ -190,14 +289,15 @@ class Scheduler:
                 count *= len(element_lists[n])
         else:
             combos, count = [()], 1
-        ctx.artifacts.put_json(
-            step_plan_key(ctx.run_id, step_name),
-            {
-                "step": step_name,
-                "count": count,
-                "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
-            },
-        )
+        plan: dict[str, Any] = {
+            "step": step_name,
+            "count": count,
+            "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
+        }
+        nesting = self.nest_plan(step_name)
+        if nesting is not None:
+            plan["nested"] = nesting
+        ctx.artifacts.put_json(step_plan_key(ctx.run_id, step_name), plan)
         self.state[step_name] = "running"
         self.results[step_name] = [None] * count
         self.remaining[step_name] = count
@@ -206,6 +306,8 @@ class Scheduler:
             self._step_done(step_name)
             return
         common_inputs = self._inputs(step_name)
+        per_group = {p: split_groups(self.results[i.source], self.group_sizes(i.source))
+                     for p, i in self.graph.inputs[step_name].items() if i.kind == "group"}
         params = {p: self.graph.params[p] for p in self.graph.step_params[step_name]}
         compute_name = step.options.compute
         if compute_name not in self.computes:
@@ -222,23 +324,39 @@ class Scheduler:
             inputs=common_inputs,
             params=params,
         )
-        for index, combo in enumerate(combos):
+        staged = self.staged
+        datastore_url = ctx.stack.redact(ctx.stack.datastore.url)
+        queue_ = self.pending[compute_name]
+        base = len(queue_)  # this step's tasks go above what is already pending
+        positions: Iterable[tuple[int, ...]] = (
+            itertools.product(*(range(len(element_lists[n])) for n in names)) if names else [()])
+        for index, (combo, where) in enumerate(zip(combos, positions, strict=True)):
             elements = {n: ref for n, (ref, _) in zip(names, combo, strict=True)}
-            key = key_of(elements)
+            own = {n: staged[(step_name, n, p)] for n, p in zip(names, where, strict=True)
+                   if (step_name, n, p) in staged} if staged else {}
+            inputs = common_inputs
+            if per_group:
+                inputs = {**common_inputs, **{p: g[index] for p, g in per_group.items()}}
+                key = cache_key(flow=ctx.flow.name, step=step_name,
+                                code_hash=ctx.step_code[step_name], inputs=inputs,
+                                elements=elements, params=params)
+            else:
+                key = key_of(elements)
             spec = TaskSpec(
                 run_id=ctx.run_id,
                 flow=ctx.flow.name,
                 step=step_name,
                 index=index,
                 attempt=1,
-                datastore_url=ctx.stack.redact(ctx.stack.datastore.url),
-                inputs=common_inputs,
+                datastore_url=datastore_url,
+                inputs=inputs,
                 elements=elements,
                 params=params,
                 timeout=step.options.timeout,
                 resources=step.options.resources,
                 cache_key=key,
                 datastore_spec=ctx.datastore_spec,
+                staged=own,
             )
             if names:
                 self.element_text[(step_name, index)] = _element_repr(
@@ -247,8 +365,16 @@ class Scheduler:
             self.specs[(step_name, index)] = spec
             if not self._try_reuse(spec, want_cache):
                 to_submit.append(spec)
+                if len(to_submit) >= _FEED_EVERY:  # a wide step: the workers start now
+                    base = min(base, len(queue_))
+                    queue_[base:base] = reversed(to_submit)
+                    to_submit = []
+                    self._feed()
+        for key_ in [k for k in staged if k[0] == step_name]:
+            del staged[key_]  # the specs hold them now
         # pending lists are popped from the end: reverse so tasks start in index order
-        self.pending[compute_name].extend(reversed(to_submit))
+        base = min(base, len(queue_))
+        queue_[base:base] = reversed(to_submit)
         if self.remaining[step_name] == 0 and self.state[step_name] == "running":
             self._step_done(step_name)
 
@@ -259,15 +385,37 @@ class Scheduler:
                 inputs[param] = self.results[inp.source][0]
             elif inp.kind == "list":
                 inputs[param] = list(self.results[inp.source])
+            elif inp.kind == "groups":
+                inputs[param] = split_groups(self.results[inp.source], self.group_sizes(inp.source))
         return inputs
 
     def foreach_elements(self, step_name: str) -> dict[str, list[tuple[ArtifactRef, Any]]]:
-        """For each foreach name, the element references (and a short display value)."""
+        """For each foreach name, the element references (and a short display value).
+        A nested step gets the elements of every result of its source, outer-major (task
+        ``i.j`` at flat index ``sizes[0] + ... + sizes[i-1] + j``); the sizes are kept in
+        :attr:`nest_sizes` for the step's plan."""
         ctx = self.ctx
         step = ctx.flow.steps[step_name]
         out: dict[str, list[tuple[ArtifactRef, Any]]] = {}
         for name in step.options.foreach:
             source = ctx.flow.steps[name]
+            if step.options.nested:
+                refs: list[tuple[ArtifactRef, Any]] = []
+                sizes = []
+                for i, outer in enumerate(self.results[name]):
+                    assert outer is not None
+                    value = ctx.artifacts.load(outer, name=f"{ctx.run_id}/{name}/{i}")
+                    items = self._listed(step_name, f"{name}[{i}]", value)
+                    sizes.append(len(items))
+                    for j, item in enumerate(items):
+                        element_ref, data = self._element(
+                            step_name, item, f"{ctx.run_id}/{name}/{i}/element/{j}")
+                        if data is not None:
+                            self.staged[(step_name, name, len(refs))] = data
+                        refs.append((element_ref, ElementText(f"{i}.{j}: {element_text(item)!r}")))
+                self.nest_sizes[step_name] = sizes
+                out[name] = refs
+                continue
             if source.options.foreach:  # fan out over another foreach's results
                 out[name] = [(ref, ElementText(f"<{name}[{i}]>"))  # type: ignore[misc]
                              for i, ref in enumerate(self.results[name])]
@@ -275,27 +423,75 @@ class Scheduler:
             ref = self.results[name][0]
             assert ref is not None
             value = ctx.artifacts.load(ref, name=f"{ctx.run_id}/{name}/0")
-            if isinstance(value, (str, bytes, bytearray, Mapping)):
-                kind = type(value).__name__
-                raise ForeachError(
-                    f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
-                    f"is a {kind}; foreach needs a list-like value ({source.where})"
-                    + ("; a dict would fan out over its keys only" if kind == "dict" else "")
-                )
-            try:
-                items = list(value)
-            except TypeError:
-                raise ForeachError(
-                    f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
-                    f"is a {type(value).__name__}, which is not iterable ({source.where}); "
-                    f"make '{name}' return a list"
-                ) from None
+            items = self._listed(step_name, name, value)
             refs = []
             for i, item in enumerate(items):
-                element_ref, _ = ctx.artifacts.save(item, name=f"{ctx.run_id}/{name}/element/{i}")
+                element_ref, data = self._element(step_name, item,
+                                                  f"{ctx.run_id}/{name}/element/{i}")
+                if data is not None:
+                    self.staged[(step_name, name, i)] = data
                 refs.append((element_ref, element_text(item)))
             out[name] = refs
         return out
+
+    def _element(self, step_name: str, item: Any, name: str) -> tuple[ArtifactRef, bytes | None]:
+        """Store one foreach element, or, when the step's tasks can store their own
+        (:attr:`TaskSpec.staged`), only serialize it: its reference and the bytes the task
+        stores before it runs. A wide foreach's elements are then written by the workers,
+        in parallel with the tasks, instead of one by one before the first task starts."""
+        if self._defers_elements(step_name):
+            staged = self.ctx.artifacts.stage(item, name=name)
+            if staged is not None:
+                return staged
+        return self.ctx.artifacts.save(item, name=name)[0], None
+
+    def _defers_elements(self, step_name: str) -> bool:
+        if not self.stage_elements:
+            return False
+        compute_name = self.ctx.flow.steps[step_name].options.compute
+        if compute_name not in self._defers:
+            compute = self.computes.get(compute_name) or self.ctx.stack.compute_for(compute_name)
+            self._defers[compute_name] = bool(getattr(compute, "stores_staged_elements", False))
+        return self._defers[compute_name]
+
+    def _listed(self, step_name: str, name: str, value: Any) -> list[Any]:
+        """The elements of the result ``name`` a step fans out over, or a ForeachError."""
+        step = self.ctx.flow.steps[step_name]
+        source = self.ctx.flow.steps[name.split("[")[0]]
+        if isinstance(value, (str, bytes, bytearray, Mapping)):
+            kind = type(value).__name__
+            raise ForeachError(
+                f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
+                f"is a {kind}; foreach needs a list-like value ({source.where})"
+                + ("; a dict would fan out over its keys only" if kind == "dict" else "")
+            )
+        try:
+            return list(value)
+        except TypeError:
+            raise ForeachError(
+                f"step '{step_name}' ({step.where}): foreach over '{name}', whose result "
+                f"is a {type(value).__name__}, which is not iterable ({source.where}); "
+                f"make '{source.name}' return a list"
+            ) from None
+
+    def nest_plan(self, step_name: str) -> dict[str, Any] | None:
+        """What a step's plan records of its nesting: the outer foreach step and how many
+        tasks each of its results fanned out to (None for a step that is not nested)."""
+        outer = self.graph.nest_outer(step_name)
+        if outer is None:
+            return None
+        sizes = self.nest_sizes.get(step_name)
+        if sizes is None:  # a foreach over a nested step's results counts what it counts
+            sizes = self.group_sizes(self.ctx.flow.steps[step_name].options.foreach[0])
+            self.nest_sizes[step_name] = sizes
+        return {"outer": outer, "sizes": sizes}
+
+    def group_sizes(self, step_name: str) -> list[int]:
+        """The group sizes of a nested step that was launched (from its plan)."""
+        if step_name not in self.nest_sizes:
+            plan = self.ctx.artifacts.get_json(step_plan_key(self.ctx.run_id, step_name)) or {}
+            self.nest_sizes[step_name] = list((plan.get("nested") or {}).get("sizes") or [])
+        return self.nest_sizes[step_name]
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -312,7 +508,8 @@ class Scheduler:
             metrics = previous.get("metrics") or {}
             data_inputs = list(previous.get("data_inputs") or [])
         elif want_cache:
-            origin = ctx.stack.metadata.find_cached(spec.cache_key)
+            with self.writer.lock:
+                origin = ctx.stack.metadata.find_cached(spec.cache_key)
             if origin is None or origin.output is None:
                 return False
             output = origin.output
@@ -337,6 +534,8 @@ class Scheduler:
             ctx.artifacts.put_json(task_notes_key(spec.run_id, spec.step, spec.index),
                                    {"task": spec.task_id, "notes": [note]})
             return False
+        for param, data in spec.staged.items():  # its task will not run to store them
+            ctx.artifacts.commit_staged(spec.elements[param], data, name=spec.task_id)
         now = time.time()
         outcome = TaskOutcome(
             run_id=spec.run_id, step=spec.step, index=spec.index, attempt=1,
@@ -449,13 +648,23 @@ class Scheduler:
         return record
 
     def _maybe_flush(self) -> None:
+        """Hand the records gathered so far to the writer thread (every 0.5 s or 2,000
+        records): one transaction each, written while the run goes on."""
         if len(self.buffer) >= _FLUSH_SIZE or time.monotonic() - self.last_flush > _FLUSH_EVERY:
-            self._flush()
+            if self.buffer:
+                self.writer.submit(self.buffer)
+                self.buffer = []
+            self.last_flush = time.monotonic()
 
     def _flush(self) -> None:
-        if self.buffer:
-            self.ctx.stack.metadata.record_tasks(self.buffer)
-            self.buffer = []
+        """Write every record gathered so far and wait until they are written."""
+        try:
+            if self.buffer:
+                self.writer.submit(self.buffer)
+                self.buffer = []
+            self.writer.wait()
+        finally:
+            self.writer.close()
         self.last_flush = time.monotonic()
 
     def _shutdown(self, *, cancel: bool) -> None:
@@ -464,6 +673,35 @@ class Scheduler:
                 compute.shutdown(cancel=cancel)
             except Exception as err:  # keep shutting the others down
                 log.warning("compute shutdown failed", error=str(err))
+
+
+def split_groups(items: list[Any], sizes: list[int]) -> list[list[Any]]:
+    """``items`` (a nested step's results, outer-major) cut into one list per outer
+    element: ``sizes[i]`` items for outer element ``i``."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(list(items[start:start + size]))
+        start += size
+    return out
+
+
+def nested_address(sizes: list[int], index: int) -> str:
+    """``i.j`` of the flat task ``index`` of a nested step: element ``j`` of outer ``i``."""
+    start = 0
+    for i, size in enumerate(sizes):
+        if index < start + size:
+            return f"{i}.{index - start}"
+        start += size
+    raise IndexError(index)
+
+
+def nested_index(sizes: list[int], address: str) -> int:
+    """The flat task index of the address ``i.j`` (:func:`nested_address`'s inverse)."""
+    outer, _, inner = address.partition(".")
+    i, j = int(outer), int(inner)
+    if not (0 <= i < len(sizes) and 0 <= j < sizes[i]):
+        raise IndexError(address)
+    return sum(sizes[:i]) + j
 
 
 def _short(value: Any) -> bool:

@@ -193,15 +193,16 @@ def prepare_step(artifacts: ArtifactStore, run_id: str, step: str) -> int:
     count = 1
     for name in names:
         count *= len(element_lists[name])
-    artifacts.put_json(
-        step_plan_key(run_id, step),
-        {
-            "step": step,
-            "count": count,
-            "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
-            "shown": {n: [_shown(v) for _, v in element_lists[n]] for n in names},
-        },
-    )
+    plan: dict[str, Any] = {
+        "step": step,
+        "count": count,
+        "foreach": {n: [ref.to_dict() for ref, _ in element_lists[n]] for n in names},
+        "shown": {n: [_shown(v) for _, v in element_lists[n]] for n in names},
+    }
+    nesting = scheduler.nest_plan(step)
+    if nesting is not None:
+        plan["nested"] = nesting
+    artifacts.put_json(step_plan_key(run_id, step), plan)
     return count
 
 
@@ -225,7 +226,7 @@ def _scheduler_for(artifacts: ArtifactStore, manifest: dict[str, Any]) -> Any:
         run_id=manifest["run_id"], flow=flow, graph=graph, stack=stack, artifacts=artifacts,
         record=record, step_code={n: i["code"] for n, i in manifest["steps"].items()},
     )
-    return Scheduler(ctx)
+    return Scheduler(ctx, stage_elements=False)  # its plan's elements are read by tasks elsewhere
 
 
 def _record_step_failure(

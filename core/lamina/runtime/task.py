@@ -179,22 +179,27 @@ def _remove_capture() -> None:
             sys.stderr = sys.stderr.real
 
 
+def _load_refs(artifacts: ArtifactStore, ref: Any, name: str) -> Any:
+    """A reference's value; a list (of lists, a nested foreach's groups) of values."""
+    if isinstance(ref, list):
+        return [_load_refs(artifacts, r, f"{name}/{i}") for i, r in enumerate(ref)]
+    return artifacts.load(ref, name=name)
+
+
 def load_inputs(spec: TaskSpec, artifacts: ArtifactStore) -> dict[str, Any]:
     """Turn the spec's references into values: one per input, a list for a foreach
     upstream, the element for each foreach name, and the flow parameters."""
+    for param, data in spec.staged.items():  # elements the scheduler left to the task
+        artifacts.commit_staged(spec.elements[param], data, name=f"{spec.run_id}/{param}")
     kwargs: dict[str, Any] = {
         name: File.stored(value) if is_file_param(value) else value
         for name, value in spec.params.items()
     }
     for param, ref in spec.inputs.items():
-        if isinstance(ref, list):
-            kwargs[param] = [
-                artifacts.load(r, name=f"{spec.run_id}/{param}/{i}") for i, r in enumerate(ref)
-            ]
-        else:
-            kwargs[param] = artifacts.load(ref, name=f"{spec.run_id}/{param}")
+        kwargs[param] = _load_refs(artifacts, ref, f"{spec.run_id}/{param}")
     for param, ref in spec.elements.items():
-        kwargs[param] = artifacts.load(ref, name=f"{spec.run_id}/{param} (foreach element)")
+        kwargs[param] = artifacts.load(ref, name=f"{spec.run_id}/{param} (foreach element)",
+                                       held=spec.staged.get(param))
     return kwargs
 
 
@@ -289,7 +294,7 @@ def _execute(
         stderr_key=stderr_key,
         cache_key=spec.cache_key,
         metrics=metrics,
-        host=socket.gethostname(),
+        host=_host(),
         pid=os.getpid(),
         data_inputs=[read.to_dict() for read in (state.data_inputs if state else ())],
     )
@@ -316,6 +321,16 @@ def _register_output(stack: Stack, spec: TaskSpec, output: ArtifactRef,
         register_ref(stack, name, ref, spec.run_id, {
             "artifact": output.key, "type": output.type, "serializer": output.serializer,
             **metadata})
+
+
+_HOST: list[str] = []
+
+
+def _host() -> str:
+    """This machine's name, asked once per process (it is in every task's outcome)."""
+    if not _HOST:
+        _HOST.append(socket.gethostname())
+    return _HOST[0]
 
 
 def _real(stream: Any) -> Any:

@@ -74,6 +74,21 @@ def _git(args: list[str], cwd: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def _in_repository(folder: str) -> bool:
+    """Whether git could find a repository for ``folder``: a ``.git`` folder or file in it
+    or a parent, or ``GIT_DIR`` set (then git decides)."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    current = os.path.abspath(folder)
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return True
+        parent = os.path.dirname(current)
+        if parent == current:
+            return False
+        current = parent
+
+
 def git_state(path: str) -> tuple[str, bool | None]:
     """The commit and dirty flag of the git repository holding ``path``.
 
@@ -83,6 +98,8 @@ def git_state(path: str) -> tuple[str, bool | None]:
     (untracked files do not count: the code snapshot records what the run imported).
     """
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if not _in_repository(folder):
+        return "", None  # no git process to start (tens of milliseconds) for nothing
     sha = _git(["rev-parse", "--verify", "--quiet", "HEAD"], folder)
     if not sha or not sha.strip():
         return "", None

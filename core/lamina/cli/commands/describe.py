@@ -80,7 +80,10 @@ def graph_text(flow: Any) -> str:
     from lamina.flow.graph import build_graph
 
     graph = build_graph(flow, {}, resolve=False)
-    kinds = {"value": "the result", "list": "the results, as a list", "element": "one element per task"}
+    kinds = {"value": "the result", "list": "the results, as a list",
+             "element": "one element per task",
+             "groups": "the results grouped by outer element, as a list of lists",
+             "group": "the results of this task's outer element, as a list"}
     lines = [f"flow {flow.name}: {len(graph.order)} steps"
              + (f" - {flow.description}" if flow.description else "")]
     for name in graph.order:
@@ -88,6 +91,8 @@ def graph_text(flow: Any) -> str:
         head = f"  {name}  ({step.where})"
         if step.options.foreach:
             head += f"  foreach {' x '.join(step.options.foreach)}"
+            if step.options.nested:
+                head += " (nested: each element of each result)"
         options = _options(step, flow)
         lines.append(head + (f"  [{options}]" if options else ""))
         for param, inp in graph.inputs[name].items():

@@ -318,8 +318,13 @@ def _follow_logs(args: argparse.Namespace) -> int:
     from lamina.runtime.livelogs import FLUSH_INTERVAL, LinePrefixer, LogFollower
 
     client = _client(args)
-    run_ref, step, index = split_ref(args.ref)
+    run_ref, step, address = split_ref(args.ref)
     run = client.run(run_ref)
+    index: int | None = None
+    if isinstance(address, str) and step is not None:  # I.J of a nested foreach's task
+        index = run[step].flat_index(address)
+    elif isinstance(address, int):
+        index = address
     out = None if args.stderr else sys.stdout
     err = None if args.stdout else sys.stderr
     writer = LinePrefixer(out, err)

@@ -161,9 +161,20 @@ def _pickler_class() -> type:
 _PICKLER: type | None = None
 
 
+#: Values the C pickler writes exactly as the canonical one does (a lone atom has nothing
+#: to share), in one call instead of the pure-Python pickler's many: most task results and
+#: foreach elements are one of these.
+_FAST_TYPES = frozenset((int, float, bool, type(None), str, bytes))
+_FAST_MAX = 64 * 1024  # below pickle's frame size: the same framing in both picklers
+
+
 def canonical_dump(value: Any, file: IO[bytes], *, protocol: int) -> None:
     """Write the canonical pickle of ``value`` to ``file``: equal values, equal bytes."""
     global _PICKLER
+    if type(value) in _FAST_TYPES and (
+            not isinstance(value, (str, bytes)) or len(value) < _FAST_MAX // 4):
+        file.write(pickle.dumps(value, protocol=protocol))
+        return
     if _PICKLER is None:
         _PICKLER = _pickler_class()
     _PICKLER(file, protocol).dump(value)
