@@ -81,6 +81,8 @@ if TYPE_CHECKING:
     from lamina.flow.triggers import EventTrigger, Triggers, eventbridge_cron
     from lamina.interfaces import (
         LAYERS,
+        CollectableDatastore,
+        CollectableMetadataStore,
         ComponentSpec,
         Compute,
         Datastore,
@@ -156,6 +158,8 @@ _EXPORTS = {
     "PodCompute": "lamina.interfaces",
     "RendersTasks": "lamina.interfaces",
     "Datastore": "lamina.interfaces",
+    "CollectableDatastore": "lamina.interfaces",
+    "CollectableMetadataStore": "lamina.interfaces",
     "FeatureStore": "lamina.interfaces",
     "Layer": "lamina.interfaces",
     "MetadataStore": "lamina.interfaces",
@@ -282,6 +286,8 @@ __all__ = [
     "Branch",
     "BrokenPlugin",
     "BrokenPluginWarning",
+    "CollectableDatastore",
+    "CollectableMetadataStore",
     "ComponentSpec",
     "Compute",
     "ConfigError",

@@ -35,6 +35,7 @@ CORE_COMMAND_MODULES: list[str] = [
     "lamina.cli.commands.features",
     "lamina.cli.commands.ui",
     "lamina.cli.commands.card",
+    "lamina.cli.commands.gc",
 ]
 
 _PLUGINS_ATTR = "_lamina_plugins"
