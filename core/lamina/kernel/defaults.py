@@ -16,7 +16,6 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("features", "lamina.builtin.features_plugin"),
     ("serving", "lamina.builtin.serving_plugin"),
     ("monitoring", "lamina.builtin.monitoring_plugin"),
-    ("retention", "lamina.builtin.retention_plugin"),
 )
 
 #: The plugin that serves the embedded default stack; it cannot be disabled.

@@ -1,6 +1,6 @@
 """The builtin keepers: the runs that something outside the run records needs.
 
-Each one answers ``{run id (or unique prefix): why}``; the builtin ``retention`` plugin
+Each one answers ``{run id (or unique prefix): why}``; the builtin plugin (:mod:`lamina.builtin.plugin`)
 offers their union through ``lamina_retention_keep``, and ``lamina runs --delete`` uses
 the reasons to say what keeps a run. They are:
 
