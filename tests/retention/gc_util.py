@@ -36,8 +36,9 @@ def work(parts: int, shared: bytes, tag: str = "a", pause: float = 0.0, flag: st
         raise ValueError("broken while the flag exists")
     time.sleep(pause)
     print("work", parts, tag)
-    # the first item repeats across tasks and runs (shared by hash), the second is new
-    return (b"k" * 3000 + bytes([parts % 3]), f"{tag}-{parts}-{len(shared)}")
+    if parts % 2:  # the same bytes in several tasks and in every run: shared by hash
+        return b"k" * 3000 + bytes([parts % 3])
+    return f"{tag}-{parts}-{len(shared)}"  # new bytes
 
 
 @flow.step
@@ -109,3 +110,29 @@ def lamina(root: Path, *args: str, timeout: float = 240) -> subprocess.Completed
     env.update(NO_COLOR="1", PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "lamina", *args], cwd=root, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def bulk_runs(stack: Any, count: int, *, flow: str = "bulk", objects_per_run: int = 1,
+              days_ago: float = 400.0) -> list[str]:
+    """``count`` finished runs written straight through the store APIs (a run record, a
+    manifest and one task record naming ``objects_per_run`` objects of their own)."""
+    import json
+
+    from lamina.records import RunRecord
+    from lamina.versioning.ids import new_run_id
+
+    made = []
+    started = time.time() - days_ago * 86400
+    for i in range(count):
+        run_id = new_run_id()
+        keys = [stack.artifacts.put_bytes(f"{run_id} object {j}".encode())
+                for j in range(objects_per_run)]
+        stack.datastore.put_record(f"runs/{run_id}/run.json",
+                                   json.dumps({"run_id": run_id, "flow": flow}).encode())
+        stack.datastore.put_record(f"runs/{run_id}/tasks/s/0.json",
+                                   json.dumps({"output": {"key": keys[0]}, "more": keys}).encode())
+        stack.metadata.create_run(RunRecord(run_id=run_id, flow=flow, status="running",
+                                            started_at=started + i, user="bulk"))
+        stack.metadata.finish_run(run_id, status="succeeded", finished_at=started + i + 1)
+        made.append(run_id)
+    return made
