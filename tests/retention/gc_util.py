@@ -36,8 +36,8 @@ def work(parts: int, shared: bytes, tag: str = "a", pause: float = 0.0, flag: st
         raise ValueError("broken while the flag exists")
     time.sleep(pause)
     print("work", parts, tag)
-    if parts % 2:  # the same bytes in several tasks and in every run: shared by hash
-        return b"k" * 3000 + bytes([parts % 3])
+    if parts % 2:  # the same bytes in every run: shared by hash
+        return b"k" * 3000 + bytes([parts % 256])
     return f"{tag}-{parts}-{len(shared)}"  # new bytes
 
 
