@@ -68,6 +68,9 @@ class CollectableDatastore(Protocol):
     The safety argument (docs/retention.md) rests on two promises: a writer that finds an
     object already stored calls :meth:`touch_blob` (so the object looks young again), and
     :meth:`delete_blob` removes an object only if it was not touched since ``older_than``.
+    A store that skips the touch of an object written recently (to save a request) says
+    for how long in an optional ``fresh_for`` attribute (seconds); gc then refuses a grace
+    period shorter than twice that.
     """
 
     def scan(self, prefix: str) -> Iterator[tuple[str, int, float]]:

@@ -137,6 +137,14 @@ def collect(
     now = time.time() if now is None else now
     cutoff = now - grace_s
     datastore, metadata = stack.datastore, stack.metadata
+    fresh_for = float(getattr(datastore, "fresh_for", 0.0) or 0.0)
+    if grace_s < 2 * fresh_for:
+        raise LaminaError(
+            f"stack {stack.name!r}: a grace period of {grace_s:g} s is too short for its "
+            f"datastore, which refreshes a reused object only once it is {fresh_for:g} s old",
+            hint=f"give a grace of at least {2 * fresh_for:g} s (--grace, or grace in "
+            "[stacks.S.retention]), or lower the datastore's touch_after",
+        )
     report = GcReport(dry_run=dry_run, grace_seconds=grace_s)
     purge = getattr(datastore, "purge_trash", None)
     if purge is not None and not dry_run:

@@ -524,8 +524,9 @@ class S3Datastore:
             raise self._error(error, "copying", self._where(source)) from None
 
     def _freshen(self, remote: str) -> bool:
-        """A writer reuses ``remote``: refresh its LastModified unless it is recent (an
-        hour), so gc sees it as young; False if it is gone (and not in the trash)."""
+        """A writer reuses ``remote``: refresh its LastModified unless it is recent
+        (``touch_after``), so gc sees it as young; False if it is gone (and not in the
+        trash)."""
         bucket = self.location.bucket
         try:
             head = self.client.head_object(Bucket=bucket, Key=remote)
@@ -533,13 +534,19 @@ class S3Datastore:
             if not is_not_found(error):
                 raise self._error(error, "looking up", self._where(remote)) from None
             return self._restore(remote)
-        if time.time() - head["LastModified"].timestamp() < 3600:
+        if time.time() - head["LastModified"].timestamp() < self.options.touch_after:
             return True
         return self._copy(remote, remote) or self._restore(remote)
 
     def _restore(self, remote: str) -> bool:
         """Put an object gc deleted a moment ago back from the trash; False if none."""
         return self._copy(self._trash_key(remote), remote)
+
+    @property
+    def fresh_for(self) -> float:
+        """Seconds during which a reused object is not touched again (``touch_after``):
+        ``lamina gc`` needs a grace period of at least twice this."""
+        return float(self.options.touch_after)
 
     def touch_blob(self, key: str) -> bool:
         """Refresh object ``key``'s LastModified (a writer reuses it); False if absent."""
