@@ -154,6 +154,11 @@ def test_dry_run_deletes_nothing_and_says_what_would_go(tmp_path: Path) -> None:
         assert f"would delete run {run.id}  gcflow" in shown.stdout
     assert "would delete 2 runs" in shown.stdout and "reclaimed" in shown.stdout
     assert "dry run: nothing was deleted" in shown.stderr
+    bad = lamina(root, "gc", "--dry-run", "--grace", "soon")
+    assert bad.returncode != 0
+    assert bad.stderr.splitlines()[0] == (
+        "lamina: error: --grace must be a duration such as \"30d\", \"24h\", \"90m\" or "
+        "\"45s\", got 'soon'")
     assert sorted(k for k, _, _ in stack.datastore.scan("")) == before
     assert stack.datastore.count_objects() == objects
     dry = collect(stack, dry_run=True)
