@@ -58,6 +58,7 @@ def test_gc_deletes_what_the_policy_lets_go_and_kept_runs_load_and_resume(
         with pytest.raises(RunNotFoundError):
             client.run(run.id)
         assert stack.datastore.list_records(f"runs/{run.id}") == []
+        assert not (root / ".lamina" / "runs" / run.id).exists(), "no empty folders left"
     flag.unlink()  # fix the bug; the kept failed run resumes from what gc left
     resumed = client.run(failed.id).resume(stack=stack)
     assert resumed.status == "succeeded"

@@ -526,14 +526,29 @@ class _LocalStore:
             return None
 
     def delete_record(self, key: str) -> bool:
+        path = self._path(key)
         try:
-            os.unlink(self._path(key))
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        # leave no empty folders behind (a deleted run's runs/RUN/tasks/STEP/...); a
+        # writer that needs one again makes it (every write here recreates its folder)
+        folder = os.path.dirname(path)
+        while len(folder) > len(self.root):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty, or already gone
+                break
+            self._folders.discard(folder)
+            folder = os.path.dirname(folder)
+        return True
+
+    def discard_blob(self, key: str) -> bool:
+        try:
+            os.unlink(self._path(object_key(key)))
             return True
         except FileNotFoundError:
             return False
-
-    def discard_blob(self, key: str) -> bool:
-        return self.delete_record(object_key(key))
 
     def list_records(self, prefix: str) -> list[str]:
         top = self._path(prefix) if prefix else self.root
