@@ -23,6 +23,12 @@ grace = "30s"
 """
 
 
+def _blob(data: bytes) -> tuple[str, bytes]:
+    from lamina.datastore.hashing import bytes_digest
+
+    return bytes_digest(data), data
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
     env.update(NO_COLOR="1", PYTHONUNBUFFERED="1")
@@ -103,6 +109,8 @@ def test_a_gc_killed_mid_way_leaves_every_kept_run_loadable(tmp_path: Path) -> N
     stack, flow = stack_of(root), flow_of(root)
     kept = [flow.run(stack=stack, tags=["keep"], tag=f"k{i}") for i in range(2)]
     bulk_runs(stack, 600, objects_per_run=8)
+    for i in range(30_000):  # garbage nothing points at: a sweep long enough to kill
+        stack.datastore.put_blob(*_blob(f"loose object {i}".encode()))
     age_objects(root, 2 * 3600)
     for phase in ("deleting", "sweeping"):
         gc = subprocess.Popen([sys.executable, "-m", "lamina", "gc"], cwd=root, env=_env(),
@@ -111,7 +119,7 @@ def test_a_gc_killed_mid_way_leaves_every_kept_run_loadable(tmp_path: Path) -> N
         assert gc.stderr is not None
         for line in gc.stderr:
             if f"gc: {phase}" in line:
-                time.sleep(0.2)  # let it delete some, then kill it in the middle
+                time.sleep(0.05)  # let it delete some, then kill it in the middle
                 break
         os.killpg(gc.pid, signal.SIGKILL)
         gc.wait(timeout=60)
