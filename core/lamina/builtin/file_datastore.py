@@ -133,6 +133,9 @@ _NO_EXCLUSIVE_RENAME = frozenset(
     getattr(errno, name) for name in ("EINVAL", "ENOSYS", "ENOTSUP", "EOPNOTSUPP")
     if hasattr(errno, name)
 )
+#: A reused object of an fsspec store written less than this long ago (seconds) is not
+#: touched again (a touch may cost a rewrite there); ``lamina gc`` needs twice this grace.
+REMOTE_FRESH_FOR = 600.0
 #: A lock file older than this (seconds) was left by a killed writer and is broken.
 STALE_LOCK_SECONDS = 30.0
 
@@ -265,6 +268,9 @@ class FileDatastore:
             self._impl = _FsspecStore(url, cache_dir or default_cache_dir())
         self.root: str = self._impl.root
         self.is_local: bool = isinstance(self._impl, _LocalStore)
+        #: seconds during which a reused object is not touched again (``lamina gc`` needs
+        #: a grace period of twice this): none on a local disk
+        self.fresh_for: float = 0.0 if self.is_local else REMOTE_FRESH_FOR
 
     def __repr__(self) -> str:
         return f"FileDatastore({self.url!r})"
@@ -794,8 +800,11 @@ class _FsspecStore:
             yield rel, int(info.get("size") or 0), _info_mtime(info)
 
     def _touch(self, path: str) -> bool:
-        """Freshen ``path``'s mtime (rewrite it where the filesystem cannot touch)."""
+        """Freshen ``path``'s mtime (rewrite it where the filesystem cannot touch), unless
+        it was written less than :data:`REMOTE_FRESH_FOR` seconds ago."""
         try:
+            if time.time() - _info_mtime(self.fs.info(path)) < REMOTE_FRESH_FOR:
+                return True
             self.fs.touch(path, truncate=False)
             return True
         except FileNotFoundError:
