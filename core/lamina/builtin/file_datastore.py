@@ -641,6 +641,8 @@ class _LocalStore:
             os.rename(final, trash)
         except FileNotFoundError:
             return None
+        except PermissionError:  # Windows: a reader holds it open; the next gc retries
+            return None
         try:
             st = os.stat(trash)
             if st.st_mtime >= older_than:
