@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {
     "lamina.sdk", "lamina.testing", "lamina.hookspecs", "lamina.errors", "lamina.interfaces",
     "lamina.features", "lamina.serving", "lamina.monitoring", "lamina.cards", "lamina.ui",
-    "lamina.statistics", "lamina.registry", "lamina.checks", "lamina.data",
+    "lamina.statistics", "lamina.registry", "lamina.checks", "lamina.data", "lamina.retention",
     "lamina.config.reference",  # a command: python -m lamina.config.reference
 }
 #: names that look like modules but are files or config keys

@@ -442,3 +442,23 @@ def lamina_model_promoted(version: ModelVersion, change: AliasChange, stack: Sta
     :param change: the recorded move: alias, previous version, user, time, reason, forced.
     :param stack: the stack whose registry holds it.
     """
+
+
+# -------------------------------------------------------------------------------------
+# Retention: what ``lamina gc`` and ``lamina runs --delete`` must keep.
+# -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lamina_retention_keep(stack: Stack) -> list[str]:
+    """Called by ``lamina gc`` (and ``lamina runs --delete``) before anything is deleted,
+    once per collection, in the process that collects.
+
+    Return the ids of the runs that something outside the run records needs: a registered
+    model version, a serving deployment, a feature materialization, a deployment of your
+    platform. Those runs are kept whatever the retention policy says, and so is every
+    object they point at. Not firstresult: every plugin's list counts. Return ``[]`` (or
+    None) when you keep nothing. An id may be a unique prefix of a run id.
+
+    :param stack: the stack being collected (its metadata store, datastore and config).
+    """

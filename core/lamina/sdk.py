@@ -91,6 +91,8 @@ if TYPE_CHECKING:
     from lamina.flow.triggers import EventTrigger, Triggers, eventbridge_cron
     from lamina.interfaces import (
         LAYERS,
+        CollectableDatastore,
+        CollectableMetadataStore,
         ComponentSpec,
         Compute,
         Datastore,
@@ -181,6 +183,8 @@ _EXPORTS = {
     "PodCompute": "lamina.interfaces",
     "RendersTasks": "lamina.interfaces",
     "Datastore": "lamina.interfaces",
+    "CollectableDatastore": "lamina.interfaces",
+    "CollectableMetadataStore": "lamina.interfaces",
     "FeatureStore": "lamina.interfaces",
     "Layer": "lamina.interfaces",
     "MetadataStore": "lamina.interfaces",
@@ -330,6 +334,8 @@ __all__ = [
     "Branch",
     "BrokenPlugin",
     "BrokenPluginWarning",
+    "CollectableDatastore",
+    "CollectableMetadataStore",
     "ComponentSpec",
     "Compute",
     "ConfigError",

@@ -63,6 +63,7 @@ from lamina.versioning.environment import current_user
 if TYPE_CHECKING:
     import pluggy
 
+    from lamina.config.retention import RetentionOptions
     from lamina.datastore.artifacts import ArtifactStore
     from lamina.datastore.trust import TrustPolicy
 
@@ -622,6 +623,15 @@ class Stack:
             extra=(*(cfg.trusted_namespaces if cfg else ()), self.branch.namespace),
             allow_pickle=cfg.allow_pickle if cfg else "trusted",
         )
+
+    @property
+    def retention(self) -> RetentionOptions:
+        """The stack's retention policy (``[stacks.S.retention]``; the defaults when the
+        stack sets none). See docs/retention.md."""
+        from lamina.config.retention import RetentionOptions
+
+        cfg = self.stack_config
+        return cfg.retention if cfg is not None else RetentionOptions()
 
     @property
     def artifacts(self) -> ArtifactStore:

@@ -117,5 +117,10 @@ def test_deploy_spec_to_a_seldon_stack(iris_project) -> None:
     assert settings["parameters"]["extra"]["model"] == ref
     backend = stack.component("serving")
     assert [d["name"] for d in backend.list_deployments()] == ["iris-ab"]
+    (listed,) = backend.list_deployments()
+    assert ref in [v["model"] for v in listed["variants"]]
+    from lamina.retention.keepers import serving_deployments  # lamina gc keeps its run
+
+    assert ref.split("/")[1] in serving_deployments(stack)
     backend.undeploy("iris-ab")
     assert not manifest.exists()

@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from lamina.config.paths import local_path, portable_name_problem
@@ -105,6 +106,15 @@ def _write_all(fd: int, data: bytes) -> None:
         os.close(fd)
 
 
+def _touch(path: str) -> bool:
+    """Set ``path``'s mtime to now (a writer reuses the object); False if it is gone."""
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def _discard(path: str) -> None:
     """Remove a staged file once it was committed (or turned out to exist already)."""
     try:
@@ -141,6 +151,9 @@ _NO_EXCLUSIVE_RENAME = frozenset(
     getattr(errno, name) for name in ("EINVAL", "ENOSYS", "ENOTSUP", "EOPNOTSUPP")
     if hasattr(errno, name)
 )
+#: A reused object of an fsspec store written less than this long ago (seconds) is not
+#: touched again (a touch may cost a rewrite there); ``lamina gc`` needs twice this grace.
+REMOTE_FRESH_FOR = 600.0
 #: A lock file older than this (seconds) was left by a killed writer and is broken.
 STALE_LOCK_SECONDS = 30.0
 
@@ -273,6 +286,9 @@ class FileDatastore:
             self._impl = _FsspecStore(url, cache_dir or default_cache_dir())
         self.root: str = self._impl.root
         self.is_local: bool = isinstance(self._impl, _LocalStore)
+        #: seconds during which a reused object is not touched again (``lamina gc`` needs
+        #: a grace period of twice this): none on a local disk
+        self.fresh_for: float = 0.0 if self.is_local else REMOTE_FRESH_FOR
 
     def __repr__(self) -> str:
         return f"FileDatastore({self.url!r})"
@@ -325,6 +341,32 @@ class FileDatastore:
     def count_objects(self) -> int:
         """How many objects are stored (walks ``objects/``)."""
         return self._impl.count_objects()
+
+    # -- retention (lamina.interfaces.CollectableDatastore) ---------------------------
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Stream ``(key, size, mtime)`` of every object or record under ``prefix``
+        (``"objects"``: every object; ``"runs"``; ``""``: every record, no object),
+        without listing it in memory first."""
+        prefix = prefix.strip("/")
+        if prefix and prefix.split("/")[0] not in RESERVED:
+            _check_key(prefix)
+        return self._impl.scan(prefix)
+
+    def touch_blob(self, key: str) -> bool:
+        """Mark object ``key`` as just reused (its mtime becomes now); False if absent."""
+        return self._impl.touch_blob(check_object_key(key))
+
+    def delete_blob(self, key: str, *, older_than: float) -> int | None:
+        """Delete object ``key`` if it was not written nor touched since ``older_than``;
+        the bytes freed, or None when kept or absent."""
+        return self._impl.delete_blob(check_object_key(key), older_than)
+
+    def purge_trash(self, older_than: float) -> int:
+        """Finish what a killed ``lamina gc`` left half done (see ``delete_blob``); how
+        many objects were deleted."""
+        purge = getattr(self._impl, "purge_trash", None)
+        return int(purge(older_than)) if purge is not None else 0
 
     def clean_staging(self, older_than: float = 24 * 3600) -> int:
         """Delete staged files left by killed writers, if older than ``older_than``
@@ -421,9 +463,9 @@ class _LocalStore:
     def put_blob(self, key: str, data: bytes) -> bool:
         final = self._path(object_key(key))
         try:
-            if os.stat(final).st_size == len(data):
-                return False  # same hash, same bytes: nothing to write
-            existed = True  # but damaged: repair it below
+            if os.stat(final).st_size == len(data) and _touch(final):
+                return False  # same hash, same bytes: nothing to write (but it is reused)
+            existed = os.path.exists(final)  # damaged (repair it below), or just collected
         except FileNotFoundError:
             existed = False
         fd, staged = self._create(os.path.join(self.root, "tmp"), ".stage-", 0o444)
@@ -463,6 +505,8 @@ class _LocalStore:
             except FileNotFoundError:  # its folder was removed under us
                 self._folders.discard(folder)
                 self._ensure_folder(folder)
+                created = self._publish(staged_path, final)
+            if not created and not _touch(final):  # collected in between: ours goes in
                 created = self._publish(staged_path, final)
             # Same hash, same bytes; but repair an existing object of the wrong size
             # (damaged on disk) with the good copy we have in hand.
@@ -509,14 +553,29 @@ class _LocalStore:
             return None
 
     def delete_record(self, key: str) -> bool:
+        path = self._path(key)
         try:
-            os.unlink(self._path(key))
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        # leave no empty folders behind (a deleted run's runs/RUN/tasks/STEP/...); a
+        # writer that needs one again makes it (every write here recreates its folder)
+        folder = os.path.dirname(path)
+        while len(folder) > len(self.root):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty, or already gone
+                break
+            self._folders.discard(folder)
+            folder = os.path.dirname(folder)
+        return True
+
+    def discard_blob(self, key: str) -> bool:
+        try:
+            os.unlink(self._path(object_key(key)))
             return True
         except FileNotFoundError:
             return False
-
-    def discard_blob(self, key: str) -> bool:
-        return self.delete_record(object_key(key))
 
     def list_records(self, prefix: str) -> list[str]:
         top = self._path(prefix) if prefix else self.root
@@ -536,6 +595,83 @@ class _LocalStore:
         for _, _, filenames in os.walk(os.path.join(self.root, "objects")):
             total += len(filenames)
         return total
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        top = self._path(prefix) if prefix else self.root
+        cut = len(self.root.rstrip(os.sep)) + 1
+        folders = [top]
+        while folders:
+            folder = folders.pop()
+            try:
+                entries = os.scandir(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    name = entry.name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if not (folder == self.root and name in RESERVED):
+                                folders.append(entry.path)
+                            continue
+                        if name.startswith((_TMP_PREFIX, ".stage-", ".lock-", ".gc-")):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # removed while we looked
+                        continue
+                    rel = entry.path[cut:]
+                    if os.sep != "/":  # pragma: no cover (Windows)
+                        rel = rel.replace(os.sep, "/")
+                    yield rel, st.st_size, st.st_mtime
+
+    def touch_blob(self, key: str) -> bool:
+        return _touch(self._path(object_key(key)))
+
+    def purge_trash(self, older_than: float) -> int:
+        """Objects a killed collector left in ``tmp/`` between taking them out of their
+        name and deleting them: put back when touched since ``older_than``, else
+        deleted. Returns how many were deleted."""
+        removed = 0
+        folder = os.path.join(self.root, "tmp")
+        try:
+            entries = [e for e in os.scandir(folder) if e.name.startswith(".gc-")]
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            key = entry.name[4:68]
+            try:
+                if is_object_key(key) and entry.stat().st_mtime >= older_than:
+                    final = self._path(object_key(key))
+                    self._ensure_folder(os.path.dirname(final))
+                    self._publish(entry.path, final)
+                else:
+                    removed += 1
+            except FileNotFoundError:
+                continue
+            finally:
+                _discard(entry.path)
+        return removed
+
+    def delete_blob(self, key: str, older_than: float) -> int | None:
+        """Take the object out of its name first (one rename: a writer touching it now
+        finds it gone and stores it again), then look at its mtime: a touch that landed
+        before the rename shows there, and the object goes back under its name."""
+        final = self._path(object_key(key))
+        trash = _unique_tmp(self.staging_dir(), f".gc-{key}-")
+        try:
+            os.rename(final, trash)
+        except FileNotFoundError:
+            return None
+        except PermissionError:  # Windows: a reader holds it open; the next gc retries
+            return None
+        try:
+            st = os.stat(trash)
+            if st.st_mtime >= older_than:
+                self._publish(trash, final)  # False: a writer stored it again meanwhile
+                return None
+            return st.st_size
+        finally:
+            _discard(trash)
 
 
 # -- any fsspec filesystem -----------------------------------------------------------------
@@ -564,7 +700,7 @@ class _FsspecStore:
     def commit_blob(self, staged_path: str, key: str) -> bool:
         final = self._path(object_key(key))
         try:
-            if self.fs.exists(final):
+            if self.fs.exists(final) and self._touch(final):
                 return False
             if self.protocol in _ATOMIC_PUT:
                 self.fs.put_file(staged_path, final)
@@ -666,3 +802,76 @@ class _FsspecStore:
             return len(self.fs.find(self._path("objects")))
         except FileNotFoundError:
             return 0
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        top = self._path(prefix) if prefix else self.root
+        try:
+            found: dict[str, Any] = self.fs.find(top, detail=True)
+        except FileNotFoundError:
+            return
+        base = self.root.rstrip("/") + "/"
+        for p, info in found.items():
+            p = "/" + p.lstrip("/") if base.startswith("/") else p
+            if not p.startswith(base):
+                continue
+            rel = p[len(base):]
+            parts = rel.split("/")
+            if parts[0] == "tmp" or (not prefix and parts[0] in RESERVED):
+                continue
+            if parts[-1].startswith(_TMP_PREFIX):
+                continue
+            yield rel, int(info.get("size") or 0), _info_mtime(info)
+
+    def _touch(self, path: str) -> bool:
+        """Freshen ``path``'s mtime (rewrite it where the filesystem cannot touch), unless
+        it was written less than :data:`REMOTE_FRESH_FOR` seconds ago."""
+        try:
+            if time.time() - _info_mtime(self.fs.info(path)) < REMOTE_FRESH_FOR:
+                return True
+            self.fs.touch(path, truncate=False)
+            return True
+        except FileNotFoundError:
+            return False
+        except (NotImplementedError, ValueError, TypeError, OSError):
+            try:
+                self.fs.pipe_file(path, self.fs.cat_file(path))
+                return True
+            except FileNotFoundError:
+                return False
+
+    def touch_blob(self, key: str) -> bool:
+        path = self._path(object_key(key))
+        return bool(self.fs.exists(path)) and self._touch(path)
+
+    def delete_blob(self, key: str, older_than: float) -> int | None:
+        path = self._path(object_key(key))
+        try:
+            info = self.fs.info(path)
+            if _info_mtime(info) >= older_than:
+                return None
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            return None
+        cached = os.path.join(self.cache_dir, key[:2], key)
+        if os.path.isfile(cached):
+            _discard(cached)
+        return int(info.get("size") or 0)
+
+
+def _info_mtime(info: dict[str, Any]) -> float:
+    """An fsspec ``info`` dict's modification time as epoch seconds (0.0: unknown)."""
+    import datetime as dt
+
+    for name in ("mtime", "LastModified", "last_modified", "modified", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            return value.timestamp()
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return 0.0

@@ -207,3 +207,12 @@ def lamina_serializers() -> list[Any]:
     from lamina.datastore.serializers import builtin_serializers
 
     return builtin_serializers()
+
+
+@hookimpl
+def lamina_retention_keep(stack: Any) -> list[str]:
+    """The builtin keepers (registered model versions, serving deployments, flow
+    deployments, feature materializations): :mod:`lamina.retention.keepers`."""
+    from lamina.retention.keepers import keep_reasons
+
+    return list(keep_reasons(stack))

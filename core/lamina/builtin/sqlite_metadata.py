@@ -752,6 +752,41 @@ class SqliteMetadataStore:
             rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
         return [check_result_from_row(row) for row in rows]
 
+    # --- retention (lamina gc, lamina runs --delete) ---------------------------------
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete runs with their tasks and tags, in one transaction; how many runs were
+        deleted (unknown ids are ignored). Which runs may go is the caller's decision."""
+        wanted = sorted(set(run_ids))
+        deleted = 0
+        with self._write() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM tasks WHERE run_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM run_tags WHERE run_id IN ({marks})", chunk)
+                deleted += conn.execute(f"DELETE FROM runs WHERE run_id IN ({marks})",
+                                        chunk).rowcount
+        return deleted
+
+    def referenced_run_ids(self) -> list[str]:
+        """Ids of the runs that registered model versions point at (``model_versions``),
+        distinct and sorted: retention keeps them."""
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT DISTINCT run_id FROM model_versions WHERE run_id != '' ORDER BY run_id"
+            )]
+
+    def runs_reusing(self, run_id: str) -> list[str]:
+        """Ids of the other runs with a task that reused a result of ``run_id`` (its
+        ``reused_from`` names one of its tasks), sorted."""
+        pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT DISTINCT run_id FROM tasks WHERE reused_from LIKE ? ESCAPE '\\' "
+                "AND run_id != ? ORDER BY run_id", (pattern, run_id),
+            )]
+
     def check(self) -> str:
         """Open (creating if needed), take the write lock once, count runs: a one-line
         summary, or :class:`BackendUnreachableError` saying why the store is unusable."""

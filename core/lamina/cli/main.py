@@ -36,6 +36,7 @@ CORE_COMMAND_MODULES: list[str] = [
     "lamina.cli.commands.ui",
     "lamina.cli.commands.card",
     "lamina.cli.commands.model",
+    "lamina.cli.commands.gc",
 ]
 
 _PLUGINS_ATTR = "_lamina_plugins"

@@ -16,6 +16,7 @@ import attrs
 
 from lamina.config.files import ConfigSource, read_secrets_file
 from lamina.config.paths import is_windows_path
+from lamina.config.retention import RetentionOptions
 from lamina.config.secrets import deep_merge
 from lamina.errors import ConfigError, ConfigWarning, LaminaError
 from lamina.interfaces.component import LAYERS
@@ -24,7 +25,7 @@ from lamina.namespaces import check_name
 
 TOP_LEVEL_KEYS = ("project", "default_stack", "required_plugins", "disable_plugins", "stacks", "plugins")
 STACK_EXTRA_KEYS = (
-    "compute_overrides", "description", "trusted_namespaces", "allow_pickle", "data",
+    "compute_overrides", "description", "trusted_namespaces", "allow_pickle", "data", "retention",
 )
 
 
@@ -56,6 +57,8 @@ class StackConfig:
     trusted_namespaces: tuple[str, ...] = ()
     #: "trusted" (default), "always" or "never": which pickles load without consent.
     allow_pickle: str = "trusted"
+    #: What ``lamina gc`` keeps (lamina.config.retention; docs/retention.md).
+    retention: RetentionOptions = attrs.field(factory=RetentionOptions)
 
 
 @attrs.frozen
@@ -226,6 +229,7 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
     components: dict[str, ComponentConfig] = {}
     overrides: dict[str, dict[str, Any]] = {}
     data: dict[str, ComponentConfig] = {}
+    retention = RetentionOptions()
     allowed = (*LAYERS, *STACK_EXTRA_KEYS)
     for key, value in table.items():
         if key in LAYERS:
@@ -250,6 +254,8 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
                                 f"stack {name!r}: trusted_namespaces must be an array of "
                                 f"namespace patterns, got {_kind(value)}",
                                 hint='trusted_namespaces = ["user:alice", "project:churn/*"]')
+        elif key == "retention":
+            retention = _retention(cfg, name, value)
         elif key == "allow_pickle":
             if value not in ("trusted", "always", "never"):
                 raise cfg.error(("stacks", name, key),
@@ -273,7 +279,25 @@ def _stack(cfg: ProjectConfig, name: str, table: Any) -> StackConfig:
         data=data,
         trusted_namespaces=tuple(table.get("trusted_namespaces", ())),
         allow_pickle=str(table.get("allow_pickle", "trusted")),
+        retention=retention,
     )
+
+
+def _retention(cfg: ProjectConfig, stack: str, value: Any) -> RetentionOptions:
+    """The stack's ``retention`` table, strictly checked (unknown keys, types, durations)."""
+    from lamina.config.options import OptionError, build_options
+
+    keys = ("stacks", stack, "retention")
+    if not isinstance(value, dict):
+        raise cfg.error(keys, f"stack {stack!r}: retention must be a table, got {_kind(value)}",
+                        hint=f"[stacks.{stack}.retention]\nkeep_last = 10")
+    try:
+        options: RetentionOptions = build_options(RetentionOptions, value)
+    except OptionError as exc:
+        where = (*keys, exc.key) if exc.key else keys
+        raise cfg.error(where, f"stack {stack!r}, retention: {exc.message}",
+                        hint=exc.hint) from None
+    return options
 
 
 def parse_config(source: ConfigSource | None, *, secrets: bool = True) -> ProjectConfig:

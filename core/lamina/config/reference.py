@@ -123,17 +123,30 @@ def render_plugin_options(name: str, cls: type, distribution: str = "") -> str:
     return "\n".join([*lines, *_option_table(cls), ""])
 
 
+def render_stack_table(name: str, cls: type) -> str:
+    """A stack's own table (``[stacks.NAME.retention]``), from its attrs class."""
+    lines = [f"### `[stacks.NAME.{name}]` (lamina)", ""]
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0].strip()
+    if doc:
+        lines += [_md(" ".join(doc.split())), ""]
+    return "\n".join([*lines, *_option_table(cls), ""])
+
+
 def render(
     specs: list[ComponentSpec], plugin_options: dict[str, tuple[type, str]] | None = None,
     data_sources: list[tuple[Any, str]] | None = None,
 ) -> str:
     """The generated block: every component, in layer order, then by name; then each kind
-    of data source (``data_sources``: (spec, distribution)); then each plugin's own table
-    (``plugin_options``: name -> (class, distribution))."""
+    of data source (``data_sources``: (spec, distribution)); then the stack's retention
+    table; then each plugin's own table (``plugin_options``: name -> (class,
+    distribution))."""
+    from lamina.config.retention import RetentionOptions
+
     ordered = sorted(specs, key=lambda s: (LAYERS.index(s.layer), s.name, s.distribution))
     parts = [render_component(s) for s in ordered]
     for spec, dist in sorted(data_sources or [], key=lambda item: item[0].name):
         parts.append(render_data_source(spec, dist))
+    parts.append(render_stack_table("retention", RetentionOptions))
     for name, (cls, dist) in sorted((plugin_options or {}).items()):
         parts.append(render_plugin_options(name, cls, dist))
     return "\n".join(parts).rstrip() + "\n"

@@ -377,6 +377,8 @@ class ArtifactStore:
         without a valid hash stamp). What a cache hit and ``resume`` ask before reusing a
         result."""
         try:
+            if not self.touch(ref.key):
+                return f"object {ref.key} is not in the datastore (collected or never stored)"
             if ref.size <= REUSE_HASH_LIMIT:
                 self.verify(ref.key, size=ref.size, name=name)
                 return None
@@ -393,6 +395,16 @@ class ArtifactStore:
         except OSError as exc:
             return f"object {ref.key} cannot be read: {exc.strerror or exc}"
         return None
+
+    def touch(self, key: str) -> bool:
+        """Tell the datastore that object ``key`` is reused (a cache hit, a resumed
+        result): it looks freshly written to ``lamina gc``, which never deletes an object
+        touched within its grace period. False if the object is gone. A datastore without
+        ``touch_blob`` answers whether it has the object."""
+        touch = getattr(self.datastore, "touch_blob", None)
+        if touch is None:
+            return bool(self.datastore.has_blob(key))
+        return bool(touch(key))
 
     def _discard(self, key: str) -> None:
         """Drop a damaged object (datastores that offer ``discard_blob``), so that saving

@@ -9,6 +9,7 @@ Keys are ``/``-separated relative paths (``objects/ab/abcd...``, ``runs/R/tasks/
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 
@@ -53,3 +54,41 @@ class Datastore(Protocol):
     def check(self) -> str:
         """Reach the backend (create/read/delete a probe). Return a one-line summary;
         raise :class:`lamina.errors.BackendUnreachableError` saying what is wrong."""
+
+
+# -- retention (lamina gc) ------------------------------------------------------------------
+
+
+@runtime_checkable
+class CollectableDatastore(Protocol):
+    """What ``lamina gc`` and ``lamina runs --delete`` need of a datastore, beyond
+    :class:`Datastore`. A store without these methods can be read and written, but not
+    collected (``lamina gc`` says which method is missing).
+
+    The safety argument (docs/retention.md) rests on two promises: a writer that finds an
+    object already stored calls :meth:`touch_blob` (so the object looks young again), and
+    :meth:`delete_blob` removes an object only if it was not touched since ``older_than``.
+    A store that skips the touch of an object written recently (to save a request) says
+    for how long in an optional ``fresh_for`` attribute (seconds); gc then refuses a grace
+    period shorter than twice that.
+    """
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Stream ``(key, size, mtime)`` of every object or record under the folder
+        ``prefix`` (``"objects"``: every object, as ``objects/ab/abcd...``; ``"runs"``:
+        every run record; ``""``: every record, never an object), in no particular order, without holding the listing in memory.
+        ``mtime`` is seconds since the epoch (the last write or :meth:`touch_blob`)."""
+
+    def touch_blob(self, key: str) -> bool:
+        """Make object ``key`` look freshly written (its mtime becomes now), because a
+        writer reuses it. False if it is not stored (then the writer stores it again, or
+        computes it again)."""
+
+    def delete_blob(self, key: str, *, older_than: float) -> int | None:
+        """Delete object ``key`` if its mtime is still before ``older_than`` (epoch
+        seconds) at the moment it goes; the bytes freed, or None when it was kept (touched
+        since, or already gone). A writer's :meth:`touch_blob` racing with it either
+        lands first (the object is kept) or finds the object gone (and stores it again)."""
+
+    def delete_record(self, key: str) -> bool:
+        """Remove record ``key``; True if it existed."""

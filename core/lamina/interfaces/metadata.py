@@ -96,3 +96,24 @@ class MetadataStore(Protocol):
     def check(self) -> str:
         """Open the store and run a trivial query; a one-line summary or
         :class:`lamina.errors.BackendUnreachableError`."""
+
+
+# -- retention (lamina gc, lamina runs --delete) ---------------------------------------------
+
+
+@runtime_checkable
+class CollectableMetadataStore(Protocol):
+    """What retention needs of a metadata store beyond :class:`MetadataStore`; a store
+    without these methods is read, never collected (``lamina gc`` says what is missing)."""
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete these runs with their tasks and tags, in one transaction; how many were
+        deleted (unknown ids are ignored)."""
+
+    def referenced_run_ids(self) -> list[str]:
+        """Ids of the runs that something recorded in this store needs (registered model
+        versions), distinct and sorted."""
+
+    def runs_reusing(self, run_id: str) -> list[str]:
+        """Ids of the other runs with a task that reused a result of ``run_id`` (the
+        task's ``reused_from`` names one of its tasks), sorted."""

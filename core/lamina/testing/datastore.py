@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from lamina.datastore.hashing import bytes_digest, file_digest
 from lamina.errors import ArtifactNotFoundError, BackendUnreachableError, DatastoreError
-from lamina.interfaces import Datastore
+from lamina.interfaces import CollectableDatastore, Datastore
 from lamina.testing.flows import missing_fixture
 
 #: Keys that are not relative ``/``-separated paths, or that name reserved places.
@@ -258,3 +259,74 @@ class DatastoreSuite:
         assert datastore_reader.list_records("runs/r2.json") == [], "a record is not a folder"
         assert datastore_reader.get_record("runs/r1") is None, "a folder is not a record"
         assert datastore_reader.get_record("runs/r2.json/inner") is None
+
+    # -- retention (lamina.interfaces.CollectableDatastore) -----------------------------
+
+    @staticmethod
+    def _collectable(datastore: Any) -> Any:
+        if not isinstance(datastore, CollectableDatastore):
+            pytest.skip(f"{type(datastore).__name__} is not a CollectableDatastore "
+                        "(lamina gc cannot collect it)")
+        return datastore
+
+    def test_scan_streams_objects_and_records_apart(
+        self, datastore: Any, datastore_reader: Any
+    ) -> None:
+        store = self._collectable(datastore)
+        reader = self._collectable(datastore_reader)
+        before = time.time() - 5
+        blobs = [b"first object", b"second, longer object"]
+        keys = []
+        for data in blobs:
+            staged, key = stage(store, data)
+            store.commit_blob(staged, key)
+            keys.append(key)
+        records = {"runs/r1/run.json": b"{}", "runs/r1/tasks/s/0.json": b'{"a": 1}',
+                   "runs/r10/run.json": b"{}", "deployments/f/d.json": b"{}"}
+        for key, data in records.items():
+            store.put_record(key, data)
+        objects = {key: (size, mtime) for key, size, mtime in reader.scan("objects")}
+        assert set(objects) == {f"objects/{k[:2]}/{k}" for k in keys}
+        for key, data in zip(keys, blobs, strict=True):
+            size, mtime = objects[f"objects/{key[:2]}/{key}"]
+            assert size == len(data)
+            assert before < mtime < time.time() + 5, "mtime is epoch seconds"
+        everything = {key: size for key, size, _ in reader.scan("")}
+        assert everything == {k: len(v) for k, v in records.items()}, "records, never objects"
+        assert sorted(k for k, _, _ in reader.scan("runs/r1")) == [
+            "runs/r1/run.json", "runs/r1/tasks/s/0.json"], "a prefix is a folder"
+        assert list(reader.scan("nothing/here")) == []
+
+    def test_touch_blob_keeps_the_bytes_and_answers_for_absent_objects(
+        self, datastore: Any
+    ) -> None:
+        store = self._collectable(datastore)
+        staged, key = stage(store, b"reused by a later run")
+        store.commit_blob(staged, key)
+        assert store.touch_blob(key) is True
+        assert read(store.blob_path(key)) == b"reused by a later run"
+        assert store.touch_blob(bytes_digest(b"never stored")) is False
+
+    def test_delete_blob_spares_young_objects_and_frees_old_ones(self, datastore: Any) -> None:
+        store = self._collectable(datastore)
+        staged, key = stage(store, b"garbage once nothing points at it")
+        store.commit_blob(staged, key)
+        listed = f"objects/{key[:2]}/{key}"
+        assert store.delete_blob(key, older_than=time.time() - 3600) is None, (
+            "an object written after older_than stays")
+        assert listed in {k for k, _, _ in store.scan("objects")}
+        freed = store.delete_blob(key, older_than=time.time() + 3600)
+        assert freed == len(b"garbage once nothing points at it")
+        assert listed not in {k for k, _, _ in store.scan("objects")}
+        assert store.delete_blob(key, older_than=time.time() + 3600) is None, "already gone"
+        again, _ = stage(store, b"garbage once nothing points at it")
+        assert store.commit_blob(again, key) in (True, False)
+        assert read(store.blob_path(key)) == b"garbage once nothing points at it", (
+            "a collected object can be stored again")
+
+    def test_delete_record(self, datastore: Any) -> None:
+        store = self._collectable(datastore)
+        store.put_record("runs/r1/run.json", b"{}")
+        assert store.delete_record("runs/r1/run.json") is True
+        assert store.get_record("runs/r1/run.json") is None
+        assert store.delete_record("runs/r1/run.json") is False

@@ -20,7 +20,7 @@ from lamina.errors import (
     ModelNotFoundError,
     RunNotFoundError,
 )
-from lamina.interfaces import MetadataStore
+from lamina.interfaces import CollectableMetadataStore, MetadataStore
 from lamina.interfaces.model_registry import AliasChange, ModelVersion
 from lamina.records import ArtifactRef, RunRecord, TaskRecord
 from lamina.testing.flows import missing_fixture
@@ -456,3 +456,51 @@ class MetadataSuite:
             t.join(timeout=120)
         assert not errors, errors
         assert sorted(numbers) == list(range(1, 21))
+
+    # -- retention (lamina.interfaces.CollectableMetadataStore) -------------------------
+
+    @staticmethod
+    def _collectable(metadata_store: Any) -> Any:
+        if not isinstance(metadata_store, CollectableMetadataStore):
+            pytest.skip(f"{type(metadata_store).__name__} is not a CollectableMetadataStore "
+                        "(lamina gc cannot collect it)")
+        return metadata_store
+
+    def test_delete_runs_takes_tasks_and_tags_and_nothing_else(
+        self, metadata_store: Any
+    ) -> None:
+        store = self._collectable(metadata_store)
+        gone, other, stays = make_run("retention"), make_run("retention"), make_run("retention")
+        for run in (gone, other, stays):
+            store.create_run(run)
+            store.record_tasks([make_task(run, s, cache_key=f"k-{run.run_id}") for s in STEPS])
+        store.add_tags(gone.run_id, ["old"])
+        assert store.delete_runs([gone.run_id, other.run_id, new_run_id()]) == 2
+        with pytest.raises(RunNotFoundError):
+            store.get_run(gone.run_id)
+        assert [r.run_id for r in store.list_runs("retention")] == [stays.run_id]
+        assert store.list_runs(tag="old") == []
+        assert store.find_cached(f"k-{gone.run_id}") is None, "its tasks went too"
+        assert len(store.list_tasks(stays.run_id)) == 3
+        assert store.delete_runs([]) == 0
+        assert store.delete_runs([gone.run_id]) == 0
+
+    def test_runs_reusing_names_the_runs_that_reused_a_result(self, metadata_store: Any) -> None:
+        store = self._collectable(metadata_store)
+        origin, reuser, unrelated = make_run(), make_run(), make_run()
+        for run in (origin, reuser, unrelated):
+            store.create_run(run)
+        store.record_tasks([make_task(origin, "train")])
+        store.record_tasks([make_task(reuser, "train", status="reused",
+                                      reused_from=f"{origin.run_id}/train/0")])
+        store.record_tasks([make_task(unrelated, "train")])
+        assert store.runs_reusing(origin.run_id) == [reuser.run_id]
+        assert store.runs_reusing(reuser.run_id) == []
+        assert store.runs_reusing(origin.run_id[:-1]) == [], "a whole id, not a prefix"
+
+    def test_referenced_run_ids_is_empty_without_registered_models(
+        self, metadata_store: Any
+    ) -> None:
+        store = self._collectable(metadata_store)
+        store.create_run(make_run())
+        assert store.referenced_run_ids() == []

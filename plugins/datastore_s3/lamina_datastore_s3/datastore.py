@@ -232,7 +232,7 @@ class S3Datastore:
         check_object_key(key)
         remote = self.location.key(object_key(key))
         try:
-            if self._exists(remote):
+            if self._freshen(remote):  # stored already: reused, so it looks young to gc
                 if self.options.keep_uploads:  # same bytes by construction: a free read
                     self._keep(staged_path, key)
                 return False
@@ -284,7 +284,8 @@ class S3Datastore:
     def has_blob(self, key: str) -> bool:
         if not is_object_key(key):
             return False
-        return self._exists(self.location.key(object_key(key)))
+        remote = self.location.key(object_key(key))
+        return self._exists(remote) or self._restore(remote)
 
     def blob_path(self, key: str) -> str:
         check_object_key(key)
@@ -297,9 +298,16 @@ class S3Datastore:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
         os.close(fd)
         try:
-            with self._transfer_manager() as manager:
-                future = manager.download(self.location.bucket, remote, tmp)
-                self._wait(future, f"downloading object {key}", remote, key=key)
+            try:
+                with self._transfer_manager() as manager:
+                    future = manager.download(self.location.bucket, remote, tmp)
+                    self._wait(future, f"downloading object {key}", remote, key=key)
+            except ArtifactNotFoundError:
+                if not self._restore(remote):  # collected a moment ago: back from the trash
+                    raise
+                with self._transfer_manager() as manager:
+                    future = manager.download(self.location.bucket, remote, tmp)
+                    self._wait(future, f"downloading object {key}", remote, key=key)
             os.chmod(tmp, 0o444)
             os.replace(tmp, local)
         finally:
@@ -448,6 +456,145 @@ class S3Datastore:
     def count_objects(self) -> int:
         """How many objects are stored (lists ``objects/``: slow on a huge store)."""
         return len(self._list("objects"))
+
+    # -- retention (lamina.sdk.CollectableDatastore) --------------------------------------
+    #
+    # ``delete_blob`` first copies the object to ``_lamina/trash/`` on condition that it
+    # was not modified since ``older_than`` (CopySourceIfUnmodifiedSince: a writer's touch
+    # makes the copy fail and the object stays), then deletes it. A touch that lands
+    # between the copy and the delete is not lost: every read or touch of a missing
+    # object restores it from the trash, which ``purge_trash`` empties one grace period
+    # later.
+
+    def scan(self, prefix: str) -> Any:
+        """Stream ``(key, size, mtime)`` under ``prefix``, page by page (1,000 keys at a
+        time), never the whole listing in memory. ``""``: every record (the top-level
+        folders other than ``objects/`` are listed one by one, so objects are not)."""
+        prefix = prefix.strip("/")
+        if prefix:
+            yield from self._scan_under(self.location.key(prefix) + "/")
+            return
+        base = self.location.prefix + "/" if self.location.prefix else ""
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=base, Delimiter="/")
+            tops: list[str] = []
+            for page in pages:
+                tops.extend(p["Prefix"] for p in page.get("CommonPrefixes", ()))
+                for item in page.get("Contents", ()):
+                    rel = self.location.rel(item["Key"])
+                    if not rel.startswith(_TMP_PREFIX) and not rel.endswith("/"):
+                        yield rel, int(item.get("Size", 0)), item["LastModified"].timestamp()
+        except Exception as error:
+            raise self._error(error, "listing", self._where(base)) from None
+        for top in tops:
+            if self.location.rel(top).strip("/") not in (*RESERVED, "_lamina"):
+                yield from self._scan_under(top)
+
+    def _scan_under(self, full: str) -> Any:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=full)
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    rel = self.location.rel(item["Key"])
+                    if rel.endswith("/") or rel.rsplit("/", 1)[-1].startswith(_TMP_PREFIX):
+                        continue
+                    yield rel, int(item.get("Size", 0)), item["LastModified"].timestamp()
+        except Exception as error:
+            raise self._error(error, "listing", self._where(full)) from None
+
+    def _trash_key(self, remote: str) -> str:
+        return self.location.key("_lamina/trash/" + self.location.rel(remote))
+
+    def _copy(self, source: str, target: str, **conditions: Any) -> bool:
+        """Copy ``source`` to ``target`` (the same key: refresh its LastModified); False
+        if the source is absent or a condition failed."""
+        bucket = self.location.bucket
+        try:
+            self.client.copy_object(
+                Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source},
+                MetadataDirective="REPLACE", Metadata={"lamina-touched": f"{time.time():.3f}"},
+                **conditions,
+            )
+            return True
+        except Exception as error:
+            if is_not_found(error) or error_code(error) in ("PreconditionFailed", "412"):
+                return False
+            raise self._error(error, "copying", self._where(source)) from None
+
+    def _freshen(self, remote: str) -> bool:
+        """A writer reuses ``remote``: refresh its LastModified unless it is recent
+        (``touch_after``), so gc sees it as young; False if it is gone (and not in the
+        trash)."""
+        bucket = self.location.bucket
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=remote)
+        except Exception as error:
+            if not is_not_found(error):
+                raise self._error(error, "looking up", self._where(remote)) from None
+            return self._restore(remote)
+        if time.time() - head["LastModified"].timestamp() < self.options.touch_after:
+            return True
+        return self._copy(remote, remote) or self._restore(remote)
+
+    def _restore(self, remote: str) -> bool:
+        """Put an object gc deleted a moment ago back from the trash; False if none."""
+        return self._copy(self._trash_key(remote), remote)
+
+    @property
+    def fresh_for(self) -> float:
+        """Seconds during which a reused object is not touched again (``touch_after``):
+        ``lamina gc`` needs a grace period of at least twice this."""
+        return float(self.options.touch_after)
+
+    def touch_blob(self, key: str) -> bool:
+        """Refresh object ``key``'s LastModified (a writer reuses it); False if absent."""
+        check_object_key(key)
+        return self._freshen(self.location.key(object_key(key)))
+
+    def delete_blob(self, key: str, *, older_than: float) -> int | None:
+        """Delete object ``key`` unless it was modified or touched since ``older_than``;
+        the bytes freed, or None. A copy stays in the trash for one grace period."""
+        import datetime as dt
+
+        check_object_key(key)
+        remote = self.location.key(object_key(key))
+        try:
+            head = self.client.head_object(Bucket=self.location.bucket, Key=remote)
+        except Exception as error:
+            if is_not_found(error):
+                return None
+            raise self._error(error, "looking up", self._where(remote)) from None
+        if head["LastModified"].timestamp() >= older_than:
+            return None
+        since = dt.datetime.fromtimestamp(older_than, dt.UTC)
+        if not self._copy(remote, self._trash_key(remote), CopySourceIfUnmodifiedSince=since):
+            return None
+        try:
+            self.client.delete_object(Bucket=self.location.bucket, Key=remote)
+        except Exception as error:
+            raise self._error(error, "deleting object", self._where(remote)) from None
+        cached = self._cache_path(key)
+        if os.path.isfile(cached):
+            _unlink(cached)
+        return int(head.get("ContentLength", 0))
+
+    def purge_trash(self, older_than: float) -> int:
+        """Delete trashed objects moved there before ``older_than``; how many."""
+        prefix = self.location.key("_lamina/trash") + "/"
+        removed = 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    if item["LastModified"].timestamp() < older_than:
+                        self.client.delete_object(Bucket=self.location.bucket, Key=item["Key"])
+                        removed += 1
+        except Exception as error:
+            raise self._error(error, "emptying the trash", self._where(prefix)) from None
+        return removed
 
     def abort_stale_uploads(self, older_than: float = 24 * 3600) -> int:
         """Abort multipart uploads under the prefix started more than ``older_than``

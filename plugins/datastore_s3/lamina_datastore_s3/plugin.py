@@ -87,6 +87,10 @@ class S3DatastoreOptions:
     :param keep_uploads: after uploading an object, keep the staged file in the read cache,
         so reading back what this machine wrote costs no download.
     :param verify_reads: re-hash every object when it is read.
+    :param touch_after: seconds; a writer that finds the object it would upload already
+        stored refreshes its LastModified (one COPY request) so that ``lamina gc`` sees it
+        as in use, unless it was written less than this long ago. ``lamina gc`` refuses a
+        grace period shorter than twice this (docs/retention.md).
     """
 
     url: str = attrs.field(validator=_url)
@@ -114,6 +118,7 @@ class S3DatastoreOptions:
     cache_dir: str | None = None
     keep_uploads: bool = True
     verify_reads: bool = True
+    touch_after: float = attrs.field(default=600.0, validator=_at_least(0))
 
 
 def _s3_datastore(options: S3DatastoreOptions, stack: Any) -> Any:

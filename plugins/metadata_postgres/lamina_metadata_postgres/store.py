@@ -1013,6 +1013,49 @@ class PostgresMetadataStore:
 
         return [check_result_from_row(r) for r in self._call(f"read checks of {name}", read)]
 
+    # --- retention (lamina gc, lamina runs --delete) -----------------------------------
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete runs with their tasks and tags, in one transaction; how many runs were
+        deleted (unknown ids are ignored). Which runs may go is the caller's decision."""
+        wanted = sorted(set(run_ids))
+        if not wanted:
+            return 0
+        s = self._sql["s"]
+
+        def delete(conn: psycopg.Connection[Any], attempt: int) -> int:
+            with conn.transaction():
+                conn.execute(f"DELETE FROM {s}.tasks WHERE run_id = ANY(%s::text[])", (wanted,))
+                conn.execute(f"DELETE FROM {s}.run_tags WHERE run_id = ANY(%s::text[])",
+                             (wanted,))
+                cur = conn.execute(f"DELETE FROM {s}.runs WHERE run_id = ANY(%s::text[])",
+                                   (wanted,))
+                return int(cur.rowcount or 0)
+
+        return self._call(f"delete {len(wanted)} runs", delete)
+
+    def referenced_run_ids(self) -> list[str]:
+        """Ids of the runs that registered model versions point at (``model_versions``),
+        distinct and sorted: retention keeps them."""
+        sql = (f"SELECT DISTINCT run_id FROM {self._sql['s']}.model_versions "
+               "WHERE run_id != '' ORDER BY run_id")
+
+        def read(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+            return [r[0] for r in conn.execute(sql)]
+
+        return self._call("list the runs model versions point at", read)
+
+    def runs_reusing(self, run_id: str) -> list[str]:
+        """Ids of the other runs with a task that reused a result of ``run_id`` (its
+        ``reused_from`` names one of its tasks), sorted."""
+        sql = (f"SELECT DISTINCT run_id FROM {self._sql['s']}.tasks "
+               "WHERE starts_with(reused_from, %s) AND run_id != %s ORDER BY run_id")
+
+        def read(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+            return [r[0] for r in conn.execute(sql, (run_id + "/", run_id))]
+
+        return self._call(f"list the runs reusing results of {run_id}", read)
+
     def check(self) -> str:
         """Connect (creating or migrating the schema if allowed), count runs: a one-line
         summary, or :class:`lamina.sdk.BackendUnreachableError` saying why the store is

@@ -106,7 +106,26 @@ class SeldonBackend:
         return sorted(p.stem for p in self.folder.glob("*.yaml")) if self.folder.is_dir() else []
 
     def list_deployments(self) -> list[Any]:
-        return [{"name": n, "manifest": str(self.folder / f"{n}.yaml")} for n in self._names()]
+        """Each deployment written: its name, its manifest and the model (``FLOW/RUN/STEP``)
+        of each variant, read from the manifest's ``lamina.dev/model`` annotations (what
+        ``lamina gc`` keeps)."""
+        return [{"name": n, "manifest": str(self.folder / f"{n}.yaml"),
+                 "variants": [{"model": m} for m in self._models(n)]} for n in self._names()]
+
+    def _models(self, name: str) -> list[str]:
+        import yaml
+
+        try:
+            docs = list(yaml.safe_load_all((self.folder / f"{name}.yaml").read_text()))
+        except (OSError, yaml.YAMLError):
+            return []
+        found: list[str] = []
+        for doc in docs:
+            notes = ((doc or {}).get("metadata") or {}).get("annotations") or {}
+            model = notes.get("lamina.dev/model")
+            if isinstance(model, str) and model not in found:
+                found.append(model)
+        return found
 
     def check(self) -> str:
         from importlib.metadata import version

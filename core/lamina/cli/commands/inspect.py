@@ -132,10 +132,29 @@ def print_run(run: Any, console: Any = None) -> None:
         console.print(f"\ncontinue with: [bold]lamina resume {escape(r.run_id)}[/]")
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    """``lamina runs --delete RUN [--force]``."""
+    from lamina.retention import delete_run
+
+    client = _client(args)
+    run = client.run(args.delete)  # in the reader's namespace: --all for a colleague's run
+    done = delete_run(client.stack, run.id, force=args.force)
+    forced = f" (forced past: {done.forced_past})" if done.forced_past else ""
+    print(f"deleted run {done.run_id} of flow {done.flow}: {done.records} records{forced}; "
+          "objects only it used go at the next `lamina gc`")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
+    if args.delete:
+        return cmd_delete(args)
+    if args.force:
+        from lamina.errors import LaminaError
+
+        raise LaminaError("--force goes with --delete RUN", hint="lamina runs --delete RUN --force")
     client = _client(args)
     runs = client.runs(args.flow, status=args.status, tag=args.tag, limit=args.limit)
     if args.json:
@@ -445,6 +464,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tag", help="only runs with this tag")
     p.add_argument("--limit", type=int, default=20, help="at most this many runs (default: 20)")
     p.add_argument("--json", action="store_true", help="print the run records as JSON")
+    p.add_argument("--delete", metavar="RUN",
+                   help="delete this run's records (refused, naming the reason, when it is "
+                   "running, tagged with a protected tag, production, deployed, registered, "
+                   "or reused by another run); its objects go at the next `lamina gc`")
+    p.add_argument("--force", action="store_true",
+                   help="with --delete: delete it even when something keeps it (never a "
+                   "running run)")
     add_namespace_arguments(p)
     p.set_defaults(handler=cmd_runs)
 
