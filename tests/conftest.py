@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env.update(extra)
     return env
 
+
+
+@pytest.fixture(autouse=True)
+def _fork_safety_per_test() -> Iterator[None]:
+    """A test that used delta-rs marks the pytest process fork-unsafe for good
+    (lamina.runtime.forks); the next test starts from what was marked before this one."""
+    from lamina.runtime import forks
+
+    saved = list(forks._REASONS)
+    yield
+    forks._REASONS[:] = saved

@@ -348,3 +348,29 @@ def test_workers_exit_when_the_runtime_is_killed_without_pdeathsig(project: Path
     while not all(_gone(pid) for pid in workers):
         assert time.monotonic() < deadline, f"workers {workers} outlived the killed runtime"
         time.sleep(0.05)
+
+
+def test_a_fork_unsafe_library_makes_the_workers_start_fresh(project: Path) -> None:
+    """Once something in the process cannot live in a forked copy (delta-rs' runtime),
+    the fork start method gives way to forkserver for the workers started after."""
+    from lamina.runtime.forks import mark_fork_unsafe
+
+    _stack_toml(project, "fork")
+    path = _flow_file(project, '''
+        import multiprocessing
+        from lamina import Flow
+
+        flow = Flow("unsafe")
+
+        @flow.step(foreach="xs")
+        def method(xs: int) -> str:
+            return multiprocessing.get_start_method()
+
+        @flow.step
+        def xs() -> list[int]:
+            return [1, 2]
+    ''')
+    flow = _load(path)
+    assert set(flow.run()["method"].value) == {"fork"}
+    mark_fork_unsafe("a test's runtime")
+    assert set(flow.run()["method"].value) == {"forkserver"}

@@ -143,6 +143,7 @@ if TYPE_CHECKING:
     from lamina.runtime.context import TaskContext
     from lamina.runtime.current import current
     from lamina.runtime.envs import run_task_in_env
+    from lamina.runtime.forks import mark_fork_unsafe
     from lamina.runtime.remote import (
         build_spec,
         load_snapshot_flow,
@@ -200,6 +201,7 @@ _EXPORTS = {
     "line_column": "lamina.sqltext",
     "DataSourceError": "lamina.errors",
     "table_digest": "lamina.datastore.hashing",
+    "mark_fork_unsafe": "lamina.runtime.forks",
     "TableDigest": "lamina.datastore.hashing",
     "DataRead": "lamina.interfaces.data_source",
     "DataSource": "lamina.interfaces.data_source",
@@ -402,7 +404,6 @@ __all__ = [
     "Triggers",
     "UntrustedArtifactError",
     "alias_change_from_row",
-
     "bind_params",
     "build_options",
     "build_spec",
@@ -434,6 +435,7 @@ __all__ = [
     "load_flow_file",
     "load_snapshot_flow",
     "local_path",
+    "mark_fork_unsafe",
     "model_version_from_row",
     "namespace_condition",
     "new_run_id",
@@ -451,9 +453,7 @@ __all__ = [
     "resolve_run",
     "run_remote_task",
     "run_summary",
-
     "run_task_in_env",
-
     "safe_url",
     "settle",
     "split_scheme",

@@ -52,7 +52,9 @@ from lamina.datastore.hashing import bytes_digest
 from lamina.errors import ConfigError, LaminaError
 from lamina.flow.loader import load_flow_file
 from lamina.kernel.pluginmanager import PluginManager
+from lamina.logs import get_logger
 from lamina.records import TaskOutcome, TaskSpec
+from lamina.runtime.forks import fork_unsafe_reason
 from lamina.runtime.launch import flow_file_of
 from lamina.runtime.task import execute_task, record_failure
 from lamina.stack import Stack
@@ -589,6 +591,8 @@ class LocalCompute:
         self._mp: Any = None
         self._setup: Any = None  # what each new worker receives (see _worker_main)
         self._env_setup: bytes | None = None  # what each new worker of a step environment receives
+        #: (context, setup) of forkserver workers started in place of forked ones
+        self._fresh: tuple[Any, bytes] | None = None
         self._workers: dict[int, _Worker] = {}  # fileno -> every live worker
         #: tasks not handed out yet, by the key of their step's environment ("": lamina's own)
         self._queues: dict[str, collections.deque[TaskSpec]] = {}
@@ -601,6 +605,7 @@ class LocalCompute:
         self._ctx = run_context  # type: ignore[assignment]
         self._setup = None  # a stack's compute serves its runs one after another
         self._env_setup = None
+        self._fresh = None
         self._retire_env_workers()
         # one worker per step environment (leaving a slot to lamina's own) starts now, so
         # that its interpreter starts while the steps before it run
@@ -736,6 +741,8 @@ class LocalCompute:
             )
         if env:
             return self._new_env_worker(env)
+        if self.start_method == "fork" and fork_unsafe_reason():
+            return self._new_fresh_worker()
         if self._setup is None:
             ctx = self._require_ctx()
             if self.start_method == "fork":
@@ -750,6 +757,21 @@ class LocalCompute:
             if self.start_method == "forkserver":
                 self._mp.set_forkserver_preload(["lamina.builtin.local_compute"])
         return _Worker(self._mp, self._setup)
+
+    def _new_fresh_worker(self) -> _Worker:
+        """A forkserver worker in place of a forked one: this process holds a library
+        that a forked copy cannot use (:mod:`lamina.runtime.forks`)."""
+        if self._fresh is None:
+            import cloudpickle
+
+            ctx = self._require_ctx()
+            get_logger("lamina.compute").info(
+                "local compute starts its workers fresh (forkserver)",
+                reason=f"{fork_unsafe_reason()} cannot be used in a forked copy of this process")
+            mp = multiprocessing.get_context("forkserver")
+            mp.set_forkserver_preload(["lamina.builtin.local_compute"])
+            self._fresh = (mp, cloudpickle.dumps(make_worker_setup(ctx)))
+        return _Worker(*self._fresh)
 
     def _new_env_worker(self, env: str) -> _Worker:
         """A worker in the step environment ``env``: a fresh interpreter of its Python."""

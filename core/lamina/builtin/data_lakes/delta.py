@@ -15,6 +15,7 @@ from typing import Any, Literal
 from lamina.builtin.data_lakes import common
 from lamina.errors import DataSourceError
 from lamina.interfaces.data_source import DataInput, DataRead
+from lamina.runtime.forks import mark_fork_unsafe
 
 PLUGIN = "delta"
 INSTALL_HINT = "pip install 'lamina[delta]'"
@@ -40,6 +41,9 @@ class DeltaSource:
         self.name = name
         self.options = options
         self.deltalake = import_deltalake(name)
+        # delta-rs' tokio runtime panics in a forked child: the local compute starts
+        # later workers fresh instead
+        mark_fork_unsafe("deltalake (its tokio runtime)")
         if common.is_s3(options.url):
             self.root = "s3://" + common.strip_scheme(options.url).rstrip("/")
             self.storage = _s3_storage(options)
