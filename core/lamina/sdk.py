@@ -111,6 +111,7 @@ if TYPE_CHECKING:
         DataRead,
         DataSource,
         DataSourceSpec,
+        arrow_table,
         jsonable_params,
         safe_url,
     )
@@ -162,7 +163,14 @@ if TYPE_CHECKING:
         load_artifact,
         resolve_model,
     )
-    from lamina.sqltext import bind_params, line_column
+    from lamina.sqltext import (
+        FILTER_OPERATORS,
+        bind_params,
+        dnf_filter,
+        filter_text,
+        line_column,
+        sql_where,
+    )
     from lamina.stack import Stack
     from lamina.tracking import MetricPoint, RunSummary, call_tracker, run_summary
     from lamina.versioning.ids import new_run_id
@@ -199,6 +207,11 @@ _EXPORTS = {
     "safe_url": "lamina.interfaces.data_source",
     "bind_params": "lamina.sqltext",
     "line_column": "lamina.sqltext",
+    "dnf_filter": "lamina.sqltext",
+    "filter_text": "lamina.sqltext",
+    "sql_where": "lamina.sqltext",
+    "FILTER_OPERATORS": "lamina.sqltext",
+    "arrow_table": "lamina.interfaces.data_source",
     "DataSourceError": "lamina.errors",
     "table_digest": "lamina.datastore.hashing",
     "mark_fork_unsafe": "lamina.runtime.forks",
@@ -325,6 +338,7 @@ _EXPORTS = {
 
 __all__ = [
     "ALIAS_CHANGE_COLUMNS",
+    "FILTER_OPERATORS",
     "LAYERS",
     "MODEL_VERSION_COLUMNS",
     "NAMESPACE_OF_ROW",
@@ -404,6 +418,7 @@ __all__ = [
     "Triggers",
     "UntrustedArtifactError",
     "alias_change_from_row",
+    "arrow_table",
     "bind_params",
     "build_options",
     "build_spec",
@@ -416,11 +431,13 @@ __all__ = [
     "current",
     "datastore_spec",
     "deploy_flow",
+    "dnf_filter",
     "encode_field",
     "eventbridge_cron",
     "execute_task",
     "failure_outcome",
     "file_url_to_path",
+    "filter_text",
     "get_logger",
     "hookimpl",
     "hookspec",
@@ -457,6 +474,7 @@ __all__ = [
     "safe_url",
     "settle",
     "split_scheme",
+    "sql_where",
     "table_digest",
     "task_command",
     "task_stack",

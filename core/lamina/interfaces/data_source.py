@@ -189,3 +189,50 @@ def safe_url(url: str) -> str:
                  for k, v in parse_qsl(query, keep_blank_values=True)]
         query = urlencode(pairs, safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def arrow_table(source: str, table: str, data: Any) -> Any:
+    """``data`` (an Arrow table or record batch, or anything ``pyarrow.table()`` takes) as
+    a ``pyarrow.Table`` to write to ``table`` of data source ``source``.
+
+    :raises lamina.errors.DataSourceError: a column has no Arrow type; the message names
+        the source, the table and the column.
+    """
+    import pyarrow as pa
+
+    from lamina.errors import DataSourceError
+
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    try:
+        return pa.table(data)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError,
+            ValueError) as exc:
+        column = _bad_column(data)
+        what = f"column {column!r}" if column else "the data"
+        reason = " ".join(str(exc).split())
+        raise DataSourceError(
+            f"data source {source!r}: cannot write {what} to table {table!r}: it has no "
+            f"Arrow type ({reason[:200]})", source=source,
+            hint="convert the column to numbers, strings, decimals, timestamps or bytes "
+            "(json.dumps for nested Python objects)",
+        ) from None
+
+
+def _bad_column(data: Any) -> str | None:
+    """The first column of ``data`` (a mapping or a frame) that has no Arrow type."""
+    import pyarrow as pa
+
+    try:
+        items = data.items() if isinstance(data, Mapping) else (
+            (name, data[name]) for name in data.columns)
+    except Exception:
+        return None
+    for name, values in items:
+        try:
+            pa.array(values, from_pandas=True)
+        except Exception:
+            return str(name)
+    return None

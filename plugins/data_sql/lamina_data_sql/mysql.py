@@ -72,8 +72,12 @@ class MysqlSource(SqlSource):
                                "server runs")
         return self._error(f"cannot connect: {reason}")
 
-    def _sql_error(self, exc: Any, query: str) -> DataSourceError:
+    def _sql_error(self, exc: Any, query: str, table: str | None = None) -> DataSourceError:
         code, message = _code_and_message(exc)
+        if table is not None and code == 1146:
+            return self._error(f"no table {table!r} ({message})",
+                               hint="check the table's name (SHOW TABLES lists them) and the "
+                               "database in the source's url")
         where = ""
         near = message.partition("near '")[2].rpartition("' at line")[0]
         if near and near in query:
@@ -83,14 +87,15 @@ class MysqlSource(SqlSource):
                            hint="fix the query (the database's message above names the "
                            "failing part)")
 
-    def _fetch(self, sql: str, params: Any, query: str) -> tuple[Any, str]:
+    def _fetch(self, sql: str, params: Any, query: str, table: str | None = None
+               ) -> tuple[Any, str]:
         conn = self.connect()
         try:
             cur = conn.cursor()
             try:
                 cur.execute(sql, params)
             except Exception as exc:
-                raise self._sql_error(exc, query) from None
+                raise self._sql_error(exc, query, table) from None
             description = list(cur.description or ())
             columns: list[list[Any]] = [[] for _ in description]
             while True:
@@ -160,6 +165,7 @@ class MysqlSource(SqlSource):
         """Append to (or overwrite) ``table``: the rows go in one transaction (an overwrite
         deletes the old rows in it). A missing table is created first; MySQL commits a
         ``CREATE TABLE`` on its own, so the creation is not part of the transaction."""
+        data = self._writable(table, data, mode)
         conn = self.connect()
         try:
             cur = conn.cursor()

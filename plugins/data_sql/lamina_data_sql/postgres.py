@@ -112,7 +112,8 @@ class PostgresSource(SqlSource):
                                "server runs (psql with the same url tells the same)")
         return self._error(f"cannot connect: {reason}")
 
-    def _sql_error(self, exc: Exception, sql: str, query: str) -> DataSourceError:
+    def _sql_error(self, exc: Exception, sql: str, query: str, table: str | None = None
+                   ) -> DataSourceError:
         details = dict(getattr(exc, "details", None) or [])
         message = details.get(b"PG_DIAG_MESSAGE_PRIMARY", b"").decode(errors="replace")
         state = getattr(exc, "sqlstate", None) or details.get(
@@ -121,6 +122,10 @@ class PostgresSource(SqlSource):
         if not message:
             found = _FATAL.search(str(exc))
             message = one_line(found.group(1) if found else str(exc)).split(" LINE ")[0]
+        if table is not None and state == "42P01":
+            return self._error(f"no table {table!r} ({message})",
+                               hint="check the table's name and schema (schema.table), or "
+                               "the source's search_path")
         where = ""
         if position and sql == query:
             line, column = line_column(query, int(position))
@@ -131,7 +136,7 @@ class PostgresSource(SqlSource):
                            hint="fix the query (the database's message above names the "
                            "failing part)")
 
-    def _fetch(self, sql: str, params: Any, query: str) -> Any:
+    def _fetch(self, sql: str, params: Any, query: str, table: str | None = None) -> Any:
         conn = self.connect()
         try:
             with conn.cursor() as cur:
@@ -140,14 +145,14 @@ class PostgresSource(SqlSource):
                         cur.execute(sql)
                     else:
                         cur.execute(sql, params)
-                    table, digest = _fetch_hashing(cur)
+                    result, digest = _fetch_hashing(cur)
                 except DataSourceError:
                     raise
                 except Exception as exc:
-                    raise self._sql_error(exc, sql, query) from None
+                    raise self._sql_error(exc, sql, query, table) from None
         finally:
             conn.close()
-        return self._arrow_types(table), digest
+        return self._arrow_types(result), digest
 
     def _arrow_types(self, table: Any) -> Any:
         """Numeric to decimals, JSON to strings; any other type the driver left opaque is
@@ -203,6 +208,7 @@ class PostgresSource(SqlSource):
         transaction: the table is created from the data's schema when missing, an
         overwrite deletes the old rows in the same transaction, so a reader sees the old
         rows or the new ones, never a mix."""
+        data = self._writable(table, data, mode)
         schema, _, name = table.rpartition(".")
         conn = self.connect()
         try:

@@ -9,18 +9,19 @@ standard AWS chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFI
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from lamina.errors import DataSourceError
-from lamina.interfaces.data_source import DataInput, DataRead, VersionKind
+from lamina.interfaces.data_source import DataInput, DataRead, VersionKind, arrow_table
+from lamina.sqltext import FILTER_OPERATORS, dnf_filter, filter_text
 
 #: Comparison operators of a DNF filter, as pyarrow's dataset filters spell them.
-OPERATORS = ("=", "==", "!=", "<", "<=", ">", ">=", "in", "not in")
+OPERATORS = FILTER_OPERATORS
+_dnf = dnf_filter
 #: URL schemes served by S3 (s3fs).
 S3_SCHEMES = ("s3", "s3a")
 
@@ -268,37 +269,6 @@ def is_connection_error(exc: BaseException) -> bool:
 # ---------------------------------------------------------------------------- filters
 
 
-def filter_text(value: Any) -> str | None:
-    """A filter as the text a :class:`DataInput` records (JSON for a DNF list)."""
-    if value is None:
-        return None
-    if isinstance(value, list | tuple):
-        return json.dumps(_dnf(value), default=str)
-    return str(value)
-
-
-def _dnf(value: Any) -> list[Any]:
-    """A DNF filter normalized to a list of conjunctions (lists of [col, op, value])."""
-    items = list(value)
-    if items and all(isinstance(x, list | tuple) and len(x) == 3 and isinstance(x[0], str)
-                     for x in items):
-        items = [items]  # one conjunction
-    out = []
-    for conj in items:
-        if not isinstance(conj, list | tuple):
-            raise TypeError(conj)
-        terms = []
-        for term in conj:
-            if not (isinstance(term, list | tuple) and len(term) == 3
-                    and isinstance(term[0], str) and str(term[1]).lower() in OPERATORS):
-                raise TypeError(term)
-            column, op, val = term
-            terms.append([column, str(op).lower(), list(val) if isinstance(val, set | tuple)
-                          else val])
-        out.append(terms)
-    return out
-
-
 def bad_filter(source: str, value: Any) -> DataSourceError:
     return DataSourceError(
         f"data source {source!r}: filter {value!r} is neither a pyarrow expression nor a "
@@ -370,40 +340,7 @@ def no_query(source: str, plugin: str, query: str | None) -> None:
 
 def to_arrow(source: str, table: str, data: Any) -> Any:
     """``data`` as a ``pyarrow.Table``; a column with no Arrow type is named in the error."""
-    import pyarrow as pa
-
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    try:
-        return pa.table(data)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError,
-            ValueError) as exc:
-        column = _bad_column(data)
-        what = f"column {column!r}" if column else "the data"
-        raise DataSourceError(
-            f"data source {source!r}: cannot write {what} to table {table!r}: it has no "
-            f"Arrow type ({first_line(exc)})",
-            hint="convert the column to numbers, strings, decimals, timestamps or bytes "
-            "(json.dumps for nested Python objects)",
-        ) from None
-
-
-def _bad_column(data: Any) -> str | None:
-    import pyarrow as pa
-
-    try:
-        items = data.items() if isinstance(data, Mapping) else (
-            (name, data[name]) for name in data.columns)
-    except Exception:
-        return None
-    for name, values in items:
-        try:
-            pa.array(values, from_pandas=True)
-        except Exception:
-            return str(name)
-    return None
+    return arrow_table(source, table, data)
 
 
 def finish_read(*, source: str, plugin: str, table_name: str, result: Any, filter: Any,
