@@ -119,8 +119,11 @@ class SqliteSource:
         conn = self._connect(table=table)
         try:
             try:
-                cursor = conn.execute(sql, bound if bound is not None else ())
                 declared = _declared_types(conn, table) if table is not None else {}
+                if declared:  # a name SQLite would take for a string literal is an error
+                    assert table is not None
+                    self._check_names(table, declared, filter, columns)
+                cursor = conn.execute(sql, bound if bound is not None else ())
             except sqlite3.Error as exc:
                 raise self._sql_error(exc, table) from None
             names = [d[0] for d in cursor.description or ()]
@@ -144,6 +147,19 @@ class SqliteSource:
         except KeyError as missing:
             raise self._error(f"the query uses %({missing.args[0]})s, which params does "
                               "not give", hint="add it to params=") from None
+
+    def _check_names(self, table: str, declared: Mapping[str, str], filter: Any,
+                     columns: Sequence[str] | None) -> None:
+        """Every column a table read names is one of the table's."""
+        known = {name.lower() for name in declared}
+        named = list(columns or ())
+        if filter is not None:
+            named += [column for conj in dnf_filter(filter) for column, _op, _v in conj]
+        missing = [name for name in named if name.lower() not in known]
+        if missing:
+            raise self._error(
+                f"table {table!r} has no column {missing[0]!r} (it has "
+                f"{', '.join(declared)})", hint="name columns the table has")
 
     def _table_sql(self, table: str, filter: Any, columns: Sequence[str] | None
                    ) -> tuple[str, Any]:
@@ -348,7 +364,8 @@ _DECIMAL = re.compile(r"^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$
 
 def _typed_array(values: list[Any], declared: str | None) -> Any:
     """``values`` as the Arrow array of the column's declared type, or None where the type
-    is not one the source maps (or a value does not fit it: then it is inferred)."""
+    is not one the source maps or a value does not fit it exactly (a decimal with more
+    digits than the scale, a text that is no date): then the type is inferred."""
     import pyarrow as pa
 
     if not declared:
@@ -360,7 +377,10 @@ def _typed_array(values: list[Any], declared: str | None) -> Any:
             if not 0 < precision <= 38:
                 return None
             step = decimal.Decimal(1).scaleb(-scale)
-            return pa.array([None if v is None else decimal.Decimal(str(v)).quantize(step)
+            exact = decimal.Context(prec=precision, traps=[decimal.Inexact,
+                                                          decimal.InvalidOperation])
+            return pa.array([None if v is None else
+                             decimal.Decimal(str(v)).quantize(step, context=exact)
                              for v in values], pa.decimal128(precision, scale))
         if declared in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"):
             return pa.array([None if v is None else _instant(v) for v in values],
@@ -372,6 +392,8 @@ def _typed_array(values: list[Any], declared: str | None) -> Any:
             return pa.array([None if v is None else dt.date.fromisoformat(v) for v in values],
                             pa.date32())
         if declared in ("BOOLEAN", "BOOL"):
+            if any(v not in (None, 0, 1) or isinstance(v, float) for v in values):
+                return None
             return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
     except (TypeError, ValueError, ArithmeticError, pa.ArrowException):
         return None
