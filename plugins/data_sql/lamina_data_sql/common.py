@@ -122,7 +122,12 @@ class SqlSource:
         if not dnf:
             return sql, None
         where, values = sql_where(dnf, self._quote)
-        return self._bind(f"{sql} WHERE {where}", values)
+        return self._bind(f"{sql} WHERE {where}",
+                          {k: self._filter_value(v) for k, v in values.items()})
+
+    def _filter_value(self, value: Any) -> Any:
+        """A filter's value as the driver binds it (as a write would store it)."""
+        return value
 
     def _writable(self, table: str, data: Any, mode: str) -> Any:
         """``data`` as an Arrow table to write, after checking ``mode``."""

@@ -37,6 +37,14 @@ class MysqlSource(SqlSource):
     def _quote(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
 
+    def _filter_value(self, value: Any) -> Any:
+        """An aware datetime in UTC, the session's zone (PyMySQL drops the zone)."""
+        import datetime as dt
+
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
     def _sa_url(self) -> str:
         scheme, rest = self.url.split("://", 1)
         if "+" not in scheme:
