@@ -187,8 +187,9 @@ def read(
         formatted into the text (``%(day)s`` or ``:day`` placeholders, as the source's
         documentation says; docs/data.md).
     :param params: the query's parameters (a mapping, or a sequence for ``?``).
-    :param table: read a table instead of a query (lakes; SQL sources read it whole).
-    :param filter: a table read's row filter, pushed down where the source can.
+    :param table: read a table instead of a query.
+    :param filter: a table read's row filter, a DNF list (``[("day", "=", "b")]``; a list
+        of lists is an OR of ANDs), pushed down (a ``WHERE`` on SQL sources).
     :param columns: a table read's columns.
     :param as_of: a table read at a recorded version (Delta/Iceberg time travel).
     :param stack: the stack (default: the running step's, else the configured one).
