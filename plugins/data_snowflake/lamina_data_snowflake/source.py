@@ -10,19 +10,26 @@ record cheaply, so every read records ``version_kind="none"``: the step cache an
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from lamina.sdk import DataInput, DataRead, DataSourceError, jsonable_params, table_digest
+from lamina.sdk import (
+    FILTER_OPERATORS,
+    DataInput,
+    DataRead,
+    DataSourceError,
+    dnf_filter,
+    filter_text,
+    jsonable_params,
+    sql_where,
+    table_digest,
+)
 from lamina_data_snowflake.plugin import INSTALL_HINT, SnowflakeOptions
 
 PLUGIN = "snowflake"
 _SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-_OPS = {"=": "=", "==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
-        "in": "IN", "not in": "NOT IN"}
 #: Snowflake's "does not exist or not authorized" compilation error.
 _NO_OBJECT = 2003
 #: Login errors: wrong user or password, locked or disabled user, bad key or token.
@@ -173,7 +180,7 @@ class SnowflakeSource:
         record = DataInput(
             source=self.name, plugin=PLUGIN, query=query,
             params=jsonable_params(params) if query is not None else None,
-            table=table, filter=_filter_text(filter), columns=tuple(columns) if columns else None,
+            table=table, filter=filter_text(filter), columns=tuple(columns) if columns else None,
             version=None, version_kind="none", rows=result.num_rows,
             content_hash=table_digest(result),
             read_at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
@@ -189,44 +196,19 @@ class SnowflakeSource:
         sql = f"SELECT {cols} FROM {table_ref(table)}"
         params: dict[str, Any] = {}
         if filter is not None:
-            ors = []
-            for conj in self._dnf(filter):
-                ands = []
-                for column, op, value in conj:
-                    if op in ("in", "not in"):
-                        names = []
-                        for item in value:
-                            params[f"p{len(params)}"] = item
-                            names.append(f"%(p{len(params) - 1})s")
-                        ands.append(f"{quote(column)} {_OPS[op]} ({', '.join(names)})"
-                                    if names else ("FALSE" if op == "in" else "TRUE"))
-                    elif value is None:
-                        ands.append(f"{quote(column)} IS {'NOT ' if op == '!=' else ''}NULL")
-                    else:
-                        params[f"p{len(params)}"] = value
-                        ands.append(f"{quote(column)} {_OPS[op]} %(p{len(params) - 1})s")
-                ors.append("(" + " AND ".join(ands) + ")")
-            sql += " WHERE " + " OR ".join(ors)
+            try:
+                dnf = dnf_filter(filter)
+            except TypeError:
+                raise DataSourceError(
+                    f"data source {self.name!r} (snowflake): filter {filter!r} is not a list "
+                    "of (column, op, value) tuples",
+                    hint="write filter=[('day', '=', '2026-01-01')] (a list of lists is an OR "
+                    f"of ANDs); operators: {', '.join(FILTER_OPERATORS)}; or write the WHERE "
+                    "clause in a query",
+                ) from None
+            where, params = sql_where(dnf, quote)
+            sql += " WHERE " + where
         return sql, params
-
-    def _dnf(self, value: Any) -> list[list[tuple[str, str, Any]]]:
-        bad = DataSourceError(
-            f"data source {self.name!r} (snowflake): filter {value!r} is not a list of "
-            "(column, op, value) tuples",
-            hint="write filter=[('day', '=', '2026-01-01')] (a list of lists is an OR of "
-            f"ANDs); operators: {', '.join(_OPS)}; or write the WHERE clause in a query",
-        )
-        if not isinstance(value, list | tuple):
-            raise bad
-        items = list(value)
-        if items and all(_is_term(x) for x in items):
-            items = [items]
-        out = []
-        for conj in items:
-            if not isinstance(conj, list | tuple) or not conj or not all(map(_is_term, conj)):
-                raise bad
-            out.append([(c, str(op).lower(), v) for c, op, v in conj])
-        return out
 
     # ---------------------------------------------------------------------- write
 
@@ -313,19 +295,6 @@ class SnowflakeSource:
 
 
 # ------------------------------------------------------------------------- helpers
-
-
-def _is_term(x: Any) -> bool:
-    return (isinstance(x, list | tuple) and len(x) == 3 and isinstance(x[0], str)
-            and str(x[1]).lower() in _OPS)
-
-
-def _filter_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list | tuple):
-        return json.dumps(value, default=str)
-    return str(value)
 
 
 def _position(text: str) -> str:
