@@ -48,7 +48,9 @@ def test_small_value_saved_twice_writes_nothing_the_second_time(tmp_path: Path) 
     ref2, created2 = store.save({"a": 1}, name="r/s/1")
     assert created and not created2 and ref2 == ref
     after = path.stat()
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # the same file, not rewritten: only touched (lamina gc's grace counts from the reuse)
+    assert after.st_ino == before.st_ino and after.st_size == before.st_size
+    assert after.st_mtime_ns >= before.st_mtime_ns
     assert not [p for p in (tmp_path / "tmp").iterdir()], "a staged file was left behind"
     assert store.load(ref) == {"a": 1}
 
