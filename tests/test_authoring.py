@@ -261,3 +261,22 @@ def test_typo_distance_counts_swaps_and_spares_different_words() -> None:
         return sum(sales) * scale
 
     assert flow.run()["total"].value == 4.5
+
+
+def test_show_names_the_retry_delay_and_its_backoff() -> None:
+    from lamina import Flow
+    from lamina.cli.commands.describe import graph_text
+
+    flow = Flow("waits")
+
+    @flow.step(retries=3, retry_delay=0.5, retry_backoff=3.0)
+    def fetch() -> int:
+        return 1
+
+    @flow.step(retries=1, retry_delay=2, retry_backoff=1.0)
+    def steady(fetch: int) -> int:
+        return fetch
+
+    text = graph_text(flow)
+    assert "retries 3, retry delay 0.5s x3 each retry" in text
+    assert "retry delay 2s]" in text or "retry delay 2s," in text

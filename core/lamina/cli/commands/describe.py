@@ -54,8 +54,9 @@ def _options(step: Any, flow: Any = None) -> str:
     if o.retries:
         parts.append(f"retries {o.retries}")
     if getattr(o, "retry_delay", 0):
+        backoff = getattr(o, "retry_backoff", 1.0)
         parts.append(f"retry delay {o.retry_delay:g}s"
-                     + (" x2 each attempt" if getattr(o, "backoff", False) else ""))
+                     + (f" x{backoff:g} each retry" if backoff != 1 else ""))
     if o.timeout:
         parts.append(f"timeout {o.timeout:g}s")
     r = o.resources
