@@ -14,6 +14,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -224,15 +225,30 @@ class SqliteMetadataStore:
                 f"{where}: cannot open ({exc})",
                 hint="check that the folder is writable and the path is a file",
             ) from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise self._unreachable(exc) from exc
-        return conn
+        # Two processes opening a new database at once: while one turns it into WAL (or
+        # recovers its WAL index), SQLite answers the other "database is locked" at once,
+        # without waiting on the busy timeout; so setting up retries until that timeout.
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.01
+        while True:
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(conn)
+                return conn
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    conn.close()
+                    raise self._unreachable(exc) from exc
+                if time.monotonic() >= deadline:
+                    conn.close()
+                    raise self._unreachable(exc) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise self._unreachable(exc) from exc
 
     def _unreachable(self, exc: sqlite3.Error) -> BackendUnreachableError:
         text = str(exc)
