@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -230,18 +231,25 @@ def test_kill_9_during_a_stream_of_saves_leaves_only_valid_objects(root):
 def test_kill_9_during_record_writes_leaves_a_whole_record(root, ds):
     size = 8 * 1024 * 1024
     key = "runs/r/big.json"
-    proc = start_worker("record-loop", str(root), key, str(size))
     target = root / "runs" / "r" / "big.json"
-    wait_for(target.exists, proc)
-    # Let it overwrite a few times, then kill it while a temp file is being written.
     folder = target.parent
-    wait_for(lambda: any(p.name.startswith(".tmp-") for p in folder.iterdir()), proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    data = ds.get_record(key)
-    assert data is not None and len(data) == size
-    assert data.count(data[:1]) == size  # one whole version, never a mix
-    assert ds.list_records("runs") == [key]
+    for _ in range(3):  # three kills, each at a different moment of the rewrite loop
+        proc = start_worker("record-loop", str(root), key, str(size))
+        wait_for(target.exists, proc)
+        # Aim the kill at a moment a temp file is being written; the window is a few
+        # milliseconds a loop, so poll without sleeping, and kill anyway after a while:
+        # whenever the kill lands, the record must be one whole version.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(name.startswith(".tmp-") for name in os.listdir(folder)):
+                break
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        data = ds.get_record(key)
+        assert data is not None and len(data) == size
+        assert data.count(data[:1]) == size  # one whole version, never a mix
+        assert ds.list_records("runs") == [key]  # a stray temp file is not a record
 
 
 def test_exclusive_records_race_between_processes_has_one_winner(root, tmp_path):

@@ -334,7 +334,9 @@ class HashingWriter(io.RawIOBase):
         return self.size
 
     def flush(self) -> None:
-        if not self.closed:
+        # ``close()`` flushes too, also when the writer is collected after its owner
+        # closed the wrapped file: nothing is left to flush then.
+        if not self.closed and not self._file.closed:
             self._file.flush()
 
     def hexdigest(self) -> str:
@@ -393,7 +395,8 @@ class SpillingHashWriter(HashingWriter):
         return total
 
     def flush(self) -> None:
-        if self.spilled_file is not None:
+        # As above: the staged file may have been closed by its owner already.
+        if self.spilled_file is not None and not self.spilled_file.closed:
             self.spilled_file.flush()
 
 
