@@ -143,6 +143,45 @@ def test_a_killed_session_is_reopened_and_the_operation_retried(pg_store, pg_ser
     assert len(pg_store.list_tasks(run.run_id)) == 10
 
 
+def test_a_register_retried_after_its_commit_makes_one_version(pg_store, pg_server,
+                                                                pg_database):
+    """The connection drops after the first try committed (the client never heard back):
+    the retry finds that version instead of registering a second one."""
+    import attrs
+
+    from lamina.interfaces.model_registry import ModelVersion
+
+    original = pg_store._call
+    dropped: list[int] = []
+
+    def drop_after_commit(what, operation, **kw):
+        def once(conn, attempt):
+            result = operation(conn, attempt)
+            if not dropped:  # committed; now the session dies before we hear back
+                dropped.append(int(conn.info.backend_pid))
+                with pg_server.connect(pg_database) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (dropped[0],))
+                conn.execute("SELECT 1")  # the lost connection surfaces here
+            return result
+        return original(what, once, **kw)
+
+    version = ModelVersion(name="churn", version=0, ref="churn/r1/train", run_id="r1",
+                           namespace="user:ada", registered_by="ada",
+                           registered_at="2026-01-01T00:00:00+00:00")
+    pg_store._call = drop_after_commit
+    try:
+        first = pg_store.register_model_version(version)
+    finally:
+        pg_store._call = original
+    assert dropped and backend_pid(pg_store) != dropped[0]  # really reconnected and retried
+    assert first.version == 1
+    assert [v.version for v in pg_store.list_model_versions("user:ada", "churn")] == [1]
+    # a new registration of the same model (another time) is a new version
+    again = pg_store.register_model_version(
+        attrs.evolve(version, registered_at="2026-01-02T00:00:00+00:00"))
+    assert again.version == 2
+
+
 def test_a_server_that_stays_away_fails_clearly_and_fast_afterwards(throwaway_server):
     with throwaway_server.connect() as conn:
         conn.execute("CREATE DATABASE gone")

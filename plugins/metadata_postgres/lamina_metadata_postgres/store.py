@@ -895,13 +895,25 @@ class PostgresMetadataStore:
     def register_model_version(self, version: ModelVersion) -> ModelVersion:
         """Store the next version of ``version.name`` in its namespace: the number is
         allocated under a transaction-scoped advisory lock on the name, so concurrent
-        processes never get the same one."""
+        processes never get the same one. A retry after a lost connection first looks for
+        the version its earlier try may have committed (same reference, user and time), so
+        one registration never makes two versions."""
         s = self._sql["s"]
         metadata = encode_field(dict(version.metadata), "model version metadata")
 
         def register(conn: psycopg.Connection[Any], attempt: int) -> int:
             with conn.transaction():
                 self._lock_model(conn, version.namespace, version.name)
+                if attempt:
+                    done = conn.execute(
+                        f"SELECT version FROM {s}.model_versions WHERE namespace = %s "
+                        "AND name = %s AND ref = %s AND registered_by = %s "
+                        "AND registered_at = %s",
+                        (version.namespace, version.name, version.ref,
+                         version.registered_by, version.registered_at),
+                    ).fetchone()
+                    if done is not None:
+                        return int(done[0])  # our first try committed before the drop
                 row = conn.execute(
                     f"SELECT coalesce(max(version), 0) FROM {s}.model_versions "
                     "WHERE namespace = %s AND name = %s", (version.namespace, version.name),
