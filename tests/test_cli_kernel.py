@@ -142,6 +142,8 @@ def test_stack_show_default_without_config(tmp_path):
     assert '      url = ".lamina"' in lines
     assert "  metadata      sqlite  from lamina 0.1.0 [default]" in lines
     assert "  serving       (not set)" in lines
+    # a layer that works unset says what serves it
+    assert "  registry      builtin, on the metadata store  (implied: not set)" in lines
     assert not (tmp_path / ".lamina").exists()
 
 

@@ -139,6 +139,10 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Layers that work when not set, and what then serves them (lamina.registry.get_registry).
+_IMPLIED = {"registry": "builtin, on the metadata store"}
+
+
 def run_show(args: argparse.Namespace) -> int:
     from lamina.cli.output import echo, format_value, print_json
 
@@ -159,7 +163,9 @@ def run_show(args: argparse.Namespace) -> int:
     echo(f"project root: {stack.project_root}")
     for item in layers:
         if item["component"] is None:
-            echo(f"  {item['layer']:<13} (not set)")
+            implied = _IMPLIED.get(item["layer"])
+            echo(f"  {item['layer']:<13} " + (f"{implied}  (implied: not set)" if implied
+                                              else "(not set)"))
             continue
         origin = " [default]" if item["origin"] == "default" else ""
         dist = f"{item['distribution'] or '(unpackaged)'} {item['version'] or ''}".rstrip()
