@@ -16,81 +16,27 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from envs_util import free_port, stop_process, wait_for_port
+from moto_util import CREDENTIALS, QUEUE, REGION, MotoServer
 
-REGION = "eu-west-1"
-QUEUE = "lamina-queue"
 SECRET_VALUE = "s3cr3t-datastore-key-7f3a"  # must never appear in a job or its definition
 
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
+__all__ = ["CREDENTIALS", "QUEUE", "REGION", "SECRET_VALUE", "ContainerEmulator", "MotoBatch",
+           "write_project"]
 
 
-class MotoBatch:
+class MotoBatch(MotoServer):
     """A moto server with a compute environment, a job queue, an IAM role and a secret."""
 
     def __init__(self, workdir: Path, *, fail_after: int | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, **CREDENTIALS}
-        if fail_after is not None:
-            env["MOTO_SIMPLE_BATCH_FAIL_AFTER"] = str(fail_after)
-        moto = Path(sys.executable).with_name("moto_server")
-        self.log = open(workdir / f"moto-{self.port}.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            wait_for_port(self.port, process=self.process, timeout=60)
-            request = urllib.request.Request(
-                f"{self.url}/moto-api/config", method="POST",
-                data=json.dumps({"batch": {"use_docker": False}}).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-            urllib.request.urlopen(request, timeout=30).read()
-            self._create()
-        except BaseException:
-            self.stop()
-            raise
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            aws_session_token="testing", region_name=REGION,
-        ).client(service, endpoint_url=self.url)
+        env = {} if fail_after is None else {"MOTO_SIMPLE_BATCH_FAIL_AFTER": str(fail_after)}
+        super().__init__(workdir, [str(Path(sys.executable).with_name("moto_server"))],
+                         env=env, config={"batch": {"use_docker": False}})
 
     def _create(self) -> None:
-        iam = self.client("iam")
-        role = iam.create_role(
-            RoleName="lamina-task",
-            AssumeRolePolicyDocument=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": "ecs-tasks.amazonaws.com"}}],
-            }),
-        )
-        self.role_arn = role["Role"]["Arn"]
-        batch = self.client("batch")
-        env = batch.create_compute_environment(
-            computeEnvironmentName="lamina-ce", type="UNMANAGED", state="ENABLED",
-            serviceRole=self.role_arn,
-        )
-        queue = batch.create_job_queue(
-            jobQueueName=QUEUE, state="ENABLED", priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
-        )
-        self.queue_arn = queue["jobQueueArn"]
+        self.create_queue("lamina-task", "ecs-tasks.amazonaws.com")
         secret = self.client("secretsmanager").create_secret(
             Name="lamina/datastore", SecretString=SECRET_VALUE
         )
@@ -108,11 +54,6 @@ class MotoBatch:
         for start in range(0, len(ids), 100):
             out.extend(batch.describe_jobs(jobs=ids[start:start + 100])["jobs"])
         return sorted(out, key=lambda j: j.get("createdAt", 0))
-
-    def stop(self) -> None:
-        stop_process(self.process)
-        self.log.close()
-
 
 class ContainerEmulator:
     """Runs every job's command as its container would, once per job (per array child)."""

@@ -6,85 +6,35 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from envs_util import free_port, stop_process, wait_for_port
+from envs_util import free_port
+from moto_util import CREDENTIALS, REGION, MotoServer
 
-REGION = "eu-west-1"
-QUEUE = "lamina-queue"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
+__all__ = ["CREDENTIALS", "MotoSfn", "write_project"]
 HERE = Path(__file__).parent
 
 
-class MotoSfn:
+class MotoSfn(MotoServer):
     """moto with Step Functions execution on, Batch jobs run here, a queue and roles."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.jobs_log = workdir / "jobs.jsonl"
-        env = {**os.environ, **CREDENTIALS,
-               "MOTO_PORT": str(self.port),  # where the interpreter calls Batch and DynamoDB
-               "AWS_ENDPOINT_URL": self.url,  # what the jobs' boto3 (the relay) talks to
+        port = free_port()
+        env = {"MOTO_PORT": str(port),  # where the interpreter calls Batch and DynamoDB
+               "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",  # the jobs' boto3 (the relay)
                "LAMINA_TEST_JOB_LOG": str(self.jobs_log),
                "LAMINA_TEST_JOB_CWD": str(workdir),
                "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-        self.log = open(workdir / f"moto-{self.port}.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto_sfn_patch", "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            wait_for_port(self.port, process=self.process, timeout=60)
-            request = urllib.request.Request(
-                f"{self.url}/moto-api/config", method="POST",
-                data=json.dumps({"batch": {"use_docker": False},
-                                 "stepfunctions": {"execute_state_machine": True}}).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-            urllib.request.urlopen(request, timeout=30).read()
-            self._create()
-        except BaseException:
-            self.stop()
-            raise
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            aws_session_token="testing", region_name=REGION,
-        ).client(service, endpoint_url=self.url)
+        super().__init__(workdir, [sys.executable, "-m", "moto_sfn_patch"], env=env,
+                         config={"batch": {"use_docker": False},
+                                 "stepfunctions": {"execute_state_machine": True}}, port=port)
 
     def _create(self) -> None:
-        role = self.client("iam").create_role(
-            RoleName="lamina-sfn", AssumeRolePolicyDocument=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": "states.amazonaws.com"}}],
-            }),
-        )
-        self.role_arn = role["Role"]["Arn"]
-        batch = self.client("batch")
-        env = batch.create_compute_environment(
-            computeEnvironmentName="lamina-ce", type="UNMANAGED", state="ENABLED",
-            serviceRole=self.role_arn,
-        )
-        queue = batch.create_job_queue(
-            jobQueueName=QUEUE, state="ENABLED", priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
-        )
-        self.queue_arn = queue["jobQueueArn"]
+        self.create_queue("lamina-sfn", "states.amazonaws.com")
 
     def ran(self) -> list[dict[str, Any]]:
         """Every job command the server ran, in order, with exit code and output."""
@@ -106,9 +56,6 @@ class MotoSfn:
         sfn = self.client("stepfunctions")
         return sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
 
-    def stop(self) -> None:
-        stop_process(self.process)
-        self.log.close()
 
 
 def _toml(value: Any) -> str:
