@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ import pytest
 
 from lamina.builtin.sqlite_source import SqliteSource
 from lamina.testing import DataSourceSuite
-from lamina.testing.data_sources import sample_table
 
 
 class TestSqlite(DataSourceSuite):
@@ -27,13 +25,6 @@ class TestSqlite(DataSourceSuite):
         path = tmp_path / "conformance.db"
         sqlite3.connect(path).close()  # an empty database, as check() wants one
         return SqliteSource(source_name, str(path))
-
-    def test_a_zoned_timestamp_in_a_filter_is_an_instant(self, data_source: Any,
-                                                       table_name: str) -> None:
-        data_source.write(table_name, sample_table())
-        at = dt.datetime(2026, 1, 1, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-        got = data_source.read(table=table_name, filter=[("at", ">=", at)], columns=["id"])
-        assert sorted(got.table.column("id").to_pylist()) == [1, 2]
 
     def test_a_missing_database_file_names_the_table(self, source_name: str,
                                                      tmp_path: Path) -> None:

@@ -3,14 +3,12 @@ MariaDB."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from lamina.testing import DataSourceSuite
-from lamina.testing.data_sources import sample_table
 
 
 class TestMysqlSource(DataSourceSuite):
@@ -29,13 +27,6 @@ class TestMysqlSource(DataSourceSuite):
         source = MysqlSource(source_name, MysqlSourceOptions(url=maria_server.url(maria_database)))
         yield source
         source.close()
-
-    def test_a_zoned_timestamp_in_a_filter_is_an_instant(self, data_source: Any,
-                                                       table_name: str) -> None:
-        data_source.write(table_name, sample_table())
-        at = dt.datetime(2026, 1, 1, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-        got = data_source.read(table=table_name, filter=[("at", ">=", at)], columns=["id"])
-        assert sorted(got.table.column("id").to_pylist()) == [1, 2]
 
     @pytest.fixture
     def unreachable_data_source(self, source_name: str) -> Any:

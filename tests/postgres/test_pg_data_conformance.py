@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import psycopg
 import pytest
 
 from lamina.testing import DataSourceSuite
-from lamina.testing.data_sources import sample_table
 
 
 class TestPostgresSource(DataSourceSuite):
@@ -28,13 +26,6 @@ class TestPostgresSource(DataSourceSuite):
             conn.execute(f'create schema "{pg_schema}"')
         return PostgresSource(source_name, PostgresSourceOptions(url=pg_url,
                                                                  search_path=pg_schema))
-
-    def test_a_zoned_timestamp_in_a_filter_is_an_instant(self, data_source: Any,
-                                                       table_name: str) -> None:
-        data_source.write(table_name, sample_table())
-        at = dt.datetime(2026, 1, 1, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-        got = data_source.read(table=table_name, filter=[("at", ">=", at)], columns=["id"])
-        assert sorted(got.table.column("id").to_pylist()) == [1, 2]
 
     @pytest.fixture
     def unreachable_data_source(self, source_name: str) -> Any:

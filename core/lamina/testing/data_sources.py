@@ -91,7 +91,8 @@ class DataSourceSuite:
       them; both return the rows written. Ints, decimals, timestamps with zones (as
       instants), strings and nulls read back equal.
     - ``filter`` takes a DNF list (``[("day", "=", "b")]``; a list of lists is an OR of
-      ANDs); ``columns`` returns exactly those columns, in that order.
+      ANDs); a zoned ``datetime`` in it is compared as its instant; ``columns`` returns
+      exactly those columns, in that order.
     - Every read's :class:`DataInput` is complete: source, plugin, table, the filter as
       text, columns, version and version kind, rows, ``content_hash`` equal to
       ``lamina.sdk.table_digest`` of the result, ``read_at`` in ISO 8601 UTC.
@@ -178,6 +179,14 @@ class DataSourceSuite:
         assert [r["id"] for r in normalized(both.table)] == [2, 4]
         none = self._read(data_source, table=table_name, filter=[("day", "=", "zzz")])
         assert none.table.num_rows == 0 and none.input.rows == 0
+
+    def test_a_zoned_timestamp_in_a_filter_is_an_instant(self, data_source: Any,
+                                                       table_name: str) -> None:
+        data_source.write(table_name, self._sample())
+        at = dt.datetime(2026, 1, 1, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+        got = self._read(data_source, table=table_name, filter=[("at", ">=", at)],
+                         columns=["id"])
+        assert [r["id"] for r in normalized(got.table)] == [1, 2]  # 11:30 UTC and later
 
     def test_query_with_params(self, data_source: Any, table_name: str,
                                source_name: str) -> None:
