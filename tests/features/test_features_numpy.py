@@ -227,15 +227,21 @@ def test_ties_pick_the_latest_created_then_the_last_row(tmp_path: Path) -> None:
     assert plain.column("f_float").to_pylist() == [5.0, 8.0]
 
 
-def test_large_sources_sort_in_two_halves(monkeypatch: pytest.MonkeyPatch,
-                                          tmp_path: Path) -> None:
+def test_values_that_share_no_room_with_their_row_index_sort_exactly(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ttl = 6 * 3600 * US
     source, entities = data(6, ttl)
-    monkeypatch.setattr(numpy_engine, "_SPLIT_ROWS", 100)
+    # too little room: the values lose low bits in the packed sort and are put right
+    monkeypatch.setattr(numpy_engine, "_ROOM", 40)
     result = joined(tmp_path, "numpy", source, entities, ttl_us=ttl)
     assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
-    packed = np.random.default_rng(0).integers(0, 50, 1000)
-    assert np.array_equal(packed[numpy_engine._argsort(packed)], np.sort(packed))
+    monkeypatch.setattr(numpy_engine, "_ROOM", 20)  # 10 bits of row index: 0-26 dropped
+    rng = np.random.default_rng(0)
+    for bound in (50, 1 << 20, 1 << 36):
+        packed = rng.integers(0, bound, 1000)
+        values, order = numpy_engine._sort(packed, bound)
+        assert np.array_equal(values, np.sort(packed))
+        assert np.array_equal(order, np.argsort(packed, kind="stable"))
 
 
 def test_categorical_keys_and_sources_with_no_usable_row(tmp_path: Path) -> None:
