@@ -107,6 +107,24 @@ def test_time_units_of_entity_rows_and_source_may_differ(tmp_path: Path) -> None
     assert got.column("f_float").to_pylist() == [2.0, None, 2.0, 3.0, None, None]
 
 
+@pytest.mark.parametrize("null_keys", [False, True])
+def test_sources_of_several_row_groups_pack_chunk_by_chunk(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, null_keys: bool) -> None:
+    # chunks never joined (no null) or joined for the rows kept (nulls); a narrow room
+    # makes the sort drop value bits and put runs right across chunk borders
+    ttl = 5 * 3600 * US
+    rng = np.random.default_rng(41)
+    span = 3 * 86400 * US
+    source = feature_table(rng, 5000, 120, span, null_keys=null_keys)
+    entities = entity_table(rng, source, 1500, 120, span, ttl)
+    pq.write_table(source, tmp_path / "s.parquet", row_group_size=700)
+    for room in (63, 45):
+        monkeypatch.setattr(numpy_engine, "_ROOM", room)
+        result = joined(tmp_path / str(room), "numpy", str(tmp_path / "s.parquet"),
+                        entities, ttl_us=ttl)
+        assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+
+
 def test_string_keys_from_several_row_groups(tmp_path: Path) -> None:
     ttl = 3 * 3600 * US
     source, entities = data(2, ttl)
