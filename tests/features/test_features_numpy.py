@@ -107,6 +107,24 @@ def test_time_units_of_entity_rows_and_source_may_differ(tmp_path: Path) -> None
     assert got.column("f_float").to_pylist() == [2.0, None, 2.0, 3.0, None, None]
 
 
+@pytest.mark.parametrize("null_keys", [False, True])
+def test_sources_of_several_row_groups_pack_chunk_by_chunk(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, null_keys: bool) -> None:
+    # chunks never joined (no null) or joined for the rows kept (nulls); a narrow room
+    # makes the sort drop value bits and put runs right across chunk borders
+    ttl = 5 * 3600 * US
+    rng = np.random.default_rng(41)
+    span = 3 * 86400 * US
+    source = feature_table(rng, 5000, 120, span, null_keys=null_keys)
+    entities = entity_table(rng, source, 1500, 120, span, ttl)
+    pq.write_table(source, tmp_path / "s.parquet", row_group_size=700)
+    for room in (63, 45):
+        monkeypatch.setattr(numpy_engine, "_ROOM", room)
+        result = joined(tmp_path / str(room), "numpy", str(tmp_path / "s.parquet"),
+                        entities, ttl_us=ttl)
+        assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
+
+
 def test_string_keys_from_several_row_groups(tmp_path: Path) -> None:
     ttl = 3 * 3600 * US
     source, entities = data(2, ttl)
@@ -227,15 +245,21 @@ def test_ties_pick_the_latest_created_then_the_last_row(tmp_path: Path) -> None:
     assert plain.column("f_float").to_pylist() == [5.0, 8.0]
 
 
-def test_large_sources_sort_in_two_halves(monkeypatch: pytest.MonkeyPatch,
-                                          tmp_path: Path) -> None:
+def test_values_that_share_no_room_with_their_row_index_sort_exactly(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ttl = 6 * 3600 * US
     source, entities = data(6, ttl)
-    monkeypatch.setattr(numpy_engine, "_SPLIT_ROWS", 100)
+    # too little room: the values lose low bits in the packed sort and are put right
+    monkeypatch.setattr(numpy_engine, "_ROOM", 40)
     result = joined(tmp_path, "numpy", source, entities, ttl_us=ttl)
     assert_same(result, reference_join(entities, source, FEATURES, ttl), FEATURES)
-    packed = np.random.default_rng(0).integers(0, 50, 1000)
-    assert np.array_equal(packed[numpy_engine._argsort(packed)], np.sort(packed))
+    monkeypatch.setattr(numpy_engine, "_ROOM", 20)  # 10 bits of row index: 0-26 dropped
+    rng = np.random.default_rng(0)
+    for bound in (50, 1 << 20, 1 << 36):
+        packed = rng.integers(0, bound, 1000)
+        values, order = numpy_engine._sort(packed, bound)
+        assert np.array_equal(values, np.sort(packed))
+        assert np.array_equal(order, np.argsort(packed, kind="stable"))
 
 
 def test_categorical_keys_and_sources_with_no_usable_row(tmp_path: Path) -> None:

@@ -179,7 +179,10 @@ class _Columns:
         wanted = None if names is None else list(names)
         if self.table is not None:
             return self.table if wanted is None else self.table.select(wanted)
-        parts = [pq.ParquetFile(path).read(columns=wanted) for path in self.files]
+        # no pre-buffering: for a local file it only adds a copy of each column chunk
+        # (measured at 1M x 10M: the reads take ~20 % less time, and less memory)
+        parts = [pq.ParquetFile(path, pre_buffer=False).read(columns=wanted)
+                 for path in self.files]
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
@@ -287,6 +290,7 @@ class _Packing:
                 break
             self.divisor = step
         self.time_range = span // self.divisor + 1
+        self.radix = radix
         if radix * self.time_range >= _LIMIT:
             raise DoesNotPack(
                 f"key ranges {[hi - lo + 1 for lo, hi in zip(self.key_min, self.key_max, strict=True)]}"
@@ -305,6 +309,10 @@ class _Packing:
             offset //= self.divisor  # floor: exact for "source time <= entity time"
         packed += offset
         return packed
+
+    def bound(self) -> int:
+        """One more than the greatest packed value."""
+        return self.radix * self.time_range
 
 
 def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
@@ -332,8 +340,9 @@ def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
     packing = _Packing(source_keys, source_times)
     packed = packing.pack(source_keys, source_times)
     del source_keys, source_times
+    bound = packing.bound()
     with ThreadPoolExecutor(max_workers=1) as pool:  # numpy sorts without the GIL
-        source_order = pool.submit(_argsort, packed)
+        source_sorted = pool.submit(_sort, packed, bound)
         # meanwhile the entity rows, in the source's unit (floor: exact for "at or
         # before"), clipped into the packed ranges; the rows outside them are marked
         found = np.ones(n, dtype=np.bool_) if entity_valid is None else entity_valid.copy()
@@ -345,10 +354,9 @@ def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
         found &= times >= packing.time_min
         wanted = packing.pack(keys, np.clip(times, packing.time_min, packing.time_max))
         del keys, times
-        entity_order = np.argsort(wanted)
-        wanted = wanted[entity_order]  # sorted, so the binary searches walk forward
-    order = source_order.result()
-    packed.sort()  # in place: the same as packed[order], faster and with no copy
+        # sorted, so the binary searches walk forward
+        wanted, entity_order = _sort(wanted, bound)
+        packed, order = source_sorted.result()
 
     at = np.searchsorted(packed, wanted, side="right")
     at -= 1  # the greatest packed value at or before the entity's
@@ -373,25 +381,71 @@ def match(entity_keys: Sequence[Any], entity_times: Any, entity_valid: Any,
     return rows, found
 
 
-_SPLIT_ROWS = 2_000_000  # from here a source is sorted in two halves, one per thread
+#: bits of the int64 a value and its row index share in :func:`_sort` (the sign bit
+#: stays clear)
+_ROOM = 63
 
 
-def _argsort(packed: Any) -> Any:
-    """``numpy.argsort(packed)``; a large array in two halves by value, sorted at once on
-    two threads (numpy's sort releases the GIL): 10M rows in 0.9-1.2 s instead of 1.3-1.5
-    s on this project's two-core benchmark machine."""
+def _sort(packed: Any, bound: int) -> tuple[Any, Any]:
+    """``(the values sorted, the order that sorts them)`` of ``packed`` (int64, each
+    in ``[0, bound)``); among equal values, the order keeps the source's.
+
+    ``numpy.argsort`` of 10M int64 takes ~1 s, while ``numpy.sort`` of the values alone
+    takes ~0.16 s (its SIMD sort; argsort has none on AVX2). So each value and its row
+    index are put in one int64, value high and index low, and sorted as plain numbers.
+    When both do not fit in 63 bits the value loses its lowest bits there (a shift keeps
+    the order: only values that differ in those bits can come out of order, all of them
+    inside runs of equal shifted values); the exact values are then read in that order and
+    the few runs out of order are sorted (:func:`_put_right`). Benchmark data at 1M x 10M:
+    57 bits of keys and time plus 24 of row index, 18 bits dropped, ~90 runs of 10M rows
+    out of order; 0.6 s in all instead of 1.3-1.7 s (argsort, then sort)."""
     import numpy as np
 
-    if len(packed) < _SPLIT_ROWS:
-        return np.argsort(packed)
-    pivot = np.median(packed[:: max(1, len(packed) // 10_000)])
-    low = packed < pivot
-    halves = [np.flatnonzero(low), np.flatnonzero(~low)]
-    del low
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = list(pool.map(lambda half: half[np.argsort(packed[half])], halves))
-    del halves
-    return np.concatenate(parts)
+    n = len(packed)
+    row_bits = max(1, (n - 1).bit_length())
+    shift = max(0, (max(bound, 2) - 1).bit_length() + row_bits - _ROOM)
+    both = packed >> shift if shift else packed.copy()
+    both <<= row_bits
+    step = 1 << 20  # the row indices a block at a time: no array of n of them
+    index = np.arange(min(n, step), dtype=np.int64)
+    for start in range(0, n, step):
+        block = both[start:start + step]
+        block |= index[:len(block)]
+        index += step
+    del index
+    both.sort()
+    if not shift:
+        values = both >> row_bits
+        both &= (1 << row_bits) - 1
+        return values, both
+    both &= (1 << row_bits) - 1
+    order = both
+    values = packed[order]
+    _put_right(values, order, shift)
+    return values, order
+
+
+def _put_right(values: Any, order: Any, shift: int) -> None:
+    """Sort ``values`` (and ``order`` with them) in place, stably, when they are sorted
+    by ``values >> shift`` already: only the runs of equal ``values >> shift`` that are
+    out of order are sorted. Runs are contiguous and ordered among themselves, so one
+    stable sort of all of them, end to end, sorts each."""
+    import numpy as np
+
+    bad = np.flatnonzero(values[1:] < values[:-1])
+    if not len(bad):
+        return
+    runs = np.unique(values[bad] >> shift)
+    # the predicate ``value < run << shift`` is monotonic in an array sorted by
+    # ``value >> shift``, so a binary search finds each run's bounds
+    first = np.searchsorted(values, runs << shift, side="left")
+    lengths = np.searchsorted(values, (runs + 1) << shift, side="left") - first
+    ends = np.cumsum(lengths)
+    at = np.arange(ends[-1], dtype=np.int64) + np.repeat(first - (ends - lengths), lengths)
+    part = values[at]
+    fix = np.argsort(part, kind="stable")
+    values[at] = part[fix]
+    order[at] = order[at][fix]
 
 
 def _latest_created(packed: Any, order: Any, ends: Any,
