@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import json
 import logging
 import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from lamina.serving.errors import PayloadError, PortInUseError, ServingError
-from lamina.serving.model import Model, resolve_model
+from lamina.serving.model import Model, bind_validated, resolve_model
 from lamina.serving.options import ServerLimits
 from lamina.serving.prediction_log import outcome_problem
 from lamina.serving.router import Router
@@ -170,6 +171,14 @@ class InferenceApp:
                            "mirror": mirror.ref if mirror else None},
         })
         self._openapi: bytes | None = None
+        # request ids: a random prefix for this server and a counter (uuid4 reads
+        # os.urandom for every request)
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._id_count = itertools.count()
+
+    def _new_id(self) -> str:
+        """A request id unique to this server's process: 32 hex digits."""
+        return f"{self._id_prefix}{next(self._id_count):016x}"
 
     # ------------------------------------------------------------------ ASGI
 
@@ -352,10 +361,10 @@ class InferenceApp:
             request = None
             err = f"request body is not JSON: {exc}"
         if not isinstance(request, dict):
-            return (*self._fail(self.variants[0], uuid.uuid4().hex, ts_us, t0, 400, err,
+            return (*self._fail(self.variants[0], self._new_id(), ts_us, t0, 400, err,
                                 "body"), None)
         raw_id = request.get("id")
-        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        rid = raw_id if isinstance(raw_id, str) and raw_id else self._new_id()
         key = None
         if version is not None:
             variant = self.by_name[version]
@@ -413,7 +422,7 @@ class InferenceApp:
         if not isinstance(request, dict):
             return _error(400, 'request body must be a JSON object with "inputs"', field="body")
         raw_id = request.get("id")
-        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        rid = raw_id if isinstance(raw_id, str) and raw_id else self._new_id()
         variant = (self.by_name[version] if version is not None
                    else self.variants[self.router.choose(self._sticky_value(scope, request))])
         key = (name, variant.name)
@@ -441,7 +450,7 @@ class InferenceApp:
                             **result})
 
     def _log(self, rid: str, ts_us: int, variant: LiveVariant, latency: float, rows: int,
-             columns: dict[str, Any], outputs: dict[str, Any], key: str | None = None) -> None:
+             columns: Mapping[str, Any], outputs: dict[str, Any], key: str | None = None) -> None:
         """Queue an answered request for the prediction log (its first ``max_log_rows``
         rows: a huge batch does not flood the log)."""
         assert self.writer is not None
@@ -467,7 +476,7 @@ class InferenceApp:
 
     def _refused(self, exc: _Refused) -> None:
         """A request refused before parsing still shows in the log and the metrics."""
-        self._fail(self.variants[0], uuid.uuid4().hex, time.time_ns() // 1000,
+        self._fail(self.variants[0], self._new_id(), time.time_ns() // 1000,
                    time.perf_counter(), exc.status, str(exc), exc.field)
 
     def _shadow(self, request: dict[str, Any]) -> None:
@@ -477,7 +486,7 @@ class InferenceApp:
         t0 = time.perf_counter()
         ts_us = time.time_ns() // 1000
         raw_id = request.get("id")
-        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        rid = raw_id if isinstance(raw_id, str) and raw_id else self._new_id()
         try:
             inputs = request.get("inputs")
             if self.lookup is not None:
@@ -550,11 +559,11 @@ def load_variants(stack: Stack, deployment: Deployment) -> tuple[list[LiveVarian
     live = []
     for v in deployment.variants:
         loaded = resolve_model(stack, v.model)
-        live.append(LiveVariant(v.name, loaded.ref, loaded.model, loaded.model.bind()))
+        live.append(LiveVariant(v.name, loaded.ref, loaded.model, bind_validated(loaded.model)))
     mirror = None
     if deployment.mirror is not None:
         loaded = resolve_model(stack, deployment.mirror.model)
-        mirror = LiveVariant(deployment.mirror.name, loaded.ref, loaded.model, loaded.model.bind())
+        mirror = LiveVariant(deployment.mirror.name, loaded.ref, loaded.model, bind_validated(loaded.model))
     return live, mirror
 
 
@@ -650,13 +659,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 def server_config(app: InferenceApp, limits: ServerLimits) -> Any:
     """The ``uvicorn.Config`` of the server: uvloop when installed, the HTTP protocol with
-    the idle and header timeouts (:mod:`lamina.serving.protocol`), no access log."""
+    the idle and header timeouts (:mod:`lamina.serving.protocol`), no access log, no
+    proxy-headers middleware."""
     import uvicorn
 
     from lamina.serving.protocol import protocol_class
 
+    # no proxy-headers middleware: the app reads no client address
     kwargs: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
-                              "timeout_graceful_shutdown": 10,
+                              "proxy_headers": False, "timeout_graceful_shutdown": 10,
                               "timeout_keep_alive": limits.idle_timeout,
                               "http": protocol_class(limits.header_timeout)}
     try:
