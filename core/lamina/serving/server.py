@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from lamina.serving.batching import Batcher
 from lamina.serving.errors import PayloadError, PortInUseError, ServingError
 from lamina.serving.model import Model, bind_validated, resolve_model
 from lamina.serving.options import ServerLimits
@@ -60,6 +61,22 @@ class LiveVariant:
     ref: str
     model: Model
     predict: Any
+
+
+@attrs.define(slots=True)
+class _Job:
+    """A validated inference request, ready to predict."""
+
+    t0: float
+    ts_us: int
+    rid: str
+    key: str | None
+    variant: LiveVariant
+    out_fields: tuple[Any, ...]
+    request: dict[str, Any]
+    columns: Mapping[str, Any]
+    rows: int
+    matrix: Any
 
 
 def _dumps(obj: Any) -> bytes:
@@ -171,10 +188,22 @@ class InferenceApp:
                            "mirror": mirror.ref if mirror else None},
         })
         self._openapi: bytes | None = None
+        #: the variants' adaptive batchers (none unless the deployment turns batching on)
+        self.batchers: dict[str, Batcher] = {}
+        if deployment.batching.enabled:
+            self.batchers = {v.name: self._batcher(v) for v in variants}
         # request ids: a random prefix for this server and a counter (uuid4 reads
         # os.urandom for every request)
         self._id_prefix = uuid.uuid4().hex[:16]
         self._id_count = itertools.count()
+
+    def _batcher(self, variant: LiveVariant) -> Batcher:
+        observe = self.metrics.observe_batch if self.metrics is not None else None
+        return Batcher(variant.model.schema, variant.model.prepare, variant.predict,
+                       max_batch_size=self.deployment.batching.max_batch_size,
+                       max_batch_wait_ms=self.deployment.batching.max_batch_wait_ms,
+                       name=variant.name,
+                       on_batch=(lambda n: observe(variant.name, n)) if observe else None)
 
     def _new_id(self) -> str:
         """A request id unique to this server's process: 32 hex digits."""
@@ -205,6 +234,8 @@ class InferenceApp:
         self.ready = False
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        for batcher in self.batchers.values():
+            batcher.close()
         if self.writer is not None:
             self.writer.close()
 
@@ -284,8 +315,9 @@ class InferenceApp:
             elif len(rest) > 1:
                 status, payload = _error(404, f"no route {method} {path}")
             elif action == "infer" and method == "POST":
-                status, payload, headers, request = await self._run(
-                    len(body), self._infer, scope, body, version)
+                status, payload, headers, request = (
+                    await self._infer_batched(scope, body, version) if self.batchers
+                    else await self._run(len(body), self._infer, scope, body, version))
             elif action == "outcomes" and method == "POST":
                 status, payload = await self._run(len(body), self._outcomes, body)
             elif action in self.actions and method == "POST":
@@ -348,10 +380,10 @@ class InferenceApp:
             return str(params[self.sticky])
         return None
 
-    def _infer(self, scope: dict[str, Any], body: bytes, version: str | None
-               ) -> tuple[int, bytes, list[tuple[bytes, bytes]], dict[str, Any] | None]:
-        """Answer one inference request: (status, payload, headers, the parsed request
-        when it was answered)."""
+    def _admit(self, scope: dict[str, Any], body: bytes, version: str | None
+               ) -> _Job | tuple[int, bytes, list[tuple[bytes, bytes]], None]:
+        """Parse, route and validate an inference request: the job to predict, or the
+        error answer (status, payload, headers, None) of a request that cannot be."""
         t0 = time.perf_counter()
         ts_us = time.time_ns() // 1000
         err = "request body must be a JSON object with \"inputs\""
@@ -381,35 +413,81 @@ class InferenceApp:
             if self.lookup is not None:
                 inputs = request["inputs"] = self.lookup.complete(inputs, variant.model.schema)
             columns, rows, matrix = decode_inputs(variant.model.schema, inputs)
-            result = variant.predict(variant.model.prepare(columns, matrix))
-            outputs = encode_outputs(variant.model.schema, result, rows)
-        except PayloadError as exc:
-            return (*self._fail(variant, rid, ts_us, t0, 400, str(exc), exc.field), None)
-        except ServingError as exc:
-            return (*self._fail(variant, rid, ts_us, t0, 500, str(exc), None), None)
         except Exception as exc:
-            log.exception("predict failed for %s (%s)", variant.ref, rid)
-            return (*self._fail(variant, rid, ts_us, t0, 500,
-                                f"predict of {variant.ref} failed: {type(exc).__name__}: {exc}",
-                                None), None)
+            return self._predict_failed(variant, rid, ts_us, t0, exc)
+        return _Job(t0, ts_us, rid, key, variant, out_fields, request, columns, rows, matrix)
+
+    def _predict(self, job: _Job) -> dict[str, Any]:
+        """The job's outputs, predicted on their own."""
+        variant = job.variant
+        result = variant.predict(variant.model.prepare(job.columns, job.matrix))
+        return encode_outputs(variant.model.schema, result, job.rows)
+
+    def _predict_failed(self, variant: LiveVariant, rid: str, ts_us: int, t0: float,
+                        exc: Exception) -> tuple[int, bytes, list[tuple[bytes, bytes]], None]:
+        """The answer to a request whose validation or prediction raised ``exc``."""
+        if isinstance(exc, PayloadError):
+            return (*self._fail(variant, rid, ts_us, t0, 400, str(exc), exc.field), None)
+        if isinstance(exc, ServingError):
+            return (*self._fail(variant, rid, ts_us, t0, 500, str(exc), None), None)
+        log.error("predict failed for %s (%s)", variant.ref, rid, exc_info=exc)
+        return (*self._fail(variant, rid, ts_us, t0, 500,
+                            f"predict of {variant.ref} failed: {type(exc).__name__}: {exc}",
+                            None), None)
+
+    def _answer(self, job: _Job, outputs: dict[str, Any]
+                ) -> tuple[int, bytes, list[tuple[bytes, bytes]], dict[str, Any]]:
+        """The 200 answer of a predicted job; the prediction is logged and counted."""
+        variant = job.variant
         payload = _dumps({
             "model_name": self.name,
             "model_version": variant.name,
-            "id": rid,
+            "id": job.rid,
             "parameters": {"variant": variant.name, "model": variant.ref},
             "outputs": [
                 {"name": f.name, "datatype": f.datatype, "shape": list(outputs[f.name].shape),
                  "data": outputs[f.name].ravel().tolist()}
-                for f in out_fields
+                for f in job.out_fields
             ],
         })
-        latency = time.perf_counter() - t0
+        latency = time.perf_counter() - job.t0
         if self.writer is not None:
-            self._log(rid, ts_us, variant, latency, rows, columns, outputs, key=key)
+            self._log(job.rid, job.ts_us, variant, latency, job.rows, job.columns, outputs,
+                      key=job.key)
         if self.metrics is not None:
-            self.metrics.observe(variant.name, 200, latency, rows)
+            self.metrics.observe(variant.name, 200, latency, job.rows)
         return 200, payload, [*_JSON, (VARIANT_HEADER.encode(), variant.name.encode()),
-                              (MODEL_HEADER.encode(), variant.ref.encode())], request
+                              (MODEL_HEADER.encode(), variant.ref.encode())], job.request
+
+    def _infer(self, scope: dict[str, Any], body: bytes, version: str | None
+               ) -> tuple[int, bytes, list[tuple[bytes, bytes]], dict[str, Any] | None]:
+        """Answer one inference request on its own: (status, payload, headers, the parsed
+        request when it was answered)."""
+        job = self._admit(scope, body, version)
+        if not isinstance(job, _Job):
+            return job
+        try:
+            outputs = self._predict(job)
+        except Exception as exc:
+            return self._predict_failed(job.variant, job.rid, job.ts_us, job.t0, exc)
+        return self._answer(job, outputs)
+
+    async def _infer_batched(self, scope: dict[str, Any], body: bytes, version: str | None
+                             ) -> tuple[int, bytes, list[tuple[bytes, bytes]],
+                                        dict[str, Any] | None]:
+        """Answer an inference request within a batch of its variant (validated first,
+        on its own: a bad request never joins a batch)."""
+        job = await self._run(len(body), self._admit, scope, body, version)
+        if not isinstance(job, _Job):
+            return job
+        batcher = self.batchers.get(job.variant.name)
+        if batcher is None:
+            return await self._run(len(body), self._infer, scope, body, version)
+        try:
+            outputs = await batcher.predict(job.columns, job.rows, job.matrix)
+        except Exception as exc:
+            return self._predict_failed(job.variant, job.rid, job.ts_us, job.t0, exc)
+        return self._answer(job, outputs)
 
     def _action(self, name: str, scope: dict[str, Any], body: bytes, version: str | None
                 ) -> tuple[int, bytes]:
