@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     from lamina.serving import read_prediction_log, resolve_model
     from lamina.stack import Stack
 
+    machine = machine_line()  # the load average before the servers start
     mlserver_py = mlserver_python()
     work = Path(tempfile.mkdtemp(prefix="lamina-serving-bench-"))
     servers: list[subprocess.Popen] = []
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"`{cmd}` ({args.rounds} alternating rounds of {args.seconds:g} s per server; "
             f"one-row V2 JSON requests from client processes with one keep-alive connection "
-            f"each). {machine_line()}.",
+            f"each). {machine}.",
             "",
             f"Model: scikit-learn {sklearn.__version__} StandardScaler + LogisticRegression, "
             f"{width} features, {args.clients} clients. lamina {lamina.__version__} (`lamina "
