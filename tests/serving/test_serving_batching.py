@@ -33,6 +33,8 @@ def predict(X):
     import time
 
     time.sleep(0.05)
+    if (X[:, 0] < 0).any():
+        raise ValueError("a negative first input")  # the schema allows it, the model not
     with open(os.environ["BATCH_LOG"], "a") as out:
         out.write(f"{len(X)}\\n")
     return X[:, 0] * 2 + X[:, 1]
@@ -93,8 +95,11 @@ def test_concurrent_requests_share_predict_calls_and_get_their_own_rows(project:
     try:
         good = list(range(24))
         bodies: list[Any] = [_body(i) for i in good]
-        # bad requests, sent with the good ones: refused alone, before any batch
+        # bad requests, sent with the good ones: refused alone, before any batch; a value
+        # the model fails on fails its own request only
         bodies += [
+            {"id": "model-fails", "inputs": [{"name": "input-0", "datatype": "FP64",
+                                              "shape": [1, 2], "data": [-1.0, 1.0]}]},
             {"id": "bad-type", "inputs": [{"name": "input-0", "datatype": "FP64",
                                            "shape": [1, 2], "data": ["x", 1.0]}]},
             {"id": "bad-shape", "inputs": [{"name": "input-0", "datatype": "FP64",
@@ -108,6 +113,8 @@ def test_concurrent_requests_share_predict_calls_and_get_their_own_rows(project:
             assert out["id"] == f"r{i}"
             assert out["outputs"][0]["shape"] == [1]
             assert out["outputs"][0]["data"] == [2.0 * i + 1000.0 + i]
+        failed = answers[len(good)]
+        assert failed.status_code == 500 and "a negative first input" in failed.json()["error"]
         assert answers[-2].status_code == 400 and answers[-2].json()["field"] == "input-0"
         assert "data[0] is a string" in answers[-2].json()["error"]
         assert answers[-1].status_code == 400 and "[N, 2]" in answers[-1].json()["error"]
@@ -125,6 +132,7 @@ def test_concurrent_requests_share_predict_calls_and_get_their_own_rows(project:
         assert rows[f"r{i}"]["out.predict"] == 2.0 * i + 1000.0 + i
         assert rows[f"r{i}"]["in.f0"] == float(i)
     assert rows["bad-type"]["status"] == 400
+    assert rows["model-fails"]["status"] == 500
 
 
 def test_without_batching_every_request_is_its_own_call(project: Path) -> None:

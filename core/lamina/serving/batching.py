@@ -14,8 +14,9 @@ joins a batch), then hands its decoded inputs to the variant's :class:`Batcher`:
 
 The stacked inputs are one ``[sum of rows, ...]`` array per field (or one matrix), the
 answer is checked against the schema once and each request gets its own rows back. When
-predict fails, every request of that batch is answered with the error (the model, not a
-request, failed).
+predict fails on a batch (a value the schema allows but the model cannot take), each of
+its requests is predicted again on its own, so only the request that fails gets the
+error and the others their answers.
 """
 
 from __future__ import annotations
@@ -110,8 +111,7 @@ class Batcher:
         done = loop.run_in_executor(self._pool, self._run, batch)
         done.add_done_callback(lambda f: self._finished(loop, batch, f))
 
-    def _run(self, batch: list[_Item]) -> list[dict[str, Any]]:
-        """Predict a batch (in the predict thread) and split the answer by request."""
+    def _predict(self, batch: list[_Item]) -> list[dict[str, Any]]:
         columns, matrix = stack_inputs(self.schema, batch)
         total = sum(it.rows for it in batch)
         outputs = encode_outputs(self.schema, self.predict_fn(self.prepare(columns, matrix)),
@@ -124,17 +124,34 @@ class Batcher:
             start = end
         return answers
 
+    def _run(self, batch: list[_Item]) -> list[dict[str, Any] | BaseException]:
+        """Predict a batch (in the predict thread) and split the answer by request; when
+        the batch fails, each request on its own (its answer, or its error)."""
+        try:
+            return list(self._predict(batch))
+        except Exception as exc:
+            if len(batch) == 1:
+                return [exc]
+        answers: list[dict[str, Any] | BaseException] = []
+        for it in batch:
+            try:
+                answers.append(self._predict([it])[0])
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[_Item],
-                  done: asyncio.Future[list[dict[str, Any]]]) -> None:
+                  done: asyncio.Future[list[dict[str, Any] | BaseException]]) -> None:
         self._busy = False
         exc = done.exception() if not done.cancelled() else asyncio.CancelledError()
         for i, it in enumerate(batch):
             if it.future.done():  # the client went away
                 continue
-            if exc is not None:
-                it.future.set_exception(exc)
+            answer = exc if exc is not None else done.result()[i]
+            if isinstance(answer, BaseException):
+                it.future.set_exception(answer)
             else:
-                it.future.set_result(done.result()[i])
+                it.future.set_result(answer)
         if self._queue:  # what arrived while the model was busy is the next batch
             self._launch(loop)
 
