@@ -12,9 +12,8 @@ import httpx
 import pytest
 from serving_util import Server, lamina
 
-from lamina.serving import read_prediction_log
+from lamina.serving import Batching, Deployment, load_spec, read_prediction_log
 from lamina.serving.errors import DeploymentError
-from lamina.serving.spec import Batching, Deployment, load_spec
 from lamina.stack import Stack
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,10 @@ Prediction runs on the event loop (no thread hop: a scikit-learn predict on a fe
 takes less time than handing it to a thread), except for a body above
 ``ServerLimits.inline_parse_bytes``, parsed and answered in a worker thread so the loop
 stays free; the prediction log and the metrics are in-memory appends on the request path,
-the log is written by a background thread. Limits, the bearer token and the validation
-rules are in docs/serving.md.
+the log is written by a background thread. With adaptive batching on (the deployment's
+``batching``), validated requests of a variant are stacked into one predict call in a
+predict thread (:mod:`lamina.serving.batching`). Limits, the bearer token, the validation
+rules and batching are in docs/serving.md.
 """
 
 from __future__ import annotations

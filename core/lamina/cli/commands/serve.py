@@ -65,7 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
               + (f", sticky by {deployment.sticky_key}" if deployment.sticky_key else "")
               + (f", mirror {deployment.mirror.model}" if deployment.mirror else "")
               + (f", features {', '.join(deployment.features)} looked up by key"
-                 if deployment.features else ""), flush=True)
+                 if deployment.features else "")
+              + (f", batching up to {deployment.batching.max_batch_size} requests per call"
+                 if deployment.batching.enabled else ""), flush=True)
         print(f"  infer: POST {url}/infer   metrics: GET {url.split('/v2/')[0]}/metrics   "
               "stop: Ctrl-C", file=sys.stderr, flush=True)
 
