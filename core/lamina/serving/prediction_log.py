@@ -112,8 +112,8 @@ def _stacked_inputs(entries: Sequence[tuple], inputs: Sequence[Field]) -> list[A
     matrices = []
     for e in entries:
         cols = e[7]
-        if not isinstance(cols, MatrixColumns) or cols.index is not index \
-                or cols.matrix.shape[0] != e[6]:
+        if not isinstance(cols, MatrixColumns) or cols.matrix.shape[0] != e[6] \
+                or (cols.index is not index and cols.index != index):
             return None
         matrices.append(cols.matrix)
     stacked = np.ascontiguousarray(np.concatenate(matrices).T)
