@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"`{cmd}` ({args.rounds} alternating rounds of {args.seconds:g} s per server; "
             f"one-row V2 JSON requests from client processes with one keep-alive connection "
-            f"each). {machine}.",
+            f"each). {machine}, {os.getloadavg()[0]:.1f} at the end.",
             "",
             f"Model: scikit-learn {sklearn.__version__} StandardScaler + LogisticRegression, "
             f"{width} features, {args.clients} clients. lamina {lamina.__version__} (`lamina "
