@@ -1,4 +1,4 @@
-"""The throughput benchmark runs end to end at its --quick size."""
+"""The throughput benchmark runs end to end at its --quick size, both tables."""
 
 from __future__ import annotations
 
@@ -20,4 +20,7 @@ def test_benchmark_quick_runs_both_servers_and_logs_every_request() -> None:
     summary = json.loads(proc.stdout.splitlines()[0])
     assert summary["lamina"]["rps"] > 0 and summary["mlserver"]["rps"] > 0
     assert summary["logged"] == summary["sent"] > 0
-    assert "| lamina |" in proc.stdout and "| mlserver |" in proc.stdout
+    assert summary["lamina, batching on"]["rps"] > 0 and summary["mlserver, batching on"]["rps"] > 0
+    assert "| 1 |" in proc.stdout and "| median |" in proc.stdout  # every round, then medians
+    assert "MLServer, batching on" in proc.stdout
+    assert "round 1: lamina" in proc.stderr and "mean batch" in proc.stderr

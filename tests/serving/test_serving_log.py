@@ -94,3 +94,30 @@ def test_outcomes_by_python_call(stack) -> None:
         log_outcomes(stack, "dep", {"r4": "yes"})
     with pytest.raises(ServingError, match="no outcomes"):
         log_outcomes(stack, "dep", {})
+
+
+def test_matrix_requests_log_the_same_columns_as_split_ones() -> None:
+    """[N, F] requests are logged by stacking their matrices once per part: the table is
+    the one their columns give one by one, with a request of another form among them."""
+    from lamina.serving.prediction_log import build_prediction_table
+    from lamina.serving.schema import decode_inputs
+
+    schema = Schema([Field("a", "FP64"), Field("b", "FP64")], [Field("y", "FP64")])
+    entries, split = [], []
+    for i, rows in enumerate([1, 3, 2]):
+        data = [float(10 * i + j) for j in range(2 * rows)]
+        columns, n, _ = decode_inputs(schema, [{"name": "m", "datatype": "FP64",
+                                                "shape": [rows, 2], "data": data}])
+        assert n == rows
+        outputs = {"y": np.arange(rows, dtype=np.float64)}
+        entries.append((f"r{i}", 1_000 + i, "a", "m", 1.0, 200, rows, columns, outputs, None))
+        split.append((f"r{i}", 1_000 + i, "a", "m", 1.0, 200, rows, dict(columns), outputs,
+                      None))
+    stacked = build_prediction_table("d", entries, schema.inputs, schema.outputs)
+    one_by_one = build_prediction_table("d", split, schema.inputs, schema.outputs)
+    assert stacked.equals(one_by_one)
+    assert stacked.column("in.b").to_pylist() == [1.0, 11.0, 13.0, 15.0, 21.0, 23.0]
+    failed = ("bad", 1_010, "a", "m", 1.0, 400, 0, None, None, None)
+    mixed = build_prediction_table("d", [*entries, failed], schema.inputs, schema.outputs)
+    assert mixed.column("in.a").to_pylist()[-1] is None
+    assert mixed.slice(0, stacked.num_rows).column("in.a").equals(stacked.column("in.a"))

@@ -27,6 +27,7 @@ _EXPORTS = {
     "Field": "lamina.serving.schema",
     "Deployment": "lamina.serving.spec",
     "Variant": "lamina.serving.spec",
+    "Batching": "lamina.serving.spec",
     "load_spec": "lamina.serving.spec",
     "deployment_from_options": "lamina.serving.spec",
     "deploy": "lamina.serving.deployment",

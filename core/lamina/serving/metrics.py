@@ -34,6 +34,11 @@ class ServerMetrics:
             "lamina_request_latency_seconds", "Time to answer an inference request.",
             ["deployment", "variant"], buckets=BUCKETS, registry=self.registry,
         )
+        self.batch_size = Histogram(
+            "lamina_batch_size", "Requests stacked into one predict call (adaptive batching).",
+            ["deployment", "variant"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
 
     def observe(self, variant: str, status: int, seconds: float, rows: int) -> None:
@@ -50,6 +55,10 @@ class ServerMetrics:
         child[1].observe(seconds)
         if rows:
             child[2].inc(rows)
+
+    def observe_batch(self, variant: str, size: int) -> None:
+        """One predict call of ``size`` batched requests."""
+        self.batch_size.labels(self.deployment, variant).observe(size)
 
     def render(self) -> bytes:
         from prometheus_client import generate_latest

@@ -14,7 +14,7 @@ The schema travels with the artifact, so the server enforces exactly what traini
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -125,12 +125,12 @@ class Model:
         obj = self.obj
         return lambda x: fn(obj, x)
 
-    def prepare(self, columns: dict[str, Any], matrix: Any) -> Any:
+    def prepare(self, columns: Mapping[str, Any], matrix: Any) -> Any:
         """The predict function's argument from decoded input columns."""
         import numpy as np
 
         if self.input == "dict":
-            return columns
+            return dict(columns)
         if self.input == "frame":
             import pandas as pd
 
@@ -154,6 +154,29 @@ class Model:
         fn = self.predict_fn if isinstance(self.predict_fn, str) else getattr(
             self.predict_fn, "__name__", "function")
         return f"Model({type(self.obj).__name__}.{fn}, inputs=[{ins}{more}], outputs=[{outs}])"
+
+
+def bind_validated(model: Model) -> Callable[[Any], Any]:
+    """The function the server calls, for inputs the server has validated.
+
+    The server checks every value against the schema (finite unless the field allows
+    NaN) before predict runs, so a scikit-learn estimator need not check again: for one
+    whose inputs allow no NaN, predict runs with scikit-learn's ``assume_finite`` and
+    ``skip_parameter_validation`` (its own checks of a one-row input cost more than the
+    arithmetic; see docs/performance.md). Anything else is :meth:`Model.bind` as it is.
+    """
+    predict = model.bind()
+    base = sys.modules.get("sklearn.base")
+    if base is None or not isinstance(model.obj, base.BaseEstimator) \
+            or any(f.allow_nan for f in model.schema.inputs):
+        return predict
+    from sklearn import config_context
+
+    def validated(x: Any) -> Any:
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            return predict(x)
+
+    return validated
 
 
 @attrs.frozen

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lamina.serving.schema import V2_TO_NUMPY, Field
+from lamina.serving.schema import V2_TO_NUMPY, Field, MatrixColumns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,8 +96,28 @@ def _part_key(kind: str, deployment: str, ts_us: int) -> str:
             f"part-{when:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}.parquet")
 
 
-def _day(ts_us: int) -> str:
-    return dt.datetime.fromtimestamp(ts_us / 1e6, tz=dt.UTC).strftime("%Y-%m-%d")
+_US_PER_DAY = 86_400_000_000
+
+
+def _stacked_inputs(entries: Sequence[tuple], inputs: Sequence[Field]) -> list[Any] | None:
+    """The input columns of a batch of entries that all came as ``[N, F]`` matrices of
+    the logged fields, in order: one stack of the matrices, split once (not one tiny
+    array per request and field). None when any entry came otherwise (or failed)."""
+    import numpy as np
+
+    first = entries[0][7] if entries else None
+    if not isinstance(first, MatrixColumns) or list(first.index) != [f.name for f in inputs]:
+        return None
+    index = first.index
+    matrices = []
+    for e in entries:
+        cols = e[7]
+        if not isinstance(cols, MatrixColumns) or cols.matrix.shape[0] != e[6] \
+                or (cols.index is not index and cols.index != index):
+            return None
+        matrices.append(cols.matrix)
+    stacked = np.ascontiguousarray(np.concatenate(matrices).T)
+    return [stacked[i] for i in range(len(inputs))]
 
 
 def _column(field: Field, chunks: list[Any], rows: list[int]) -> pa.Array:
@@ -161,8 +181,14 @@ def build_prediction_table(
         pa.array(np.repeat(np.asarray([e[5] for e in entries], dtype=np.int32), rep)),
         pa.array(repeat([e[9] if len(e) > 9 else None for e in entries]), pa.string()),
     ]
-    for f in inputs:
-        arrays.append(_column(f, [None if e[7] is None else e[7].get(f.name) for e in entries], counts))
+    stacked = _stacked_inputs(entries, inputs)
+    if stacked is not None:
+        arrays += [pa.array(col.astype(V2_TO_NUMPY[f.datatype], copy=False), type=_arrow_type(f))
+                   for f, col in zip(inputs, stacked, strict=True)]
+    else:
+        for f in inputs:
+            arrays.append(_column(f, [None if e[7] is None else e[7].get(f.name)
+                                      for e in entries], counts))
     for f in outputs:
         arrays.append(_column(f, [None if e[8] is None else e[8].get(f.name) for e in entries], counts))
     return pa.Table.from_arrays(arrays, schema=prediction_schema(inputs, outputs))
@@ -259,9 +285,9 @@ class PredictionLogWriter:
         entries, outcomes = self._take()
         written = 0
         if entries:
-            by_day: dict[str, list[tuple]] = {}
+            by_day: dict[int, list[tuple]] = {}
             for e in entries:
-                by_day.setdefault(_day(e[1]), []).append(e)
+                by_day.setdefault(e[1] // _US_PER_DAY, []).append(e)
             for day_entries in by_day.values():
                 try:
                     table = build_prediction_table(self.deployment, day_entries, self.inputs,
@@ -276,7 +302,7 @@ class PredictionLogWriter:
                 self.parts_written += 1
                 self.rows_written += table.num_rows
                 written += table.num_rows
-            if self.hook is not None:
+            if self.hook is not None and self.hook.lamina_prediction_logged.get_hookimpls():
                 try:
                     self.hook.lamina_prediction_logged(records=[
                         {"request_id": e[0], "variant": e[2], "model": e[3],

@@ -10,7 +10,7 @@ send) is accepted as well, column ``i`` being field ``i``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -166,6 +166,11 @@ class Schema:
     def input_names(self) -> list[str]:
         """The input field names, in order."""
         return [f.name for f in self.inputs]
+
+    @functools.cached_property
+    def input_index(self) -> dict[str, int]:
+        """Each input field's column in the ``[N, F]`` form."""
+        return {f.name: i for i, f in enumerate(self.inputs)}
 
     @functools.cached_property
     def matrix_field(self) -> Field:
@@ -381,7 +386,28 @@ def _tensor_array(tensor: Mapping[str, Any], field: Field, where: str,
     return arr.reshape(shape)
 
 
-def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any]:
+class MatrixColumns(Mapping[str, Any]):
+    """The input columns of an ``[N, F]`` request: column ``i`` of the matrix is field
+    ``i``, taken when asked for (a model fed the matrix, and the prediction log, which
+    stacks the matrices of many requests, never split it per request)."""
+
+    __slots__ = ("index", "matrix")
+
+    def __init__(self, matrix: Any, index: dict[str, int]) -> None:
+        self.matrix = matrix
+        self.index = index
+
+    def __getitem__(self, name: str) -> Any:
+        return self.matrix[:, self.index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def decode_inputs(schema: Schema, inputs: Any) -> tuple[Mapping[str, Any], int, Any]:
     """Check a V2 request's ``inputs`` against the schema.
 
     :return: ``(columns, rows, matrix)``: one array ``[N, *shape]`` per input field, the
@@ -418,8 +444,7 @@ def decode_inputs(schema: Schema, inputs: Any) -> tuple[dict[str, Any], int, Any
                 hint=f"send shape [N, {width}]",
             )
         matrix = _tensor_array(t, schema.matrix_field, f"input {t['name']!r}", t["name"])
-        split = {f.name: matrix[:, i] for i, f in enumerate(schema.inputs)}
-        return split, matrix.shape[0], matrix
+        return MatrixColumns(matrix, schema.input_index), matrix.shape[0], matrix
     unknown = [n for n in by_name if n not in names]
     if unknown:
         raise PayloadError(f"input {unknown[0]!r} is not an input of the model",

@@ -7,28 +7,32 @@ Prediction runs on the event loop (no thread hop: a scikit-learn predict on a fe
 takes less time than handing it to a thread), except for a body above
 ``ServerLimits.inline_parse_bytes``, parsed and answered in a worker thread so the loop
 stays free; the prediction log and the metrics are in-memory appends on the request path,
-the log is written by a background thread. Limits, the bearer token and the validation
-rules are in docs/serving.md.
+the log is written by a background thread. With adaptive batching on (the deployment's
+``batching``), validated requests of a variant are stacked into one predict call in a
+predict thread (:mod:`lamina.serving.batching`). Limits, the bearer token, the validation
+rules and batching are in docs/serving.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import json
 import logging
 import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from lamina.serving.batching import Batcher
 from lamina.serving.errors import PayloadError, PortInUseError, ServingError
-from lamina.serving.model import Model, resolve_model
+from lamina.serving.model import Model, bind_validated, resolve_model
 from lamina.serving.options import ServerLimits
 from lamina.serving.prediction_log import outcome_problem
 from lamina.serving.router import Router
@@ -59,6 +63,22 @@ class LiveVariant:
     ref: str
     model: Model
     predict: Any
+
+
+@attrs.define(slots=True)
+class _Job:
+    """A validated inference request, ready to predict."""
+
+    t0: float
+    ts_us: int
+    rid: str
+    key: str | None
+    variant: LiveVariant
+    out_fields: tuple[Any, ...]
+    request: dict[str, Any]
+    columns: Mapping[str, Any]
+    rows: int
+    matrix: Any
 
 
 def _dumps(obj: Any) -> bytes:
@@ -170,6 +190,26 @@ class InferenceApp:
                            "mirror": mirror.ref if mirror else None},
         })
         self._openapi: bytes | None = None
+        #: the variants' adaptive batchers (none unless the deployment turns batching on)
+        self.batchers: dict[str, Batcher] = {}
+        if deployment.batching.enabled:
+            self.batchers = {v.name: self._batcher(v) for v in variants}
+        # request ids: a random prefix for this server and a counter (uuid4 reads
+        # os.urandom for every request)
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._id_count = itertools.count()
+
+    def _batcher(self, variant: LiveVariant) -> Batcher:
+        observe = self.metrics.observe_batch if self.metrics is not None else None
+        return Batcher(variant.model.schema, variant.model.prepare, variant.predict,
+                       max_batch_size=self.deployment.batching.max_batch_size,
+                       max_batch_wait_ms=self.deployment.batching.max_batch_wait_ms,
+                       name=variant.name,
+                       on_batch=(lambda n: observe(variant.name, n)) if observe else None)
+
+    def _new_id(self) -> str:
+        """A request id unique to this server's process: 32 hex digits."""
+        return f"{self._id_prefix}{next(self._id_count):016x}"
 
     # ------------------------------------------------------------------ ASGI
 
@@ -196,6 +236,8 @@ class InferenceApp:
         self.ready = False
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        for batcher in self.batchers.values():
+            batcher.close()
         if self.writer is not None:
             self.writer.close()
 
@@ -275,8 +317,9 @@ class InferenceApp:
             elif len(rest) > 1:
                 status, payload = _error(404, f"no route {method} {path}")
             elif action == "infer" and method == "POST":
-                status, payload, headers, request = await self._run(
-                    len(body), self._infer, scope, body, version)
+                status, payload, headers, request = (
+                    await self._infer_batched(scope, body, version) if self.batchers
+                    else await self._run(len(body), self._infer, scope, body, version))
             elif action == "outcomes" and method == "POST":
                 status, payload = await self._run(len(body), self._outcomes, body)
             elif action in self.actions and method == "POST":
@@ -339,10 +382,10 @@ class InferenceApp:
             return str(params[self.sticky])
         return None
 
-    def _infer(self, scope: dict[str, Any], body: bytes, version: str | None
-               ) -> tuple[int, bytes, list[tuple[bytes, bytes]], dict[str, Any] | None]:
-        """Answer one inference request: (status, payload, headers, the parsed request
-        when it was answered)."""
+    def _admit(self, scope: dict[str, Any], body: bytes, version: str | None
+               ) -> _Job | tuple[int, bytes, list[tuple[bytes, bytes]], None]:
+        """Parse, route and validate an inference request: the job to predict, or the
+        error answer (status, payload, headers, None) of a request that cannot be."""
         t0 = time.perf_counter()
         ts_us = time.time_ns() // 1000
         err = "request body must be a JSON object with \"inputs\""
@@ -352,10 +395,10 @@ class InferenceApp:
             request = None
             err = f"request body is not JSON: {exc}"
         if not isinstance(request, dict):
-            return (*self._fail(self.variants[0], uuid.uuid4().hex, ts_us, t0, 400, err,
+            return (*self._fail(self.variants[0], self._new_id(), ts_us, t0, 400, err,
                                 "body"), None)
         raw_id = request.get("id")
-        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        rid = raw_id if isinstance(raw_id, str) and raw_id else self._new_id()
         key = None
         if version is not None:
             variant = self.by_name[version]
@@ -372,35 +415,81 @@ class InferenceApp:
             if self.lookup is not None:
                 inputs = request["inputs"] = self.lookup.complete(inputs, variant.model.schema)
             columns, rows, matrix = decode_inputs(variant.model.schema, inputs)
-            result = variant.predict(variant.model.prepare(columns, matrix))
-            outputs = encode_outputs(variant.model.schema, result, rows)
-        except PayloadError as exc:
-            return (*self._fail(variant, rid, ts_us, t0, 400, str(exc), exc.field), None)
-        except ServingError as exc:
-            return (*self._fail(variant, rid, ts_us, t0, 500, str(exc), None), None)
         except Exception as exc:
-            log.exception("predict failed for %s (%s)", variant.ref, rid)
-            return (*self._fail(variant, rid, ts_us, t0, 500,
-                                f"predict of {variant.ref} failed: {type(exc).__name__}: {exc}",
-                                None), None)
+            return self._predict_failed(variant, rid, ts_us, t0, exc)
+        return _Job(t0, ts_us, rid, key, variant, out_fields, request, columns, rows, matrix)
+
+    def _predict(self, job: _Job) -> dict[str, Any]:
+        """The job's outputs, predicted on their own."""
+        variant = job.variant
+        result = variant.predict(variant.model.prepare(job.columns, job.matrix))
+        return encode_outputs(variant.model.schema, result, job.rows)
+
+    def _predict_failed(self, variant: LiveVariant, rid: str, ts_us: int, t0: float,
+                        exc: Exception) -> tuple[int, bytes, list[tuple[bytes, bytes]], None]:
+        """The answer to a request whose validation or prediction raised ``exc``."""
+        if isinstance(exc, PayloadError):
+            return (*self._fail(variant, rid, ts_us, t0, 400, str(exc), exc.field), None)
+        if isinstance(exc, ServingError):
+            return (*self._fail(variant, rid, ts_us, t0, 500, str(exc), None), None)
+        log.error("predict failed for %s (%s)", variant.ref, rid, exc_info=exc)
+        return (*self._fail(variant, rid, ts_us, t0, 500,
+                            f"predict of {variant.ref} failed: {type(exc).__name__}: {exc}",
+                            None), None)
+
+    def _answer(self, job: _Job, outputs: dict[str, Any]
+                ) -> tuple[int, bytes, list[tuple[bytes, bytes]], dict[str, Any]]:
+        """The 200 answer of a predicted job; the prediction is logged and counted."""
+        variant = job.variant
         payload = _dumps({
             "model_name": self.name,
             "model_version": variant.name,
-            "id": rid,
+            "id": job.rid,
             "parameters": {"variant": variant.name, "model": variant.ref},
             "outputs": [
                 {"name": f.name, "datatype": f.datatype, "shape": list(outputs[f.name].shape),
                  "data": outputs[f.name].ravel().tolist()}
-                for f in out_fields
+                for f in job.out_fields
             ],
         })
-        latency = time.perf_counter() - t0
+        latency = time.perf_counter() - job.t0
         if self.writer is not None:
-            self._log(rid, ts_us, variant, latency, rows, columns, outputs, key=key)
+            self._log(job.rid, job.ts_us, variant, latency, job.rows, job.columns, outputs,
+                      key=job.key)
         if self.metrics is not None:
-            self.metrics.observe(variant.name, 200, latency, rows)
+            self.metrics.observe(variant.name, 200, latency, job.rows)
         return 200, payload, [*_JSON, (VARIANT_HEADER.encode(), variant.name.encode()),
-                              (MODEL_HEADER.encode(), variant.ref.encode())], request
+                              (MODEL_HEADER.encode(), variant.ref.encode())], job.request
+
+    def _infer(self, scope: dict[str, Any], body: bytes, version: str | None
+               ) -> tuple[int, bytes, list[tuple[bytes, bytes]], dict[str, Any] | None]:
+        """Answer one inference request on its own: (status, payload, headers, the parsed
+        request when it was answered)."""
+        job = self._admit(scope, body, version)
+        if not isinstance(job, _Job):
+            return job
+        try:
+            outputs = self._predict(job)
+        except Exception as exc:
+            return self._predict_failed(job.variant, job.rid, job.ts_us, job.t0, exc)
+        return self._answer(job, outputs)
+
+    async def _infer_batched(self, scope: dict[str, Any], body: bytes, version: str | None
+                             ) -> tuple[int, bytes, list[tuple[bytes, bytes]],
+                                        dict[str, Any] | None]:
+        """Answer an inference request within a batch of its variant (validated first,
+        on its own: a bad request never joins a batch)."""
+        job = await self._run(len(body), self._admit, scope, body, version)
+        if not isinstance(job, _Job):
+            return job
+        batcher = self.batchers.get(job.variant.name)
+        if batcher is None:
+            return await self._run(len(body), self._infer, scope, body, version)
+        try:
+            outputs = await batcher.predict(job.columns, job.rows, job.matrix)
+        except Exception as exc:
+            return self._predict_failed(job.variant, job.rid, job.ts_us, job.t0, exc)
+        return self._answer(job, outputs)
 
     def _action(self, name: str, scope: dict[str, Any], body: bytes, version: str | None
                 ) -> tuple[int, bytes]:
@@ -413,7 +502,7 @@ class InferenceApp:
         if not isinstance(request, dict):
             return _error(400, 'request body must be a JSON object with "inputs"', field="body")
         raw_id = request.get("id")
-        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        rid = raw_id if isinstance(raw_id, str) and raw_id else self._new_id()
         variant = (self.by_name[version] if version is not None
                    else self.variants[self.router.choose(self._sticky_value(scope, request))])
         key = (name, variant.name)
@@ -441,7 +530,7 @@ class InferenceApp:
                             **result})
 
     def _log(self, rid: str, ts_us: int, variant: LiveVariant, latency: float, rows: int,
-             columns: dict[str, Any], outputs: dict[str, Any], key: str | None = None) -> None:
+             columns: Mapping[str, Any], outputs: dict[str, Any], key: str | None = None) -> None:
         """Queue an answered request for the prediction log (its first ``max_log_rows``
         rows: a huge batch does not flood the log)."""
         assert self.writer is not None
@@ -467,7 +556,7 @@ class InferenceApp:
 
     def _refused(self, exc: _Refused) -> None:
         """A request refused before parsing still shows in the log and the metrics."""
-        self._fail(self.variants[0], uuid.uuid4().hex, time.time_ns() // 1000,
+        self._fail(self.variants[0], self._new_id(), time.time_ns() // 1000,
                    time.perf_counter(), exc.status, str(exc), exc.field)
 
     def _shadow(self, request: dict[str, Any]) -> None:
@@ -477,7 +566,7 @@ class InferenceApp:
         t0 = time.perf_counter()
         ts_us = time.time_ns() // 1000
         raw_id = request.get("id")
-        rid = raw_id if isinstance(raw_id, str) and raw_id else uuid.uuid4().hex
+        rid = raw_id if isinstance(raw_id, str) and raw_id else self._new_id()
         try:
             inputs = request.get("inputs")
             if self.lookup is not None:
@@ -550,11 +639,11 @@ def load_variants(stack: Stack, deployment: Deployment) -> tuple[list[LiveVarian
     live = []
     for v in deployment.variants:
         loaded = resolve_model(stack, v.model)
-        live.append(LiveVariant(v.name, loaded.ref, loaded.model, loaded.model.bind()))
+        live.append(LiveVariant(v.name, loaded.ref, loaded.model, bind_validated(loaded.model)))
     mirror = None
     if deployment.mirror is not None:
         loaded = resolve_model(stack, deployment.mirror.model)
-        mirror = LiveVariant(deployment.mirror.name, loaded.ref, loaded.model, loaded.model.bind())
+        mirror = LiveVariant(deployment.mirror.name, loaded.ref, loaded.model, bind_validated(loaded.model))
     return live, mirror
 
 
@@ -650,13 +739,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 def server_config(app: InferenceApp, limits: ServerLimits) -> Any:
     """The ``uvicorn.Config`` of the server: uvloop when installed, the HTTP protocol with
-    the idle and header timeouts (:mod:`lamina.serving.protocol`), no access log."""
+    the idle and header timeouts (:mod:`lamina.serving.protocol`), no access log, no
+    proxy-headers middleware."""
     import uvicorn
 
     from lamina.serving.protocol import protocol_class
 
+    # no proxy-headers middleware: the app reads no client address
     kwargs: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
-                              "timeout_graceful_shutdown": 10,
+                              "proxy_headers": False, "timeout_graceful_shutdown": 10,
                               "timeout_keep_alive": limits.idle_timeout,
                               "http": protocol_class(limits.header_timeout)}
     try:

@@ -17,6 +17,10 @@ an optional mirror (shadow) model. Read from a TOML spec file or built from CLI 
 
     [mirror]                        # gets a copy of every request; its answers are logged only
     model = "churn/9f8e7d/model"
+
+    [batching]                      # local server: adaptive batching (off by default)
+    max_batch_size = 32             # requests stacked into one predict call, at most
+    max_batch_wait_ms = 2           # how long the first request of a batch waits for others
 """
 
 from __future__ import annotations
@@ -53,6 +57,57 @@ class Variant:
     weight: float = 100.0
 
 
+@attrs.frozen
+class Batching:
+    """Adaptive batching: requests that arrive together are stacked into one predict call
+    and each gets its own rows of the answer (see docs/serving.md, "Adaptive batching").
+
+    :param max_batch_size: the most requests stacked into one predict call; 1 turns
+        batching off (the default).
+    :param max_batch_wait_ms: how long the first request of a batch waits for others
+        when the model is idle. While a batch is predicting, the requests that arrive
+        wait for it anyway and form the next batch, so 0 (the default) still batches
+        under load and adds no wait when the server is quiet.
+    """
+
+    max_batch_size: int = 1
+    max_batch_wait_ms: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.max_batch_size) is not int or self.max_batch_size < 1:
+            raise DeploymentError(
+                f"batching: max_batch_size must be a whole number of requests, 1 or more, "
+                f"got {self.max_batch_size!r}", hint="max_batch_size = 32 (1 turns batching off)")
+        if isinstance(self.max_batch_wait_ms, bool) or not isinstance(
+                self.max_batch_wait_ms, int | float) or not 0 <= self.max_batch_wait_ms <= 10_000:
+            raise DeploymentError(
+                f"batching: max_batch_wait_ms must be milliseconds from 0 to 10000, got "
+                f"{self.max_batch_wait_ms!r}", hint="max_batch_wait_ms = 2")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether requests are batched at all."""
+        return self.max_batch_size > 1
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "deployment") -> Batching:
+        """From a spec's ``[batching]`` table; unknown keys are errors."""
+        if not isinstance(data, Mapping):
+            raise DeploymentError(f"{where}: batching must be a table, not {data!r}",
+                                  hint="[batching] with max_batch_size and max_batch_wait_ms")
+        unknown = sorted(set(data) - {"max_batch_size", "max_batch_wait_ms"})
+        if unknown:
+            raise DeploymentError(f"{where}: batching: unknown key {unknown[0]!r}",
+                                  hint="keys are: max_batch_size, max_batch_wait_ms")
+        return cls(**data)
+
+
+def _batching(value: Any) -> Batching:
+    if isinstance(value, Batching):
+        return value
+    return Batching() if value is None else Batching.from_dict(value)
+
+
 def _str_tuple(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(values)
 
@@ -76,6 +131,8 @@ class Deployment:
     #: ``view:feature`` names): requests then carry the keys, not the features.
     features: tuple[str, ...] = attrs.field(default=(), converter=lambda v: _str_tuple(v))
     deployed: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Adaptive batching of the local server (off unless ``max_batch_size`` > 1).
+    batching: Batching = attrs.field(factory=Batching, converter=_batching)
 
     def __attrs_post_init__(self) -> None:
         check_name(self.name, "deployment name")
@@ -113,7 +170,7 @@ class Deployment:
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "deployment") -> Deployment:
         """Build from a spec table; unknown keys are errors (a typo must not be ignored)."""
         allowed = {"name", "variants", "sticky_key", "mirror", "shadow", "port", "options",
-                   "features", "deployed"}
+                   "features", "deployed", "batching"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise DeploymentError(f"{where}: unknown key {unknown[0]!r}",
@@ -152,6 +209,8 @@ class Deployment:
             options=dict(data.get("options") or {}),
             features=_features(data.get("features"), where),
             deployed=dict(data.get("deployed") or {}),
+            batching=Batching.from_dict(data["batching"], where=where)
+            if data.get("batching") is not None else Batching(),
         )
 
 
@@ -209,6 +268,7 @@ def deployment_from_options(
     mirror: str | None = None,
     port: int | None = None,
     features: Sequence[str] = (),
+    batching: Batching | None = None,
 ) -> Deployment:
     """The deployment ``lamina serve`` describes with its options."""
     parsed = [parse_variant(v) for v in variants]
@@ -226,5 +286,5 @@ def deployment_from_options(
     return Deployment(
         name=name, variants=tuple(parsed), sticky_key=sticky_key,
         mirror=Variant("mirror", mirror, 0.0) if mirror else None, port=port,
-        features=tuple(features),
+        features=tuple(features), batching=batching or Batching(),
     )

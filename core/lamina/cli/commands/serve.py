@@ -15,7 +15,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lamina.serving.deployment import for_branch
     from lamina.serving.options import DEFAULT_MAX_BODY, ServerLimits
     from lamina.serving.server import serve
-    from lamina.serving.spec import deployment_from_options, load_spec
+    from lamina.serving.spec import Batching, deployment_from_options, load_spec
 
     if args.list or args.stop:
         from lamina.serving.deployment import qualified_name, serving_backend
@@ -47,11 +47,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                   hint="edit the spec file, or serve MODEL_REF with --variant")
         deployment = attrs.evolve(deployment, name=args.name or deployment.name,
                                   sticky_key=args.sticky_key or deployment.sticky_key,
-                                  features=tuple(args.features) or deployment.features)
+                                  features=tuple(args.features) or deployment.features,
+                                  batching=_batching(args, deployment.batching))
     else:
         deployment = deployment_from_options(
             target, args.variant, name=args.name, sticky_key=args.sticky_key, mirror=args.mirror,
-            features=args.features)
+            features=args.features, batching=_batching(args, Batching()))
     port = args.port if args.port is not None else (deployment.port or 8080)
     stack = load_stack_from_args(args)
     from lamina.serving.deployment import pin_models
@@ -64,7 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
               + (f", sticky by {deployment.sticky_key}" if deployment.sticky_key else "")
               + (f", mirror {deployment.mirror.model}" if deployment.mirror else "")
               + (f", features {', '.join(deployment.features)} looked up by key"
-                 if deployment.features else ""), flush=True)
+                 if deployment.features else "")
+              + (f", batching up to {deployment.batching.max_batch_size} requests per call"
+                 if deployment.batching.enabled else ""), flush=True)
         print(f"  infer: POST {url}/infer   metrics: GET {url.split('/v2/')[0]}/metrics   "
               "stop: Ctrl-C", file=sys.stderr, flush=True)
 
@@ -77,6 +80,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     serve(deployment, stack, host=args.host, port=port, log_predictions=not args.no_log,
           flush_seconds=args.flush_seconds, on_ready=ready, limits=limits, token=token)
     return 0
+
+
+def _batching(args: argparse.Namespace, base: Any) -> Any:
+    """The deployment's batching with --max-batch-size / --max-batch-wait-ms applied."""
+    import attrs
+
+    changes = {k: v for k, v in (("max_batch_size", args.max_batch_size),
+                                 ("max_batch_wait_ms", args.max_batch_wait_ms)) if v is not None}
+    return attrs.evolve(base, **changes) if changes else base
 
 
 def _token(given: str | None, configured: str | None) -> str | None:
@@ -146,6 +158,12 @@ def register(subparsers: Any) -> None:
                    help="close a connection silent this long (default: 5)")
     p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
                    help="close a connection whose request headers take longer (default: 10)")
+    p.add_argument("--max-batch-size", type=int, default=None, metavar="N",
+                   help="adaptive batching: stack up to N requests that arrive together into "
+                   "one predict call (default: 1, off; for models with a cost per call)")
+    p.add_argument("--max-batch-wait-ms", type=float, default=None, metavar="MS",
+                   help="adaptive batching: how long a batch's first request waits for others "
+                   "when the model is idle (default: 0)")
     p.add_argument("--list", action="store_true",
                    help="list the deployments the stack's serving backend runs (lamina deploy)")
     p.add_argument("--stop", metavar="NAME", help="stop a deployment started by lamina deploy")
