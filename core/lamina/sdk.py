@@ -153,7 +153,7 @@ if TYPE_CHECKING:
         task_stack,
     )
     from lamina.runtime.scheduler import Scheduler
-    from lamina.runtime.task import execute_task, write_outcome
+    from lamina.runtime.task import execute_task, record_failure, write_outcome
     from lamina.serving import (
         Deployment,
         Model,
@@ -313,6 +313,7 @@ _EXPORTS = {
     "execute_task": "lamina.runtime.task",
     "run_task_in_env": "lamina.runtime.envs",
     "write_outcome": "lamina.runtime.task",
+    "record_failure": "lamina.runtime.task",
     # orchestrators: a deployment plan, and the scheduler that executes one in-process
     "DeploymentPlan": "lamina.deploy",
     "Scheduler": "lamina.runtime.scheduler",
@@ -480,6 +481,7 @@ __all__ = [
     "task_stack",
     "with_crashed",
     "write_outcome",
+    "record_failure",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

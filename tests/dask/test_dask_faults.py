@@ -130,3 +130,37 @@ def test_ctrl_c_cancels_every_future(dask_cluster, tmp_path) -> None:
     # what was queued is gone at once; a task already running ends within its 0.5 s
     wait_until(lambda: not dask_cluster.lamina_keys(), timeout=30)
     assert _task_records(root, {}) < 200
+
+
+def test_an_engine_failure_of_a_task_recorded_as_succeeded_yields_the_success(tmp_path) -> None:
+    """A worker records a task's success and dies before Dask hands the result over; Dask
+    runs the task again, and the rerun refuses (the record is final). What the compute
+    then queues for the scheduler is the recorded success, not a failure, and the record
+    is left as it was."""
+    from types import SimpleNamespace
+
+    from client_util import copy_flow, load, project_stack
+    from lamina_compute_dask.compute import DaskCompute
+    from lamina_compute_dask.plugin import DaskComputeOptions
+
+    from lamina.records import TaskSpec
+
+    root = tmp_path / "project"
+    stack = project_stack(root)
+    try:
+        flow = load(copy_flow("client_numbers.py", root))
+        run = flow.run(stack=stack, n=2)
+        record = root / ".lamina" / "runs" / run.id / "tasks" / "square" / "1.json"
+        before = record.read_bytes()
+        compute = DaskCompute(DaskComputeOptions())  # never started: no cluster
+        compute._ctx = SimpleNamespace(flow=flow, artifacts=stack.artifacts)
+        spec = TaskSpec(run_id=run.id, flow=flow.name, step="square", index=1, attempt=1,
+                        datastore_url=run.record.datastore_url)
+        outcome = compute._fail(spec, "worker-error", "ImmutableRunError",
+                                "the task could not run on its Dask worker: already succeeded")
+        assert outcome.status == "succeeded"
+        assert outcome.output == run["square"][1].ref
+        assert compute._ready == [outcome]
+        assert record.read_bytes() == before
+    finally:
+        stack.close()

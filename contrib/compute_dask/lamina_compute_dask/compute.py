@@ -428,7 +428,9 @@ class DaskCompute:
         self, spec: TaskSpec, reason: str, error_type: str, message: str, *,
         started: float | None = None, trace: str = "",
     ) -> TaskOutcome:
-        """Record and queue a failed outcome for a task that could not report its own."""
+        """Record and queue a failed outcome for a task that could not report its own; when
+        the task's record says it succeeded (a worker that recorded it died before Dask got
+        the result, and the rerun found it done), that success is queued instead."""
         ctx = self._ctx
         step = ctx.flow.steps.get(spec.step) if ctx is not None else None
         outcome = TaskOutcome(
@@ -439,9 +441,9 @@ class DaskCompute:
             cache_key=spec.cache_key, host=socket.gethostname(),
         )
         if ctx is not None:
-            from lamina.sdk import write_outcome
+            from lamina.sdk import record_failure
 
-            write_outcome(ctx.artifacts, outcome)
+            outcome = record_failure(ctx.artifacts, outcome)
         self._ready.append(outcome)
         return outcome
 
