@@ -13,10 +13,10 @@ round:
 
 Every operation runs in a fresh process so its peak memory (``ru_maxrss``) and CPU time
 are its own; the time is measured inside the process around the operation only. Both
-sides use the same transfer settings (16 MiB parts, 10 threads). Which side goes first
-alternates from round to round (the server and the page cache favour neither), the
-bucket's first write is made before any measured one, and every operation starts after
-a ``sync``. Every round is printed and written, with the medians.
+sides use the same transfer settings (8 MiB parts, 10 threads: the defaults of both).
+Which side goes first alternates from round to round (the server and the page cache
+favour neither), the bucket's first write is made before any measured one, and every
+operation starts after a ``sync``. Every round is printed and written, with the medians.
 
     python benchmarks/s3_transfer.py --sizes 64,512,2048 --rounds 5   # docs/benchmarks.md
     python benchmarks/s3_transfer.py --quick    # 16 MiB, 1 round
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT / "tests" / "s3")]
 
 MIB = 1024 * 1024
-CHUNK = 16 * MIB
+CHUNK = 8 * MIB  # both libraries' default part size and threshold
 CONCURRENCY = 10
 
 
