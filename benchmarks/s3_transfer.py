@@ -1,19 +1,24 @@
-"""Storing and loading a large numpy artifact on S3 through lamina versus plain boto3.
+"""Storing and loading a large numpy array on S3 through lamina versus plain boto3.
 
-Against one SeaweedFS server (``weed mini`` on loopback, started here), rounds alternate:
+Against one SeaweedFS server (``weed mini`` on loopback, started here), for each size and
+round:
 
 - lamina store: ``ArtifactStore.save(array)`` on the ``s3`` datastore (serialize + hash
   into a staged file, HEAD, multipart upload);
-- boto3 upload: ``client.upload_file`` of the very bytes lamina stored;
-- lamina load: ``ArtifactStore.load(ref)`` through an empty cache (download, re-hash,
-  memory-map);
+- boto3 upload: ``client.upload_file`` of the very bytes lamina stores, from a file
+  written (untimed) just before, so in the page cache;
+- lamina load: ``ArtifactStore.load(ref)`` through an empty cache (download hashed as it
+  arrives, memory-map);
 - boto3 download: ``client.download_file`` of the same object.
 
-Every operation runs in a fresh process so its peak memory (``ru_maxrss``) is its own;
-the time is measured inside the process around the operation only. Both sides use the
-same transfer settings (16 MiB parts, 10 threads). Medians over the rounds.
+Every operation runs in a fresh process so its peak memory (``ru_maxrss``) and CPU time
+are its own; the time is measured inside the process around the operation only. Both
+sides use the same transfer settings (8 MiB parts, 10 threads: the defaults of both).
+Which side goes first alternates from round to round (the server and the page cache
+favour neither), the bucket's first write is made before any measured one, and every
+operation starts after a ``sync``. Every round is printed and written, with the medians.
 
-    python benchmarks/s3_transfer.py            # 1 GiB, 3 rounds, writes docs/benchmarks.md
+    python benchmarks/s3_transfer.py --sizes 64,512,2048 --rounds 5   # docs/benchmarks.md
     python benchmarks/s3_transfer.py --quick    # 16 MiB, 1 round
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -34,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT / "tests" / "s3")]
 
 MIB = 1024 * 1024
-CHUNK = 16 * MIB
+CHUNK = 8 * MIB  # both libraries' default part size and threshold
 CONCURRENCY = 10
 
 
@@ -63,7 +69,19 @@ def child(op: str, args: dict) -> dict:
     """One measured operation (in its own process)."""
     import boto3
 
-    result: dict = {}
+    result: dict = {"loadavg": os.getloadavg()[0]}
+    if op == "prepare":  # the bytes lamina stores, for boto3 to upload (untimed)
+        import numpy as np
+
+        from lamina.datastore.hashing import file_digest
+        from lamina.datastore.serializers.numpy import NumpySerializer
+
+        array = np.random.default_rng(args["seed"]).integers(
+            0, 255, size=args["size"], dtype=np.uint8)
+        with open(args["path"], "wb") as f:
+            NumpySerializer().dump(array, f)
+        result["key"], result["bytes"] = file_digest(args["path"])
+        return result
     if op == "lamina-save":
         import numpy as np
 
@@ -83,6 +101,7 @@ def child(op: str, args: dict) -> dict:
                 spent.append(time.perf_counter() - t0)
 
         store.datastore.commit_blob = timed_commit
+        cpu0 = _cpu()
         started = time.perf_counter()
         ref, created = store.save(array, name="bench")
         result["seconds"] = time.perf_counter() - started
@@ -90,7 +109,6 @@ def child(op: str, args: dict) -> dict:
         assert created
         result["key"] = ref.key
         result["bytes"] = ref.size
-        result["path"] = store.datastore.blob_path(ref.key)  # kept from the upload
         result["rss_before"] = base * 1024
     elif op == "lamina-load":
         import numpy  # noqa: F401 - imported before the clock, like the client
@@ -112,6 +130,7 @@ def child(op: str, args: dict) -> dict:
                 fetched.append(time.perf_counter() - t0)
 
         store.datastore.blob_path = timed_fetch
+        cpu0 = _cpu()
         started = time.perf_counter()
         value = store.load(ref)
         result["seconds"] = time.perf_counter() - started
@@ -119,6 +138,7 @@ def child(op: str, args: dict) -> dict:
         assert value.nbytes == args["size"]
     else:
         client = boto3.client("s3", endpoint_url=args["endpoint"])
+        cpu0 = _cpu()
         started = time.perf_counter()
         if op == "boto3-upload":
             client.upload_file(args["path"], args["bucket"], args["key"],
@@ -127,11 +147,18 @@ def child(op: str, args: dict) -> dict:
             client.download_file(args["bucket"], args["key"], args["path"],
                                  Config=_transfer_config())
         result["seconds"] = time.perf_counter() - started
+    result["cpu"] = _cpu() - cpu0  # the operation's, every thread of the process
     result["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return result
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_child(op: str, env: dict, **args) -> dict:
+    os.sync()  # every operation starts with no dirty pages of the one before pending
     proc = subprocess.run(
         [sys.executable, __file__, "--child", op, json.dumps(args)],
         env=env, capture_output=True, text=True, timeout=1800,
@@ -141,11 +168,41 @@ def run_child(op: str, env: dict, **args) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def one_round(server, env: dict, bucket: str, work: Path, size: int, r: int) -> dict:
+    """Store and load one array both ways; which side goes first alternates by round."""
+    source = str(work / f"source-{r}")
+    prepared = run_child("prepare", env, path=source, size=size, seed=r)
+    args = dict(endpoint=server.endpoint, bucket=bucket)
+    cache_w, cache_r, down = work / f"cache-w{r}", work / f"cache-r{r}", work / f"down-{r}"
+    plain_key = f"plain/{prepared['key']}"
+    lamina_key = f"bench/objects/{prepared['key'][:2]}/{prepared['key']}"
+    writes = [("lamina-save", dict(cache=str(cache_w), size=size, seed=r)),
+              ("boto3-upload", dict(path=source, key=plain_key))]
+    reads = [("lamina-load", dict(key=prepared["key"], bytes=prepared["bytes"],
+                                  cache=str(cache_r), size=size)),
+             ("boto3-download", dict(key=plain_key, path=str(down)))]
+    if r % 2:
+        writes.reverse()
+        reads.reverse()
+    result = {op: run_child(op, env, **args, **extra) for op, extra in writes + reads}
+    assert result["lamina-save"]["key"] == prepared["key"], "lamina stored other bytes"
+    admin = server.client()  # the next round starts empty: no content-addressed shortcut
+    admin.delete_object(Bucket=bucket, Key=lamina_key)
+    admin.delete_object(Bucket=bucket, Key=plain_key)
+    for path in (cache_w, cache_r):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in (down, Path(source)):
+        path.unlink(missing_ok=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="16 MiB, one round")
-    parser.add_argument("--size-mib", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated sizes in MiB (default 64,512,2048)")
+    parser.add_argument("--size-mib", type=int, default=None, help="one size in MiB")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per size (default 5)")
     parser.add_argument("--doc", default=None, help="write the section to this file")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     opts = parser.parse_args()
@@ -160,88 +217,138 @@ def main() -> None:
 
     import lamina
 
-    size = (opts.size_mib or (16 if opts.quick else 1024)) * MIB
-    rounds = opts.rounds or (1 if opts.quick else 3)
+    sizes = [16] if opts.quick else [64, 512, 2048]
+    if opts.size_mib:
+        sizes = [opts.size_mib]
+    if opts.sizes:
+        try:
+            sizes = [int(part) for part in opts.sizes.split(",") if part.strip()]
+        except ValueError:
+            parser.error(f"--sizes {opts.sizes!r}: give sizes in MiB separated by commas, "
+                         "like --sizes 64,512,2048")
+    if not sizes or min(sizes) < 1:
+        parser.error(f"--sizes {opts.sizes!r}: every size must be at least 1 MiB")
+    rounds = opts.rounds or (1 if opts.quick else 5)
+    machine = machine_line()
     work = Path(tempfile.mkdtemp(prefix="lamina-s3-bench-"))
     server = SeaweedServer(work / "server")
-    samples: dict[str, list[dict]] = {k: [] for k in
-                                      ("lamina-save", "boto3-upload", "lamina-load", "boto3-download")}
+    results: dict[int, list[dict]] = {}
     try:
         server.start()
         env = {**clean_aws_env(work), **server.env()}
         bucket = server.make_bucket("bench")
-        admin = server.client()
-        for r in range(rounds):
-            cache = str(work / f"cache-w{r}")
-            saved = run_child("lamina-save", env, endpoint=server.endpoint, bucket=bucket,
-                              cache=cache, size=size, seed=r)
-            lamina_key = f"bench/objects/{saved['key'][:2]}/{saved['key']}"
-            plain_key = f"plain/{saved['key']}"
-            pair = [
-                ("boto3-upload", dict(path=saved["path"], key=plain_key)),
-                ("lamina-load", dict(key=saved["key"], bytes=saved["bytes"],
-                                     cache=str(work / f"cache-r{r}"), size=size)),
-                ("boto3-download", dict(key=plain_key, path=str(work / f"down-{r}"))),
-            ]
-            samples["lamina-save"].append(saved)
-            for op, extra in pair:
-                samples[op].append(run_child(op, env, endpoint=server.endpoint,
-                                             bucket=bucket, **extra))
-            # next round starts empty: no content-addressed shortcut, no cached file
-            admin.delete_object(Bucket=bucket, Key=lamina_key)
-            admin.delete_object(Bucket=bucket, Key=plain_key)
-            for path in (cache, work / f"cache-r{r}", work / f"down-{r}"):
-                shutil.rmtree(path, ignore_errors=True) if Path(path).is_dir() else (
-                    Path(path).unlink(missing_ok=True))
+        # the bucket's first write makes its volumes: pay it before any measured write
+        server.client().put_object(Bucket=bucket, Key="warm-up", Body=b"x" * MIB)
+        for mib in sizes:
+            results[mib] = []
+            for r in range(rounds):
+                res = one_round(server, env, bucket, work, mib * MIB, r)
+                results[mib].append(res)
+                print(round_line(mib, r, res), flush=True)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    def med(op: str, field: str = "seconds") -> float:
-        return statistics.median(s[field] for s in samples[op])
-
-    nbytes = samples["lamina-save"][0]["bytes"]
-    up_ratio = med("boto3-upload") / med("lamina-save")
-    down_ratio = med("boto3-download") / med("lamina-load")
-    mb = nbytes / 1e6
-
-    def row(op: str, what: str) -> str:
-        mem = med(op, "maxrss")
-        return (f"| {what} | {med(op):.2f} s | {mb / med(op):.0f} MB/s | {mem / MIB:.0f} MiB "
-                f"({mem / nbytes:.2f}x) |")
-
     command = "python benchmarks/s3_transfer.py" + (" --quick" if opts.quick else "")
-    if opts.size_mib:
+    if opts.sizes:
+        command += f" --sizes {opts.sizes}"
+    elif opts.size_mib:
         command += f" --size-mib {opts.size_mib}"
     if opts.rounds:
         command += f" --rounds {opts.rounds}"
-    table = "\n".join([
-        "## S3 transfer: lamina's s3 datastore vs plain boto3",
-        "",
-        f"`{command}` — {machine_line()}. SeaweedFS {server_version()} (`weed mini`) on "
-        f"loopback; lamina {lamina.__version__} with boto3 {boto3.__version__} / botocore "
-        f"{botocore.__version__}; a {nbytes / MIB:,.0f} MiB numpy array (uint8), "
-        f"{CHUNK // MIB} MiB parts, {CONCURRENCY} threads on both sides; median of "
-        f"{rounds} alternating round(s), each operation in a fresh process.",
-        "",
-        "| operation | time | throughput | peak RSS (x artifact) |",
-        "|---|---|---|---|",
-        row("lamina-save", "lamina store (`ArtifactStore.save`: serialize + hash + upload)"),
-        row("boto3-upload", "boto3 `upload_file` (same bytes)"),
-        row("lamina-load", "lamina load (`ArtifactStore.load`: download + verify + mmap)"),
-        row("boto3-download", "boto3 `download_file`"),
-        "",
-        f"Of lamina's store, {med('lamina-save', 'upload_seconds'):.2f} s is the upload "
-        "(HEAD + multipart); the rest is serializing and hashing into the staged file. "
-        f"Of lamina's load, {med('lamina-load', 'download_seconds'):.2f} s is the download "
-        "into the read cache; the rest is verifying the hash and mapping the array.",
-        "",
-        f"Throughput ratio lamina / boto3: store **{up_ratio:.2f}x**, load "
-        f"**{down_ratio:.2f}x** (target >= 0.8). The store's peak RSS includes the array "
-        "itself, which the step holds in memory anyway.",
-    ])
+    table = report(results, rounds, command, machine, lamina.__version__,
+                   f"boto3 {boto3.__version__} / botocore {botocore.__version__}")
     write_section("s3_transfer", table, **({"doc": Path(opts.doc)} if opts.doc else {}))
     print(table)
+
+
+def ratios(res: dict) -> tuple[float, float]:
+    """lamina / boto3 throughput: (store, load)."""
+    return (res["boto3-upload"]["seconds"] / res["lamina-save"]["seconds"],
+            res["boto3-download"]["seconds"] / res["lamina-load"]["seconds"])
+
+
+def round_line(mib: int, r: int, res: dict) -> str:
+    up, down = ratios(res)
+    return (f"{mib} MiB round {r + 1}: store {res['lamina-save']['seconds']:.2f} s "
+            f"(upload {res['lamina-save']['upload_seconds']:.2f}) vs boto3 "
+            f"{res['boto3-upload']['seconds']:.2f} s = {up:.2f}x; load "
+            f"{res['lamina-load']['seconds']:.2f} s vs boto3 "
+            f"{res['boto3-download']['seconds']:.2f} s = {down:.2f}x; "
+            f"load average {res['lamina-save']['loadavg']:.1f}")
+
+
+def report(results: dict[int, list[dict]], rounds: int, command: str, machine: str,
+           version: str, boto: str) -> str:
+    lines = [
+        "## S3 transfer: lamina's s3 datastore vs plain boto3",
+        "",
+        f"`{command}` — {machine}. SeaweedFS {server_version()} (`weed mini`) on loopback; "
+        f"lamina {version} with {boto}; a numpy array (uint8) of each size, "
+        f"{CHUNK // MIB} MiB parts, {CONCURRENCY} threads on both sides; {rounds} round(s) "
+        "per size, each operation in a fresh process, the side that goes first alternating "
+        "from round to round.",
+        "",
+        "lamina store = `ArtifactStore.save` (serialize + hash + upload); boto3 upload = "
+        "`upload_file` of the same bytes from a file in the page cache; lamina load = "
+        "`ArtifactStore.load` through an empty cache (download + verify + memory-map); "
+        "boto3 download = `download_file`. Ratio = lamina's throughput / boto3's (time "
+        "boto3 / time lamina); the median row gives the median time of each operation and "
+        "the median of the rounds' ratios. Load average at the start of each round.",
+        "",
+        "| size | round | lamina store | boto3 upload | store ratio | lamina load | "
+        "boto3 download | load ratio | load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary = []
+    for mib, runs in results.items():
+        for r, res in enumerate(runs):
+            up, down = ratios(res)
+            lines.append(
+                f"| {mib:,} MiB | {r + 1} | {res['lamina-save']['seconds']:.2f} s | "
+                f"{res['boto3-upload']['seconds']:.2f} s | {up:.2f}x | "
+                f"{res['lamina-load']['seconds']:.2f} s | "
+                f"{res['boto3-download']['seconds']:.2f} s | {down:.2f}x | "
+                f"{res['lamina-save']['loadavg']:.1f} |")
+
+        def med(op: str, field: str = "seconds", runs: list[dict] = runs) -> float:
+            return statistics.median(res[op][field] for res in runs)
+
+        # the median of the rounds' ratios: each round pairs two operations run back to
+        # back, where a ratio of medians would pair times from different rounds
+        up = statistics.median(ratios(res)[0] for res in runs)
+        down = statistics.median(ratios(res)[1] for res in runs)
+        lines.append(f"| {mib:,} MiB | **median** | {med('lamina-save'):.2f} s | "
+                     f"{med('boto3-upload'):.2f} s | **{up:.2f}x** | {med('lamina-load'):.2f} s"
+                     f" | {med('boto3-download'):.2f} s | **{down:.2f}x** | |")
+        nbytes = mib * MIB
+        summary.append(
+            f"| {mib:,} MiB | {med('lamina-save', 'upload_seconds'):.2f} s | "
+            f"{med('lamina-load', 'download_seconds'):.2f} s | "
+            + " | ".join(f"{med(op, 'maxrss') / MIB:,.0f} MiB ({med(op, 'maxrss') / nbytes:.2f}x)"
+                         for op in ("lamina-save", "boto3-upload", "lamina-load",
+                                    "boto3-download"))
+            + " | " + " / ".join(f"{med(op, 'cpu'):.2f}" for op in
+                                 ("lamina-save", "boto3-upload", "lamina-load",
+                                  "boto3-download")) + " |")
+    lines += [
+        "",
+        "Medians per size: the part of lamina's store that is the upload (HEAD + multipart; "
+        "the rest is serializing and hashing into the staged file), the part of lamina's "
+        "load that is the download (hashed as it arrives; the rest is mapping the array), "
+        "peak RSS of each operation's process (x the array), and CPU seconds of each "
+        "(user + system: on a shared machine the steadier measure of what each side costs).",
+        "",
+        "| size | store: upload | load: download | RSS lamina store | RSS boto3 upload | "
+        "RSS lamina load | RSS boto3 download | CPU s (store / upload / load / download) |",
+        "|---|---|---|---|---|---|---|---|",
+        *summary,
+        "",
+        "Targets: store >= 0.9x, load >= 0.95x. The store's peak RSS includes the array "
+        "itself, which the step holds in memory anyway; the load maps the array without "
+        "reading it, so its pages are not counted.",
+    ]
+    return "\n".join(lines)
 
 
 def server_version() -> str:

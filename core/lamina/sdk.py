@@ -55,7 +55,9 @@ if TYPE_CHECKING:
         TableDigest,
         check_object_key,
         is_object_key,
+        new_hash,
         object_key,
+        stamp,
         table_digest,
     )
     from lamina.datastore.serializers import builtin_serializers
@@ -291,6 +293,8 @@ _EXPORTS = {
     "check_object_key": "lamina.datastore.hashing",
     "is_object_key": "lamina.datastore.hashing",
     "object_key": "lamina.datastore.hashing",
+    "new_hash": "lamina.datastore.hashing",
+    "stamp": "lamina.datastore.hashing",
     # remote tasks: what a compute backend launches and how it reads the outcome
     "task_command": "lamina.compute.remote_common",
     "contiguous_batches": "lamina.compute.remote_common",
@@ -456,6 +460,7 @@ __all__ = [
     "mark_fork_unsafe",
     "model_version_from_row",
     "namespace_condition",
+    "new_hash",
     "new_run_id",
     "object_key",
     "option_docs",
@@ -476,6 +481,7 @@ __all__ = [
     "settle",
     "split_scheme",
     "sql_where",
+    "stamp",
     "table_digest",
     "task_command",
     "task_stack",

@@ -185,16 +185,19 @@ class LoopbackProxy:
     """A TCP proxy on loopback in front of a server, to misbehave like a network or a
     middlebox: ``strip`` drops request headers (a server that ignores them), ``cut_after``
     closes the first ``cuts`` connections once that many request bytes went through (a
-    cut link)."""
+    cut link); ``cut_response_after`` does the same counting response bytes (a download
+    cut mid-body)."""
 
     def __init__(self, target_port: int, *, strip: tuple[str, ...] = (),
-                 cut_after: int | None = None, cuts: int = 0) -> None:
+                 cut_after: int | None = None, cuts: int = 0,
+                 cut_response_after: int | None = None) -> None:
         import socket
         import threading
 
         self.target_port = target_port
         self.strip = tuple(h.lower().encode() + b":" for h in strip)
         self.cut_after = cut_after
+        self.cut_response_after = cut_response_after
         self.cuts_left = cuts
         self.cuts_done = 0
         self.stripped = 0
@@ -228,15 +231,25 @@ class LoopbackProxy:
             except OSError:
                 client.close()
                 continue
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self),
+                             daemon=True).start()
             threading.Thread(target=self._requests, args=(client, upstream),
                              daemon=True).start()
 
     @staticmethod
-    def _pump(src: Any, dst: Any) -> None:
+    def _pump(src: Any, dst: Any, proxy: LoopbackProxy | None = None) -> None:
+        sent = 0
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
+                sent += len(data)
+                after = proxy.cut_response_after if proxy is not None else None
+                if after is not None and proxy is not None and proxy._should_cut(sent, after):
+                    import socket
+
+                    for s in (src, dst):  # now, though another thread is reading them
+                        s.shutdown(socket.SHUT_RDWR)
+                    return  # the finally closes both ends mid-body
         except OSError:
             pass
         finally:
@@ -246,8 +259,9 @@ class LoopbackProxy:
                 except OSError:
                     pass
 
-    def _should_cut(self, sent: int) -> bool:
-        if self.cut_after is None or sent < self.cut_after:
+    def _should_cut(self, sent: int, after: int | None = None) -> bool:
+        after = self.cut_after if after is None else after
+        if after is None or sent < after:
             return False
         with self._lock:
             if self.cuts_left <= 0:

@@ -20,6 +20,9 @@ def test_quick_benchmark_writes_its_section(tmp_path) -> None:
     text = doc.read_text()
     assert "<!-- bench:s3_transfer -->" in text
     assert "python benchmarks/s3_transfer.py --quick" in text
-    for row in ("lamina store", "boto3 `upload_file`", "lamina load", "boto3 `download_file`"):
-        assert row in text
-    assert "Throughput ratio lamina / boto3: store **" in text
+    for column in ("lamina store", "boto3 upload", "lamina load", "boto3 download",
+                   "store ratio", "load ratio"):
+        assert column in text
+    assert "| 16 MiB | 1 |" in text, "every round is shown"
+    assert "| 16 MiB | **median** |" in text
+    assert "16 MiB round 1: store" in proc.stdout, "every round is printed"

@@ -197,3 +197,35 @@ def test_url_query_conflicts_and_unknown_options_are_config_errors(make_store, b
         make_store(url=f"s3://{bucket}/p?sse=AES256", sse="aws:kms")
     with pytest.raises(ConfigError, match="cannot be given in the URL"):
         make_store(url=f"s3://{bucket}/p?secret_access_key=x")
+
+
+def test_a_download_is_hashed_on_the_way_in(make_store, server, bucket) -> None:
+    """A downloaded object that hashes to its key is stamped (the store does not read it
+    again); one altered on the server is not, and the store reports it as corrupt."""
+    from lamina.datastore.artifacts import ArtifactStore
+    from lamina.datastore.hashing import stamp_matches
+    from lamina.datastore.serializers import builtin_serializers
+    from lamina.errors import CorruptArtifactError
+
+    writer = make_store(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
+    whole, altered = os.urandom(11 * MIB), os.urandom(11 * MIB)
+    for data in (whole, altered):
+        staged, key = stage(writer, data)
+        writer.commit_blob(staged, key)
+    good, bad = blake3(whole).hexdigest(), blake3(altered).hexdigest()
+    server.client().put_object(Bucket=bucket, Key=f"lamina/objects/{bad[:2]}/{bad}",
+                               Body=altered[:-1] + bytes([altered[-1] ^ 1]))
+    reader = make_store(multipart_chunksize=5 * MIB, max_concurrency=3)
+    path = reader.blob_path(good)
+    assert Path(path).read_bytes() == whole
+    assert stamp_matches(path, good), "hashed while it downloaded: stamped"
+    assert not stamp_matches(reader.blob_path(bad), bad), "does not match: not stamped"
+    with pytest.raises(CorruptArtifactError, match="does not match its hash"):
+        ArtifactStore(reader, builtin_serializers()).get_bytes(bad)
+
+
+def test_an_empty_object_downloads(make_store) -> None:
+    store = make_store()
+    staged, key = stage(store, b"")
+    store.commit_blob(staged, key)
+    assert Path(make_store().blob_path(key)).read_bytes() == b""

@@ -235,3 +235,18 @@ def test_a_server_that_ignores_if_none_match_gets_the_fallback(
     assert store.put_record("runs/R/run.json", b"second", exclusive=True) is False
     assert store.get_record("runs/R/run.json") == b"first"
     assert "not honoured" in store.check()
+
+
+def test_a_cut_link_mid_download_resumes_the_part(make_store, proxy_to) -> None:
+    writer = make_store()
+    data = os.urandom(12 * MIB)
+    staged = Path(writer.staging_dir()) / ".stage-down"
+    staged.write_bytes(data)
+    key = blake3(data).hexdigest()
+    writer.commit_blob(str(staged), key)
+    proxy = proxy_to(cut_response_after=3 * MIB, cuts=2)
+    reader = make_store(endpoint_url=proxy.endpoint, multipart_chunksize=5 * MIB,
+                        max_concurrency=2, retries=4)
+    path = reader.blob_path(key)
+    assert proxy.cuts_done == 2, "two downloads were cut mid-body"
+    assert Path(path).read_bytes() == data

@@ -15,7 +15,11 @@ Safety, object by object:
   ``If-None-Match: *``, which the server refuses when the key exists, so two writers
   racing for it get exactly one winner;
 - reads download into a local cache by a temporary name and an atomic rename, so numpy
-  and Arrow readers memory-map a complete local file.
+  and Arrow readers memory-map a complete local file; the parts are hashed in order as
+  they arrive (:mod:`lamina_datastore_s3.download`), and a file whose bytes hash to its
+  key is stamped (``lamina.sdk.stamp``) so the artifact store does not read it again to
+  verify it. One that does not match is left unstamped: the store re-hashes it and
+  reports it as corrupt.
 """
 
 from __future__ import annotations
@@ -35,8 +39,11 @@ from lamina.sdk import (
     LaminaError,
     check_object_key,
     is_object_key,
+    new_hash,
     object_key,
+    stamp,
 )
+from lamina_datastore_s3.download import download
 from lamina_datastore_s3.errors import (
     S3DatastoreError,
     error_code,
@@ -232,7 +239,9 @@ class S3Datastore:
         check_object_key(key)
         remote = self.location.key(object_key(key))
         try:
-            if self._freshen(remote):  # stored already: reused, so it looks young to gc
+            # stored already: reused, so it looks young to gc. Absent: upload it (never
+            # restored from the trash first: the bytes are here, one request fewer)
+            if self._freshen(remote, restore=False):
                 if self.options.keep_uploads:  # same bytes by construction: a free read
                     self._keep(staged_path, key)
                 return False
@@ -254,21 +263,15 @@ class S3Datastore:
         finally:
             _unlink(staged_path)
 
-    def _wait(self, future: Any, action: str, remote: str, *, key: str = "") -> None:
+    def _wait(self, future: Any, action: str, remote: str) -> None:
         """The end of a transfer; any failure cancels the rest of it (parts still queued)
-        and becomes the datastore's error; with ``key`` (a download), a missing object is
-        not found."""
+        and becomes the datastore's error."""
         try:
             future.result()
         except BaseException as error:
             future.cancel()
             if isinstance(error, KeyboardInterrupt | SystemExit):
                 raise
-            if key and is_not_found(error):
-                raise ArtifactNotFoundError(
-                    f"object {key} not found at {self._where(remote)}",
-                    hint="the run that produced it may have been deleted; rerun it",
-                ) from None
             raise self._error(error, action, self._where(remote)) from None
 
     def _keep(self, staged_path: str, key: str) -> None:
@@ -277,6 +280,7 @@ class S3Datastore:
         try:
             os.makedirs(os.path.dirname(local), exist_ok=True)
             os.chmod(staged_path, 0o444)
+            stamp(staged_path, key)  # the store hashed these bytes as it staged them
             os.link(staged_path, local)  # never replaces a cached copy
         except OSError:  # a cache is an optimisation; never fail a commit for it
             pass
@@ -299,20 +303,44 @@ class S3Datastore:
         os.close(fd)
         try:
             try:
-                with self._transfer_manager() as manager:
-                    future = manager.download(self.location.bucket, remote, tmp)
-                    self._wait(future, f"downloading object {key}", remote, key=key)
+                digest = self._download(remote, tmp, key)
             except ArtifactNotFoundError:
                 if not self._restore(remote):  # collected a moment ago: back from the trash
                     raise
-                with self._transfer_manager() as manager:
-                    future = manager.download(self.location.bucket, remote, tmp)
-                    self._wait(future, f"downloading object {key}", remote, key=key)
+                digest = self._download(remote, tmp, key)
             os.chmod(tmp, 0o444)
+            if digest == key:  # hashed on the way in: the store need not read it again
+                stamp(tmp, key)  # (a mismatch is left to the store to report, unstamped)
             os.replace(tmp, local)
         finally:
             _unlink(tmp)
         return local
+
+    def _download(self, remote: str, path: str, key: str) -> str:
+        """Object ``remote`` into the file ``path``, hashed as it arrives; its digest."""
+        o = self.options
+        started = time.perf_counter()
+        try:
+            digest = download(
+                self.client, self.location.bucket, remote, path,
+                part_size=o.multipart_chunksize, concurrency=o.max_concurrency,
+                attempts=o.retries, new_hash=new_hash,
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            if isinstance(error, OSError) and error.errno is not None and not isinstance(
+                    error, ConnectionError | TimeoutError):
+                raise  # the local disk's (full, read-only): the store reports it as such
+            if is_not_found(error):
+                raise ArtifactNotFoundError(
+                    f"object {key} not found at {self._where(remote)}",
+                    hint="the run that produced it may have been deleted; rerun it",
+                ) from None
+            raise self._error(error, f"downloading object {key}", self._where(remote)) from None
+        log.debug("downloaded %s (%d bytes) in %.2fs", remote, os.path.getsize(path),
+                  time.perf_counter() - started)
+        return digest
 
     # -- records ---------------------------------------------------------------------
 
@@ -523,20 +551,20 @@ class S3Datastore:
                 return False
             raise self._error(error, "copying", self._where(source)) from None
 
-    def _freshen(self, remote: str) -> bool:
+    def _freshen(self, remote: str, *, restore: bool = True) -> bool:
         """A writer reuses ``remote``: refresh its LastModified unless it is recent
-        (``touch_after``), so gc sees it as young; False if it is gone (and not in the
-        trash)."""
+        (``touch_after``), so gc sees it as young; False if it is gone (and, with
+        ``restore``, not in the trash either)."""
         bucket = self.location.bucket
         try:
             head = self.client.head_object(Bucket=bucket, Key=remote)
         except Exception as error:
             if not is_not_found(error):
                 raise self._error(error, "looking up", self._where(remote)) from None
-            return self._restore(remote)
+            return restore and self._restore(remote)
         if time.time() - head["LastModified"].timestamp() < self.options.touch_after:
             return True
-        return self._copy(remote, remote) or self._restore(remote)
+        return self._copy(remote, remote) or (restore and self._restore(remote))
 
     def _restore(self, remote: str) -> bool:
         """Put an object gc deleted a moment ago back from the trash; False if none."""

@@ -72,8 +72,10 @@ class S3DatastoreOptions:
     :param sse_kms_key_id: the KMS key for ``sse = "aws:kms"``; default the bucket's key.
     :param storage_class: storage class of objects (records always use STANDARD).
     :param max_concurrency: parallel part uploads/downloads of one large object.
-    :param multipart_threshold: objects at least this many bytes go up and down in parts.
-    :param multipart_chunksize: the part size in bytes (S3's minimum is 5 MiB).
+    :param multipart_threshold: objects at least this many bytes go up in parts
+        (default 8 MiB, boto3's).
+    :param multipart_chunksize: the part size in bytes, up and down (S3's minimum is
+        5 MiB; default 8 MiB, boto3's).
     :param retries: attempts per request (first try included) on throttling and network
         errors, with exponential back-off.
     :param connect_timeout: seconds to wait for a TCP connection.
@@ -106,8 +108,8 @@ class S3DatastoreOptions:
     storage_class: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.in_(STORAGE_CLASSES)))
     max_concurrency: int = attrs.field(default=10, validator=_at_least(1))
-    multipart_threshold: int = attrs.field(default=64 * _MIB, validator=_at_least(5 * _MIB))
-    multipart_chunksize: int = attrs.field(default=16 * _MIB, validator=_at_least(5 * _MIB))
+    multipart_threshold: int = attrs.field(default=8 * _MIB, validator=_at_least(5 * _MIB))
+    multipart_chunksize: int = attrs.field(default=8 * _MIB, validator=_at_least(5 * _MIB))
     retries: int = attrs.field(default=5, validator=_at_least(1))
     connect_timeout: float = attrs.field(default=10.0, validator=_at_least(0))
     read_timeout: float = attrs.field(default=60.0, validator=_at_least(0))
