@@ -471,6 +471,7 @@ __all__ = [
     "portable_name_problem",
     "read_attempt_outcome",
     "read_manifest",
+    "record_failure",
     "record_stack",
     "resolve_model",
     "resolve_run",
@@ -487,7 +488,6 @@ __all__ = [
     "task_stack",
     "with_crashed",
     "write_outcome",
-    "record_failure",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
