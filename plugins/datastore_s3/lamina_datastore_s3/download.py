@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,27 @@ class _Progress:
             if self.error is not None:
                 raise self.error
             return part.filled
+
+
+if sys.platform == "win32":  # no pwrite there: the workers take turns to seek and write
+    _SEEK = threading.Lock()
+
+    def _pwrite(fd: int, data: memoryview, offset: int) -> int:
+        with _SEEK:
+            os.lseek(fd, offset, os.SEEK_SET)
+            return os.write(fd, data)
+else:
+    _pwrite = os.pwrite
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (one write may take fewer bytes than given)."""
+    view = memoryview(data)
+    while view:
+        n = _pwrite(fd, view, offset)
+        if n <= 0:
+            raise OSError(f"wrote nothing at byte {offset}")
+        view, offset = view[n:], offset + n
 
 
 def _retryable(error: BaseException) -> bool:
@@ -173,7 +195,7 @@ def _fetch_part(
                 if not chunk:
                     raise ConnectionError(
                         f"the body of {remote} ended at byte {offset} of {part.end}")
-                os.pwrite(fd, chunk, offset)
+                _write_at(fd, chunk, offset)
                 offset += len(chunk)
                 progress.wrote(part, len(chunk))
             return
@@ -191,16 +213,16 @@ def _hash_in_order(path: str, parts: list[_Part], progress: _Progress, digest: A
     the page cache, where the worker's write just put it)."""
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0) as f:  # this thread's own file: seek, then read
         for part in parts:
             hashed = 0
             size = part.end - part.start
             while hashed < size:
                 ready = progress.wait_for(part, hashed)
                 while hashed < ready:
-                    n = os.preadv(f.fileno(), [view[: min(CHUNK, ready - hashed)]],
-                                  part.start + hashed)
-                    if n <= 0:
+                    f.seek(part.start + hashed)
+                    n = f.readinto(view[: min(CHUNK, ready - hashed)])
+                    if not n:
                         raise OSError(f"{path} is shorter than the bytes written to it")
                     digest.update(view[:n])
                     hashed += n
