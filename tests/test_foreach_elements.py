@@ -38,18 +38,32 @@ def test_stage_gives_the_reference_save_gives_and_stores_nothing(tmp_path: Path,
     assert (loaded == value).all() if isinstance(value, np.ndarray) else loaded == value
 
 
-def test_a_plugin_observing_saves_turns_staging_off(tmp_path: Path) -> None:
+def test_a_plugin_observing_saves_sees_a_staged_value_saved(tmp_path: Path) -> None:
+    """Staging keeps the hooks: before-save when the value is staged (it sees the value),
+    after-save when its bytes are committed (there, and only then, it is stored)."""
+    seen: list[tuple] = []
+
     class Watcher:
         @lamina.hookspecs.hookimpl
+        def lamina_before_artifact_save(self, name, value):
+            seen.append(("before", name, value))
+
+        @lamina.hookspecs.hookimpl
         def lamina_after_artifact_save(self, name, ref, created):
-            pass
+            seen.append(("after", name, ref.key, created))
 
     pm = pluggy.PluginManager(lamina.hookspecs.PROJECT_NAME)
     pm.add_hookspecs(lamina.hookspecs)
-    store = ArtifactStore(FileDatastore(str(tmp_path)), builtin_serializers(), hooks=pm.hook)
-    assert store.stage(1, name="x") is not None
     pm.register(Watcher())
-    assert store.stage(1, name="x") is None  # save() then, where the hook is called
+    store = ArtifactStore(FileDatastore(str(tmp_path)), builtin_serializers(), hooks=pm.hook)
+    staged = store.stage({"k": 1}, name="run/items/0")
+    assert staged is not None  # observers no longer turn staging off
+    ref, data = staged
+    assert seen == [("before", "run/items/0", {"k": 1})]
+    assert store.commit_staged(ref, data, name="run/items/0") is True
+    assert store.commit_staged(ref, data, name="run/items/0") is False
+    assert seen[1:] == [("after", "run/items/0", ref.key, True),
+                        ("after", "run/items/0", ref.key, False)]
 
 
 def test_every_element_of_a_local_foreach_is_stored_by_its_task(project: Path) -> None:

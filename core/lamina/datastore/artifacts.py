@@ -149,12 +149,9 @@ class ArtifactStore:
         """Serialize a small ``value`` in memory without storing it: its reference (the
         same :meth:`save` would return) and its bytes, for :meth:`commit_staged` to store
         later, in this process or another. None when the value is big (it spills to a
-        file), its serializer fails, or a plugin observes saves (``lamina_*_artifact_save``
-        hooks are called where the value is saved): call :meth:`save` then."""
-        if self.hooks is not None and (
-                self.hooks.lamina_before_artifact_save.get_hookimpls()
-                or self.hooks.lamina_after_artifact_save.get_hookimpls()):
-            return None
+        file) or its serializer fails: call :meth:`save` then. The
+        ``lamina_before_artifact_save`` hook is called here, once the value is staged (it
+        sees the value); ``lamina_after_artifact_save`` where it is committed."""
         candidates = self.serializers.candidates(value)
         if not candidates:
             return None
@@ -168,18 +165,29 @@ class ArtifactStore:
             return None
         ref = ArtifactRef(key=key, serializer=candidates[0].name, size=size,
                           type=type_name(value), info=dict(info or {}))
+        if self.hooks is not None:
+            try:
+                self.hooks.lamina_before_artifact_save(name=name, value=value, stack=self.stack)
+            except BaseException as error:
+                self._report(name, error)
+                raise
         return ref, bytes(data)
 
     def commit_staged(self, ref: ArtifactRef, data: bytes, *, name: str = "") -> bool:
         """Store bytes :meth:`stage` made as object ``ref.key``; True if newly written
         (nothing is written when the object exists)."""
         try:
-            return self._commit_bytes(ref.key, data)
+            created = self._commit_bytes(ref.key, data)
         except OSError as error:
             disk = storage_error(error, f"saving {_label(name)}")
+            self._report(name, disk or error)
             if disk is None:
                 raise
             raise disk from error
+        if self.hooks is not None:
+            self.hooks.lamina_after_artifact_save(name=name, ref=ref, created=created,
+                                                  stack=self.stack)
+        return created
 
     def _save(self, value: Any, name: str) -> tuple[ArtifactRef, bool]:
         candidates = self.serializers.candidates(value)

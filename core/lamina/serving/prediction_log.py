@@ -302,7 +302,7 @@ class PredictionLogWriter:
                 self.parts_written += 1
                 self.rows_written += table.num_rows
                 written += table.num_rows
-            if self.hook is not None and self.hook.lamina_prediction_logged.get_hookimpls():
+            if self.hook is not None:
                 try:
                     self.hook.lamina_prediction_logged(records=[
                         {"request_id": e[0], "variant": e[2], "model": e[3],
