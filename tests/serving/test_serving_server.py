@@ -174,8 +174,10 @@ def test_ab_split_sticky_keys_and_the_log_holds_every_request(trained) -> None:
             # outcomes arrive later, by request id
             r = http.post("/v2/models/iris-ab/outcomes",
                           json={"outcomes": [{"request_id": "r1", "outcome": 1},
-                                             {"request_id": "r2", "outcome": 0.5}]})
-            assert r.status_code == 200 and r.json() == {"accepted": 2}
+                                             {"request_id": "r2", "outcome": 0.5},
+                                             {"request_id": "s0-7", "outcome": 2},
+                                             {"request_id": "never-sent", "outcome": 3}]})
+            assert r.status_code == 200 and r.json() == {"accepted": 4}
             bad = http.post("/v2/models/iris-ab/outcomes",
                             json={"outcomes": [{"request_id": "r3", "outcome": "yes"}]})
             assert bad.status_code == 400 and bad.json()["field"] == "outcomes[0].outcome"
@@ -199,7 +201,18 @@ def test_ab_split_sticky_keys_and_the_log_holds_every_request(trained) -> None:
     assert log["in.petal_width"].to_pylist()[0] == 0.2
     outcomes = read_outcomes(stack, "iris-ab")
     assert sorted(zip(outcomes["request_id"].to_pylist(), outcomes["outcome"].to_pylist(), strict=True)) == [
-        ("r1", 1.0), ("r2", 0.5)]
+        ("never-sent", 3.0), ("r1", 1.0), ("r2", 0.5), ("s0-7", 2.0)]
+    # each outcome carries its credit: the variant that answered, when, and the sticky key
+    # (the server remembered the answers); one it never answered carries none
+    answered = {rid: (v, t, k) for rid, v, t, k in zip(
+        *(log[c].to_pylist() for c in ("request_id", "variant", "timestamp", "key")), strict=True)}
+    credit = {rid: (v, t, k) for rid, v, t, k in zip(
+        *(outcomes[c].to_pylist() for c in ("request_id", "variant", "request_time", "key")),
+        strict=True)}
+    assert credit["never-sent"] == (None, None, None)
+    assert {rid: credit[rid] for rid in ("r1", "r2", "s0-7")} == {
+        rid: answered[rid] for rid in ("r1", "r2", "s0-7")}
+    assert credit["s0-7"][2] == "u7"
     # partitioned by deployment and day, as the monitoring layer expects
     keys = stack.datastore.list_records("predictions/iris-ab")
     assert keys and all(k.startswith("predictions/iris-ab/date=") and "/part-" in k for k in keys)

@@ -163,15 +163,16 @@ def _finite_or_none(instance: Any, attribute: Any, value: Any) -> Any:
 
 @attrs.frozen
 class _Requests:
-    """The answered requests, one entry per logged row of a request's first answer:
-    variant code, day and sticky-key code (-1 without a key) per row."""
+    """The answered requests, one entry per logged row (a request may log N rows)."""
 
-    ids: pa.ChunkedArray
-    codes: np.ndarray
-    days: np.ndarray
-    key_codes: np.ndarray
-    keys: pa.Array  # the distinct sticky keys, indexed by key_codes
-    first: np.ndarray  # True on the first row of each request (a request may log N rows)
+    ids: pa.ChunkedArray  # request id per row, to join outcomes logged without credit
+    codes: np.ndarray  # variant index per row
+    t0: int  # the first request's time (µs): day 0
+    days: np.ndarray  # day index per row
+    keys: pa.ChunkedArray  # sticky-key value per row (null without one)
+    key_hashes: np.ndarray  # their stable hashes (lamina.serving.string_hash)
+    keyed: np.ndarray  # True where the row has a sticky key
+    first: np.ndarray  # True on the first row of each request
     names: list[str]
 
 
@@ -182,35 +183,161 @@ class _Units:
     codes: np.ndarray  # variant index per value
     days: np.ndarray  # day index per value (0 = the first day of the log)
     values: np.ndarray
-    key_codes: np.ndarray  # -1 where the unit has no sticky key
-    keys: pa.Array
+    keys: Any  # () -> the sticky-key value per unit (pa array, null without a key)
     requests: np.ndarray  # distinct requests per variant
 
 
-def _requests(preds: pa.Table, mirrors: set[str]) -> _Requests:
-    """Answered requests from the log, mirror rows dropped. A request answered twice
-    without a recorded design (an old log with a mirror) is credited to its first
-    answer: the first row in log order, which is the answer sent to the client."""
+def _requests(preds: pa.Table) -> _Requests:
+    """Answered requests from the log (its successful rows, mirrors already dropped)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if mirrors:
-        preds = preds.filter(pc.invert(pc.is_in(preds["variant"], pa.array(sorted(mirrors)))))
+    from lamina.serving.string_hash import hash_strings
+
     ids = preds["request_id"]
-    names = sorted(pc.unique(preds["variant"]).to_pylist())
-    codes = pc.index_in(preds["variant"], value_set=pa.array(names, pa.string())).to_numpy(
-        zero_copy_only=False).astype(np.int64)
+    names = _variant_names(preds["variant"])
+    codes = _codes(preds["variant"], names)
     ts = preds["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
     t0 = int(ts.min()) if ts.size else 0
-    encoded = pc.dictionary_encode(preds["key"].combine_chunks())
-    key_codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = preds["key"]
     # the rows of one request are logged together: the first of a run of equal ids
     first = np.ones(len(ids), dtype=bool)
     if len(ids) > 1:
         flat = ids.combine_chunks()
-        first[1:] = pc.not_equal(flat[1:], flat[:-1]).to_numpy(zero_copy_only=False)
-    return _Requests(ids, codes, (ts - t0) // DAY_US, key_codes, encoded.dictionary, first, names)
+        first[1:] = _flat(pc.not_equal(flat[1:], flat[:-1]))
+    return _Requests(ids, codes, t0, (ts - t0) // DAY_US, keys, hash_strings(keys),
+                     _flat(pc.is_valid(keys)), first, names)
+
+
+def _flat(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """An array as one numpy array, chunk by chunk (a boolean ChunkedArray's own
+    ``to_numpy`` takes ten times as long)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array):
+        return values.to_numpy(zero_copy_only=False)
+    chunks = [c.to_numpy(zero_copy_only=False) for c in values.chunks]
+    return np.concatenate(chunks) if chunks else np.zeros(0, values.type.to_pandas_dtype())
+
+
+def _variant_names(variants: pa.ChunkedArray) -> list[str]:
+    """The variants that occur, sorted (a dictionary chunk: the entries its rows use)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names: set[str] = set()
+    for chunk in variants.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            used = np.bincount(chunk.indices.drop_null().to_numpy(zero_copy_only=False),
+                               minlength=len(chunk.dictionary)) > 0
+            names.update(v for v, u in zip(chunk.dictionary.to_pylist(), used, strict=True) if u)
+        else:
+            names.update(pc.unique(chunk).drop_null().to_pylist())
+    return sorted(names)
+
+
+def _codes(variants: pa.ChunkedArray, names: list[str]) -> np.ndarray:
+    """Each row's index in ``names`` (-1 for a variant not among them, or null); a
+    dictionary chunk is mapped through its few entries, not row by row."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value_set = pa.array(names, pa.string())
+    out = []
+    for chunk in variants.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            entries = pc.fill_null(pc.index_in(chunk.dictionary, value_set=value_set), -1)
+            table = np.append(entries.to_numpy(zero_copy_only=False).astype(np.int64), -1)
+            index = pc.fill_null(chunk.indices, len(chunk.dictionary))
+            out.append(table[index.to_numpy(zero_copy_only=False)])
+        else:
+            found = pc.fill_null(pc.index_in(chunk, value_set=value_set), -1)
+            out.append(found.to_numpy(zero_copy_only=False).astype(np.int64))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def _latest_per_request(ids: pa.ChunkedArray, ts: np.ndarray) -> np.ndarray:
+    """True on the outcome that counts for each request: its latest (an outcome posted
+    again replaces the earlier one). Equal request ids are found by their 64-bit hashes,
+    sorted; only the ids whose hashes repeat are compared as strings."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from lamina.serving.string_hash import hash_strings
+
+    keep = np.ones(len(ids), dtype=bool)
+    if len(ids) < 2:
+        return keep
+    hashes = hash_strings(ids)
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not repeated.size:
+        return keep
+    candidates = np.flatnonzero(np.isin(hashes, np.unique(repeated)))
+    codes = pc.dictionary_encode(ids.take(candidates).combine_chunks()).indices.to_numpy(
+        zero_copy_only=False)
+    order = np.lexsort((ts[candidates], codes))  # by request, then time: keep each last
+    last = np.append(codes[order][1:] != codes[order][:-1], True)
+    keep[candidates] = False
+    keep[candidates[order][last]] = True
+    return keep
+
+
+def _outcome_units(outcomes: pa.Table, req: _Requests, per_variant: np.ndarray,
+                   start: Any, end: Any) -> _Units:
+    """Each request's outcome with its variant, day and key: from the outcome's own credit
+    (written by the server that answered it) or, for an outcome without one, by finding
+    its request in the prediction log (one hash join over the request ids)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lamina.serving.prediction_log import _as_utc
+
+    values = outcomes["outcome"].to_numpy(zero_copy_only=False).astype(float)
+    ts = outcomes["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    keep = np.isfinite(values)  # logs from before outcomes were checked may hold NaN
+    keep &= _latest_per_request(outcomes["request_id"], np.where(keep, ts, np.iinfo(np.int64).min))
+    # credited: the variant, time and key the server recorded with the outcome
+    codes = _codes(outcomes["variant"], req.names)
+    credited = _flat(pc.is_valid(outcomes["variant"]))
+    when = pc.fill_null(outcomes["request_time"].cast(pa.int64()), 0).to_numpy(
+        zero_copy_only=False)
+    counted = keep & credited & (codes >= 0)
+    lo, hi = _as_utc(start), _as_utc(end)
+    if lo is not None:
+        counted &= when >= int(lo.timestamp() * 1_000_000)
+    if hi is not None:
+        counted &= when < int(hi.timestamp() * 1_000_000)
+    days = np.maximum((when - req.t0) // DAY_US, 0)
+    loose = np.flatnonzero(keep & ~credited)
+    if not loose.size and counted.all():  # every outcome credited: no selection to make
+        return _Units(codes, days, values, lambda: outcomes["key"], per_variant)
+    # without credit: one hash over the request ids; index_in gives each outcome its
+    # request's first row, so a request answered twice is credited once, to its first answer
+    rows = np.zeros(0, np.int64)
+    if loose.size:
+        found = pc.index_in(outcomes["request_id"].take(loose),
+                            value_set=req.ids.combine_chunks())
+        hit = pc.is_valid(found).to_numpy(zero_copy_only=False)
+        rows = pc.fill_null(found, 0).to_numpy(zero_copy_only=False).astype(np.int64)[hit]
+        loose = loose[hit]
+        codes[loose], days[loose] = req.codes[rows], req.days[rows]
+        counted[loose] = True
+    sel = np.flatnonzero(counted)  # in the order outcomes were logged, whatever their credit
+    joined = np.zeros(len(counted), np.int64)
+    joined[loose] = rows + 1
+
+    def keys() -> pa.Array:
+        own = outcomes["key"].take(sel)
+        by_row = joined[sel]
+        return pc.if_else(pa.array(by_row > 0), req.keys.take(np.maximum(by_row - 1, 0)), own)
+
+    return _Units(codes[sel], days[sel], values[sel], keys, per_variant)
 
 
 def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, start: Any,
@@ -226,16 +353,22 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
     design = latest_design(store, deployment)
     columns = ["request_id", "timestamp", "variant", "status", "key"]
     columns += [m.name for m in experiment.metrics if m.name != "outcome"]
-    preds = read_prediction_log(stack, deployment, start, end, columns=columns)
+    preds = read_prediction_log(stack, deployment, start, end, columns=columns,
+                                dictionary=["variant"])
     if preds.num_rows == 0:
         raise ServingError(f"deployment {deployment!r} has no logged predictions"
                            + (" in that time window" if start or end else ""),
                            hint="serve it and send requests first (lamina serve ...)")
-    preds = preds.filter(pc.equal(preds["status"], 200))
+    # the answered requests: successful rows, without the mirror's (its answers only log)
+    answered = _flat(pc.equal(preds["status"], 200))
+    mirrors = [design["mirror"]] if design and design.get("mirror") else []
+    if mirrors:
+        answered &= _codes(preds["variant"], mirrors) < 0
+    if not answered.all():
+        preds = preds.filter(answered)
     if "key" not in preds.column_names:  # logged before keys were
         preds = preds.append_column("key", pa.nulls(preds.num_rows, pa.string()))
-    mirrors = {design["mirror"]} if design and design.get("mirror") else set()
-    req = _requests(preds, mirrors)
+    req = _requests(preds)
     if not req.names:
         raise ServingError(f"deployment {deployment!r} answered no request successfully",
                            hint="look at its log: the prediction log's status column")
@@ -245,23 +378,12 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
         if spec.name in out:
             continue
         if spec.name == "outcome":
-            outcomes = read_outcomes(stack, deployment, start, None)
-            # one hash over the request ids; index_in gives each outcome its request's
-            # first row, so a request answered twice is credited once, to its first answer
-            rows = pc.index_in(outcomes["request_id"], value_set=req.ids.combine_chunks())
-            rows = rows.to_numpy(zero_copy_only=False)
-            values = outcomes["outcome"].to_numpy(zero_copy_only=False)
-            found = ~np.isnan(rows) if rows.dtype.kind == "f" else np.ones(len(rows), bool)
-            found &= np.isfinite(values)  # logs from before outcomes were checked may hold NaN
-            rows = np.where(found, np.nan_to_num(rows), 0).astype(np.int64)[found]
-            values = values[found]
-            if len(rows) and np.bincount(rows).max() > 1:  # an outcome posted again
-                ts = outcomes["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)[found]
-                order = np.lexsort((ts, rows))  # by request, then time: keep each last
-                last = np.append(rows[order][1:] != rows[order][:-1], True)
-                rows, values = rows[order][last], values[order][last]
-            out[spec.name] = _Units(req.codes[rows], req.days[rows], values.astype(float),
-                                    req.key_codes[rows], req.keys, per_variant)
+            wanted = ["request_id", "timestamp", "outcome", "variant", "request_time"]
+            if experiment.covariate is not None:
+                wanted.append("key")
+            outcomes = read_outcomes(stack, deployment, start, None, columns=wanted,
+                                     dictionary=["variant"])
+            out[spec.name] = _outcome_units(outcomes, req, per_variant, start, end)
             continue
         if spec.name not in preds.column_names or spec.name in ("request_id", "variant", "key"):
             full = read_prediction_log(stack, deployment, start, end).schema
@@ -271,14 +393,12 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
                                f"prediction log of {deployment!r}",
                                hint=f"numeric columns: {', '.join(numeric)}")
         column = preds[spec.name]
-        if mirrors:
-            column = column.filter(pc.invert(pc.is_in(preds["variant"], pa.array(sorted(mirrors)))))
-        valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+        valid = _flat(pc.is_valid(column))
         values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         valid &= np.isfinite(values)  # a null or a non-finite value is no measurement
-        values = values[valid]
-        out[spec.name] = _Units(req.codes[valid], req.days[valid], values,
-                                req.key_codes[valid], req.keys, per_variant)
+        rows = np.flatnonzero(valid)
+        out[spec.name] = _Units(req.codes[rows], req.days[rows], values[rows],
+                                lambda rows=rows: req.keys.take(rows), per_variant)
     return out, req, design
 
 
@@ -313,13 +433,12 @@ def _covariate_values(covariate: Covariate, units: _Units) -> np.ndarray:
                                hint=f"columns are: {', '.join(table.column_names)}")
     lookup_keys = pc.cast(table[covariate.key], pa.string())
     xs = table[covariate.column].cast(pa.float64()).to_numpy(zero_copy_only=False)
-    # the covariate of each distinct sticky key, then of each unit through its key code
-    idx = pc.index_in(units.keys, value_set=lookup_keys.combine_chunks()).to_numpy(
-        zero_copy_only=False)
-    per_key = np.full(len(units.keys) + 1, np.nan)  # the last entry: units without a key
-    found = ~np.isnan(idx) if idx.dtype.kind == "f" else np.ones(len(idx), bool)
-    per_key[:-1][found] = xs[np.nan_to_num(idx[found]).astype(np.int64)]
-    return per_key[units.key_codes]
+    # the covariate of each unit through its key (nan without a key or a covariate)
+    idx = pc.index_in(units.keys(), value_set=lookup_keys.combine_chunks())
+    found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+    out = np.full(len(found), np.nan)
+    out[found] = xs[pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)[found]]
+    return out
 
 
 # --------------------------------------------------------------------------- analysis
@@ -333,12 +452,13 @@ def _sample_ratio(req: _Requests, design: dict[str, Any] | None,
     from lamina.statistics.classical import chi_square_gof
 
     names = req.names
-    keyed = req.key_codes >= 0
+    keyed = req.keyed
     if keyed.any() and keyed.sum() >= req.first.sum() / 2:
         unit = "sticky keys"
-        seen = np.zeros((len(names), len(req.keys)), dtype=bool)
-        seen[req.codes[keyed], req.key_codes[keyed]] = True
-        counts = seen.sum(axis=1)
+        # distinct keys per variant, counted over their 64-bit hashes (a collision would
+        # need about 4 billion distinct keys to become likely)
+        counts = np.array([_distinct(req.key_hashes[keyed & (req.codes == i)])
+                           for i in range(len(names))], dtype=np.int64)
     else:
         unit = "requests"
         counts = np.bincount(req.codes[req.first], minlength=len(names))
@@ -353,6 +473,16 @@ def _sample_ratio(req: _Requests, design: dict[str, Any] | None,
     stat, p = chi_square_gof(counts, shares)
     return SampleRatioCheck(unit, observed, dict(zip(all_names, shares.tolist(), strict=True)),
                             stat, p, p >= experiment.srm_alpha)
+
+
+def _distinct(values: np.ndarray) -> int:
+    """How many distinct values (a sort: numpy's SIMD sort beats its ``unique`` here)."""
+    import numpy as np
+
+    if not values.size:
+        return 0
+    ordered = np.sort(values)
+    return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
 
 
 def _metric(spec: MetricSpec, units: _Units, names: list[str], control: str,

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from lamina.serving.schema import V2_TO_NUMPY, Field, MatrixColumns
@@ -77,16 +79,21 @@ def prediction_schema(inputs: Sequence[Field] = (), outputs: Sequence[Field] = (
     return pa.schema(cols)
 
 
-OUTCOME_COLUMNS = ("request_id", "timestamp", "outcome")
+OUTCOME_COLUMNS = ("request_id", "timestamp", "outcome", "variant", "request_time", "key")
 
 
 def outcome_schema() -> pa.Schema:
+    """An outcome part: the outcome of a request, and its *credit* (the variant that
+    answered it, when, and its sticky key) where the writer knew it; null where not."""
     import pyarrow as pa
 
     return pa.schema([
         pa.field("request_id", pa.string()),
         pa.field("timestamp", pa.timestamp("us", tz="UTC")),
         pa.field("outcome", pa.float64()),
+        pa.field("variant", pa.string()),
+        pa.field("request_time", pa.timestamp("us", tz="UTC")),
+        pa.field("key", pa.string()),
     ])
 
 
@@ -194,13 +201,24 @@ def build_prediction_table(
     return pa.Table.from_arrays(arrays, schema=prediction_schema(inputs, outputs))
 
 
+_TIME_COLUMNS = ("timestamp", "request_time")
+#: Columns whose values rarely repeat: a dictionary would only be built and dropped.
+_UNIQUE_COLUMNS = ("request_id", *_TIME_COLUMNS, "latency_ms", "outcome")
+
+
 def _write_part(datastore: Any, kind: str, deployment: str, table: pa.Table, ts_us: int) -> str:
     import io
 
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(table, buf)
+    # read far more often than written (each report reads the whole log): LZ4 decodes at
+    # about twice Snappy's speed, and the times as deltas at five times (and both are
+    # smaller); dictionaries only where values repeat
+    stamps = [f.name for f in table.schema if f.name in _TIME_COLUMNS]
+    pq.write_table(table, buf, compression="lz4",
+                   use_dictionary=[f.name for f in table.schema if f.name not in _UNIQUE_COLUMNS],
+                   column_encoding=dict.fromkeys(stamps, "DELTA_BINARY_PACKED"))
     key = _part_key(kind, deployment, ts_us)
     datastore.put_record(key, buf.getvalue(), exclusive=True)
     return key
@@ -221,6 +239,11 @@ class PredictionLogWriter:
     :param schemas: the model schemas of the deployment's variants (their fields, united,
         are the ``in.``/``out.`` columns).
     :param hook: the stack's hook relay, for ``lamina_prediction_logged``.
+    :param mirror: the mirror variant's name: its answers are never credited.
+    :param remember: how many recent successful answers the writer remembers, so that an
+        outcome posted for one of them is written with its credit (variant, time, key)
+        and the A/B report needs no join for it (about 250 bytes per answer). An outcome
+        of an older request is written without credit and joined when reported.
     """
 
     def __init__(
@@ -232,6 +255,8 @@ class PredictionLogWriter:
         flush_seconds: float = 2.0,
         flush_rows: int = 20_000,
         hook: Any = None,
+        mirror: str | None = None,
+        remember: int = 100_000,
     ) -> None:
         self.datastore = datastore
         self.deployment = deployment
@@ -243,6 +268,10 @@ class PredictionLogWriter:
         self._lock = threading.Lock()
         self._entries: list[tuple] = []
         self._outcomes: list[tuple[str, int, float]] = []
+        self._credits: list[Credit | None] = []
+        self.mirror = mirror
+        self.remember = remember
+        self._answers: dict[str, Credit] = {}  # insertion order: the oldest first
         self._pending_rows = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -263,26 +292,35 @@ class PredictionLogWriter:
         with self._lock:
             self._entries.append((request_id, ts_us, variant, model, latency_ms, status, rows,
                                   inputs, outputs, key))
+            if status == 200 and variant != self.mirror and self.remember > 0 \
+                    and request_id not in self._answers:  # the first answer is the credited one
+                self._answers[request_id] = (variant, ts_us, key)
+                if len(self._answers) > self.remember:
+                    del self._answers[next(iter(self._answers))]
             self._pending_rows += rows or 1
             if self._pending_rows >= self.flush_rows:
                 self._wake.set()
 
     def record_outcomes(self, outcomes: Iterable[tuple[str, int, float]]) -> None:
-        """Queue outcomes ``(request_id, ts_us, outcome)``."""
+        """Queue outcomes ``(request_id, ts_us, outcome)``, each credited to its request's
+        answer when the writer still remembers it."""
         with self._lock:
-            self._outcomes.extend(outcomes)
+            for outcome in outcomes:
+                self._outcomes.append(outcome)
+                self._credits.append(self._answers.get(outcome[0]))
 
-    def _take(self) -> tuple[list[tuple], list[tuple[str, int, float]]]:
+    def _take(self) -> tuple[list[tuple], list[tuple[str, int, float]], list[Credit | None]]:
         with self._lock:
             entries, self._entries = self._entries, []
             outcomes, self._outcomes = self._outcomes, []
+            credits, self._credits = self._credits, []
             self._pending_rows = 0
             self._wake.clear()
-        return entries, outcomes
+        return entries, outcomes, credits
 
     def flush(self) -> int:
         """Write what is buffered now; return the number of prediction rows written."""
-        entries, outcomes = self._take()
+        entries, outcomes, credits = self._take()
         written = 0
         if entries:
             by_day: dict[int, list[tuple]] = {}
@@ -310,11 +348,16 @@ class PredictionLogWriter:
                     ])
                 except Exception:
                     log.exception("a lamina_prediction_logged hook failed")
-        if outcomes:
+        # one part per day, as for predictions: a reader skips parts by their date
+        days: dict[int, list[int]] = {}
+        for i, outcome in enumerate(outcomes):
+            days.setdefault(outcome[1] // _US_PER_DAY, []).append(i)
+        for rows in days.values():
             try:
-                write_outcomes(self.datastore, self.deployment, outcomes)
+                write_outcomes(self.datastore, self.deployment, [outcomes[i] for i in rows],
+                               [credits[i] for i in rows])
             except Exception:
-                log.exception("prediction log: could not write %d outcomes", len(outcomes))
+                log.exception("prediction log: could not write %d outcomes", len(rows))
         return written
 
     def _loop(self) -> None:
@@ -332,15 +375,26 @@ class PredictionLogWriter:
         self.flush()
 
 
-def write_outcomes(datastore: Any, deployment: str, outcomes: Sequence[tuple[str, int, float]]) -> str:
-    """Write one outcome part ``(request_id, ts_us, outcome)`` rows; return its key."""
+#: An answered request's credit: the variant that answered it, when (µs) and its sticky key.
+Credit = tuple[str, int, "str | None"]
+
+
+def write_outcomes(datastore: Any, deployment: str, outcomes: Sequence[tuple[str, int, float]],
+                   credits: Sequence[Credit | None] | None = None) -> str:
+    """Write one outcome part of ``(request_id, ts_us, outcome)`` rows, each with its
+    request's credit where known (``credits``, parallel to ``outcomes``); return its key."""
     import pyarrow as pa
 
+    stamp = pa.timestamp("us", tz="UTC")
+    credit = list(credits) if credits is not None else [None] * len(outcomes)
     table = pa.Table.from_arrays(
         [
             pa.array([o[0] for o in outcomes], pa.string()),
-            pa.array([o[1] for o in outcomes], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            pa.array([o[1] for o in outcomes], pa.int64()).cast(stamp),
             pa.array([float(o[2]) for o in outcomes], pa.float64()),
+            pa.array([c[0] if c else None for c in credit], pa.string()),
+            pa.array([c[1] if c else None for c in credit], pa.int64()).cast(stamp),
+            pa.array([c[2] if c else None for c in credit], pa.string()),
         ],
         schema=outcome_schema(),
     )
@@ -421,7 +475,8 @@ def _as_utc(value: Any) -> dt.datetime | None:
 
 
 def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end: Any,
-          empty: pa.Schema, columns: Sequence[str] | None = None) -> pa.Table:
+          empty: pa.Schema, columns: Sequence[str] | None = None,
+          dictionary: Sequence[str] = ()) -> pa.Table:
     import io
 
     import pyarrow as pa
@@ -430,7 +485,7 @@ def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end
 
     store = _stack(stack).datastore
     lo, hi = _as_utc(start), _as_utc(end)
-    tables = []
+    keys = []
     for key in store.list_records(f"{kind}/{deployment}"):
         if not key.endswith(".parquet"):
             continue
@@ -440,15 +495,26 @@ def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end
                 continue
             if hi is not None and day > hi.strftime("%Y-%m-%d"):
                 continue
+        keys.append(key)
+
+    def read_part(key: str) -> pa.Table | None:
         data = store.get_record(key)
-        if data is not None:
-            # parts are small: no Arrow thread pools (a pool thread still alive at process
-            # exit can abort the interpreter, apache/arrow#34314); ParquetFile, not
-            # read_table, which imports pyarrow.dataset (and pandas) on first use
-            part = pq.ParquetFile(io.BytesIO(data), pre_buffer=False)
-            wanted = None if columns is None else [
-                c for c in columns if c in part.schema_arrow.names]
-            tables.append(part.read(columns=wanted, use_threads=False))
+        if data is None:
+            return None
+        # parts are small: no Arrow thread pools (a pool thread still alive at process
+        # exit can abort the interpreter, apache/arrow#34314); ParquetFile, not
+        # read_table, which imports pyarrow.dataset (and pandas) on first use
+        part = pq.ParquetFile(io.BytesIO(data), pre_buffer=False)
+        names = part.schema_arrow.names
+        if any(c in names for c in dictionary):
+            part = pq.ParquetFile(io.BytesIO(data), pre_buffer=False,
+                                  read_dictionary=[c for c in dictionary if c in names])
+        wanted = None if columns is None else [c for c in columns if c in names]
+        return part.read(columns=wanted, use_threads=False)
+
+    # parts are read side by side on our own threads (the reads release the GIL), in order
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1, len(keys)))) as pool:
+        tables = [t for t in pool.map(read_part, keys) if t is not None]
     if not tables:
         table = empty.empty_table()
         return table if columns is None else table.select(
@@ -463,19 +529,35 @@ def _read(kind: str, stack: Stack | str | None, deployment: str, start: Any, end
 
 def read_prediction_log(
     stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None,
-    *, columns: Sequence[str] | None = None,
+    *, columns: Sequence[str] | None = None, dictionary: Sequence[str] = (),
 ) -> pa.Table:
     """The logged predictions of ``deployment`` with ``start <= timestamp < end`` (datetimes
     or ISO strings, UTC when naive), in write order of the parts. Parts of variants with
     other fields are united (missing columns are null). ``columns`` reads only those
-    (``timestamp`` is read too when a window is given)."""
+    (``timestamp`` is read too when a window is given); ``dictionary`` columns come as
+    Arrow dictionary arrays (cheap for a column of few values, such as ``variant``)."""
     if columns is not None and (start is not None or end is not None):
         columns = [*columns, "timestamp"] if "timestamp" not in columns else columns
-    return _read(PREDICTIONS, stack, deployment, start, end, prediction_schema(), columns)
+    return _read(PREDICTIONS, stack, deployment, start, end, prediction_schema(), columns,
+                 dictionary)
 
 
 def read_outcomes(
-    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None
+    stack: Stack | str | None, deployment: str, start: Any = None, end: Any = None,
+    *, columns: Sequence[str] | None = None, dictionary: Sequence[str] = (),
 ) -> pa.Table:
-    """The outcomes logged for ``deployment`` (``request_id``, ``timestamp``, ``outcome``)."""
-    return _read(OUTCOMES, stack, deployment, start, end, outcome_schema())
+    """The outcomes logged for ``deployment``: ``request_id``, ``timestamp``, ``outcome``,
+    and each outcome's credit (``variant``, ``request_time``, ``key``; null where the
+    writer did not know it, and in parts written before credits were). ``columns`` and
+    ``dictionary`` as for :func:`read_prediction_log`."""
+    import pyarrow as pa
+
+    if columns is not None and (start is not None or end is not None):
+        columns = [*columns, "timestamp"] if "timestamp" not in columns else columns
+    table = _read(OUTCOMES, stack, deployment, start, end, outcome_schema(), columns, dictionary)
+    for field in outcome_schema():
+        if columns is not None and field.name not in columns:
+            continue
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table

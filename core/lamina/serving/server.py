@@ -678,7 +678,7 @@ def build_app(
         schemas = [v.model.schema for v in variants] + ([mirror.model.schema] if mirror else [])
         writer = PredictionLogWriter(stack.datastore, deployment.name, schemas,
                                      flush_seconds=flush_seconds, flush_rows=flush_rows,
-                                     hook=stack.hook)
+                                     hook=stack.hook, mirror=mirror.name if mirror else None)
         from lamina.serving.experiment import record_design
 
         record_design(stack.datastore, deployment)
