@@ -56,26 +56,33 @@ def _serve(stack: Stack, name: str, *, remember: int = 100_000) -> tuple[Predict
 
 
 def _both(project: Path, **kwargs) -> tuple[Stack, list]:
-    """The same log twice: 'credited' gets its outcomes through the server's writer,
-    'joined' through ``log_outcomes`` (no credit), as outcomes posted long after."""
+    """The same log three times: 'credited' gets its outcomes through the server's writer,
+    'batch' through ``log_outcomes`` (which looks the requests up), 'joined' through
+    ``log_outcomes(credit=False)``, as outcomes logged before outcomes carried credit."""
     stack = Stack.load(cwd=project, env={})
     writer, outcomes = _serve(stack, "credited", **kwargs)
     writer.record_outcomes(outcomes)
     writer.close()
-    plain, _ = _serve(stack, "joined")
-    plain.close()
+    for name in ("batch", "joined"):
+        plain, _ = _serve(stack, name)
+        plain.close()
+    # in two batches: the outcome posted again comes later, and so wins
+    log_outcomes(stack, "batch", [(rid, value) for rid, _ts, value in outcomes[:-2]])
+    log_outcomes(stack, "batch", [(rid, value) for rid, _ts, value in outcomes[-2:]])
     for rid, _ts, value in outcomes:  # one call each: the last posted is the latest
-        log_outcomes(stack, "joined", {rid: value})
+        log_outcomes(stack, "joined", {rid: value}, credit=False)
     return stack, outcomes
 
 
 def _same(stack: Stack, **kwargs) -> dict:
-    credited = ab_report(stack, "credited", **kwargs).to_dict()
-    joined = ab_report(stack, "joined", **kwargs).to_dict()
-    assert credited.pop("deployment") == "credited" and joined.pop("deployment") == "joined"
-    # equal but for the last bits of sums taken in another order (parts are read by date)
-    assert _rounded(credited) == _rounded(joined)
-    return credited
+    reports = {}
+    for name in ("credited", "batch", "joined"):
+        report = ab_report(stack, name, **kwargs).to_dict()
+        assert report.pop("deployment") == name
+        # equal but for the last bits of sums taken in another order (parts by date)
+        reports[name] = _rounded(report)
+    assert reports["credited"] == reports["joined"] == reports["batch"]
+    return reports["credited"]
 
 
 def _rounded(value: object) -> object:
@@ -94,6 +101,9 @@ def test_credited_outcomes_report_exactly_what_the_join_gives(project: Path) -> 
     credit = dict(zip(table["request_id"].to_pylist(), table["variant"].to_pylist(), strict=True))
     assert credit["req-1"] == "a" and credit["req-2"] == "b"  # never the mirror's
     assert credit["nobody-asked"] is None and credit["req-5"] is None  # unknown; failed
+    batch = read_outcomes(stack, "batch")
+    assert dict(zip(batch["request_id"].to_pylist(), batch["variant"].to_pylist(),
+                    strict=True)) == credit
     assert read_outcomes(stack, "joined")["variant"].null_count == len(outcomes)
 
     report = _same(stack)
@@ -117,6 +127,8 @@ def test_credited_outcomes_report_exactly_what_the_join_gives(project: Path) -> 
         guardrails=(MetricSpec("latency_ms", "guardrail", "decrease", 0.2),)))
     assert cuped["metrics"][0]["variance_reduction"] is not None
     assert [m["metric"] for m in cuped["metrics"]] == ["outcome", "latency_ms"]
+    # the guardrail counts the answered rows: not the mirror's, not the failed requests'
+    assert sum(v["n"] for v in cuped["metrics"][1]["variants"]) == 593 + 1  # req-7: 2 rows
 
 
 def test_an_answer_the_writer_forgot_is_joined_when_reported(project: Path) -> None:

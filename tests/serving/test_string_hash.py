@@ -65,3 +65,14 @@ def test_repeated_outcomes_are_found_exactly_even_when_every_hash_collides(monke
 @pytest.mark.parametrize("values", [[], [None, None]])
 def test_empty_and_all_null_arrays(values: list) -> None:
     assert hash_strings(pa.array(values, pa.string())).tolist() == [NULL_HASH] * len(values)
+
+
+def test_long_arrays_hash_block_by_block_alike() -> None:
+    n = 700_000  # more than two blocks, so equal strings land in different blocks
+    values = pa.array([None if i % 1001 == 0 else f"key-{i % 1000}" for i in range(n)])
+    hashes = hash_strings(values)
+    small = hash_strings(pa.array([f"key-{i}" for i in range(1000)]))
+    rows = np.arange(n)
+    keyed = rows % 1001 != 0
+    assert (hashes[keyed] == small[rows[keyed] % 1000]).all()
+    assert (hashes[~keyed] == NULL_HASH).all()

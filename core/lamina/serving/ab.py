@@ -23,6 +23,7 @@ credit). The report, in the order a careful reader needs it:
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -174,6 +175,7 @@ class _Requests:
     keyed: np.ndarray  # True where the row has a sticky key
     first: np.ndarray  # True on the first row of each request
     names: list[str]
+    units: Future[tuple[str, np.ndarray]]  # the sample ratio's unit and units per variant
 
 
 @attrs.frozen
@@ -206,8 +208,35 @@ def _requests(preds: pa.Table) -> _Requests:
     if len(ids) > 1:
         flat = ids.combine_chunks()
         first[1:] = _flat(pc.not_equal(flat[1:], flat[:-1]))
-    return _Requests(ids, codes, t0, (ts - t0) // DAY_US, keys, hash_strings(keys),
-                     _flat(pc.is_valid(keys)), first, names)
+    key_hashes, keyed = hash_strings(keys), _flat(pc.is_valid(keys))
+    # counted on a thread of its own while the outcomes are read (a sort of every key)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ab-units")
+    units = pool.submit(_units_per_variant, codes, key_hashes, keyed, first, len(names))
+    pool.shutdown(wait=False)  # the thread ends with its one job
+    return _Requests(ids, codes, t0, _days(ts - t0), keys, key_hashes, keyed, first, names, units)
+
+
+def _units_per_variant(codes: np.ndarray, key_hashes: np.ndarray, keyed: np.ndarray,
+                       first: np.ndarray, variants: int) -> tuple[str, np.ndarray]:
+    """What the sample-ratio check counts per variant: distinct sticky keys when at least
+    half the requests carry one, else requests."""
+    import numpy as np
+
+    if keyed.any() and keyed.sum() >= first.sum() / 2:
+        # distinct keys per variant, counted over their 64-bit hashes (a collision would
+        # need about 4 billion distinct keys to become likely)
+        return "sticky keys", np.array([_distinct(key_hashes[keyed & (codes == i)])
+                                        for i in range(variants)], dtype=np.int64)
+    return "requests", np.bincount(codes[first], minlength=variants)
+
+
+def _days(elapsed_us: np.ndarray) -> np.ndarray:
+    """Whole days in non-negative microseconds. A float division, exact here (a quotient
+    below 2**20 days is never rounded up to the next whole day), is several times faster
+    than numpy's integer floor division."""
+    import numpy as np
+
+    return (elapsed_us / DAY_US).astype(np.int64)
 
 
 def _flat(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -313,7 +342,7 @@ def _outcome_units(outcomes: pa.Table, req: _Requests, per_variant: np.ndarray,
         counted &= when >= int(lo.timestamp() * 1_000_000)
     if hi is not None:
         counted &= when < int(hi.timestamp() * 1_000_000)
-    days = np.maximum((when - req.t0) // DAY_US, 0)
+    days = _days(np.maximum(when - req.t0, 0))
     loose = np.flatnonzero(keep & ~credited)
     if not loose.size and counted.all():  # every outcome credited: no selection to make
         return _Units(codes, days, values, lambda: outcomes["key"], per_variant)
@@ -340,6 +369,52 @@ def _outcome_units(outcomes: pa.Table, req: _Requests, per_variant: np.ndarray,
     return _Units(codes[sel], days[sel], values[sel], keys, per_variant)
 
 
+def _answered(preds: pa.Table, design: dict[str, Any] | None) -> pa.Table:
+    """The answered requests' rows: successful, and not the mirror's (its answers are only
+    logged, never sent)."""
+    import pyarrow as pa
+
+    answered = _flat(preds["status"]) == 200
+    mirrors = [design["mirror"]] if design and design.get("mirror") else []
+    if mirrors:
+        answered &= _codes(preds["variant"], mirrors) < 0
+    if not answered.all():
+        preds = preds.filter(answered)
+    if "key" not in preds.column_names:  # logged before keys were
+        preds = preds.append_column("key", pa.nulls(preds.num_rows, pa.string()))
+    return preds
+
+
+def credits_of(stack: Stack | str | None, deployment: str,
+               request_ids: list[str]) -> list[tuple[str, int, str | None] | None]:
+    """Each request's credit as the prediction log has it now: the variant of its first
+    answer, the answer's time (µs) and the sticky key; None for a request not logged (or
+    failed). What :func:`~lamina.serving.log_outcomes` writes beside each outcome."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lamina.serving.experiment import latest_design
+    from lamina.serving.prediction_log import _stack, read_prediction_log
+
+    preds = read_prediction_log(stack, deployment,
+                                columns=["request_id", "timestamp", "variant", "status", "key"])
+    if preds.num_rows == 0 or not request_ids:
+        return [None] * len(request_ids)
+    preds = _answered(preds, latest_design(_stack(stack).datastore, deployment))
+    # index_in gives the first row of each id: a request's first answer
+    rows = pc.index_in(pa.array(request_ids, pa.string()),
+                       value_set=preds["request_id"].combine_chunks())
+    found = preds.take(pc.fill_null(rows, 0)) if preds.num_rows else None
+    if found is None:
+        return [None] * len(request_ids)
+    hits = rows.is_valid().to_pylist()
+    variants = found["variant"].to_pylist()
+    times = found["timestamp"].cast(pa.int64()).to_pylist()
+    keys = found["key"].to_pylist()
+    return [(v, t, k) if hit else None
+            for hit, v, t, k in zip(hits, variants, times, keys, strict=True)]
+
+
 def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, start: Any,
           end: Any) -> tuple[dict[str, _Units], _Requests, dict[str, Any] | None]:
     import numpy as np
@@ -359,15 +434,7 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
         raise ServingError(f"deployment {deployment!r} has no logged predictions"
                            + (" in that time window" if start or end else ""),
                            hint="serve it and send requests first (lamina serve ...)")
-    # the answered requests: successful rows, without the mirror's (its answers only log)
-    answered = _flat(pc.equal(preds["status"], 200))
-    mirrors = [design["mirror"]] if design and design.get("mirror") else []
-    if mirrors:
-        answered &= _codes(preds["variant"], mirrors) < 0
-    if not answered.all():
-        preds = preds.filter(answered)
-    if "key" not in preds.column_names:  # logged before keys were
-        preds = preds.append_column("key", pa.nulls(preds.num_rows, pa.string()))
+    preds = _answered(preds, design)
     req = _requests(preds)
     if not req.names:
         raise ServingError(f"deployment {deployment!r} answered no request successfully",
@@ -396,6 +463,9 @@ def _read(stack: Stack | str | None, deployment: str, experiment: Experiment, st
         valid = _flat(pc.is_valid(column))
         values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         valid &= np.isfinite(values)  # a null or a non-finite value is no measurement
+        if valid.all():  # the usual case: no copy of the columns
+            out[spec.name] = _Units(req.codes, req.days, values, lambda: req.keys, per_variant)
+            continue
         rows = np.flatnonzero(valid)
         out[spec.name] = _Units(req.codes[rows], req.days[rows], values[rows],
                                 lambda rows=rows: req.keys.take(rows), per_variant)
@@ -452,16 +522,7 @@ def _sample_ratio(req: _Requests, design: dict[str, Any] | None,
     from lamina.statistics.classical import chi_square_gof
 
     names = req.names
-    keyed = req.keyed
-    if keyed.any() and keyed.sum() >= req.first.sum() / 2:
-        unit = "sticky keys"
-        # distinct keys per variant, counted over their 64-bit hashes (a collision would
-        # need about 4 billion distinct keys to become likely)
-        counts = np.array([_distinct(req.key_hashes[keyed & (req.codes == i)])
-                           for i in range(len(names))], dtype=np.int64)
-    else:
-        unit = "requests"
-        counts = np.bincount(req.codes[req.first], minlength=len(names))
+    unit, counts = req.units.result()
     weights = dict(experiment.weights) if experiment.weights else design_weights(design, names)
     all_names = list(names) + [w for w in (weights or {}) if w not in names]
     counts = np.concatenate([counts, np.zeros(len(all_names) - len(names), dtype=counts.dtype)])

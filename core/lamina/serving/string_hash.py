@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 _GOLDEN = 0x9E3779B97F4A7C15
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
+_BLOCK = 1 << 18
 #: The hash of a null (a fixed value; nulls are told apart by the array's validity).
 NULL_HASH = 0
 
@@ -58,6 +59,9 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         values = values.cast(pa.string())
     n = len(values)
+    if n > _BLOCK:  # in blocks: a dozen temporaries of a block stay in cache and are reused
+        return np.concatenate([hash_strings(values.slice(at, _BLOCK))
+                               for at in range(0, n, _BLOCK)])
     if n == 0:
         return np.zeros(0, np.int64)
     width = np.int64 if pa.types.is_large_string(values.type) else np.int32
@@ -67,7 +71,8 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     lengths = offsets[1:].astype(np.int64) - starts
     data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     # eight zero bytes past the end, so a word read at any start stays inside the buffer
-    padded = np.concatenate([data[: int(offsets[-1])], np.zeros(8, np.uint8)])
+    padded = np.concatenate([data[int(offsets[0]): int(offsets[-1])], np.zeros(8, np.uint8)])
+    starts = starts - int(offsets[0])
     # the 8 bytes starting at each byte offset: an unaligned, overlapping view, no copy
     words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
     h = (lengths.astype(np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN)  # "" is not a null
