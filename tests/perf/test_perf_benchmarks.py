@@ -82,7 +82,9 @@ def test_start_methods_benchmark_runs_every_method_on_a_tiny_size() -> None:
 def test_ab_report_benchmark_reads_every_row_on_a_tiny_size() -> None:
     out = _quick("ab_report.py")
     assert "over 100,000 predictions and 100,000 outcomes" in out
-    assert "| lamina `ab_report` |" in out and "| floor (bare pyarrow) |" in out
+    for side in ("lamina `ab_report`", "floor (bare pyarrow)"):
+        for credit in ("with", "without"):
+            assert f"| {side}, outcomes {credit} credit |" in out
 
 
 def test_foreach_floor_benchmark_runs_lamina_and_its_floor_side_by_side() -> None:

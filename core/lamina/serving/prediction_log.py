@@ -242,7 +242,7 @@ class PredictionLogWriter:
     :param mirror: the mirror variant's name: its answers are never credited.
     :param remember: how many recent successful answers the writer remembers, so that an
         outcome posted for one of them is written with its credit (variant, time, key)
-        and the A/B report needs no join for it (about 250 bytes per answer). An outcome
+        and the A/B report needs no join for it (about 270 bytes per answer). An outcome
         of an older request is written without credit and joined when reported.
     """
 
