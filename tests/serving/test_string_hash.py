@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lamina.serving import ab
+from lamina.serving import ab_read
 from lamina.serving.string_hash import NULL_HASH, hash_strings
 
 texts = st.lists(st.one_of(st.none(), st.text(max_size=40)), max_size=60)
@@ -53,13 +53,13 @@ def test_repeated_outcomes_are_found_exactly_even_when_every_hash_collides(monke
     ts = np.array([5, 1, 9, 2, 0, 7])
     # the latest of each request: r1 at 9 (row 2), r2 at 1 (row 1), r3 (row 3)
     expected = [False, True, True, True, False, False]
-    assert ab._latest_per_request(ids, ts).tolist() == expected
+    assert ab_read._latest_per_request(ids, ts).tolist() == expected
     import lamina.serving.string_hash as string_hash
 
     monkeypatch.setattr(string_hash, "hash_strings", lambda values: np.zeros(len(values), np.int64))
-    assert ab._latest_per_request(ids, ts).tolist() == expected
+    assert ab_read._latest_per_request(ids, ts).tolist() == expected
     distinct = pa.chunked_array([pa.array(["x", "y", "z"])])
-    assert ab._latest_per_request(distinct, np.arange(3)).all()
+    assert ab_read._latest_per_request(distinct, np.arange(3)).all()
 
 
 @pytest.mark.parametrize("values", [[], [None, None]])

@@ -468,7 +468,7 @@ def log_outcomes(
         rows.append((str(rid), now, float(value)))
     credits = None
     if credit:
-        from lamina.serving.ab import credits_of
+        from lamina.serving.ab_read import credits_of
 
         credits = credits_of(stack, deployment, [r[0] for r in rows])
     return write_outcomes(_stack(stack).datastore, deployment, rows, credits)
