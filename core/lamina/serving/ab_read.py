@@ -296,9 +296,13 @@ def credits_of(stack: Stack | str | None, deployment: str,
     preds = _answered(preds, latest_design(_stack(stack).datastore, deployment))
     if preds.num_rows == 0:  # every request failed
         return [None] * len(request_ids)
-    # index_in gives the first row of each id: a request's first answer
-    rows = pc.index_in(pa.array(request_ids, pa.string()),
-                       value_set=preds["request_id"].combine_chunks())
+    # the hash table over the few ids asked for, not over the whole log: keep the log's
+    # rows of those ids (in log order), then index_in gives each id its first answer
+    wanted = pa.array(request_ids, pa.string())
+    preds = preds.filter(pc.is_in(preds["request_id"], value_set=wanted))
+    if preds.num_rows == 0:
+        return [None] * len(request_ids)
+    rows = pc.index_in(wanted, value_set=preds["request_id"].combine_chunks())
     found = preds.take(pc.fill_null(rows, 0))
     hits = rows.is_valid().to_pylist()
     variants = found["variant"].to_pylist()
