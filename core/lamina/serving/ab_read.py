@@ -165,11 +165,14 @@ def _codes(variants: pa.ChunkedArray, names: list[str]) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def _latest_per_request(ids: pa.ChunkedArray, ts: np.ndarray) -> np.ndarray:
+def _latest_per_request(ids: pa.ChunkedArray, ts: np.ndarray | pa.ChunkedArray,
+                        valid: np.ndarray | None = None) -> np.ndarray:
     """True on the outcome that counts for each request: its latest (an outcome posted
-    again replaces the earlier one). Equal request ids are found by their 64-bit hashes,
-    sorted; only the ids whose hashes repeat are compared as strings."""
+    again replaces the earlier one; one not ``valid`` never does). Equal request ids are
+    found by their 64-bit hashes, sorted; only the ids whose hashes repeat are compared
+    as strings, and only their times are read."""
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from lamina.serving.string_hash import hash_strings
@@ -185,7 +188,11 @@ def _latest_per_request(ids: pa.ChunkedArray, ts: np.ndarray) -> np.ndarray:
     candidates = np.flatnonzero(np.isin(hashes, np.unique(repeated)))
     codes = pc.dictionary_encode(ids.take(candidates).combine_chunks()).indices.to_numpy(
         zero_copy_only=False)
-    order = np.lexsort((ts[candidates], codes))  # by request, then time: keep each last
+    when = np.asarray(ts.take(candidates) if isinstance(ts, pa.ChunkedArray) else ts[candidates],
+                      dtype=np.int64)
+    if valid is not None:  # an invalid outcome is older than any other
+        when = np.where(valid[candidates], when, np.iinfo(np.int64).min)
+    order = np.lexsort((when, codes))  # by request, then time: keep each last
     last = np.append(codes[order][1:] != codes[order][:-1], True)
     keep[candidates] = False
     keep[candidates[order][last]] = True
@@ -205,10 +212,10 @@ def _read_outcomes(stack: Stack | str | None, deployment: str, start: Any,
     outcomes = read_outcomes(stack, deployment, start, None,
                              columns=[*wanted, "key"] if covariate else wanted,
                              dictionary=["variant"])
-    values = outcomes["outcome"].to_numpy(zero_copy_only=False).astype(float)
-    ts = outcomes["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    values = _flat(outcomes["outcome"]).astype(float, copy=False)
     keep = np.isfinite(values)  # logs from before outcomes were checked may hold NaN
-    keep &= _latest_per_request(outcomes["request_id"], np.where(keep, ts, np.iinfo(np.int64).min))
+    keep &= _latest_per_request(outcomes["request_id"], outcomes["timestamp"].cast(pa.int64()),
+                                keep)
     return outcomes, keep
 
 
@@ -223,7 +230,7 @@ def _outcome_units(outcomes: pa.Table, keep: np.ndarray, req: Requests,
 
     from lamina.serving.prediction_log import _as_utc
 
-    values = outcomes["outcome"].to_numpy(zero_copy_only=False).astype(float)
+    values = _flat(outcomes["outcome"]).astype(float, copy=False)
     # credited: the variant, time and key the server recorded with the outcome
     codes = _codes(outcomes["variant"], req.names)
     credited = _flat(pc.is_valid(outcomes["variant"]))
