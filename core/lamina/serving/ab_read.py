@@ -273,13 +273,16 @@ def _answered(preds: pa.Table, design: dict[str, Any] | None) -> pa.Table:
     """The answered requests' rows: successful, and not the mirror's (its answers are only
     logged, never sent)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    answered = _flat(preds["status"]) == 200
+    ok = pc.equal(preds["status"], 200)
     mirrors = [design["mirror"]] if design and design.get("mirror") else []
     if mirrors:
-        answered &= _codes(preds["variant"], mirrors) < 0
-    if not answered.all():
-        preds = preds.filter(answered)
+        answered = _flat(ok) & (_codes(preds["variant"], mirrors) < 0)
+        if not answered.all():
+            preds = preds.filter(answered)
+    elif not pc.all(ok, skip_nulls=False).as_py():  # a null status is no answer
+        preds = preds.filter(ok)
     if "key" not in preds.column_names:  # logged before keys were
         preds = preds.append_column("key", pa.nulls(preds.num_rows, pa.string()))
     return preds
