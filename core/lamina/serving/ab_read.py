@@ -278,7 +278,7 @@ def _answered(preds: pa.Table, design: dict[str, Any] | None) -> pa.Table:
     ok = pc.equal(preds["status"], 200)
     mirrors = [design["mirror"]] if design and design.get("mirror") else []
     if mirrors:
-        answered = _flat(ok) & (_codes(preds["variant"], mirrors) < 0)
+        answered = _flat(pc.fill_null(ok, False)) & (_codes(preds["variant"], mirrors) < 0)
         if not answered.all():
             preds = preds.filter(answered)
     elif not pc.all(ok, skip_nulls=False).as_py():  # a null status is no answer
