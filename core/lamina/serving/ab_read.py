@@ -112,7 +112,7 @@ def _days(elapsed_us: np.ndarray) -> np.ndarray:
     than numpy's integer floor division."""
     import numpy as np
 
-    return (elapsed_us / DAY_US).astype(np.int64)
+    return (elapsed_us / DAY_US).astype(np.int32)  # small: a day index, per row
 
 
 def _flat(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -156,13 +156,13 @@ def _codes(variants: pa.ChunkedArray, names: list[str]) -> np.ndarray:
     for chunk in variants.chunks:
         if pa.types.is_dictionary(chunk.type):
             entries = pc.fill_null(pc.index_in(chunk.dictionary, value_set=value_set), -1)
-            table = np.append(entries.to_numpy(zero_copy_only=False).astype(np.int64), -1)
+            table = np.append(entries.to_numpy(zero_copy_only=False).astype(np.int32), -1)
             index = pc.fill_null(chunk.indices, len(chunk.dictionary))
             out.append(table[index.to_numpy(zero_copy_only=False)])
         else:
             found = pc.fill_null(pc.index_in(chunk, value_set=value_set), -1)
-            out.append(found.to_numpy(zero_copy_only=False).astype(np.int64))
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+            out.append(found.to_numpy(zero_copy_only=False).astype(np.int32))
+    return np.concatenate(out) if out else np.zeros(0, np.int32)
 
 
 def _latest_per_request(ids: pa.ChunkedArray, ts: np.ndarray | pa.ChunkedArray,
