@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -169,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         make_log(project, rows, parts=max(1, rows // 500_000))
         made = time.perf_counter() - t0
+        if hasattr(os, "sync"):  # the logs written back before any side is timed
+            os.sync()
         results: dict[str, list[dict]] = {label: [] for label, *_ in SIDES}
         for _ in range(rounds):
             for label, code, deployment, _what in SIDES:
