@@ -140,3 +140,28 @@ def test_a_wrapper_that_overrides_commit_blob_still_sees_every_big_value(make_st
     ref, created = plain.save(array + 1, name="plain")
     assert created and os.listdir(inner.staging_dir()) == [], "sent from memory"
     assert np.array_equal(plain.load(ref), array + 1)
+
+
+@pytest.mark.parametrize("sizes", [(128, 3 * 4096 + 1), (8 * MIB - 5, 5, 4097), (4096,)])
+def test_the_direct_cache_copy_holds_exactly_the_bytes(tmp_path, sizes) -> None:
+    from lamina_datastore_s3.cache_copy import write_direct
+
+    data = [os.urandom(n) for n in sizes]
+    path = tmp_path / "copy"
+    path.write_bytes(b"stale bytes, longer than nothing")
+    if not write_direct(str(path), [memoryview(d) for d in data], sum(sizes)):
+        pytest.skip("no direct I/O on this system or file system")
+    assert path.read_bytes() == b"".join(data)
+
+
+def test_a_big_object_from_memory_is_cached_with_direct_io(
+    make_store, monkeypatch, server, bucket
+) -> None:
+    from lamina_datastore_s3 import cache_copy
+
+    monkeypatch.setattr(cache_copy, "DIRECT_MIN", 1 * MIB)
+    store = make_store(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
+    views, data, key = pieces(13 * MIB + 3)
+    assert store.commit_buffers(views, key) is True
+    assert Path(store.blob_path(key)).read_bytes() == data
+    assert server.client().get_object(Bucket=bucket, Key=remote(key))["Body"].read() == data

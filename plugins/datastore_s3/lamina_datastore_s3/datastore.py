@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -45,9 +44,9 @@ from lamina.sdk import (
     is_object_key,
     new_hash,
     object_key,
-    reserve,
     stamp,
 )
+from lamina_datastore_s3.cache_copy import CacheWriter
 from lamina_datastore_s3.download import download
 from lamina_datastore_s3.errors import (
     S3DatastoreError,
@@ -63,8 +62,6 @@ log = logging.getLogger(__name__)
 #: Top-level folders that belong to the object store, never to records.
 RESERVED = ("objects", "tmp")
 _TMP_PREFIX = ".tmp-"
-#: Bytes the read-cache writer hands to the file at a time.
-_CACHE_STEP = 8 * 1024 * 1024
 #: Error codes meaning "this server does not do conditional PUTs".
 _NO_CONDITIONAL = {"NotImplemented", "InvalidArgument", "InvalidRequest", "501"}
 
@@ -98,70 +95,6 @@ def _check_record_key(key: str) -> str:
             hint="choose another name",
         )
     return key
-
-
-class _CacheWriter:
-    """Writes an uploaded object's bytes into the read cache on a thread of its own,
-    while the upload runs. A cache is an optimisation: a failure to write it is ignored
-    (the object is downloaded when read)."""
-
-    def __init__(self, path: str, buffers: Sequence[memoryview]) -> None:
-        self.path = path
-        self._tmp: str | None = None
-        self._ok = False
-        self._thread = threading.Thread(target=self._write, args=(buffers,),
-                                        name="lamina-s3-cache", daemon=True)
-        self._thread.start()
-
-    def _write(self, buffers: Sequence[memoryview]) -> None:
-        _lower_priority()
-        try:
-            folder = os.path.dirname(self.path)
-            os.makedirs(folder, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
-            with open(fd, "wb") as f:
-                # blocks allocated up front: on ext4 the same write cost up to 9x the
-                # CPU time without (delayed allocation racing the server's own writes)
-                reserve(f, 0, sum(b.nbytes for b in buffers))
-                for buffer in buffers:
-                    for start in range(0, buffer.nbytes, _CACHE_STEP):
-                        f.write(buffer[start : start + _CACHE_STEP])
-            self._ok = True
-        except OSError:
-            pass
-
-    def finish(self, key: str) -> None:
-        """The upload succeeded: the file becomes the cached object (stamped: its bytes
-        were hashed by the artifact store)."""
-        self._thread.join()
-        if self._tmp is None:
-            return
-        try:
-            if self._ok:
-                os.chmod(self._tmp, 0o444)
-                stamp(self._tmp, key)
-                os.replace(self._tmp, self.path)
-        except OSError:
-            pass
-        finally:
-            _unlink(self._tmp)
-
-    def discard(self) -> None:
-        """The upload failed: no cached copy of an object the store does not hold."""
-        self._thread.join()
-        if self._tmp is not None:
-            _unlink(self._tmp)
-
-
-def _lower_priority() -> None:
-    """Give the calling thread the lowest CPU priority (Linux: threads have their own nice
-    value), so the read-cache copy takes only CPU the upload and the server leave idle."""
-    if sys.platform != "linux":
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except OSError:
-        pass
 
 
 def _unlink(path: str) -> None:
@@ -345,7 +278,8 @@ class S3Datastore:
         if self._freshen(remote, restore=False):  # stored already: reused (see commit_blob)
             return False
         size = sum(b.nbytes for b in buffers)
-        keeper = _CacheWriter(self._cache_path(key), buffers) if self.options.keep_uploads else None
+        keeper = (CacheWriter(self._cache_path(key), buffers, _TMP_PREFIX)
+                  if self.options.keep_uploads else None)
         o = self.options
         started = time.perf_counter()
         try:
