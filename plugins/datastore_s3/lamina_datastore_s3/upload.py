@@ -59,6 +59,10 @@ class BufferReader(io.RawIOBase):
         end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
         if end <= self._pos:
             return b""
+        if len(self._views) == 1:  # most parts: one view (urllib3 reads 16 KiB at a time)
+            data = bytes(self._views[0][self._pos : end])
+            self._pos = end
+            return data
         pieces = []
         for start, view in zip(self._starts, self._views, strict=True):
             stop = start + view.nbytes
