@@ -56,6 +56,36 @@ def test_numpy_round_trip_keeps_dtype_shape_and_order(store, array):
         assert back.flags.c_contiguous == array.flags.c_contiguous
 
 
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(24, dtype=np.float64).reshape(2, 3, 4),
+        np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4)),
+        np.array(3.5),
+        np.arange(10, dtype=">f8"),
+        np.zeros((0, 5), dtype=np.int16),
+        np.array([(1, 2.0), (3, 4.0)], dtype=[("a", "<i4"), ("b", ">f8")]),
+    ],
+    ids=["c-order", "f-order", "0-d", "big-endian", "empty", "structured"],
+)
+def test_numpy_buffers_are_the_dumped_bytes_as_views_of_the_array(array):
+    """``dump_buffers`` (saving from memory) gives exactly what ``dump`` writes (same
+    key), and the body is the array's own memory, not a copy."""
+    out = io.BytesIO()
+    info = NumpySerializer().dump(array, out)
+    held = NumpySerializer().dump_buffers(array)
+    assert held is not None
+    buffers, buffer_info = held
+    assert b"".join(bytes(b) for b in buffers) == out.getvalue()
+    assert buffer_info == info
+    if array.size:
+        assert np.shares_memory(np.frombuffer(buffers[-1], dtype=np.uint8), array)
+
+
+def test_numpy_buffers_of_a_strided_view_are_declined():
+    assert NumpySerializer().dump_buffers(np.arange(100)[::3]) is None
+
+
 def test_numpy_load_is_a_read_only_memory_map(store):
     ref, back = roundtrip(store, np.arange(1000, dtype=np.float64))
     assert isinstance(back, np.memmap)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         is_object_key,
         new_hash,
         object_key,
+        reserve,
         stamp,
         table_digest,
     )
@@ -93,6 +94,8 @@ if TYPE_CHECKING:
     from lamina.flow.triggers import EventTrigger, Triggers, eventbridge_cron
     from lamina.interfaces import (
         LAYERS,
+        BufferDatastore,
+        BufferSerializer,
         CollectableDatastore,
         CollectableMetadataStore,
         ComponentSpec,
@@ -195,6 +198,8 @@ _EXPORTS = {
     "RendersTasks": "lamina.interfaces",
     "Datastore": "lamina.interfaces",
     "CollectableDatastore": "lamina.interfaces",
+    "BufferDatastore": "lamina.interfaces",
+    "BufferSerializer": "lamina.interfaces",
     "CollectableMetadataStore": "lamina.interfaces",
     "FeatureStore": "lamina.interfaces",
     "Layer": "lamina.interfaces",
@@ -295,6 +300,7 @@ _EXPORTS = {
     "object_key": "lamina.datastore.hashing",
     "new_hash": "lamina.datastore.hashing",
     "stamp": "lamina.datastore.hashing",
+    "reserve": "lamina.datastore.hashing",
     # remote tasks: what a compute backend launches and how it reads the outcome
     "task_command": "lamina.compute.remote_common",
     "contiguous_batches": "lamina.compute.remote_common",
@@ -355,6 +361,8 @@ __all__ = [
     "Branch",
     "BrokenPlugin",
     "BrokenPluginWarning",
+    "BufferDatastore",
+    "BufferSerializer",
     "CollectableDatastore",
     "CollectableMetadataStore",
     "ComponentSpec",
@@ -473,6 +481,7 @@ __all__ = [
     "read_manifest",
     "record_failure",
     "record_stack",
+    "reserve",
     "resolve_model",
     "resolve_run",
     "run_remote_task",

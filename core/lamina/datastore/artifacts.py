@@ -6,6 +6,10 @@ memory, identical bytes are stored once, and a reader never sees a partial objec
 ``load`` re-hashes the object before trusting it (``verify_reads``), so a truncated or
 altered file is reported, with the artifact and the fix, instead of becoming a wrong value.
 
+A big value whose serializer gives its bytes as views of its own memory (``dump_buffers``:
+a numpy array) is hashed in memory and handed to a datastore that offers
+``commit_buffers`` (the S3 datastore uploads the views): no staged file is written.
+
 Speed: a value whose bytes fit in :data:`~lamina.datastore.hashing.SMALL_OBJECT` is
 serialized in memory and written with one file creation (none if the object exists), and
 read back with one read that is hashed in memory. An object of
@@ -28,6 +32,7 @@ from lamina.datastore.hashing import (
     STAMP_MIN_SIZE,
     HashingWriter,
     SpillingHashWriter,
+    buffers_digest,
     bytes_digest,
     file_digest,
     is_object_key,
@@ -122,6 +127,7 @@ class ArtifactStore:
         self.verify_reads = verify_reads
         self._put_blob = getattr(datastore, "put_blob", None)  # optional fast path
         self._local_blob_path = getattr(datastore, "local_blob_path", None)  # idem
+        self._commit_buffers = getattr(datastore, "commit_buffers", None)  # idem
 
     # -- values ------------------------------------------------------------------------
 
@@ -195,6 +201,19 @@ class ArtifactStore:
             self.serializers.choose(value)  # raises the "no serializer" error
         failures: list[tuple[Serializer, BaseException]] = []
         for serializer in candidates:
+            held = self._buffers(serializer, value)
+            if held is not None:  # a big value in memory: hashed and sent from there
+                buffers, key, size, info = held
+                try:
+                    assert self._commit_buffers is not None
+                    created = bool(self._commit_buffers(buffers, key))
+                except OSError as error:
+                    disk = storage_error(error, f"saving {_label(name)}")
+                    if disk is None:
+                        raise
+                    raise disk from error
+                return ArtifactRef(key=key, serializer=serializer.name, size=size,
+                                   type=type_name(value), info=dict(info or {})), created
             try:
                 staged, data, key, size, info = self._dump(serializer, value)
             except (KeyboardInterrupt, SystemExit):
@@ -243,6 +262,29 @@ class ArtifactStore:
             "generators), or install/write a serializer for this type "
             "(hook `lamina_serializers`)",
         ) from failures[-1][1]
+
+    def _buffers(
+        self, serializer: Serializer, value: Any
+    ) -> tuple[list[memoryview], str, int, dict[str, Any]] | None:
+        """A big value's serialized bytes as buffers of its own memory, hashed: (buffers,
+        key, size, info); None unless both the datastore (``commit_buffers``) and the
+        serializer (``dump_buffers``) offer it and the value is big, or when the
+        serializer declines (then :meth:`_dump` writes a staged file)."""
+        dump_buffers = getattr(serializer, "dump_buffers", None)
+        if self._commit_buffers is None or dump_buffers is None:
+            return None
+        try:
+            held = dump_buffers(value)
+        except Exception:  # the file path tries again, and reports what fails there
+            return None
+        if held is None:
+            return None
+        buffers, info = held
+        buffers = [memoryview(b).cast("B") for b in buffers]
+        size = sum(b.nbytes for b in buffers)
+        if size <= SMALL_OBJECT:  # written from memory in one piece anyway
+            return None
+        return buffers, buffers_digest(buffers), size, info
 
     def _dump(
         self, serializer: Serializer, value: Any

@@ -73,6 +73,16 @@ def bytes_digest(data: bytes | bytearray | memoryview) -> str:
     return str(blake3(data, max_threads=threads).hexdigest())
 
 
+def buffers_digest(buffers: Any) -> str:
+    """Hex content hash of the concatenation of ``buffers`` (no copy is made); a big one is
+    hashed on every core."""
+    total = sum(memoryview(b).nbytes for b in buffers)
+    digest = blake3(max_threads=blake3.AUTO if total >= _THREADED_MIN else 1)
+    for buffer in buffers:
+        digest.update(buffer)
+    return str(digest.hexdigest())
+
+
 class TableDigest:
     """The content hash of an Arrow table fed batch by batch (``update``), equal to
     :func:`table_digest` of the whole table: a source can hash batches as they arrive

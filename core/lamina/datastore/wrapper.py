@@ -10,16 +10,18 @@ change only what your plugin is about.
             return self.inner.commit_blob(staged_path, key)
 
 Every method of :class:`lamina.interfaces.Datastore` is forwarded to ``inner``; so is any
-other attribute (``delete_record``, ``count_objects``...). The two optional fast paths the
-artifact store uses are kept only while they cannot bypass an override: ``put_blob`` goes
-through your ``commit_blob`` when you override it, and ``local_blob_path`` answers None
-(so reads go through your ``blob_path``) when you override that.
+other attribute (``delete_record``, ``count_objects``...). The optional fast paths the
+artifact store uses are kept only while they cannot bypass an override: ``put_blob`` and
+``commit_buffers`` go through your ``commit_blob`` when you override it, and
+``local_blob_path`` answers None (so reads go through your ``blob_path``) when you
+override that.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -82,6 +84,23 @@ class DatastoreWrapper:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            return self.commit_blob(staged, key)
+        finally:
+            if os.path.exists(staged):
+                os.unlink(staged)
+
+    def commit_buffers(self, buffers: Sequence[memoryview], key: str) -> bool:
+        """Store an object from buffers in memory: the inner store's way when it has one
+        and ``commit_blob`` is not overridden; else the buffers are staged to a file and
+        committed through ``commit_blob``."""
+        fast = getattr(self.inner, "commit_buffers", None)
+        if fast is not None and type(self).commit_blob is DatastoreWrapper.commit_blob:
+            return bool(fast(buffers, key))
+        fd, staged = tempfile.mkstemp(dir=self.staging_dir(), prefix="wrap-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for buffer in buffers:
+                    f.write(buffer)
             return self.commit_blob(staged, key)
         finally:
             if os.path.exists(staged):

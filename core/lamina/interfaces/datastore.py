@@ -9,7 +9,7 @@ Keys are ``/``-separated relative paths (``objects/ab/abcd...``, ``runs/R/tasks/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 
@@ -54,6 +54,27 @@ class Datastore(Protocol):
     def check(self) -> str:
         """Reach the backend (create/read/delete a probe). Return a one-line summary;
         raise :class:`lamina.errors.BackendUnreachableError` saying what is wrong."""
+
+
+# -- saving from memory ----------------------------------------------------------------
+
+
+@runtime_checkable
+class BufferDatastore(Protocol):
+    """A datastore that stores an object from buffers in memory, beyond
+    :class:`Datastore`. The artifact store uses it for a big value whose serializer gives
+    its bytes as buffers (:class:`lamina.interfaces.BufferSerializer`, e.g. a numpy
+    array): the value is hashed in memory and handed over, with no staged file written
+    first. A remote store can send the buffers as they are; a store without this method
+    gets a staged file and :meth:`Datastore.commit_blob`, as for any other value.
+    """
+
+    def commit_buffers(self, buffers: Sequence[memoryview], key: str) -> bool:
+        """Make the concatenation of ``buffers`` the object ``key``, atomically, as
+        :meth:`Datastore.commit_blob` does with a staged file: a reader never sees a
+        partial object, an existing object is kept as it is (False), a new one is written
+        (True). ``key`` is the hash of the bytes, computed by the caller. The buffers are
+        only read, and not after the call returns or raises."""
 
 
 # -- retention (lamina gc) ------------------------------------------------------------------

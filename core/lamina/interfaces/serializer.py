@@ -28,3 +28,20 @@ class Serializer(Protocol):
 
     def load(self, path: str) -> Any:
         """Read the value back from a local file; may memory-map it."""
+
+
+@runtime_checkable
+class BufferSerializer(Protocol):
+    """A serializer whose output is a few buffers it already holds (a small header, then
+    the value's own memory), offered besides :meth:`Serializer.dump`.
+
+    With it, and a datastore that offers
+    :meth:`~lamina.interfaces.BufferDatastore.commit_buffers`, a big value is hashed and
+    sent from memory, never written to a staged file first.
+    """
+
+    def dump_buffers(self, value: Any) -> tuple[list[memoryview], dict[str, Any]] | None:
+        """The bytes :meth:`Serializer.dump` would write, as buffers to be concatenated
+        in order (views of ``value``'s memory, not copies), and the facts ``dump`` would
+        return; or None when that needs a copy (then ``dump`` is used). The caller
+        reads the buffers only while ``value`` is alive and unchanged."""

@@ -12,7 +12,7 @@ import pytest
 
 from lamina.datastore.hashing import bytes_digest, file_digest
 from lamina.errors import ArtifactNotFoundError, BackendUnreachableError, DatastoreError
-from lamina.interfaces import CollectableDatastore, Datastore
+from lamina.interfaces import BufferDatastore, CollectableDatastore, Datastore
 from lamina.testing.flows import missing_fixture
 
 #: Keys that are not relative ``/``-separated paths, or that name reserved places.
@@ -70,6 +70,10 @@ class DatastoreSuite:
       sorted, never objects or temporary files. An unknown prefix, or the key of a
       record (a record is not a folder), gives ``[]``; the empty prefix every record; a
       trailing ``/`` changes nothing.
+    - ``commit_buffers`` (optional, :class:`lamina.interfaces.BufferDatastore`) stores the
+      concatenation of its buffers under the key as ``commit_blob`` stores a staged file
+      (an existing object is kept, a malformed key raises ``DatastoreError``); with it, the
+      artifact store saves a big numpy array from memory, never through a staged file.
     - ``check`` returns a non-empty one-line summary, or raises
       :class:`lamina.errors.BackendUnreachableError` with a hint when the backend cannot
       be reached (checked when the subclass defines ``unreachable_datastore``).
@@ -164,6 +168,70 @@ class DatastoreSuite:
         assert again.key == ref.key and created_again is False
         assert store.load(ref) == value
         assert file_digest(datastore.blob_path(ref.key)) == (ref.key, ref.size)
+
+    # -- saving from memory (lamina.interfaces.BufferDatastore) --------------------------
+
+    @staticmethod
+    def _buffered(datastore: Any) -> Any:
+        if not isinstance(datastore, BufferDatastore):
+            pytest.skip(f"{type(datastore).__name__} offers no commit_buffers (big values "
+                        "are staged to a file and committed)")
+        return datastore
+
+    def test_an_object_committed_from_buffers_reads_back_byte_for_byte(
+        self, datastore: Any, datastore_reader: Any
+    ) -> None:
+        store = self._buffered(datastore)
+        # several buffers of odd sizes, one empty: the object is their concatenation
+        pieces = [os.urandom(113), b"", os.urandom(3 * 1024 * 1024 + 7), b"\x00end"]
+        data = b"".join(pieces)
+        key = bytes_digest(data)
+        assert store.commit_buffers([memoryview(p) for p in pieces], key) is True
+        assert datastore_reader.has_blob(key)
+        path = datastore_reader.blob_path(key)
+        assert read(path) == data
+        assert read(store.blob_path(key)) == data, "the writer reads it back too"
+        # the same key again, other bytes of the same size: the stored bytes are kept
+        impostor = [memoryview(bytes(len(data)))]
+        assert store.commit_buffers(impostor, key) is False
+        assert read(datastore_reader.blob_path(key)) == data
+
+    def test_buffers_under_a_malformed_key_are_refused(self, datastore: Any) -> None:
+        store = self._buffered(datastore)
+        for key in BAD_OBJECT_KEYS:
+            with pytest.raises(DatastoreError):
+                store.commit_buffers([memoryview(b"x")], key)
+        assert not store.has_blob(bytes_digest(b"x"))
+
+    def test_a_big_value_is_saved_from_memory_without_a_staged_file(
+        self, datastore: Any
+    ) -> None:
+        """Through the artifact store: a numpy array goes through ``commit_buffers``
+        (never ``commit_blob``) and loads back equal."""
+        np = pytest.importorskip("numpy")
+        from lamina.datastore.artifacts import ArtifactStore
+        from lamina.datastore.serializers import builtin_serializers
+
+        store = self._buffered(datastore)
+        committed: list[str] = []
+        original = store.commit_blob
+
+        def watched(staged: str, key: str) -> bool:
+            committed.append(key)
+            return bool(original(staged, key))
+
+        store.commit_blob = watched
+        try:
+            artifacts = ArtifactStore(store, builtin_serializers())
+            array = np.arange(3 * 1024 * 1024, dtype=np.int32).reshape(3, -1)
+            ref, created = artifacts.save(array, name="conformance/array")
+            assert created is True
+            assert committed == [], "no staged file was committed"
+            assert os.listdir(store.staging_dir()) == [], "no staged file was written"
+            assert np.array_equal(artifacts.load(ref), array)
+            assert artifacts.save(array.copy(), name="again") == (ref, False)
+        finally:
+            del store.commit_blob
 
     # -- records ----------------------------------------------------------------------
 

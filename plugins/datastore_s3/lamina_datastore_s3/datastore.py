@@ -8,7 +8,9 @@ Layout under ``s3://BUCKET/PREFIX/`` (the same as the file datastore's)::
 Safety, object by object:
 
 - an object is uploaded from the staged file (multipart with parallel parts above
-  ``multipart_threshold``, never read whole into memory) only if a HEAD says it is absent;
+  ``multipart_threshold``, never read whole into memory), or from the value's own memory
+  (``commit_buffers``: a big numpy array, :mod:`lamina_datastore_s3.upload`), only if a
+  HEAD says it is absent;
   S3 shows an object only once its PUT or CompleteMultipartUpload succeeded, and a failed
   multipart upload is aborted, so a reader never sees a partial object;
 - a record is one PUT (atomic in S3); an exclusive record is a PUT with
@@ -30,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from lamina.sdk import (
@@ -43,6 +46,7 @@ from lamina.sdk import (
     object_key,
     stamp,
 )
+from lamina_datastore_s3.cache_copy import CacheWriter
 from lamina_datastore_s3.download import download
 from lamina_datastore_s3.errors import (
     S3DatastoreError,
@@ -51,6 +55,7 @@ from lamina_datastore_s3.errors import (
     translate,
 )
 from lamina_datastore_s3.location import canonical_url, merged_options
+from lamina_datastore_s3.upload import upload
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +267,39 @@ class S3Datastore:
             return True
         finally:
             _unlink(staged_path)
+
+    def commit_buffers(self, buffers: Sequence[memoryview], key: str) -> bool:
+        """Store the concatenation of ``buffers`` (a big value's own memory) as object
+        ``key``, uploaded from memory (:mod:`lamina_datastore_s3.upload`): no staged file.
+        With ``keep_uploads`` the read-cache copy is written by a second thread while the
+        parts go up, and appears only once the upload succeeded."""
+        check_object_key(key)
+        remote = self.location.key(object_key(key))
+        if self._freshen(remote, restore=False):  # stored already: reused (see commit_blob)
+            return False
+        size = sum(b.nbytes for b in buffers)
+        keeper = (CacheWriter(self._cache_path(key), buffers, _TMP_PREFIX)
+                  if self.options.keep_uploads else None)
+        o = self.options
+        started = time.perf_counter()
+        try:
+            upload(self.client, self.location.bucket, remote, buffers,
+                   threshold=o.multipart_threshold, part_size=o.multipart_chunksize,
+                   concurrency=o.max_concurrency, extra_args=self._write_args(record=False))
+        except (KeyboardInterrupt, SystemExit):
+            if keeper is not None:
+                keeper.discard()
+            raise
+        except BaseException as error:
+            if keeper is not None:
+                keeper.discard()
+            raise self._error(error, f"uploading object {key} ({size} bytes)",
+                              self._where(remote)) from None
+        log.debug("uploaded %s (%d bytes) from memory in %.2fs", remote, size,
+                  time.perf_counter() - started)
+        if keeper is not None:
+            keeper.finish(key)
+        return True
 
     def _wait(self, future: Any, action: str, remote: str) -> None:
         """The end of a transfer; any failure cancels the rest of it (parts still queued)

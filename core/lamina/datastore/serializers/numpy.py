@@ -45,6 +45,29 @@ class NumpySerializer:
             file.write(memoryview(flat.view(np.uint8)))
         return {"shape": list(array.shape), "dtype": array.dtype.str, "order": order}
 
+    def dump_buffers(self, value: Any) -> tuple[list[memoryview], dict[str, Any]] | None:
+        """The ``.npy`` header and the array's own memory, byte for byte what :meth:`dump`
+        writes; None for a strided view (``dump`` copies it)."""
+        import io
+
+        from numpy.lib import format as npy
+
+        array = value
+        if not (array.flags.c_contiguous or array.flags.f_contiguous):
+            return None
+        header = npy.header_data_from_array_1_0(array)
+        head = io.BytesIO()
+        try:
+            npy.write_array_header_1_0(head, header)
+        except ValueError:  # header too long for format 1.0 (very many fields)
+            npy.write_array_header_2_0(head, header)
+        order = "F" if header["fortran_order"] else "C"
+        buffers = [memoryview(head.getvalue())]
+        if array.size:
+            flat = array.reshape(-1, order=order)  # a view: the memory is in this order
+            buffers.append(memoryview(flat.view("u1")))
+        return buffers, {"shape": list(array.shape), "dtype": array.dtype.str, "order": order}
+
     def load(self, path: str) -> Any:
         import numpy as np
 
