@@ -29,20 +29,20 @@ def roundtrip(store, value):
     return ref, store.load(ref, name="r/s/0")
 
 
-@pytest.mark.parametrize(
-    "array",
-    [
-        np.arange(24, dtype=np.float64).reshape(2, 3, 4),
-        np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4)),
-        np.array(3.5),
-        np.arange(10, dtype=">f8"),
-        np.zeros((0, 5), dtype=np.int16),
-        np.array([(1, 2.0), (3, 4.0)], dtype=[("a", "<i4"), ("b", ">f8")]),
-        np.array(["a", "bcd"]),
-        np.array([1 + 2j, 3 - 1j]),
-    ],
-    ids=["c-order", "f-order", "0-d", "big-endian", "empty", "structured", "unicode", "complex"],
-)
+#: arrays of every layout the numpy serializer must keep, by name
+ARRAYS = {
+    "c-order": np.arange(24, dtype=np.float64).reshape(2, 3, 4),
+    "f-order": np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4)),
+    "0-d": np.array(3.5),
+    "big-endian": np.arange(10, dtype=">f8"),
+    "empty": np.zeros((0, 5), dtype=np.int16),
+    "structured": np.array([(1, 2.0), (3, 4.0)], dtype=[("a", "<i4"), ("b", ">f8")]),
+    "unicode": np.array(["a", "bcd"]),
+    "complex": np.array([1 + 2j, 3 - 1j]),
+}
+
+
+@pytest.mark.parametrize("array", list(ARRAYS.values()), ids=list(ARRAYS))
 def test_numpy_round_trip_keeps_dtype_shape_and_order(store, array):
     ref, back = roundtrip(store, array)
     assert ref.serializer == "numpy.npy"
@@ -56,18 +56,7 @@ def test_numpy_round_trip_keeps_dtype_shape_and_order(store, array):
         assert back.flags.c_contiguous == array.flags.c_contiguous
 
 
-@pytest.mark.parametrize(
-    "array",
-    [
-        np.arange(24, dtype=np.float64).reshape(2, 3, 4),
-        np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4)),
-        np.array(3.5),
-        np.arange(10, dtype=">f8"),
-        np.zeros((0, 5), dtype=np.int16),
-        np.array([(1, 2.0), (3, 4.0)], dtype=[("a", "<i4"), ("b", ">f8")]),
-    ],
-    ids=["c-order", "f-order", "0-d", "big-endian", "empty", "structured"],
-)
+@pytest.mark.parametrize("array", list(ARRAYS.values()), ids=list(ARRAYS))
 def test_numpy_buffers_are_the_dumped_bytes_as_views_of_the_array(array):
     """``dump_buffers`` (saving from memory) gives exactly what ``dump`` writes (same
     key), and the body is the array's own memory, not a copy."""

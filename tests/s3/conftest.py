@@ -71,3 +71,20 @@ def make_store(
     yield make
     for store in made:
         store.close()
+
+
+@pytest.fixture
+def proxy_to(server: Any) -> Iterator[Any]:
+    """A loopback proxy in front of the server that cuts, strips or delays on demand
+    (``s3_util.LoopbackProxy``); every one made is closed after the test."""
+    from s3_util import LoopbackProxy
+
+    made: list[LoopbackProxy] = []
+
+    def make(**kw: Any) -> LoopbackProxy:
+        made.append(LoopbackProxy(server.port, **kw))
+        return made[-1]
+
+    yield make
+    for proxy in made:
+        proxy.close()

@@ -191,21 +191,6 @@ def test_server_killed_mid_upload_leaves_no_partial_object(doomed, tmp_path, mon
 # -- a network that misbehaves ---------------------------------------------------------------
 
 
-@pytest.fixture
-def proxy_to(server):
-    from s3_util import LoopbackProxy
-
-    made: list[LoopbackProxy] = []
-
-    def make(**kw: Any) -> LoopbackProxy:
-        made.append(LoopbackProxy(server.port, **kw))
-        return made[-1]
-
-    yield make
-    for proxy in made:
-        proxy.close()
-
-
 def test_a_cut_link_mid_upload_is_retried(make_store, proxy_to, server, bucket) -> None:
     proxy = proxy_to(cut_after=2 * MIB, cuts=2)
     store = make_store(endpoint_url=proxy.endpoint, multipart_threshold=5 * MIB,

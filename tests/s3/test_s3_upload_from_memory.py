@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from blake3 import blake3
@@ -62,21 +61,6 @@ def test_buffers_go_up_in_parts_and_are_kept_in_the_read_cache(
     assert lean.commit_buffers(views, key) is True
     assert not os.path.exists(os.path.join(lean.cache_dir, key[:2], key))
     assert admin.get_object(Bucket=bucket, Key=remote(key))["Body"].read() == data
-
-
-@pytest.fixture
-def proxy_to(server):
-    from s3_util import LoopbackProxy
-
-    made: list[LoopbackProxy] = []
-
-    def make(**kw: Any) -> LoopbackProxy:
-        made.append(LoopbackProxy(server.port, **kw))
-        return made[-1]
-
-    yield make
-    for proxy in made:
-        proxy.close()
 
 
 def test_a_part_cut_mid_body_is_sent_again_from_its_start(

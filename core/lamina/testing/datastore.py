@@ -173,10 +173,8 @@ class DatastoreSuite:
 
     @staticmethod
     def _buffered(datastore: Any) -> Any:
-        if not isinstance(datastore, BufferDatastore):
-            pytest.skip(f"{type(datastore).__name__} offers no commit_buffers (big values "
-                        "are staged to a file and committed)")
-        return datastore
+        return _offering(datastore, BufferDatastore,
+                         "offers no commit_buffers (big values are staged to a file and committed)")
 
     def test_an_object_committed_from_buffers_reads_back_byte_for_byte(
         self, datastore: Any, datastore_reader: Any
@@ -332,10 +330,8 @@ class DatastoreSuite:
 
     @staticmethod
     def _collectable(datastore: Any) -> Any:
-        if not isinstance(datastore, CollectableDatastore):
-            pytest.skip(f"{type(datastore).__name__} is not a CollectableDatastore "
-                        "(lamina gc cannot collect it)")
-        return datastore
+        return _offering(datastore, CollectableDatastore,
+                         "is not a CollectableDatastore (lamina gc cannot collect it)")
 
     def test_scan_streams_objects_and_records_apart(
         self, datastore: Any, datastore_reader: Any
@@ -398,3 +394,11 @@ class DatastoreSuite:
         assert store.delete_record("runs/r1/run.json") is True
         assert store.get_record("runs/r1/run.json") is None
         assert store.delete_record("runs/r1/run.json") is False
+
+
+def _offering(datastore: Any, capability: type, missing: str) -> Any:
+    """The datastore, when it offers an optional ``capability``; else the test is skipped,
+    saying what the store lacks."""
+    if not isinstance(datastore, capability):
+        pytest.skip(f"{type(datastore).__name__} {missing}")
+    return datastore
