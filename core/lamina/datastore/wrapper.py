@@ -80,14 +80,7 @@ class DatastoreWrapper:
         fast = getattr(self.inner, "put_blob", None)
         if fast is not None and type(self).commit_blob is DatastoreWrapper.commit_blob:
             return bool(fast(key, data))
-        fd, staged = tempfile.mkstemp(dir=self.staging_dir(), prefix="wrap-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            return self.commit_blob(staged, key)
-        finally:
-            if os.path.exists(staged):
-                os.unlink(staged)
+        return self._stage_and_commit([memoryview(data)], key)
 
     def commit_buffers(self, buffers: Sequence[memoryview], key: str) -> bool:
         """Store an object from buffers in memory: the inner store's way when it has one
@@ -96,6 +89,11 @@ class DatastoreWrapper:
         fast = getattr(self.inner, "commit_buffers", None)
         if fast is not None and type(self).commit_blob is DatastoreWrapper.commit_blob:
             return bool(fast(buffers, key))
+        return self._stage_and_commit(buffers, key)
+
+    def _stage_and_commit(self, buffers: Sequence[memoryview], key: str) -> bool:
+        """The bytes written to a staged file and committed through ``commit_blob`` (an
+        override of it sees every object)."""
         fd, staged = tempfile.mkstemp(dir=self.staging_dir(), prefix="wrap-")
         try:
             with os.fdopen(fd, "wb") as f:
