@@ -12,6 +12,8 @@ another.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +54,7 @@ class Units:
     codes: np.ndarray  # variant index per value
     days: np.ndarray  # day index per value (0 = the first day of the log)
     values: np.ndarray
-    keys: Any  # () -> the sticky-key value per unit (pa array, null without a key)
+    keys: Callable[[], Any]  # the sticky-key value per unit (Arrow, null without a key)
     requests: np.ndarray  # distinct requests per variant
 
 
@@ -378,7 +380,7 @@ def read_units(stack: Stack | str | None, deployment: str, experiment: Experimen
             continue
         rows = np.flatnonzero(valid)
         out[spec.name] = Units(req.codes[rows], req.days[rows], values[rows],
-                                lambda rows=rows: req.keys.take(rows), per_variant)
+                               functools.partial(req.keys.take, rows), per_variant)
     return out, req, design
 
 
