@@ -11,21 +11,37 @@ round:
   arrives, memory-map);
 - boto3 download: ``client.download_file`` of the same object.
 
-Every operation runs in a fresh process so its peak memory (``ru_maxrss``) and CPU time
-are its own; the time is measured inside the process around the operation only. Both
-sides use the same transfer settings (8 MiB parts, 10 threads: the defaults of both).
-Which side goes first alternates from round to round (the server and the page cache
-favour neither), the bucket's first write is made before any measured one, and every
-operation starts after a ``sync``. Every round is printed and written, with the medians.
+Every operation runs in a fresh process so its peak memory and CPU time are its own; the
+time is measured inside the process around the operation only. Both sides use the same
+transfer settings (8 MiB parts, 10 threads: the defaults of both). Which side goes first
+alternates from round to round, the bucket's first write is made before any measured one,
+and every operation starts after a ``sync``. Every round is printed and written, with the
+medians.
+
+Memory is warmed before every operation (``--warm``, the default): just before its clock
+starts, the process touches and frees the array's size plus 128 MiB, at most 640 MiB. On
+a virtual machine that hands freed memory back to its host, the first touch of memory the
+guest does not hold costs a host page fault: writing 512 MiB into the page cache took
+0.9-1.3 s that way against 0.11 s in memory touched a moment before, and it fell on
+whichever side needed new memory (without the warm-up, the second operation of a round,
+mostly: lamina's load 0.77-1.47 s first and 1.7-1.9 s second, boto3's download 0.76-1.32 s
+and 1.6-1.9 s). Warmed, each operation starts with the same touched memory free. The cap:
+this machine's host takes back freed memory beyond about 1 GiB at once, so a larger
+warm-up was handed back while the operation ran (at 1 GiB, 50-130 MiB reported back during
+operations, and the times scattered again); above 640 MiB both sides meet new memory
+alike. Peak RSS is measured from after the warm-up (Linux: ``VmHWM`` reset through
+``/proc/self/clear_refs``).
 
     python benchmarks/s3_transfer.py --sizes 64,512,2048 --rounds 5   # docs/benchmarks.md
     python benchmarks/s3_transfer.py --quick    # 16 MiB, 1 round
+    python benchmarks/s3_transfer.py --no-warm  # without the warm-up, to see the effect
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import resource
 import shutil
@@ -42,6 +58,7 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT / "tests
 MIB = 1024 * 1024
 CHUNK = 8 * MIB  # both libraries' default part size and threshold
 CONCURRENCY = 10
+WARM_MAX = 640 * MIB  # the warm-up's cap (see the module's docstring)
 
 
 def _transfer_config():
@@ -81,6 +98,51 @@ def _timing(call, spent: list[float]):
     return timed
 
 
+def warm_memory(nbytes: int) -> None:
+    """Touch ``nbytes`` of fresh memory, then free it: the pages the operation is about to
+    use (its own, the page cache's, the server's) are ones the machine already holds."""
+    if nbytes <= 0:
+        return
+    block = mmap.mmap(-1, nbytes)
+    view = memoryview(block)
+    zeros = bytes(MIB)
+    try:
+        for start in range(0, nbytes, MIB):
+            view[start : start + MIB] = zeros[: min(MIB, nbytes - start)]
+    finally:
+        view.release()
+        block.close()
+
+
+def reset_peak_rss() -> None:
+    """From here on, the peak RSS counts only what follows (Linux; elsewhere a no-op and
+    the peak includes the warm-up)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss() -> int:
+    """This process's peak RSS in bytes (since :func:`reset_peak_rss` on Linux)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def start_clock(args: dict) -> tuple[float, float]:
+    """Warm the memory (when asked), reset the peak RSS, and start the clocks: (CPU, wall)."""
+    warm_memory(args.get("warm", 0))
+    reset_peak_rss()
+    return _cpu(), time.perf_counter()
+
+
 def child(op: str, args: dict) -> dict:
     """One measured operation (in its own process)."""
     import boto3
@@ -106,16 +168,15 @@ def child(op: str, args: dict) -> dict:
         spent: list[float] = []  # the upload part of a save
         store = _store(args["endpoint"], args["bucket"], args["cache"], spent)
         store.datastore.client  # noqa: B018 - created before the clock, as boto3's is
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        cpu0 = _cpu()
-        started = time.perf_counter()
+        cpu0, started = start_clock(args)
+        base = peak_rss()
         ref, created = store.save(array, name="bench")
         result["seconds"] = time.perf_counter() - started
         result["upload_seconds"] = sum(spent)
         assert created
         result["key"] = ref.key
         result["bytes"] = ref.size
-        result["rss_before"] = base * 1024
+        result["rss_before"] = base
     elif op == "lamina-load":
         import numpy  # noqa: F401 - imported before the clock, like the client
 
@@ -136,16 +197,14 @@ def child(op: str, args: dict) -> dict:
                 fetched.append(time.perf_counter() - t0)
 
         store.datastore.blob_path = timed_fetch
-        cpu0 = _cpu()
-        started = time.perf_counter()
+        cpu0, started = start_clock(args)
         value = store.load(ref)
         result["seconds"] = time.perf_counter() - started
         result["download_seconds"] = sum(fetched)
         assert value.nbytes == args["size"]
     else:
         client = boto3.client("s3", endpoint_url=args["endpoint"])
-        cpu0 = _cpu()
-        started = time.perf_counter()
+        cpu0, started = start_clock(args)
         if op == "boto3-upload":
             client.upload_file(args["path"], args["bucket"], args["key"],
                                Config=_transfer_config())
@@ -154,7 +213,7 @@ def child(op: str, args: dict) -> dict:
                                  Config=_transfer_config())
         result["seconds"] = time.perf_counter() - started
     result["cpu"] = _cpu() - cpu0  # the operation's, every thread of the process
-    result["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["maxrss"] = peak_rss()
     return result
 
 
@@ -174,11 +233,12 @@ def run_child(op: str, env: dict, **args) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def one_round(server, env: dict, bucket: str, work: Path, size: int, r: int) -> dict:
+def one_round(server, env: dict, bucket: str, work: Path, size: int, r: int,
+              warm: bool = True) -> dict:
     """Store and load one array both ways; which side goes first alternates by round."""
     source = str(work / f"source-{r}")
     prepared = run_child("prepare", env, path=source, size=size, seed=r)
-    args = dict(endpoint=server.endpoint, bucket=bucket)
+    args = dict(endpoint=server.endpoint, bucket=bucket, warm=min(size + 128 * MIB, WARM_MAX) if warm else 0)
     cache_w, cache_r, down = work / f"cache-w{r}", work / f"cache-r{r}", work / f"down-{r}"
     plain_key = f"plain/{prepared['key']}"
     lamina_key = f"bench/objects/{prepared['key'][:2]}/{prepared['key']}"
@@ -210,6 +270,9 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=None, help="one size in MiB")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per size (default 5)")
     parser.add_argument("--doc", default=None, help="write the section to this file")
+    parser.add_argument("--warm", action=argparse.BooleanOptionalAction, default=True,
+                        help="touch and free the array's size + 128 MiB (at most 640 MiB) "
+                        "before each operation (default: on; see the module's docstring)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child:
@@ -248,7 +311,7 @@ def main() -> None:
         for mib in sizes:
             results[mib] = []
             for r in range(rounds):
-                res = one_round(server, env, bucket, work, mib * MIB, r)
+                res = one_round(server, env, bucket, work, mib * MIB, r, opts.warm)
                 results[mib].append(res)
                 print(round_line(mib, r, res), flush=True)
     finally:
@@ -262,7 +325,9 @@ def main() -> None:
         command += f" --size-mib {opts.size_mib}"
     if opts.rounds:
         command += f" --rounds {opts.rounds}"
-    table = report(results, rounds, command, machine, lamina.__version__,
+    if not opts.warm:
+        command += " --no-warm"
+    table = report(results, rounds, command, machine, lamina.__version__, opts.warm,
                    f"boto3 {boto3.__version__} / botocore {botocore.__version__}")
     write_section("s3_transfer", table, **({"doc": Path(opts.doc)} if opts.doc else {}))
     print(table)
@@ -285,7 +350,7 @@ def round_line(mib: int, r: int, res: dict) -> str:
 
 
 def report(results: dict[int, list[dict]], rounds: int, command: str, machine: str,
-           version: str, boto: str) -> str:
+           version: str, warm: bool, boto: str) -> str:
     lines = [
         "## S3 transfer: lamina's s3 datastore vs plain boto3",
         "",
@@ -293,7 +358,10 @@ def report(results: dict[int, list[dict]], rounds: int, command: str, machine: s
         f"lamina {version} with {boto}; a numpy array (uint8) of each size, "
         f"{CHUNK // MIB} MiB parts, {CONCURRENCY} threads on both sides; {rounds} round(s) "
         "per size, each operation in a fresh process, the side that goes first alternating "
-        "from round to round.",
+        "from round to round"
+        + (", the array's size + 128 MiB (at most 640 MiB) of memory touched and freed "
+           "before each (the warm-up: see the script's docstring)." if warm
+           else ", no warm-up (`--no-warm`)."),
         "",
         "lamina store = `ArtifactStore.save` (hash in memory + upload + read-cache copy); boto3 upload = "
         "`upload_file` of the same bytes from a file in the page cache; lamina load = "

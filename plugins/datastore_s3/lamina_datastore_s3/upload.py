@@ -4,7 +4,7 @@ Why not ``s3transfer``'s upload: it takes a file (or reads each part of a file o
 into memory first), so a value held in memory had to be written to a staged file before
 the first byte went out (at 2 GiB, 0.8-3.6 s of page-cache work beside the upload). Here
 each part's body is a read-only view of the caller's buffers (:class:`BufferReader`):
-nothing is copied but the small blocks botocore reads to checksum, sign and send them.
+nothing is copied: botocore's checksums and urllib3's sends read slices of the views.
 
 The requests are the ones ``s3transfer`` makes, with the same extra arguments: CRC32
 checksums on the parts when the client computes checksums (botocore's default), the
@@ -23,11 +23,11 @@ from typing import Any
 
 class BufferReader(io.RawIOBase):
     """A read-only, seekable file over a run of byte views (a part may span the header
-    and the value's memory), whose ``read`` copies only what is asked for."""
+    and the value's memory), whose ``read`` returns slices of them."""
 
     def __init__(self, views: Sequence[memoryview]) -> None:
         super().__init__()
-        self._views = [v for v in views if v.nbytes]
+        self._views = [v.toreadonly() for v in views if v.nbytes]
         self._starts: list[int] = []
         total = 0
         for view in self._views:
@@ -56,13 +56,16 @@ class BufferReader(io.RawIOBase):
         return self._pos
 
     def read(self, size: int | None = -1) -> bytes:
+        """The next ``size`` bytes. Within one view they are a read-only slice of it, not
+        a copy: botocore hashes them (CRC32, the SigV4 payload SHA-256) and urllib3 sends
+        them (16 KiB at a time), and copying each block cost more CPU than either hash."""
         end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
         if end <= self._pos:
             return b""
-        if len(self._views) == 1:  # most parts: one view (urllib3 reads 16 KiB at a time)
-            data = bytes(self._views[0][self._pos : end])
+        if len(self._views) == 1:  # most parts: one view
+            data = self._views[0][self._pos : end]
             self._pos = end
-            return data
+            return data  # type: ignore[return-value]  # bytes-like: what every reader takes
         pieces = []
         for start, view in zip(self._starts, self._views, strict=True):
             stop = start + view.nbytes
