@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from blake3 import blake3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamina.datastore.hashing import stamp_matches
 from lamina.interfaces import BufferDatastore
@@ -156,3 +158,32 @@ def test_a_big_object_from_memory_is_cached_with_direct_io(
     assert store.commit_buffers(views, key) is True
     assert Path(store.blob_path(key)).read_bytes() == data
     assert server.client().get_object(Bucket=bucket, Key=remote(key))["Body"].read() == data
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces_=st.lists(st.binary(max_size=64), max_size=5),
+    reads=st.lists(st.one_of(st.none(), st.integers(-1, 80)), max_size=12),
+    start=st.integers(0, 100),
+)
+def test_a_part_body_reads_back_its_views_without_copying_them(pieces_, reads, start) -> None:
+    """What botocore and urllib3 read from a part's body: the concatenation of its views
+    from any position, in reads of any size; within one view a read-only slice of it."""
+    from lamina_datastore_s3.upload import BufferReader
+
+    whole = b"".join(pieces_)
+    body = BufferReader([memoryview(bytearray(p)) for p in pieces_])
+    assert len(body) == len(whole)
+    body.seek(start)
+    position = start
+    for size in reads:
+        data = body.read(size)
+        end = len(whole) if size is None or size < 0 else min(len(whole), position + size)
+        assert bytes(data) == whole[position:end]
+        if isinstance(data, memoryview):
+            assert data.readonly, "the caller's array is never writable through a body"
+        position = max(position, end)
+        assert body.tell() == position
+    single = BufferReader([memoryview(bytearray(whole))])
+    if whole:
+        assert isinstance(single.read(3), memoryview), "one view: read without a copy"
