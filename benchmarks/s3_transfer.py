@@ -19,7 +19,7 @@ time is measured inside the process around the operation only. Both sides use th
 transfer settings (8 MiB parts, 10 threads: the defaults of both). Which side goes first
 alternates from round to round, over an even number of rounds so that each side goes
 first equally often (the first operation of a round follows the preparation of boto3's
-file: a save right after it took 3.1-3.4 s at 512 MiB, after another save 2.6-2.9 s). The
+file: a save right after it took 2.95-3.38 s at 512 MiB, after another save 2.66-3.05 s). The
 bucket's first write is made before any measured one, and every operation starts after a
 ``sync``. Every round is printed and written, with the medians.
 
