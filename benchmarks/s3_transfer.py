@@ -19,9 +19,10 @@ time is measured inside the process around the operation only. Both sides use th
 transfer settings (8 MiB parts, 10 threads: the defaults of both). Which side goes first
 alternates from round to round, over an even number of rounds so that each side goes
 first equally often (the first operation of a round follows the preparation of boto3's
-file: a save right after it took 2.95-3.38 s at 512 MiB, after another save 2.66-3.05 s). The
-bucket's first write is made before any measured one, and every operation starts after a
-``sync``. Every round is printed and written, with the medians.
+file: a save right after it took 2.95-3.38 s at 512 MiB, after another save 2.66-3.05
+s). The bucket's first write is made before any measured one, and every operation starts
+after a ``sync``. What an operation leaves on the local disk is removed before the next
+one starts. Every round is printed and written, with the medians.
 
 Memory is warmed before every operation (``--warm``, the default): just before its clock
 starts, the process touches and frees the array's size plus 128 MiB, at most 640 MiB. On
@@ -247,7 +248,8 @@ def one_round(server, env: dict, bucket: str, work: Path, size: int, r: int,
     """Store and load one array both ways; which side goes first alternates by round."""
     source = str(work / f"source-{r}")
     prepared = run_child("prepare", env, path=source, size=size, seed=r)
-    args = dict(endpoint=server.endpoint, bucket=bucket, warm=min(size + 128 * MIB, WARM_MAX) if warm else 0)
+    args = dict(endpoint=server.endpoint, bucket=bucket,
+                warm=min(size + 128 * MIB, WARM_MAX) if warm else 0)
     cache_w, cache_r, down = work / f"cache-w{r}", work / f"cache-r{r}", work / f"down-{r}"
     plain_key = f"plain/{prepared['key']}"
     lamina_key = f"bench/objects/{prepared['key'][:2]}/{prepared['key']}"
@@ -288,8 +290,9 @@ def main() -> None:
     parser.add_argument("--sizes", default=None,
                         help="comma-separated sizes in MiB (default 64,512,2048)")
     parser.add_argument("--size-mib", type=int, default=None, help="one size in MiB")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds per size (default 6: an even number puts each side first "
-                        "equally often)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds per size (default 6: an even number puts each side "
+                        "first equally often)")
     parser.add_argument("--doc", default=None, help="write the section to this file")
     parser.add_argument("--warm", action=argparse.BooleanOptionalAction, default=True,
                         help="touch and free the array's size + 128 MiB (at most 640 MiB) "
