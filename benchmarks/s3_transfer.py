@@ -384,11 +384,13 @@ def report(results: dict[int, list[dict]], rounds: int, command: str, machine: s
         "per size, each operation in a fresh process, the side that goes first alternating "
         "from round to round"
         + (", the array's size + 128 MiB (at most 640 MiB) of memory touched and freed "
-           "before each (the warm-up: see the script's docstring)." if warm
-           else ", no warm-up (`--no-warm`)."),
+           "before each (the warm-up: see the script's docstring)" if warm
+           else ", no warm-up (`--no-warm`)")
+        + ", what each leaves on the local disk removed before the next.",
         "",
         "lamina store = `ArtifactStore.save` (hash in memory + upload + read-cache copy); boto3 upload = "
-        "`upload_file` of the same bytes from a file in the page cache; lamina load = "
+        "`upload_file` of the same bytes from a file in the page cache, by a process that "
+        "holds the array as lamina's does; lamina load = "
         "`ArtifactStore.load` through an empty cache (download + verify + memory-map); "
         "boto3 download = `download_file`. Ratio = lamina's throughput / boto3's (time "
         "boto3 / time lamina); the median row gives the median time of each operation and "
