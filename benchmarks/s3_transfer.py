@@ -177,14 +177,12 @@ def child(op: str, args: dict) -> dict:
         store = _store(args["endpoint"], args["bucket"], args["cache"], spent)
         store.datastore.client  # noqa: B018 - created before the clock, as boto3's is
         cpu0, started = start_clock(args)
-        base = peak_rss()
         ref, created = store.save(array, name="bench")
         result["seconds"] = time.perf_counter() - started
         result["upload_seconds"] = sum(spent)
         assert created
         result["key"] = ref.key
         result["bytes"] = ref.size
-        result["rss_before"] = base
     elif op == "lamina-load":
         import numpy  # noqa: F401 - imported before the clock, like the client
 

@@ -187,3 +187,6 @@ def test_a_part_body_reads_back_its_views_without_copying_them(pieces_, reads, s
     single = BufferReader([memoryview(bytearray(whole))])
     if whole:
         assert isinstance(single.read(3), memoryview), "one view: read without a copy"
+    two = BufferReader([memoryview(b"head"), memoryview(bytearray(b"body"))])
+    assert isinstance(two.read(3), memoryview), "a read inside one of several views: a slice"
+    assert two.read(3) == b"dbo", "a read across two views joins them"

@@ -73,7 +73,9 @@ class BufferReader(io.RawIOBase):
                 continue
             pieces.append(view[max(self._pos, start) - start : min(end, stop) - start])
         self._pos = end
-        return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
+        if len(pieces) == 1:  # within one view: a slice, as above
+            return pieces[0]  # type: ignore[return-value]
+        return b"".join(pieces)
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(memoryview(buffer).nbytes)
