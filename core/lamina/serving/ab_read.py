@@ -301,11 +301,12 @@ def credits_of(stack: Stack | str | None, deployment: str,
     from lamina.serving.experiment import latest_design
     from lamina.serving.prediction_log import _stack, read_prediction_log
 
+    stack = _stack(stack)  # once: by name it means reading the config
     preds = read_prediction_log(stack, deployment,
                                 columns=["request_id", "timestamp", "variant", "status", "key"])
     if preds.num_rows == 0 or not request_ids:
         return [None] * len(request_ids)
-    preds = _answered(preds, latest_design(_stack(stack).datastore, deployment))
+    preds = _answered(preds, latest_design(stack.datastore, deployment))
     if preds.num_rows == 0:  # every request failed
         return [None] * len(request_ids)
     # the hash table over the few ids asked for, not over the whole log: keep the log's

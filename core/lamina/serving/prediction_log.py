@@ -467,12 +467,13 @@ def log_outcomes(
             raise ServingError(f"outcome of request {rid!r} {problem}",
                                hint="outcomes are finite numbers (1/0 for conversions)")
         rows.append((str(rid), now, float(value)))
+    resolved = _stack(stack)  # once: by name it means reading the config
     credits = None
     if credit:
         from lamina.serving.ab_read import credits_of
 
-        credits = credits_of(stack, deployment, [r[0] for r in rows])
-    return write_outcomes(_stack(stack).datastore, deployment, rows, credits)
+        credits = credits_of(resolved, deployment, [r[0] for r in rows])
+    return write_outcomes(resolved.datastore, deployment, rows, credits)
 
 
 def _as_utc(value: Any) -> dt.datetime | None:
